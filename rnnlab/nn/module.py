@@ -1,0 +1,85 @@
+"""The one base class: a module holds ``params`` and ``grads`` and nothing magic.
+
+Parameters live in ``module.params`` and gradients in ``module.grads``, two
+dicts keyed by PyTorch's names with PyTorch's shapes, so that
+``{k: v.numpy() for k, v in torch_module.state_dict().items()}`` loads by copy.
+Containers (a model made of modules) list their children in ``children`` and
+their names are prefixed like PyTorch's (``encoder.weight_ih_l0``).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+
+class Module:
+    """Base class: parameters, gradients, train/eval mode, state dicts."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+
+    # -- children -------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield ``(name, param, grad)`` for this module and its children."""
+        for name, p in self.params.items():
+            yield prefix + name, p, self.grads[name]
+        for cname, child in self.named_children():
+            yield from child.named_parameters(prefix + cname + ".")
+
+    # -- gradients and modes --------------------------------------------------
+    def _init_grads(self) -> None:
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def zero_grad(self) -> None:
+        for _, _, g in self.named_parameters():
+            g.fill(0.0)
+
+    def train(self, mode: bool = True) -> "Module":
+        self.training = mode
+        for _, child in self.named_children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # -- state dicts ----------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A dict of copies of every parameter, keyed by its (prefixed) name."""
+        return {name: p.copy() for name, p, _ in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy ``state`` into the parameters; names and shapes must match exactly."""
+        own = {name: p for name, p, _ in self.named_parameters()}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        for name, p in own.items():
+            value = np.asarray(state[name])
+            if value.shape != p.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: '{name}' has shape "
+                    f"{value.shape}, expected {p.shape}"
+                )
+            p[...] = value  # in place: optimisers keep references to p
+
+    def num_parameters(self) -> int:
+        return sum(p.size for _, p, _ in self.named_parameters())
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError

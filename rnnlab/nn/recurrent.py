@@ -1,0 +1,457 @@
+"""The one time loop: layers, directions, inter-layer dropout and variable lengths.
+
+Every cell (``rnn.py``, ``lstm.py``, ``gru.py``) provides a step forward and a step
+backward; this file runs them over time. For speed the work that does not depend on
+the recurrence is taken out of the loop:
+
+    XG = X U^T + b_ih              one GEMM for all T steps before the loop   (T, N, G*H)
+    dU = dXG^T X,  dx = dXG U      one GEMM each after the backward loop
+    dW = dHG^T H_prev              one GEMM after the backward loop
+
+Reverse direction: the input is reversed *within each sequence's length*, the same
+forward loop runs, and the output is reversed back, so a cell never knows its direction.
+Variable lengths (right-padded): past a sequence's length the state is carried
+unchanged and the output is zero, which is what ``pack_padded_sequence`` gives.
+Shapes: T time, N batch, I input, H hidden, D directions (1 or 2), L layers.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnlab.nn import gru, lstm, rnn
+from rnnlab.nn.module import Module
+
+
+# ----------------------------------------------------------------------------- kernels
+# A kernel adapts one cell's step functions to the loop's sequence buffers:
+#   S[k]  (T+1, N, H)  state k (h, and c for the LSTM) before/after each step
+#   ws    per-step caches, (T, ...) arrays
+#   dXG   (T, N, G*H)  gradient of U x_t + b_ih;  dHG: gradient of W's product
+
+
+class _LSTMKernel:
+    n_gates, n_states, fold_b_hh = lstm.N_GATES, lstm.N_STATES, True
+
+    class WS(NamedTuple):
+        gates: np.ndarray   # (T, N, 4H) i, f, g, o
+        tanh_c: np.ndarray  # (T, N, H)
+
+    def __init__(self, **_):
+        pass
+
+    def alloc(self, T, N, H, dtype):
+        return self.WS(np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype))
+
+    def forward(self, t, xg, S, ws, W, b_hh):
+        lstm.lstm_step_forward(xg, S[0][t], S[1][t], W, None, gates=ws.gates[t],
+                               h=S[0][t + 1], c=S[1][t + 1], tanh_c=ws.tanh_c[t])
+
+    def backward(self, t, dS, S, ws, W, dXG, dHG, work):
+        cache = lstm.LSTMStepCache(S[0][t], S[1][t], ws.gates[t], ws.tanh_c[t])
+        _, dh_prev, dc_prev = lstm.lstm_step_backward(dS[0], dS[1], cache, W, da=dXG[t], work=work)
+        return [dh_prev, dc_prev]
+
+    def shares_dhg(self):
+        return True
+
+    def grad_W(self, dHG, S, ws):
+        H = S[0].shape[2]
+        return _tn(dHG, S[0][:-1], H)
+
+
+class _GRUKernel:
+    n_gates, n_states, fold_b_hh = gru.N_GATES, gru.N_STATES, False
+
+    class WS(NamedTuple):
+        gates: np.ndarray  # (T, N, 3H) r, z, n
+        hn: np.ndarray     # (T, N, H) W_n h + b_hn  or  r * h_{t-1}
+        hg: np.ndarray     # (N, 3H) scratch for W h + b_hh
+
+    def __init__(self, reset_after=True, **_):
+        self.reset_after = reset_after
+
+    def alloc(self, T, N, H, dtype):
+        return self.WS(np.empty((T, N, 3 * H), dtype), np.empty((T, N, H), dtype),
+                       np.empty((N, 3 * H), dtype))
+
+    def forward(self, t, xg, S, ws, W, b_hh):
+        gru.gru_step_forward(xg, S[0][t], W, b_hh, self.reset_after, gates=ws.gates[t],
+                             hn=ws.hn[t], h=S[0][t + 1], hg=ws.hg)
+
+    def backward(self, t, dS, S, ws, W, dXG, dHG, work):
+        cache = gru.GRUStepCache(S[0][t], ws.gates[t], ws.hn[t])
+        _, _, dh_prev = gru.gru_step_backward(dS[0], cache, W, self.reset_after, dxg=dXG[t],
+                                              dhg=None if dHG is dXG else dHG[t])
+        return [dh_prev]
+
+    def shares_dhg(self):
+        return not self.reset_after
+
+    def grad_W(self, dHG, S, ws):
+        H = S[0].shape[2]
+        if self.reset_after:
+            return _tn(dHG, S[0][:-1], H)
+        return np.concatenate([_tn(dHG[..., : 2 * H], S[0][:-1], H),  # dW_rz = sum da_rz h^T
+                               _tn(dHG[..., 2 * H :], ws.hn, H)])       # dW_n = sum da_n (r h)^T
+
+
+class _RNNKernel:
+    n_gates, n_states, fold_b_hh = rnn.N_GATES, rnn.N_STATES, True
+
+    def __init__(self, nonlinearity="tanh", **_):
+        self.nonlinearity = nonlinearity
+
+    def alloc(self, T, N, H, dtype):
+        return None
+
+    def forward(self, t, xg, S, ws, W, b_hh):
+        rnn.rnn_step_forward(xg, S[0][t], W, None, self.nonlinearity, h=S[0][t + 1])
+
+    def backward(self, t, dS, S, ws, W, dXG, dHG, work):
+        cache = rnn.RNNStepCache(S[0][t], S[0][t + 1])
+        _, dh_prev = rnn.rnn_step_backward(dS[0], cache, W, self.nonlinearity, da=dXG[t])
+        return [dh_prev]
+
+    def shares_dhg(self):
+        return True
+
+    def grad_W(self, dHG, S, ws):
+        return _tn(dHG, S[0][:-1], S[0].shape[2])
+
+
+def _tn(dA, B, cols):
+    """sum over (T, N) of dA_t^T B_t as one GEMM: (T, N, G) x (T, N, cols) -> (G, cols)."""
+    return dA.reshape(-1, dA.shape[-1]).T @ B.reshape(-1, cols)
+
+
+# ----------------------------------------------------------------------------- one direction
+
+
+class DirectionCache(NamedTuple):
+    x: np.ndarray            # (T, N, I) input as the loop saw it (reversed for reverse dir)
+    S: list                  # n_states arrays (T+1, N, H)
+    ws: object               # the kernel's per-step caches
+    mask: np.ndarray | None  # (T, N, 1) bool, True where t < length
+
+
+def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
+    """Run one layer in one direction over x (T, N, I). Returns ``out (T, N, H), cache``."""
+    T, N, I = x.shape
+    H = W.shape[1]
+    dtype = x.dtype
+    XG = (x.reshape(T * N, I) @ U.T).reshape(T, N, -1)    # (T, N, G*H)  U x_t, all steps
+    XG += b_ih                                            # + b_ih
+    if kernel.fold_b_hh:
+        XG += b_hh                                        # + b_hh (purely additive here)
+    S = [np.empty((T + 1, N, H), dtype) for _ in range(kernel.n_states)]
+    for k in range(kernel.n_states):
+        S[k][0] = states0[k]
+    ws = kernel.alloc(T, N, H, dtype)
+    keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
+    for t in range(T):
+        kernel.forward(t, XG[t], S, ws, W, b_hh)
+        if keep is not None:
+            for s in S:                                   # past the end: carry the state
+                np.copyto(s[t + 1], s[t], where=keep[t])
+    out = S[0][1:]
+    if mask is not None:
+        out = out * mask                                  # zero output past the length
+    return out, DirectionCache(x, S, ws, mask)
+
+
+def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
+    """Invert ``direction_forward``.
+
+    Returns ``dx (T, N, I), dstates0 (list of (N, H)), dU, dW, db_ih, db_hh, dh_norms (T,)``
+    where ``dh_norms[t] = ||dL/dh_t||`` (all gradient reaching h_t, batch included).
+    """
+    x, S, ws, mask = cache
+    T, N, I = x.shape
+    H = W.shape[1]
+    dXG = np.empty((T, N, kernel.n_gates * H), x.dtype)
+    dHG = dXG if kernel.shares_dhg() else np.empty_like(dXG)
+    dS = [np.array(d, dtype=x.dtype, copy=True) for d in dstates_n]
+    if mask is not None:
+        dout = dout * mask                                # outputs past the length are constant 0
+    work = np.empty((N, H), x.dtype)
+    dh_norms = np.empty(T)
+    for t in range(T - 1, -1, -1):
+        dS[0] = dS[0] + dout[t]                           # h_t feeds the output and step t+1
+        dh_norms[t] = np.sqrt(np.vdot(dS[0], dS[0]))
+        if mask is None:
+            dS = kernel.backward(t, dS, S, ws, W, dXG, dHG, work)
+        else:
+            m = mask[t]                                   # (N, 1)
+            d_active = [d * m for d in dS]
+            d_prev = kernel.backward(t, d_active, S, ws, W, dXG, dHG, work)
+            # past the length the state was copied: its gradient passes straight through
+            dS = [dp + np.where(m, 0, d) for dp, d in zip(d_prev, dS)]
+    dU = _tn(dXG, x, I)                                   # dU = sum_t dXG_t^T x_t
+    dW = kernel.grad_W(dHG, S, ws)                        # dW = sum_t dHG_t^T h_{t-1}
+    db_ih = dXG.reshape(-1, dXG.shape[-1]).sum(0)
+    db_hh = dHG.reshape(-1, dHG.shape[-1]).sum(0)
+    dx = (dXG.reshape(T * N, -1) @ U).reshape(T, N, I)   # dx_t = U^T dXG_t
+    return dx, dS, dU, dW, db_ih, db_hh, dh_norms
+
+
+def reverse_index(T, N, lengths):
+    """Index (T, N) that reverses each sequence within its own length (an involution)."""
+    t = np.arange(T)[:, None]
+    if lengths is None:
+        return np.broadcast_to(T - 1 - t, (T, N))
+    L = lengths[None, :]
+    return np.where(t < L, L - 1 - t, t)
+
+
+def _take_time(a, idx):
+    """a (T, N, ...) gathered along time with idx (T, N)."""
+    return a[idx, np.arange(a.shape[1])[None, :]]
+
+
+# ----------------------------------------------------------------------------- modules
+
+_MODES = {"RNN": _RNNKernel, "LSTM": _LSTMKernel, "GRU": _GRUKernel}
+
+
+class RNNBase(Module):
+    """Stacked, optionally bidirectional recurrent layer with PyTorch's signature.
+
+    ``out, h_n = layer(x, h0=None, lengths=None)`` (LSTM: ``out, (h_n, c_n)``), then
+    ``dx, dh0 = layer.backward(dout, dh_n=None)``, which accumulates into ``grads``.
+    ``x`` is (T, N, I), or (N, T, I) with ``batch_first``; ``h0`` is (L*D, N, H).
+    """
+
+    mode = "RNN"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, **cell_options):
+        super().__init__()
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self.kernel = _MODES[self.mode](**cell_options)
+        G, H = self.kernel.n_gates, self.hidden_size
+        self._zero_bias = np.zeros(G * H, self.dtype)
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else H * self.num_directions
+            for sfx in self._suffixes(layer):
+                self.params["weight_ih" + sfx] = np.empty((G * H, in_size), self.dtype)
+                self.params["weight_hh" + sfx] = np.empty((G * H, H), self.dtype)
+                if self.bias:
+                    self.params["bias_ih" + sfx] = np.empty(G * H, self.dtype)
+                    self.params["bias_hh" + sfx] = np.empty(G * H, self.dtype)
+        self._init_grads()
+        self.reset_parameters()
+        self._cache = None
+        self._dh_norms = None
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+
+    def reset_parameters(self):
+        """PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        k = 1.0 / np.sqrt(self.hidden_size)
+        for p in self.params.values():
+            p[...] = self.rng.uniform(-k, k, p.shape)
+
+    # -- helpers ----------------------------------------------------------------
+    def _weights(self, sfx):
+        p = self.params
+        b_ih = p["bias_ih" + sfx] if self.bias else self._zero_bias
+        b_hh = p["bias_hh" + sfx] if self.bias else self._zero_bias
+        return p["weight_ih" + sfx], p["weight_hh" + sfx], b_ih, b_hh
+
+    def _check_state(self, s, N, name):
+        shape = (self.num_layers * self.num_directions, N, self.hidden_size)
+        if s is None:
+            return np.zeros(shape, self.dtype)
+        s = np.asarray(s, self.dtype)
+        if s.shape != shape:
+            raise ValueError(f"{type(self).__name__}: {name} must have shape {shape} "
+                             f"(num_layers*num_directions, batch, hidden_size), got {s.shape}")
+        return s
+
+    def _check_input(self, x, lengths):
+        x = np.asarray(x, self.dtype)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            order = "(N, T, I)" if self.batch_first else "(T, N, I)"
+            raise ValueError(f"{type(self).__name__}: input must have shape {order} with "
+                             f"I={self.input_size}, got {x.shape}")
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)
+        T, N, _ = x.shape
+        if lengths is None:
+            return np.ascontiguousarray(x), None, None
+        lengths = np.asarray(lengths)
+        if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
+            raise ValueError(f"lengths must be {N} integers (one per sequence), got {lengths!r}")
+        if lengths.min() < 1 or lengths.max() > T:
+            raise ValueError(f"lengths must lie in [1, {T}], got {lengths.tolist()}")
+        mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, N, 1)
+        if mask.all():
+            return np.ascontiguousarray(x), None, None
+        return np.ascontiguousarray(x), lengths.astype(np.int64), mask
+
+    # -- forward / backward -----------------------------------------------------------
+    def _forward(self, x, states0, lengths):
+        x, lengths, mask = self._check_input(x, lengths)
+        T, N, _ = x.shape
+        states0 = [self._check_state(s, N, n) for s, n in zip(states0, ("h0", "c0"))]
+        rev = reverse_index(T, N, lengths)
+        layer_in = x
+        caches, finals = [], [np.empty_like(s) for s in states0]
+        for layer in range(self.num_layers):
+            drop = None
+            if layer > 0 and self.training and self.dropout > 0:
+                drop = (self.rng.random(layer_in.shape) >= self.dropout) / (1.0 - self.dropout)
+                layer_in = layer_in * drop.astype(self.dtype)
+            outs, dir_caches = [], []
+            for d, sfx in enumerate(self._suffixes(layer)):
+                U, W, b_ih, b_hh = self._weights(sfx)
+                k = layer * self.num_directions + d
+                xin = layer_in if d == 0 else _take_time(layer_in, rev)
+                out, cache = direction_forward(self.kernel, xin, [s[k] for s in states0],
+                                               U, W, b_ih, b_hh, mask)
+                for s, S in zip(finals, cache.S):
+                    s[k] = S[T]                       # the state after the last real step
+                outs.append(out if d == 0 else _take_time(out, rev))
+                dir_caches.append(cache)
+            caches.append((drop, dir_caches))
+            layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
+        self._cache = (caches, rev, T, N)
+        out = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        return out, finals
+
+    def _backward(self, dout, dfinals):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        caches, rev, T, N = self._cache
+        dout = np.asarray(dout, self.dtype)
+        if self.batch_first:
+            dout = dout.transpose(1, 0, 2)
+        expected = (T, N, self.hidden_size * self.num_directions)
+        if dout.shape != expected:
+            raise ValueError(f"{type(self).__name__}.backward: dout must have shape {expected} "
+                             f"(time-major), got {dout.shape}")
+        dfinals = [self._check_state(s, N, n) for s, n in zip(dfinals, ("dh_n", "dc_n"))]
+        dstates0 = [np.empty_like(s) for s in dfinals]
+        H = self.hidden_size
+        self._dh_norms = {}
+        for layer in range(self.num_layers - 1, -1, -1):
+            drop, dir_caches = caches[layer]
+            dx_sum = None
+            for d, sfx in enumerate(self._suffixes(layer)):
+                U, W, _, _ = self._weights(sfx)
+                k = layer * self.num_directions + d
+                dout_d = dout[:, :, d * H : (d + 1) * H]
+                if d == 1:
+                    dout_d = _take_time(dout_d, rev)
+                dx, ds0, dU, dW, db_ih, db_hh, norms = direction_backward(
+                    self.kernel, dout_d, [s[k] for s in dfinals], dir_caches[d], U, W)
+                if d == 1:
+                    dx, norms = _take_time(dx, rev), norms[::-1]
+                for s, v in zip(dstates0, ds0):
+                    s[k] = v
+                g = self.grads
+                g["weight_ih" + sfx] += dU
+                g["weight_hh" + sfx] += dW
+                if self.bias:
+                    g["bias_ih" + sfx] += db_ih
+                    g["bias_hh" + sfx] += db_hh
+                self._dh_norms[(layer, d)] = norms
+                dx_sum = dx if dx_sum is None else dx_sum + dx
+            dout = dx_sum if drop is None else dx_sum * drop
+        dx = dout.transpose(1, 0, 2) if self.batch_first else dout
+        return dx, dstates0
+
+    # -- tools for learners ------------------------------------------------------------
+    def hidden_grad_norms(self, layer=0, direction=0):
+        """``||dL/dh_t||`` for every step t (time order) from the last ``backward``: (T,)."""
+        if not self._dh_norms:
+            raise RuntimeError("hidden_grad_norms needs a backward pass first")
+        return self._dh_norms[(layer, direction)].copy()
+
+    def gate_trace(self, layer=0, direction=0):
+        """Per-step gate activations of the last forward, each (T, N, H) in time order.
+
+        LSTM: ``i, f, g, o, c``; GRU: ``r, z, n``; RNN: ``h``.
+        """
+        if self._cache is None:
+            raise RuntimeError("gate_trace needs a forward pass first")
+        caches, rev, T, N = self._cache
+        cache = caches[layer][1][direction]
+        H = self.hidden_size
+        if self.mode == "RNN":
+            trace = {"h": cache.S[0][1:]}
+        else:
+            names = "ifgo" if self.mode == "LSTM" else "rzn"
+            trace = {n: cache.ws.gates[:, :, j * H : (j + 1) * H] for j, n in enumerate(names)}
+            if self.mode == "LSTM":
+                trace["c"] = cache.S[1][1:]
+        if direction == 1:
+            return {k: _take_time(v, rev) for k, v in trace.items()}
+        return {k: v.copy() for k, v in trace.items()}
+
+
+class RNN(RNNBase):
+    """Elman RNN, ``h_t = tanh(U x_t + b_ih + W h_{t-1} + b_hh)`` (or relu)."""
+
+    mode = "RNN"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, nonlinearity=nonlinearity)
+
+    def forward(self, x, h0=None, lengths=None):
+        out, (h_n,) = self._forward(x, [h0], lengths)
+        return out, h_n
+
+    def backward(self, dout, dh_n=None):
+        dx, (dh0,) = self._backward(dout, [dh_n])
+        return dx, dh0
+
+
+class GRU(RNNBase):
+    """GRU; ``reset_after=True`` is PyTorch's formula, ``False`` the chapter's."""
+
+    mode = "GRU"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, reset_after=True):
+        self.reset_after = bool(reset_after)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, reset_after=self.reset_after)
+
+    forward = RNN.forward
+    backward = RNN.backward
+
+
+class LSTM(RNNBase):
+    """LSTM; ``out, (h_n, c_n) = lstm(x, (h0, c0))``, ``dx, (dh0, dc0) = lstm.backward(dout, (dh_n, dc_n))``."""
+
+    mode = "LSTM"
+
+    def forward(self, x, hx=None, lengths=None):
+        h0, c0 = (None, None) if hx is None else hx
+        out, (h_n, c_n) = self._forward(x, [h0, c0], lengths)
+        return out, (h_n, c_n)
+
+    def backward(self, dout, dhx=None):
+        dh_n, dc_n = (None, None) if dhx is None else dhx
+        dx, (dh0, dc0) = self._backward(dout, [dh_n, dc_n])
+        return dx, (dh0, dc0)
