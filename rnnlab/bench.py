@@ -1,0 +1,250 @@
+"""`rnnlab bench`: time rnnlab's LSTM and GRU against PyTorch's in the same process.
+
+For each configuration (T steps, N batch, I input, H hidden, layers, bidirectional) and mode
+(``train``: forward + backward with parameter and input gradients; ``infer``: forward only)
+both libraries run the same float32 data, after a warm-up, at least ``reps`` times; we report
+the median, the spread (min and max) and the ratio rnnlab / PyTorch (below 1 = rnnlab faster).
+PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads. Without torch
+installed only rnnlab's times are reported. Peak memory of a training step is measured per
+library in a fresh subprocess (peak RSS above the RSS before the step).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Config:
+    T: int
+    N: int
+    I: int
+    H: int
+    layers: int = 1
+    bidirectional: bool = False
+    note: str = ""
+
+    @property
+    def name(self):
+        extra = f" L{self.layers}" + (" bi" if self.bidirectional else "")
+        return f"({self.T},{self.N},{self.I},{self.H}){extra if self.layers > 1 or self.bidirectional else ''}"
+
+
+FULL = [
+    Config(7, 7, 1, 256, note="the chapter's Bitcoin model"),
+    Config(50, 32, 32, 128),
+    Config(50, 64, 128, 256),
+    Config(100, 64, 256, 512),
+    Config(35, 20, 650, 650, note="medium language model"),
+    Config(20, 64, 256, 256, 2, True),
+]
+QUICK = [FULL[0], FULL[1], FULL[2]]
+
+
+def blas_info():
+    """NumPy's BLAS library, kernel (core type) and thread count, via threadpoolctl if present."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {"threads": os.cpu_count(), "internal_api": "unknown"}
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            return {k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
+                                              "filepath")} | {"threads": pool.get("num_threads")}
+    return {"threads": os.cpu_count(), "internal_api": "none found"}
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _time(fn, reps, min_time=0.5):
+    fn()
+    fn()                                                  # warm-up (allocations, caches)
+    times = []
+    t_start = time.perf_counter()
+    while len(times) < reps or (time.perf_counter() - t_start < min_time and len(times) < 200):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _make_rnnlab(kind, cfg, seed=0):
+    import rnnlab.nn as rnn
+    cls = rnn.LSTM if kind == "lstm" else rnn.GRU
+    return cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidirectional, seed=seed)
+
+
+def _data(cfg, seed=0):
+    rng = np.random.default_rng(seed)
+    D = 2 if cfg.bidirectional else 1
+    x = rng.standard_normal((cfg.T, cfg.N, cfg.I)).astype(np.float32)
+    dout = rng.standard_normal((cfg.T, cfg.N, D * cfg.H)).astype(np.float32)
+    return x, dout
+
+
+def rnnlab_step(kind, cfg, mode):
+    m = _make_rnnlab(kind, cfg)
+    x, dout = _data(cfg)
+    if mode == "infer":
+        m.eval()
+        return lambda: m(x)
+
+    def step():
+        m.zero_grad()
+        m(x)
+        m.backward(dout)
+    return step
+
+
+def torch_step(kind, cfg, mode, threads):
+    import torch
+    torch.set_num_threads(threads)
+    cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    torch.manual_seed(0)
+    m = cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidirectional)
+    x, dout = (torch.from_numpy(a) for a in _data(cfg))
+    if mode == "infer":
+        m.eval()
+
+        def infer():
+            with torch.inference_mode():
+                m(x)
+        return infer
+    x.requires_grad_(True)                                  # both libraries compute dx too
+
+    def step():
+        m.zero_grad(set_to_none=False)
+        out, _ = m(x)
+        out.backward(dout)
+    return step
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _peak_rss_child(lib, kind, cfg_json):
+    """Run in a subprocess: peak RSS (MiB) added by one training step."""
+    import resource
+    cfg = Config(**json.loads(cfg_json))
+    threads = blas_info()["threads"] or 1
+    step = rnnlab_step(kind, cfg, "train") if lib == "rnnlab" else torch_step(kind, cfg, "train", threads)
+    page = os.sysconf("SC_PAGE_SIZE")
+    before = int(open("/proc/self/statm").read().split()[1]) * page
+    step()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return max(peak - before, 0) / 2**20
+
+
+def peak_memory(lib, kind, cfg):
+    code = ("import sys, rnnlab.bench as b; "
+            f"print(b._peak_rss_child({lib!r}, {kind!r}, sys.argv[1]))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(asdict(cfg))],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run(configs, kinds=("lstm", "gru"), modes=("train", "infer"), reps=5, memory=True,
+        with_torch=None, progress=print):
+    """Time every (kind, config, mode); return a list of result dicts."""
+    with_torch = have_torch() if with_torch is None else with_torch
+    threads = blas_info()["threads"] or 1
+    rows = []
+    for kind in kinds:
+        for cfg in configs:
+            for mode in modes:
+                r = {"kind": kind, "config": cfg.name, **asdict(cfg), "mode": mode}
+                ours = _time(rnnlab_step(kind, cfg, mode), reps)
+                r["rnnlab_ms"] = 1e3 * statistics.median(ours)
+                r["rnnlab_spread_ms"] = [1e3 * min(ours), 1e3 * max(ours)]
+                r["reps"] = len(ours)
+                if with_torch:
+                    theirs = _time(torch_step(kind, cfg, mode, threads), reps)
+                    r["torch_ms"] = 1e3 * statistics.median(theirs)
+                    r["torch_spread_ms"] = [1e3 * min(theirs), 1e3 * max(theirs)]
+                    r["ratio"] = r["rnnlab_ms"] / r["torch_ms"]
+                if memory and mode == "train":
+                    r["rnnlab_peak_mib"] = peak_memory("rnnlab", kind, cfg)
+                    if with_torch:
+                        r["torch_peak_mib"] = peak_memory("torch", kind, cfg)
+                rows.append(r)
+                progress(format_row(r))
+    return rows
+
+
+HEADER = ("| cell | config (T,N,I,H) | mode | rnnlab ms (min-max) | torch ms (min-max) | ratio "
+          "| peak MiB rnnlab / torch |\n|---|---|---|---|---|---|---|")
+
+
+def format_row(r):
+    ours = f"{r['rnnlab_ms']:.2f} ({r['rnnlab_spread_ms'][0]:.2f}-{r['rnnlab_spread_ms'][1]:.2f})"
+    theirs = ratio = "-"
+    if "torch_ms" in r:
+        theirs = f"{r['torch_ms']:.2f} ({r['torch_spread_ms'][0]:.2f}-{r['torch_spread_ms'][1]:.2f})"
+        ratio = f"**{r['ratio']:.2f}**"
+    mem = "-"
+    if "rnnlab_peak_mib" in r:
+        mem = f"{r['rnnlab_peak_mib']:.1f} / {r.get('torch_peak_mib', float('nan')):.1f}"
+    return f"| {r['kind']} | {r['config']} | {r['mode']} | {ours} | {theirs} | {ratio} | {mem} |"
+
+
+def environment():
+    env = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
+           "numpy": np.__version__, "blas": blas_info(), "python": platform.python_version(),
+           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    if have_torch():
+        import torch
+        env["torch"] = torch.__version__
+    return env
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="time rnnlab's LSTM/GRU (and PyTorch's, if installed)",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--full", action="store_true", help="all six configurations of benchmarks/ (slower)")
+    p.add_argument("--reps", type=int, default=5, help="timed repetitions after warm-up (default 5)")
+    p.add_argument("--cells", choices=["lstm", "gru", "both"], default="both")
+    p.add_argument("--no-torch", action="store_true", help="time rnnlab only")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(func=_cli)
+    return p
+
+
+def _cli(args):
+    if args.reps < 1:
+        from rnnlab.errors import UserError
+        raise UserError("--reps must be at least 1")
+    env = environment()
+    print(f"# {env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
+          f"BLAS {env['blas'].get('internal_api')} {env['blas'].get('architecture', '')} "
+          f"x{env['blas'].get('threads')}, torch {env.get('torch', 'not installed')}")
+    print(HEADER)
+    kinds = ("lstm", "gru") if args.cells == "both" else (args.cells,)
+    rows = run(FULL if args.full else QUICK, kinds, reps=args.reps, memory=not args.no_memory,
+               with_torch=False if args.no_torch else None)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "results": rows}, f, indent=1)
+        print(f"results written to {args.json}")
+    return 0
