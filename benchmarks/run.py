@@ -1,0 +1,42 @@
+"""Speed of rnnlab's LSTM/GRU against PyTorch's, all configurations of issue 3, in one process.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py [--reps 7] [--out FILE.json]
+
+Prints the environment (CPU, BLAS library, its kernel and threads) and a Markdown table ready for
+benchmarks/RESULTS.md, and writes the raw results as JSON (default benchmarks/results-DATE.json).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rnnlab import bench  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
+    ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    env = bench.environment()
+    print(f"date {env['date']}; CPU {env['cpu']} x{env['cores']}; numpy {env['numpy']}; "
+          f"BLAS {env['blas']}; torch {env.get('torch')}; OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}")
+    print(f"command: {' '.join(sys.argv)}")
+    print(bench.HEADER, flush=True)
+    configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
+    rows = bench.run(configs, tuple(args.cells), reps=args.reps, memory=not args.no_memory,
+                     progress=lambda s: print(s, flush=True))
+    out = args.out or os.path.join(os.path.dirname(__file__), f"results-{time.strftime('%Y%m%d-%H%M')}.json")
+    with open(out, "w") as f:
+        json.dump({"environment": env, "command": sys.argv, "results": rows}, f, indent=1)
+    worst = max(r.get("ratio", 0) for r in rows)
+    print(f"worst ratio {worst:.2f}; JSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
