@@ -10,10 +10,10 @@ cell, ``Linear`` or ``Embedding``. Typical use::
 
     lstm = rnnlab.nn.LSTM(4, 5, num_layers=2, bidirectional=True, dtype=np.float64)
     report = gradcheck_module(lstm, x, state=(h0, c0), lengths=[3, 2])
-    # {'param:weight_ih_l0': 3e-10, ..., 'input:x': 2e-10, 'input:h0': 1e-10, 'input:c0': 2e-10}
+    # {'param:weight_ih_l0': 1e-9, ..., 'input:x': 1e-9, 'input:h0': 1e-9, 'input:c0': 1e-9}
     assert max(report.values()) < 1e-6
 
-With a float64 model the errors of a correct backward are ~1e-8 or smaller; a wrong one is
+With a float64 model the errors of a correct backward are ~1e-9 (eps=1e-6); a wrong one is
 usually > 1e-2. Dropout must be off (``module.eval()`` or ``dropout=0``): the loss must be
 a deterministic function of the parameters.
 """
