@@ -1,4 +1,5 @@
 """rnnlab.nn: the recurrent family with hand-derived forward and backward passes."""
+from rnnlab.nn import init
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.linear import Dropout, Embedding, Linear
 from rnnlab.nn.loss import CrossEntropyLoss, MSELoss

@@ -164,8 +164,8 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
 def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     """Invert ``direction_forward``.
 
-    Returns ``dx (T, N, I), dstates0 (list of (N, H)), dU, dW, db_ih, db_hh, dh_norms (T,)``
-    where ``dh_norms[t] = ||dL/dh_t||`` (all gradient reaching h_t, batch included).
+    Returns ``dx (T, N, I), dstates0 (list of (N, H)), dU, dW, db_ih, db_hh, dh_sq (T, N)``
+    where ``dh_sq[t, n] = ||dL/dh_t||^2`` for sequence n (all gradient reaching h_t).
     """
     x, S, ws, mask = cache
     T, N, I = x.shape
@@ -176,10 +176,10 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     if mask is not None:
         dout = dout * mask                                # outputs past the length are constant 0
     work = np.empty((N, H), x.dtype)
-    dh_norms = np.empty(T)
+    dh_sq = np.empty((T, N))                              # ||dL/dh_t||^2 per sequence
     for t in range(T - 1, -1, -1):
         dS[0] = dS[0] + dout[t]                           # h_t feeds the output and step t+1
-        dh_norms[t] = np.sqrt(np.vdot(dS[0], dS[0]))
+        dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0])
         if mask is None:
             dS = kernel.backward(t, dS, S, ws, W, dXG, dHG, work)
         else:
@@ -193,7 +193,7 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     db_ih = dXG.reshape(-1, dXG.shape[-1]).sum(0)
     db_hh = dHG.reshape(-1, dHG.shape[-1]).sum(0)
     dx = (dXG.reshape(T * N, -1) @ U).reshape(T, N, I)   # dx_t = U^T dXG_t
-    return dx, dS, dU, dW, db_ih, db_hh, dh_norms
+    return dx, dS, dU, dW, db_ih, db_hh, dh_sq
 
 
 def reverse_index(T, N, lengths):
@@ -357,10 +357,10 @@ class RNNBase(Module):
                 dout_d = dout[:, :, d * H : (d + 1) * H]
                 if d == 1:
                     dout_d = _take_time(dout_d, rev)
-                dx, ds0, dU, dW, db_ih, db_hh, norms = direction_backward(
+                dx, ds0, dU, dW, db_ih, db_hh, sq = direction_backward(
                     self.kernel, dout_d, [s[k] for s in dfinals], dir_caches[d], U, W)
                 if d == 1:
-                    dx, norms = _take_time(dx, rev), norms[::-1]
+                    dx, sq = _take_time(dx, rev), _take_time(sq, rev)  # per-sequence time order
                 for s, v in zip(dstates0, ds0):
                     s[k] = v
                 g = self.grads
@@ -369,7 +369,7 @@ class RNNBase(Module):
                 if self.bias:
                     g["bias_ih" + sfx] += db_ih
                     g["bias_hh" + sfx] += db_hh
-                self._dh_norms[(layer, d)] = norms
+                self._dh_norms[(layer, d)] = np.sqrt(sq.sum(1))
                 dx_sum = dx if dx_sum is None else dx_sum + dx
             dout = dx_sum if drop is None else dx_sum * drop
         dx = dout.transpose(1, 0, 2) if self.batch_first else dout
@@ -385,7 +385,8 @@ class RNNBase(Module):
     def gate_trace(self, layer=0, direction=0):
         """Per-step gate activations of the last forward, each (T, N, H) in time order.
 
-        LSTM: ``i, f, g, o, c``; GRU: ``r, z, n``; RNN: ``h``.
+        LSTM: ``i, f, g, o, c``; GRU: ``r, z, n``; RNN: ``h``. Steps past a sequence's
+        length (``lengths=``) are NaN.
         """
         if self._cache is None:
             raise RuntimeError("gate_trace needs a forward pass first")
@@ -399,9 +400,11 @@ class RNNBase(Module):
             trace = {n: cache.ws.gates[:, :, j * H : (j + 1) * H] for j, n in enumerate(names)}
             if self.mode == "LSTM":
                 trace["c"] = cache.S[1][1:]
-        if direction == 1:
-            return {k: _take_time(v, rev) for k, v in trace.items()}
-        return {k: v.copy() for k, v in trace.items()}
+        trace = {k: _take_time(v, rev) if direction == 1 else v.copy() for k, v in trace.items()}
+        if cache.mask is not None:                # past a sequence's length: no value
+            for v in trace.values():
+                v[~np.broadcast_to(cache.mask, v.shape)] = np.nan
+        return trace
 
 
 class RNN(RNNBase):

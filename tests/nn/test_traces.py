@@ -179,11 +179,7 @@ def test_hidden_grad_norms(kind, case):
         assert_close(f"||dL/dh_t|| layer {key[0]} dir {key[1]}", norms[key], ref[key], 1e-10)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: recurrent.py RNNBase._backward reverses the reverse direction's norms with "
-    "norms[::-1]; with unequal lengths loop step s is real time L_n-1-s, different per "
-    "sequence, so the batch norm per loop step cannot be put in time order that way"))
-@pytest.mark.parametrize("kind", ["LSTM"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_hidden_grad_norms_reverse_direction_with_lengths(kind):
     _, _, norms, ref = run(kind, 2, True, np.array(CASES["L2-bi-lengths"][2]))
     for key in ref:
