@@ -2,7 +2,10 @@
 
 ``h = cell(x, h)`` (LSTM: ``h, c = cell(x, (h, c))``) then ``dx, dh_prev = cell.backward(dh)``
 (LSTM: ``dx, (dh_prev, dc_prev) = cell.backward(dh, dc)``). They call the same step
-functions as the layers; the cache of the last call is kept for ``backward``.
+functions as the layers. Only the cache of the *last* call is kept, so ``backward`` inverts that
+call; to backpropagate through a loop you step by hand, use the pure ``*_step_forward`` /
+``*_step_backward`` functions of ``rnn.py``, ``lstm.py``, ``gru.py`` (they return their caches),
+or a layer (``LSTM`` etc.), which runs the loop for you.
 Parameters: ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``, ``bias_hh``.
 """
 from __future__ import annotations
