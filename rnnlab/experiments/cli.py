@@ -1,0 +1,163 @@
+"""`rnnlab experiment adding | copy`: train the cells, print a table, write plots and a report.
+
+    rnnlab experiment adding --cell all --length 100 --plot adding.png --report adding.json
+    rnnlab experiment copy --cell all --length 20 --plot copy.png
+
+Thin: it parses, calls ``run_adding`` / ``run_copy``, and writes what they return.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from rnnlab.errors import UserError
+from rnnlab.experiments import plots, probes
+from rnnlab.experiments.models import CELLS
+from rnnlab.experiments.train import run_adding, run_copy
+
+CELL_CHOICES = (*CELLS, "all")
+
+
+def _number(kind, low, what):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
+
+
+_pos_int = _number(int, 1, "a positive integer")
+_pos_float = _number(float, 1e-300, "a positive number")
+
+
+def _common(p, length, min_length, what, steps, lr):
+    p.add_argument("--cell", choices=CELL_CHOICES, default="all",
+                   help="which cell to train (default: all, one after another)")
+    p.add_argument("--length", type=_number(int, min_length, f"an integer >= {min_length}"),
+                   default=length, metavar="T", help=f"{what} (default: {length})")
+    p.add_argument("--steps", type=_pos_int, default=steps, metavar="N",
+                   help=f"training steps, each on a fresh random batch (default: {steps})")
+    p.add_argument("--hidden", type=_pos_int, default=128, metavar="H",
+                   help="hidden units (default: 128)")
+    p.add_argument("--batch-size", type=_pos_int, default=32, metavar="B",
+                   help="sequences per training step (default: 32)")
+    p.add_argument("--lr", type=_pos_float, default=lr, help=f"Adam learning rate (default: {lr:g})")
+    p.add_argument("--clip", type=_pos_float, default=1.0,
+                   help="clip the global gradient norm to this (default: 1.0)")
+    p.add_argument("--eval-every", type=_pos_int, default=50, metavar="N",
+                   help="score the held-out test batch every N steps (default: 50)")
+    p.add_argument("--test-size", type=_pos_int, default=500, metavar="N",
+                   help="sequences in the fixed held-out test batch (default: 500)")
+    p.add_argument("--seed", type=_number(int, 0, "an integer >= 0"), default=0,
+                   help="seed for weights, training batches and test batch (default: 0)")
+    p.add_argument("--plot", metavar="FILE.png", help="write the learning curves here")
+    p.add_argument("--grad-plot", metavar="FILE.png",
+                   help="write ||dL/dh_t|| over t, untrained vs trained, for each cell")
+    p.add_argument("--report", metavar="FILE.json", help="write the results as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "experiment", help="LSTM and GRU remember where a plain RNN forgets: measure it",
+        description="Long-memory experiments: train RNN, LSTM and GRU on the same batches and "
+                    "compare them on a held-out test batch.")
+    sub = p.add_subparsers(dest="experiment", metavar="{adding,copy}")
+    sub.required = True
+    a = sub.add_parser("adding", help="the adding problem (Hochreiter & Schmidhuber 1997)",
+                       description="Each step holds a number in [0, 1) and a marker; two steps "
+                                   "are marked; predict their sum. Predicting 1 scores MSE 1/6.")
+    _common(a, length=100, min_length=2, what="sequence length T", steps=1500, lr=3e-3)
+    a.add_argument("--gate-plot", metavar="FILE.png",
+                   help="write the LSTM's gate activations for one test example (needs lstm)")
+    a.set_defaults(func=_run)
+    c = sub.add_parser("copy", help="the copy (memory) task: reproduce symbols after a delay",
+                       description="Read K symbols, wait T blank steps, see a go marker, then "
+                                   "reproduce the K symbols. Guessing scores 1 / alphabet.")
+    _common(c, length=20, min_length=0, what="blank steps T between reading and recalling",
+            steps=1500, lr=3e-3)
+    c.add_argument("--n-symbols", type=_number(int, 2, "an integer >= 2"), default=8, metavar="A",
+                   help="alphabet size; chance accuracy is 1/A (default: 8)")
+    c.add_argument("--n-recall", type=_pos_int, default=5, metavar="K",
+                   help="how many symbols to remember (default: 5)")
+    c.set_defaults(func=_run)
+    return p
+
+
+def _check_out(path, ext):
+    if path is None:
+        return None
+    if not path.lower().endswith(ext):
+        raise UserError(f"output file {path!r} must end with {ext}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"folder {folder!r} for {path!r} does not exist")
+    return path
+
+
+def _run(args):
+    for path, ext in ((args.plot, ".png"), (args.grad_plot, ".png"), (args.report, ".json"),
+                      (getattr(args, "gate_plot", None), ".png")):
+        _check_out(path, ext)
+    if getattr(args, "gate_plot", None) and args.cell not in ("lstm", "all"):
+        raise UserError(f"--gate-plot shows the LSTM's gates; use --cell lstm or all, not {args.cell}")
+    common = dict(cells=args.cell, length=args.length, steps=args.steps, hidden_size=args.hidden,
+                  batch_size=args.batch_size, lr=args.lr, clip=args.clip,
+                  eval_every=args.eval_every, test_size=args.test_size, seed=args.seed,
+                  progress=not args.quiet)
+    t0 = time.perf_counter()
+    if args.experiment == "adding":
+        exp = run_adding(**common)
+    else:
+        exp = run_copy(**common, n_symbols=args.n_symbols, n_recall=args.n_recall)
+    wall = time.perf_counter() - t0
+    _print_table(exp, wall)
+    if args.plot:
+        plots.plot_history(exp, args.plot)
+        print(f"wrote {args.plot}")
+    if args.grad_plot:
+        plots.plot_gradients(probes.gradient_norms(exp), args.grad_plot)
+        print(f"wrote {args.grad_plot}")
+    if getattr(args, "gate_plot", None):
+        x = exp.test[0]
+        plots.plot_gates(probes.lstm_gates(exp.models["lstm"], x, example=0), args.gate_plot,
+                         title=f"Trained LSTM on the adding problem, T = {args.length}")
+        print(f"wrote {args.gate_plot}")
+    if args.report:
+        report = exp.report()
+        report["config"]["wall_time_s"] = round(wall, 2)
+        with open(args.report, "w") as fh:
+            json.dump(report, fh, indent=1)
+        print(f"wrote {args.report}")
+    return 0
+
+
+def _print_table(exp, wall, out=None):
+    out = out or sys.stdout
+    cfg = exp.config
+    if exp.task == "adding":
+        print(f"\nadding problem, T = {cfg['length']}, {cfg['steps']} steps of batch "
+              f"{cfg['batch_size']}, hidden {cfg['hidden_size']}, test batch {cfg['test_size']}",
+              file=out)
+        print(f"{'cell':<6}{'test MSE':>10}{'/ baseline':>12}{'time (s)':>10}", file=out)
+        for cell, run in exp.runs.items():
+            print(f"{cell:<6}{run['test_mse']:>10.4f}{run['test_mse'] / cfg['baseline_mse']:>12.3f}"
+                  f"{run['wall_time_s']:>10.1f}", file=out)
+        print(f"baseline: predict 1 always, MSE {cfg['baseline_mse']:.4f} "
+              f"({cfg['baseline_test_mse']:.4f} on this test batch)", file=out)
+    else:
+        print(f"\ncopy task, {cfg['n_recall']} of {cfg['n_symbols']} symbols across "
+              f"{cfg['length']} blank steps, {cfg['steps']} steps of batch {cfg['batch_size']}, "
+              f"hidden {cfg['hidden_size']}", file=out)
+        print(f"{'cell':<6}{'accuracy':>10}{'time (s)':>10}", file=out)
+        for cell, run in exp.runs.items():
+            print(f"{cell:<6}{run['accuracy']:>10.1%}{run['wall_time_s']:>10.1f}", file=out)
+        print(f"chance: 1/{cfg['n_symbols']} = {cfg['chance']:.1%}", file=out)
+    print(f"total wall time {wall:.1f} s", file=out)

@@ -1,0 +1,128 @@
+"""Pictures a learner can read: learning curves, gradient norms over time, LSTM gates.
+
+Each function takes the data returned by ``train`` / ``probes`` and writes one PNG.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def plot_history(exp, path):
+    """Test score over training steps, one line per cell, against the baseline."""
+    cfg = exp.config
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    for cell, run in exp.runs.items():
+        h = np.asarray(run["history"], float)             # (evals, 2) step, score
+        ax.plot(h[:, 0], h[:, 1], color=COLORS[cell], lw=2,
+                label=f"{NAMES[cell]} (final {h[-1, 1]:.4f})" if exp.task == "adding"
+                else f"{NAMES[cell]} (final {h[-1, 1]:.1%})")
+    if exp.task == "adding":
+        ax.axhline(cfg["baseline_mse"], color="black", ls="--", lw=1.5,
+                   label=f"predict 1 always (MSE {cfg['baseline_mse']:.3f})")
+        ax.axhline(0.01, color="gray", ls=":", lw=1.5, label="MSE 0.01")
+        ax.set_yscale("log")
+        ax.set_ylabel("test MSE (log scale)")
+        ax.set_title(f"Adding problem, T = {cfg['length']}: who carries the first number "
+                     f"{cfg['length'] // 2}+ steps?")
+    else:
+        ax.axhline(cfg["chance"], color="black", ls="--", lw=1.5,
+                   label=f"chance (1/{cfg['n_symbols']} = {cfg['chance']:.1%})")
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("per-symbol test accuracy")
+        ax.set_title(f"Copy task: recall {cfg['n_recall']} symbols after {cfg['length']} blank steps")
+    ax.set_xlabel(f"training step (batch {cfg['batch_size']}, hidden {cfg['hidden_size']}, "
+                  f"Adam lr {cfg['lr']:g}, clip {cfg['clip']:g})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_gradients(norms, path, title=None):
+    """``||dL/dh_t|| / ||dL/dh_T||`` over t, log scale: dashed untrained, solid trained."""
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    T = None
+    for cell, pair in norms.items():
+        for state, ls in (("untrained", "--"), ("trained", "-")):
+            g = np.asarray(pair[state], float)            # (T,)
+            T = len(g)
+            ratio = g / g[-1]
+            ax.plot(np.arange(1, T + 1), np.maximum(ratio, 1e-30), color=COLORS[cell], ls=ls,
+                    lw=2 if state == "trained" else 1.5, label=f"{NAMES[cell]}, {state}")
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t (the loss is on the last step T only)")
+    ax.set_ylabel("||dL/dh_t|| / ||dL/dh_T||   (log scale)")
+    ax.set_title(title or f"How much gradient reaches step t from the loss at T = {T}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=9, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_gates(gates, path, n_units=32, title=None):
+    """Heatmaps of the LSTM's forget, input and output gates (units x time) for one example,
+    under its input; dotted lines mark the adding problem's two marked steps."""
+    x = np.asarray(gates["x"])                            # (T, I)
+    T = x.shape[0]
+    f, i, o, c = (np.asarray(gates[k]) for k in ("f", "i", "o", "c"))  # each (T, H)
+    # show the units whose cell state moves most: the ones doing the remembering
+    units = np.argsort(-np.abs(c).max(0))[:n_units]
+    units = units[np.argsort(-f[:, units].mean(0))]      # then by how much they remember
+    marks = np.flatnonzero(x[:, 1] > 0.5) if x.shape[1] == 2 else np.array([], int)
+    rows = [("input", None), ("forget gate f_t", f), ("input gate i_t", i),
+            ("output gate o_t", o), ("cell state c_t", c)]
+    fig = plt.figure(figsize=(9, 11), dpi=110)
+    grid = fig.add_gridspec(len(rows), 2, width_ratios=[1, 0.025], wspace=0.03,
+                            height_ratios=[0.6, 1, 1, 1, 1])
+    axes = []
+    t = np.arange(1, T + 1)
+    for r, (name, a) in enumerate(rows):
+        ax = fig.add_subplot(grid[r, 0], sharex=axes[0] if axes else None)
+        axes.append(ax)
+        if a is None:
+            if x.shape[1] == 2:
+                ax.bar(t, x[:, 0], color="lightgray", width=1.0, label="value v_t")
+                ax.bar(t[marks], x[marks, 0], color="black", width=1.0, label="marked")
+                ax.set_ylabel("input v_t")
+                ax.set_title(f"One test example: target {x[marks, 0].sum():.3f} = sum of the "
+                             f"values at marked steps {' and '.join(str(m + 1) for m in marks)}")
+                ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+            else:
+                ax.imshow(x.T, aspect="auto", cmap="Greys", interpolation="nearest",
+                          extent=(0.5, T + 0.5, x.shape[1] - 0.5, -0.5))
+                ax.set_ylabel("input")
+            ax.set_xlim(0.5, T + 0.5)
+            continue
+        extent = (0.5, T + 0.5, len(units) - 0.5, -0.5)
+        if name.startswith("cell"):
+            lim = float(np.abs(a[:, units]).max()) or 1.0
+            im = ax.imshow(a[:, units].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                           interpolation="nearest", extent=extent)
+        else:
+            im = ax.imshow(a[:, units].T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                           interpolation="nearest", extent=extent)
+        for m in marks:
+            ax.axvline(m + 1, color="black" if name.startswith("cell") else "white",
+                       ls=":", lw=1.2)
+        ax.set_ylabel(f"{name}\nunit")
+        fig.colorbar(im, cax=fig.add_subplot(grid[r, 1]))
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    axes[-1].set_xlabel("time step t")
+    if title:
+        fig.suptitle(title, y=0.995)
+    fig.subplots_adjust(left=0.1, right=0.93, top=0.95, bottom=0.05, hspace=0.12)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

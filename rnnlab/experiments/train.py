@@ -1,0 +1,195 @@
+"""Train each cell on fresh random batches and record the held-out score as data.
+
+One loop serves both tasks::
+
+    for step in 1 .. steps:
+        x, y = task(batch_size)                     a fresh batch every step
+        loss = L(model(x), y);  backward            loss on the read-out steps only
+        clip_grad_norm(clip);  Adam step
+        every eval_every steps: score on one fixed test batch  ->  history
+
+Every cell sees the same training batches and the same test batch (both drawn from
+``seed``), so the curves differ only by the cell. Results are plain dicts and lists;
+``Experiment.report()`` is the JSON written by ``--report``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rnnlab import nn, optim
+from rnnlab.experiments.models import CELLS, SequenceModel
+from rnnlab.experiments.tasks import ADDING_BASELINE_MSE, adding_problem, copy_chance, copy_problem
+
+INIT = "orthogonal: Xavier U_k, orthogonal W_k, zero biases, LSTM forget bias 1"
+
+
+@dataclass
+class Experiment:
+    """What a run produced: per-cell results, the models before and after, the test batch."""
+
+    task: str                                   # "adding" or "copy"
+    config: dict
+    runs: dict = field(default_factory=dict)    # cell -> {"test_mse" | "accuracy", "history", ...}
+    models: dict = field(default_factory=dict)  # cell -> trained SequenceModel
+    untrained: dict = field(default_factory=dict)  # cell -> the same model at step 0
+    test: tuple = ()                            # (x_test, y_test)
+
+    @property
+    def metric(self):
+        return "test_mse" if self.task == "adding" else "accuracy"
+
+    def report(self):
+        """``{cell: {metric: final, "history": [[step, metric], ...], ...}, "config": {...}}``."""
+        out = {cell: dict(run) for cell, run in self.runs.items()}
+        out["config"] = dict(self.config)
+        return out
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_cells(cells):
+    """'all' or a list of names -> a tuple of cell names; a bad name lists the valid ones."""
+    if isinstance(cells, str):
+        cells = CELLS if cells == "all" else (cells,)
+    cells = tuple(cells)
+    bad = [c for c in cells if c not in CELLS]
+    if bad or not cells:
+        raise ValueError(f"cell must be one of {', '.join(CELLS)} or all, got {bad or cells!r}")
+    return cells
+
+
+def _check(name, value, low, kind=int):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or (kind is int and int(value) != value) or not value >= low:
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'} >= {low}, "
+                         f"got {value!r}")
+    return kind(value)
+
+
+def _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed):
+    return {
+        "steps": _check("steps", steps, 1),
+        "hidden_size": _check("hidden_size", hidden_size, 1),
+        "batch_size": _check("batch_size", batch_size, 1),
+        "lr": _check("lr", lr, 1e-12, float),
+        "clip": _check("clip", clip, 1e-12, float),
+        "eval_every": _check("eval_every", eval_every, 1),
+        "test_size": _check("test_size", test_size, 1),
+        "seed": _check("seed", seed, 0),
+    }
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def _fit(model, batches, loss_fn, score, test, cfg, desc, progress):
+    """Train ``model`` for cfg["steps"] Adam steps; return history [[step, score], ...]."""
+    opt = optim.Adam([model], lr=cfg["lr"])
+    x_test, y_test = test
+    history = [[0, score(model, x_test, y_test)]]
+    bar = tqdm(range(1, cfg["steps"] + 1), desc=desc, disable=not progress, leave=True,
+               mininterval=0.5, dynamic_ncols=True)
+    for step in bar:
+        x, y = batches()
+        model.zero_grad()
+        loss_fn(model(x), y)                                  # loss on the read-out steps
+        model.backward(loss_fn.backward())
+        optim.clip_grad_norm([model], cfg["clip"])
+        opt.step()
+        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+            history.append([step, score(model, x_test, y_test)])
+            bar.set_postfix_str(f"test={history[-1][1]:.4f}")
+    bar.close()
+    return history
+
+
+def _mse(model, x, y):
+    return float(np.mean((model(x)[0].astype(np.float64) - y) ** 2))   # y_hat (1, N, 1)[0]
+
+
+def _accuracy(model, x, y):
+    return float(np.mean(model(x).argmax(-1) == y))                     # (K, N) symbols right
+
+
+def _snapshot(model, build):
+    twin = build()
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+def run_adding(cells="all", length=100, steps=2000, hidden_size=128, batch_size=32, lr=3e-3,
+               clip=1.0, eval_every=50, test_size=500, seed=0, progress=True):
+    """Train each cell on the adding problem with sequences of ``length`` steps.
+
+    Returns an ``Experiment`` whose runs hold ``test_mse`` (final), ``history``
+    ``[[step, test_mse], ...]``, ``wall_time_s``; the config holds the constant-1 baseline
+    (exact 1/6 and as measured on the test batch).
+    """
+    cells = check_cells(cells)
+    length = _check("length", length, 2)
+    cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed)
+    test = adding_problem(cfg["test_size"], length, np.random.default_rng([cfg["seed"], 1]))
+    config = {"task": "adding", "cells": list(cells), "length": length, **cfg,
+              "optimizer": "Adam", "init": INIT, "loss": "MSE on y_hat_T = V h_T + b",
+              "baseline_mse": ADDING_BASELINE_MSE,
+              "baseline_test_mse": float(np.mean((test[1].astype(np.float64) - 1.0) ** 2))}
+    exp = Experiment("adding", config, test=test)
+    for cell in cells:
+        def build(cell=cell):
+            return SequenceModel(cell, 2, cfg["hidden_size"], 1, n_out=1, seed=cfg["seed"])
+        model = build()
+        exp.untrained[cell] = _snapshot(model, build)
+        rng = np.random.default_rng([cfg["seed"], 2])   # same batches for every cell
+
+        def batches(rng=rng):
+            x, y = adding_problem(cfg["batch_size"], length, rng)
+            return x, y[None]                             # (1, N, 1) like y_hat
+        t0 = time.perf_counter()
+        history = _fit(model, batches, nn.MSELoss(), _mse, test, cfg,
+                       f"adding {cell} T={length}", progress)
+        exp.runs[cell] = {"test_mse": history[-1][1], "history": history,
+                          "wall_time_s": round(time.perf_counter() - t0, 2)}
+        exp.models[cell] = model
+    return exp
+
+
+def run_copy(cells="all", length=20, steps=2000, hidden_size=128, batch_size=32, lr=3e-3,
+             clip=1.0, eval_every=50, test_size=500, seed=0, n_symbols=8, n_recall=5,
+             progress=True):
+    """Train each cell on the copy task: remember ``n_recall`` symbols across ``length`` blanks.
+
+    Returns an ``Experiment`` whose runs hold ``accuracy`` (final per-symbol accuracy on the
+    test batch), ``history`` ``[[step, accuracy], ...]``, ``wall_time_s``; the config holds
+    the chance level 1 / n_symbols.
+    """
+    cells = check_cells(cells)
+    length = _check("length", length, 0)
+    n_symbols, n_recall = _check("n_symbols", n_symbols, 2), _check("n_recall", n_recall, 1)
+    cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed)
+
+    def draw(n, rng):
+        return copy_problem(n, length, rng, n_symbols=n_symbols, n_recall=n_recall)
+    test = draw(cfg["test_size"], np.random.default_rng([cfg["seed"], 1]))
+    config = {"task": "copy", "cells": list(cells), "length": length, "n_symbols": n_symbols,
+              "n_recall": n_recall, **cfg, "optimizer": "Adam", "init": INIT,
+              "loss": "cross-entropy on the recall steps", "chance": copy_chance(n_symbols)}
+    exp = Experiment("copy", config, test=test)
+    for cell in cells:
+        def build(cell=cell):
+            return SequenceModel(cell, n_symbols + 2, cfg["hidden_size"], n_symbols,
+                                 n_out=n_recall, seed=cfg["seed"])
+        model = build()
+        exp.untrained[cell] = _snapshot(model, build)
+        rng = np.random.default_rng([cfg["seed"], 2])
+        t0 = time.perf_counter()
+        history = _fit(model, lambda rng=rng: draw(cfg["batch_size"], rng), nn.CrossEntropyLoss(),
+                       _accuracy, test, cfg, f"copy {cell} T={length}", progress)
+        exp.runs[cell] = {"accuracy": history[-1][1], "history": history,
+                          "wall_time_s": round(time.perf_counter() - t0, 2)}
+        exp.models[cell] = model
+    return exp
