@@ -47,8 +47,11 @@ class GRUStepCache(NamedTuple):
     hn: np.ndarray      # (N, H) reset_after: W_n h + b_hn;  reset_before: r * h_{t-1}
 
 
-def gru_step_forward(xg, h_prev, W, b_hh, reset_after=True, *, gates=None, hn=None, h=None, hg=None):
-    """One GRU step. xg: (N, 3H) = U x_t + b_ih. Returns ``h (N, H), cache``."""
+def gru_step_forward(xg, h_prev, W_T, b_hh, reset_after=True, *, gates=None, hn=None, h=None, hg=None):
+    """One GRU step. xg: (N, 3H) = U x_t + b_ih; W_T: (H, 3H) = ``W.T`` (contiguous is faster).
+
+    Returns ``h (N, H), cache``.
+    """
     H = h_prev.shape[1]
     if gates is None:
         gates = np.empty_like(xg)
@@ -56,7 +59,7 @@ def gru_step_forward(xg, h_prev, W, b_hh, reset_after=True, *, gates=None, hn=No
         hn = np.empty_like(h_prev)
     rz = gates[:, : 2 * H]
     if reset_after:
-        hg = np.matmul(h_prev, W.T, out=hg)              # (N, 3H)  hg = W h + b_hh
+        hg = np.matmul(h_prev, W_T, out=hg)              # (N, 3H)  hg = W h + b_hh
         hg += b_hh
         np.add(xg[:, : 2 * H], hg[:, : 2 * H], out=rz)
         sigmoid(rz, out=rz)                              # r, z = sigma(xg + hg)
@@ -64,13 +67,13 @@ def gru_step_forward(xg, h_prev, W, b_hh, reset_after=True, *, gates=None, hn=No
         hn[...] = hg[:, 2 * H :]                         # keep W_n h + b_hn for backward
         n = np.multiply(r, hn, out=gates[:, 2 * H :])    # r * (W_n h + b_hn)
     else:
-        np.matmul(h_prev, W[: 2 * H].T, out=rz)          # (N, 2H)  W_rz h
+        np.matmul(h_prev, W_T[:, : 2 * H], out=rz)       # (N, 2H)  W_rz h
         rz += xg[:, : 2 * H]
         rz += b_hh[: 2 * H]
         sigmoid(rz, out=rz)
         r, z = gates[:, :H], gates[:, H : 2 * H]
         np.multiply(r, h_prev, out=hn)                   # r * h_{t-1}
-        n = np.matmul(hn, W[2 * H :].T, out=gates[:, 2 * H :])  # W_n (r * h)
+        n = np.matmul(hn, W_T[:, 2 * H :], out=gates[:, 2 * H :])  # W_n (r * h)
         n += b_hh[2 * H :]
     n += xg[:, 2 * H :]
     np.tanh(n, out=n)                                    # n = tanh(...)

@@ -42,15 +42,16 @@ class LSTMStepCache(NamedTuple):
     tanh_c: np.ndarray   # (N, H)
 
 
-def lstm_step_forward(xg, h_prev, c_prev, W, b_hh=None, *, gates=None, h=None, c=None, tanh_c=None):
+def lstm_step_forward(xg, h_prev, c_prev, W_T, b_hh=None, *, gates=None, h=None, c=None, tanh_c=None):
     """One LSTM step.
 
     xg: (N, 4H) input projection ``U x_t + b_ih`` (hoisted out of the time loop);
+    W_T: (H, 4H) ``W`` transposed (``W.T``; a contiguous copy makes the GEMM faster).
     ``b_hh`` may be None when the caller folded it into ``xg``.
     Returns ``h (N, H), c (N, H), cache``; the keyword arrays are optional output buffers.
     """
     H = h_prev.shape[1]
-    a = np.matmul(h_prev, W.T, out=gates)                 # (N, 4H)  W h_{t-1}
+    a = np.matmul(h_prev, W_T, out=gates)                    # (N, 4H)  W h_{t-1}
     a += xg                                               # a = U x_t + W h_{t-1} + b
     if b_hh is not None:
         a += b_hh

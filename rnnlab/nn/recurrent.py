@@ -44,8 +44,8 @@ class _LSTMKernel:
     def alloc(self, T, N, H, dtype):
         return self.WS(np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype))
 
-    def forward(self, t, xg, S, ws, W, b_hh):
-        lstm.lstm_step_forward(xg, S[0][t], S[1][t], W, None, gates=ws.gates[t],
+    def forward(self, t, xg, S, ws, W_T, b_hh):
+        lstm.lstm_step_forward(xg, S[0][t], S[1][t], W_T, None, gates=ws.gates[t],
                                h=S[0][t + 1], c=S[1][t + 1], tanh_c=ws.tanh_c[t])
 
     def backward(self, t, dS, S, ws, W, dXG, dHG, work):
@@ -76,8 +76,8 @@ class _GRUKernel:
         return self.WS(np.empty((T, N, 3 * H), dtype), np.empty((T, N, H), dtype),
                        np.empty((N, 3 * H), dtype))
 
-    def forward(self, t, xg, S, ws, W, b_hh):
-        gru.gru_step_forward(xg, S[0][t], W, b_hh, self.reset_after, gates=ws.gates[t],
+    def forward(self, t, xg, S, ws, W_T, b_hh):
+        gru.gru_step_forward(xg, S[0][t], W_T, b_hh, self.reset_after, gates=ws.gates[t],
                              hn=ws.hn[t], h=S[0][t + 1], hg=ws.hg)
 
     def backward(self, t, dS, S, ws, W, dXG, dHG, work):
@@ -106,8 +106,8 @@ class _RNNKernel:
     def alloc(self, T, N, H, dtype):
         return None
 
-    def forward(self, t, xg, S, ws, W, b_hh):
-        rnn.rnn_step_forward(xg, S[0][t], W, None, self.nonlinearity, h=S[0][t + 1])
+    def forward(self, t, xg, S, ws, W_T, b_hh):
+        rnn.rnn_step_forward(xg, S[0][t], W_T, None, self.nonlinearity, h=S[0][t + 1])
 
     def backward(self, t, dS, S, ws, W, dXG, dHG, work):
         cache = rnn.RNNStepCache(S[0][t], S[0][t + 1])
@@ -150,8 +150,9 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
         S[k][0] = states0[k]
     ws = kernel.alloc(T, N, H, dtype)
     keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
+    W_T = np.ascontiguousarray(W.T)                       # (H, G*H): h W^T is a plain NN GEMM
     for t in range(T):
-        kernel.forward(t, XG[t], S, ws, W, b_hh)
+        kernel.forward(t, XG[t], S, ws, W_T, b_hh)
         if keep is not None:
             for s in S:                                   # past the end: carry the state
                 np.copyto(s[t + 1], s[t], where=keep[t])

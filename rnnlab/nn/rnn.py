@@ -29,9 +29,12 @@ class RNNStepCache(NamedTuple):
     h: np.ndarray       # (N, H) h_t, which is all backward needs
 
 
-def rnn_step_forward(xg, h_prev, W, b_hh=None, nonlinearity="tanh", *, h=None):
-    """One step. xg: (N, H) = U x_t + b_ih (b_hh may be folded in). Returns ``h, cache``."""
-    a = np.matmul(h_prev, W.T, out=h)    # W h_{t-1}
+def rnn_step_forward(xg, h_prev, W_T, b_hh=None, nonlinearity="tanh", *, h=None):
+    """One step. xg: (N, H) = U x_t + b_ih (b_hh may be folded in); W_T: (H, H) = ``W.T``.
+
+    Returns ``h, cache``.
+    """
+    a = np.matmul(h_prev, W_T, out=h)    # W h_{t-1}
     a += xg
     if b_hh is not None:
         a += b_hh
