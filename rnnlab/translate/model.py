@@ -321,9 +321,9 @@ class Seq2Seq(Module):
             xg = x @ U.T                                            # (N, G*H)  U x_t
             xg += b_ih                                              #   + b_ih
             if self.cell == "gru":
-                h, cache = gru_fn.gru_step_forward(xg, state[0][layer], W, b_hh, True)
+                h, cache = gru_fn.gru_step_forward(xg, state[0][layer], W.T, b_hh, True)
             else:
-                h, c, cache = lstm_fn.lstm_step_forward(xg, state[0][layer], state[1][layer], W, b_hh)
+                h, c, cache = lstm_fn.lstm_step_forward(xg, state[0][layer], state[1][layer], W.T, b_hh)
                 new[1][layer] = c
             new[0][layer] = h
             xs.append(x)
