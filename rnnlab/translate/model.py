@@ -65,9 +65,8 @@ def softmax_xent_(logits, y):
     np.exp(logits, out=logits)                                 # exp(z - max)
     total = logits.sum(axis=1, dtype=np.float64)               # (M,)
     loss = float(np.mean(np.log(total) - z_y))                 # -log softmax(z)_y
-    logits *= (1.0 / total)[:, None].astype(logits.dtype)      # softmax(z)
-    logits[rows, y] -= 1.0                                     # - onehot(y)
-    logits *= np.asarray(1.0 / M, logits.dtype)                # / M
+    logits *= (1.0 / (M * total))[:, None].astype(logits.dtype)   # softmax(z) / M
+    logits[rows, y] -= np.asarray(1.0 / M, logits.dtype)       # - onehot(y) / M
     return loss
 
 

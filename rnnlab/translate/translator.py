@@ -37,6 +37,35 @@ FORMAT = "rnnlab.translate/1"
 CHUNK = 256   # sentences decoded together
 
 
+def _progress(total, desc):
+    """A tqdm bar on a terminal; elsewhere (a log file) a plain line every 30 seconds."""
+    import sys
+
+    from tqdm import tqdm
+    if sys.stderr.isatty():
+        return tqdm(total=total, desc=desc, unit="batch", leave=False)
+    return _LogProgress(total, desc)
+
+
+class _LogProgress:
+    def __init__(self, total, desc, every=30.0):
+        self.total, self.desc, self.every, self.n = total, desc, every, 0
+        self.last, self.postfix = time.time(), {}
+
+    def update(self, n):
+        self.n += n
+        if time.time() - self.last >= self.every:
+            self.last = time.time()
+            info = ", ".join(f"{k} {v}" for k, v in self.postfix.items())
+            print(f"{self.desc}: {self.n}/{self.total} batches, {info}", flush=True)
+
+    def set_postfix(self, **kw):
+        self.postfix = kw
+
+    def close(self):
+        pass
+
+
 class Translator:
     """English -> French (or any tab-separated pair) translation with an attentional seq2seq."""
 
@@ -44,7 +73,7 @@ class Translator:
                  emb=256, input_feed=False, dropout=0.0, teacher_forcing=1.0, max_len=10,
                  min_freq=2, lower=True, epochs=10, time_budget=None, batch_size=64, lr=1e-3,
                  clip=5.0, lr_decay=0.5, early_stopping=3, beam_size=1, length_penalty=1.0,
-                 max_output_len=None, max_input_len=None, dtype="float32", seed=0, verbose=0):
+                 max_output_len=None, max_input_len=None, dtype="float32", seed=0, threads=1, verbose=0):
         self.cell, self.attention, self.bidirectional = cell, attention, bidirectional
         self.layers, self.hidden, self.emb = layers, hidden, emb
         self.input_feed, self.dropout, self.teacher_forcing = input_feed, dropout, teacher_forcing
@@ -53,12 +82,12 @@ class Translator:
         self.lr, self.clip, self.lr_decay, self.early_stopping = lr, clip, lr_decay, early_stopping
         self.beam_size, self.length_penalty = beam_size, length_penalty
         self.max_output_len, self.max_input_len = max_output_len, max_input_len
-        self.dtype, self.seed, self.verbose = dtype, seed, verbose
+        self.dtype, self.seed, self.threads, self.verbose = dtype, seed, threads, verbose
 
     _PARAMS = ("cell", "attention", "bidirectional", "layers", "hidden", "emb", "input_feed", "dropout",
                "teacher_forcing", "max_len", "min_freq", "lower", "epochs", "time_budget", "batch_size",
                "lr", "clip", "lr_decay", "early_stopping", "beam_size", "length_penalty",
-               "max_output_len", "max_input_len", "dtype", "seed", "verbose")
+               "max_output_len", "max_input_len", "dtype", "seed", "threads", "verbose")
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -101,7 +130,7 @@ class Translator:
         self._log(1, f"train pairs {len(train)} ({dropped} dropped: empty or > {self.max_len} tokens), "
                      f"valid sources {len(valid_refs or {})}, vocab src {len(self.src_vocab_)} "
                      f"tgt {len(self.tgt_vocab_)}, {self.model_.num_parameters():,} parameters")
-        opt = ChunkedAdam([self.model_], lr=self.lr)
+        opt = ChunkedAdam([self.model_], lr=self.lr, threads=self.threads or 1)
         st = {"epoch": 0, "elapsed": 0.0, "best_bleu": -1.0, "best_epoch": 0, "bad_epochs": 0,
               "history": [], "stop_reason": None}
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -123,8 +152,7 @@ class Translator:
             epoch = st["epoch"] + 1
             bar = None
             if self.verbose >= 2:
-                from tqdm import tqdm
-                bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False)
+                bar = _progress(len(batches), f"epoch {epoch}")
             try:
                 stats = train_epoch(self.model_, opt, batches, epoch_order(len(batches), self.seed, epoch),
                                     self.clip, self.teacher_forcing, deadline, bar)

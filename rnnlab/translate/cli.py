@@ -1,0 +1,277 @@
+"""`rnnlab translate train | eval | run`: English -> French with attention, on the command line.
+
+    rnnlab translate train --out runs/fr --bidirectional --attention general --time-budget 25
+    rnnlab translate eval --model runs/fr --beam 5 --report fr.json
+    rnnlab translate run --model runs/fr "How are you?" --attention-plot a.png
+
+Thin: it parses, builds a ``Translator``, shows progress and writes the model, the resolved
+configuration (``config.json``), reports and plots. Data: the bundled Tatoeba pairs unless
+``--pairs`` names a ``source<TAB>target`` file (.gz or plain).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from rnnlab.errors import UserError
+from rnnlab.nn.attention import SCORES
+from rnnlab.translate import corpus
+from rnnlab.translate.model import CELLS
+
+# option -> (default, help); every train option is None on the command line so that an explicit
+# value can be told from a default (with --resume the saved configuration fills the gaps)
+TRAIN_DEFAULTS = {
+    "pairs": None, "split_protocol": "sha1", "max_len": 10, "min_freq": 2, "lower": True,
+    "cell": "gru", "attention": "general", "bidirectional": False, "layers": 1, "hidden": 256,
+    "emb": 256, "input_feed": False, "dropout": 0.0, "teacher_forcing": 1.0, "epochs": 10,
+    "time_budget": None, "batch_size": 64, "lr": 1e-3, "clip": 5.0, "lr_decay": 0.5,
+    "early_stopping": 3, "seed": 0, "threads": None,
+}
+ARCH = ("pairs", "split_protocol", "max_len", "min_freq", "lower", "cell", "attention", "bidirectional",
+        "layers", "hidden", "emb", "input_feed")
+
+
+def _number(kind, low, what, high=None):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not value >= low or (high is not None and not value <= high):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
+
+
+_pos_int = _number(int, 1, "a positive integer")
+_pos_float = _number(float, 1e-300, "a positive number")
+_unit = _number(float, 0.0, "a number in [0, 1]", 1.0)
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("translate", help="English -> French seq2seq with attention",
+                              description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="action", metavar="{train,eval,run}")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a translator, checkpoint every epoch, write DIR")
+    t.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    t.add_argument("--pairs", metavar="PATH", help="source<TAB>target file (default: the bundled Tatoeba fra-eng)")
+    t.add_argument("--split-protocol", choices=corpus.PROTOCOLS,
+                   help="sha1 bucket of the raw English string (the yardstick's) or of its normalised "
+                        "tokens; bucket 0 test, 1 valid (default: sha1)")
+    t.add_argument("--max-len", type=_pos_int, help="keep pairs with at most this many tokens a side (default: 10)")
+    t.add_argument("--min-freq", type=_pos_int, help="vocabulary: words seen at least this often (default: 2)")
+    t.add_argument("--no-lower", dest="lower", action="store_const", const=False, help="keep the case")
+    t.add_argument("--cell", choices=CELLS, help="recurrent cell of encoder and decoder (default: gru)")
+    t.add_argument("--attention", choices=SCORES,
+                   help="score function; none = the chapter's plain seq2seq (default: general)")
+    t.add_argument("--bidirectional", action="store_const", const=True, help="bidirectional encoder")
+    t.add_argument("--layers", type=_pos_int, help="layers of encoder and decoder (default: 1)")
+    t.add_argument("--hidden", type=_pos_int, help="hidden units (default: 256)")
+    t.add_argument("--emb", type=_pos_int, help="embedding size (default: 256)")
+    t.add_argument("--input-feed", action="store_const", const=True,
+                   help="Luong's input feeding: h~_{t-1} joins the decoder input")
+    t.add_argument("--dropout", type=_number(float, 0.0, "a number in [0, 1)", 0.99),
+                   help="dropout on embeddings and h~ (default: 0)")
+    t.add_argument("--teacher-forcing", type=_unit, help="probability of feeding the gold word (default: 1)")
+    t.add_argument("--epochs", type=_pos_int, help="maximum epochs (default: 10)")
+    t.add_argument("--time-budget", type=_pos_float, metavar="MINUTES",
+                   help="stop training after this many minutes in all (resumed runs included)")
+    t.add_argument("--batch-size", type=_pos_int, help="sentence pairs per update (default: 64)")
+    t.add_argument("--lr", type=_pos_float, help="Adam learning rate (default: 0.001)")
+    t.add_argument("--clip", type=_pos_float, help="clip the global gradient norm (default: 5)")
+    t.add_argument("--lr-decay", type=_number(float, 1e-9, "a number in (0, 1]", 1.0),
+                   help="learning rate factor after an epoch without valid BLEU gain (default: 0.5)")
+    t.add_argument("--early-stopping", type=_pos_int, metavar="EPOCHS",
+                   help="stop after this many epochs without valid BLEU gain (default: 3)")
+    t.add_argument("--seed", type=_number(int, 0, "an integer >= 0"), help="seed (default: 0)")
+    t.add_argument("--threads", type=_pos_int,
+                   help="threads for BLAS and the optimiser (default: OPENBLAS_NUM_THREADS, else all cores)")
+    t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="corpus BLEU and chrF (sacrebleu) on a split")
+    e.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
+    e.add_argument("--split", choices=("test", "valid", "train"), default="test", help="(default: test)")
+    e.add_argument("--pairs", metavar="PATH", help="evaluate this file instead (all of it)")
+    e.add_argument("--beam", type=_pos_int, default=1, help="beam size; 1 = greedy (default: 1)")
+    e.add_argument("--length-penalty", type=_number(float, 0.0, "a number >= 0"), default=1.0,
+                   help="beam search: alpha of ((5 + |Y|) / 6) ** alpha (default: 1)")
+    e.add_argument("--samples", type=_number(int, 0, "an integer >= 0"), default=5, help="sample translations shown")
+    e.add_argument("--report", metavar="FILE.json", help="write the scores and samples here")
+    e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("run", help="translate text arguments, or each line of standard input")
+    r.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
+    r.add_argument("text", nargs="*", help="sentences (default: read lines from standard input)")
+    r.add_argument("--beam", type=_pos_int, default=1, help="beam size; 1 = greedy (default: 1)")
+    r.add_argument("--length-penalty", type=_number(float, 0.0, "a number >= 0"), default=1.0,
+                   help="beam search length penalty alpha (default: 1)")
+    r.add_argument("--attention-plot", metavar="FILE.png", help="attention heatmap of the first sentence")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _warn_one_line(message, category, filename, lineno, file=None, line=None):
+    print(f"rnnlab translate: warning: {message}", file=sys.stderr)
+
+
+def _threads(n):
+    """BLAS threads (via threadpoolctl when installed) and the optimiser's threads."""
+    if n is None:
+        env = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        n = int(env) if env and env.isdigit() else (os.cpu_count() or 1)
+        return n
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n, user_api="blas")
+    except ImportError:
+        print("rnnlab translate: warning: threadpoolctl is not installed; set OPENBLAS_NUM_THREADS "
+              "to limit BLAS threads", file=sys.stderr)
+    return n
+
+
+def _resolve(args):
+    """defaults <- saved config.json (with --resume) <- options given on the command line."""
+    out = Path(args.out)
+    cfg = dict(TRAIN_DEFAULTS)
+    given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k, None) is not None}
+    if args.resume:
+        saved_file = out / "config.json"
+        if not saved_file.is_file():
+            raise UserError(f"cannot resume: {saved_file} not found (was {out} written by 'translate train'?)")
+        try:
+            saved = json.loads(saved_file.read_text(encoding="utf-8"))["train"]
+        except (ValueError, KeyError) as e:
+            raise UserError(f"cannot resume: {saved_file} is corrupt ({e})") from None
+        changed = [k for k in ARCH if k in given and given[k] != saved.get(k)]
+        if changed:
+            raise UserError(f"cannot resume with different {', '.join('--' + k.replace('_', '-') for k in changed)} "
+                            f"(the checkpoint was trained with {', '.join(f'{k}={saved.get(k)!r}' for k in changed)})")
+        cfg.update({k: v for k, v in saved.items() if k in cfg})
+    cfg.update(given)
+    if cfg["attention"] in ("dot", "scaled_dot", "cosine") and cfg["bidirectional"]:
+        raise UserError(f"--attention {cfg['attention']} compares decoder and encoder states directly and "
+                        "needs equal sizes: drop --bidirectional or use general/additive")
+    if cfg["input_feed"] and cfg["attention"] == "none":
+        raise UserError("--input-feed needs an attention score (not none)")
+    return cfg
+
+
+def _load(model_dir):
+    from rnnlab.translate import Translator
+    return Translator.load(model_dir)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_train(args):
+    from rnnlab.translate import Translator
+
+    warnings.showwarning = _warn_one_line
+    cfg = _resolve(args)
+    threads = _threads(cfg["threads"])
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    if not args.resume and (out / "checkpoint" / "state.json").exists():
+        raise UserError(f"{out} already holds a training run: add --resume to continue it, "
+                        "or choose another --out")
+    pairs = corpus.read_pairs(cfg["pairs"])
+    split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
+    out.mkdir(parents=True, exist_ok=True)
+    from rnnlab.translate.training import write_json
+    write_json(out / "config.json", {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])})
+    params = {k: cfg[k] for k in ("cell", "attention", "bidirectional", "layers", "hidden", "emb",
+                                  "input_feed", "dropout", "teacher_forcing", "max_len", "min_freq",
+                                  "lower", "epochs", "time_budget", "batch_size", "lr", "clip",
+                                  "lr_decay", "early_stopping", "seed")}
+    tr = Translator(**params, threads=threads, verbose=1 if args.quiet else 2)
+    print(f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
+          f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})")
+    t0 = time.time()
+    try:
+        tr.fit(split["train"], valid=split["valid"], checkpoint_dir=out / "checkpoint", resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"rnnlab translate: interrupted; the last finished epoch is saved in {out / 'checkpoint'}: "
+              f"continue with 'rnnlab translate train --out {out} --resume'", file=sys.stderr)
+        return 130
+    tr.save(out)
+    tokens = sum(h["tokens"] for h in tr.history_)
+    train_s = sum(h["seconds"] for h in tr.history_)
+    print(f"done: {tr.n_epochs_} epochs ({tr.stop_reason_}), {tr.train_seconds_:.0f} s in all, "
+          f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training; best valid BLEU "
+          f"{tr.best_bleu_ if tr.best_bleu_ is not None else float('nan'):.2f} (epoch {tr.best_epoch_}); "
+          f"model in {out} [{time.time() - t0:.0f} s this run]")
+    return 0
+
+
+def _eval_pairs(tr, model_dir, args):
+    if args.pairs:
+        return corpus.read_pairs(args.pairs), args.pairs
+    cfg_file = Path(model_dir) / "config.json"
+    cfg = dict(TRAIN_DEFAULTS)
+    if cfg_file.is_file():
+        try:
+            cfg.update(json.loads(cfg_file.read_text(encoding="utf-8"))["train"])
+        except (ValueError, KeyError) as e:
+            raise UserError(f"{cfg_file} is corrupt ({e})") from None
+    pairs = corpus.read_pairs(cfg["pairs"])
+    return corpus.split_pairs(pairs, cfg["split_protocol"], tr.lower)[args.split], \
+        f"{cfg['pairs'] or 'bundled fra-eng'} [{args.split} split, {cfg['split_protocol']}]"
+
+
+def cmd_eval(args):
+    warnings.showwarning = _warn_one_line
+    tr = _load(args.model)
+    pairs, name = _eval_pairs(tr, args.model, args)
+    res = tr.evaluate(pairs, beam_size=args.beam, length_penalty=args.length_penalty, n_samples=args.samples)
+    res = {"data": name, "model": str(args.model), **res, "length_penalty": args.length_penalty}
+    search = "greedy" if args.beam == 1 else f"beam {args.beam}, length penalty {args.length_penalty:g}"
+    print(f"{name}: {res['n_sentences']} source sentences ({res['n_references']} references), {search}")
+    print(f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}   ({res['decode_seconds']:.1f} s to translate)")
+    for s in res["samples"]:
+        print(f"  {s['source']}\n    -> {s['output']}\n    ref {s['references'][0]}")
+    if args.report:
+        from rnnlab.translate.training import write_json
+        write_json(args.report, res)
+        print(f"report: {args.report}")
+    return 0
+
+
+def cmd_run(args):
+    warnings.showwarning = _warn_one_line
+    texts = list(args.text)
+    if not texts:
+        if sys.stdin.isatty():
+            print("rnnlab translate run: type sentences, one per line (Ctrl-D to end)", file=sys.stderr)
+        texts = [line.rstrip("\n") for line in sys.stdin]
+        if not texts:
+            raise UserError("no text to translate (give sentences as arguments or on standard input)")
+    elif not any(t.strip() for t in texts):
+        raise UserError("the text to translate is empty")
+    tr = _load(args.model)
+    outputs = tr.translate(texts, beam_size=args.beam, length_penalty=args.length_penalty)
+    for o in outputs:
+        print(o)
+    if args.attention_plot:
+        first = next((t for t in texts if t.strip()), None)
+        if tr.attention == "none":
+            raise UserError("this model has no attention (trained with --attention none): nothing to plot")
+        from rnnlab.translate.plots import plot_attention
+        (out,), (w,) = tr.translate([first], return_attention=True)
+        src = corpus.normalize(first, tr.lower)[: w.shape[1]]
+        plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}  ->  {out}")
+        print(f"attention plot: {args.attention_plot}", file=sys.stderr)
+    return 0
