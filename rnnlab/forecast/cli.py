@@ -1,0 +1,336 @@
+"""`rnnlab forecast` and `rnnlab forecast predict`: parse, run, print, write.
+
+    rnnlab forecast                      train on the bundled Bitcoin prices, print the table,
+                                         write ./forecast.png
+    rnnlab forecast --preset book        the chapter's recipe on correctly ordered data
+    rnnlab forecast predict --model DIR  the next points after the end of a series
+
+Everything is checked (input file, options, output paths) before training starts, and
+every output is written to a temporary name and renamed, so a failure leaves nothing half.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import data as D
+from rnnlab.forecast import pipeline as P
+from rnnlab.forecast.baselines import BASELINES
+from rnnlab.forecast.model import STRATEGIES, Forecaster
+from rnnlab.forecast.outputs import atomic_write, check_output_path
+from rnnlab.forecast.train import CELLS, INITS
+
+DEFAULT_PLOT = "forecast.png"
+
+
+def _test_size(text):
+    """--test-size: an integer count (>= 1) or a fraction in (0, 1)."""
+    t = text.strip()
+    try:
+        v = int(t) if t.isdigit() else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a count (e.g. 266) or a fraction (e.g. 0.2), got {text!r}") from None
+    if (isinstance(v, float) and not 0 < v < 1) or v < 1 and isinstance(v, int):
+        raise argparse.ArgumentTypeError(f"must be a count >= 1 or a fraction in (0, 1), got {text!r}")
+    return v
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return v
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    d = P.DEFAULTS
+    p = subparsers.add_parser(
+        "forecast", help="train and evaluate a recurrent forecaster (bundled: daily Bitcoin prices)",
+        description="Train a recurrent forecaster on a CSV series (default: the bundled daily "
+                    "Bitcoin closing prices), evaluate it on the last part of the series against "
+                    "persistence, drift and a moving average, and write a plot and a report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--csv", metavar="PATH", default=None, help="CSV file (default: the bundled btc.csv)")
+    g.add_argument("--column", default="Close", help="column to forecast")
+    g.add_argument("--date-column", default="Date", help="column of dates (rows are sorted by it)")
+    g.add_argument("--fill", choices=D.FILLS, default="none",
+                   help="what to do with missing values: refuse (none) or carry the last one forward")
+    g.add_argument("--test-size", type=_test_size, default=None, metavar="N|FRACTION",
+                   help=f"test part: last N points, or a fraction of the series (default {d['test_size']}; "
+                        f"--preset book: what the first 1000 windows leave)")
+    g.add_argument("--backtest", type=_positive_int, default=1, metavar="K",
+                   help="rolling-origin backtest: cut the test part into K blocks and refit before each")
+    m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
+    m.add_argument("--preset", choices=sorted(P.PRESETS), default=None,
+                   help="book: the chapter's recipe (levels, window 7, LSTM 256, batch 7, Adam 1e-3, "
+                        "clip 4, 100 epochs, first 1000 windows, truncated-normal init)")
+    m.add_argument("--target", choices=D.TARGETS, default=None, help=f"what the network models (default {d['target']})")
+    m.add_argument("--window", type=_positive_int, default=None, help=f"values per input window (default {d['window']})")
+    m.add_argument("--horizon", type=_positive_int, default=None, help=f"steps ahead (default {d['horizon']})")
+    m.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help=f"multi-step forecasts: feed predictions back, or predict all steps at once "
+                        f"(default {d['strategy']})")
+    m.add_argument("--cell", choices=sorted(CELLS), default=None, help=f"recurrent cell (default {d['cell']})")
+    m.add_argument("--hidden", type=_positive_int, default=None, dest="hidden_size",
+                   help=f"hidden units (default {d['hidden_size']})")
+    m.add_argument("--layers", type=_positive_int, default=None, dest="num_layers",
+                   help=f"stacked layers (default {d['num_layers']})")
+    m.add_argument("--dropout", type=float, default=None, help=f"dropout between layers (default {d['dropout']})")
+    m.add_argument("--init", choices=INITS, default=None, help=f"weight initialisation (default {d['init']})")
+    m.add_argument("--ensemble", type=_positive_int, default=None,
+                   help=f"networks (seeds seed, seed+1, ...) whose forecasts are averaged (default {d['ensemble']})")
+    m.add_argument("--no-shrink", dest="shrink", action="store_const", const=False, default=None,
+                   help="do not shrink the predicted change towards persistence on the validation slice")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=_positive_int, default=None, help=f"maximum epochs (default {d['epochs']})")
+    t.add_argument("--batch-size", type=_positive_int, default=None, help=f"windows per batch (default {d['batch_size']})")
+    t.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {d['lr']})")
+    t.add_argument("--clip", type=float, default=None, help=f"clip gradients to this global norm, 0: off (default {d['clip']})")
+    t.add_argument("--weight-decay", type=float, default=None, help=f"L2 penalty (default {d['weight_decay']})")
+    t.add_argument("--valid-size", type=float, default=None,
+                   help=f"fraction of the training windows, from its end, for early stopping; 0: none "
+                        f"(default {d['valid_size']})")
+    t.add_argument("--patience", type=_positive_int, default=None, help=f"early-stopping patience in epochs (default {d['patience']})")
+    t.add_argument("--seed", type=int, default=None, help=f"random seed (default {d['seed']})")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--report", metavar="FILE.json", default=None, help="write the full report as JSON")
+    o.add_argument("--plot", metavar="FILE.png", default=None, help=f"write the plot here (default ./{DEFAULT_PLOT})")
+    o.add_argument("--no-plot", action="store_true", help="do not write a plot")
+    o.add_argument("--save", metavar="DIR", default=None, help="save the trained model (safetensors + JSON) in DIR")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_forecast)
+
+    sub = p.add_subparsers(dest="forecast_command", metavar="{predict}")
+    q = sub.add_parser("predict", help="forecast the next points with a saved model",
+                       description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
+                                   "the next K points after the end of a series.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
+    q.add_argument("--csv", metavar="PATH", default=None,
+                   help="series to continue (default: the one the model was trained on, else the bundled btc.csv)")
+    q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
+    q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
+    q.add_argument("--fill", choices=D.FILLS, default="none", help="missing values: refuse or carry forward")
+    q.add_argument("--steps", type=_positive_int, default=None, help="points to forecast (default: the model's horizon)")
+    q.set_defaults(func=run_predict)
+    return p
+
+
+# ----------------------------------------------------------------------------- forecast
+
+
+def _config(args) -> dict:
+    keys = ("target", "window", "horizon", "strategy", "cell", "hidden_size", "num_layers", "dropout",
+            "init", "ensemble", "shrink", "epochs", "batch_size", "lr", "clip", "weight_decay",
+            "valid_size", "patience", "seed", "test_size")
+    cfg = P.resolve_config(args.preset, **{k: getattr(args, k) for k in keys})
+    Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS})._validate()     # bad values fail now, not later
+    return cfg
+
+
+def _units(series) -> str:
+    return "USD" if os.path.abspath(series.path) == os.path.abspath(D.bundled_csv()) else f"units of {series.column}"
+
+
+def run_forecast(args) -> int:
+    # 1. everything that can fail before training
+    series = D.load_series(args.csv, args.column, args.date_column, args.fill)
+    cfg = _config(args)
+    plot = None if args.no_plot else _check_out(args.plot or DEFAULT_PLOT, ".png", "--plot")
+    report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
+    save_dir = None
+    if args.save is not None:
+        from rnnlab.forecast.model import _check_save_dir
+        save_dir = os.path.abspath(args.save)
+        _check_save_dir(save_dir)
+    n_train = P.n_train_of(len(series), cfg)
+    D.check_target(series.values, cfg["target"], f"column {series.column!r}")
+
+    # 2. say what will happen
+    out = sys.stdout
+    print(f"rnnlab forecast: {series.column!r} from {series.path}", file=out)
+    print(f"  {len(series)} points, {series.date_str(0)} .. {series.date_str(len(series) - 1)}", file=out)
+    for note in series.notes:
+        print(f"  {note}", file=out)
+    n = len(series)
+    print(f"  train {series.date_str(0)} .. {series.date_str(n_train - 1)} ({n_train} points), "
+          f"test {series.date_str(n_train)} .. {series.date_str(n - 1)} ({n - n_train} points)"
+          + (f", {args.backtest} backtest folds" if args.backtest > 1 else ""), file=out)
+    print("  model: " + describe(cfg), file=out)
+    out.flush()
+
+    # 3. train and evaluate
+    progress = None if args.quiet else _Progress(cfg)
+    try:
+        result = P.run(series, cfg, folds=args.backtest, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    report = result["report"]
+    report["config"]["backtest"] = args.backtest
+
+    # 4. print and write
+    print_table(report, _units(series), file=out)
+    if report_path:
+        _write_json(report_path, report)
+        print(f"report: {report_path}", file=out)
+    if plot:
+        from rnnlab.forecast.plots import plot_forecast
+        plot_forecast(plot, series, result)
+        print(f"plot:   {plot}", file=out)
+    if save_dir:
+        f = result["forecaster"]
+        f.series_info_ = {"path": series.path, "column": series.column, "date_column": series.date_column}
+        f.save(save_dir)
+        print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
+    return 0
+
+
+def describe(cfg) -> str:
+    s = (f"{cfg['cell'].upper()} {cfg['hidden_size']}x{cfg['num_layers']} on {cfg['target']}, window "
+         f"{cfg['window']}, horizon {cfg['horizon']} ({cfg['strategy']}), batch {cfg['batch_size']}, "
+         f"Adam {cfg['lr']:g}, clip {cfg['clip']:g}, {cfg['epochs']} epochs")
+    if cfg["valid_size"] > 0:
+        s += f" max, early stopping on the last {cfg['valid_size']:.0%} of the training windows"
+    if cfg.get("ensemble", 1) > 1:
+        s += f", ensemble of {cfg['ensemble']}"
+    if cfg.get("preset"):
+        s += f" [preset {cfg['preset']}]"
+    return s
+
+
+class _Progress:
+    """One tqdm bar per network: epochs, with the running training and validation loss."""
+
+    def __init__(self, cfg):
+        self.epochs, self.n_members = cfg["epochs"], cfg["ensemble"]
+        self.bar, self.key = None, None
+
+    def __call__(self, fold, n_folds, member, epoch, train_loss, valid_loss):
+        from tqdm import tqdm
+
+        if (fold, member) != self.key:
+            self.close()
+            self.key = (fold, member)
+            parts = []
+            if n_folds > 1:
+                parts.append(f"fold {fold + 1}/{n_folds}")
+            if self.n_members > 1:
+                parts.append(f"net {member + 1}/{self.n_members}")
+            self.bar = tqdm(total=self.epochs, desc=" ".join(parts) or "training", unit="epoch",
+                            leave=False, file=sys.stderr, dynamic_ncols=True)
+        post = {"loss": f"{train_loss:.4f}"}
+        if valid_loss is not None:
+            post["valid"] = f"{valid_loss:.4f}"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(epoch - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _fmt(v, digits=2):
+    return "n/a" if v is None else f"{v:,.{digits}f}"
+
+
+def print_table(report, units, file=sys.stdout):
+    H = report["config"]["horizon"]
+    test = report["data"]["test"]
+    print(f"\nTest metrics ({units}), {H} step(s) ahead, {test['n']} points "
+          f"{test['start']} .. {test['end']}:", file=file)
+    head = f"  {'method':<16}{'RMSE':>11}{'MAE':>11}{'MAPE %':>9}{'sMAPE %':>9}{'MASE':>8}{'dir. acc.':>11}"
+    print(head, file=file)
+    print("  " + "-" * (len(head) - 2), file=file)
+    for name in ("model",) + BASELINES:
+        m = report["metrics"][name]
+        print(f"  {name.replace('_', ' '):<16}{_fmt(m['rmse']):>11}{_fmt(m['mae']):>11}{_fmt(m['mape'], 3):>9}"
+              f"{_fmt(m['smape'], 3):>9}{_fmt(m['mase'], 3):>8}{_fmt(m['directional_accuracy'], 3):>11}", file=file)
+    dm = report["dm_test_vs_persistence"]
+    print(f"\nRMSE ratio model / persistence: {report['rmse_ratio_vs_persistence']:.4f}", file=file)
+    print(f"Diebold-Mariano test vs persistence (squared error, HLN-corrected, h={H}): "
+          f"statistic {_fmt(dm['statistic'], 3)}, p-value {_fmt(dm['p_value'], 3)} "
+          f"(negative: the model's errors are smaller)", file=file)
+    print(f"Verdict: {report['verdict']}.", file=file)
+    hist = report["history"]
+    line = f"Training: {len(hist['train_loss'])} epochs"
+    if hist.get("best_epoch"):
+        line += f", best validation loss at epoch {hist['best_epoch']} (weights restored)"
+    line += f", {hist['train_seconds']:.1f} s"
+    print(line, file=file)
+    if "backtest" in report:
+        bt = report["backtest"]
+        print(f"\nBacktest, {len(bt['folds'])} folds (RMSE {units}; the model refit before each fold):", file=file)
+        print(f"  {'fold':<6}{'test part':<26}{'model':>11}{'persistence':>13}{'ratio':>8}{'DM p':>8}", file=file)
+        for f in bt["folds"]:
+            mm, pp = f["metrics"]["model"]["rmse"], f["metrics"]["persistence"]["rmse"]
+            print(f"  {f['fold']:<6}{f['test']['start'] + ' .. ' + f['test']['end']:<26}{_fmt(mm):>11}"
+                  f"{_fmt(pp):>13}{mm / pp:>8.4f}{_fmt(f['dm_test_vs_persistence']['p_value'], 3):>8}", file=file)
+        a = bt["average"]
+        print(f"  {'mean':<32}{_fmt(a['model']['rmse']):>11}{_fmt(a['persistence']['rmse']):>13}"
+              f"{a['model']['rmse'] / a['persistence']['rmse']:>8.4f}", file=file)
+
+
+def _check_out(path, suffix, option):
+    return check_output_path(path, suffix, option)
+
+
+def _write_json(path, obj):
+    def write(tmp):
+        with open(tmp, "w") as fh:
+            json.dump(obj, fh, indent=2, default=_json_default)
+    atomic_write(path, write)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def run_predict(args) -> int:
+    f = Forecaster.load(args.model)
+    info = getattr(f, "series_info_", {}) or {}
+    csv = args.csv
+    if csv is None:
+        trained_on = info.get("path")
+        csv = trained_on if trained_on and os.path.isfile(trained_on) else None
+    column = args.column or info.get("column", "Close")
+    date_column = args.date_column or info.get("date_column", "Date")
+    series = D.load_series(csv, column, date_column, args.fill)
+    steps = args.steps or f.horizon
+    values = f.predict(series.values, steps)
+    step = _usual_step(series.dates)
+    last = series.dates[-1]
+    print(f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
+          f"window {f.window}, horizon {f.horizon}, {f.strategy})")
+    print(f"series: {series.column!r} from {series.path}, last value {series.values[-1]:,.2f} on {last}")
+    for note in series.notes:
+        print(f"  {note}")
+    print(f"\n  {'step':>4}  {'date':<12}{'forecast':>14}")
+    for k, v in enumerate(values, 1):
+        print(f"  {k:>4}  {str(last + k * step):<12}{v:>14,.2f}")
+    return 0
+
+
+def _usual_step(dates):
+    if len(dates) < 2:
+        return np.timedelta64(1, "D")
+    return np.timedelta64(int(np.median(np.diff(dates).astype(np.int64))), "D")

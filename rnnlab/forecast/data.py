@@ -1,0 +1,285 @@
+"""Loading a series, checking it, splitting it in time, windows and scaling.
+
+What this file gets right that the book's recipe gets wrong (SEED.md section 8):
+
+* the rows are sorted by date ascending (``btc.csv`` is stored newest first);
+* duplicate dates are an error, gaps in the calendar are reported;
+* the split is chronological: the last ``test_size`` points are the test part and nothing
+  after the training part is ever seen by the scaler, the network or early stopping;
+* the scaler is fit on the training part only.
+
+Targets (``target``) are what the network models; each has an inverse back to levels::
+
+    level      z_t = y_t                          y_hat_{t+1} = z_hat_{t+1}
+    diff       z_t = y_t - y_{t-1}                y_hat_{t+1} = y_t + z_hat_{t+1}
+    logreturn  z_t = log y_t - log y_{t-1}        y_hat_{t+1} = y_t * exp(z_hat_{t+1})
+
+A window of ``W`` transformed values ends at the forecast origin ``t``: ``z_{t-W+1} .. z_t``
+(for diff/logreturn this reads ``W + 1`` levels ``y_{t-W} .. y_t``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+
+from rnnlab.errors import UserError
+
+TARGETS = ("level", "diff", "logreturn")
+FILLS = ("none", "ffill")
+MIN_TRAIN_WINDOWS = 20  # fewer training windows than this cannot fit anything
+
+
+def bundled_csv() -> str:
+    """Path of the bundled Bitcoin prices (``rnnlab/data/btc.csv``)."""
+    return str(resources.files("rnnlab.data").joinpath("btc.csv"))
+
+
+@dataclass
+class Series:
+    """A checked, date-sorted univariate series."""
+
+    values: np.ndarray            # (n,) float64, oldest first
+    dates: np.ndarray             # (n,) datetime64[D], ascending, unique
+    path: str
+    column: str
+    date_column: str
+    notes: list = field(default_factory=list)   # what the checks found (gaps, fills, order)
+
+    def __len__(self):
+        return len(self.values)
+
+    def date_str(self, i: int) -> str:
+        return str(self.dates[i])
+
+
+def _line_numbers(mask) -> str:
+    """File line numbers (header is line 1) of the True rows, at most 8 of them."""
+    rows = np.flatnonzero(np.asarray(mask)) + 2
+    shown = ", ".join(str(r) for r in rows[:8])
+    more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
+    return f"{shown}{more}"
+
+
+def load_series(path=None, column="Close", date_column="Date", fill="none") -> Series:
+    """Read ``column`` of a CSV, sort it by ``date_column`` and check it.
+
+    Raises ``UserError`` (one line, says what to fix) for: a missing file, a missing column
+    (lists those that exist), values that are not numbers (says which lines), NaNs (unless
+    ``fill="ffill"``), dates that do not parse and duplicate dates.
+    """
+    import pandas as pd   # the applications' dependency; the engine does not need it
+
+    if fill not in FILLS:
+        raise UserError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
+    path = bundled_csv() if path is None else str(path)
+    if not os.path.isfile(path):
+        raise UserError(f"no such file: {path}")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a readable CSV file: {first}") from None
+    cols = [str(c) for c in df.columns]
+    for name, what in ((column, "--column"), (date_column, "--date-column")):
+        if name not in cols:
+            raise UserError(f"{path} has no column {name!r} ({what}); its columns are: "
+                            f"{', '.join(repr(c) for c in cols)}")
+    if len(df) == 0:
+        raise UserError(f"{path} has a header but no rows")
+
+    raw = df[column].str.strip()
+    missing = raw.isin(["", "nan", "NaN", "NA", "N/A", "null", "None"]).to_numpy()
+    values = pd.to_numeric(raw.where(~missing), errors="coerce").to_numpy(np.float64)
+    bad = np.isnan(values) & ~missing
+    if bad.any():
+        example = raw[bad].iloc[0]
+        raise UserError(f"column {column!r} has values that are not numbers on line(s) "
+                        f"{_line_numbers(bad)} of {path} (e.g. {example!r})")
+    if not np.isfinite(values[~missing]).all():
+        raise UserError(f"column {column!r} has infinite values on line(s) "
+                        f"{_line_numbers(np.isinf(values))} of {path}")
+
+    raw_dates = df[date_column].str.strip()
+    dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
+    bad_dates = dates.isna().to_numpy()
+    if bad_dates.any():
+        example = raw_dates[bad_dates].iloc[0]
+        raise UserError(f"column {date_column!r} has values that are not dates on line(s) "
+                        f"{_line_numbers(bad_dates)} of {path} (e.g. {example!r})")
+    days = dates.to_numpy().astype("datetime64[D]")
+
+    notes = []
+    order = np.argsort(days, kind="stable")
+    if not np.all(order == np.arange(len(days))):
+        descending = np.all(order == np.arange(len(days))[::-1])
+        notes.append("rows were " + ("newest first" if descending else "not in date order")
+                     + f"; sorted by {date_column} ascending")
+    days, values, missing = days[order], values[order], missing[order]
+    dup = np.flatnonzero(days[1:] == days[:-1])
+    if len(dup):
+        shown = ", ".join(str(days[i]) for i in dup[:5])
+        raise UserError(f"{path} has {len(dup)} duplicate date(s) in {date_column!r} "
+                        f"({shown}); keep one row per date")
+
+    if missing.any():
+        where = np.sort(order[missing])   # original row order, for line numbers
+        mask = np.zeros(len(order), bool)
+        mask[where] = True
+        if fill == "none":
+            raise UserError(f"column {column!r} has {int(missing.sum())} missing value(s) on line(s) "
+                            f"{_line_numbers(mask)} of {path}; fix them or pass --fill ffill")
+        if missing[0]:
+            raise UserError(f"column {column!r}: the oldest value ({days[0]}) is missing, "
+                            f"so --fill ffill has nothing to carry forward")
+        idx = np.where(~missing, np.arange(len(values)), 0)
+        np.maximum.accumulate(idx, out=idx)
+        values = values[idx]                              # carry the last seen value forward
+        notes.append(f"filled {int(missing.sum())} missing value(s) by carrying the previous one forward")
+
+    notes.extend(_gap_notes(days))
+    return Series(values, days, path, column, date_column, notes)
+
+
+def _gap_notes(days) -> list:
+    """Report steps longer than the usual (median) spacing of the dates."""
+    if len(days) < 3:
+        return []
+    step = np.diff(days).astype(np.int64)                # days between rows
+    usual = int(np.median(step))
+    gaps = np.flatnonzero(step > usual)
+    if not len(gaps):
+        return [f"no gaps: every step is {usual} day(s)"]
+    shown = ", ".join(f"{days[i]}..{days[i + 1]}" for i in gaps[:3])
+    return [f"{len(gaps)} gap(s) longer than the usual {usual} day(s): {shown}"
+            + (" ..." if len(gaps) > 3 else "")]
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def lag(target: str) -> int:
+    """Levels consumed before the first transformed value (0 for level, 1 for changes)."""
+    return 0 if target == "level" else 1
+
+
+def transform(y, target: str) -> np.ndarray:
+    """Levels (n,) -> z (n,); z[0] is NaN for diff/logreturn (no previous value)."""
+    y = np.asarray(y, np.float64)
+    if target == "level":
+        return y.copy()
+    z = np.full_like(y, np.nan)
+    if target == "diff":
+        z[1:] = y[1:] - y[:-1]                              # z_t = y_t - y_{t-1}
+    else:
+        z[1:] = np.log(y[1:]) - np.log(y[:-1])              # z_t = log y_t - log y_{t-1}
+    return z
+
+
+def to_levels(y_origin, z_path, target: str) -> np.ndarray:
+    """Forecast path of z (M, H) from origins with level y_origin (M,) -> levels (M, H)."""
+    z_path = np.asarray(z_path, np.float64)
+    if target == "level":
+        return z_path
+    y0 = np.asarray(y_origin, np.float64)[:, None]
+    if target == "diff":
+        return y0 + np.cumsum(z_path, axis=1)               # y_{t+h} = y_t + sum_k z_{t+k}
+    return y0 * np.exp(np.cumsum(z_path, axis=1))          # y_{t+h} = y_t exp(sum_k z_{t+k})
+
+
+def check_target(values, target: str, where: str = "the series") -> None:
+    if target not in TARGETS:
+        raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if target == "logreturn" and np.any(np.asarray(values) <= 0):
+        raise UserError(f"--target logreturn needs positive values, but {where} has values <= 0; "
+                        f"use --target diff or level")
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def windows(z, window: int, horizon: int, first: int, last: int):
+    """Input windows and targets for forecast origins ``t = first .. last`` (inclusive).
+
+    Returns ``X (M, W)`` with ``X[m] = z[t-W+1 .. t]`` and ``Y (M, H)`` with
+    ``Y[m] = z[t+1 .. t+H]`` (targets past the end of z are NaN).
+    """
+    z = np.asarray(z, np.float64)
+    origins = np.arange(first, last + 1)
+    X = z[origins[:, None] + np.arange(-window + 1, 1)[None, :]]           # (M, W)
+    idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]             # (M, H)
+    Y = np.where(idx < len(z), z[np.minimum(idx, len(z) - 1)], np.nan)      # (M, H)
+    return X, Y
+
+
+def first_origin(window: int, target: str) -> int:
+    """The earliest origin whose window is complete: W - 1 (+1 for changes)."""
+    return window - 1 + lag(target)
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def test_count(n: int, test_size) -> int:
+    """``test_size`` as a number of points: an int N, or a float fraction in (0, 1) of n."""
+    if isinstance(test_size, str):
+        try:
+            test_size = int(test_size) if test_size.strip().isdigit() else float(test_size)
+        except ValueError:
+            raise UserError(f"--test-size must be a count (e.g. 266) or a fraction (e.g. 0.2), "
+                            f"got {test_size!r}") from None
+    if isinstance(test_size, float):
+        if not 0 < test_size < 1:
+            raise UserError(f"--test-size as a fraction must lie in (0, 1), got {test_size}")
+        return max(1, int(round(n * test_size)))
+    if int(test_size) < 1:
+        raise UserError(f"--test-size must be at least 1, got {test_size}")
+    return int(test_size)
+
+
+def min_train_length(window: int, n_out: int, target: str, valid: bool = True) -> int:
+    """The shortest training part: MIN_TRAIN_WINDOWS windows (+ a validation slice of 2 and
+    the n_out - 1 windows dropped between them) with all n_out targets inside it."""
+    n_windows = MIN_TRAIN_WINDOWS + (2 + n_out - 1 if valid else 0)
+    return n_windows + n_out + first_origin(window, target)
+
+
+def min_length(window: int, n_out: int, target: str, test_size, valid: bool = True) -> int:
+    """The shortest series whose training part (what the test part leaves) is long enough."""
+    need = min_train_length(window, n_out, target, valid)
+    n = need + 1
+    while n - test_count(n, test_size) < need:
+        n += 1
+    return n
+
+
+def check_length(n: int, window: int, n_out: int, target: str, test_size=None, valid: bool = True):
+    """UserError unless a series of n points (or a training part, if test_size is None) is long enough."""
+    if test_size is None:
+        need, what = min_train_length(window, n_out, target, valid), "training part"
+    else:
+        need, what = min_length(window, n_out, target, test_size, valid), "series"
+    if n < need:
+        test = "" if test_size is None else f" and test size {test_size}"
+        raise UserError(f"the {what} has {n} points, too short for window {window}, "
+                        f"{n_out} output(s), target {target}{test}: it needs at least {need} points "
+                        f"({MIN_TRAIN_WINDOWS} training windows{' and a validation slice' if valid else ''})")
+
+
+class StandardScaler:
+    """``s = (z - mean_) / scale_``, fit on the training part only."""
+
+    def fit(self, z) -> "StandardScaler":
+        z = np.asarray(z, np.float64)
+        z = z[np.isfinite(z)]
+        self.mean_ = float(z.mean())
+        self.scale_ = float(z.std()) or 1.0
+        return self
+
+    def transform(self, z):
+        return (np.asarray(z, np.float64) - self.mean_) / self.scale_
+
+    def inverse_transform(self, s):
+        return np.asarray(s, np.float64) * self.scale_ + self.mean_

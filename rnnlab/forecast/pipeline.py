@@ -1,0 +1,196 @@
+"""Split, fit, forecast the test part, score the model and the baselines: one evaluation.
+
+The chronological split (``n`` points, the last ``n_test`` are the test part)::
+
+    y_0 ... y_{n_train-1} | y_{n_train} ... y_{n-1}
+    training part           test part (targets)
+
+The forecaster and its scaler see ``y[:n_train]`` only (early stopping uses the end of
+it). The forecast for a test target ``y_j`` at horizon H is made at origin ``t = j - H``
+from ``y[:t+1]``: past values, as they would be known on day t. Backtesting (``folds`` K)
+cuts the test part into K consecutive blocks and refits on everything before each block
+(a rolling origin with an expanding training part).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import baselines as B
+from rnnlab.forecast import data as D
+from rnnlab.forecast import metrics as Mx
+from rnnlab.forecast.model import Forecaster
+
+# The default configuration of `rnnlab forecast`, chosen by measurement (see README):
+# a small GRU on standardised log returns, early stopping on the end of the training part.
+DEFAULTS = dict(window=7, horizon=1, strategy="recursive", target="logreturn", cell="gru",
+                hidden_size=16, num_layers=1, dropout=0.0, epochs=60, batch_size=32, lr=1e-3,
+                clip=4.0, weight_decay=0.0, valid_size=0.15, patience=10, init="pytorch",
+                shuffle=True, shrink=True, seed=0, test_size=0.2, train_windows=None, ensemble=1)
+
+# The chapter's recipe (SEED.md section 8) on correctly ordered data.
+PRESETS = {
+    "book": dict(target="level", window=7, horizon=1, strategy="recursive", cell="lstm",
+                 hidden_size=256, num_layers=1, dropout=0.0, batch_size=7, lr=1e-3, clip=4.0,
+                 epochs=100, train_windows=1000, init="book", valid_size=0.0, shuffle=False,
+                 weight_decay=0.0, shrink=False, ensemble=1),
+}
+
+MODEL_KEYS = tuple(Forecaster().get_params())
+
+
+def resolve_config(preset=None, **overrides) -> dict:
+    """DEFAULTS, then the preset, then every override that is not None."""
+    cfg = dict(DEFAULTS)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        cfg.update(PRESETS[preset])
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("test_size") is not None:
+        cfg["train_windows"] = None                 # an explicit test size wins over the preset's
+    cfg["preset"] = preset
+    return cfg
+
+
+def make_forecaster(cfg: dict) -> Forecaster:
+    return Forecaster(**{k: cfg[k] for k in MODEL_KEYS})
+
+
+def n_train_of(n: int, cfg: dict) -> int:
+    """Points in the training part: from ``train_windows`` (the book's "first 1000 windows")
+    or from ``test_size``."""
+    n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
+    if cfg.get("train_windows"):
+        n_train = cfg["train_windows"] + D.first_origin(cfg["window"], cfg["target"]) + n_out
+        if n_train >= n:
+            raise UserError(f"the series has {n} points: too short for {cfg['train_windows']} training "
+                            f"windows and a test part (it needs at least {n_train + 1} points)")
+        return n_train
+    valid = cfg["valid_size"] > 0
+    D.check_length(n, cfg["window"], n_out, cfg["target"], cfg["test_size"], valid)
+    return n - D.test_count(n, cfg["test_size"])
+
+
+def _score(y, j, preds: dict, n_train: int, horizon: int) -> dict:
+    """Metrics of every method on targets ``y[j]`` (forecast from ``j - horizon``)."""
+    scale = Mx.naive_scale(y[:n_train])
+    return {name: Mx.all_metrics(y[j], p, y[j - horizon], scale) for name, p in preds.items()}
+
+
+def evaluate_split(series: D.Series, cfg: dict, n_train: int, test_end: int | None = None,
+                   progress=None) -> dict:
+    """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H."""
+    y, H, W = series.values, cfg["horizon"], cfg["window"]
+    test_end = len(y) if test_end is None else test_end
+    model = make_forecaster(cfg).fit(y[:n_train], progress=progress)
+    j = np.arange(n_train, test_end)                                  # test targets
+    origins = j - H
+    paths = model.forecast_from(y, origins, H)                        # (M, H) levels
+    preds = {"model": paths[:, H - 1]}
+    for name, b in B.all_baselines(y, origins, H, W).items():
+        preds[name] = b[:, H - 1]
+    out = {"n_train": n_train, "targets": j, "preds": preds, "model": model,
+           "metrics": _score(y, j, preds, n_train, H),
+           "dm": Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)}
+    if H > 1:                                                         # every step 1..H
+        by_step = []
+        for h in range(1, H + 1):
+            o = j - h
+            p = {"model": model.forecast_from(y, o, h)[:, h - 1],
+                 "persistence": B.persistence(y, o, h)[:, h - 1]}
+            by_step.append({"step": h, **_score(y, j, p, n_train, h),
+                            "dm_vs_persistence": Mx.dm_test(y[j] - p["model"], y[j] - p["persistence"], h)})
+        out["by_step"] = by_step
+    return out
+
+
+def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
+    """The whole evaluation; returns the report (``report`` key) and arrays for the plot."""
+    y = series.values
+    D.check_target(y, cfg["target"], f"column {series.column!r}")
+    n = len(y)
+    n_train = n_train_of(n, cfg)
+    if folds < 1:
+        raise UserError(f"--backtest must be at least 1, got {folds}")
+    n_test = n - n_train
+    if folds > n_test:
+        raise UserError(f"--backtest {folds} needs at least {folds} test points, the test part has {n_test}")
+    blocks = np.array_split(np.arange(n_train, n), folds)
+    runs = []
+    for k, block in enumerate(blocks):
+        fold_progress = None
+        if progress is not None:
+            fold_progress = (lambda *a, k=k: progress(k, len(blocks), *a))
+        runs.append(evaluate_split(series, cfg, int(block[0]), int(block[-1]) + 1, fold_progress))
+    last = runs[-1]
+    j = np.concatenate([r["targets"] for r in runs])
+    preds = {name: np.concatenate([r["preds"][name] for r in runs]) for name in runs[0]["preds"]}
+    H = cfg["horizon"]
+    metrics = _score(y, j, preds, n_train, H)
+    dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)
+    ratio = metrics["model"]["rmse"] / metrics["persistence"]["rmse"]
+    hist = last["model"].histories_[0]
+    report = {
+        "data": {"path": series.path, "column": series.column, "date_column": series.date_column,
+                 "n_points": n, "notes": list(series.notes),
+                 "train": {"start": series.date_str(0), "end": series.date_str(n_train - 1), "n": n_train},
+                 "test": {"start": series.date_str(n_train), "end": series.date_str(n - 1), "n": n_test}},
+        "config": {k: v for k, v in cfg.items()},
+        "metrics": metrics,
+        "rmse_ratio_vs_persistence": ratio,
+        "dm_test_vs_persistence": dm,
+        "verdict": verdict(ratio, dm),
+        "history": {"train_loss": hist["train_loss"], "valid_loss": hist["valid_loss"],
+                    "best_epoch": hist["best_epoch"], "stopped_epoch": hist["stopped_epoch"],
+                    "train_seconds": sum(h["seconds"] for r in runs for h in r["model"].histories_)},
+        "shrink": last["model"].shrinks_,
+        "predictions": [{"date": series.date_str(int(t)), "actual": float(y[t]),
+                         "predicted": float(preds["model"][i]),
+                         "persistence": float(preds["persistence"][i])} for i, t in enumerate(j)],
+    }
+    if "by_step" in last and folds == 1:
+        report["by_step"] = last["by_step"]
+    if folds > 1:
+        report["backtest"] = _backtest_summary(series, runs)
+    return {"report": report, "targets": j, "preds": preds, "n_train": n_train,
+            "fold_starts": [int(b[0]) for b in blocks], "forecaster": last["model"]}
+
+
+def _backtest_summary(series, runs) -> dict:
+    folds = []
+    for k, r in enumerate(runs):
+        j = r["targets"]
+        folds.append({"fold": k + 1, "train": {"start": series.date_str(0), "end": series.date_str(r["n_train"] - 1),
+                                               "n": r["n_train"]},
+                      "test": {"start": series.date_str(int(j[0])), "end": series.date_str(int(j[-1])), "n": len(j)},
+                      "metrics": r["metrics"],
+                      "dm_test_vs_persistence": {"statistic": r["dm"]["statistic"], "p_value": r["dm"]["p_value"]}})
+    average = {}
+    for name in runs[0]["metrics"]:
+        average[name] = {}
+        for m in Mx.METRICS:
+            vals = [f["metrics"][name][m] for f in folds if f["metrics"][name][m] is not None]
+            average[name][m] = float(np.mean(vals)) if vals else None
+    return {"folds": folds, "average": average}
+
+
+def verdict(ratio: float, dm: dict) -> str:
+    p = dm.get("p_value")
+    ptxt = "n/a" if p is None else f"{p:.3f}"
+    if not math.isfinite(ratio):
+        return "no verdict: the persistence error is zero"
+    if ratio < 1.0:
+        pct = 100 * (1 - ratio)
+        if p is not None and p < 0.05:
+            return (f"the model beats persistence: RMSE {pct:.1f}% lower, and the Diebold-Mariano "
+                    f"test finds the difference significant (p = {ptxt})")
+        return (f"the model's RMSE is {pct:.1f}% lower than persistence's, but the Diebold-Mariano "
+                f"test does not find the difference significant (p = {ptxt}): in practice it is "
+                f"no better than 'tomorrow = today'")
+    if ratio == 1.0:
+        return "the model's RMSE equals persistence's"
+    return (f"the model does NOT beat persistence: its RMSE is {100 * (ratio - 1):.1f}% higher "
+            f"(Diebold-Mariano p = {ptxt})")

@@ -1,0 +1,70 @@
+"""The forecast picture: actual vs predicted (with persistence) and the loss curves.
+
+Top panel: the end of the training part and the whole test part, the train/test boundary
+(and backtest fold starts) marked, the model's test forecasts and the persistence baseline.
+Bottom panel: training and validation loss per epoch (log scale) with the restored best
+epoch marked.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.forecast.outputs import atomic_write
+
+
+def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
+    """Write the PNG atomically (a temp file renamed into place); returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dates = series.dates.astype("datetime64[D]").astype("O")
+    y = series.values
+    j = result["targets"]
+    preds = result["preds"]
+    report = result["report"]
+    n_train = result["n_train"]
+    H = report["config"]["horizon"]
+    units = series.column
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 8.5), gridspec_kw={"height_ratios": [1.5, 1]})
+    # -- actual vs predicted: the end of the training part, the boundary, the test part -------
+    lo = max(0, n_train - 2 * len(j))                                  # some training context
+    ax1.plot(dates[lo:n_train], y[lo:n_train], color="0.55", lw=1.0, label="actual (training part)")
+    ax1.plot(dates[n_train:], y[n_train:], color="black", lw=1.2, label="actual (test part)")
+    ax1.plot(dates[j], preds["persistence"], color="tab:green", lw=1.0, ls="--",
+             label=f"persistence, tomorrow = today (RMSE {report['metrics']['persistence']['rmse']:,.1f})")
+    ax1.plot(dates[j], preds["model"], color="tab:red", lw=1.0,
+             label=f"model, {H} step(s) ahead (RMSE {report['metrics']['model']['rmse']:,.1f})")
+    ax1.axvline(dates[n_train], color="tab:blue", ls="--", lw=1.2, label="train | test boundary")
+    for start in result.get("fold_starts", [])[1:]:
+        ax1.axvline(dates[start], color="tab:blue", ls=":", lw=0.8)
+    ax1.set_ylabel(units)
+    ax1.set_title(title or (f"{series.column}: test {report['data']['test']['start']} .. "
+                            f"{report['data']['test']['end']}, RMSE ratio model / persistence = "
+                            f"{report['rmse_ratio_vs_persistence']:.4f}"))
+    ax1.legend(loc="upper left", fontsize=8)
+    ax1.grid(alpha=0.3)
+    # -- losses ---------------------------------------------------------------------------------
+    hist = report["history"]
+    tr, va = hist["train_loss"], hist["valid_loss"]
+    epochs = np.arange(1, len(tr) + 1)
+    ax2.plot(epochs, tr, color="tab:purple", label="training loss")
+    if va:
+        ax2.plot(epochs[: len(va)], va, color="tab:orange", label="validation loss (end of training part)")
+        if hist.get("best_epoch"):
+            ax2.axvline(hist["best_epoch"], color="0.4", ls=":", lw=1.0,
+                        label=f"best epoch {hist['best_epoch']} (weights restored)")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("MSE (standardised)")
+    ax2.set_title("loss per epoch" + (" (last backtest fold)" if len(result.get("fold_starts", [])) > 1 else ""))
+    ax2.legend(loc="upper right", fontsize=8)
+    ax2.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)
