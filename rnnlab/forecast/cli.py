@@ -266,8 +266,14 @@ def print_table(report, units, file=sys.stdout):
     line = f"Training: {len(hist['train_loss'])} epochs"
     if hist.get("best_epoch"):
         line += f", best validation loss at epoch {hist['best_epoch']} (weights restored)"
-    line += f", {hist['train_seconds']:.1f} s"
+    n_nets = len(report.get("ensemble_histories", [])) or 1
+    line += f"; {hist['train_seconds']:.1f} s of training in all"
+    if n_nets > 1:
+        line += f" ({n_nets} networks, forecasts averaged)"
     print(line, file=file)
+    if report["config"].get("shrink"):
+        print("Shrink factor towards persistence, fitted on the validation slice (1 = the network "
+              "as trained, 0 = persistence): " + ", ".join(f"{a:.2f}" for a in report["shrink"]), file=file)
     if "backtest" in report:
         bt = report["backtest"]
         print(f"\nBacktest, {len(bt['folds'])} folds (RMSE {units}; the model refit before each fold):", file=file)

@@ -3,7 +3,8 @@
 Top panel: the end of the training part and the whole test part, the train/test boundary
 (and backtest fold starts) marked, the model's test forecasts and the persistence baseline.
 Bottom panel: training and validation loss per epoch (log scale) with the restored best
-epoch marked.
+epoch marked. An inset on the top panel zooms on the last test points, where the model's
+and persistence's one-step lag behind the actual series can be seen.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates
     import matplotlib.pyplot as plt
 
     dates = series.dates.astype("datetime64[D]").astype("O")
@@ -33,10 +35,10 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     lo = max(0, n_train - 2 * len(j))                                  # some training context
     ax1.plot(dates[lo:n_train], y[lo:n_train], color="0.55", lw=1.0, label="actual (training part)")
     ax1.plot(dates[n_train:], y[n_train:], color="black", lw=1.2, label="actual (test part)")
-    ax1.plot(dates[j], preds["persistence"], color="tab:green", lw=1.0, ls="--",
-             label=f"persistence, tomorrow = today (RMSE {report['metrics']['persistence']['rmse']:,.1f})")
     ax1.plot(dates[j], preds["model"], color="tab:red", lw=1.0,
              label=f"model, {H} step(s) ahead (RMSE {report['metrics']['model']['rmse']:,.1f})")
+    ax1.plot(dates[j], preds["persistence"], color="tab:green", lw=1.0, ls="--",
+             label=f"persistence, tomorrow = today (RMSE {report['metrics']['persistence']['rmse']:,.1f})")
     ax1.axvline(dates[n_train], color="tab:blue", ls="--", lw=1.2, label="train | test boundary")
     for start in result.get("fold_starts", [])[1:]:
         ax1.axvline(dates[start], color="tab:blue", ls=":", lw=0.8)
@@ -46,10 +48,29 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
                             f"{report['rmse_ratio_vs_persistence']:.4f}"))
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(alpha=0.3)
+    # an inset on the last few test points, where the one-step lag of each forecast shows
+    k = min(len(j), 30)
+    if k >= 5:
+        ins = ax1.inset_axes([0.05, 0.30, 0.36, 0.36])
+        tail = slice(len(j) - k, len(j))
+        ins.plot(dates[j[tail]], y[j[tail]], color="black", lw=1.2, marker=".", ms=4)
+        ins.plot(dates[j[tail]], preds["model"][tail], color="tab:red", lw=1.0, marker=".", ms=3)
+        ins.plot(dates[j[tail]], preds["persistence"][tail], color="tab:green", lw=1.0, ls="--")
+        ins.set_title(f"last {k} test points, {dates[j[len(j) - k]]} .. {dates[j[-1]]}", fontsize=8)
+        ins.tick_params(labelsize=7)
+        ins.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(maxticks=4))
+        ins.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
+        ins.grid(alpha=0.3)
     # -- losses ---------------------------------------------------------------------------------
     hist = report["history"]
     tr, va = hist["train_loss"], hist["valid_loss"]
     epochs = np.arange(1, len(tr) + 1)
+    for k, other in enumerate(report.get("ensemble_histories", [])[1:]):       # the other networks
+        e = np.arange(1, len(other["train_loss"]) + 1)
+        ax2.plot(e, other["train_loss"], color="tab:purple", lw=0.6, alpha=0.35)
+        if other["valid_loss"]:
+            ax2.plot(e, other["valid_loss"], color="tab:orange", lw=0.6, alpha=0.35,
+                     label="the ensemble's other networks" if k == 0 else None)
     ax2.plot(epochs, tr, color="tab:purple", label="training loss")
     if va:
         ax2.plot(epochs[: len(va)], va, color="tab:orange", label="validation loss (end of training part)")
