@@ -51,8 +51,8 @@ def _common(p, length, min_length, what, steps, lr):
     p.add_argument("--lr", type=_pos_float, default=lr, help=f"Adam learning rate (default: {lr:g})")
     p.add_argument("--clip", type=_pos_float, default=1.0,
                    help="clip the global gradient norm to this (default: 1.0)")
-    p.add_argument("--eval-every", type=_pos_int, default=50, metavar="N",
-                   help="score the held-out test batch every N steps (default: 50)")
+    p.add_argument("--eval-every", type=_pos_int, default=100, metavar="N",
+                   help="score the held-out test batch every N steps (default: 100)")
     p.add_argument("--test-size", type=_pos_int, default=500, metavar="N",
                    help="sequences in the fixed held-out test batch (default: 500)")
     p.add_argument("--seed", type=_number(int, 0, "an integer >= 0"), default=0,
@@ -74,7 +74,7 @@ def add_parser(subparsers):
     a = sub.add_parser("adding", help="the adding problem (Hochreiter & Schmidhuber 1997)",
                        description="Each step holds a number in [0, 1) and a marker; two steps "
                                    "are marked; predict their sum. Predicting 1 scores MSE 1/6.")
-    _common(a, length=100, min_length=2, what="sequence length T", steps=1500, lr=3e-3)
+    _common(a, length=100, min_length=2, what="sequence length T", steps=2000, lr=1e-2)
     a.add_argument("--gate-plot", metavar="FILE.png",
                    help="write the LSTM's gate activations for one test example (needs lstm)")
     a.set_defaults(func=_run)

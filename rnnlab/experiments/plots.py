@@ -24,8 +24,11 @@ def plot_history(exp, path):
                 label=f"{NAMES[cell]} (final {h[-1, 1]:.4f})" if exp.task == "adding"
                 else f"{NAMES[cell]} (final {h[-1, 1]:.1%})")
     if exp.task == "adding":
-        ax.axhline(cfg["baseline_mse"], color="black", ls="--", lw=1.5,
-                   label=f"predict 1 always (MSE {cfg['baseline_mse']:.3f})")
+        ax.axhline(cfg["baseline_test_mse"], color="black", ls="--", lw=1.5,
+                   label=f"predict 1 always: MSE {cfg['baseline_test_mse']:.3f} on this test batch "
+                         f"(1/6 = {cfg['baseline_mse']:.3f} on average)")
+        ax.axhline(1 / 12, color="black", ls="-.", lw=1, alpha=0.6,
+                   label="knows only the second number: 1/12 = 0.083")
         ax.axhline(0.01, color="gray", ls=":", lw=1.5, label="MSE 0.01")
         ax.set_yscale("log")
         ax.set_ylabel("test MSE (log scale)")

@@ -122,8 +122,8 @@ def _snapshot(model, build):
     return twin
 
 
-def run_adding(cells="all", length=100, steps=2000, hidden_size=128, batch_size=32, lr=3e-3,
-               clip=1.0, eval_every=50, test_size=500, seed=0, progress=True):
+def run_adding(cells="all", length=100, steps=2000, hidden_size=128, batch_size=32, lr=1e-2,
+               clip=1.0, eval_every=100, test_size=500, seed=0, progress=True):
     """Train each cell on the adding problem with sequences of ``length`` steps.
 
     Returns an ``Experiment`` whose runs hold ``test_mse`` (final), ``history``

@@ -53,8 +53,8 @@ def test_copy_report_uses_accuracy_and_chance():
 
 
 def test_copy_learning_signal():
-    # 4 symbols after 5 blanks: the LSTM must beat the 25% chance clearly in 300 steps
-    exp = run_copy("lstm", length=5, steps=300, hidden_size=32, lr=1e-2, eval_every=100,
+    # 3 of 4 symbols after 5 blanks: seeds 0-2 end at 83-88% in 200 steps (chance 25%)
+    exp = run_copy("lstm", length=5, steps=200, hidden_size=16, lr=1e-2, eval_every=100,
                    test_size=200, n_symbols=4, n_recall=3, progress=False)
     assert exp.runs["lstm"]["accuracy"] > 0.6
 
