@@ -26,6 +26,13 @@ from rnnlab.forecast.outputs import atomic_write, check_output_path
 from rnnlab.forecast.train import CELLS, INITS
 
 DEFAULT_PLOT = "forecast.png"
+EPILOG = """examples:
+  rnnlab forecast                                   the default run on the bundled Bitcoin prices
+  rnnlab forecast --preset book                     the chapter's recipe, correctly ordered
+  rnnlab forecast --horizon 7 --strategy direct --backtest 4
+  rnnlab forecast --csv prices.csv --column Price --save model/
+  rnnlab forecast predict --model model/ --steps 5
+"""
 
 
 def _test_size(text):
@@ -57,18 +64,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train a recurrent forecaster on a CSV series (default: the bundled daily "
                     "Bitcoin closing prices), evaluate it on the last part of the series against "
                     "persistence, drift and a moving average, and write a plot and a report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     g = p.add_argument_group("data")
     g.add_argument("--csv", metavar="PATH", default=None, help="CSV file (default: the bundled btc.csv)")
-    g.add_argument("--column", default="Close", help="column to forecast")
-    g.add_argument("--date-column", default="Date", help="column of dates (rows are sorted by it)")
+    g.add_argument("--column", default="Close", help="column to forecast (default Close)")
+    g.add_argument("--date-column", default="Date", help="column of dates; rows are sorted by it (default Date)")
     g.add_argument("--fill", choices=D.FILLS, default="none",
-                   help="what to do with missing values: refuse (none) or carry the last one forward")
+                   help="missing values: refuse them (none, the default) or carry the last one forward")
     g.add_argument("--test-size", type=_test_size, default=None, metavar="N|FRACTION",
                    help=f"test part: last N points, or a fraction of the series (default {d['test_size']}; "
                         f"--preset book: what the first 1000 windows leave)")
     g.add_argument("--backtest", type=_positive_int, default=1, metavar="K",
-                   help="rolling-origin backtest: cut the test part into K blocks and refit before each")
+                   help="rolling-origin backtest: cut the test part into K blocks and refit before each (default 1)")
     m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
     m.add_argument("--preset", choices=sorted(P.PRESETS), default=None,
                    help="book: the chapter's recipe (levels, window 7, LSTM 256, batch 7, Adam 1e-3, "
@@ -112,14 +119,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="forecast_command", metavar="{predict}")
     q = sub.add_parser("predict", help="forecast the next points with a saved model",
                        description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
-                                   "the next K points after the end of a series.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "the next K points after the end of a series.")
     q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
     q.add_argument("--csv", metavar="PATH", default=None,
                    help="series to continue (default: the one the model was trained on, else the bundled btc.csv)")
     q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
     q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
-    q.add_argument("--fill", choices=D.FILLS, default="none", help="missing values: refuse or carry forward")
+    q.add_argument("--fill", choices=D.FILLS, default="none", help="missing values: refuse them (none, the default) or carry the last one forward")
     q.add_argument("--steps", type=_positive_int, default=None, help="points to forecast (default: the model's horizon)")
     q.set_defaults(func=run_predict)
     return p

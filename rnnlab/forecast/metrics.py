@@ -141,7 +141,8 @@ def dm_test(e1, e2, horizon: int = 1, loss: str = "squared") -> dict:
 
     ``e1, e2``: errors (M,) of the two forecasts on the same targets; ``horizon``: h.
     Returns ``{"statistic", "p_value", "n", "horizon", "loss"}``; statistic and p-value
-    are None when the loss differential has no variance (identical forecasts).
+    are None when the two forecasts are the same (up to rounding) or the loss differential
+    has no variance.
     """
     e1, e2 = np.asarray(e1, np.float64), np.asarray(e2, np.float64)
     if e1.shape != e2.shape or e1.ndim != 1:
@@ -154,8 +155,9 @@ def dm_test(e1, e2, horizon: int = 1, loss: str = "squared") -> dict:
         raise ValueError(f"dm_test: loss must be 'squared' or 'absolute', got {loss!r}")
     M, h = len(d), int(horizon)
     out = {"statistic": None, "p_value": None, "n": M, "horizon": h, "loss": loss}
-    if M < 2:
-        return out
+    scale = float(np.mean(np.abs(e1)) + np.mean(np.abs(e2)))
+    if M < 2 or np.all(np.abs(e1 - e2) <= 1e-9 * max(scale, 1e-300)):
+        return out                               # the same forecasts (up to rounding): no test
     dc = d - d.mean()
     gamma = [float(np.dot(dc[k:], dc[: M - k])) / M for k in range(min(h, M))]  # autocovariances
     V = gamma[0] + 2.0 * sum(gamma[1:])

@@ -146,7 +146,7 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
         "metrics": metrics,
         "rmse_ratio_vs_persistence": ratio,
         "dm_test_vs_persistence": dm,
-        "verdict": verdict(ratio, dm),
+        "verdict": verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
         "history": {"train_loss": hist["train_loss"], "valid_loss": hist["valid_loss"],
                     "best_epoch": hist["best_epoch"], "stopped_epoch": hist["stopped_epoch"],
                     "train_seconds": sum(h["seconds"] for r in runs for h in r["model"].histories_)},
@@ -183,11 +183,14 @@ def _backtest_summary(series, runs) -> dict:
     return {"folds": folds, "average": average}
 
 
-def verdict(ratio: float, dm: dict) -> str:
+def verdict(ratio: float, dm: dict, shrinks=()) -> str:
     p = dm.get("p_value")
     ptxt = "n/a" if p is None else f"{p:.3f}"
     if not math.isfinite(ratio):
         return "no verdict: the persistence error is zero"
+    if shrinks and not any(shrinks):
+        return ("the forecast IS persistence: on the validation slice every network did worse than "
+                "'no change', so each was shrunk to it (factor 0); nothing here beats persistence")
     if ratio < 1.0:
         pct = 100 * (1 - ratio)
         if p is not None and p < 0.05:

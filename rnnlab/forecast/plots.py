@@ -40,8 +40,9 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     ax1.plot(dates[j], preds["persistence"], color="tab:green", lw=1.0, ls="--",
              label=f"persistence, tomorrow = today (RMSE {report['metrics']['persistence']['rmse']:,.1f})")
     ax1.axvline(dates[n_train], color="tab:blue", ls="--", lw=1.2, label="train | test boundary")
-    for start in result.get("fold_starts", [])[1:]:
-        ax1.axvline(dates[start], color="tab:blue", ls=":", lw=0.8)
+    for k, start in enumerate(result.get("fold_starts", [])[1:]):
+        ax1.axvline(dates[start], color="tab:blue", ls=":", lw=0.8,
+                    label="backtest fold start (refit on all before it)" if k == 0 else None)
     ax1.set_ylabel(units)
     ax1.set_title(title or (f"{series.column}: test {report['data']['test']['start']} .. "
                             f"{report['data']['test']['end']}, RMSE ratio model / persistence = "

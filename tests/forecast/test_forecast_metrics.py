@@ -103,5 +103,7 @@ def test_dm_sign_and_degenerate_cases():
     assert better["statistic"] < 0 and better["p_value"] < 1e-6
     same = M.dm_test(e2, e2)
     assert same["statistic"] is None and same["p_value"] is None
+    rounded = M.dm_test(e2 * (1 + 1e-15), e2)                  # an ensemble mean's rounding
+    assert rounded["statistic"] is None
     with pytest.raises(ValueError):
         M.dm_test(e2, e2[:-1])
