@@ -55,6 +55,11 @@ SCORES = ("none", "dot", "scaled_dot", "cosine", "general", "additive")
 _EPS = 1e-12
 
 
+def mm_last(x, M):
+    """``x (..., K) @ M (K, P)`` as ONE 2-D GEMM (numpy would loop over the leading axes)."""
+    return (x.reshape(-1, x.shape[-1]) @ M).reshape(x.shape[:-1] + (M.shape[-1],))
+
+
 # ----------------------------------------------------------------------------- key side
 
 
@@ -76,9 +81,9 @@ def project_forward(score, p, keys):
         norm = np.sqrt(np.einsum("nsh,nsh->ns", keys, keys) + _EPS)[..., None]  # (N, S, 1) |e|
         pk = keys / norm                                             # pk = e / |e|
     elif score == "general":
-        pk, norm = keys @ p["weight"].T, None                        # (N, S, Hq)  W_a e
+        pk, norm = mm_last(keys, p["weight"].T), None                       # (N, S, Hq)  W_a e
     elif score == "additive":
-        pk, norm = keys @ p["weight_key"].T, None                    # (N, S, A)  W_k e
+        pk, norm = mm_last(keys, p["weight_key"].T), None                   # (N, S, A)  W_k e
         pk += p["bias"]                                              #   + b
     else:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
@@ -100,9 +105,9 @@ def project_backward(score, p, dpk, cache: KeyCache):
     Hk = keys.shape[-1]
     k2, d2 = keys.reshape(-1, Hk), dpk.reshape(-1, dpk.shape[-1])
     if score == "general":                                           # pk = W_a e
-        return dpk @ p["weight"], {"weight": d2.T @ k2}
+        return mm_last(dpk, p["weight"]), {"weight": d2.T @ k2}
     # additive: pk = W_k e + b
-    return dpk @ p["weight_key"], {"weight_key": d2.T @ k2, "bias": d2.sum(0)}
+    return mm_last(dpk, p["weight_key"]), {"weight_key": d2.T @ k2, "bias": d2.sum(0)}
 
 
 # ----------------------------------------------------------------------------- query side
@@ -145,9 +150,9 @@ def step_forward(score, p, query, keys, pk, mask):
         q_hat = query / q_norm                                       # q / |q|
         s = q_hat @ pk.transpose(0, 2, 1)                            # (N, Tq, S)  q_hat . e_hat
     else:  # additive
-        qp = query @ p["weight_query"].T                             # (N, Tq, A)  W_q q
+        qp = mm_last(query, p["weight_query"].T)                       # (N, Tq, A)  W_q q
         E = np.tanh(qp[:, :, None, :] + pk[:, None, :, :])           # (N, Tq, S, A)
-        s = E @ p["v"]                                               # (N, Tq, S)  v . E
+        s = mm_last(E, p["v"][:, None])[..., 0]                      # (N, Tq, S)  v . E
     a = _masked_softmax(s, mask)                                     # (N, Tq, S)
     context = a @ keys                                               # (N, Tq, Hk)  c = sum_i a_i e_i
     return context, a, StepCache(query, keys, pk, q_hat, q_norm, E, a)
@@ -181,7 +186,7 @@ def step_backward(score, p, dcontext, cache: StepCache, dweights=None):
         dqp = dpre.sum(axis=2)                                       # (N, Tq, A)
         dpk = dpre.sum(axis=1)                                       # (N, S, A)
         dparams["weight_query"] = dqp.reshape(-1, dqp.shape[-1]).T @ query.reshape(-1, Hq)
-        dquery = dqp @ p["weight_query"]                             # (N, Tq, Hq)  dq = W_q^T dqp
+        dquery = mm_last(dqp, p["weight_query"])                       # (N, Tq, Hq)  dq = W_q^T dqp
     return dquery, dkeys, dpk, dparams
 
 

@@ -46,7 +46,7 @@ import numpy as np
 from rnnlab.nn import GRU, LSTM, Embedding, Linear, Module
 from rnnlab.nn import gru as gru_fn
 from rnnlab.nn import lstm as lstm_fn
-from rnnlab.nn.attention import SCORES, Attention
+from rnnlab.nn.attention import SCORES, Attention, mm_last
 
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
 CELLS = ("gru", "lstm")
@@ -55,19 +55,47 @@ CELLS = ("gru", "lstm")
 # ----------------------------------------------------------------------------- loss
 
 
-def softmax_xent_(logits, y):
-    """Mean cross-entropy of ``logits (M, V)`` against ``y (M,)``, IN PLACE: on return
-    ``logits`` holds ``dL/dlogits = (softmax - onehot) / M``. Returns the loss (float)."""
-    M = logits.shape[0]
-    rows = np.arange(M)
-    logits -= logits.max(axis=1, keepdims=True)                # z - max z   (M, V)
-    z_y = logits[rows, y].astype(np.float64)                   # (M,) the target's logit
-    np.exp(logits, out=logits)                                 # exp(z - max)
-    total = logits.sum(axis=1, dtype=np.float64)               # (M,)
-    loss = float(np.mean(np.log(total) - z_y))                 # -log softmax(z)_y
-    logits *= (1.0 / (M * total))[:, None].astype(logits.dtype)   # softmax(z) / M
-    logits[rows, y] -= np.asarray(1.0 / M, logits.dtype)       # - onehot(y) / M
+def _xent_rows(z, y, M, colsum):
+    """In place on a block of rows: z -> (softmax(z) - onehot(y)) / M; colsum = sum of the
+    rows (the bias gradient). Returns the block's summed -log softmax(z)_y."""
+    r = np.arange(len(y))
+    z -= z.max(axis=1, keepdims=True)                          # z - max z (max shift)
+    z_y = z[r, y].astype(np.float64)                           # the target's shifted logit
+    np.exp(z, out=z)                                           # exp(z - max)
+    total = z.sum(axis=1)                                      # (rows,)
+    loss = float(np.sum(np.log(total.astype(np.float64)) - z_y))   # -log softmax(z)_y
+    z *= (1.0 / (M * total))[:, None]                          # softmax(z) / M
+    z[r, y] -= 1.0 / M                                         # - onehot(y) / M
+    z.sum(axis=0, out=colsum)
     return loss
+
+
+def softmax_xent_(logits, y, pool=None, parts=2):
+    """Mean cross-entropy of ``logits (M, V)`` against ``y (M,)``, IN PLACE: on return
+    ``logits`` holds ``dL/dlogits = (softmax - onehot) / M``. Returns ``loss, dlogits.sum(0)``.
+    With a thread pool the rows are shared out in ``parts`` blocks (numpy frees the GIL)."""
+    M, V = logits.shape
+    if pool is None or M < 2 * parts:
+        colsum = np.empty(V, logits.dtype)
+        return _xent_rows(logits, y, M, colsum) / M, colsum
+    cuts = np.linspace(0, M, parts + 1).astype(int)
+    colsums = np.empty((parts, V), logits.dtype)
+    jobs = [pool.submit(_xent_rows, logits[a:b], y[a:b], M, colsums[k])
+            for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
+    return sum(j.result() for j in jobs) / M, colsums.sum(axis=0)
+
+
+_POOLS = {}
+
+
+def thread_pool(threads):
+    """A shared ThreadPoolExecutor with ``threads`` workers (None for one thread)."""
+    if threads is None or threads < 2:
+        return None
+    if threads not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="rnnlab")
+    return _POOLS[threads]
 
 
 # ----------------------------------------------------------------------------- inference state
@@ -134,7 +162,9 @@ class Seq2Seq(Module):
             self.combine = Linear(DH + H, H, seed=seeds[7], **kw)
         self.out = Linear(H, tgt_vocab_size, seed=seeds[8], **kw)
         self.rng = np.random.default_rng(seeds[8] + 1)   # dropout and teacher-forcing draws
+        self.threads = 1                                 # threads for the loss (a runtime setting)
         self._cache = None
+        self._buffers = {}
 
     @property
     def src_vocab_size(self):
@@ -152,6 +182,15 @@ class Seq2Seq(Module):
                     input_feed=self.input_feed, dropout=self.dropout, dtype=self.dtype.name)
 
     # -- helpers -------------------------------------------------------------------------
+    def _buffer(self, name, shape):
+        """A scratch array kept between batches (big fresh arrays cost page faults each time);
+        its contents are overwritten by the next call with the same name."""
+        size = int(np.prod(shape))
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.empty(size, self.dtype)
+        return buf[:size].reshape(shape)
+
     def _drop_mask(self, shape):
         if not self.training or self.dropout == 0.0:
             return None
@@ -230,19 +269,25 @@ class Seq2Seq(Module):
         if m_out is not None:
             ht = ht * m_out
         sel = y_out != PAD                                          # (N, T) the M real words
-        logits = self.out(ht[sel])                                  # (M, Vt)  V h~ + b_v, one GEMM
-        loss = softmax_xent_(logits, y_out[sel])                    # logits now hold dz
-        self._cache = (logits, sel, ht.shape, m_out, dec, keys, kcache, state0, m_src, m_tgt)
+        rows = ht[sel]                                              # (M, H) h~ of the real words
+        W, b = self.out.params["weight"], self.out.params["bias"]
+        logits = np.matmul(rows, W.T, out=self._buffer("logits", (len(rows), W.shape[0])))
+        logits += b                                                 # (M, Vt) V h~ + b_v, ONE GEMM
+        loss, db = softmax_xent_(logits, y_out[sel], thread_pool(self.threads))   # logits -> dz
+        self._cache = ((rows, logits, db), sel, ht.shape, m_out, dec, keys, kcache, state0, m_src, m_tgt)
         self.n_tokens = int(sel.sum())
         return loss
 
     def backward(self):
         if self._cache is None:
             raise RuntimeError("Seq2Seq.backward called before forward")
-        dz, sel, shape, m_out, dec, keys, kcache, state0, m_src, m_tgt = self._cache
+        (rows, dz, db), sel, shape, m_out, dec, keys, kcache, state0, m_src, m_tgt = self._cache
         self._cache = None
+        W, g = self.out.params["weight"], self.out.grads
+        g["weight"] += np.matmul(dz.T, rows, out=self._buffer("dW_out", W.shape))   # dV = dz^T h~
+        g["bias"] += db                                             # db_v = sum dz
         dht = np.zeros(shape, self.dtype)                           # (N, T, H)
-        dht[sel] = self.out.backward(dz)                            # dh~ = dz V, dV = dz^T h~
+        dht[sel] = dz @ W                                           # dh~ = dz V
         if m_out is not None:
             dht *= m_out
         if dec[0] == "teacher":
@@ -264,7 +309,7 @@ class Seq2Seq(Module):
         context, _, scache = self.attention.step(query, keys, pk, mask)    # (N, Tq, D*H)
         cat = np.concatenate([context, query], axis=-1)                     # [c_t; d_t]
         Wc, bc = self.combine.params["weight"], self.combine.params["bias"]
-        a = cat @ Wc.T                                                       # (N, Tq, H)
+        a = mm_last(cat, Wc.T)                                                 # (N, Tq, H)
         a += bc
         ht = np.tanh(a, out=a)                                               # h~ = tanh(W_c [c; d] + b_c)
         return ht, (scache, cat, ht)
@@ -273,7 +318,7 @@ class Seq2Seq(Module):
         """Returns dquery (N, Tq, H), dkeys (value path), dpk, da_c (N, Tq, H)."""
         scache, cat, ht = cache
         da = dht * (1.0 - ht * ht)                                          # da_c = dh~ (1 - h~^2)
-        dcat = da @ self.combine.params["weight"]                           # [dc; dd] = da_c W_c
+        dcat = mm_last(da, self.combine.params["weight"])                         # [dc; dd] = da_c W_c
         dq, dkeys, dpk = self.attention.step_backward(dcat[..., :DH], scache)
         dq += dcat[..., DH:]                                                 # d_t enters W_c directly
         return dq, dkeys, dpk, da

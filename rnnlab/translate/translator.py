@@ -131,6 +131,7 @@ class Translator:
                      f"valid sources {len(valid_refs or {})}, vocab src {len(self.src_vocab_)} "
                      f"tgt {len(self.tgt_vocab_)}, {self.model_.num_parameters():,} parameters")
         opt = ChunkedAdam([self.model_], lr=self.lr, threads=self.threads or 1)
+        self.model_.threads = self.threads or 1
         st = {"epoch": 0, "elapsed": 0.0, "best_bleu": -1.0, "best_epoch": 0, "bad_epochs": 0,
               "history": [], "stop_reason": None}
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None

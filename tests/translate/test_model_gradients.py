@@ -91,3 +91,18 @@ def test_finite_differences_with_dropout_and_sampled_inputs(feed):
     model.eval()                                   # eval: no dropout, gold inputs
     a, b = model(src, lengths, tgt, teacher_forcing=0.5), model(src, lengths, tgt)
     assert a == b
+
+
+def test_threaded_loss_equals_single_threaded():
+    rng = np.random.default_rng(0)
+    src, lengths, tgt = random_batch(rng, 8, 5, 6, 11, 300)
+    grads = []
+    for threads in (1, 2):
+        model = Seq2Seq(11, 300, emb_size=5, hidden_size=6, attention="general", seed=5)
+        model.threads = threads
+        loss = model(src, lengths, tgt)
+        model.backward()
+        grads.append((loss, {n: g.copy() for n, _, g in model.named_parameters()}))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
+    for n, g in grads[0][1].items():
+        np.testing.assert_allclose(grads[1][1][n], g, rtol=1e-5, atol=1e-8, err_msg=n)
