@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab.nn import gru, lstm, rnn
+from rnnlab.nn import fused, gru, lstm, rnn
 from rnnlab.nn.module import Module
 
 
@@ -29,10 +29,14 @@ from rnnlab.nn.module import Module
 #   S[k]  (T+1, N, H)  state k (h, and c for the LSTM) before/after each step
 #   ws    per-step caches, (T, ...) arrays
 #   dXG   (T, N, G*H)  gradient of U x_t + b_ih;  dHG: gradient of W's product
+# The LSTM and GRU kernels also have ``*_fused`` steps (float32 with numba, fused.py): the
+# GEMMs stay here, the biases and gate math run in one compiled pass per step. Their
+# caches are the same; their backward keeps its own gradient buffers ``g`` (see fused.py).
 
 
 class _LSTMKernel:
     n_gates, n_states, fold_b_hh = lstm.N_GATES, lstm.N_STATES, True
+    fused_group = "lstm"                    # fused.py has its steps
 
     class WS(NamedTuple):
         gates: np.ndarray   # (T, N, 4H) i, f, g, o
@@ -53,6 +57,24 @@ class _LSTMKernel:
         _, dh_prev, dc_prev = lstm.lstm_step_backward(dS[0], dS[1], cache, W, da=dXG[t], work=work)
         return [dh_prev, dc_prev]
 
+    def forward_fused(self, t, xg, S, ws, W_T, b_ih, b_hh):
+        gates = np.matmul(S[0][t], W_T, out=ws.gates[t])  # (N, 4H) W h_{t-1}
+        fused.lstm_forward(gates, xg, b_ih, b_hh, S[1][t], S[0][t + 1], S[1][t + 1], ws.tanh_c[t])
+
+    def fused_grads(self, dS):
+        return [dS[0], dS[1], np.empty_like(dS[0])]         # dh, dc, next dh
+
+    def backward_fused(self, t, g, dout_t, active, keep, S, ws, W, dXG, dHG, dh_sq):
+        dh, dc, dh_prev = g
+        fused.lstm_backward(dh, dout_t, dc, ws.gates[t], S[1][t], ws.tanh_c[t], active, dXG[t], dh_sq)
+        np.matmul(dXG[t], W, out=dh_prev)                   # dh_{t-1} = W^T da
+        if keep is not None:
+            np.copyto(dh_prev, dh, where=keep)              # past the length: passes through
+        g[0], g[2] = dh_prev, dh
+
+    def fused_dstates(self, g):
+        return g[:2]
+
     def shares_dhg(self):
         return True
 
@@ -63,6 +85,7 @@ class _LSTMKernel:
 
 class _GRUKernel:
     n_gates, n_states, fold_b_hh = gru.N_GATES, gru.N_STATES, False
+    fused_group = "gru"                    # fused.py has its steps
 
     class WS(NamedTuple):
         gates: np.ndarray  # (T, N, 3H) r, z, n
@@ -85,6 +108,35 @@ class _GRUKernel:
         _, _, dh_prev = gru.gru_step_backward(dS[0], cache, W, self.reset_after, dxg=dXG[t],
                                               dhg=None if dHG is dXG else dHG[t])
         return [dh_prev]
+
+    def forward_fused(self, t, xg, S, ws, W_T, b_ih, b_hh):
+        h_prev, gates, H = S[0][t], ws.gates[t], S[0].shape[2]
+        if self.reset_after:
+            np.matmul(h_prev, W_T, out=gates)                            # (N, 3H) W h_{t-1}
+            fused.gru_forward(gates, xg, b_ih, b_hh, h_prev, ws.hn[t], S[0][t + 1])
+        else:
+            np.matmul(h_prev, W_T[:, : 2 * H], out=gates[:, : 2 * H])    # W_rz h_{t-1}
+            fused.gru_forward_rz(gates, xg, b_ih, b_hh, h_prev, ws.hn[t])
+            np.matmul(ws.hn[t], W_T[:, 2 * H :], out=gates[:, 2 * H :])  # W_n (r h_{t-1})
+            fused.gru_forward_n(gates, xg, b_ih, b_hh, h_prev, S[0][t + 1])
+
+    def fused_grads(self, dS):
+        return [dS[0], np.zeros_like(dS[0]), np.empty_like(dS[0])]  # W^T dhg, direct path, d(rh)
+
+    def backward_fused(self, t, g, dout_t, active, keep, S, ws, W, dXG, dHG, dh_sq):
+        dh, carry, drh = g
+        h_prev, gates, dxg, H = S[0][t], ws.gates[t], dXG[t], S[0].shape[2]
+        if self.reset_after:
+            fused.gru_backward(dh, carry, dout_t, gates, h_prev, ws.hn[t], active, dxg, dHG[t], dh_sq)
+            np.matmul(dHG[t], W, out=dh)                                 # W^T dhg
+        else:
+            fused.gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq)
+            np.matmul(dxg[:, 2 * H :], W[2 * H :], out=drh)              # d(r h) = W_n^T da_c
+            fused.gru_backward_r(drh, gates, h_prev, dxg, carry)
+            np.matmul(dxg[:, : 2 * H], W[: 2 * H], out=dh)               # W_rz^T [da_r, da_z]
+
+    def fused_dstates(self, g):
+        return [g[0] + g[1]]
 
     def shares_dhg(self):
         return not self.reset_after
@@ -129,6 +181,12 @@ def _tn(dA, B, cols):
 # ----------------------------------------------------------------------------- one direction
 
 
+def _fast(kernel, dtype):
+    """Whether this kernel runs its steps in fused.py's compiled kernels."""
+    group = getattr(kernel, "fused_group", None)
+    return group is not None and fused.use(dtype, group)
+
+
 class DirectionCache(NamedTuple):
     x: np.ndarray            # (T, N, I) input as the loop saw it (reversed for reverse dir)
     S: list                  # n_states arrays (T+1, N, H)
@@ -141,10 +199,12 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
     T, N, I = x.shape
     H = W.shape[1]
     dtype = x.dtype
+    fast = _fast(kernel, dtype)
     XG = (x.reshape(T * N, I) @ U.T).reshape(T, N, -1)    # (T, N, G*H)  U x_t, all steps
-    XG += b_ih                                            # + b_ih
-    if kernel.fold_b_hh:
-        XG += b_hh                                        # + b_hh (purely additive here)
+    if not fast:                                          # (the fused steps add the biases)
+        XG += b_ih                                        # + b_ih
+        if kernel.fold_b_hh:
+            XG += b_hh                                    # + b_hh (purely additive here)
     S = [np.empty((T + 1, N, H), dtype) for _ in range(kernel.n_states)]
     for k in range(kernel.n_states):
         S[k][0] = states0[k]
@@ -152,7 +212,10 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
     keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
     W_T = np.ascontiguousarray(W.T)                       # (H, G*H): h W^T is a plain NN GEMM
     for t in range(T):
-        kernel.forward(t, XG[t], S, ws, W_T, b_hh)
+        if fast:
+            kernel.forward_fused(t, XG[t], S, ws, W_T, b_ih, b_hh)
+        else:
+            kernel.forward(t, XG[t], S, ws, W_T, b_hh)
         if keep is not None:
             for s in S:                                   # past the end: carry the state
                 np.copyto(s[t + 1], s[t], where=keep[t])
@@ -178,17 +241,26 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
         dout = dout * mask                                # outputs past the length are constant 0
     work = np.empty((N, H), x.dtype)
     dh_sq = np.empty((T, N))                              # ||dL/dh_t||^2 per sequence
-    for t in range(T - 1, -1, -1):
-        dS[0] = dS[0] + dout[t]                           # h_t feeds the output and step t+1
-        dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0])
-        if mask is None:
-            dS = kernel.backward(t, dS, S, ws, W, dXG, dHG, work)
-        else:
-            m = mask[t]                                   # (N, 1)
-            d_active = [d * m for d in dS]
-            d_prev = kernel.backward(t, d_active, S, ws, W, dXG, dHG, work)
-            # past the length the state was copied: its gradient passes straight through
-            dS = [dp + np.where(m, 0, d) for dp, d in zip(d_prev, dS)]
+    if _fast(kernel, x.dtype):                            # the same steps, compiled (fused.py)
+        g = kernel.fused_grads(dS)
+        dout = np.ascontiguousarray(dout)
+        active = np.ones((T, N), bool) if mask is None else mask[:, :, 0]
+        for t in range(T - 1, -1, -1):
+            keep = None if mask is None else ~mask[t]
+            kernel.backward_fused(t, g, dout[t], active[t], keep, S, ws, W, dXG, dHG, dh_sq[t])
+        dS = kernel.fused_dstates(g)
+    else:
+        for t in range(T - 1, -1, -1):
+            dS[0] = dS[0] + dout[t]                       # h_t feeds the output and step t+1
+            dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0])
+            if mask is None:
+                dS = kernel.backward(t, dS, S, ws, W, dXG, dHG, work)
+            else:
+                m = mask[t]                               # (N, 1)
+                d_active = [d * m for d in dS]
+                d_prev = kernel.backward(t, d_active, S, ws, W, dXG, dHG, work)
+                # past the length the state was copied: its gradient passes straight through
+                dS = [dp + np.where(m, 0, d) for dp, d in zip(d_prev, dS)]
     dU = _tn(dXG, x, I)                                   # dU = sum_t dXG_t^T x_t
     dW = kernel.grad_W(dHG, S, ws)                        # dW = sum_t dHG_t^T h_{t-1}
     db_ih = dXG.reshape(-1, dXG.shape[-1]).sum(0)

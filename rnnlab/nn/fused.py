@@ -1,0 +1,334 @@
+"""Optional compiled kernels (Numba) for the elementwise gate math of one LSTM / GRU step.
+
+The readable code is ``lstm.py`` and ``gru.py``: their step functions are the reference
+and what the tests compare against. This file does the same arithmetic, but the ~14 NumPy
+passes of a step (each a ufunc call over a strided (N, H) slice) become ONE pass over the
+rows with an inner loop over H that LLVM vectorises. The GEMMs (``W h``, ``W^T da``) and
+the hoisted input projection stay in NumPy/BLAS; a kernel finds ``W h_{t-1}`` already
+written in the gate buffer and overwrites it with the activated gates::
+
+    LSTM forward   a = gates + xg;  i, f, o = sigma(a_{i,f,o});  g = tanh(a_g)
+                   c = f c_{t-1} + i g;  h = o tanh(c)                       (lstm.py)
+    LSTM backward  dc_t = dc + dh o (1 - tanh(c)^2);  da_o = dh tanh(c) o (1 - o)
+                   da_i = dc_t g i (1 - i);  da_f = dc_t c_{t-1} f (1 - f)
+                   da_g = dc_t i (1 - g^2);  dc_{t-1} = dc_t f                (lstm.py)
+    GRU            r, z = sigma(xg_{r,z} + hg_{r,z});  n = tanh(xg_n + r hg_n)   (after)
+                   r, z = sigma(...);  n = tanh(xg_n + W_n (r h) + b_hn)        (before)
+                   h = n + z (h_{t-1} - n), and the backward of gru.py
+
+``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``: odd degree-13
+numerator over even degree-6 denominator, input clamped to +-7.9053), because libm's
+``tanhf`` is a scalar call that LLVM cannot vectorise. Measured over every float32 in
+[1e-8, 12] (step 5 ulp), its negatives and +-1000, +-inf: at most 5 ulp (2.9e-7 absolute)
+from the correctly rounded tanh, always finite and in [-1, 1]; NaN stays NaN.
+``sigma(x) = 0.5 tanh(x / 2) + 0.5`` as in ``functional.sigmoid``.
+
+Use: float32 only, when numba imports, unless the environment variable
+``RNNLAB_NO_FUSED`` is set; ``rnnlab.nn.fused.ENABLED = False`` switches it off at run
+time. Kernels compile on first use (``cache=True`` keeps them on disk); if numba is
+missing nothing changes, if a kernel fails to compile we warn once and use NumPy.
+Shapes: N batch, H hidden; gate buffers are (N, G*H) with the gates side by side.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:                                # the optional extra: pip install rnnlab[fast]
+    numba = None
+
+ENABLED = numba is not None and not os.environ.get("RNNLAB_NO_FUSED")
+
+_ready: dict[str, bool] = {}                       # group -> compiled and checked
+
+
+def use(dtype, group: str) -> bool:
+    """True when the fused kernels of ``group`` ("lstm", "gru") should run for ``dtype``."""
+    if not ENABLED or dtype != np.float32:
+        return False
+    ok = _ready.get(group)
+    if ok is None:
+        ok = _ready[group] = _warm_up(group)
+    return ok
+
+
+def _warm_up(group):
+    """Compile (or load from cache) a group's kernels on tiny inputs; on failure warn once."""
+    global ENABLED
+    try:
+        N, H = 2, 3
+        z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+        b, act, sq = z(4 * H), np.ones(N, np.bool_), np.zeros(N)
+        if group == "lstm":
+            lstm_forward(z(N, 4 * H), z(N, 4 * H), b, b, z(N, H), z(N, H), z(N, H), z(N, H))
+            lstm_backward(z(N, H), z(N, H), z(N, H), z(N, 4 * H), z(N, H), z(N, H), act, z(N, 4 * H), sq)
+        else:
+            b = b[: 3 * H]
+            gru_forward(z(N, 3 * H), z(N, 3 * H), b, b, z(N, H), z(N, H), z(N, H))
+            gru_backward(z(N, H), z(N, H), z(N, H), z(N, 3 * H), z(N, H), z(N, H), act, z(N, 3 * H),
+                         z(N, 3 * H), sq)
+            gru_forward_rz(z(N, 3 * H), z(N, 3 * H), b, b, z(N, H), z(N, H))
+            gru_forward_n(z(N, 3 * H), z(N, 3 * H), b, b, z(N, H), z(N, H))
+            gru_backward_zn(z(N, H), z(N, H), z(N, H), z(N, 3 * H), z(N, H), act, z(N, 3 * H), sq)
+            gru_backward_r(z(N, H), z(N, 3 * H), z(N, H), z(N, 3 * H), z(N, H))
+        return True
+    except Exception as e:  # noqa: BLE001  any numba failure means: use NumPy
+        ENABLED = False
+        warnings.warn(f"rnnlab: fused Numba kernels unavailable ({type(e).__name__}: {e}); "
+                      "using the NumPy path", RuntimeWarning, stacklevel=3)
+        return False
+
+
+# ----------------------------------------------------------------------------- compiler setup
+if numba is not None:
+    # fast-math without nnan/ninf: FMA contraction and reassociation, but NaN and inf keep
+    # their meaning (the clamps below must propagate NaN). error_model="numpy": a float
+    # division is a plain vdivps, not a Python ZeroDivisionError check that stops vectorising.
+    _jit = numba.njit(cache=True, nogil=True, error_model="numpy",
+                      fastmath={"contract", "reassoc", "nsz", "arcp", "afn"})
+else:                                              # keep the module importable without numba
+    def _jit(f):
+        return f
+
+_f = np.float32
+_ZERO, _HALF, _ONE = _f(0.0), _f(0.5), _f(1.0)
+_CLAMP = _f(7.90531110763549805)                   # tanh's approximation is 1 - 1 ulp there
+# Eigen's ptanh_float: tanh(x) ~ x P(x^2) / Q(x^2)
+_A1, _A3, _A5, _A7 = _f(4.89352455891786e-03), _f(6.37261928875436e-04), _f(1.48572235717979e-05), _f(5.12229709037114e-08)
+_A9, _A11, _A13 = _f(-8.60467152213735e-11), _f(2.00018790482477e-13), _f(-2.76076847742355e-16)
+_B0, _B2, _B4, _B6 = _f(4.89352518554385e-03), _f(2.26843463243900e-03), _f(1.18534705686654e-04), _f(1.19825839466702e-06)
+
+
+@_jit
+def _tanh(v):
+    """float32 tanh as a clamped rational function (vectorisable: no libm call, no branch)."""
+    x = _CLAMP if v > _CLAMP else v                # NaN fails both tests and stays NaN
+    x = -_CLAMP if x < -_CLAMP else x
+    x2 = x * x
+    p = x2 * _A13 + _A11
+    p = x2 * p + _A9
+    p = x2 * p + _A7
+    p = x2 * p + _A5
+    p = x2 * p + _A3
+    p = x2 * p + _A1
+    q = x2 * _B6 + _B4
+    q = x2 * q + _B2
+    q = x2 * q + _B0
+    return x * p / q
+
+
+@_jit
+def _sigmoid(v):
+    """sigma(v) = 0.5 tanh(v / 2) + 0.5 (saturates, never overflows)."""
+    return _HALF * _tanh(_HALF * v) + _HALF
+
+
+@_jit
+def _tanh_1d(x, out):
+    for k in range(x.shape[0]):
+        out[k] = _tanh(x[k])
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """The kernels' float32 tanh applied to an array (for tests and error measurements)."""
+    x = np.ascontiguousarray(x, np.float32)
+    out = np.empty_like(x)
+    _tanh_1d(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+# ----------------------------------------------------------------------------- LSTM
+@_jit
+def lstm_forward(gates, xg, b_ih, b_hh, c_prev, h, c, tanh_c):
+    """gates (N, 4H) holds ``W h_{t-1}`` on entry and the activated i, f, g, o on exit.
+
+    xg (N, 4H) = U x_t (the biases (4H,) are added here); writes h, c, tanh_c (N, H).
+    """
+    N, H = c_prev.shape
+    bi_i, bi_f, bi_g, bi_o = b_ih[:H], b_ih[H : 2 * H], b_ih[2 * H : 3 * H], b_ih[3 * H :]
+    bh_i, bh_f, bh_g, bh_o = b_hh[:H], b_hh[H : 2 * H], b_hh[2 * H : 3 * H], b_hh[3 * H :]
+    for n in range(N):
+        # one contiguous view per stream, so each inner loop is a plain vector loop
+        a_i, a_f, a_g, a_o = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H : 3 * H], gates[n, 3 * H :]
+        x_i, x_f, x_g, x_o = xg[n, :H], xg[n, H : 2 * H], xg[n, 2 * H : 3 * H], xg[n, 3 * H :]
+        cp, hn, cn, tn = c_prev[n], h[n], c[n], tanh_c[n]
+        for j in range(H):
+            i = _sigmoid(a_i[j] + x_i[j] + bi_i[j] + bh_i[j])  # i = sigma(a_i)
+            f = _sigmoid(a_f[j] + x_f[j] + bi_f[j] + bh_f[j])  # f = sigma(a_f)
+            g = _tanh(a_g[j] + x_g[j] + bi_g[j] + bh_g[j])     # g = tanh(a_g)
+            o = _sigmoid(a_o[j] + x_o[j] + bi_o[j] + bh_o[j])  # o = sigma(a_o)
+            a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
+            cc = f * cp[j] + i * g                 # c = f c_{t-1} + i g
+            tc = _tanh(cc)
+            cn[j], tn[j] = cc, tc
+            hn[j] = o * tc                         # h = o tanh(c)
+
+
+@_jit
+def lstm_backward(dh, dout_t, dc, gates, c_prev, tanh_c, active, da, dh_sq):
+    """One step back. In: dh = W^T da_{t+1} (N, H), dout_t, dc = dL/dc_t. Out, in place:
+    dh = dL/dh_t = dh + dout_t, dc = dL/dc_{t-1}; da (N, 4H); dh_sq (N,) = ||dh||^2.
+
+    Rows with ``active[n]`` False are past their length: da = 0, dc passes unchanged
+    (the caller passes their dh through the GEMM).
+    """
+    N, H = dh.shape
+    for n in range(N):
+        dhn, don, dcn, cp, tn = dh[n], dout_t[n], dc[n], c_prev[n], tanh_c[n]
+        i_, f_, g_, o_ = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H : 3 * H], gates[n, 3 * H :]
+        d_i, d_f, d_g, d_o = da[n, :H], da[n, H : 2 * H], da[n, 2 * H : 3 * H], da[n, 3 * H :]
+        s = _ZERO
+        if not active[n]:
+            for j in range(H):
+                d = dhn[j] + don[j]
+                dhn[j] = d
+                s += d * d
+                d_i[j], d_f[j], d_g[j], d_o[j] = _ZERO, _ZERO, _ZERO, _ZERO
+            dh_sq[n] = s
+            continue
+        for j in range(H):
+            d = dhn[j] + don[j]                    # h_t feeds the output and step t+1
+            dhn[j] = d
+            s += d * d
+            i, f, g, o, tc = i_[j], f_[j], g_[j], o_[j], tn[j]
+            dct = dcn[j] + d * o * (_ONE - tc * tc)  # dc_t = dc + dh o (1 - tanh(c)^2)
+            d_o[j] = d * tc * o * (_ONE - o)         # da_o = dh tanh(c) o (1 - o)
+            d_i[j] = dct * g * i * (_ONE - i)        # da_i = dc_t g i (1 - i)
+            d_f[j] = dct * cp[j] * f * (_ONE - f)    # da_f = dc_t c_{t-1} f (1 - f)
+            d_g[j] = dct * i * (_ONE - g * g)        # da_g = dc_t i (1 - g^2)
+            dcn[j] = dct * f                         # dc_{t-1} = dc_t f
+        dh_sq[n] = s
+
+
+# ----------------------------------------------------------------------------- GRU
+@_jit
+def gru_forward(gates, xg, b_ih, b_hh, h_prev, hn, h):
+    """reset_after=True. gates (N, 3H) holds ``W h_{t-1}`` on entry, r, z, n on exit.
+
+    xg (N, 3H) = U x_t; writes hn = W_n h_{t-1} + b_hn and h (N, H).
+    """
+    N, H = h_prev.shape
+    bi_r, bi_z, bi_n = b_ih[:H], b_ih[H : 2 * H], b_ih[2 * H :]
+    bh_r, bh_z, bh_n = b_hh[:H], b_hh[H : 2 * H], b_hh[2 * H :]
+    for n in range(N):
+        g_r, g_z, g_n = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H :]
+        x_r, x_z, x_n = xg[n, :H], xg[n, H : 2 * H], xg[n, 2 * H :]
+        hp, hnn, ho = h_prev[n], hn[n], h[n]
+        for j in range(H):
+            r = _sigmoid(x_r[j] + bi_r[j] + g_r[j] + bh_r[j])  # r = sigma(xg_r + hg_r)
+            z = _sigmoid(x_z[j] + bi_z[j] + g_z[j] + bh_z[j])  # z = sigma(xg_z + hg_z)
+            hg_n = g_n[j] + bh_n[j]                    # hg_n = W_n h + b_hn
+            nn = _tanh(x_n[j] + bi_n[j] + r * hg_n)    # n = tanh(xg_n + r hg_n)
+            g_r[j], g_z[j], g_n[j], hnn[j] = r, z, nn, hg_n
+            ho[j] = nn + z * (hp[j] - nn)              # h = (1 - z) n + z h_{t-1}
+
+
+@_jit
+def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
+    """reset_after=True, one step back.
+
+    dL/dh_t = dh + carry + dout_t, where dh = W^T dhg_{t+1} and carry the direct path
+    (z dh, or all of dh past a length). Writes dxg, dhg (N, 3H), dh_sq (N,) and, in
+    place, carry = z dL/dh_t (dL/dh_t where ``active`` is False, with dxg = dhg = 0).
+    """
+    N, H = dh.shape
+    for n in range(N):
+        dhn, cn, don, hp, hnn = dh[n], carry[n], dout_t[n], h_prev[n], hn[n]
+        r_, z_, n_ = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H :]
+        dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
+        dg_r, dg_z, dg_n = dhg[n, :H], dhg[n, H : 2 * H], dhg[n, 2 * H :]
+        s = _ZERO
+        if not active[n]:
+            for j in range(H):
+                d = dhn[j] + cn[j] + don[j]
+                s += d * d
+                cn[j] = d
+                dx_r[j], dx_z[j], dx_n[j] = _ZERO, _ZERO, _ZERO
+                dg_r[j], dg_z[j], dg_n[j] = _ZERO, _ZERO, _ZERO
+            dh_sq[n] = s
+            continue
+        for j in range(H):
+            d = dhn[j] + cn[j] + don[j]                # dL/dh_t
+            s += d * d
+            r, z, nn = r_[j], z_[j], n_[j]
+            d_z = d * (hp[j] - nn) * z * (_ONE - z)    # da_z = dh (h_{t-1} - n) z (1 - z)
+            d_n = d * (_ONE - z) * (_ONE - nn * nn)    # da_n = dh (1 - z)(1 - n^2)
+            d_r = d_n * hnn[j] * r * (_ONE - r)        # da_r = da_n hg_n r (1 - r)
+            dx_r[j], dx_z[j], dx_n[j] = d_r, d_z, d_n
+            dg_r[j], dg_z[j], dg_n[j] = d_r, d_z, d_n * r  # d(hg_n) = da_n r
+            cn[j] = d * z                              # direct path h_{t-1} -> h
+        dh_sq[n] = s
+
+
+@_jit
+def gru_forward_rz(gates, xg, b_ih, b_hh, h_prev, hn):
+    """reset_after=False, before W_n: gates[:, :2H] holds ``W_rz h_{t-1}``; writes r, z and hn = r h_{t-1}."""
+    N, H = h_prev.shape
+    bi_r, bi_z, bh_r, bh_z = b_ih[:H], b_ih[H : 2 * H], b_hh[:H], b_hh[H : 2 * H]
+    for n in range(N):
+        g_r, g_z = gates[n, :H], gates[n, H : 2 * H]
+        x_r, x_z = xg[n, :H], xg[n, H : 2 * H]
+        hp, hnn = h_prev[n], hn[n]
+        for j in range(H):
+            r = _sigmoid(x_r[j] + bi_r[j] + g_r[j] + bh_r[j])      # r = sigma(xg_r + W_r h + b_hr)
+            g_z[j] = _sigmoid(x_z[j] + bi_z[j] + g_z[j] + bh_z[j])  # z = sigma(xg_z + W_z h + b_hz)
+            g_r[j] = r
+            hnn[j] = r * hp[j]                         # r * h_{t-1}
+
+
+@_jit
+def gru_forward_n(gates, xg, b_ih, b_hh, h_prev, h):
+    """reset_after=False, after W_n: gates[:, 2H:] holds ``W_n (r h)``; writes n and h."""
+    N, H = h_prev.shape
+    bi_n, bh_n = b_ih[2 * H :], b_hh[2 * H :]
+    for n in range(N):
+        g_z, g_n, x_n = gates[n, H : 2 * H], gates[n, 2 * H :], xg[n, 2 * H :]
+        hp, ho = h_prev[n], h[n]
+        for j in range(H):
+            nn = _tanh(x_n[j] + bi_n[j] + g_n[j] + bh_n[j])  # c = tanh(xg_n + W_n (r h) + b_hn)
+            g_n[j] = nn
+            ho[j] = nn + g_z[j] * (hp[j] - nn)         # h = z h_{t-1} + (1 - z) c
+
+
+@_jit
+def gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq):
+    """reset_after=False, first half: as ``gru_backward`` for da_z, da_c (da_r follows)."""
+    N, H = dh.shape
+    for n in range(N):
+        dhn, cn, don, hp = dh[n], carry[n], dout_t[n], h_prev[n]
+        z_, n_ = gates[n, H : 2 * H], gates[n, 2 * H :]
+        dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
+        s = _ZERO
+        if not active[n]:
+            for j in range(H):
+                d = dhn[j] + cn[j] + don[j]
+                s += d * d
+                cn[j] = d
+                dx_r[j], dx_z[j], dx_n[j] = _ZERO, _ZERO, _ZERO
+            dh_sq[n] = s
+            continue
+        for j in range(H):
+            d = dhn[j] + cn[j] + don[j]                # dL/dh_t
+            s += d * d
+            z, nn = z_[j], n_[j]
+            dx_z[j] = d * (hp[j] - nn) * z * (_ONE - z)  # da_z = dh (h_{t-1} - c) z (1 - z)
+            dx_n[j] = d * (_ONE - z) * (_ONE - nn * nn)  # da_c = dh (1 - z)(1 - c^2)
+            cn[j] = d * z                                # direct path
+        dh_sq[n] = s
+
+
+@_jit
+def gru_backward_r(drh, gates, h_prev, dxg, carry):
+    """reset_after=False, second half, given d(rh) = W_n^T da_c: da_r, and carry += d(rh) r."""
+    N, H = drh.shape
+    for n in range(N):
+        r_, dx_r = gates[n, :H], dxg[n, :H]
+        d_rh, hp, cn = drh[n], h_prev[n], carry[n]
+        for j in range(H):
+            r = r_[j]
+            dx_r[j] = d_rh[j] * hp[j] * r * (_ONE - r)  # da_r = d(rh) h_{t-1} r (1 - r)
+            cn[j] += d_rh[j] * r                        # dh_{t-1} += d(rh) r
