@@ -21,18 +21,26 @@ _LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 class SequenceModel(nn.Module):
     """``cell`` layer of ``hidden_size`` units and a Linear read-out on the last ``n_out`` steps."""
 
-    def __init__(self, cell, input_size, hidden_size, output_size, n_out=1, seed=0):
+    def __init__(self, cell, input_size, hidden_size, output_size, n_out=1, seed=0,
+                 dtype=np.float32):
         super().__init__()
         if cell not in _LAYERS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         self.cell, self.n_out = cell, int(n_out)
-        self.rnn = _LAYERS[cell](input_size, hidden_size, seed=seed)
+        self.args = (cell, input_size, hidden_size, output_size, self.n_out)
+        self.rnn = _LAYERS[cell](input_size, hidden_size, seed=seed, dtype=dtype)
         # orthogonal W_k, Xavier U_k, zero biases, LSTM forget bias b_f = 1 (Gers et al. 2000):
         # the LSTM starts out remembering; every cell gets the same scheme
         init.apply(self.rnn, "orthogonal", seed)
         self.init = "orthogonal"
-        self.head = nn.Linear(hidden_size, output_size, seed=seed + 1)  # V, b_V
+        self.head = nn.Linear(hidden_size, output_size, seed=seed + 1, dtype=dtype)  # V, b_V
         self._shape = None
+
+    def astype(self, dtype):
+        """A copy of this model with every parameter in ``dtype`` (e.g. float64 for probing)."""
+        twin = SequenceModel(*self.args, dtype=dtype)
+        twin.load_state_dict(self.state_dict())
+        return twin
 
     def forward(self, x):
         """x (T, N, I) -> y_hat (n_out, N, O)."""

@@ -43,31 +43,37 @@ def plot_history(exp, path):
     ax.set_xlabel(f"training step (batch {cfg['batch_size']}, hidden {cfg['hidden_size']}, "
                   f"Adam lr {cfg['lr']:g}, clip {cfg['clip']:g})")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
-    fig.tight_layout()
+    _legend_below(fig, ax)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
+def _legend_below(fig, ax, ncol=2):
+    """The legend under the axes, so it never hides a curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    rows = -(-len(labels) // ncol)
+    fig.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
+
+
 def plot_gradients(norms, path, title=None):
     """``||dL/dh_t|| / ||dL/dh_T||`` over t, log scale: dashed untrained, solid trained."""
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 5.4), dpi=110)
     T = None
     for cell, pair in norms.items():
         for state, ls in (("untrained", "--"), ("trained", "-")):
             g = np.asarray(pair[state], float)            # (T,)
             T = len(g)
             ratio = g / g[-1]
-            ax.plot(np.arange(1, T + 1), np.maximum(ratio, 1e-30), color=COLORS[cell], ls=ls,
-                    lw=2 if state == "trained" else 1.5, label=f"{NAMES[cell]}, {state}")
+            ax.plot(np.arange(1, T + 1), np.where(ratio > 0, ratio, np.nan), color=COLORS[cell],
+                    ls=ls, lw=2 if state == "trained" else 1.5, label=f"{NAMES[cell]}, {state}")
     ax.set_yscale("log")
     ax.set_xlabel("time step t (the loss is on the last step T only)")
     ax.set_ylabel("||dL/dh_t|| / ||dL/dh_T||   (log scale)")
-    ax.set_title(title or f"How much gradient reaches step t from the loss at T = {T}")
+    ax.set_title(title or f"How much of the gradient at T = {T} reaches step t")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=9, ncol=2)
-    fig.tight_layout()
+    _legend_below(fig, ax, ncol=3)
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -75,16 +81,20 @@ def plot_gradients(norms, path, title=None):
 
 def plot_gates(gates, path, n_units=32, title=None):
     """Heatmaps of the LSTM's forget, input and output gates (units x time) for one example,
-    under its input; dotted lines mark the adding problem's two marked steps."""
+    under its input; black triangles mark the adding problem's two marked steps."""
     x = np.asarray(gates["x"])                            # (T, I)
     T = x.shape[0]
     f, i, o, c = (np.asarray(gates[k]) for k in ("f", "i", "o", "c"))  # each (T, H)
-    # show the units whose cell state moves most: the ones doing the remembering
-    units = np.argsort(-np.abs(c).max(0))[:n_units]
-    units = units[np.argsort(-f[:, units].mean(0))]      # then by how much they remember
     marks = np.flatnonzero(x[:, 1] > 0.5) if x.shape[1] == 2 else np.array([], int)
+    # show the units whose cell state jumps most at the marked steps (those doing the
+    # remembering), or whose cell state moves most when there are no marks
+    dc = np.abs(np.diff(c, axis=0, prepend=0.0))          # (T, H) |c_t - c_{t-1}|
+    moved = dc[marks].sum(0) if len(marks) else np.abs(c).max(0)
+    units = np.argsort(-moved)[:n_units]
+    units = units[np.argsort(-f[:, units].mean(0))]      # then by how much they remember
+    c = c / np.maximum(np.abs(c).max(0), 1e-12)           # each unit scaled to its max |c|
     rows = [("input", None), ("forget gate f_t", f), ("input gate i_t", i),
-            ("output gate o_t", o), ("cell state c_t", c)]
+            ("output gate o_t", o), ("cell state c_t\n/ max |c|", c)]
     fig = plt.figure(figsize=(9, 11), dpi=110)
     grid = fig.add_gridspec(len(rows), 2, width_ratios=[1, 0.025], wspace=0.03,
                             height_ratios=[0.6, 1, 1, 1, 1])
@@ -109,15 +119,13 @@ def plot_gates(gates, path, n_units=32, title=None):
             continue
         extent = (0.5, T + 0.5, len(units) - 0.5, -0.5)
         if name.startswith("cell"):
-            lim = float(np.abs(a[:, units]).max()) or 1.0
-            im = ax.imshow(a[:, units].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+            im = ax.imshow(a[:, units].T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1,
                            interpolation="nearest", extent=extent)
         else:
             im = ax.imshow(a[:, units].T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
                            interpolation="nearest", extent=extent)
-        for m in marks:
-            ax.axvline(m + 1, color="black" if name.startswith("cell") else "white",
-                       ls=":", lw=1.2)
+        for m in marks:                                   # a tick above each marked step
+            ax.plot([m + 1], [-0.5], marker="v", ms=7, color="black", clip_on=False)
         ax.set_ylabel(f"{name}\nunit")
         fig.colorbar(im, cax=fig.add_subplot(grid[r, 1]))
     for ax in axes[:-1]:

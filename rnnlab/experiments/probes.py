@@ -24,15 +24,16 @@ def _loss_for(task):
 def hidden_grad_norms(model, x, y, task="adding"):
     """``||dL/dh_t||`` for t = 1..T, (T,), with the task's loss on the read-out step(s) only.
 
-    The model's gradients are zeroed afterwards, so probing does not disturb training.
+    Runs a float64 copy of the model: a vanished gradient (1e-40 and below) would round to
+    exactly 0 in float32. The model itself is not touched.
     """
     loss = _loss_for(task)
+    model = model.astype(np.float64)
+    x = np.asarray(x, np.float64)
     model.zero_grad()
     loss(model(x), y)
     model.backward(loss.backward())
-    norms = model.rnn.hidden_grad_norms()                 # (T,)
-    model.zero_grad()
-    return norms
+    return model.rnn.hidden_grad_norms()                  # (T,)
 
 
 def gradient_norms(exp, n_examples=100):

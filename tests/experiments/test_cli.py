@@ -35,14 +35,15 @@ def test_adding_writes_plots_and_report(tmp_path, capsys):
 
 def test_copy_writes_accuracy_report(tmp_path, capsys):
     report = tmp_path / "copy.json"
-    plot = tmp_path / "copy.png"
+    plot, grad = tmp_path / "copy.png", tmp_path / "copy_grad.png"
     rc = main(["experiment", "copy", "--cell", "gru", *TINY, "--n-symbols", "3",
-               "--n-recall", "2", "--plot", str(plot), "--report", str(report)])
+               "--n-recall", "2", "--plot", str(plot), "--grad-plot", str(grad),
+               "--report", str(report)])
     assert rc == 0
     assert "chance: 1/3 = 33.3%" in capsys.readouterr().out
     data = json.loads(report.read_text())
     assert set(data) == {"gru", "config"} and 0 <= data["gru"]["accuracy"] <= 1
-    assert _is_png(plot)
+    assert _is_png(plot) and _is_png(grad)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -81,11 +81,19 @@ def test_gradient_norms_match_the_head_gradient_at_the_last_step():
     x = np.random.default_rng(0).random((7, 3, 2)).astype(np.float32)
     y = np.ones((1, 3, 1), np.float32)
     norms = probes.hidden_grad_norms(model, x, y)
-    y_hat = model(x)
+    assert all(np.all(g == 0) for _, _, g in model.named_parameters()), "model left untouched"
+    y_hat = model(x).astype(np.float64)
     dy = 2 * (y_hat - y) / y.size                               # (1, N, 1)
     dh_T = dy[0] @ model.head.params["weight"]                  # (N, H)
-    assert norms[-1] == pytest.approx(np.linalg.norm(dh_T), rel=1e-4)
-    assert all(np.allclose(g, 0) for _, _, g in model.named_parameters())
+    assert norms[-1] == pytest.approx(np.linalg.norm(dh_T), rel=1e-5)
+
+
+def test_astype_copies_the_model_exactly():
+    model = SequenceModel("lstm", 2, 4, 1, seed=5)
+    twin = model.astype(np.float64)
+    x = np.random.default_rng(1).random((6, 3, 2))
+    np.testing.assert_allclose(twin(x), model(x.astype(np.float32)), rtol=1e-5)
+    assert twin.rnn.params["weight_hh_l0"].dtype == np.float64
 
 
 @pytest.mark.parametrize("kwargs, match", [
