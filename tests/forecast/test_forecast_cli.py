@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import random_walk, write_csv
+from forecast_helpers import random_walk, write_csv
 
 from rnnlab.cli import main
 from rnnlab.forecast import data as D
@@ -12,6 +12,11 @@ from rnnlab.forecast import data as D
 FAST = ["--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20",
         "--quiet"]
 REPORT_KEYS = {"data", "config", "metrics", "dm_test_vs_persistence", "history", "predictions"}
+
+
+@pytest.fixture
+def csv_path(tmp_path):
+    return write_csv(tmp_path / "series.csv", random_walk())
 
 
 def run(capsys, *argv):

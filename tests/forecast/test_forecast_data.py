@@ -1,7 +1,7 @@
 """Loading, checking, sorting, windows, targets, split sizes and the scaler."""
 import numpy as np
 import pytest
-from conftest import random_walk, write_csv
+from forecast_helpers import random_walk, write_csv
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D

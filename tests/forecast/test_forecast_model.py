@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import TINY, random_walk
+from forecast_helpers import TINY, random_walk
 
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import Forecaster

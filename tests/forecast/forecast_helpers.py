@@ -1,6 +1,9 @@
-"""Small synthetic series for the forecaster's tests (the bundled data is used where named)."""
+"""Small synthetic series for the forecaster's tests (the bundled data is used where named).
+
+A plain module with a unique name (not a conftest.py: the suite's ``from conftest import``
+must keep finding ``tests/conftest.py``).
+"""
 import numpy as np
-import pytest
 
 # a tiny configuration so the fast tests train in well under a second
 TINY = dict(window=5, horizon=1, strategy="recursive", target="logreturn", cell="gru", hidden_size=6,
@@ -35,8 +38,3 @@ def write_csv(path, values, start="2020-01-01", newest_first=True, date_fmt="%m/
         for r in rows:
             fh.write(",".join(r) + "\n")
     return str(path)
-
-
-@pytest.fixture
-def csv_path(tmp_path):
-    return write_csv(tmp_path / "series.csv", random_walk())
