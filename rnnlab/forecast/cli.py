@@ -17,11 +17,10 @@ import sys
 
 import numpy as np
 
-from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.baselines import BASELINES
-from rnnlab.forecast.model import STRATEGIES, Forecaster
+from rnnlab.forecast.model import STRATEGIES, Forecaster, check_save_dir
 from rnnlab.forecast.outputs import atomic_write, check_output_path
 from rnnlab.forecast.train import CELLS, INITS
 
@@ -155,9 +154,8 @@ def run_forecast(args) -> int:
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None
     if args.save is not None:
-        from rnnlab.forecast.model import _check_save_dir
         save_dir = os.path.abspath(args.save)
-        _check_save_dir(save_dir)
+        check_save_dir(save_dir)
     n_train = P.n_train_of(len(series), cfg)
     D.check_target(series.values, cfg["target"], f"column {series.column!r}")
 
