@@ -261,7 +261,7 @@ def print_table(report, units, file=sys.stdout):
         print(f"  {name.replace('_', ' '):<16}{_fmt(m['rmse']):>11}{_fmt(m['mae']):>11}{_fmt(m['mape'], 3):>9}"
               f"{_fmt(m['smape'], 3):>9}{_fmt(m['mase'], 3):>8}{_fmt(m['directional_accuracy'], 3):>11}", file=file)
     dm = report["dm_test_vs_persistence"]
-    print(f"\nRMSE ratio model / persistence: {report['rmse_ratio_vs_persistence']:.4f}", file=file)
+    print(f"\nRMSE ratio model / persistence: {report['rmse_ratio_vs_persistence']:.5f}", file=file)
     print(f"Diebold-Mariano test vs persistence (squared error, HLN-corrected, h={H}): "
           f"statistic {_fmt(dm['statistic'], 3)}, p-value {_fmt(dm['p_value'], 3)} "
           f"(negative: the model's errors are smaller)", file=file)
