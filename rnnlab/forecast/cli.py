@@ -244,6 +244,10 @@ class _Progress:
             self.bar = None
 
 
+def _ratio(a, b):
+    return a / b if b else None
+
+
 def _fmt(v, digits=2):
     return "n/a" if v is None else f"{v:,.{digits}f}"
 
@@ -261,7 +265,7 @@ def print_table(report, units, file=sys.stdout):
         print(f"  {name.replace('_', ' '):<16}{_fmt(m['rmse']):>11}{_fmt(m['mae']):>11}{_fmt(m['mape'], 3):>9}"
               f"{_fmt(m['smape'], 3):>9}{_fmt(m['mase'], 3):>8}{_fmt(m['directional_accuracy'], 3):>11}", file=file)
     dm = report["dm_test_vs_persistence"]
-    print(f"\nRMSE ratio model / persistence: {report['rmse_ratio_vs_persistence']:.5f}", file=file)
+    print(f"\nRMSE ratio model / persistence: {_fmt(report['rmse_ratio_vs_persistence'], 5)}", file=file)
     print(f"Diebold-Mariano test vs persistence (squared error, HLN-corrected, h={H}): "
           f"statistic {_fmt(dm['statistic'], 3)}, p-value {_fmt(dm['p_value'], 3)} "
           f"(negative: the model's errors are smaller)", file=file)
@@ -285,10 +289,11 @@ def print_table(report, units, file=sys.stdout):
         for f in bt["folds"]:
             mm, pp = f["metrics"]["model"]["rmse"], f["metrics"]["persistence"]["rmse"]
             print(f"  {f['fold']:<6}{f['test']['start'] + ' .. ' + f['test']['end']:<26}{_fmt(mm):>11}"
-                  f"{_fmt(pp):>13}{mm / pp:>8.4f}{_fmt(f['dm_test_vs_persistence']['p_value'], 3):>8}", file=file)
+                  f"{_fmt(pp):>13}{_fmt(_ratio(mm, pp), 4):>8}{_fmt(f['dm_test_vs_persistence']['p_value'], 3):>8}",
+                  file=file)
         a = bt["average"]
         print(f"  {'mean':<32}{_fmt(a['model']['rmse']):>11}{_fmt(a['persistence']['rmse']):>13}"
-              f"{a['model']['rmse'] / a['persistence']['rmse']:>8.4f}", file=file)
+              f"{_fmt(_ratio(a['model']['rmse'], a['persistence']['rmse']), 4):>8}", file=file)
 
 
 def _check_out(path, suffix, option):
@@ -298,7 +303,7 @@ def _check_out(path, suffix, option):
 def _write_json(path, obj):
     def write(tmp):
         with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, default=_json_default)
+            json.dump(obj, fh, indent=2, default=_json_default, allow_nan=False)   # strict JSON
     atomic_write(path, write)
 
 

@@ -133,7 +133,8 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     H = cfg["horizon"]
     metrics = _score(y, j, preds, n_train, H)
     dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)
-    ratio = metrics["model"]["rmse"] / metrics["persistence"]["rmse"]
+    p_rmse = metrics["persistence"]["rmse"]
+    ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None     # None: a flat test part
     hist = last["model"].histories_[0]
     report = {
         "data": {"path": series.path, "column": series.column, "date_column": series.date_column,
@@ -184,8 +185,8 @@ def _backtest_summary(series, runs) -> dict:
 def verdict(ratio: float, dm: dict, shrinks=()) -> str:
     p = dm.get("p_value")
     ptxt = "n/a" if p is None else f"{p:.3f}"
-    if not math.isfinite(ratio):
-        return "no verdict: the persistence error is zero"
+    if ratio is None or not math.isfinite(ratio):
+        return "no verdict: persistence's error is zero (the test part is flat)"
     if shrinks and not any(shrinks):
         return ("the forecast IS persistence: on the validation slice every network did worse than "
                 "'no change', so each was shrunk to it (factor 0); nothing here beats persistence")

@@ -46,7 +46,7 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     ax1.set_ylabel(units)
     ax1.set_title(title or (f"{series.column}: test {report['data']['test']['start']} .. "
                             f"{report['data']['test']['end']}, RMSE ratio model / persistence = "
-                            f"{report['rmse_ratio_vs_persistence']:.4f}"))
+                            (f"{report['rmse_ratio_vs_persistence']:.4f}" if report['rmse_ratio_vs_persistence'] else "n/a")))
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(alpha=0.3)
     # an inset on the last few test points, where the one-step lag of each forecast shows
