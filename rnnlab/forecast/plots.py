@@ -44,9 +44,10 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
         ax1.axvline(dates[start], color="tab:blue", ls=":", lw=0.8,
                     label="backtest fold start (refit on all before it)" if k == 0 else None)
     ax1.set_ylabel(units)
+    ratio = report["rmse_ratio_vs_persistence"]
     ax1.set_title(title or (f"{series.column}: test {report['data']['test']['start']} .. "
                             f"{report['data']['test']['end']}, RMSE ratio model / persistence = "
-                            (f"{report['rmse_ratio_vs_persistence']:.4f}" if report['rmse_ratio_vs_persistence'] else "n/a")))
+                            + ("n/a" if ratio is None else f"{ratio:.4f}")))
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(alpha=0.3)
     # an inset on the last few test points, where the one-step lag of each forecast shows
