@@ -117,8 +117,10 @@ def test_flat_test_part_gives_no_ratio_and_strict_json(tmp_path, capsys):
     y[-30:] = y[-31]                                   # persistence is exact on the test part
     path = write_csv(tmp_path / "flat.csv", y)
     rep = tmp_path / "r.json"
-    code, out, err = run(capsys, "--csv", path, *FAST, "--backtest", "2", "--no-plot", "--report", str(rep))
+    code, out, err = run(capsys, "--csv", path, *FAST, "--backtest", "2", "--plot", str(tmp_path / "p.png"),
+                         "--report", str(rep))
     assert code == 0, err
+    assert (tmp_path / "p.png").exists()
     r = json.loads(rep.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     assert r["metrics"]["persistence"]["rmse"] == 0.0 and r["rmse_ratio_vs_persistence"] is None
     assert "no verdict" in r["verdict"] and "RMSE ratio model / persistence: n/a" in out
