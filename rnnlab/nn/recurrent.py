@@ -210,7 +210,7 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
         S[k][0] = states0[k]
     ws = kernel.alloc(T, N, H, dtype)
     keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
-    W_T = np.ascontiguousarray(W.T)                       # (H, G*H): h W^T is a plain NN GEMM
+    W_T = fused.transpose(W) if fast else np.ascontiguousarray(W.T)  # (H, G*H): NN GEMMs
     for t in range(T):
         if fast:
             kernel.forward_fused(t, XG[t], S, ws, W_T, b_ih, b_hh)

@@ -106,6 +106,15 @@ def test_tanh_extremes():
     assert np.isnan(fused.tanh(np.array([np.nan], np.float32))[0]), "NaN must stay NaN"
 
 
+@pytest.mark.parametrize("rows,cols", [(256, 64), (384, 128), (40, 100), (7, 3)])
+def test_transpose(rows, cols):
+    """W_T for the forward GEMMs: the tiled loop (cols % 64 == 0) or NumPy's copy."""
+    W = np.random.default_rng(0).standard_normal((rows, cols)).astype(np.float32)
+    W_T = fused.transpose(W)
+    assert W_T.flags.c_contiguous
+    np.testing.assert_array_equal(W_T, W.T)
+
+
 def test_switch_and_dtype(monkeypatch):
     """ENABLED=False and float64 take the NumPy path; ENABLED=True and float32 the kernels."""
     calls = []
