@@ -12,8 +12,8 @@ applied), Adam. At batch 7 the book's recipe runs ~14,000 tiny steps, so the per
 and allocation cost matters: every parameter and gradient of the network is laid out in ONE
 flat float32 buffer (the modules' ``params``/``grads`` dicts hold views into it), so zeroing,
 clipping and the Adam update are a handful of whole-buffer operations in preallocated scratch.
-``FlatAdam`` is ``rnnlab.optim.Adam``'s update (same equations, same numbers; a test checks
-it step for step) without the per-step temporaries.
+``FlatAdam`` is ``rnnlab.optim.Adam``'s update (same equations; a test checks it step for
+step, equal to float32 rounding) without the per-step temporaries.
 """
 from __future__ import annotations
 
