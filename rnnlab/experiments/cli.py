@@ -60,6 +60,8 @@ def _common(p, length, min_length, what, steps, lr):
     p.add_argument("--plot", metavar="FILE.png", help="write the learning curves here")
     p.add_argument("--grad-plot", metavar="FILE.png",
                    help="write ||dL/dh_t|| over t, untrained vs trained, for each cell")
+    p.add_argument("--gate-plot", metavar="FILE.png",
+                   help="write the trained LSTM's gates for one test example (needs lstm)")
     p.add_argument("--report", metavar="FILE.json", help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -75,14 +77,12 @@ def add_parser(subparsers):
                        description="Each step holds a number in [0, 1) and a marker; two steps "
                                    "are marked; predict their sum. Predicting 1 scores MSE 1/6.")
     _common(a, length=100, min_length=2, what="sequence length T", steps=2000, lr=1e-2)
-    a.add_argument("--gate-plot", metavar="FILE.png",
-                   help="write the LSTM's gate activations for one test example (needs lstm)")
     a.set_defaults(func=_run)
     c = sub.add_parser("copy", help="the copy (memory) task: reproduce symbols after a delay",
                        description="Read K symbols, wait T blank steps, see a go marker, then "
                                    "reproduce the K symbols. Guessing scores 1 / alphabet.")
     _common(c, length=20, min_length=0, what="blank steps T between reading and recalling",
-            steps=1500, lr=3e-3)
+            steps=2000, lr=1e-2)
     c.add_argument("--n-symbols", type=_number(int, 2, "an integer >= 2"), default=8, metavar="A",
                    help="alphabet size; chance accuracy is 1/A (default: 8)")
     c.add_argument("--n-recall", type=_pos_int, default=5, metavar="K",
@@ -104,9 +104,9 @@ def _check_out(path, ext):
 
 def _run(args):
     for path, ext in ((args.plot, ".png"), (args.grad_plot, ".png"), (args.report, ".json"),
-                      (getattr(args, "gate_plot", None), ".png")):
+                      (args.gate_plot, ".png")):
         _check_out(path, ext)
-    if getattr(args, "gate_plot", None) and args.cell not in ("lstm", "all"):
+    if args.gate_plot and args.cell not in ("lstm", "all"):
         raise UserError(f"--gate-plot shows the LSTM's gates; use --cell lstm or all, not {args.cell}")
     common = dict(cells=args.cell, length=args.length, steps=args.steps, hidden_size=args.hidden,
                   batch_size=args.batch_size, lr=args.lr, clip=args.clip,
@@ -125,10 +125,10 @@ def _run(args):
     if args.grad_plot:
         plots.plot_gradients(probes.gradient_norms(exp), args.grad_plot)
         print(f"wrote {args.grad_plot}")
-    if getattr(args, "gate_plot", None):
-        x = exp.test[0]
-        plots.plot_gates(probes.lstm_gates(exp.models["lstm"], x, example=0), args.gate_plot,
-                         title=f"Trained LSTM on the adding problem, T = {args.length}")
+    if args.gate_plot:
+        task = "adding problem" if exp.task == "adding" else "copy task"
+        plots.plot_gates(probes.lstm_gates(exp.models["lstm"], exp.test[0], example=0),
+                         args.gate_plot, title=f"Trained LSTM on the {task}, T = {args.length}")
         print(f"wrote {args.gate_plot}")
     if args.report:
         report = exp.report()

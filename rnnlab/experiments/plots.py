@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
@@ -112,9 +113,12 @@ def plot_gates(gates, path, n_units=32, title=None):
                              f"values at marked steps {' and '.join(str(m + 1) for m in marks)}")
                 ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
             else:
+                A = x.shape[1] - 2                        # copy task: A symbols, blank, go
                 ax.imshow(x.T, aspect="auto", cmap="Greys", interpolation="nearest",
                           extent=(0.5, T + 0.5, x.shape[1] - 0.5, -0.5))
+                ax.set_yticks([0, A - 1, A, A + 1], ["s 0", f"s {A - 1}", "blank", "go"])
                 ax.set_ylabel("input")
+                ax.set_title("One test example: read the symbols, wait, see go, recall")
             ax.set_xlim(0.5, T + 0.5)
             continue
         extent = (0.5, T + 0.5, len(units) - 0.5, -0.5)
@@ -130,6 +134,7 @@ def plot_gates(gates, path, n_units=32, title=None):
         fig.colorbar(im, cax=fig.add_subplot(grid[r, 1]))
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
+    axes[-1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[-1].set_xlabel("time step t")
     if title:
         fig.suptitle(title, y=0.995)

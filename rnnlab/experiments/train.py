@@ -155,8 +155,8 @@ def run_adding(cells="all", length=100, steps=2000, hidden_size=128, batch_size=
     return exp
 
 
-def run_copy(cells="all", length=20, steps=2000, hidden_size=128, batch_size=32, lr=3e-3,
-             clip=1.0, eval_every=50, test_size=500, seed=0, n_symbols=8, n_recall=5,
+def run_copy(cells="all", length=20, steps=2000, hidden_size=128, batch_size=32, lr=1e-2,
+             clip=1.0, eval_every=100, test_size=500, seed=0, n_symbols=8, n_recall=5,
              progress=True):
     """Train each cell on the copy task: remember ``n_recall`` symbols across ``length`` blanks.
 

@@ -113,3 +113,19 @@ def test_forget_bias_starts_at_one():
     p = model.rnn.params
     b_f = p["bias_ih_l0"][6:12] + p["bias_hh_l0"][6:12]          # gate order i, f, g, o
     np.testing.assert_allclose(b_f, 1.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_chapters_claim_at_T50():
+    # ~25 s: at T=50 the gated cells solve the adding problem and the plain RNN does not;
+    # measured (seed 0): LSTM 0.0011, GRU 0.0003, RNN 0.17 after 1000 steps; the trained
+    # RNN passes 1e-26 of the gradient at T back to t=1, the LSTM 0.1, the GRU 0.3
+    exp = run_adding("all", length=50, steps=1000, hidden_size=32, lr=1e-2, eval_every=100,
+                     test_size=300, seed=0, progress=False)
+    mse = {cell: run["test_mse"] for cell, run in exp.runs.items()}
+    baseline = exp.config["baseline_test_mse"]
+    assert mse["lstm"] < 0.02 and mse["gru"] < 0.02, mse
+    assert mse["rnn"] > 0.5 * baseline, mse
+    reach = {cell: g["trained"][0] / g["trained"][-1] for cell, g in probes.gradient_norms(exp).items()}
+    assert reach["lstm"] > 1e-3 and reach["gru"] > 1e-3, reach
+    assert reach["rnn"] < 1e-8, reach
