@@ -81,9 +81,9 @@ def project_forward(score, p, keys):
         norm = np.sqrt(np.einsum("nsh,nsh->ns", keys, keys) + _EPS)[..., None]  # (N, S, 1) |e|
         pk = keys / norm                                             # pk = e / |e|
     elif score == "general":
-        pk, norm = mm_last(keys, p["weight"].T), None                       # (N, S, Hq)  W_a e
+        pk, norm = mm_last(keys, p["weight"].T), None                # (N, S, Hq)  W_a e
     elif score == "additive":
-        pk, norm = mm_last(keys, p["weight_key"].T), None                   # (N, S, A)  W_k e
+        pk, norm = mm_last(keys, p["weight_key"].T), None            # (N, S, A)  W_k e
         pk += p["bias"]                                              #   + b
     else:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
@@ -150,7 +150,7 @@ def step_forward(score, p, query, keys, pk, mask):
         q_hat = query / q_norm                                       # q / |q|
         s = q_hat @ pk.transpose(0, 2, 1)                            # (N, Tq, S)  q_hat . e_hat
     else:  # additive
-        qp = mm_last(query, p["weight_query"].T)                       # (N, Tq, A)  W_q q
+        qp = mm_last(query, p["weight_query"].T)                     # (N, Tq, A)  W_q q
         E = np.tanh(qp[:, :, None, :] + pk[:, None, :, :])           # (N, Tq, S, A)
         s = mm_last(E, p["v"][:, None])[..., 0]                      # (N, Tq, S)  v . E
     a = _masked_softmax(s, mask)                                     # (N, Tq, S)
@@ -186,7 +186,7 @@ def step_backward(score, p, dcontext, cache: StepCache, dweights=None):
         dqp = dpre.sum(axis=2)                                       # (N, Tq, A)
         dpk = dpre.sum(axis=1)                                       # (N, S, A)
         dparams["weight_query"] = dqp.reshape(-1, dqp.shape[-1]).T @ query.reshape(-1, Hq)
-        dquery = mm_last(dqp, p["weight_query"])                       # (N, Tq, Hq)  dq = W_q^T dqp
+        dquery = mm_last(dqp, p["weight_query"])                     # (N, Tq, Hq)  dq = W_q^T dqp
     return dquery, dkeys, dpk, dparams
 
 

@@ -10,8 +10,12 @@ Training (``fit``): Adam, gradient clipping, teacher forcing (a ratio below 1 fe
 its own previous word at random steps), validation BLEU after every epoch when ``valid``
 pairs are given, the learning rate times ``lr_decay`` after every epoch that does not
 improve the best validation BLEU, early stopping after ``early_stopping`` such epochs (the
-best epoch's weights are kept), a ``time_budget`` in minutes, and with ``checkpoint_dir`` a
-checkpoint after every epoch that ``fit(..., resume=True)`` continues from.
+best epoch's weights are kept), a ``time_budget`` in minutes (all runs of a resumed training
+together; it may end an epoch early, and that partial epoch then counts as done), and with
+``checkpoint_dir`` a checkpoint after every epoch that ``fit(..., resume=True)`` continues
+from (the batch order of epoch e depends only on ``seed`` and e, so a resumed run repeats
+the uninterrupted one). ``threads`` > 1 runs the optimiser and the loss on that many threads
+(BLAS threads are set outside: OPENBLAS_NUM_THREADS, or the CLI's ``--threads``).
 """
 from __future__ import annotations
 

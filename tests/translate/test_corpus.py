@@ -67,6 +67,7 @@ def test_normalized_protocol_keeps_normalised_sentences_together():
         corpus.split_of("x", protocol="md5")
 
 
+@pytest.mark.slow
 def test_bundled_corpus_reproduces_the_yardstick_counts(bundled):
     """shared/reference/README.md: 137,792 training pairs, vocab 8,486 / 15,167, 1,009 test sources."""
     _, split = bundled
