@@ -4,10 +4,12 @@ The readable code is ``lstm.py`` and ``gru.py``: their step functions are the re
 and what the tests compare against. This file does the same arithmetic, but the ~14 NumPy
 passes of a step (each a ufunc call over a strided (N, H) slice) become ONE pass over the
 rows with an inner loop over H that LLVM vectorises. The GEMMs (``W h``, ``W^T da``) and
-the hoisted input projection stay in NumPy/BLAS; a kernel finds ``W h_{t-1}`` already
-written in the gate buffer and overwrites it with the activated gates::
+the hoisted input projection ``U x`` stay in NumPy/BLAS; a kernel finds ``W h_{t-1}``
+already written in the gate buffer and overwrites it with the activated gates. What the
+time loop did around a step is folded in too: the biases in forward; ``dh += dout_t``,
+``||dh||^2`` and (GRU) the direct path ``z dh`` in backward::
 
-    LSTM forward   a = gates + xg;  i, f, o = sigma(a_{i,f,o});  g = tanh(a_g)
+    LSTM forward   a = W h + U x + b_ih + b_hh;  i, f, o = sigma(a_{i,f,o});  g = tanh(a_g)
                    c = f c_{t-1} + i g;  h = o tanh(c)                       (lstm.py)
     LSTM backward  dc_t = dc + dh o (1 - tanh(c)^2);  da_o = dh tanh(c) o (1 - o)
                    da_i = dc_t g i (1 - i);  da_f = dc_t c_{t-1} f (1 - f)
@@ -16,10 +18,16 @@ written in the gate buffer and overwrites it with the activated gates::
                    r, z = sigma(...);  n = tanh(xg_n + W_n (r h) + b_hn)        (before)
                    h = n + z (h_{t-1} - n), and the backward of gru.py
 
+Rows past a sequence's length (``active[n]`` False) get zero gate gradients and pass
+their state gradient through, as in ``recurrent.direction_backward``. The kernels run
+serially: a ``prange`` over rows halved the kernel alone at N=64, H=512 with 2 threads,
+but on this shared 2-core machine the whole layer then ran several times slower (threads
+waiting for a busy core), so it is not used.
+
 ``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``: odd degree-13
 numerator over even degree-6 denominator, input clamped to +-7.9053), because libm's
-``tanhf`` is a scalar call that LLVM cannot vectorise. Measured over every float32 in
-[1e-8, 12] (step 5 ulp), its negatives and +-1000, +-inf: at most 5 ulp (2.9e-7 absolute)
+``tanhf`` is a scalar call that LLVM cannot vectorise. Measured over every 5th float32 in
+[1e-8, 12], their negatives and +-1000, +-inf: at most 5 ulp (2.9e-7 absolute)
 from the correctly rounded tanh, always finite and in [-1, 1]; NaN stays NaN.
 ``sigma(x) = 0.5 tanh(x / 2) + 0.5`` as in ``functional.sigmoid``.
 
@@ -33,15 +41,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from importlib.util import find_spec
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:                                # the optional extra: pip install rnnlab[fast]
-    numba = None
-
-ENABLED = numba is not None and not os.environ.get("RNNLAB_NO_FUSED")
+# numba is the optional extra ``pip install rnnlab[fast]``; it is imported on first use only
+ENABLED = find_spec("numba") is not None and not os.environ.get("RNNLAB_NO_FUSED")
 
 _ready: dict[str, bool] = {}                       # group -> compiled and checked
 
@@ -60,13 +65,15 @@ def _warm_up(group):
     """Compile (or load from cache) a group's kernels on tiny inputs; on failure warn once."""
     global ENABLED
     try:
+        _compile()
         N, H = 2, 3
         z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
         b, act, sq = z(4 * H), np.ones(N, np.bool_), np.zeros(N)
         _transpose(z(N, H), z(H, N))
         if group == "lstm":
             lstm_forward(z(N, 4 * H), z(N, 4 * H), b, b, z(N, H), z(N, H), z(N, H), z(N, H))
-            lstm_backward(z(N, H), z(N, H), z(N, H), z(N, 4 * H), z(N, H), z(N, H), act, z(N, 4 * H), sq)
+            lstm_backward(z(N, H), z(N, H), z(N, H), z(N, 4 * H), z(N, H), z(N, H), act,
+                          z(N, 4 * H), sq)
         else:
             b = b[: 3 * H]
             gru_forward(z(N, 3 * H), z(N, 3 * H), b, b, z(N, H), z(N, H), z(N, H))
@@ -85,23 +92,46 @@ def _warm_up(group):
 
 
 # ----------------------------------------------------------------------------- compiler setup
-if numba is not None:
+_KERNELS: dict = {}                                # name -> Python function, jitted together
+
+
+def _jit(f):
+    """Mark ``f`` as a Numba kernel. The first call of any kernel imports numba and replaces
+    every marked function in this module by its ``numba.njit`` dispatcher (compiled on its
+    first call, or loaded from the on-disk cache), so ``import rnnlab`` stays light."""
+    _KERNELS[f.__name__] = f
+
+    def first_call(*args):
+        _compile()
+        return globals()[f.__name__](*args)
+
+    first_call.__name__, first_call.__doc__, first_call.kernel = f.__name__, f.__doc__, f
+    return first_call
+
+
+def _compile():
+    g = globals()
+    if not any(getattr(g[name], "kernel", None) is f for name, f in _KERNELS.items()):
+        return                                     # done (or replaced by a test double)
+    import numba
     # fast-math without nnan/ninf: FMA contraction and reassociation, but NaN and inf keep
     # their meaning (the clamps below must propagate NaN). error_model="numpy": a float
     # division is a plain vdivps, not a Python ZeroDivisionError check that stops vectorising.
-    _jit = numba.njit(cache=True, nogil=True, error_model="numpy",
-                      fastmath={"contract", "reassoc", "nsz", "arcp", "afn"})
-else:                                              # keep the module importable without numba
-    def _jit(f):
-        return f
+    jit = numba.njit(cache=True, nogil=True, error_model="numpy",
+                     fastmath={"contract", "reassoc", "nsz", "arcp", "afn"})
+    for name, f in _KERNELS.items():
+        if getattr(g[name], "kernel", None) is f:  # still the first-call stub
+            g[name] = jit(f)
 
 _f = np.float32
 _ZERO, _HALF, _ONE = _f(0.0), _f(0.5), _f(1.0)
-_CLAMP = _f(7.90531110763549805)                   # tanh's approximation is 1 - 1 ulp there
+_CLAMP = _f(7.90531110763549805)  # tanh = 1 - 2.7e-7 here, the rational 1 - 2.4e-7
 # Eigen's ptanh_float: tanh(x) ~ x P(x^2) / Q(x^2)
-_A1, _A3, _A5, _A7 = _f(4.89352455891786e-03), _f(6.37261928875436e-04), _f(1.48572235717979e-05), _f(5.12229709037114e-08)
-_A9, _A11, _A13 = _f(-8.60467152213735e-11), _f(2.00018790482477e-13), _f(-2.76076847742355e-16)
-_B0, _B2, _B4, _B6 = _f(4.89352518554385e-03), _f(2.26843463243900e-03), _f(1.18534705686654e-04), _f(1.19825839466702e-06)
+_A1, _A3, _A5 = _f(4.89352455891786e-03), _f(6.37261928875436e-04), _f(1.48572235717979e-05)
+_A7, _A9 = _f(5.12229709037114e-08), _f(-8.60467152213735e-11)
+_A11, _A13 = _f(2.00018790482477e-13), _f(-2.76076847742355e-16)
+_B0, _B2 = _f(4.89352518554385e-03), _f(2.26843463243900e-03)
+_B4, _B6 = _f(1.18534705686654e-04), _f(1.19825839466702e-06)
 
 
 @_jit
@@ -170,18 +200,24 @@ def transpose(W: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- LSTM
 @_jit
+def _split4(row, H):
+    """The four gate blocks i, f, g, o of a (4H,) row, as contiguous views."""
+    return row[:H], row[H : 2 * H], row[2 * H : 3 * H], row[3 * H :]
+
+
+@_jit
 def lstm_forward(gates, xg, b_ih, b_hh, c_prev, h, c, tanh_c):
     """gates (N, 4H) holds ``W h_{t-1}`` on entry and the activated i, f, g, o on exit.
 
     xg (N, 4H) = U x_t (the biases (4H,) are added here); writes h, c, tanh_c (N, H).
     """
     N, H = c_prev.shape
-    bi_i, bi_f, bi_g, bi_o = b_ih[:H], b_ih[H : 2 * H], b_ih[2 * H : 3 * H], b_ih[3 * H :]
-    bh_i, bh_f, bh_g, bh_o = b_hh[:H], b_hh[H : 2 * H], b_hh[2 * H : 3 * H], b_hh[3 * H :]
+    bi_i, bi_f, bi_g, bi_o = _split4(b_ih, H)
+    bh_i, bh_f, bh_g, bh_o = _split4(b_hh, H)
     for n in range(N):
         # one contiguous view per stream, so each inner loop is a plain vector loop
-        a_i, a_f, a_g, a_o = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H : 3 * H], gates[n, 3 * H :]
-        x_i, x_f, x_g, x_o = xg[n, :H], xg[n, H : 2 * H], xg[n, 2 * H : 3 * H], xg[n, 3 * H :]
+        a_i, a_f, a_g, a_o = _split4(gates[n], H)
+        x_i, x_f, x_g, x_o = _split4(xg[n], H)
         cp, hn, cn, tn = c_prev[n], h[n], c[n], tanh_c[n]
         for j in range(H):
             i = _sigmoid(a_i[j] + x_i[j] + bi_i[j] + bh_i[j])  # i = sigma(a_i)
@@ -206,8 +242,8 @@ def lstm_backward(dh, dout_t, dc, gates, c_prev, tanh_c, active, da, dh_sq):
     N, H = dh.shape
     for n in range(N):
         dhn, don, dcn, cp, tn = dh[n], dout_t[n], dc[n], c_prev[n], tanh_c[n]
-        i_, f_, g_, o_ = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H : 3 * H], gates[n, 3 * H :]
-        d_i, d_f, d_g, d_o = da[n, :H], da[n, H : 2 * H], da[n, 2 * H : 3 * H], da[n, 3 * H :]
+        i_, f_, g_, o_ = _split4(gates[n], H)
+        d_i, d_f, d_g, d_o = _split4(da[n], H)
         s = _ZERO
         if not active[n]:
             for j in range(H):
@@ -293,7 +329,9 @@ def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
 
 @_jit
 def gru_forward_rz(gates, xg, b_ih, b_hh, h_prev, hn):
-    """reset_after=False, before W_n: gates[:, :2H] holds ``W_rz h_{t-1}``; writes r, z and hn = r h_{t-1}."""
+    """reset_after=False, before W_n: gates[:, :2H] holds ``W_rz h_{t-1}``.
+
+    Writes r, z and hn = r h_{t-1}."""
     N, H = h_prev.shape
     bi_r, bi_z, bh_r, bh_z = b_ih[:H], b_ih[H : 2 * H], b_hh[:H], b_hh[H : 2 * H]
     for n in range(N):

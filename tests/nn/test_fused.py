@@ -132,12 +132,25 @@ def test_switch_and_dtype(monkeypatch):
     assert len(calls) == 3                      # one per step
 
 
+def _python(code, **env):
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env),
+                         capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
 def test_environment_variable_disables():
-    code = "import rnnlab.nn.fused as f; print(f.ENABLED)"
-    env = dict(os.environ, RNNLAB_NO_FUSED="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "False"
+    assert _python("import rnnlab.nn.fused as f; print(f.ENABLED)", RNNLAB_NO_FUSED="1") == ["False"]
+
+
+def test_without_numba_the_numpy_path_runs_and_import_stays_light():
+    """numba blocked: ENABLED is False and a float32 LSTM trains; numba is never imported
+    by ``import rnnlab.nn`` alone (it is loaded on the first fused call)."""
+    code = ("import sys, numpy as np; import rnnlab.nn as rnn; print('numba' in sys.modules); "
+            "sys.modules['numba'] = None; import importlib, rnnlab.nn.fused as f; "
+            "importlib.reload(f); m = rnn.LSTM(3, 4); out, _ = m(np.ones((2, 2, 3), np.float32)); "
+            "m.backward(np.ones_like(out)); print(f.ENABLED, 'numba' in sys.modules and "
+            "sys.modules['numba'] is not None)")
+    assert _python(code) == ["False", "False", "False"]
 
 
 def test_compile_failure_falls_back_with_one_warning(monkeypatch):
