@@ -91,15 +91,28 @@ class Adam(Optimizer):
             p *= 1.0 - self.lr * self.weight_decay            # AdamW: decay the weight itself
         elif self.weight_decay:
             g = g + self.weight_decay * p                     # Adam: L2 through the gradient
-        m, v = self.m[k], self.v[k]
+        m, v, t = self.m[k], self.v[k], self._scratch(k, p)
         m *= self.b1
-        m += (1.0 - self.b1) * g                              # m = b1 m + (1 - b1) g
+        np.multiply(g, 1.0 - self.b1, out=t)
+        m += t                                                # m = b1 m + (1 - b1) g
         v *= self.b2
-        v += (1.0 - self.b2) * (g * g)                        # v = b2 v + (1 - b2) g^2
-        step = self.lr / (1.0 - self.b1 ** self.t)
-        denom = np.sqrt(v) / np.sqrt(1.0 - self.b2 ** self.t)
-        denom += self.eps
-        p -= step * (m / denom)
+        np.multiply(g, g, out=t)
+        t *= 1.0 - self.b2
+        v += t                                                # v = b2 v + (1 - b2) g^2
+        np.sqrt(v, out=t)
+        t /= float(np.sqrt(1.0 - self.b2 ** self.t))          # sqrt(v_hat); Python float keeps dtype
+        t += self.eps
+        np.divide(m, t, out=t)
+        t *= self.lr / (1.0 - self.b1 ** self.t)              # lr m_hat / (sqrt(v_hat) + eps)
+        p -= t
+
+    def _scratch(self, k, p):
+        """One reusable buffer per parameter: the update makes no temporaries."""
+        if not hasattr(self, "_tmp"):
+            self._tmp = [None] * len(self.pairs)
+        if self._tmp[k] is None:
+            self._tmp[k] = np.empty_like(p)
+        return self._tmp[k]
 
     def state_dict(self):
         s = super().state_dict()
