@@ -272,6 +272,6 @@ def cmd_run(args):
         from rnnlab.translate.plots import plot_attention
         (out,), (w,) = tr.translate([first], return_attention=True)
         src = corpus.normalize(first, tr.lower)[: w.shape[1]]
-        plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}  ->  {out}")
+        plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}\n-> {out}")
         print(f"attention plot: {args.attention_plot}", file=sys.stderr)
     return 0

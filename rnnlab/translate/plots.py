@@ -21,7 +21,7 @@ def plot_attention(source_words, output_words, weights, path, title=None):
         rows = rows + ["<eos>"]
     if weights.shape != (len(rows), len(source_words)):
         raise ValueError(f"weights must have shape ({len(rows)}, {len(source_words)}), got {weights.shape}")
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(source_words), 1.0 + 0.45 * len(rows)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.6 * len(source_words)), 1.4 + 0.45 * len(rows)))
     im = ax.imshow(weights, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(source_words)), source_words, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows)
@@ -32,7 +32,7 @@ def plot_attention(source_words, output_words, weights, path, title=None):
             if weights[t, i] >= 0.1:
                 ax.text(i, t, f"{weights[t, i]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if weights[t, i] > 0.6 else "black")
-    ax.set_title(title or " ".join(source_words), fontsize=9)
+    ax.set_title(title or " ".join(source_words), fontsize=9, wrap=True)
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
