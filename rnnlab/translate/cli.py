@@ -92,7 +92,8 @@ def add_parser(subparsers):
                    help="stop after this many epochs without valid BLEU gain (default: 3)")
     t.add_argument("--seed", type=_number(int, 0, "an integer >= 0"), help="seed (default: 0)")
     t.add_argument("--threads", type=_pos_int,
-                   help="threads for BLAS and the optimiser (default: OPENBLAS_NUM_THREADS, else all cores)")
+                   help="threads for the output layer, softmax and Adam; BLAS is held at one "
+                        "(default: the CPUs, at most 4)")
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -127,17 +128,22 @@ def _warn_one_line(message, category, filename, lineno, file=None, line=None):
 
 
 def _threads(n):
-    """BLAS threads (via threadpoolctl when installed) and the optimiser's threads."""
+    """rnnlab's own threads (output layer, softmax, Adam; default: the CPUs, at most 4) and
+    BLAS held at one thread: the big GEMMs are split by rnnlab, and threaded BLAS on the many
+    small GEMMs of the time loops is slower (and collapses when the machine is shared)."""
     if n is None:
-        env = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
-        n = int(env) if env and env.isdigit() else (os.cpu_count() or 1)
-        return n
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            n = os.cpu_count() or 1
+        n = max(1, min(n, 4))
     try:
         from threadpoolctl import threadpool_limits
-        threadpool_limits(n, user_api="blas")
+        threadpool_limits(1, user_api="blas")
     except ImportError:
-        print("rnnlab translate: warning: threadpoolctl is not installed; set OPENBLAS_NUM_THREADS "
-              "to limit BLAS threads", file=sys.stderr)
+        if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+            print("rnnlab translate: warning: threadpoolctl is not installed, so BLAS keeps its own "
+                  "threads; set OPENBLAS_NUM_THREADS=1 for the best speed", file=sys.stderr)
     return n
 
 

@@ -70,19 +70,60 @@ def _xent_rows(z, y, M, colsum):
     return loss
 
 
-def softmax_xent_(logits, y, pool=None, parts=2):
-    """Mean cross-entropy of ``logits (M, V)`` against ``y (M,)``, IN PLACE: on return
-    ``logits`` holds ``dL/dlogits = (softmax - onehot) / M``. Returns ``loss, dlogits.sum(0)``.
-    With a thread pool the rows are shared out in ``parts`` blocks (numpy frees the GIL)."""
-    M, V = logits.shape
-    if pool is None or M < 2 * parts:
-        colsum = np.empty(V, logits.dtype)
-        return _xent_rows(logits, y, M, colsum) / M, colsum
-    cuts = np.linspace(0, M, parts + 1).astype(int)
-    colsums = np.empty((parts, V), logits.dtype)
-    jobs = [pool.submit(_xent_rows, logits[a:b], y[a:b], M, colsums[k])
-            for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
-    return sum(j.result() for j in jobs) / M, colsums.sum(axis=0)
+def _blocks(n, parts):
+    cuts = np.linspace(0, n, parts + 1).astype(int)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _run(pool, jobs):
+    """Run ``(fn, *args)`` jobs on the pool (or here, in order); return their results."""
+    if pool is None:
+        return [fn(*a) for fn, *a in jobs]
+    futures = [pool.submit(fn, *a) for fn, *a in jobs]
+    return [f.result() for f in futures]
+
+
+def output_loss_forward(rows, W, b, y, z, pool=None, parts=1):
+    """The output layer and its loss in one go: ``z = rows W^T + b`` (M, V) written into ``z``,
+    then, IN PLACE, ``z = dL/dz = (softmax(z) - onehot(y)) / M`` with L the mean
+    cross-entropy. Returns ``loss, db = sum_rows dz``. With a thread pool the rows are cut
+    into ``parts`` blocks, each one GEMM + its softmax on one thread (numpy frees the GIL)."""
+    M, V = z.shape
+
+    def block(a, c, colsum):
+        np.matmul(rows[a:c], W.T, out=z[a:c])                  # V h~ for this block of rows
+        z[a:c] += b
+        return _xent_rows(z[a:c], y[a:c], M, colsum)
+
+    parts = parts if pool is not None and M >= 2 * parts else 1
+    colsums = np.empty((parts, V), z.dtype)
+    losses = _run(pool if parts > 1 else None,
+                  [(block, a, c, colsums[k]) for k, (a, c) in enumerate(_blocks(M, parts))])
+    return sum(losses) / M, colsums.sum(axis=0)
+
+
+def output_input_grad(dz, W, pool=None, parts=1):
+    """``drows = dz W`` (M, H): the gradient reaching h~ (blocks of rows on the threads)."""
+    M = dz.shape[0]
+    drows = np.empty((M, W.shape[1]), W.dtype)
+
+    def block(a, c):
+        np.matmul(dz[a:c], W, out=drows[a:c])                  # dh~ = dz V
+
+    parts = parts if pool is not None and M >= 2 * parts else 1
+    _run(pool if parts > 1 else None, [(block, a, c) for a, c in _blocks(M, parts)])
+    return drows
+
+
+def output_weight_grad_jobs(dz, rows, dW, scratch, parts=1):
+    """Jobs that do ``dW += dz^T rows`` (V, H) in ``parts`` blocks of V rows; ``scratch`` is
+    an array like dW. Nothing upstream needs dW, so the model runs them in the background
+    while it goes on with the rest of the backward pass."""
+    def block(a, c):
+        np.matmul(dz[:, a:c].T, rows, out=scratch[a:c])        # dV = dz^T h~
+        dW[a:c] += scratch[a:c]
+
+    return [(block, a, c) for a, c in _blocks(dW.shape[0], parts)]
 
 
 _POOLS = {}
@@ -162,7 +203,7 @@ class Seq2Seq(Module):
             self.combine = Linear(DH + H, H, seed=seeds[7], **kw)
         self.out = Linear(H, tgt_vocab_size, seed=seeds[8], **kw)
         self.rng = np.random.default_rng(seeds[8] + 1)   # dropout and teacher-forcing draws
-        self.threads = 1                                 # threads for the loss (a runtime setting)
+        self.threads = 1                                 # threads for the output layer (runtime setting)
         self._cache = None
         self._buffers = {}
 
@@ -271,9 +312,9 @@ class Seq2Seq(Module):
         sel = y_out != PAD                                          # (N, T) the M real words
         rows = ht[sel]                                              # (M, H) h~ of the real words
         W, b = self.out.params["weight"], self.out.params["bias"]
-        logits = np.matmul(rows, W.T, out=self._buffer("logits", (len(rows), W.shape[0])))
-        logits += b                                                 # (M, Vt) V h~ + b_v, ONE GEMM
-        loss, db = softmax_xent_(logits, y_out[sel], thread_pool(self.threads))   # logits -> dz
+        logits = self._buffer("logits", (len(rows), W.shape[0]))   # (M, Vt) V h~ + b_v: one GEMM
+        loss, db = output_loss_forward(rows, W, b, y_out[sel], logits, thread_pool(self.threads),
+                                       self.threads)               # logits now hold dz
         self._cache = ((rows, logits, db), sel, ht.shape, m_out, dec, keys, kcache, state0, m_src, m_tgt)
         self.n_tokens = int(sel.sum())
         return loss
@@ -284,10 +325,16 @@ class Seq2Seq(Module):
         (rows, dz, db), sel, shape, m_out, dec, keys, kcache, state0, m_src, m_tgt = self._cache
         self._cache = None
         W, g = self.out.params["weight"], self.out.grads
-        g["weight"] += np.matmul(dz.T, rows, out=self._buffer("dW_out", W.shape))   # dV = dz^T h~
+        pool = thread_pool(self.threads)
+        drows = output_input_grad(dz, W, pool, self.threads)       # dh~ = dz V
+        jobs = output_weight_grad_jobs(dz, rows, g["weight"], self._buffer("dW_out", W.shape),
+                                       max(1, self.threads - 1))   # dV += dz^T h~ ...
+        pending = [] if pool is None else [pool.submit(*job) for job in jobs]
+        if pool is None:
+            _run(None, jobs)
         g["bias"] += db                                             # db_v = sum dz
         dht = np.zeros(shape, self.dtype)                           # (N, T, H)
-        dht[sel] = dz @ W                                           # dh~ = dz V
+        dht[sel] = drows
         if m_out is not None:
             dht *= m_out
         if dec[0] == "teacher":
@@ -300,6 +347,8 @@ class Seq2Seq(Module):
         if self.score != "none":
             dkeys += self.attention.project_backward(dpk, kcache)
         self._encode_backward(dkeys, dstate0, state0, m_src)
+        for f in pending:                                           # ... done in the background
+            f.result()
 
     # -- attention and the attentional layer (both paths) ----------------------------------
     def _attend_combine(self, query, keys, pk, mask):

@@ -27,12 +27,12 @@ class ChunkedAdam(Adam):
     """``rnnlab.optim.Adam``'s update, operation for operation, done in place over chunks that
     fit in cache, optionally on several threads (numpy releases the GIL in its loops).
 
-    The engine's version makes six temporaries the size of every parameter per step (and its
-    ``np.sqrt`` scalar promotes the denominator of a float32 model to float64); for a 15k-word
-    output layer and two embeddings that memory traffic costs as much as the matmuls. Same
-    state and ``state_dict``; the parameters agree with the engine's to the dtype's rounding
-    (bitwise in float64) and do not depend on ``threads``. ``step(zero_grad=True)`` also
-    zeroes each gradient chunk once it is used (one pass less over memory).
+    The engine's Adam makes the same passes over whole parameters; the output layer and the
+    two embeddings are 10M of the 11.6M numbers of the yardstick's model, so a pass streams
+    them through memory, while a 32k chunk stays in cache for all 13 passes (36 ms instead of
+    ~53 ms a step here). Same state and ``state_dict``; the same parameters as the engine's
+    (the tests check float64 bitwise, float32 to rounding) whatever ``threads`` is.
+    ``step(zero_grad=True)`` also zeroes each gradient chunk once it is used (one pass less).
     """
 
     chunk = 1 << 15

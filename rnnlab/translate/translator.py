@@ -14,8 +14,9 @@ best epoch's weights are kept), a ``time_budget`` in minutes (all runs of a resu
 together; it may end an epoch early, and that partial epoch then counts as done), and with
 ``checkpoint_dir`` a checkpoint after every epoch that ``fit(..., resume=True)`` continues
 from (the batch order of epoch e depends only on ``seed`` and e, so a resumed run repeats
-the uninterrupted one). ``threads`` > 1 runs the optimiser and the loss on that many threads
-(BLAS threads are set outside: OPENBLAS_NUM_THREADS, or the CLI's ``--threads``).
+the uninterrupted one, for the same ``threads``). ``threads`` > 1 splits the output layer's
+GEMMs and softmax, and Adam, over that many threads and holds BLAS at one thread during
+``fit`` (through threadpoolctl when it is installed; else set OPENBLAS_NUM_THREADS=1).
 """
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ from rnnlab.translate.vocab import Vocab
 
 FORMAT = "rnnlab.translate/1"
 CHUNK = 256   # sentences decoded together
+
+
+def _one_blas_thread(threads):
+    """With threads > 1 rnnlab splits the big GEMMs itself: hold BLAS at one thread meanwhile
+    (when threadpoolctl is installed), so the two do not oversubscribe the cores."""
+    import contextlib
+    if not threads or threads < 2:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _progress(total, desc):
@@ -120,6 +134,10 @@ class Translator:
         """Train on raw ``(source, target)`` string pairs; ``valid``: pairs for the per-epoch
         BLEU. ``checkpoint_dir``: where a checkpoint is written after every epoch;
         ``resume=True`` continues from it. Returns ``self``."""
+        with _one_blas_thread(self.threads):
+            return self._fit(pairs, valid, checkpoint_dir, resume)
+
+    def _fit(self, pairs, valid, checkpoint_dir, resume):
         train, dropped = corpus.tokenize_pairs(pairs, self.max_len, self.lower)
         if not train:
             raise UserError(f"no training pair has 1..{self.max_len} tokens on both sides")

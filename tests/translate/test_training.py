@@ -32,7 +32,7 @@ def test_chunked_adam_equals_engine_adam(threads, dtype, small_chunks):
         if dtype == np.float64:
             np.testing.assert_array_equal(a.params[k], b.params[k])
         else:
-            np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-6, atol=1e-9)
     sa, sb = oa.state_dict(), ob.state_dict()
     assert sa.keys() == sb.keys()
     for k in sa:
