@@ -217,7 +217,8 @@ def cmd_train(args):
     tokens = sum(h["tokens"] for h in tr.history_)
     train_s = sum(h["seconds"] for h in tr.history_)
     print(f"done: {tr.n_epochs_} epochs ({tr.stop_reason_}), {tr.train_seconds_:.0f} s in all, "
-          f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training; best valid BLEU "
+          f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training "
+          f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); best valid BLEU "
           f"{tr.best_bleu_ if tr.best_bleu_ is not None else float('nan'):.2f} (epoch {tr.best_epoch_}); "
           f"model in {out} [{time.time() - t0:.0f} s this run]")
     return 0
