@@ -34,6 +34,20 @@ def _number(kind, low, what):
 
 
 _pos_int = _number(int, 1, "a positive integer")
+
+
+def _rates(text):
+    """'0.01' -> 0.01;  '1e-2,rnn=1e-3' -> {"default": 0.01, "rnn": 0.001}."""
+    rates = {}
+    for item in text.split(","):
+        cell, _, value = item.rpartition("=")
+        cell = cell.strip() or "default"
+        if cell not in (*CELLS, "default"):
+            raise argparse.ArgumentTypeError(
+                f"{cell!r} is not a cell; write a rate (0.01) or rates per cell "
+                f"(0.01,rnn=0.001) with cells {', '.join(CELLS)}")
+        rates[cell] = _pos_float(value.strip())
+    return rates["default"] if list(rates) == ["default"] else rates
 _pos_float = _number(float, 1e-300, "a positive number")
 
 
@@ -48,7 +62,8 @@ def _common(p, length, min_length, what, steps, lr):
                    help="hidden units (default: 128)")
     p.add_argument("--batch-size", type=_pos_int, default=32, metavar="B",
                    help="sequences per training step (default: 32)")
-    p.add_argument("--lr", type=_pos_float, default=lr, help=f"Adam learning rate (default: {lr:g})")
+    p.add_argument("--lr", type=_rates, default=lr, metavar="LR",
+                   help=f"Adam learning rate, or one per cell: 1e-2,rnn=1e-3 (default: {lr:g})")
     p.add_argument("--clip", type=_pos_float, default=1.0,
                    help="clip the global gradient norm to this (default: 1.0)")
     p.add_argument("--eval-every", type=_pos_int, default=100, metavar="N",
@@ -146,18 +161,20 @@ def _print_table(exp, wall, out=None):
         print(f"\nadding problem, T = {cfg['length']}, {cfg['steps']} steps of batch "
               f"{cfg['batch_size']}, hidden {cfg['hidden_size']}, test batch {cfg['test_size']}",
               file=out)
-        print(f"{'cell':<6}{'test MSE':>10}{'/ baseline':>12}{'time (s)':>10}", file=out)
+        print(f"{'cell':<6}{'lr':>8}{'test MSE':>10}{'/ baseline':>12}{'time (s)':>10}", file=out)
         for cell, run in exp.runs.items():
-            print(f"{cell:<6}{run['test_mse']:>10.4f}{run['test_mse'] / cfg['baseline_mse']:>12.3f}"
-                  f"{run['wall_time_s']:>10.1f}", file=out)
+            print(f"{cell:<6}{run['lr']:>8g}{run['test_mse']:>10.4f}"
+                  f"{run['test_mse'] / cfg['baseline_mse']:>12.3f}{run['wall_time_s']:>10.1f}",
+                  file=out)
         print(f"baseline: predict 1 always, MSE {cfg['baseline_mse']:.4f} "
               f"({cfg['baseline_test_mse']:.4f} on this test batch)", file=out)
     else:
         print(f"\ncopy task, {cfg['n_recall']} of {cfg['n_symbols']} symbols across "
               f"{cfg['length']} blank steps, {cfg['steps']} steps of batch {cfg['batch_size']}, "
               f"hidden {cfg['hidden_size']}", file=out)
-        print(f"{'cell':<6}{'accuracy':>10}{'time (s)':>10}", file=out)
+        print(f"{'cell':<6}{'lr':>8}{'accuracy':>10}{'time (s)':>10}", file=out)
         for cell, run in exp.runs.items():
-            print(f"{cell:<6}{run['accuracy']:>10.1%}{run['wall_time_s']:>10.1f}", file=out)
+            print(f"{cell:<6}{run['lr']:>8g}{run['accuracy']:>10.1%}{run['wall_time_s']:>10.1f}",
+                  file=out)
         print(f"chance: 1/{cfg['n_symbols']} = {cfg['chance']:.1%}", file=out)
     print(f"total wall time {wall:.1f} s", file=out)

@@ -41,8 +41,11 @@ def plot_history(exp, path):
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("per-symbol test accuracy")
         ax.set_title(f"Copy task: recall {cfg['n_recall']} symbols after {cfg['length']} blank steps")
+    lr = cfg["lr"]
+    lr = (", ".join(f"{NAMES[c]} {v:g}" for c, v in lr.items()) if isinstance(lr, dict)
+          else f"{lr:g}")
     ax.set_xlabel(f"training step (batch {cfg['batch_size']}, hidden {cfg['hidden_size']}, "
-                  f"Adam lr {cfg['lr']:g}, clip {cfg['clip']:g})")
+                  f"Adam lr {lr}, clip {cfg['clip']:g})")
     ax.grid(True, which="both", alpha=0.3)
     _legend_below(fig, ax)
     fig.savefig(path)

@@ -71,3 +71,17 @@ def test_bad_values_give_one_line_errors(argv, message, capsys, tmp_path, monkey
     assert rc == 2
     assert err.startswith("rnnlab experiment: error:") and message in err
     assert err.count("\n") == 1
+def test_learning_rate_per_cell(tmp_path):
+    report = tmp_path / "r.json"
+    rc = main(["experiment", "adding", "--cell", "all", *TINY, "--lr", "0.02,rnn=1e-3",
+               "--report", str(report)])
+    assert rc == 0
+    data = json.loads(report.read_text())
+    assert data["config"]["lr"] == {"rnn": 1e-3, "lstm": 0.02, "gru": 0.02}
+    assert [data[c]["lr"] for c in ("rnn", "lstm", "gru")] == [1e-3, 0.02, 0.02]
+
+
+def test_bad_learning_rate_names_the_cells(capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "copy", "--lr", "0.01,transformer=1"])
+    assert "'transformer' is not a cell" in capsys.readouterr().err

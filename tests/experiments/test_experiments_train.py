@@ -129,3 +129,13 @@ def test_the_chapters_claim_at_T50():
     reach = {cell: g["trained"][0] / g["trained"][-1] for cell, g in probes.gradient_norms(exp).items()}
     assert reach["lstm"] > 1e-3 and reach["gru"] > 1e-3, reach
     assert reach["rnn"] < 1e-8, reach
+
+
+def test_learning_rates_per_cell():
+    from rnnlab.experiments.train import learning_rates
+    assert learning_rates(0.01, ("rnn", "gru")) == {"rnn": 0.01, "gru": 0.01}
+    assert learning_rates({"default": 0.01, "rnn": 0.001}, ("rnn", "lstm")) == {"rnn": 0.001, "lstm": 0.01}
+    with pytest.raises(ValueError, match="no rate for lstm"):
+        learning_rates({"rnn": 0.001}, ("rnn", "lstm"))
+    with pytest.raises(ValueError, match="lr keys"):
+        learning_rates({"elman": 0.001}, ("rnn",))
