@@ -1,10 +1,11 @@
 """rnnlab.nn: the recurrent family with hand-derived forward and backward passes."""
 from rnnlab.nn import init
+from rnnlab.nn.attention import Attention
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.linear import Dropout, Embedding, Linear
 from rnnlab.nn.loss import CrossEntropyLoss, MSELoss
 from rnnlab.nn.module import Module
 from rnnlab.nn.recurrent import GRU, LSTM, RNN, RNNBase
 
-__all__ = ["Module", "RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell",
+__all__ = ["Attention", "Module", "RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell",
            "Linear", "Embedding", "Dropout", "MSELoss", "CrossEntropyLoss"]
