@@ -91,20 +91,9 @@ class Adam(Optimizer):
             p *= 1.0 - self.lr * self.weight_decay            # AdamW: decay the weight itself
         elif self.weight_decay:
             g = g + self.weight_decay * p                     # Adam: L2 through the gradient
-        m, v, t = self.m[k], self.v[k], self._scratch(k, p)
-        m *= self.b1
-        np.multiply(g, 1.0 - self.b1, out=t)
-        m += t                                                # m = b1 m + (1 - b1) g
-        v *= self.b2
-        np.multiply(g, g, out=t)
-        t *= 1.0 - self.b2
-        v += t                                                # v = b2 v + (1 - b2) g^2
-        np.sqrt(v, out=t)
-        t /= float(np.sqrt(1.0 - self.b2 ** self.t))          # sqrt(v_hat); Python float keeps dtype
-        t += self.eps
-        np.divide(m, t, out=t)
-        t *= self.lr / (1.0 - self.b1 ** self.t)              # lr m_hat / (sqrt(v_hat) + eps)
-        p -= t
+        step = self.lr / (1.0 - self.b1 ** self.t)
+        s2 = float(np.sqrt(1.0 - self.b2 ** self.t))
+        adam_update_(p, g, self.m[k], self.v[k], self._scratch(k, p), self.b1, self.b2, self.eps, step, s2)
 
     def _scratch(self, k, p):
         """One reusable buffer per parameter: the update makes no temporaries."""
@@ -132,6 +121,26 @@ class AdamW(Adam):
 
     def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(modules, lr, betas, eps, weight_decay)
+
+
+def adam_update_(p, g, m, v, t, b1, b2, eps, step, s2):
+    """One in-place Adam update of ``p`` (any shape or flat chunk) using scratch ``t``.
+
+    ``step = lr / (1 - b1^t)`` and ``s2 = sqrt(1 - b2^t)`` as Python floats (they keep the dtype).
+    """
+    m *= b1
+    np.multiply(g, 1.0 - b1, out=t)
+    m += t                                                    # m = b1 m + (1 - b1) g
+    v *= b2
+    np.multiply(g, g, out=t)
+    t *= 1.0 - b2
+    v += t                                                    # v = b2 v + (1 - b2) g^2
+    np.sqrt(v, out=t)
+    t /= s2                                                   # sqrt(v_hat)
+    t += eps
+    np.divide(m, t, out=t)
+    t *= step                                                 # lr m_hat / (sqrt(v_hat) + eps)
+    p -= t
 
 
 def clip_grad_norm(modules, max_norm):

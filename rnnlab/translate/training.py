@@ -20,6 +20,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from rnnlab.optim import Adam, clip_grad_norm
+from rnnlab.optim.optimizers import adam_update_
 from rnnlab.translate.batching import count_target_tokens
 
 
@@ -78,20 +79,7 @@ class ChunkedAdam(Adam):
             buf = tmp.get(p.dtype)
             if buf is None:
                 buf = tmp[p.dtype] = np.empty(self.chunk, p.dtype)
-            t = buf[: b - a]
-            m *= self.b1
-            np.multiply(gf, 1.0 - self.b1, out=t)
-            m += t                                            # m = b1 m + (1 - b1) g
-            v *= self.b2
-            np.multiply(gf, gf, out=t)
-            t *= 1.0 - self.b2
-            v += t                                            # v = b2 v + (1 - b2) g^2
-            np.sqrt(v, out=t)
-            t /= s2
-            t += self.eps                                     # sqrt(v_hat) + eps
-            np.divide(m, t, out=t)
-            t *= step
-            pf -= t                                           # p -= lr m_hat / (sqrt(v_hat) + eps)
+            adam_update_(pf, gf, m, v, buf[: b - a], self.b1, self.b2, self.eps, step, s2)
             if zero_grad:
                 gf.fill(0.0)
 
