@@ -2,7 +2,8 @@
 
 For each configuration (T steps, N batch, I input, H hidden, layers, bidirectional) and mode
 (``train``: forward + backward with parameter and input gradients; ``infer``: forward only)
-both libraries run the same float32 data, after a warm-up, at least ``reps`` times; we report
+both libraries run the same float32 data, after a warm-up, at least ``reps`` times, interleaved
+rep by rep (so both see the same machine load); we report
 the median, the spread (min and max) and the ratio rnnlab / PyTorch (below 1 = rnnlab faster).
 PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads. Without torch
 installed only rnnlab's times are reported. Peak memory of a training step is measured per
@@ -73,15 +74,19 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def _time(fn, reps, min_time=0.5):
-    fn()
-    fn()                                                  # warm-up (allocations, caches)
-    times = []
-    t_start = time.perf_counter()
-    while len(times) < reps or (time.perf_counter() - t_start < min_time and len(times) < 200):
-        t0 = time.perf_counter()
+def _time(fns, reps, min_time=0.5):
+    """Time several step functions, interleaved rep by rep so they share whatever load the
+    machine has; returns one list of seconds per function."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
+        fn()                                              # warm-up (allocations, caches, JIT)
+    times = [[] for _ in fns]
+    t_start = time.perf_counter()
+    while len(times[0]) < reps or (time.perf_counter() - t_start < min_time and len(times[0]) < 200):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
     return times
 
 
@@ -197,12 +202,16 @@ def run(configs, kinds=("lstm", "gru"), modes=("train", "infer"), reps=5, memory
         for cfg in configs:
             for mode in modes:
                 r = {"kind": kind, "config": cfg.name, **asdict(cfg), "mode": mode}
-                ours = _time(rnnlab_step(kind, cfg, mode), reps)
+                fns = [rnnlab_step(kind, cfg, mode)]
+                if with_torch:
+                    fns.append(torch_step(kind, cfg, mode, threads))
+                timed = _time(fns, reps)
+                ours = timed[0]
                 r["rnnlab_ms"] = 1e3 * statistics.median(ours)
                 r["rnnlab_spread_ms"] = [1e3 * min(ours), 1e3 * max(ours)]
                 r["reps"] = len(ours)
                 if with_torch:
-                    theirs = _time(torch_step(kind, cfg, mode, threads), reps)
+                    theirs = timed[1]
                     r["torch_ms"] = 1e3 * statistics.median(theirs)
                     r["torch_spread_ms"] = [1e3 * min(theirs), 1e3 * max(theirs)]
                     r["ratio"] = r["rnnlab_ms"] / r["torch_ms"]
