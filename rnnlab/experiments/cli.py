@@ -137,8 +137,10 @@ def _run(args):
     if args.plot:
         plots.plot_history(exp, args.plot)
         print(f"wrote {args.plot}")
+    norms = None
     if args.grad_plot:
-        plots.plot_gradients(probes.gradient_norms(exp), args.grad_plot)
+        norms = probes.gradient_norms(exp)
+        plots.plot_gradients(norms, args.grad_plot)
         print(f"wrote {args.grad_plot}")
     if args.gate_plot:
         task = "adding problem" if exp.task == "adding" else "copy task"
@@ -148,6 +150,8 @@ def _run(args):
     if args.report:
         report = exp.report()
         report["config"]["wall_time_s"] = round(wall, 2)
+        for cell, pair in (norms or {}).items():       # the gradient picture's numbers
+            report[cell]["hidden_grad_norms"] = {k: v.tolist() for k, v in pair.items()}
         with open(args.report, "w") as fh:
             json.dump(report, fh, indent=1)
         print(f"wrote {args.report}")

@@ -31,6 +31,8 @@ def test_adding_writes_plots_and_report(tmp_path, capsys):
     assert set(data) == {"rnn", "lstm", "gru", "config"}
     assert data["lstm"]["history"][-1] == [12, data["lstm"]["test_mse"]]
     assert data["config"]["length"] == 6 and data["config"]["wall_time_s"] > 0
+    norms = data["gru"]["hidden_grad_norms"]                # --grad-plot's numbers, (T,) each
+    assert len(norms["untrained"]) == len(norms["trained"]) == 6
 
 
 def test_copy_writes_accuracy_report(tmp_path, capsys):
