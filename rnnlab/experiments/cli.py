@@ -1,7 +1,8 @@
 """`rnnlab experiment adding | copy`: train the cells, print a table, write plots and a report.
 
-    rnnlab experiment adding --cell all --length 100 --plot adding.png --report adding.json
-    rnnlab experiment copy --cell all --length 20 --plot copy.png
+    rnnlab experiment adding --length 100 --plot adding.png --grad-plot grads.png \
+                             --gate-plot gates.png --report adding.json
+    rnnlab experiment copy --length 100 --steps 3000 --lr 1e-2,rnn=1e-3,lstm=3e-3 --plot copy.png
 
 Thin: it parses, calls ``run_adding`` / ``run_copy``, and writes what they return.
 """

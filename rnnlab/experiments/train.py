@@ -9,7 +9,8 @@ One loop serves both tasks::
         every eval_every steps: score on one fixed test batch  ->  history
 
 Every cell sees the same training batches and the same test batch (both drawn from
-``seed``), so the curves differ only by the cell. Results are plain dicts and lists;
+``seed``), so the curves differ only by the cell (and its learning rate, when ``lr`` gives
+one per cell). Results are plain dicts and lists;
 ``Experiment.report()`` is the JSON written by ``--report``.
 """
 from __future__ import annotations
