@@ -244,19 +244,19 @@ def lstm_backward(dh, dout_t, dc, gates, c_prev, tanh_c, active, da, dh_sq):
         dhn, don, dcn, cp, tn = dh[n], dout_t[n], dc[n], c_prev[n], tanh_c[n]
         i_, f_, g_, o_ = _split4(gates[n], H)
         d_i, d_f, d_g, d_o = _split4(da[n], H)
-        s = _ZERO
+        s = 0.0                                    # float64: tiny norms must not underflow
         if not active[n]:
             for j in range(H):
                 d = dhn[j] + don[j]
                 dhn[j] = d
-                s += d * d
+                s += np.float64(d) * np.float64(d)
                 d_i[j], d_f[j], d_g[j], d_o[j] = _ZERO, _ZERO, _ZERO, _ZERO
             dh_sq[n] = s
             continue
         for j in range(H):
             d = dhn[j] + don[j]                    # h_t feeds the output and step t+1
             dhn[j] = d
-            s += d * d
+            s += np.float64(d) * np.float64(d)
             i, f, g, o, tc = i_[j], f_[j], g_[j], o_[j], tn[j]
             dct = dcn[j] + d * o * (_ONE - tc * tc)  # dc_t = dc + dh o (1 - tanh(c)^2)
             d_o[j] = d * tc * o * (_ONE - o)         # da_o = dh tanh(c) o (1 - o)
@@ -304,11 +304,11 @@ def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
         r_, z_, n_ = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H :]
         dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
         dg_r, dg_z, dg_n = dhg[n, :H], dhg[n, H : 2 * H], dhg[n, 2 * H :]
-        s = _ZERO
+        s = 0.0                                    # float64: tiny norms must not underflow
         if not active[n]:
             for j in range(H):
                 d = dhn[j] + cn[j] + don[j]
-                s += d * d
+                s += np.float64(d) * np.float64(d)
                 cn[j] = d
                 dx_r[j], dx_z[j], dx_n[j] = _ZERO, _ZERO, _ZERO
                 dg_r[j], dg_z[j], dg_n[j] = _ZERO, _ZERO, _ZERO
@@ -316,7 +316,7 @@ def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
             continue
         for j in range(H):
             d = dhn[j] + cn[j] + don[j]                # dL/dh_t
-            s += d * d
+            s += np.float64(d) * np.float64(d)
             r, z, nn = r_[j], z_[j], n_[j]
             d_z = d * (hp[j] - nn) * z * (_ONE - z)    # da_z = dh (h_{t-1} - n) z (1 - z)
             d_n = d * (_ONE - z) * (_ONE - nn * nn)    # da_n = dh (1 - z)(1 - n^2)
@@ -367,18 +367,18 @@ def gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq):
         dhn, cn, don, hp = dh[n], carry[n], dout_t[n], h_prev[n]
         z_, n_ = gates[n, H : 2 * H], gates[n, 2 * H :]
         dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
-        s = _ZERO
+        s = 0.0                                    # float64: tiny norms must not underflow
         if not active[n]:
             for j in range(H):
                 d = dhn[j] + cn[j] + don[j]
-                s += d * d
+                s += np.float64(d) * np.float64(d)
                 cn[j] = d
                 dx_r[j], dx_z[j], dx_n[j] = _ZERO, _ZERO, _ZERO
             dh_sq[n] = s
             continue
         for j in range(H):
             d = dhn[j] + cn[j] + don[j]                # dL/dh_t
-            s += d * d
+            s += np.float64(d) * np.float64(d)
             z, nn = z_[j], n_[j]
             dx_z[j] = d * (hp[j] - nn) * z * (_ONE - z)  # da_z = dh (h_{t-1} - c) z (1 - z)
             dx_n[j] = d * (_ONE - z) * (_ONE - nn * nn)  # da_c = dh (1 - z)(1 - c^2)

@@ -252,7 +252,7 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     else:
         for t in range(T - 1, -1, -1):
             dS[0] = dS[0] + dout[t]                       # h_t feeds the output and step t+1
-            dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0])
+            dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0], dtype=np.float64)  # no float32 underflow
             if mask is None:
                 dS = kernel.backward(t, dS, S, ws, W, dXG, dHG, work)
             else:
