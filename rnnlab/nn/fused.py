@@ -291,6 +291,18 @@ def gru_forward(gates, xg, b_ih, b_hh, h_prev, hn, h):
 
 
 @_jit
+def _gru_inactive_row(dhn, cn, don):
+    """Past a sequence's length h_t = h_{t-1}: all of dL/dh_t passes straight back (into
+    ``cn``); returns ||dL/dh_t||^2 in float64."""
+    s = 0.0
+    for j in range(dhn.shape[0]):
+        d = dhn[j] + cn[j] + don[j]
+        s += np.float64(d) * np.float64(d)
+        cn[j] = d
+    return s
+
+
+@_jit
 def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
     """reset_after=True, one step back.
 
@@ -304,16 +316,12 @@ def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
         r_, z_, n_ = gates[n, :H], gates[n, H : 2 * H], gates[n, 2 * H :]
         dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
         dg_r, dg_z, dg_n = dhg[n, :H], dhg[n, H : 2 * H], dhg[n, 2 * H :]
-        s = 0.0                                    # float64: tiny norms must not underflow
         if not active[n]:
-            for j in range(H):
-                d = dhn[j] + cn[j] + don[j]
-                s += np.float64(d) * np.float64(d)
-                cn[j] = d
-                dx_r[j], dx_z[j], dx_n[j] = _ZERO, _ZERO, _ZERO
-                dg_r[j], dg_z[j], dg_n[j] = _ZERO, _ZERO, _ZERO
-            dh_sq[n] = s
+            dh_sq[n] = _gru_inactive_row(dhn, cn, don)
+            dxg[n, :] = _ZERO
+            dhg[n, :] = _ZERO
             continue
+        s = 0.0                                    # float64: tiny norms must not underflow
         for j in range(H):
             d = dhn[j] + cn[j] + don[j]                # dL/dh_t
             s += np.float64(d) * np.float64(d)
@@ -367,15 +375,11 @@ def gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq):
         dhn, cn, don, hp = dh[n], carry[n], dout_t[n], h_prev[n]
         z_, n_ = gates[n, H : 2 * H], gates[n, 2 * H :]
         dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
-        s = 0.0                                    # float64: tiny norms must not underflow
         if not active[n]:
-            for j in range(H):
-                d = dhn[j] + cn[j] + don[j]
-                s += np.float64(d) * np.float64(d)
-                cn[j] = d
-                dx_r[j], dx_z[j], dx_n[j] = _ZERO, _ZERO, _ZERO
-            dh_sq[n] = s
+            dh_sq[n] = _gru_inactive_row(dhn, cn, don)
+            dxg[n, :] = _ZERO
             continue
+        s = 0.0                                    # float64: tiny norms must not underflow
         for j in range(H):
             d = dhn[j] + cn[j] + don[j]                # dL/dh_t
             s += np.float64(d) * np.float64(d)
