@@ -52,16 +52,30 @@ QUICK = [FULL[0], FULL[1], FULL[2]]
 
 
 def blas_info():
-    """NumPy's BLAS library, kernel (core type) and thread count, via threadpoolctl if present."""
+    """NumPy's BLAS library, kernel (core type) and thread count, via threadpoolctl if present;
+    ``threads`` is the thread count every library gets in the benchmark (NumPy's BLAS threads).
+    Also sets MKL's threads (rnnlab.nn.blas, when installed) to the same count."""
+    from rnnlab.nn import blas
+    info = {"threads": os.cpu_count(), "internal_api": "unknown"}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return {"threads": os.cpu_count(), "internal_api": "unknown"}
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            return {k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
-                                              "filepath")} | {"threads": pool.get("num_threads")}
-    return {"threads": os.cpu_count(), "internal_api": "none found"}
+        threadpool_info = list
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    for pool in sorted(pools, key=lambda p: "numpy" not in p.get("filepath", "")):
+        if pool.get("filepath", "").startswith(numpy_dir) or pool.get("internal_api") != "mkl":
+            info = {k: pool.get(k) for k in ("internal_api", "version", "architecture",
+                                             "num_threads", "filepath")}
+            info["threads"] = pool.get("num_threads")
+            break
+    if blas.AVAILABLE:
+        blas.set_num_threads(info["threads"] or 1)
+        mkl = [p for p in pools if p.get("internal_api") == "mkl"]
+        info["mkl"] = {"version": mkl[0].get("version") if mkl else None,
+                       "threading_layer": mkl[0].get("threading_layer") if mkl else None,
+                       "num_threads": blas.get_num_threads(), "enabled": blas.ENABLED}
+    return info
 
 
 def cpu_model():

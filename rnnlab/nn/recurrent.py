@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab.nn import fused, gru, lstm, rnn
+from rnnlab.nn import blas, fused, gru, lstm, rnn, scratch
 from rnnlab.nn.module import Module
 
 
@@ -32,6 +32,8 @@ from rnnlab.nn.module import Module
 # The LSTM and GRU kernels also have ``*_fused`` steps (float32 with numba, fused.py): the
 # GEMMs stay here, the biases and gate math run in one compiled pass per step. Their
 # caches are the same; their backward keeps its own gradient buffers ``g`` (see fused.py).
+# Their GEMMs multiply by weights packed once per sequence (``pack_forward``/``pack_backward``,
+# blas.Packed: MKL's packed GEMM when the ``mkl`` wheel is installed, else np.matmul).
 
 
 class _LSTMKernel:
@@ -45,8 +47,8 @@ class _LSTMKernel:
     def __init__(self, **_):
         pass
 
-    def alloc(self, T, N, H, dtype):
-        return self.WS(np.empty((T, N, 4 * H), dtype), np.empty((T, N, H), dtype))
+    def alloc(self, T, N, H, dtype, empty=np.empty):
+        return self.WS(empty((T, N, 4 * H), dtype), empty((T, N, H), dtype))
 
     def forward(self, t, xg, S, ws, W_T, b_hh):
         lstm.lstm_step_forward(xg, S[0][t], S[1][t], W_T, None, gates=ws.gates[t],
@@ -57,17 +59,23 @@ class _LSTMKernel:
         _, dh_prev, dc_prev = lstm.lstm_step_backward(dS[0], dS[1], cache, W, da=dXG[t], work=work)
         return [dh_prev, dc_prev]
 
-    def forward_fused(self, t, xg, S, ws, W_T, b_ih, b_hh):
-        gates = np.matmul(S[0][t], W_T, out=ws.gates[t])  # (N, 4H) W h_{t-1}
+    def pack_forward(self, W_T, N):
+        return blas.Packed(W_T, N)
+
+    def pack_backward(self, W, N):
+        return blas.Packed(W, N)
+
+    def forward_fused(self, t, xg, S, ws, P, b_ih, b_hh):
+        gates = P.matmul(S[0][t], ws.gates[t])              # (N, 4H) W h_{t-1}
         fused.lstm_forward(gates, xg, b_ih, b_hh, S[1][t], S[0][t + 1], S[1][t + 1], ws.tanh_c[t])
 
     def fused_grads(self, dS):
         return [dS[0], dS[1], np.empty_like(dS[0])]         # dh, dc, next dh
 
-    def backward_fused(self, t, g, dout_t, active, keep, S, ws, W, dXG, dHG, dh_sq):
+    def backward_fused(self, t, g, dout_t, active, keep, S, ws, P, dXG, dHG, dh_sq):
         dh, dc, dh_prev = g
         fused.lstm_backward(dh, dout_t, dc, ws.gates[t], S[1][t], ws.tanh_c[t], active, dXG[t], dh_sq)
-        np.matmul(dXG[t], W, out=dh_prev)                   # dh_{t-1} = W^T da
+        P.matmul(dXG[t], dh_prev)                           # dh_{t-1} = W^T da
         if keep is not None:
             np.copyto(dh_prev, dh, where=keep)              # past the length: passes through
         g[0], g[2] = dh_prev, dh
@@ -78,9 +86,9 @@ class _LSTMKernel:
     def shares_dhg(self):
         return True
 
-    def grad_W(self, dHG, S, ws):
+    def grad_W(self, dHG, S, ws, mm=np.matmul):
         H = S[0].shape[2]
-        return _tn(dHG, S[0][:-1], H)
+        return _tn(dHG, S[0][:-1], H, mm)
 
 
 class _GRUKernel:
@@ -95,8 +103,8 @@ class _GRUKernel:
     def __init__(self, reset_after=True, **_):
         self.reset_after = reset_after
 
-    def alloc(self, T, N, H, dtype):
-        return self.WS(np.empty((T, N, 3 * H), dtype), np.empty((T, N, H), dtype),
+    def alloc(self, T, N, H, dtype, empty=np.empty):
+        return self.WS(empty((T, N, 3 * H), dtype), empty((T, N, H), dtype),
                        np.empty((N, 3 * H), dtype))
 
     def forward(self, t, xg, S, ws, W_T, b_hh):
@@ -109,31 +117,43 @@ class _GRUKernel:
                                               dhg=None if dHG is dXG else dHG[t])
         return [dh_prev]
 
-    def forward_fused(self, t, xg, S, ws, W_T, b_ih, b_hh):
+    def pack_forward(self, W_T, N):
+        if self.reset_after:
+            return blas.Packed(W_T, N)
+        H = W_T.shape[0]
+        return blas.Packed(W_T[:, : 2 * H], N), blas.Packed(W_T[:, 2 * H :], N)
+
+    def pack_backward(self, W, N):
+        if self.reset_after:
+            return blas.Packed(W, N)
+        H = W.shape[1]
+        return blas.Packed(W[: 2 * H], N), blas.Packed(W[2 * H :], N)
+
+    def forward_fused(self, t, xg, S, ws, P, b_ih, b_hh):
         h_prev, gates, H = S[0][t], ws.gates[t], S[0].shape[2]
         if self.reset_after:
-            np.matmul(h_prev, W_T, out=gates)                            # (N, 3H) W h_{t-1}
+            P.matmul(h_prev, gates)                                      # (N, 3H) W h_{t-1}
             fused.gru_forward(gates, xg, b_ih, b_hh, h_prev, ws.hn[t], S[0][t + 1])
         else:
-            np.matmul(h_prev, W_T[:, : 2 * H], out=gates[:, : 2 * H])    # W_rz h_{t-1}
+            P[0].matmul(h_prev, gates[:, : 2 * H])                       # W_rz h_{t-1}
             fused.gru_forward_rz(gates, xg, b_ih, b_hh, h_prev, ws.hn[t])
-            np.matmul(ws.hn[t], W_T[:, 2 * H :], out=gates[:, 2 * H :])  # W_n (r h_{t-1})
+            P[1].matmul(ws.hn[t], gates[:, 2 * H :])                     # W_n (r h_{t-1})
             fused.gru_forward_n(gates, xg, b_ih, b_hh, h_prev, S[0][t + 1])
 
     def fused_grads(self, dS):
         return [dS[0], np.zeros_like(dS[0]), np.empty_like(dS[0])]  # W^T dhg, direct path, d(rh)
 
-    def backward_fused(self, t, g, dout_t, active, keep, S, ws, W, dXG, dHG, dh_sq):
+    def backward_fused(self, t, g, dout_t, active, keep, S, ws, P, dXG, dHG, dh_sq):
         dh, carry, drh = g
         h_prev, gates, dxg, H = S[0][t], ws.gates[t], dXG[t], S[0].shape[2]
         if self.reset_after:
             fused.gru_backward(dh, carry, dout_t, gates, h_prev, ws.hn[t], active, dxg, dHG[t], dh_sq)
-            np.matmul(dHG[t], W, out=dh)                                 # W^T dhg
+            P.matmul(dHG[t], dh)                                         # W^T dhg
         else:
             fused.gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq)
-            np.matmul(dxg[:, 2 * H :], W[2 * H :], out=drh)              # d(r h) = W_n^T da_c
+            P[1].matmul(dxg[:, 2 * H :], drh)                            # d(r h) = W_n^T da_c
             fused.gru_backward_r(drh, gates, h_prev, dxg, carry)
-            np.matmul(dxg[:, : 2 * H], W[: 2 * H], out=dh)               # W_rz^T [da_r, da_z]
+            P[0].matmul(dxg[:, : 2 * H], dh)                             # W_rz^T [da_r, da_z]
 
     def fused_dstates(self, g):
         return [g[0] + g[1]]
@@ -141,12 +161,12 @@ class _GRUKernel:
     def shares_dhg(self):
         return not self.reset_after
 
-    def grad_W(self, dHG, S, ws):
+    def grad_W(self, dHG, S, ws, mm=np.matmul):
         H = S[0].shape[2]
         if self.reset_after:
-            return _tn(dHG, S[0][:-1], H)
-        return np.concatenate([_tn(dHG[..., : 2 * H], S[0][:-1], H),  # dW_rz = sum da_rz h^T
-                               _tn(dHG[..., 2 * H :], ws.hn, H)])       # dW_n = sum da_n (r h)^T
+            return _tn(dHG, S[0][:-1], H, mm)
+        return np.concatenate([_tn(dHG[..., : 2 * H], S[0][:-1], H, mm),  # dW_rz = sum da_rz h^T
+                               _tn(dHG[..., 2 * H :], ws.hn, H, mm)])     # dW_n = sum da_n (r h)^T
 
 
 class _RNNKernel:
@@ -155,7 +175,7 @@ class _RNNKernel:
     def __init__(self, nonlinearity="tanh", **_):
         self.nonlinearity = nonlinearity
 
-    def alloc(self, T, N, H, dtype):
+    def alloc(self, T, N, H, dtype, empty=np.empty):
         return None
 
     def forward(self, t, xg, S, ws, W_T, b_hh):
@@ -169,13 +189,13 @@ class _RNNKernel:
     def shares_dhg(self):
         return True
 
-    def grad_W(self, dHG, S, ws):
-        return _tn(dHG, S[0][:-1], S[0].shape[2])
+    def grad_W(self, dHG, S, ws, mm=np.matmul):
+        return _tn(dHG, S[0][:-1], S[0].shape[2], mm)
 
 
-def _tn(dA, B, cols):
+def _tn(dA, B, cols, mm=np.matmul):
     """sum over (T, N) of dA_t^T B_t as one GEMM: (T, N, G) x (T, N, cols) -> (G, cols)."""
-    return dA.reshape(-1, dA.shape[-1]).T @ B.reshape(-1, cols)
+    return mm(dA.reshape(-1, dA.shape[-1]).T, B.reshape(-1, cols))
 
 
 # ----------------------------------------------------------------------------- one direction
@@ -185,6 +205,11 @@ def _fast(kernel, dtype):
     """Whether this kernel runs its steps in fused.py's compiled kernels."""
     group = getattr(kernel, "fused_group", None)
     return group is not None and fused.use(dtype, group)
+
+
+def _matmul(fast):
+    """The 2-D product of the hoisted GEMMs: MKL's on the fast path (blas.py), else NumPy's."""
+    return blas.matmul if fast else np.matmul
 
 
 class DirectionCache(NamedTuple):
@@ -200,20 +225,24 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
     H = W.shape[1]
     dtype = x.dtype
     fast = _fast(kernel, dtype)
-    XG = (x.reshape(T * N, I) @ U.T).reshape(T, N, -1)    # (T, N, G*H)  U x_t, all steps
+    XG = scratch.empty((T, N, kernel.n_gates * H), dtype)  # (T, N, G*H)  U x_t, all steps:
+    _matmul(fast)(x.reshape(T * N, I), U.T, out=XG.reshape(T * N, -1))  # one GEMM
     if not fast:                                          # (the fused steps add the biases)
         XG += b_ih                                        # + b_ih
         if kernel.fold_b_hh:
             XG += b_hh                                    # + b_hh (purely additive here)
-    S = [np.empty((T + 1, N, H), dtype) for _ in range(kernel.n_states)]
+    S = [scratch.empty((T + 1, N, H), dtype) for _ in range(kernel.n_states)]
     for k in range(kernel.n_states):
         S[k][0] = states0[k]
-    ws = kernel.alloc(T, N, H, dtype)
+    ws = kernel.alloc(T, N, H, dtype, scratch.empty)
     keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
-    W_T = fused.transpose(W) if fast else np.ascontiguousarray(W.T)  # (H, G*H): NN GEMMs
+    if fast:                                              # W^T packed once for all steps
+        P = kernel.pack_forward(W.T if blas.use(dtype) else fused.transpose(W), N)
+    else:
+        W_T = np.ascontiguousarray(W.T)                   # (H, G*H): NN GEMMs are faster
     for t in range(T):
         if fast:
-            kernel.forward_fused(t, XG[t], S, ws, W_T, b_ih, b_hh)
+            kernel.forward_fused(t, XG[t], S, ws, P, b_ih, b_hh)
         else:
             kernel.forward(t, XG[t], S, ws, W_T, b_hh)
         if keep is not None:
@@ -234,20 +263,23 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     x, S, ws, mask = cache
     T, N, I = x.shape
     H = W.shape[1]
-    dXG = np.empty((T, N, kernel.n_gates * H), x.dtype)
-    dHG = dXG if kernel.shares_dhg() else np.empty_like(dXG)
+    dXG = scratch.empty((T, N, kernel.n_gates * H), x.dtype)
+    dHG = dXG if kernel.shares_dhg() else scratch.empty(dXG.shape, x.dtype)
     dS = [np.array(d, dtype=x.dtype, copy=True) for d in dstates_n]
     if mask is not None:
         dout = dout * mask                                # outputs past the length are constant 0
     work = np.empty((N, H), x.dtype)
     dh_sq = np.empty((T, N))                              # ||dL/dh_t||^2 per sequence
-    if _fast(kernel, x.dtype):                            # the same steps, compiled (fused.py)
+    fast = _fast(kernel, x.dtype)
+    mm = _matmul(fast)
+    if fast:                                              # the same steps, compiled (fused.py)
+        P = kernel.pack_backward(W, N)
         g = kernel.fused_grads(dS)
         dout = np.ascontiguousarray(dout)
         active = np.ones((T, N), bool) if mask is None else mask[:, :, 0]
         for t in range(T - 1, -1, -1):
             keep = None if mask is None else ~mask[t]
-            kernel.backward_fused(t, g, dout[t], active[t], keep, S, ws, W, dXG, dHG, dh_sq[t])
+            kernel.backward_fused(t, g, dout[t], active[t], keep, S, ws, P, dXG, dHG, dh_sq[t])
         dS = kernel.fused_dstates(g)
     else:
         for t in range(T - 1, -1, -1):
@@ -261,11 +293,11 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
                 d_prev = kernel.backward(t, d_active, S, ws, W, dXG, dHG, work)
                 # past the length the state was copied: its gradient passes straight through
                 dS = [dp + np.where(m, 0, d) for dp, d in zip(d_prev, dS)]
-    dU = _tn(dXG, x, I)                                   # dU = sum_t dXG_t^T x_t
-    dW = kernel.grad_W(dHG, S, ws)                        # dW = sum_t dHG_t^T h_{t-1}
+    dU = _tn(dXG, x, I, mm)                               # dU = sum_t dXG_t^T x_t
+    dW = kernel.grad_W(dHG, S, ws, mm)                    # dW = sum_t dHG_t^T h_{t-1}
     db_ih = dXG.reshape(-1, dXG.shape[-1]).sum(0)
     db_hh = dHG.reshape(-1, dHG.shape[-1]).sum(0)
-    dx = (dXG.reshape(T * N, -1) @ U).reshape(T, N, I)   # dx_t = U^T dXG_t
+    dx = mm(dXG.reshape(T * N, -1), U).reshape(T, N, I)  # dx_t = U^T dXG_t
     return dx, dS, dU, dW, db_ih, db_hh, dh_sq
 
 

@@ -1,0 +1,182 @@
+"""Optional GEMMs through Intel MKL (the ``mkl`` wheel), reached with ctypes.
+
+The recurrent loop multiplies by the same weight matrix at every step. NumPy's OpenBLAS
+re-packs that matrix into its kernel's layout on every call and is slow for the short,
+wide products of a recurrence (N rows: the batch). MKL can pack the weights *once* per
+sequence (``cblas_sgemm_pack``) and reuse them for all T steps (``cblas_sgemm_compute``);
+measured on this project's 2-core AVX-512 machine, one thread, float32:
+
+    (M, K, N)        NumPy/OpenBLAS   MKL packed
+    (64, 256, 1024)      ~130 GF/s     ~190 GF/s
+    (20, 650, 2600)       ~75 GF/s     ~140 GF/s
+    (7, 256, 1024)        ~38 GF/s     ~140 GF/s
+
+This module is only a faster road to the same products: every function falls back to
+``np.matmul`` when MKL is not installed, ``RNNLAB_NO_MKL`` is set, ``ENABLED`` is False,
+the dtype is not float32/float64 or an operand's memory layout is not a BLAS one. The
+recurrent layers use it only on their fast path (float32 with the fused kernels of
+``fused.py``); the pure-NumPy path, which the tests compare everything against, never
+calls it.
+
+Threads: MKL runs on its GNU OpenMP layer (the one PyTorch and most of the ecosystem use;
+the Intel layer's spinning threads slow other libraries in the same process) with as many
+threads as ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS`` ask for,
+else MKL's default (the physical cores); ``set_num_threads`` changes it.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import site
+import sys
+
+import numpy as np
+
+_ROW_MAJOR, _NO_TRANS, _TRANS, _PACKED = 101, 111, 112, 151
+_B_MATRIX = 162
+_LAYER_SEQUENTIAL, _LAYER_GNU = 1, 3
+_THREAD_ENV = ("MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _candidates():
+    dirs = [os.path.join(p, "lib") for p in (sys.prefix, sys.base_prefix, site.USER_BASE) if p]
+    for d in dirs:
+        for name in ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"):
+            yield os.path.join(d, name)
+    found = ctypes.util.find_library("mkl_rt")
+    if found:
+        yield found
+
+
+def _gnu_layer_loads(mkl_path) -> bool:
+    """Whether MKL's GNU OpenMP layer is installed and libgomp loads (MKL exits if not)."""
+    folder, ext = os.path.dirname(mkl_path), mkl_path.rsplit(".so", 1)[-1]
+    try:
+        ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        return False
+    return os.path.exists(os.path.join(folder, "libmkl_gnu_thread.so" + ext))
+
+
+def _load():
+    if os.environ.get("RNNLAB_NO_MKL") or sys.platform != "linux":
+        return None
+    for path in _candidates():
+        if not os.path.exists(path) and os.sep in path:
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        layer = _LAYER_GNU if _gnu_layer_loads(path) else _LAYER_SEQUENTIAL
+        lib.MKL_Set_Interface_Layer(ctypes.c_int(0))          # LP64: 32-bit integers
+        lib.MKL_Set_Threading_Layer(ctypes.c_int(layer))
+        vp, i = ctypes.c_void_p, ctypes.c_int
+        for p, real in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+            f = getattr(lib, f"cblas_{p}gemm")
+            f.argtypes, f.restype = [i, i, i, i, i, i, real, vp, i, vp, i, real, vp, i], None
+            f = getattr(lib, f"cblas_{p}gemm_pack_get_size")
+            f.argtypes, f.restype = [i, i, i, i], ctypes.c_size_t
+            f = getattr(lib, f"cblas_{p}gemm_pack")
+            f.argtypes, f.restype = [i, i, i, i, i, i, real, vp, i, vp], None
+            f = getattr(lib, f"cblas_{p}gemm_compute")
+            f.argtypes, f.restype = [i, i, i, i, i, i, vp, i, vp, i, real, vp, i], None
+        for name in _THREAD_ENV:
+            if os.environ.get(name, "").strip().isdigit():
+                lib.MKL_Set_Num_Threads(ctypes.c_int(max(1, int(os.environ[name]))))
+                break
+        return lib
+    return None
+
+
+_lib = _load()
+AVAILABLE = _lib is not None
+ENABLED = AVAILABLE                     # set False to force NumPy's matmul everywhere
+_PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
+
+
+def use(dtype) -> bool:
+    """Whether products of this dtype go through MKL."""
+    return ENABLED and np.dtype(dtype) in _PREFIX
+
+
+def set_num_threads(n: int) -> None:
+    """Number of MKL threads (no effect without MKL)."""
+    if AVAILABLE:
+        _lib.MKL_Set_Num_Threads(ctypes.c_int(int(n)))
+
+
+def get_num_threads() -> int | None:
+    """MKL's thread count, or None without MKL."""
+    return int(_lib.MKL_Get_Max_Threads()) if AVAILABLE else None
+
+
+def _operand(m):
+    """``(trans, ld)`` for a 2-D array BLAS can read in place (rows or columns unit-stride)."""
+    (r, c), (s0, s1), it = m.shape, m.strides, m.itemsize
+    if (s1 == it or c == 1) and (r == 1 or (s0 % it == 0 and s0 // it >= c)):
+        return _NO_TRANS, c if r == 1 else s0 // it
+    if (s0 == it or r == 1) and (c == 1 or (s1 % it == 0 and s1 // it >= r)):
+        return _TRANS, r if c == 1 else s1 // it
+    return None
+
+
+def _out_ok(out, M, N, dtype):
+    return (out.shape == (M, N) and out.dtype == dtype and out.strides[1] == out.itemsize
+            and out.strides[0] >= N * out.itemsize and out.strides[0] % out.itemsize == 0)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` for 2-D ``a (M, K)`` and ``b (K, N)`` (either may be a transposed view)."""
+    M, K = a.shape
+    N = b.shape[1]
+    if out is None:
+        out = np.empty((M, N), np.result_type(a, b))
+    if not (use(a.dtype) and a.dtype == b.dtype and M and N and K
+            and _out_ok(out, M, N, a.dtype)):
+        return np.matmul(a, b, out=out)
+    la, lb = _operand(a), _operand(b)
+    if la is None or lb is None:
+        return np.matmul(a, b, out=out)
+    gemm = getattr(_lib, f"cblas_{_PREFIX[a.dtype]}gemm")
+    gemm(_ROW_MAJOR, la[0], lb[0], M, N, K, 1.0, a.ctypes.data, la[1], b.ctypes.data, lb[1],
+         0.0, out.ctypes.data, out.strides[0] // out.itemsize)
+    return out
+
+
+def _aligned(n, dtype, align=64):
+    """An empty 1-D array of n elements whose data starts on an ``align``-byte boundary."""
+    raw = np.empty(n * np.dtype(dtype).itemsize + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start : start + n * np.dtype(dtype).itemsize].view(dtype)
+
+
+class Packed:
+    """The right operand ``b (K, N)`` of many products ``a (M, K) @ b`` with the same M,
+    packed once into MKL's internal layout. Without MKL it just holds ``b``."""
+
+    def __init__(self, b: np.ndarray, M: int):
+        self.b, self.M = b, M
+        K, N = b.shape
+        lb = _operand(b) if use(b.dtype) and M and K and N else None
+        self._buf = None
+        if lb is not None:
+            p = _PREFIX[b.dtype]
+            self._compute = getattr(_lib, f"cblas_{p}gemm_compute")
+            size = getattr(_lib, f"cblas_{p}gemm_pack_get_size")(_B_MATRIX, M, N, K)
+            self._buf = _aligned(size // b.itemsize + 1, b.dtype)
+            getattr(_lib, f"cblas_{p}gemm_pack")(_ROW_MAJOR, _B_MATRIX, lb[0], M, N, K, 1.0,
+                                                 b.ctypes.data, lb[1], self._buf.ctypes.data)
+
+    def matmul(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[...] = a @ b``; ``a (M, K)``, ``out (M, N)``."""
+        K, N = self.b.shape
+        la = _operand(a) if self._buf is not None else None
+        if (la is None or a.shape != (self.M, K) or a.dtype != self.b.dtype
+                or not _out_ok(out, self.M, N, a.dtype)):
+            return np.matmul(a, self.b, out=out)
+        self._compute(_ROW_MAJOR, la[0], _PACKED, self.M, N, K, a.ctypes.data, la[1],
+                      self._buf.ctypes.data, N, 0.0, out.ctypes.data,
+                      out.strides[0] // out.itemsize)
+        return out

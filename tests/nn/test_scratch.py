@@ -1,0 +1,85 @@
+"""rnnlab/nn/scratch.py: pooled buffers are reused only when nobody else holds them."""
+import numpy as np
+import pytest
+
+import rnnlab.nn as rnn
+from rnnlab.nn import scratch
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool(monkeypatch):
+    scratch.clear()
+    yield
+    scratch.clear()
+
+
+def test_reuse_only_when_free():
+    a = scratch.empty((100, 200), np.float32)
+    a_id = id(a)
+    b = scratch.empty((100, 200), np.float32)
+    assert id(b) != a_id                         # a is still held here
+    del a
+    c = scratch.empty((100, 200), np.float32)
+    assert id(c) == a_id                         # a was free: handed out again
+    assert id(scratch.empty((100, 200), np.float64)) not in (id(b), id(c))  # dtype is part of the key
+
+
+def test_a_view_keeps_its_buffer():
+    a = scratch.empty((128, 128), np.float32)
+    a_id = id(a)
+    view = a[1:]
+    del a
+    assert id(scratch.empty((128, 128), np.float32)) != a_id
+    del view
+    assert id(scratch.empty((128, 128), np.float32)) == a_id
+
+
+def test_small_and_huge_arrays_are_not_pooled(monkeypatch):
+    scratch.empty((4, 4), np.float32)
+    assert scratch.pooled_bytes() == 0
+    monkeypatch.setattr(scratch, "LIMIT_BYTES", 2**20)
+    scratch.empty((2**19,), np.float32)          # 2 MiB > the limit
+    assert scratch.pooled_bytes() == 0
+
+
+def test_the_pool_forgets_its_oldest_arrays_beyond_the_limit(monkeypatch):
+    monkeypatch.setattr(scratch, "LIMIT_BYTES", 3 * 2**18)
+    held = [scratch.empty((2**16,), np.float32) for _ in range(5)]   # 256 KiB each
+    assert scratch.pooled_bytes() <= 3 * 2**18
+    held[0][:] = 7                               # forgotten arrays stay valid for their holder
+    assert (held[0] == 7).all()
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_outputs_survive_later_calls(mode):
+    """A caller's output is a pooled buffer; the next forward must not write into it."""
+    m = getattr(rnn, mode)(16, 32, seed=0)
+    rng = np.random.default_rng(0)
+    x1, x2 = (rng.standard_normal((20, 8, 16)).astype(np.float32) for _ in range(2))
+    out1, _ = m(x1)
+    keep = out1.copy()
+    out2, _ = m(x2)
+    dx2, _ = m.backward(np.ones_like(out2))
+    m(x1)
+    np.testing.assert_array_equal(out1, keep)
+    assert not np.array_equal(out1, out2)
+
+
+def test_training_steps_match_with_and_without_reuse():
+    """Two identical training runs, one with a cleared pool before every call, agree bitwise."""
+    def train(clear):
+        m = rnn.LSTM(6, 10, num_layers=2, bidirectional=True, seed=1)
+        rng = np.random.default_rng(1)
+        for _ in range(4):
+            if clear:
+                scratch.clear()
+            x = rng.standard_normal((7, 3, 6)).astype(np.float32)
+            out, _ = m(x)
+            m.backward(out)
+            for k, p in m.params.items():
+                p -= 0.1 * m.grads[k]
+            m.zero_grad()
+        return {k: v.copy() for k, v in m.params.items()}
+    a, b = train(False), train(True)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
