@@ -92,6 +92,12 @@ def _load():
 
 _lib = _load()
 AVAILABLE = _lib is not None
+# cblas_sgemm_compute with its pointers typed as 64-bit integers, callable from Numba code
+# (fused.py's whole-sequence kernels): ``compute_fn()``
+_COMPUTE_PROTO = ctypes.CFUNCTYPE(None, *[ctypes.c_int] * 6, ctypes.c_uint64, ctypes.c_int,
+                                  ctypes.c_uint64, ctypes.c_int, ctypes.c_float,
+                                  ctypes.c_uint64, ctypes.c_int)
+_compute_fn = None
 ENABLED = AVAILABLE                     # set False to force NumPy's matmul everywhere
 _PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 
@@ -99,6 +105,16 @@ _PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 def use(dtype) -> bool:
     """Whether products of this dtype go through MKL."""
     return ENABLED and np.dtype(dtype) in _PREFIX
+
+
+def compute_fn():
+    """MKL's ``cblas_sgemm_compute`` as a ctypes function with integer pointers, for compiled
+    callers (``fused.*_seq``); None without MKL."""
+    global _compute_fn
+    if _compute_fn is None and AVAILABLE:
+        addr = ctypes.cast(_lib.cblas_sgemm_compute, ctypes.c_void_p).value
+        _compute_fn = _COMPUTE_PROTO(addr)
+    return _compute_fn
 
 
 def set_num_threads(n: int) -> None:
@@ -153,26 +169,47 @@ def _aligned(n, dtype, align=64):
 
 
 class Packed:
-    """The right operand ``b (K, N)`` of many products ``a (M, K) @ b`` with the same M,
-    packed once into MKL's internal layout. Without MKL it just holds ``b``."""
+    """The right operand ``b (K, N)`` of ``uses`` products ``a (M, K) @ b`` with the same M.
 
-    def __init__(self, b: np.ndarray, M: int):
+    With MKL, ``b`` is packed once into MKL's internal layout when that pays for itself:
+    packing costs about 2-4 products at M >= 20 but ~11 at M = 7 and ~50 at M = 1 (measured,
+    float32), so it is packed when ``uses >= max(4, 96 / M)``; otherwise ``b`` is kept as a
+    C-contiguous copy for plain GEMMs. Without MKL it just holds ``b`` for ``np.matmul``."""
+
+    def __init__(self, b: np.ndarray, M: int, uses: int = 1 << 30):
         self.b, self.M = b, M
         K, N = b.shape
-        lb = _operand(b) if use(b.dtype) and M and K and N else None
-        self._buf = None
-        if lb is not None:
-            p = _PREFIX[b.dtype]
-            self._compute = getattr(_lib, f"cblas_{p}gemm_compute")
-            size = getattr(_lib, f"cblas_{p}gemm_pack_get_size")(_B_MATRIX, M, N, K)
-            self._buf = _aligned(size // b.itemsize + 1, b.dtype)
-            getattr(_lib, f"cblas_{p}gemm_pack")(_ROW_MAJOR, _B_MATRIX, lb[0], M, N, K, 1.0,
-                                                 b.ctypes.data, lb[1], self._buf.ctypes.data)
+        self._buf = None                  # MKL's packed copy of b
+        self._mkl = use(b.dtype) and M > 0 and K > 0 and N > 0 and _operand(b) is not None
+        if not self._mkl:
+            return
+        if uses < max(4, 96 / M):
+            self.b = np.ascontiguousarray(b)
+            return
+        p, lb = _PREFIX[b.dtype], _operand(b)
+        self._compute = getattr(_lib, f"cblas_{p}gemm_compute")
+        size = getattr(_lib, f"cblas_{p}gemm_pack_get_size")(_B_MATRIX, M, N, K)
+        self._buf = _aligned(size // b.itemsize + 1, b.dtype)
+        getattr(_lib, f"cblas_{p}gemm_pack")(_ROW_MAJOR, _B_MATRIX, lb[0], M, N, K, 1.0,
+                                             b.ctypes.data, lb[1], self._buf.ctypes.data)
+
+    @property
+    def operand(self) -> tuple[int, int, int] | None:
+        """``(pointer, transb, ldb)`` of the float32 B operand for ``compute_fn()`` callers
+        (fused.py's whole-sequence kernels), or None when MKL does not run these products.
+        The pointer stays valid while this object lives."""
+        if not self._mkl or self.b.dtype != np.float32:
+            return None
+        if self._buf is not None:
+            return self._buf.ctypes.data, _PACKED, self.b.shape[1]
+        return self.b.ctypes.data, _NO_TRANS, self.b.shape[1]
 
     def matmul(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out[...] = a @ b``; ``a (M, K)``, ``out (M, N)``."""
+        if self._buf is None:
+            return matmul(a, self.b, out) if self._mkl else np.matmul(a, self.b, out=out)
         K, N = self.b.shape
-        la = _operand(a) if self._buf is not None else None
+        la = _operand(a)
         if (la is None or a.shape != (self.M, K) or a.dtype != self.b.dtype
                 or not _out_ok(out, self.M, N, a.dtype)):
             return np.matmul(a, self.b, out=out)

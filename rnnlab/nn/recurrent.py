@@ -59,18 +59,35 @@ class _LSTMKernel:
         _, dh_prev, dc_prev = lstm.lstm_step_backward(dS[0], dS[1], cache, W, da=dXG[t], work=work)
         return [dh_prev, dc_prev]
 
-    def pack_forward(self, W_T, N):
-        return blas.Packed(W_T, N)
+    def pack_forward(self, W_T, N, T):
+        return blas.Packed(W_T, N, T)
 
-    def pack_backward(self, W, N):
-        return blas.Packed(W, N)
+    def pack_backward(self, W, N, T):
+        return blas.Packed(W, N, T)
 
     def forward_fused(self, t, xg, S, ws, P, b_ih, b_hh):
         gates = P.matmul(S[0][t], ws.gates[t])              # (N, 4H) W h_{t-1}
         fused.lstm_forward(gates, xg, b_ih, b_hh, S[1][t], S[0][t + 1], S[1][t + 1], ws.tanh_c[t])
 
+    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active):
+        gemm, Wp = blas.compute_fn(), P.operand
+        if gemm is None or Wp is None:
+            return False
+        fused.lstm_forward_seq(gemm, Wp, XG, b_ih, b_hh, S[0], S[1], ws.gates, ws.tanh_c, active)
+        return True
+
     def fused_grads(self, dS):
         return [dS[0], dS[1], np.empty_like(dS[0])]         # dh, dc, next dh
+
+    def backward_seq(self, P, g, dout, active, S, ws, dXG, dHG, dh_sq):
+        gemm, Wp = blas.compute_fn(), P.operand
+        if gemm is None or Wp is None:
+            return False
+        dh, dc, other = g
+        last = fused.lstm_backward_seq(gemm, Wp, dh, dc, other, dout, ws.gates, S[1], ws.tanh_c,
+                                       active, dXG, dh_sq)
+        g[0], g[2] = (dh, other) if last is dh else (other, dh)
+        return True
 
     def backward_fused(self, t, g, dout_t, active, keep, S, ws, P, dXG, dHG, dh_sq):
         dh, dc, dh_prev = g
@@ -117,17 +134,17 @@ class _GRUKernel:
                                               dhg=None if dHG is dXG else dHG[t])
         return [dh_prev]
 
-    def pack_forward(self, W_T, N):
+    def pack_forward(self, W_T, N, T):
         if self.reset_after:
-            return blas.Packed(W_T, N)
+            return blas.Packed(W_T, N, T)
         H = W_T.shape[0]
-        return blas.Packed(W_T[:, : 2 * H], N), blas.Packed(W_T[:, 2 * H :], N)
+        return blas.Packed(W_T[:, : 2 * H], N, T), blas.Packed(W_T[:, 2 * H :], N, T)
 
-    def pack_backward(self, W, N):
+    def pack_backward(self, W, N, T):
         if self.reset_after:
-            return blas.Packed(W, N)
+            return blas.Packed(W, N, T)
         H = W.shape[1]
-        return blas.Packed(W[: 2 * H], N), blas.Packed(W[2 * H :], N)
+        return blas.Packed(W[: 2 * H], N, T), blas.Packed(W[2 * H :], N, T)
 
     def forward_fused(self, t, xg, S, ws, P, b_ih, b_hh):
         h_prev, gates, H = S[0][t], ws.gates[t], S[0].shape[2]
@@ -140,8 +157,23 @@ class _GRUKernel:
             P[1].matmul(ws.hn[t], gates[:, 2 * H :])                     # W_n (r h_{t-1})
             fused.gru_forward_n(gates, xg, b_ih, b_hh, h_prev, S[0][t + 1])
 
+    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active):
+        gemm = blas.compute_fn()
+        if not self.reset_after or gemm is None or P.operand is None:
+            return False
+        fused.gru_forward_seq(gemm, P.operand, XG, b_ih, b_hh, S[0], ws.gates, ws.hn, active)
+        return True
+
     def fused_grads(self, dS):
         return [dS[0], np.zeros_like(dS[0]), np.empty_like(dS[0])]  # W^T dhg, direct path, d(rh)
+
+    def backward_seq(self, P, g, dout, active, S, ws, dXG, dHG, dh_sq):
+        gemm = blas.compute_fn()
+        if not self.reset_after or gemm is None or P.operand is None:
+            return False
+        fused.gru_backward_seq(gemm, P.operand, g[0], g[1], dout, ws.gates, S[0], ws.hn, active,
+                               dXG, dHG, dh_sq)
+        return True
 
     def backward_fused(self, t, g, dout_t, active, keep, S, ws, P, dXG, dHG, dh_sq):
         dh, carry, drh = g
@@ -236,11 +268,15 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
         S[k][0] = states0[k]
     ws = kernel.alloc(T, N, H, dtype, scratch.empty)
     keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
+    steps = T
     if fast:                                              # W^T packed once for all steps
-        P = kernel.pack_forward(W.T if blas.use(dtype) else fused.transpose(W), N)
+        P = kernel.pack_forward(W.T if blas.use(dtype) else fused.transpose(W), N, T)
+        active = np.ones((0, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+        if kernel.forward_seq(P, XG, S, ws, b_ih, b_hh, active):  # the whole loop compiled
+            steps = 0                                             # (fused.py, with MKL)
     else:
         W_T = np.ascontiguousarray(W.T)                   # (H, G*H): NN GEMMs are faster
-    for t in range(T):
+    for t in range(steps):
         if fast:
             kernel.forward_fused(t, XG[t], S, ws, P, b_ih, b_hh)
         else:
@@ -273,11 +309,12 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     fast = _fast(kernel, x.dtype)
     mm = _matmul(fast)
     if fast:                                              # the same steps, compiled (fused.py)
-        P = kernel.pack_backward(W, N)
+        P = kernel.pack_backward(W, N, T)
         g = kernel.fused_grads(dS)
         dout = np.ascontiguousarray(dout)
-        active = np.ones((T, N), bool) if mask is None else mask[:, :, 0]
-        for t in range(T - 1, -1, -1):
+        active = np.ones((T, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+        steps = 0 if kernel.backward_seq(P, g, dout, active, S, ws, dXG, dHG, dh_sq) else T
+        for t in range(steps - 1, -1, -1):                # (the loop, unless compiled above)
             keep = None if mask is None else ~mask[t]
             kernel.backward_fused(t, g, dout[t], active[t], keep, S, ws, P, dXG, dHG, dh_sq[t])
         dS = kernel.fused_dstates(g)

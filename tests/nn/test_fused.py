@@ -116,10 +116,13 @@ def test_transpose(rows, cols):
 
 
 def test_switch_and_dtype(monkeypatch):
-    """ENABLED=False and float64 take the NumPy path; ENABLED=True and float32 the kernels."""
+    """ENABLED=False and float64 take the NumPy path; ENABLED=True and float32 the kernels
+    (one call per step, or one per sequence when MKL lets the whole loop run compiled)."""
+    from rnnlab.nn import blas
     calls = []
-    real = fused.lstm_forward
-    monkeypatch.setattr(fused, "lstm_forward", lambda *a: (calls.append(1), real(*a)))
+    for name in ("lstm_forward", "lstm_forward_seq"):
+        real = getattr(fused, name)
+        monkeypatch.setattr(fused, name, lambda *a, _r=real, _n=name: (calls.append(_n), _r(*a)))
     x = np.ones((3, 2, 4), np.float32)
     fused.ENABLED = False
     rnn.LSTM(4, 5)(x)
@@ -129,7 +132,11 @@ def test_switch_and_dtype(monkeypatch):
     rnn.LSTM(4, 5, dtype=np.float64)(x)
     assert calls == []
     rnn.LSTM(4, 5)(x)
-    assert len(calls) == 3                      # one per step
+    assert calls == (["lstm_forward_seq"] if blas.ENABLED else ["lstm_forward"] * 3)
+    calls.clear()
+    monkeypatch.setattr(blas, "ENABLED", False)
+    rnn.LSTM(4, 5)(x)
+    assert calls == ["lstm_forward"] * 3                 # one per step
 
 
 def _python(code, **env):
