@@ -66,7 +66,7 @@ class _LSTMKernel:
         return blas.Packed(W, N, T)
 
     def forward_fused(self, t, xg, S, ws, P, b_ih, b_hh):
-        gates = P.matmul(S[0][t], ws.gates[t])              # (N, 4H) W h_{t-1}
+        gates = P.matmul(S[0][t], ws.gates[t])            # (N, 4H) W h_{t-1}
         fused.lstm_forward(gates, xg, b_ih, b_hh, S[1][t], S[0][t + 1], S[1][t + 1], ws.tanh_c[t])
 
     def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active):

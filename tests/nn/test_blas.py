@@ -57,15 +57,17 @@ def test_matmul_falls_back_for_other_dtypes_and_layouts():
     assert_close("K=0", blas.matmul(x[:, :0], x[:0, :]), np.zeros((6, 8)), 0)  # K = 0
 
 
+@pytest.mark.parametrize("uses", [1, 100], ids=["in place", "packed"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_packed_operand(dtype):
+def test_packed_operand(dtype, uses):
     rng = np.random.default_rng(1)
     M, K, N = 16, 40, 96
     a = rng.standard_normal((M, K)).astype(dtype)
     W = rng.standard_normal((3 * N, K)).astype(dtype)        # a weight stored (out, in)
     for name, b in {"W^T view": W.T, "columns of W^T": W.T[:, N : 2 * N],
                     "C copy": np.ascontiguousarray(W.T)}.items():
-        P = blas.Packed(b, M)
+        P = blas.Packed(b, M, uses)
+        assert (P.operand is not None) == (blas.ENABLED and dtype == np.float32)
         out = np.empty((M, b.shape[1]), dtype)
         P.matmul(a, out)
         assert_close(name, out, a.astype(np.float64) @ b, TOL[dtype])
@@ -79,25 +81,34 @@ def test_packed_operand(dtype):
 
 
 def run(mode, kw, fast, mkl, T=9, N=5, I=7, H=12, L=2, bidir=True, lengths=None):
+    """Every output and gradient of a 2-layer bidirectional layer. With MKL, N=5 runs the
+    compiled loops with W in place, N=32 with W packed (blas.Packed's rule)."""
     fused.ENABLED, blas.ENABLED = fast, mkl
     m = getattr(rnn, mode)(I, H, num_layers=L, bidirectional=bidir, seed=4, **kw)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((T, N, I)).astype(np.float32)
     dout = rng.standard_normal((T, N, 2 * H if bidir else H)).astype(np.float32)
+    D = 2 if bidir else 1
+    final = [rng.standard_normal((L * D, N, H)).astype(np.float32) for _ in range(2)]
     out, _ = m(x, lengths=lengths)
-    dx, _ = m.backward(dout)
-    return {"out": out, "dx": dx, **{k: v.copy() for k, v in m.grads.items()}}
+    dx, d0 = m.backward(dout, tuple(final) if mode == "LSTM" else final[0])
+    d0 = d0 if mode == "LSTM" else (d0,)
+    return {"out": out, "dx": dx, **{f"d state0 {i}": d for i, d in enumerate(d0)},
+            **{k: v.copy() for k, v in m.grads.items()}}
 
 
 @pytest.mark.skipif(not (blas.AVAILABLE and fused.ENABLED), reason="needs mkl and numba")
 @pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {"reset_after": True}),
                                      ("GRU", {"reset_after": False})], ids=["lstm", "gru", "gru-before"])
-@pytest.mark.parametrize("lengths", [None, np.array([9, 3, 1, 9, 6])], ids=["full", "lengths"])
-def test_layers_with_mkl_equal_numpy_path(mode, kw, lengths):
+@pytest.mark.parametrize("N,lengths", [(5, None), (5, [9, 3, 1, 9, 6]), (32, None),
+                                       (32, [9, 3, 1, 9, 6, 2] * 5 + [9, 8])],
+                         ids=["in-place", "in-place-lengths", "packed", "packed-lengths"])
+def test_layers_with_mkl_equal_numpy_path(mode, kw, N, lengths):
     """The fast path (fused kernels + MKL GEMMs) against the pure NumPy path, every tensor."""
-    ref = run(mode, kw, fast=False, mkl=False, lengths=lengths)
+    lengths = None if lengths is None else np.array(lengths)
+    ref = run(mode, kw, fast=False, mkl=False, N=N, lengths=lengths)
     for fast, mkl in [(True, True), (True, False)]:
-        got = run(mode, kw, fast, mkl, lengths=lengths)
+        got = run(mode, kw, fast, mkl, N=N, lengths=lengths)
         for k in ref:
             assert_close(f"{k} fused={fast} mkl={mkl}", got[k], ref[k], 1e-5)
 
