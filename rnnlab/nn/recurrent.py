@@ -447,6 +447,7 @@ class RNNBase(Module):
 
     # -- forward / backward -----------------------------------------------------------
     def _forward(self, x, states0, lengths):
+        self._cache = None          # frees the last pass's buffers for reuse (scratch.py)
         x, lengths, mask = self._check_input(x, lengths)
         T, N, _ = x.shape
         states0 = [self._check_state(s, N, n) for s, n in zip(states0, ("h0", "c0"))]
