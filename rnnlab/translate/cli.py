@@ -139,6 +139,8 @@ def _threads(n):
         n = max(1, min(n, 4))
     try:
         from threadpoolctl import threadpool_limits
+
+        import rnnlab.nn.blas  # noqa: F401  loads MKL (if installed) so that the limit reaches it
         threadpool_limits(1, user_api="blas")
     except ImportError:
         if os.environ.get("OPENBLAS_NUM_THREADS") != "1":

@@ -50,6 +50,8 @@ def _one_blas_thread(threads):
         return contextlib.nullcontext()
     try:
         from threadpoolctl import threadpool_limits
+
+        import rnnlab.nn.blas  # noqa: F401  loads MKL (if installed) so that the limit reaches it
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
