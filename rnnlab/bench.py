@@ -5,7 +5,8 @@ For each configuration (T steps, N batch, I input, H hidden, layers, bidirection
 both libraries run the same float32 data, after a warm-up, at least ``reps`` times, interleaved
 rep by rep (so both see the same machine load); we report
 the median, the spread (min and max) and the ratio rnnlab / PyTorch (below 1 = rnnlab faster).
-PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads. Without torch
+PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads, and so does MKL
+when rnnlab uses it (``rnnlab[fast]``: rnnlab.nn.blas). Without torch
 installed only rnnlab's times are reported. Peak memory of a training step is measured per
 library in a fresh subprocess: the resident set sampled during the step, above its value before
 (model and data already built, a warm-up step of a tiny model done).
@@ -121,9 +122,14 @@ def _data(cfg, seed=0):
 def rnnlab_step(kind, cfg, mode):
     m = _make_rnnlab(kind, cfg)
     x, dout = _data(cfg)
-    if mode == "infer":
+    if mode == "infer":                       # torch runs under torch.inference_mode
+        import rnnlab.nn as rnn
         m.eval()
-        return lambda: m(x)
+
+        def infer():
+            with rnn.inference_mode():
+                m(x)
+        return infer
 
     def step():
         m.zero_grad()
@@ -255,9 +261,11 @@ def format_row(r):
 
 
 def environment():
+    from rnnlab.nn import fused
     env = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
            "numpy": np.__version__, "blas": blas_info(), "python": platform.python_version(),
-           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+           "fused_kernels": fused.ENABLED}
     if have_torch():
         import torch
         env["torch"] = torch.__version__
@@ -282,9 +290,13 @@ def _cli(args):
         from rnnlab.errors import UserError
         raise UserError("--reps must be at least 1")
     env = environment()
+    b, mkl = env["blas"], env["blas"].get("mkl")
+    mkl = (f"MKL {mkl['version']} ({mkl['threading_layer']}) x{mkl['num_threads']}" if mkl
+           else "no MKL (pip install 'rnnlab[fast]' for it)")
     print(f"# {env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
-          f"BLAS {env['blas'].get('internal_api')} {env['blas'].get('architecture', '')} "
-          f"x{env['blas'].get('threads')}, torch {env.get('torch', 'not installed')}")
+          f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
+          f"{mkl}, fused kernels {'on' if env['fused_kernels'] else 'off'}, "
+          f"torch {env.get('torch', 'not installed')}")
     print(HEADER)
     kinds = ("lstm", "gru") if args.cells == "both" else (args.cells,)
     rows = run(FULL if args.full else QUICK, kinds, reps=args.reps, memory=not args.no_memory,

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from rnnlab.nn import GRU, LSTM, RNN, Linear, MSELoss, Module
+from rnnlab.nn import GRU, LSTM, RNN, Linear, MSELoss, Module, inference_mode
 from rnnlab.nn import init as nn_init
 from rnnlab.optim import clip_grad_norm
 
@@ -238,7 +238,9 @@ def predict_scaled(net: Net, X, batch: int = 4096) -> np.ndarray:
     was_training = net.training
     net.eval()
     X = np.asarray(X, np.float32)
-    out = [net(np.ascontiguousarray(X[i : i + batch].T[:, :, None])) for i in range(0, len(X), batch)]
+    with inference_mode():                 # nothing kept for a backward that never comes
+        out = [net(np.ascontiguousarray(X[i : i + batch].T[:, :, None]))
+               for i in range(0, len(X), batch)]
     net.train(was_training)
     return np.concatenate(out, axis=0).astype(np.float64)
 

@@ -4,8 +4,9 @@ from rnnlab.nn.attention import Attention
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.linear import Dropout, Embedding, Linear
 from rnnlab.nn.loss import CrossEntropyLoss, MSELoss
-from rnnlab.nn.module import Module
+from rnnlab.nn.module import Module, inference_mode, is_inference_mode_enabled
 from rnnlab.nn.recurrent import GRU, LSTM, RNN, RNNBase
 
 __all__ = ["Attention", "Module", "RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell",
-           "Linear", "Embedding", "Dropout", "MSELoss", "CrossEntropyLoss"]
+           "Linear", "Embedding", "Dropout", "MSELoss", "CrossEntropyLoss", "inference_mode",
+           "is_inference_mode_enabled"]

@@ -4,8 +4,10 @@ The readable code is ``lstm.py`` and ``gru.py``: their step functions are the re
 and what the tests compare against. This file does the same arithmetic, but the ~14 NumPy
 passes of a step (each a ufunc call over a strided (N, H) slice) become ONE pass over the
 rows with an inner loop over H that LLVM vectorises. The GEMMs (``W h``, ``W^T da``) and
-the hoisted input projection ``U x`` stay in NumPy/BLAS; a kernel finds ``W h_{t-1}``
-already written in the gate buffer and overwrites it with the activated gates. What the
+the hoisted input projection ``U x`` stay in BLAS; a kernel finds ``W h_{t-1}``
+already written in the gate buffer and overwrites it with the activated gates. When MKL is
+installed (blas.py), the ``*_seq`` kernels at the end run a whole direction's time loop
+here, calling MKL's GEMM from compiled code between the steps. What the
 time loop did around a step is folded in too: the biases in forward; ``dh += dout_t``,
 ``||dh||^2`` and (GRU) the direct path ``z dh`` in backward::
 
@@ -435,11 +437,14 @@ def _carry_inactive(active, t, dst, src):
 
 
 @_jit
-def lstm_forward_seq(gemm, Wp, XG, b_ih, b_hh, h, c, gates, tanh_c, active):
-    """All T steps of ``lstm_forward``: h, c (T+1, N, H) with h[0], c[0] set on entry."""
+def lstm_forward_seq(gemm, Wp, XG, b_ih, b_hh, h, c, gates, tanh_c, active, ts):
+    """All T steps of ``lstm_forward``: h, c (T+1, N, H) with h[0], c[0] set on entry.
+    ``ts`` = 1: gates, tanh_c are (T, ...) and keep every step; 0: one step's buffers,
+    overwritten each step (inference_mode: nothing is kept for backward)."""
     for t in range(XG.shape[0]):
-        _gemm(gemm, h[t], Wp, gates[t])                        # W h_{t-1}
-        lstm_forward(gates[t], XG[t], b_ih, b_hh, c[t], h[t + 1], c[t + 1], tanh_c[t])
+        k = t * ts
+        _gemm(gemm, h[t], Wp, gates[k])                        # W h_{t-1}
+        lstm_forward(gates[k], XG[t], b_ih, b_hh, c[t], h[t + 1], c[t + 1], tanh_c[k])
         _carry_inactive(active, t, h[t + 1], h[t])
         _carry_inactive(active, t, c[t + 1], c[t])
 
@@ -458,11 +463,13 @@ def lstm_backward_seq(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active,
 
 
 @_jit
-def gru_forward_seq(gemm, Wp, XG, b_ih, b_hh, h, gates, hn, active):
-    """All T steps of ``gru_forward`` (reset_after=True): h (T+1, N, H), h[0] set."""
+def gru_forward_seq(gemm, Wp, XG, b_ih, b_hh, h, gates, hn, active, ts):
+    """All T steps of ``gru_forward`` (reset_after=True): h (T+1, N, H), h[0] set;
+    ``ts`` as in ``lstm_forward_seq`` (for gates and hn)."""
     for t in range(XG.shape[0]):
-        _gemm(gemm, h[t], Wp, gates[t])                        # W h_{t-1}
-        gru_forward(gates[t], XG[t], b_ih, b_hh, h[t], hn[t], h[t + 1])
+        k = t * ts
+        _gemm(gemm, h[t], Wp, gates[k])                        # W h_{t-1}
+        gru_forward(gates[k], XG[t], b_ih, b_hh, h[t], hn[k], h[t + 1])
         _carry_inactive(active, t, h[t + 1], h[t])
 
 

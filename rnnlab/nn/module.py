@@ -8,9 +8,33 @@ their names are prefixed like PyTorch's (``encoder.weight_ih_l0``).
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Iterator
 
 import numpy as np
+
+_mode = threading.local()
+
+
+@contextlib.contextmanager
+def inference_mode(enabled: bool = True):
+    """Like ``torch.inference_mode``: inside it, forward passes keep nothing for backward.
+
+    The recurrent layers then reuse one step-sized buffer for the gates instead of
+    storing every step's (less memory, fewer cache misses) and ``backward`` raises.
+    Per thread; nests; ``inference_mode(False)`` switches it off inside."""
+    before = getattr(_mode, "on", False)
+    _mode.on = bool(enabled)
+    try:
+        yield
+    finally:
+        _mode.on = before
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside ``inference_mode()``."""
+    return getattr(_mode, "on", False)
 
 
 class Module:

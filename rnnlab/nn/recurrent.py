@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab.nn import blas, fused, gru, lstm, rnn, scratch
-from rnnlab.nn.module import Module
+from rnnlab.nn.module import Module, is_inference_mode_enabled
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -69,11 +69,11 @@ class _LSTMKernel:
         gates = P.matmul(S[0][t], ws.gates[t])            # (N, 4H) W h_{t-1}
         fused.lstm_forward(gates, xg, b_ih, b_hh, S[1][t], S[0][t + 1], S[1][t + 1], ws.tanh_c[t])
 
-    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active):
+    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active, ts=1):
         gemm, Wp = blas.compute_fn(), P.operand
         if gemm is None or Wp is None:
             return False
-        fused.lstm_forward_seq(gemm, Wp, XG, b_ih, b_hh, S[0], S[1], ws.gates, ws.tanh_c, active)
+        fused.lstm_forward_seq(gemm, Wp, XG, b_ih, b_hh, S[0], S[1], ws.gates, ws.tanh_c, active, ts)
         return True
 
     def fused_grads(self, dS):
@@ -157,11 +157,11 @@ class _GRUKernel:
             P[1].matmul(ws.hn[t], gates[:, 2 * H :])                     # W_n (r h_{t-1})
             fused.gru_forward_n(gates, xg, b_ih, b_hh, h_prev, S[0][t + 1])
 
-    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active):
+    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active, ts=1):
         gemm = blas.compute_fn()
         if not self.reset_after or gemm is None or P.operand is None:
             return False
-        fused.gru_forward_seq(gemm, P.operand, XG, b_ih, b_hh, S[0], ws.gates, ws.hn, active)
+        fused.gru_forward_seq(gemm, P.operand, XG, b_ih, b_hh, S[0], ws.gates, ws.hn, active, ts)
         return True
 
     def fused_grads(self, dS):
@@ -251,8 +251,11 @@ class DirectionCache(NamedTuple):
     mask: np.ndarray | None  # (T, N, 1) bool, True where t < length
 
 
-def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
-    """Run one layer in one direction over x (T, N, I). Returns ``out (T, N, H), cache``."""
+def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask, keep_steps=True):
+    """Run one layer in one direction over x (T, N, I). Returns ``out (T, N, H), cache``.
+
+    ``keep_steps=False`` (inference_mode): nothing is needed for backward, so the compiled loop
+    overwrites one step's gate buffers instead of keeping all T (the cache is then partial)."""
     T, N, I = x.shape
     H = W.shape[1]
     dtype = x.dtype
@@ -266,16 +269,19 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask):
     S = [scratch.empty((T + 1, N, H), dtype) for _ in range(kernel.n_states)]
     for k in range(kernel.n_states):
         S[k][0] = states0[k]
-    ws = kernel.alloc(T, N, H, dtype, scratch.empty)
+    ws = None
     keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
     steps = T
     if fast:                                              # W^T packed once for all steps
         P = kernel.pack_forward(W.T if blas.use(dtype) else fused.transpose(W), N, T)
         active = np.ones((0, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-        if kernel.forward_seq(P, XG, S, ws, b_ih, b_hh, active):  # the whole loop compiled
-            steps = 0                                             # (fused.py, with MKL)
+        ws = kernel.alloc(T if keep_steps else 1, N, H, dtype, scratch.empty)
+        if kernel.forward_seq(P, XG, S, ws, b_ih, b_hh, active, int(keep_steps)):  # the whole
+            steps = 0                                     # loop, compiled (with MKL)
     else:
         W_T = np.ascontiguousarray(W.T)                   # (H, G*H): NN GEMMs are faster
+    if steps and (ws is None or not keep_steps):
+        ws = kernel.alloc(T, N, H, dtype, scratch.empty)
     for t in range(steps):
         if fast:
             kernel.forward_fused(t, XG[t], S, ws, P, b_ih, b_hh)
@@ -396,6 +402,7 @@ class RNNBase(Module):
         self._init_grads()
         self.reset_parameters()
         self._cache = None
+        self._inferred = False
         self._dh_norms = None
 
     def _suffixes(self, layer):
@@ -448,6 +455,7 @@ class RNNBase(Module):
     # -- forward / backward -----------------------------------------------------------
     def _forward(self, x, states0, lengths):
         self._cache = None          # frees the last pass's buffers for reuse (scratch.py)
+        infer = is_inference_mode_enabled()   # keep nothing for backward
         x, lengths, mask = self._check_input(x, lengths)
         T, N, _ = x.shape
         states0 = [self._check_state(s, N, n) for s, n in zip(states0, ("h0", "c0"))]
@@ -465,20 +473,24 @@ class RNNBase(Module):
                 k = layer * self.num_directions + d
                 xin = layer_in if d == 0 else _take_time(layer_in, rev)
                 out, cache = direction_forward(self.kernel, xin, [s[k] for s in states0],
-                                               U, W, b_ih, b_hh, mask)
+                                               U, W, b_ih, b_hh, mask, keep_steps=not infer)
                 for s, S in zip(finals, cache.S):
                     s[k] = S[T]                       # the state after the last real step
                 outs.append(out if d == 0 else _take_time(out, rev))
-                dir_caches.append(cache)
+                if not infer:
+                    dir_caches.append(cache)
             caches.append((drop, dir_caches))
             layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
-        self._cache = (caches, rev, T, N)
+        self._cache = None if infer else (caches, rev, T, N)
+        self._inferred = infer
         out = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
         return out, finals
 
     def _backward(self, dout, dfinals):
         if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward"
+                               + (" (the last forward ran under inference_mode, which keeps "
+                                  "nothing for backward)" if self._inferred else ""))
         caches, rev, T, N = self._cache
         dout = np.asarray(dout, self.dtype)
         if self.batch_first:
@@ -532,7 +544,7 @@ class RNNBase(Module):
         length (``lengths=``) are NaN.
         """
         if self._cache is None:
-            raise RuntimeError("gate_trace needs a forward pass first")
+            raise RuntimeError("gate_trace needs a forward pass first (outside inference_mode)")
         caches, rev, T, N = self._cache
         cache = caches[layer][1][direction]
         H = self.hidden_size

@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab.nn import GRU, LSTM, Embedding, Linear, Module
+from rnnlab.nn import GRU, LSTM, Embedding, Linear, Module, inference_mode
 from rnnlab.nn import gru as gru_fn
 from rnnlab.nn import lstm as lstm_fn
 from rnnlab.nn.attention import SCORES, Attention, mm_last
@@ -518,7 +518,8 @@ class Seq2Seq(Module):
     # -- inference: one step at a time ----------------------------------------------------------
     def start(self, src, lengths) -> DecState:
         """Encode a batch for decoding (call in eval mode): the initial ``DecState``."""
-        keys, mask, state0, _ = self._encode(src, lengths)
+        with inference_mode():                                      # no backward follows
+            keys, mask, state0, _ = self._encode(src, lengths)
         pk = self.attention.project(keys)[0] if self.score != "none" else None
         feed = np.zeros((keys.shape[0], self.hidden_size), self.dtype) if self.input_feed else None
         return DecState(state0[0], state0[1] if self.cell == "lstm" else None, feed, keys, pk, mask)
