@@ -1,7 +1,8 @@
 """`rnnlab bench`: time rnnlab's LSTM and GRU against PyTorch's in the same process.
 
 For each configuration (T steps, N batch, I input, H hidden, layers, bidirectional) and mode
-(``train``: forward + backward with parameter and input gradients; ``infer``: forward only)
+(``train``: forward + backward with parameter and input gradients; ``infer``: forward only,
+under ``torch.inference_mode`` and ``rnnlab.nn.inference_mode``)
 both libraries run the same float32 data, after a warm-up, at least ``reps`` times, interleaved
 rep by rep (so both see the same machine load); we report
 the median, the spread (min and max) and the ratio rnnlab / PyTorch (below 1 = rnnlab faster).

@@ -123,6 +123,14 @@ def set_num_threads(n: int) -> None:
         _lib.MKL_Set_Num_Threads(ctypes.c_int(int(n)))
 
 
+def set_num_threads_local(n: int) -> int:
+    """MKL threads for the calling thread only (0: back to the global count); returns the
+    previous local setting (0 without MKL)."""
+    if AVAILABLE:
+        return int(_lib.MKL_Set_Num_Threads_Local(ctypes.c_int(int(n))))
+    return 0
+
+
 def get_num_threads() -> int | None:
     """MKL's thread count, or None without MKL."""
     return int(_lib.MKL_Get_Max_Threads()) if AVAILABLE else None
