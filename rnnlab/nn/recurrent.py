@@ -270,8 +270,7 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask, keep_steps=Tru
     for k in range(kernel.n_states):
         S[k][0] = states0[k]
     ws = None
-    keep = None if mask is None else ~mask                # (T, N, 1) steps past the length
-    steps = T
+    steps = T                                             # steps left to the Python loop
     if fast:                                              # W^T packed once for all steps
         P = kernel.pack_forward(W.T if blas.use(dtype) else fused.transpose(W), N, T)
         active = np.ones((0, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
@@ -280,8 +279,9 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask, keep_steps=Tru
             steps = 0                                     # loop, compiled (with MKL)
     else:
         W_T = np.ascontiguousarray(W.T)                   # (H, G*H): NN GEMMs are faster
-    if steps and (ws is None or not keep_steps):
+    if steps and (ws is None or not keep_steps):          # the Python loop keeps every step
         ws = kernel.alloc(T, N, H, dtype, scratch.empty)
+    keep = None if mask is None or not steps else ~mask   # (T, N, 1) steps past the length
     for t in range(steps):
         if fast:
             kernel.forward_fused(t, XG[t], S, ws, P, b_ih, b_hh)
