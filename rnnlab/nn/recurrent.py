@@ -69,12 +69,16 @@ class _LSTMKernel:
         gates = P.matmul(S[0][t], ws.gates[t])            # (N, 4H) W h_{t-1}
         fused.lstm_forward(gates, xg, b_ih, b_hh, S[1][t], S[0][t + 1], S[1][t + 1], ws.tanh_c[t])
 
-    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active, ts=1):
+    def forward_seq(self, P, XG, S, b_ih, b_hh, active, keep):
+        """The whole loop compiled (fused.lstm_forward_seq), or None without MKL. Returns the
+        step caches: XG itself becomes the gate buffer (the GEMMs add W h onto U x)."""
         gemm, Wp = blas.compute_fn(), P.operand
         if gemm is None or Wp is None:
-            return False
-        fused.lstm_forward_seq(gemm, Wp, XG, b_ih, b_hh, S[0], S[1], ws.gates, ws.tanh_c, active, ts)
-        return True
+            return None
+        T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
+        tanh_c = scratch.empty((T if keep else 1, N, H), XG.dtype)
+        fused.lstm_forward_seq(gemm, Wp, XG, b_ih + b_hh, S[0], S[1], tanh_c, active, keep)
+        return self.WS(XG, tanh_c)
 
     def fused_grads(self, dS):
         return [dS[0], dS[1], np.empty_like(dS[0])]         # dh, dc, next dh
@@ -157,12 +161,17 @@ class _GRUKernel:
             P[1].matmul(ws.hn[t], gates[:, 2 * H :])                     # W_n (r h_{t-1})
             fused.gru_forward_n(gates, xg, b_ih, b_hh, h_prev, S[0][t + 1])
 
-    def forward_seq(self, P, XG, S, ws, b_ih, b_hh, active, ts=1):
+    def forward_seq(self, P, XG, S, b_ih, b_hh, active, keep):
+        """The whole loop compiled (fused.gru_forward_seq), or None; returns the step caches
+        (one step's buffers, overwritten, when not ``keep``)."""
         gemm = blas.compute_fn()
         if not self.reset_after or gemm is None or P.operand is None:
-            return False
-        fused.gru_forward_seq(gemm, P.operand, XG, b_ih, b_hh, S[0], ws.gates, ws.hn, active, ts)
-        return True
+            return None
+        T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
+        ws = self.alloc(T if keep else 1, N, H, XG.dtype, scratch.empty)
+        fused.gru_forward_seq(gemm, P.operand, XG, b_ih, b_hh, S[0], ws.gates, ws.hn, active,
+                              int(keep))
+        return ws
 
     def fused_grads(self, dS):
         return [dS[0], np.zeros_like(dS[0]), np.empty_like(dS[0])]  # W^T dhg, direct path, d(rh)
@@ -270,16 +279,14 @@ def direction_forward(kernel, x, states0, U, W, b_ih, b_hh, mask, keep_steps=Tru
     for k in range(kernel.n_states):
         S[k][0] = states0[k]
     ws = None
-    steps = T                                             # steps left to the Python loop
     if fast:                                              # W^T packed once for all steps
         P = kernel.pack_forward(W.T if blas.use(dtype) else fused.transpose(W), N, T)
         active = np.ones((0, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-        ws = kernel.alloc(T if keep_steps else 1, N, H, dtype, scratch.empty)
-        if kernel.forward_seq(P, XG, S, ws, b_ih, b_hh, active, int(keep_steps)):  # the whole
-            steps = 0                                     # loop, compiled (with MKL)
-    else:
+        ws = kernel.forward_seq(P, XG, S, b_ih, b_hh, active, keep_steps)  # the whole loop,
+    else:                                                 # compiled (with MKL), or None
         W_T = np.ascontiguousarray(W.T)                   # (H, G*H): NN GEMMs are faster
-    if steps and (ws is None or not keep_steps):          # the Python loop keeps every step
+    steps = T if ws is None else 0                        # steps left to the Python loop
+    if steps:                                             # which keeps every step
         ws = kernel.alloc(T, N, H, dtype, scratch.empty)
     keep = None if mask is None or not steps else ~mask   # (T, N, 1) steps past the length
     for t in range(steps):
