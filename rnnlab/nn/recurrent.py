@@ -394,16 +394,21 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
 
 
 def reverse_index(T, N, lengths):
-    """Index (T, N) that reverses each sequence within its own length (an involution)."""
-    t = np.arange(T)[:, None]
+    """Index (T, N) that reverses each sequence within its own length (an involution);
+    None when every sequence is full (then the reversal is ``a[::-1]``)."""
     if lengths is None:
-        return np.broadcast_to(T - 1 - t, (T, N))
+        return None
+    t = np.arange(T)[:, None]
     L = lengths[None, :]
     return np.where(t < L, L - 1 - t, t)
 
 
 def _take_time(a, idx):
-    """a (T, N, ...) gathered along time with idx (T, N)."""
+    """a (T, N, ...) gathered along time with idx (T, N): a copy; or, idx None, the view
+    ``a[::-1]`` (the consumers copy it once anyway: measured, 2-layer bidirectional LSTM
+    inference (20,64,256,256), the fancy-index gathers took ~0.6 of 29 ms)."""
+    if idx is None:
+        return a[::-1]
     return a[idx, np.arange(a.shape[1])[None, :]]
 
 
@@ -413,10 +418,11 @@ def _take_time(a, idx):
 # runs them as two jobs on a thread pool, each with half of MKL's threads: the gate math then
 # runs in parallel too, where one threaded GEMM per step leaves it serial and pays a fork/join
 # every step (measured, 2 threads: LSTM (20,64,256,256) 2 layers bidirectional, training
-# 105 -> 98 ms, inference 34 -> 33 ms). Cutting the batch into row blocks the same way was
-# tried too: faster alone (LSTM (50,64,128,256) inference 12.3 -> 11.4 ms), but slower with
-# PyTorch's threads in the same process (13.7 -> 15.2 ms in benchmarks/run.py) and slower for
-# small blocks (M = 10 rows per GEMM at (35,20,650,650)), so it is not done.
+# 105 -> 98 ms, inference 34 -> 33 ms). Where the LSTM's loop can run in parallel row blocks
+# instead (_row_blocks; they run on libgomp's threads, like MKL's), the directions run one
+# after the other, each with all threads: a little faster (same config, inference 30.8 ->
+# 29.2 ms, training 90.7 -> 90.0 ms, interleaved with PyTorch) and one direction's buffers
+# alive at a time instead of two (lower peak memory).
 # Passes of less than _MIN_WORK multiply-adds stay serial: a job costs tens of us to hand over.
 _MIN_WORK = 4e6
 _pool_state = {"threads": 0, "pool": None}
@@ -427,7 +433,7 @@ def _parallel_threads(kernel, dtype, T, N, I, H, D):
     threads = blas.get_num_threads() or 1
     work = D * T * N * kernel.n_gates * H * (I + H)     # multiply-adds of the layer's GEMMs
     if (D < 2 or threads < 2 or work < _MIN_WORK or not _fast(kernel, dtype)
-            or blas.compute_fn() is None):
+            or blas.compute_fn() is None or _row_blocks(kernel, N) > 1):
         return 1
     return threads
 
@@ -658,7 +664,7 @@ class RNNBase(Module):
             trace = {n: cache.ws.gates[:, :, j * H : (j + 1) * H] for j, n in enumerate(names)}
             if self.mode == "LSTM":
                 trace["c"] = cache.S[1][1:]
-        trace = {k: _take_time(v, rev) if direction == 1 else v.copy() for k, v in trace.items()}
+        trace = {k: (_take_time(v, rev) if direction == 1 else v).copy() for k, v in trace.items()}
         if cache.mask is not None:                # past a sequence's length: no value
             for v in trace.values():
                 v[~np.broadcast_to(cache.mask, v.shape)] = np.nan

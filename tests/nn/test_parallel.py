@@ -63,7 +63,10 @@ def test_parallel_directions_equal_serial(mode, kw, N, lengths, monkeypatch):
 def test_small_work_one_thread_one_direction_or_float64_stays_serial():
     k = rnn.LSTM(3, 4, seed=0).kernel
     blas.set_num_threads(2)
-    assert recurrent._parallel_threads(k, np.float32, 50, 64, 128, 256, 2) == 2
+    assert recurrent._parallel_threads(k, np.float32, 50, 20, 128, 256, 2) == 2
+    rows = recurrent._row_blocks(k, 64) > 1            # LSTM row blocks instead of two jobs
+    assert recurrent._parallel_threads(k, np.float32, 50, 64, 128, 256, 2) == (1 if rows else 2)
+    assert recurrent._parallel_threads(rnn.GRU(3, 4).kernel, np.float32, 50, 64, 128, 256, 2) == 2
     assert recurrent._parallel_threads(k, np.float32, 50, 64, 128, 256, 1) == 1  # one direction
     assert recurrent._parallel_threads(k, np.float32, 7, 8, 1, 16, 2) == 1       # little work
     assert recurrent._parallel_threads(k, np.float64, 50, 64, 128, 256, 2) == 1

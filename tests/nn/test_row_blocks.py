@@ -21,12 +21,13 @@ def two_threads():
     blas.set_num_threads(before)
 
 
-def run(N, lengths, infer, T=11, I=24, H=40, L=2):
-    m = rnn.LSTM(I, H, num_layers=L, seed=3)
+def run(N, lengths, infer, bidir=False, T=11, I=24, H=40, L=2):
+    m = rnn.LSTM(I, H, num_layers=L, bidirectional=bidir, seed=3)
+    D = 2 if bidir else 1
     rng = np.random.default_rng(3)
     x = rng.standard_normal((T, N, I)).astype(np.float32)
-    dout = rng.standard_normal((T, N, H)).astype(np.float32)
-    h0, c0, dh, dc = (rng.standard_normal((L, N, H)).astype(np.float32) for _ in range(4))
+    dout = rng.standard_normal((T, N, D * H)).astype(np.float32)
+    h0, c0, dh, dc = (rng.standard_normal((L * D, N, H)).astype(np.float32) for _ in range(4))
     if infer:
         with rnn.inference_mode():
             out, (h, c) = m(x, (h0, c0), lengths=lengths)
@@ -36,27 +37,32 @@ def run(N, lengths, infer, T=11, I=24, H=40, L=2):
     res = {"out": out, "h_n": h, "c_n": c, "dx": dx, "dh0": dh0, "dc0": dc0,
            **{k: v.copy() for k, v in m.grads.items()}}
     for layer in range(L):
-        res[f"dh norms {layer}"] = m.hidden_grad_norms(layer)
+        for d in range(D):
+            res[f"dh norms {layer} {d}"] = m.hidden_grad_norms(layer, d)
     return res
 
 
+@pytest.mark.parametrize("bidir", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("infer", [False, True], ids=["train", "infer"])
 @pytest.mark.parametrize("N,lengths", [(8, None), (6, [11, 1, 4, 11, 7, 2]), (9, None)],
                          ids=["full", "lengths", "odd-batch"])
-def test_row_blocks_equal_one_block(N, lengths, infer, monkeypatch):
+def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
     lengths = None if lengths is None else np.array(lengths)
     monkeypatch.setattr(recurrent, "_MIN_ROWS", 10**9)          # one block
-    ref = run(N, lengths, infer)
+    monkeypatch.setattr(recurrent, "_MIN_WORK", 1e30)          # directions in turn
+    ref = run(N, lengths, infer, bidir)
     calls = []
     for name in ("lstm_forward_rows", "lstm_backward_rows"):
         real = getattr(fused, name)
         monkeypatch.setattr(fused, name,
                             lambda *a, _r=real, _n=name: (calls.append((_n, a[-2])), _r(*a))[1])
     monkeypatch.setattr(recurrent, "_MIN_ROWS", 2)              # blocks of >= 2 rows
-    got = run(N, lengths, infer)
-    expected = [("lstm_forward_rows", 2)] * 2                   # both layers, 2 threads
+    monkeypatch.setattr(recurrent, "_MIN_WORK", 0)             # (row blocks win over jobs)
+    got = run(N, lengths, infer, bidir)
+    calls_per_pass = 4 if bidir else 2                          # layers x directions
+    expected = [("lstm_forward_rows", 2)] * calls_per_pass      # 2 threads: 2 blocks
     if not infer:
-        expected += [("lstm_backward_rows", 2)] * 2
+        expected += [("lstm_backward_rows", 2)] * calls_per_pass
     assert calls == (expected if N % 2 == 0 else [])            # odd N: one block
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-6)
