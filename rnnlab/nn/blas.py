@@ -123,10 +123,10 @@ _local_fn = None
 
 def local_threads_fn():
     """MKL's ``MKL_Set_Num_Threads_Local`` as a ctypes function for compiled callers (the
-    row-block kernels of fused.py set one MKL thread on each of their threads: MKL may
-    otherwise start a nested team inside theirs, e.g. once PyTorch has called
-    ``mkl_set_dynamic(0)`` in ``torch.set_num_threads``; measured 5x slower); None without
-    MKL."""
+    row-block kernels of fused.py set one MKL thread on each of their threads: where OpenMP
+    allows nesting, MKL may otherwise start a nested team inside theirs, e.g. once PyTorch has
+    called ``mkl_set_dynamic(0)`` in ``torch.set_num_threads``; measured 5x slower); None
+    without MKL."""
     global _local_fn
     if _local_fn is None and AVAILABLE:
         _local_fn = _LOCAL_PROTO(ctypes.cast(_lib.MKL_Set_Num_Threads_Local, ctypes.c_void_p).value)

@@ -92,3 +92,19 @@ def test_after_torch_set_num_threads():
     ref = run(32, None, False)
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-6)
+
+
+def test_numba_start_leaves_openmp_nesting_as_it_was():
+    """numba's OpenMP layer raises libgomp's max active levels when it starts; rnnlab sets it
+    back (else PyTorch's parallel regions in the same process nest teams: ~40x slower)."""
+    import subprocess
+    import sys
+    code = ("import ctypes; from numba.np.ufunc import omppool; "
+            "lib = ctypes.CDLL(omppool.__file__); before = lib.omp_get_max_active_levels(); "
+            "from rnnlab.nn import fused; n = fused.parallel_threads(); "
+            "import numba; print(before, lib.omp_get_max_active_levels(), n, "
+            "numba.threading_layer())")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    before, after, n, layer = res.stdout.split()
+    assert layer == "omp" and int(n) >= 2, res.stderr
+    assert after == before, f"max active levels {before} -> {after}"
