@@ -177,7 +177,7 @@ def _rss():
 def _peak_rss_child(lib, kind, cfg_json):
     """Run in a subprocess: peak RSS (MiB) above the RSS before one training step.
 
-    A tiny step of the same library runs first (imports, JIT compilation, thread pools), then a
+    A small step of the same library runs first (imports, JIT compilation, thread pools), then a
     thread samples the resident set every 0.2 ms during the measured step. Both libraries are
     measured the same way.
     """
@@ -186,7 +186,9 @@ def _peak_rss_child(lib, kind, cfg_json):
     threads = blas_info()["threads"] or 1
     make = (lambda c: rnnlab_step(kind, c, "train")) if lib == "rnnlab" else \
         (lambda c: torch_step(kind, c, "train", threads))
-    make(Config(3, 2, 2, 4, cfg.layers, cfg.bidirectional))()   # warm-up
+    # warm-up on a tiny problem with a batch big enough for the same code paths (rnnlab's
+    # parallel row blocks start numba's thread pool; that is not the step's memory)
+    make(Config(3, 32, 2, 4, cfg.layers, cfg.bidirectional))()
     step = make(cfg)
     before = peak = _rss()
     done = threading.Event()

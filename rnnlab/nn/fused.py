@@ -22,10 +22,11 @@ time loop did around a step is folded in too: the biases in forward; ``dh += dou
                    h = n + z (h_{t-1} - n), and the backward of gru.py
 
 Rows past a sequence's length (``active[n]`` False) get zero gate gradients and pass
-their state gradient through, as in ``recurrent.direction_backward``. The kernels run
-serially: a ``prange`` over rows halved the kernel alone at N=64, H=512 with 2 threads,
-but on this shared 2-core machine the whole layer then ran several times slower (threads
-waiting for a busy core), so it is not used.
+their state gradient through, as in ``recurrent.direction_backward``. A step's kernel runs
+on one thread (a ``prange`` over the rows of one step made the whole layer several times
+slower on this 2-core machine: a fork/join per step); with several threads the LSTM's
+whole-sequence kernels instead run in parallel row blocks of the batch, each block its
+whole sequence on one thread (``*_rows`` below).
 
 ``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``: odd degree-13
 numerator over even degree-6 denominator, input clamped to +-7.9053), because libm's
