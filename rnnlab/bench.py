@@ -268,7 +268,9 @@ def environment():
     env = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
            "numpy": np.__version__, "blas": blas_info(), "python": platform.python_version(),
            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-           "fused_kernels": fused.ENABLED}
+           "fused_kernels": fused.ENABLED,
+           # threads the LSTM's parallel row blocks may use (numba's OpenMP layer), else 1
+           "row_block_threads": fused.parallel_threads() if fused.use(np.float32, "lstm") else 1}
     if have_torch():
         import torch
         env["torch"] = torch.__version__
@@ -299,6 +301,7 @@ def _cli(args):
     print(f"# {env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
           f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
           f"{mkl}, fused kernels {'on' if env['fused_kernels'] else 'off'}, "
+          f"row blocks x{env['row_block_threads']}, "
           f"torch {env.get('torch', 'not installed')}")
     print(HEADER)
     kinds = ("lstm", "gru") if args.cells == "both" else (args.cells,)

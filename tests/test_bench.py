@@ -51,9 +51,10 @@ def test_cli_without_torch_writes_json(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].startswith("# ") and "fused kernels" in lines[0]
+    assert lines[0].startswith("# ") and "fused kernels" in lines[0] and "row blocks x" in lines[0]
     assert sum(line.startswith("| gru |") for line in lines) == 2 * len(bench.QUICK)
     data = json.loads(out.read_text())
+    assert data["environment"]["row_block_threads"] >= 1
     assert len(data["results"]) == 2 * len(bench.QUICK)
     assert all("torch_ms" not in r for r in data["results"])
 
