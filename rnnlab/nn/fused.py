@@ -290,26 +290,12 @@ def _split4(row, H):
 def lstm_forward(gates, xg, b_ih, b_hh, c_prev, h, c, tanh_c):
     """gates (N, 4H) holds ``W h_{t-1}`` on entry and the activated i, f, g, o on exit.
 
-    xg (N, 4H) = U x_t (the biases (4H,) are added here); writes h, c, tanh_c (N, H).
+    xg (N, 4H) = U x_t and the biases (4H,) are added here; writes h, c, tanh_c (N, H).
+    The per-step path (no MKL); the gate math is ``lstm_cell``'s.
     """
-    N, H = c_prev.shape
-    bi_i, bi_f, bi_g, bi_o = _split4(b_ih, H)
-    bh_i, bh_f, bh_g, bh_o = _split4(b_hh, H)
-    for n in range(N):
-        # one contiguous view per stream, so each inner loop is a plain vector loop
-        a_i, a_f, a_g, a_o = _split4(gates[n], H)
-        x_i, x_f, x_g, x_o = _split4(xg[n], H)
-        cp, hn, cn, tn = c_prev[n], h[n], c[n], tanh_c[n]
-        for j in range(H):
-            i = _sigmoid(a_i[j] + x_i[j] + bi_i[j] + bh_i[j])  # i = sigma(a_i)
-            f = _sigmoid(a_f[j] + x_f[j] + bi_f[j] + bh_f[j])  # f = sigma(a_f)
-            g = _tanh(a_g[j] + x_g[j] + bi_g[j] + bh_g[j])     # g = tanh(a_g)
-            o = _sigmoid(a_o[j] + x_o[j] + bi_o[j] + bh_o[j])  # o = sigma(a_o)
-            a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
-            cc = f * cp[j] + i * g                 # c = f c_{t-1} + i g
-            tc = _tanh(cc)
-            cn[j], tn[j] = cc, tc
-            hn[j] = o * tc                         # h = o tanh(c)
+    gates += xg                                    # W h_{t-1} + U x_t
+    gates += b_hh                                  # + b_hh (b_ih: lstm_cell's bias)
+    lstm_cell(gates, b_ih, c_prev, h, c, tanh_c, True)
 
 
 @_jit
