@@ -97,7 +97,6 @@ AVAILABLE = _lib is not None
 _COMPUTE_PROTO = ctypes.CFUNCTYPE(None, *[ctypes.c_int] * 6, ctypes.c_uint64, ctypes.c_int,
                                   ctypes.c_uint64, ctypes.c_int, ctypes.c_float,
                                   ctypes.c_uint64, ctypes.c_int)
-_compute_fn = None
 ENABLED = AVAILABLE                     # set False to force NumPy's matmul everywhere
 _PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 
@@ -107,30 +106,31 @@ def use(dtype) -> bool:
     return ENABLED and np.dtype(dtype) in _PREFIX
 
 
-def compute_fn():
-    """MKL's ``cblas_sgemm_compute`` as a ctypes function with integer pointers, for compiled
-    callers (``fused.*_seq``); None without MKL."""
-    global _compute_fn
-    if _compute_fn is None and AVAILABLE:
-        addr = ctypes.cast(_lib.cblas_sgemm_compute, ctypes.c_void_p).value
-        _compute_fn = _COMPUTE_PROTO(addr)
-    return _compute_fn
-
-
 _LOCAL_PROTO = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)
-_local_fn = None
+_c_functions: dict = {}
+
+
+def _c_function(name, proto):
+    """MKL's function ``name`` as a ctypes function of type ``proto`` (made once), whose
+    address compiled code can call; None without MKL."""
+    if name not in _c_functions and AVAILABLE:
+        _c_functions[name] = proto(ctypes.cast(getattr(_lib, name), ctypes.c_void_p).value)
+    return _c_functions.get(name)
+
+
+def compute_fn():
+    """MKL's ``cblas_sgemm_compute`` with integer pointers, for compiled callers
+    (``fused.*_seq``); None without MKL."""
+    return _c_function("cblas_sgemm_compute", _COMPUTE_PROTO)
 
 
 def local_threads_fn():
-    """MKL's ``MKL_Set_Num_Threads_Local`` as a ctypes function for compiled callers (the
-    row-block kernels of fused.py set one MKL thread on each of their threads: where OpenMP
-    allows nesting, MKL may otherwise start a nested team inside theirs, e.g. once PyTorch has
-    called ``mkl_set_dynamic(0)`` in ``torch.set_num_threads``; measured 5x slower); None
-    without MKL."""
-    global _local_fn
-    if _local_fn is None and AVAILABLE:
-        _local_fn = _LOCAL_PROTO(ctypes.cast(_lib.MKL_Set_Num_Threads_Local, ctypes.c_void_p).value)
-    return _local_fn
+    """MKL's ``MKL_Set_Num_Threads_Local`` for compiled callers (the row-block kernels of
+    fused.py set one MKL thread on each of their threads: where OpenMP allows nesting, MKL may
+    otherwise start a nested team inside theirs, e.g. once PyTorch has called
+    ``mkl_set_dynamic(0)`` in ``torch.set_num_threads``; measured 5x slower); None without
+    MKL."""
+    return _c_function("MKL_Set_Num_Threads_Local", _LOCAL_PROTO)
 
 
 def set_num_threads(n: int) -> None:

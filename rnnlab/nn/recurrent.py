@@ -393,7 +393,7 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     return dx, dS, dU, dW, db_ih, db_hh, dh_sq
 
 
-def reverse_index(T, N, lengths):
+def reverse_index(T, lengths):
     """Index (T, N) that reverses each sequence within its own length (an involution);
     None when every sequence is full (then the reversal is ``a[::-1]``)."""
     if lengths is None:
@@ -558,7 +558,7 @@ class RNNBase(Module):
         x, lengths, mask = self._check_input(x, lengths)
         T, N, _ = x.shape
         states0 = [self._check_state(s, N, n) for s, n in zip(states0, ("h0", "c0"))]
-        rev = reverse_index(T, N, lengths)
+        rev = reverse_index(T, lengths)
         layer_in = x
         caches, finals = [], [np.empty_like(s) for s in states0]
         for layer in range(self.num_layers):
