@@ -192,21 +192,14 @@ def _aligned(n, dtype, align=64):
     return raw[start : start + n * np.dtype(dtype).itemsize].view(dtype)
 
 
-_PACK_M_THREADED = 7    # from this M on, packing with several threads pays from 4 uses
-
-
 class Packed:
     """The right operand ``b (K, N)`` of ``uses`` products ``a (M, K) @ b`` with the same M.
 
-    With MKL, ``b`` is packed once into MKL's internal layout when that pays for itself. On
-    one thread packing costs about 2-4 products at M >= 20 but ~5 at M = 7 and ~10 at M = 1
-    (measured, float32, b = W^T of an LSTM with H = 256: packing 250 us, a product 45 us packed,
-    62-75 unpacked at M = 7), so it is packed when ``uses >= max(4, 96 / M)``. MKL packs with
-    all its threads, and with two the packing takes ~1 product at M = 7 (25-35 us; 40 -> 28 us
-    a product) and at M = 20 (H = 650), so from M = 7 on it is packed from 4 uses (at M = 1 it
-    saves nothing). Otherwise ``b`` is used in place (a transposed view costs ~15-40% per
-    product at M = 7, less than the ~5 products a transposing copy costs). Without MKL it just
-    holds ``b`` for ``np.matmul``."""
+    With MKL, ``b`` is packed once into MKL's internal layout when that pays for itself:
+    packing costs about 2-4 products at M >= 20 but ~11 at M = 7 and ~50 at M = 1 (measured,
+    float32), so it is packed when ``uses >= max(4, 96 / M)``; otherwise ``b`` is
+    used in place (a transposed view costs ~15% per product at M = 7, less than the ~5
+    products a transposing copy costs). Without MKL it just holds ``b`` for ``np.matmul``."""
 
     def __init__(self, b: np.ndarray, M: int, uses: int = 1 << 30):
         self.b, self.M = b, M
@@ -215,8 +208,7 @@ class Packed:
         self._mkl = use(b.dtype) and M > 0 and K > 0 and N > 0 and _operand(b) is not None
         if not self._mkl:
             return
-        if uses < (4 if M >= _PACK_M_THREADED and (get_num_threads() or 1) >= 2
-                   else max(4, 96 / M)):
+        if uses < max(4, 96 / M):
             return
         p, lb = _PREFIX[b.dtype], _operand(b)
         self._compute = getattr(_lib, f"cblas_{p}gemm_compute")

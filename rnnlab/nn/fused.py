@@ -599,50 +599,6 @@ def lstm_backward_rows(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active
     return da.shape[0] % 2 == 0
 
 
-# A batch too small for row blocks (recurrent.py: fewer than 2 x 16 rows) still has its gate
-# math to share: each step's GEMM runs on MKL's threads, then the step's cells in ``blocks``
-# row chunks in parallel (an OpenMP fork/join costs ~1.7 us here). Measured, 2 threads, the
-# gate kernel alone per step: (N, H) = (20, 650) 23 -> 15 us, (20, 256) 10 -> 7.4 us; no
-# gain below N H ~ 2500 ((7, 256): 3.5 -> 3.7 us), hence recurrent.py's threshold. The same
-# arithmetic per element: the results are bitwise those of lstm_forward_seq.
-@_jit_parallel
-def lstm_forward_split(gemm, Wp, XG, b, h, c, tanh_c, active, keep, blocks):
-    """``lstm_forward_seq`` over all rows with each step's ``lstm_cell`` in ``blocks``
-    parallel row chunks (the GEMMs on MKL's own threads, between them)."""
-    N = XG.shape[1]
-    m = (N + blocks - 1) // blocks
-    for t in range(XG.shape[0]):
-        a, k = XG[t], t if keep else 0
-        _gemm(gemm, h[t], Wp, a, _ONE)                          # U x_t + W h_{t-1}
-        for j in prange(blocks):
-            r0 = j * m
-            r1 = min(N, r0 + m)
-            lstm_cell(a[r0:r1], b, c[t, r0:r1], h[t + 1, r0:r1], c[t + 1, r0:r1],
-                      tanh_c[k, r0:r1], keep)
-            _carry_inactive(active, t, h[t + 1, r0:r1], h[t, r0:r1], r0)
-            _carry_inactive(active, t, c[t + 1, r0:r1], c[t, r0:r1], r0)
-
-
-@_jit_parallel
-def lstm_backward_split(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq,
-                        blocks):
-    """``lstm_backward_seq`` over all rows with each step's ``lstm_backward`` in ``blocks``
-    parallel row chunks (the GEMMs on MKL's own threads; the same return)."""
-    N = dh.shape[0]
-    m = (N + blocks - 1) // blocks
-    for t in range(da.shape[0] - 1, -1, -1):
-        for j in prange(blocks):
-            r0 = j * m
-            r1 = min(N, r0 + m)
-            lstm_backward(dh[r0:r1], dout[t, r0:r1], dc[r0:r1], gates[t, r0:r1],
-                          c[t, r0:r1], tanh_c[t, r0:r1], active[t, r0:r1], da[t, r0:r1],
-                          dh_sq[t, r0:r1])
-        _gemm(gemm, da[t], Wp, dh_prev)                         # dh_{t-1} = W^T da
-        _carry_inactive(active, t, dh_prev, dh)                 # past the length
-        dh, dh_prev = dh_prev, dh
-    return da.shape[0] % 2 == 0
-
-
 @_jit
 def gru_forward_seq(gemm, Wp, XG, b_ih, b_hh, h, gates, hn, active, ts):
     """All T steps of ``gru_forward`` (reset_after=True): h (T+1, N, H), h[0] set;

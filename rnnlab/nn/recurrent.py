@@ -72,22 +72,17 @@ class _LSTMKernel:
 
     def forward_seq(self, P, XG, S, b_ih, b_hh, active, keep, blocks=1):
         """The whole loop compiled (fused.lstm_forward_seq; in ``blocks`` parallel row blocks
-        when > 1; with its gate math in parallel row chunks when the batch is too small for
-        blocks, see _gate_blocks), or None without MKL. Returns the step caches: XG itself
-        becomes the gate buffer (the GEMMs add W h onto U x)."""
+        when > 1), or None without MKL. Returns the step caches: XG itself becomes the gate
+        buffer (the GEMMs add W h onto U x)."""
         gemm, Wp = blas.compute_fn(), P.operand
         if gemm is None or Wp is None:
             return None
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         tanh_c = scratch.empty((T if keep else 1, N, H), XG.dtype)
         args = (gemm, Wp, XG, b_ih + b_hh, S[0], S[1], tanh_c, active, keep)
-        chunks = _gate_blocks(N, H) if blocks == 1 else 1
         if blocks > 1:
             fused.set_parallel_threads(blocks)
             fused.lstm_forward_rows(*args, blocks, blas.local_threads_fn())
-        elif chunks > 1:
-            fused.set_parallel_threads(chunks)
-            fused.lstm_forward_split(*args, chunks)
         else:
             fused.lstm_forward_seq(*args, 0, N)
         return self.WS(XG, tanh_c)
@@ -101,13 +96,9 @@ class _LSTMKernel:
             return False
         dh, dc, other = g
         args = (gemm, Wp, dh, dc, other, dout, ws.gates, S[1], ws.tanh_c, active, dXG, dh_sq)
-        chunks = _gate_blocks(*dh.shape) if blocks == 1 else 1
         if blocks > 1:
             fused.set_parallel_threads(blocks)
             in_dh = fused.lstm_backward_rows(*args, blocks, blas.local_threads_fn())
-        elif chunks > 1:
-            fused.set_parallel_threads(chunks)
-            in_dh = fused.lstm_backward_split(*args, chunks)
         else:
             in_dh = fused.lstm_backward_seq(*args, 0, dh.shape[0])
         g[0], g[2] = (dh, other) if in_dh else (other, dh)
@@ -284,20 +275,6 @@ def _row_blocks(kernel, N):
     while blocks > 1 and N % blocks:
         blocks -= 1
     return min(blocks, fused.parallel_threads()) if blocks > 1 else 1
-
-
-# A step's gate math is worth sharing between threads from about this many cells (N x H):
-# measured, 2 threads, (20, 650) 23 -> 15 us a step, (20, 256) 10 -> 7.4, (7, 256) 3.5 -> 3.7.
-_MIN_SPLIT_CELLS = 4096
-
-
-def _gate_blocks(N, H):
-    """Row chunks for the gate math of an LSTM loop that runs without row blocks
-    (fused.lstm_forward_split): one per MKL thread, when the step is large enough; else 1."""
-    threads = blas.get_num_threads() or 1
-    if threads < 2 or N < 2 or N * H < _MIN_SPLIT_CELLS or blas.compute_fn() is None:
-        return 1
-    return min(threads, N, fused.parallel_threads())
 
 
 def _matmul(fast):

@@ -77,23 +77,6 @@ def test_packed_operand(dtype, uses):
     assert_close("other M", P.matmul(other, out), other.astype(np.float64) @ W.T, TOL[dtype])
 
 
-@pytest.mark.skipif(not blas.AVAILABLE, reason="needs mkl")
-def test_packing_rule_follows_threads():
-    """Packing pays from fewer uses when MKL packs with two threads (blas.Packed's docstring):
-    the chapter's model (M = 7 rows, T = 7 steps) is packed with two threads, not with one;
-    one row is never packed for a handful of uses."""
-    W = np.random.default_rng(2).standard_normal((1024, 256)).astype(np.float32)
-    before = blas.get_num_threads()
-    try:
-        packed = {}
-        for threads in (1, 2):
-            blas.set_num_threads(threads)
-            packed[threads] = [blas.Packed(W.T, M, 7).operand[1] == blas._PACKED for M in (1, 7)]
-    finally:
-        blas.set_num_threads(before)
-    assert packed == {1: [False, False], 2: [False, True]}
-
-
 def run(mode, kw, fast, mkl, T=9, N=5, I=7, H=12, L=2, bidir=True, lengths=None):
     """Every output and gradient of a 2-layer bidirectional layer. With MKL, N=5 runs the
     compiled loops with W in place, N=32 with W packed (blas.Packed's rule)."""

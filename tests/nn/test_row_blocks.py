@@ -1,7 +1,6 @@
 """The LSTM's compiled loop in parallel row blocks of the batch (fused.lstm_*_rows, recurrent.
-_row_blocks), and with only its gate math in parallel row chunks (fused.lstm_*_split,
-recurrent._gate_blocks): the same numbers as the serial loop, with and without lengths,
-forward, backward and inference. Needs MKL, numba and numba's OpenMP layer with two threads."""
+_row_blocks): the same numbers as the one-block loop, with and without lengths, forward,
+backward and inference. Needs MKL, numba and numba's OpenMP layer with two threads."""
 import numpy as np
 import pytest
 
@@ -69,54 +68,6 @@ def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
         assert_close(k, got[k], ref[k], 1e-6)
 
 
-def spy(monkeypatch, names):
-    calls = []
-    for name in names:
-        real = getattr(fused, name)
-        monkeypatch.setattr(fused, name,
-                            lambda *a, _r=real, _n=name: (calls.append((_n, a[-1])), _r(*a))[1])
-    return calls
-
-
-@pytest.mark.parametrize("bidir", [False, True], ids=["uni", "bi"])
-@pytest.mark.parametrize("infer", [False, True], ids=["train", "infer"])
-@pytest.mark.parametrize("N,lengths", [(8, None), (7, [11, 1, 4, 11, 7, 2, 9])],
-                         ids=["full", "odd-batch-lengths"])
-def test_gate_chunks_equal_serial_loop(N, lengths, infer, bidir, monkeypatch):
-    """A batch too small for row blocks runs each step's gate math in parallel row chunks
-    (odd N: chunks of 4 and 3 rows): bitwise the serial loop's numbers."""
-    lengths = None if lengths is None else np.array(lengths)
-    monkeypatch.setattr(recurrent, "_MIN_ROWS", 10**9)          # no row blocks
-    monkeypatch.setattr(recurrent, "_MIN_WORK", 1e30)          # directions in turn
-    monkeypatch.setattr(recurrent, "_MIN_SPLIT_CELLS", 10**9)  # serial gate math
-    ref = run(N, lengths, infer, bidir)
-    calls = spy(monkeypatch, ("lstm_forward_split", "lstm_backward_split"))
-    monkeypatch.setattr(recurrent, "_MIN_SPLIT_CELLS", 2)
-    got = run(N, lengths, infer, bidir)
-    calls_per_pass = 4 if bidir else 2                          # layers x directions
-    expected = [("lstm_forward_split", 2)] * calls_per_pass      # 2 threads: 2 chunks
-    if not infer:
-        expected += [("lstm_backward_split", 2)] * calls_per_pass
-    assert calls == expected
-    for k in ref:
-        assert np.array_equal(got[k], ref[k]), k
-
-
-def test_no_gate_chunks_inside_direction_jobs(monkeypatch):
-    """Directions that run as two jobs have one MKL thread each: their loops stay serial
-    (no parallel region opened from two threads at once)."""
-    monkeypatch.setattr(recurrent, "_MIN_ROWS", 10**9)
-    monkeypatch.setattr(recurrent, "_MIN_WORK", 0)             # directions as 2 jobs
-    monkeypatch.setattr(recurrent, "_MIN_SPLIT_CELLS", 2)
-    calls = spy(monkeypatch, ("lstm_forward_split", "lstm_backward_split"))
-    got = run(8, None, False, bidir=True)
-    assert calls == []
-    blas.set_num_threads(1)
-    ref = run(8, None, False, bidir=True)
-    for k in ref:
-        assert_close(k, got[k], ref[k], 1e-6)
-
-
 def test_how_many_blocks(monkeypatch):
     kernel = rnn.LSTM(3, 4).kernel
     assert recurrent._row_blocks(kernel, 64) == 2                # two threads, 32 rows each
@@ -125,14 +76,6 @@ def test_how_many_blocks(monkeypatch):
     assert recurrent._row_blocks(rnn.GRU(3, 4).kernel, 64) == 1  # LSTM only
     blas.set_num_threads(1)
     assert recurrent._row_blocks(kernel, 64) == 1
-
-
-def test_how_many_gate_chunks():
-    assert recurrent._gate_blocks(20, 650) == 2                  # the (35,20,650,650) model
-    assert recurrent._gate_blocks(7, 256) == 1                   # too small a step to share
-    assert recurrent._gate_blocks(1, 8192) == 1                  # one row
-    blas.set_num_threads(1)
-    assert recurrent._gate_blocks(20, 650) == 1
 
 
 def test_after_torch_set_num_threads():
