@@ -21,6 +21,8 @@ def main():
     ap.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
     ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--block", type=int, default=bench.BLOCK,
+                    help="timed calls in a row per library, alternating (1: rep by rep)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     env = bench.environment()
@@ -30,7 +32,7 @@ def main():
     print(bench.HEADER, flush=True)
     configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
     rows = bench.run(configs, tuple(args.cells), reps=args.reps, memory=not args.no_memory,
-                     progress=lambda s: print(s, flush=True))
+                     progress=lambda s: print(s, flush=True), block=args.block)
     out = args.out or os.path.join(os.path.dirname(__file__), f"results-{time.strftime('%Y%m%d-%H%M')}.json")
     with open(out, "w") as f:
         json.dump({"environment": env, "command": sys.argv, "results": rows}, f, indent=1)

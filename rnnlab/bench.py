@@ -3,8 +3,9 @@
 For each configuration (T steps, N batch, I input, H hidden, layers, bidirectional) and mode
 (``train``: forward + backward with parameter and input gradients; ``infer``: forward only,
 under ``torch.inference_mode`` and ``rnnlab.nn.inference_mode``)
-both libraries run the same float32 data, after a warm-up, at least ``reps`` times, interleaved
-rep by rep (so both see the same machine load); we report
+both libraries run the same float32 data, after a warm-up, at least ``reps`` times, in
+alternating blocks (a block: one untimed call, then ``block`` timed calls of one library; then
+the other's block; so both see the same machine load); we report
 the median, the spread (min and max) and the ratio rnnlab / PyTorch (below 1 = rnnlab faster).
 PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads, and so does MKL
 when rnnlab uses it (``rnnlab[fast]``: rnnlab.nn.blas). Without torch
@@ -90,9 +91,20 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def _time(fns, reps, min_time=0.5):
-    """Time several step functions, interleaved rep by rep so they share whatever load the
-    machine has; returns one list of seconds per function."""
+# Timed calls per block. Rep-by-rep interleaving (block=1) measures each library's call right
+# after the other's, and on a 2-core machine that is not the call a user's loop makes: each
+# library's OpenMP runtime (PyTorch ships its own libgomp; MKL and numba share the system's)
+# keeps a worker spinning ~5 ms after every parallel call (measured: 1.0 core busy in the 5 ms
+# after a pass of either library, 0.27 over 20 ms), so the other library's next call ran
+# beside a spinning thread, and on the caches the other left. Blocks of calls, each after one
+# untimed call, time the library's own loop, still alternating so both share the load.
+BLOCK = 4
+
+
+def _time(fns, reps, min_time=0.5, block=BLOCK):
+    """Time several step functions in alternating blocks of ``block`` timed calls, each block
+    after one untimed call (``block=1``: rep by rep, no untimed call), so they share whatever
+    load the machine has; returns one list of seconds per function."""
     for fn in fns:
         fn()
         fn()                                              # warm-up (allocations, caches, JIT)
@@ -100,9 +112,12 @@ def _time(fns, reps, min_time=0.5):
     t_start = time.perf_counter()
     while len(times[0]) < reps or (time.perf_counter() - t_start < min_time and len(times[0]) < 200):
         for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
+            if block > 1:
+                fn()                                      # after the other library's block
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
     return times
 
 
@@ -216,7 +231,7 @@ def peak_memory(lib, kind, cfg):
 
 
 def run(configs, kinds=("lstm", "gru"), modes=("train", "infer"), reps=5, memory=True,
-        with_torch=None, progress=print):
+        with_torch=None, progress=print, block=BLOCK):
     """Time every (kind, config, mode); return a list of result dicts."""
     with_torch = have_torch() if with_torch is None else with_torch
     threads = blas_info()["threads"] or 1
@@ -228,11 +243,11 @@ def run(configs, kinds=("lstm", "gru"), modes=("train", "infer"), reps=5, memory
                 fns = [rnnlab_step(kind, cfg, mode)]
                 if with_torch:
                     fns.append(torch_step(kind, cfg, mode, threads))
-                timed = _time(fns, reps)
+                timed = _time(fns, reps, block=block)
                 ours = timed[0]
                 r["rnnlab_ms"] = 1e3 * statistics.median(ours)
                 r["rnnlab_spread_ms"] = [1e3 * min(ours), 1e3 * max(ours)]
-                r["reps"] = len(ours)
+                r["reps"], r["block"] = len(ours), block
                 if with_torch:
                     theirs = timed[1]
                     r["torch_ms"] = 1e3 * statistics.median(theirs)
@@ -282,6 +297,9 @@ def add_parser(sub):
                        description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="all six configurations of benchmarks/ (slower)")
     p.add_argument("--reps", type=int, default=5, help="timed repetitions after warm-up (default 5)")
+    p.add_argument("--block", type=int, default=BLOCK,
+                   help=f"timed calls in a row per library, alternating (default {BLOCK}; "
+                        "1: rep by rep)")
     p.add_argument("--cells", choices=["lstm", "gru", "both"], default="both")
     p.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -291,9 +309,10 @@ def add_parser(sub):
 
 
 def _cli(args):
-    if args.reps < 1:
-        from rnnlab.errors import UserError
-        raise UserError("--reps must be at least 1")
+    for name in ("reps", "block"):
+        if getattr(args, name) < 1:
+            from rnnlab.errors import UserError
+            raise UserError(f"--{name} must be at least 1")
     env = environment()
     b, mkl = env["blas"], env["blas"].get("mkl")
     mkl = (f"MKL {mkl['version']} ({mkl['threading_layer']}) x{mkl['num_threads']}" if mkl
@@ -306,7 +325,7 @@ def _cli(args):
     print(HEADER)
     kinds = ("lstm", "gru") if args.cells == "both" else (args.cells,)
     rows = run(FULL if args.full else QUICK, kinds, reps=args.reps, memory=not args.no_memory,
-               with_torch=False if args.no_torch else None)
+               with_torch=False if args.no_torch else None, block=args.block)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": env, "results": rows}, f, indent=1)

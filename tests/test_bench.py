@@ -59,7 +59,20 @@ def test_cli_without_torch_writes_json(tmp_path):
     assert all("torch_ms" not in r for r in data["results"])
 
 
-def test_cli_rejects_zero_reps():
-    res = subprocess.run([sys.executable, "-m", "rnnlab.cli", "bench", "--reps", "0"],
+@pytest.mark.parametrize("flag", ["--reps", "--block"])
+def test_cli_rejects_zero_reps_or_block(flag):
+    res = subprocess.run([sys.executable, "-m", "rnnlab.cli", "bench", flag, "0"],
                          capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "--reps" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and flag in res.stderr and "Traceback" not in res.stderr
+
+
+def test_time_alternates_blocks_each_after_an_untimed_call():
+    calls = []
+    fns = [lambda: calls.append("a"), lambda: calls.append("b")]
+    times = bench._time(fns, reps=6, min_time=0, block=3)
+    assert [len(t) for t in times] == [6, 6]
+    warm, rounds = "aabb", ["a" + "aaa" + "b" + "bbb"] * 2     # untimed call, then 3 timed
+    assert "".join(calls) == warm + "".join(rounds)
+    calls.clear()
+    bench._time(fns, reps=2, min_time=0, block=1)              # rep by rep
+    assert "".join(calls) == "aabb" + "abab"
