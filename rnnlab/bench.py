@@ -201,9 +201,12 @@ def _peak_rss_child(lib, kind, cfg_json):
     threads = blas_info()["threads"] or 1
     make = (lambda c: rnnlab_step(kind, c, "train")) if lib == "rnnlab" else \
         (lambda c: torch_step(kind, c, "train", threads))
-    # warm-up on a tiny problem with a batch big enough for the same code paths (rnnlab's
-    # parallel row blocks start numba's thread pool; that is not the step's memory)
-    make(Config(3, 32, 2, 4, cfg.layers, cfg.bidirectional))()
+    # warm-up on tiny problems, one with a batch big enough for rnnlab's parallel row blocks
+    # (they start numba's thread pool) and one with the step's own batch (whose loop may be
+    # the serial kernel, loaded from numba's cache on first use: ~2.4 MiB that are not the
+    # step's memory either)
+    for n in sorted({32, cfg.N}):
+        make(Config(3, n, 2, 4, cfg.layers, cfg.bidirectional))()
     step = make(cfg)
     before = peak = _rss()
     done = threading.Event()
