@@ -3,7 +3,7 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 python benchmarks/lstm_breakdown.py 50 32 32 128
 
 For one configuration (T, N, I, H), medians in ms:
-  rnnlab / torch   the whole ``inference_mode`` forward of each library, interleaved
+  rnnlab / torch   the whole ``inference_mode`` forward of each library, alternating (bench._time)
   input GEMM       XG = X U^T for all steps (blas.matmul into the layer's own buffer shape)
   loop             the compiled time loop alone (fused.lstm_forward_seq on the layer's inputs)
   loop GEMMs       the same loop with only its step GEMMs (XG[t] += h_(t-1) W^T)
