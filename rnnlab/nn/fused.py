@@ -568,8 +568,9 @@ def lstm_backward_seq(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active,
 # With several threads, one threaded GEMM per step leaves the gate math serial and pays a
 # fork/join every step. The rows of a batch are independent recurrences, so these kernels
 # instead cut the batch into ``blocks`` equal row blocks and run the whole sequence kernel
-# of each on its own thread (``prange``; numba's OpenMP layer, the same libgomp pool that
-# MKL and PyTorch use, so nothing is oversubscribed; one MKL thread inside each). ``Wp`` is
+# of each on its own thread (``prange``; numba's OpenMP layer, the same libgomp pool as MKL's,
+# and PyTorch's when it finds that libgomp loaded, so nothing is oversubscribed; one MKL
+# thread inside each). ``Wp`` is
 # packed for N // blocks rows. The same arithmetic row by row (MKL's GEMM on fewer rows may
 # round a last bit differently; tests/nn/test_row_blocks.py compares with one block).
 # Measured, 2 threads, LSTM inference loop: (50,32,32,128) 1.70 -> 1.21 ms, (50,64,128,256)
