@@ -134,9 +134,13 @@ def local_threads_fn():
 
 
 def set_num_threads(n: int) -> None:
-    """Number of MKL threads (no effect without MKL)."""
+    """Number of MKL threads (no effect without MKL). Also clears the calling thread's local
+    count, which would otherwise override it there: ``torch.set_num_threads`` can leave one
+    on the main thread (seen after ``rnnlab.bench.blas_info()``: a local count of 2 that made
+    a later ``set_num_threads(1)`` a no-op)."""
     if AVAILABLE:
         _lib.MKL_Set_Num_Threads(ctypes.c_int(int(n)))
+        _lib.MKL_Set_Num_Threads_Local(ctypes.c_int(0))
 
 
 def set_num_threads_local(n: int) -> int:

@@ -140,3 +140,18 @@ def test_lstm_merged_weight_gradient_gemm(lengths):
     got = run("LSTM", {}, fast=True, mkl=True, **kw)
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-5)
+
+
+@pytest.mark.skipif(not blas.AVAILABLE, reason="needs mkl")
+def test_set_num_threads_wins_over_a_local_count():
+    """A thread-local MKL count (PyTorch's set_num_threads can leave one on the main thread)
+    must not turn blas.set_num_threads into a no-op on the calling thread."""
+    before = blas.get_num_threads()
+    try:
+        blas.set_num_threads_local(2)
+        blas.set_num_threads(1)
+        assert blas.get_num_threads() == 1
+    finally:
+        blas.set_num_threads(before)
+
+
