@@ -79,7 +79,8 @@ class _LSTMKernel:
             return None
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         tanh_c = scratch.empty((T if keep else 1, N, H), XG.dtype)
-        args = (gemm, Wp, XG, b_ih + b_hh, S[0], S[1], tanh_c, active, keep)
+        b = np.add(b_ih, b_hh, out=scratch.empty(b_ih.shape, XG.dtype))
+        args = (gemm, Wp, XG, b, S[0], S[1], tanh_c, active, keep)
         if blocks > 1:
             fused.set_parallel_threads(blocks)
             fused.lstm_forward_rows(*args, blocks, blas.local_threads_fn())
@@ -88,7 +89,7 @@ class _LSTMKernel:
         return self.WS(XG, tanh_c)
 
     def fused_grads(self, dS):
-        return [dS[0], dS[1], np.empty_like(dS[0])]         # dh, dc, next dh
+        return [dS[0], dS[1], scratch.empty(dS[0].shape, dS[0].dtype)]  # dh, dc, next dh
 
     def backward_seq(self, P, g, dout, active, S, ws, dXG, dHG, dh_sq, blocks=1):
         gemm, Wp = blas.compute_fn(), P.operand
@@ -138,7 +139,7 @@ class _GRUKernel:
 
     def alloc(self, T, N, H, dtype, empty=np.empty):
         return self.WS(empty((T, N, 3 * H), dtype), empty((T, N, H), dtype),
-                       np.empty((N, 3 * H), dtype))
+                       scratch.empty((N, 3 * H), dtype))
 
     def forward(self, t, xg, S, ws, W_T, b_hh):
         gru.gru_step_forward(xg, S[0][t], W_T, b_hh, self.reset_after, gates=ws.gates[t],
@@ -186,7 +187,9 @@ class _GRUKernel:
         return ws
 
     def fused_grads(self, dS):
-        return [dS[0], np.zeros_like(dS[0]), np.empty_like(dS[0])]  # W^T dhg, direct path, d(rh)
+        carry = scratch.empty(dS[0].shape, dS[0].dtype)
+        carry[...] = 0
+        return [dS[0], carry, scratch.empty(dS[0].shape, dS[0].dtype)]  # W^T dhg, direct path, d(rh)
 
     def backward_seq(self, P, g, dout, active, S, ws, dXG, dHG, dh_sq, blocks=1):
         gemm = blas.compute_fn()
@@ -344,11 +347,11 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     H = W.shape[1]
     dXG = scratch.empty((T, N, kernel.n_gates * H), x.dtype)
     dHG = dXG if kernel.shares_dhg() else scratch.empty(dXG.shape, x.dtype)
-    dS = [np.array(d, dtype=x.dtype, copy=True) for d in dstates_n]
+    dS = [scratch.copy(d, x.dtype) for d in dstates_n]
     if mask is not None:
         dout = dout * mask                                # outputs past the length are constant 0
-    work = np.empty((N, H), x.dtype)
-    dh_sq = np.empty((T, N))                              # ||dL/dh_t||^2 per sequence
+    work = scratch.empty((N, H), x.dtype)
+    dh_sq = scratch.empty((T, N), np.float64)         # ||dL/dh_t||^2 per sequence
     fast = _fast(kernel, x.dtype)
     mm = _matmul(fast)
     if fast:                                              # the same steps, compiled (fused.py)

@@ -13,25 +13,46 @@ def fresh_pool(monkeypatch):
     scratch.clear()
 
 
+def _addr(a):
+    return a.ctypes.data
+
+
 def test_reuse_only_when_free():
     a = scratch.empty((100, 200), np.float32)
-    a_id = id(a)
+    a_at = _addr(a)
     b = scratch.empty((100, 200), np.float32)
-    assert id(b) != a_id                         # a is still held here
+    assert _addr(b) != a_at                      # a is still held here
     del a
     c = scratch.empty((100, 200), np.float32)
-    assert id(c) == a_id                         # a was free: handed out again
-    assert id(scratch.empty((100, 200), np.float64)) not in (id(b), id(c))  # dtype is part of the key
+    assert _addr(c) == a_at                      # a was free: handed out again
+    assert _addr(scratch.empty((100, 200), np.float64)) not in (_addr(b), _addr(c))  # dtype is part of the key
 
 
-def test_a_view_keeps_its_buffer():
+@pytest.mark.parametrize("make", [lambda a: a[1:], lambda a: a[1:][::2].T, lambda a: a.reshape(-1),
+                                  lambda a: a.view(np.int32)])
+def test_a_view_keeps_its_buffer(make):
+    """However a caller's view was derived, the buffer under it is not handed out again."""
     a = scratch.empty((128, 128), np.float32)
-    a_id = id(a)
-    view = a[1:]
+    a_at = _addr(a)
+    view = make(a)
     del a
-    assert id(scratch.empty((128, 128), np.float32)) != a_id
+    assert _addr(scratch.empty((128, 128), np.float32)) != a_at
     del view
-    assert id(scratch.empty((128, 128), np.float32)) == a_id
+    assert _addr(scratch.empty((128, 128), np.float32)) == a_at
+
+
+@pytest.mark.parametrize("shape", [(3,), (7, 7, 1024), (50, 64, 1024), (51, 64, 256), (0, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, bool])
+def test_arrays_start_on_a_cache_line(shape, dtype):
+    """NumPy's own big arrays start 16 bytes past a page: every row of them would too."""
+    for _ in range(3):                           # fresh and pooled ones
+        a = scratch.empty(shape, dtype)
+        assert a.shape == shape and a.dtype == dtype
+        assert a.size == 0 or _addr(a) % 64 == 0     # (an empty array has no data to place)
+        assert a.flags.c_contiguous and a.flags.writeable
+    c = scratch.copy(np.arange(12.0).reshape(3, 4), np.float32)
+    assert _addr(c) % 64 == 0 and c.dtype == np.float32
+    np.testing.assert_array_equal(c, np.arange(12.0).reshape(3, 4))
 
 
 def test_small_and_huge_arrays_are_not_pooled(monkeypatch):
