@@ -36,9 +36,10 @@ def test_a_view_keeps_its_buffer(make):
     a_at = _addr(a)
     view = make(a)
     del a
-    assert _addr(scratch.empty((128, 128), np.float32)) != a_at
+    other = scratch.empty((128, 128), np.float32)
+    assert _addr(other) != a_at
     del view
-    assert _addr(scratch.empty((128, 128), np.float32)) == a_at
+    assert _addr(scratch.empty((128, 128), np.float32)) == a_at   # (other is still held)
 
 
 @pytest.mark.parametrize("shape", [(3,), (7, 7, 1024), (50, 64, 1024), (51, 64, 256), (0, 5)])
@@ -104,3 +105,18 @@ def test_training_steps_match_with_and_without_reuse():
     a, b = train(False), train(True)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_the_buffer_used_last_is_handed_out_first():
+    """Two free buffers of one shape: a layer calling again and again keeps getting the one it
+    used last (still in cache), not the two in turn."""
+    a, b = scratch.empty((100, 200), np.float32), scratch.empty((100, 200), np.float32)
+    a_at, b_at = _addr(a), _addr(b)
+    del b
+    x = scratch.empty((100, 200), np.float32)  # b, the only free one: now used last
+    assert _addr(x) == b_at
+    del a, x                                   # both free; b was used after a
+    for _ in range(3):
+        y = scratch.empty((100, 200), np.float32)
+        assert _addr(y) == b_at
+        del y
