@@ -115,6 +115,14 @@ def _jit(f):
 
 
 _PARALLEL: set = set()                             # names compiled with parallel=True
+_REDUCING: set = set()                             # names compiled with fast-math reassoc
+
+
+def _jit_reducing(f):
+    """``_jit`` for a kernel whose loop sums (float64 squared norms): compiled with
+    reassociation, without which the loop does not vectorise."""
+    _REDUCING.add(f.__name__)
+    return _jit(f)
 
 
 def _jit_parallel(f):
@@ -128,16 +136,21 @@ def _compile():
     if not any(getattr(g[name], "kernel", None) is f for name, f in _KERNELS.items()):
         return                                     # done (or replaced by a test double)
     import numba
-    # fast-math without nnan/ninf: FMA contraction and reassociation, but NaN and inf keep
-    # their meaning (the clamps below must propagate NaN). error_model="numpy": a float
-    # division is a plain vdivps, not a Python ZeroDivisionError check that stops vectorising.
-    options = dict(cache=True, nogil=True, error_model="numpy",
-                   fastmath={"contract", "reassoc", "nsz", "arcp", "afn"})
+    # fast-math without nnan/ninf: FMA contraction, but NaN and inf keep their meaning (the
+    # clamps below must propagate NaN). error_model="numpy": a float division is a plain
+    # vdivps, not a Python ZeroDivisionError check that stops vectorising. Reassociation only
+    # where a kernel sums (``_REDUCING``: their loops vectorise only with it): elsewhere it let
+    # LLVM regroup the same lines differently in two functions (the LSTM cell with and without
+    # its stores gave results a last bit apart), and the elementwise loops are as fast without.
+    flags = {"contract", "nsz", "arcp", "afn"}
+    options = dict(cache=True, nogil=True, error_model="numpy", fastmath=flags)
     jit, jit_parallel = numba.njit(**options), numba.njit(parallel=True, **options)
+    jit_reducing = numba.njit(**{**options, "fastmath": flags | {"reassoc"}})
     g["prange"] = numba.prange
     for name, f in _KERNELS.items():
         if getattr(g[name], "kernel", None) is f:  # still the first-call stub
-            g[name] = (jit_parallel if name in _PARALLEL else jit)(f)
+            g[name] = (jit_parallel if name in _PARALLEL else
+                       jit_reducing if name in _REDUCING else jit)(f)
 
 
 prange = range                                     # numba.prange once compiled
@@ -298,7 +311,7 @@ def lstm_forward(gates, xg, b_ih, b_hh, c_prev, h, c, tanh_c):
     lstm_cell(gates, b_ih, c_prev, h, c, tanh_c, True)
 
 
-@_jit
+@_jit_reducing
 def lstm_backward(dh, dout_t, dc, gates, c_prev, tanh_c, active, da, dh_sq):
     """One step back. In: dh = W^T da_{t+1} (N, H), dout_t, dc = dL/dc_t. Out, in place:
     dh = dL/dh_t = dh + dout_t, dc = dL/dc_{t-1}; da (N, 4H); dh_sq (N,) = ||dh||^2.
@@ -357,7 +370,7 @@ def gru_forward(gates, xg, b_ih, b_hh, h_prev, hn, h):
             ho[j] = nn + z * (hp[j] - nn)              # h = (1 - z) n + z h_{t-1}
 
 
-@_jit
+@_jit_reducing
 def _gru_inactive_row(dhn, cn, don):
     """Past a sequence's length h_t = h_{t-1}: all of dL/dh_t passes straight back (into
     ``cn``); returns ||dL/dh_t||^2 in float64."""
@@ -369,7 +382,7 @@ def _gru_inactive_row(dhn, cn, don):
     return s
 
 
-@_jit
+@_jit_reducing
 def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
     """reset_after=True, one step back.
 
@@ -435,7 +448,7 @@ def gru_forward_n(gates, xg, b_ih, b_hh, h_prev, h):
             ho[j] = nn + g_z[j] * (hp[j] - nn)         # h = z h_{t-1} + (1 - z) c
 
 
-@_jit
+@_jit_reducing
 def gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq):
     """reset_after=False, first half: as ``gru_backward`` for da_z, da_c (da_r follows)."""
     N, H = dh.shape
@@ -504,30 +517,48 @@ def _carry_inactive(active, t, dst, src, r0=0):
                 dst[n, :] = src[n, :]
 
 
+def _lstm_cell_loop(KEEP):
+    """The gate math of one step, compiled twice from these lines: with ``KEEP`` (training)
+    it also stores the activated i, f, g, o over ``a`` and tanh c; without (inference) it
+    stores only c and h. KEEP is a constant in each (numba prunes the branch), so the two
+    loops compute the same bits (tests/nn/test_inference_mode.py); the stores are what costs:
+    one loop testing a run-time flag, or storing always, ran the inference kernel 11-16% slower
+    at (N, H) = (32, 128), (64, 256), (20, 650) (measured)."""
+    def cell(a, b, c_prev, h, c, tanh_c):
+        N, H = c_prev.shape
+        b_i, b_f, b_g, b_o = _split4(b, H)
+        for n in range(N):
+            a_i, a_f, a_g, a_o = _split4(a[n], H)
+            cp, hn, cn, tn = c_prev[n], h[n], c[n], tanh_c[n]
+            for j in range(H):
+                i = _sigmoid(a_i[j] + b_i[j])          # i, f = sigma(a_i), sigma(a_f)
+                f = _sigmoid(a_f[j] + b_f[j])
+                g = _tanh(a_g[j] + b_g[j])             # g = tanh(a_g)
+                o = _sigmoid(a_o[j] + b_o[j])          # o = sigma(a_o)
+                cc = f * cp[j] + i * g                 # c = f c_{t-1} + i g
+                tc = _tanh(cc)
+                cn[j] = cc
+                hn[j] = o * tc                         # h = o tanh(c)
+                if KEEP:
+                    a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
+                    tn[j] = tc
+    cell.__name__ = cell.__qualname__ = "_lstm_cell_keep" if KEEP else "_lstm_cell_infer"
+    return _jit(cell)
+
+
+_lstm_cell_keep, _lstm_cell_infer = _lstm_cell_loop(True), _lstm_cell_loop(False)
+
+
 @_jit
 def lstm_cell(a, b, c_prev, h, c, tanh_c, keep):
     """One step's gate math when ``a`` (N, 4H) already holds ``W h_{t-1} + U x_t`` (the
     whole-sequence kernel below lets the GEMM add ``W h_{t-1}`` onto ``U x_t``); b (4H,) =
     b_ih + b_hh. Writes c, h (N, H); with ``keep`` also the activated i, f, g, o over ``a``
-    and tanh_c (N, H) for backward, without it (inference) nothing else (measured: the
-    kernel ~5% faster without the stores)."""
-    N, H = c_prev.shape
-    b_i, b_f, b_g, b_o = _split4(b, H)
-    for n in range(N):
-        a_i, a_f, a_g, a_o = _split4(a[n], H)
-        cp, hn, cn, tn = c_prev[n], h[n], c[n], tanh_c[n]
-        for j in range(H):                             # (one loop for both modes: the same
-            i = _sigmoid(a_i[j] + b_i[j])              # arithmetic, the same bits)
-            f = _sigmoid(a_f[j] + b_f[j])              # i, f = sigma(a_i), sigma(a_f)
-            g = _tanh(a_g[j] + b_g[j])                 # g = tanh(a_g)
-            o = _sigmoid(a_o[j] + b_o[j])              # o = sigma(a_o)
-            cc = f * cp[j] + i * g                     # c = f c_{t-1} + i g
-            tc = _tanh(cc)
-            cn[j] = cc
-            hn[j] = o * tc                             # h = o tanh(c)
-            if keep:
-                a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
-                tn[j] = tc
+    and tanh_c (N, H) for backward, without it (inference) nothing else."""
+    if keep:
+        _lstm_cell_keep(a, b, c_prev, h, c, tanh_c)
+    else:
+        _lstm_cell_infer(a, b, c_prev, h, c, tanh_c)
 
 
 @_jit
