@@ -350,7 +350,6 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
     dS = [scratch.copy(d, x.dtype) for d in dstates_n]
     if mask is not None:
         dout = dout * mask                                # outputs past the length are constant 0
-    work = scratch.empty((N, H), x.dtype)
     dh_sq = scratch.empty((T, N), np.float64)         # ||dL/dh_t||^2 per sequence
     fast = _fast(kernel, x.dtype)
     mm = _matmul(fast)
@@ -367,6 +366,7 @@ def direction_backward(kernel, dout, dstates_n, cache: DirectionCache, U, W):
             kernel.backward_fused(t, g, dout[t], active[t], keep, S, ws, P, dXG, dHG, dh_sq[t])
         dS = kernel.fused_dstates(g)
     else:
+        work = np.empty((N, H), x.dtype)                  # the NumPy steps' scratch row
         for t in range(T - 1, -1, -1):
             dS[0] = dS[0] + dout[t]                       # h_t feeds the output and step t+1
             dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0], dtype=np.float64)  # no float32 underflow
