@@ -33,6 +33,8 @@ import sys
 
 import numpy as np
 
+from rnnlab.nn import scratch
+
 _ROW_MAJOR, _NO_TRANS, _TRANS, _PACKED = 101, 111, 112, 151
 _B_MATRIX = 162
 _LAYER_SEQUENTIAL, _LAYER_GNU = 1, 3
@@ -189,13 +191,6 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return out
 
 
-def _aligned(n, dtype, align=64):
-    """An empty 1-D array of n elements whose data starts on an ``align``-byte boundary."""
-    raw = np.empty(n * np.dtype(dtype).itemsize + align, np.uint8)
-    start = -raw.ctypes.data % align
-    return raw[start : start + n * np.dtype(dtype).itemsize].view(dtype)
-
-
 class Packed:
     """The right operand ``b (K, N)`` of ``uses`` products ``a (M, K) @ b`` with the same M.
 
@@ -217,7 +212,7 @@ class Packed:
         p, lb = _PREFIX[b.dtype], _operand(b)
         self._compute = getattr(_lib, f"cblas_{p}gemm_compute")
         size = getattr(_lib, f"cblas_{p}gemm_pack_get_size")(_B_MATRIX, M, N, K)
-        self._buf = _aligned(size // b.itemsize + 1, b.dtype)
+        self._buf = scratch.aligned((size // b.itemsize + 1,), b.dtype)
         getattr(_lib, f"cblas_{p}gemm_pack")(_ROW_MAJOR, _B_MATRIX, lb[0], M, N, K, 1.0,
                                              b.ctypes.data, lb[1], self._buf.ctypes.data)
 

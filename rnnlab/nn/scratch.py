@@ -64,6 +64,13 @@ def _view(raw, start, shape, dtype):
     return np.ndarray(shape, dtype, raw, start)          # its base is raw
 
 
+def aligned(shape, dtype) -> np.ndarray:
+    """A fresh (never pooled) uninitialised array whose data starts on an ``ALIGN``-byte
+    boundary (blas.Packed keeps MKL's packed weights in one)."""
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    return _view(*_aligned(shape, dtype), shape, dtype)
+
+
 def empty(shape, dtype) -> np.ndarray:
     """An uninitialised array of ``shape`` and ``dtype`` whose data starts on an ``ALIGN``-byte
     boundary, reused from the pool if possible."""

@@ -153,5 +153,3 @@ def test_set_num_threads_wins_over_a_local_count():
         assert blas.get_num_threads() == 1
     finally:
         blas.set_num_threads(before)
-
-

@@ -51,6 +51,9 @@ def test_arrays_start_on_a_cache_line(shape, dtype):
         assert a.shape == shape and a.dtype == dtype
         assert a.size == 0 or _addr(a) % 64 == 0     # (an empty array has no data to place)
         assert a.flags.c_contiguous and a.flags.writeable
+    fresh = [scratch.aligned(shape, dtype) for _ in range(2)]   # never pooled: two buffers
+    assert all(f.shape == shape and f.dtype == dtype for f in fresh)
+    assert shape[0] == 0 or (_addr(fresh[0]) % 64 == 0 and _addr(fresh[0]) != _addr(fresh[1]))
     c = scratch.copy(np.arange(12.0).reshape(3, 4), np.float32)
     assert _addr(c) % 64 == 0 and c.dtype == np.float32
     np.testing.assert_array_equal(c, np.arange(12.0).reshape(3, 4))
