@@ -7,8 +7,8 @@ both libraries run the same float32 data, after a warm-up, at least ``reps`` tim
 alternating blocks (a block: one untimed call, then ``block`` timed calls of one library; then
 the other's block; so both see the same machine load); we report
 the median, the spread (min and max) and the ratio rnnlab / PyTorch (below 1 = rnnlab faster).
-PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads, and so does MKL
-when rnnlab uses it (``rnnlab[fast]``: rnnlab.nn.blas). Without torch
+PyTorch runs with ``torch.set_num_threads`` equal to NumPy's BLAS threads, and so does rnnlab
+(``rnnlab.nn.runtime``: the GEMM library of its compiled loops). Without torch
 installed only rnnlab's times are reported. Peak memory of a training step is measured per
 library in a fresh subprocess: the resident set sampled during the step, above its value before
 (model and data already built, a warm-up step of a tiny model done).
@@ -25,6 +25,8 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from rnnlab import cliargs
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ QUICK = [FULL[0], FULL[1], FULL[2]]
 def blas_info():
     """NumPy's BLAS library, kernel (core type) and thread count, via threadpoolctl if present;
     ``threads`` is the thread count every library gets in the benchmark (NumPy's BLAS threads).
-    Also sets MKL's threads (rnnlab.nn.blas, when installed) to the same count."""
-    from rnnlab.nn import blas
+    Also sets rnnlab's threads (``runtime.set(threads=...)``) to the same count."""
+    from rnnlab.nn import backend, runtime
+    mkl_lib = backend.library("mkl")                       # loaded, so threadpoolctl sees it
     info = {"threads": os.cpu_count(), "internal_api": "unknown"}
     try:
         from threadpoolctl import threadpool_info
@@ -72,12 +75,12 @@ def blas_info():
                                              "num_threads", "filepath")}
             info["threads"] = pool.get("num_threads")
             break
-    if blas.AVAILABLE:
-        blas.set_num_threads(info["threads"] or 1)
+    runtime.set(threads=info["threads"] or 1)
+    if mkl_lib is not None:
         mkl = [p for p in pools if p.get("internal_api") == "mkl"]
         info["mkl"] = {"version": mkl[0].get("version") if mkl else None,
                        "threading_layer": mkl[0].get("threading_layer") if mkl else None,
-                       "num_threads": blas.get_num_threads(), "enabled": blas.ENABLED}
+                       "num_threads": mkl_lib.get_threads()}
     return info
 
 
@@ -282,25 +285,38 @@ def format_row(r):
 
 
 def environment():
-    from rnnlab.nn import fused
+    from rnnlab.nn import runtime
+    blas = blas_info()
+    engine = runtime.describe()
     env = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
-           "numpy": np.__version__, "blas": blas_info(), "python": platform.python_version(),
+           "numpy": np.__version__, "blas": blas, "python": platform.python_version(),
            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-           "fused_kernels": fused.ENABLED,
+           "engine": engine,
            # threads the LSTM's parallel row blocks may use (numba's OpenMP layer), else 1
-           "row_block_threads": fused.parallel_threads() if fused.use(np.float32, "lstm") else 1}
+           "row_block_threads": engine["row_block_threads"]}
     if have_torch():
         import torch
         env["torch"] = torch.__version__
     return env
 
 
+def describe_environment(env) -> str:
+    """One line: the machine, NumPy's BLAS, what rnnlab's engine runs on, torch."""
+    b, e = env["blas"], env["engine"]
+    gemm = (f"GEMM {e['gemm']} x{e['threads']}" if e["gemm"] else
+            "no GEMM library for the compiled loops")
+    return (f"{env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
+            f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
+            f"rnnlab backend {e['backend']}, {gemm}, row blocks x{env['row_block_threads']}, "
+            f"torch {env.get('torch', 'not installed')}")
+
+
 def add_parser(sub):
     p = sub.add_parser("bench", help="time rnnlab's LSTM/GRU (and PyTorch's, if installed)",
                        description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="all six configurations of benchmarks/ (slower)")
-    p.add_argument("--reps", type=int, default=5, help="timed repetitions after warm-up (default 5)")
-    p.add_argument("--block", type=int, default=BLOCK,
+    p.add_argument("--reps", type=cliargs.positive_int, default=5, help="timed repetitions after warm-up (default 5)")
+    p.add_argument("--block", type=cliargs.positive_int, default=BLOCK,
                    help=f"timed calls in a row per library, alternating (default {BLOCK}; "
                         "1: rep by rep)")
     p.add_argument("--cells", choices=["lstm", "gru", "both"], default="both")
@@ -312,25 +328,17 @@ def add_parser(sub):
 
 
 def _cli(args):
-    for name in ("reps", "block"):
-        if getattr(args, name) < 1:
-            from rnnlab.errors import UserError
-            raise UserError(f"--{name} must be at least 1")
+    if args.json:
+        from rnnlab.io import check_output_path
+        check_output_path(args.json, ".json", "--json")    # before the run, not after it
     env = environment()
-    b, mkl = env["blas"], env["blas"].get("mkl")
-    mkl = (f"MKL {mkl['version']} ({mkl['threading_layer']}) x{mkl['num_threads']}" if mkl
-           else "no MKL (pip install 'rnnlab[fast]' for it)")
-    print(f"# {env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
-          f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
-          f"{mkl}, fused kernels {'on' if env['fused_kernels'] else 'off'}, "
-          f"row blocks x{env['row_block_threads']}, "
-          f"torch {env.get('torch', 'not installed')}")
+    print("# " + describe_environment(env))
     print(HEADER)
     kinds = ("lstm", "gru") if args.cells == "both" else (args.cells,)
     rows = run(FULL if args.full else QUICK, kinds, reps=args.reps, memory=not args.no_memory,
                with_torch=False if args.no_torch else None, block=args.block)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"environment": env, "results": rows}, f, indent=1)
+        from rnnlab.io import write_json
+        write_json(args.json, {"environment": env, "results": rows})
         print(f"results written to {args.json}")
     return 0

@@ -94,7 +94,7 @@ def gradcheck_module(module, x, loss_weights=None, seed=0, eps=1e-6, state=None,
     Returns the report of :func:`gradcheck`.
     """
     from rnnlab.nn.cells import LSTMCell
-    from rnnlab.nn.recurrent import RNNBase
+    from rnnlab.nn.layers import RNNBase
 
     rng = np.random.default_rng(seed)
     integer_x = np.issubdtype(np.asarray(x).dtype, np.integer)

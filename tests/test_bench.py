@@ -10,12 +10,13 @@ from rnnlab import bench
 TINY = bench.Config(3, 2, 4, 8)
 
 
-def test_blas_info_names_numpy_blas_and_aligns_mkl_threads():
+def test_blas_info_names_numpy_blas_and_aligns_rnnlab_threads():
     info = bench.blas_info()
     assert info["threads"] >= 1
-    from rnnlab.nn import blas
-    if blas.AVAILABLE:
-        assert info["mkl"]["num_threads"] == info["threads"]   # same threads as torch gets
+    from rnnlab.nn import backend, runtime
+    assert runtime.describe()["threads"] == info["threads"]     # same threads as torch gets
+    if backend.library("mkl") is not None:
+        assert info["mkl"]["num_threads"] == info["threads"]
         assert info["internal_api"] != "mkl"                    # NumPy's own BLAS, not MKL
 
 
@@ -51,7 +52,7 @@ def test_cli_without_torch_writes_json(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].startswith("# ") and "fused kernels" in lines[0] and "row blocks x" in lines[0]
+    assert lines[0].startswith("# ") and "rnnlab backend" in lines[0] and "row blocks x" in lines[0]
     assert sum(line.startswith("| gru |") for line in lines) == 2 * len(bench.QUICK)
     data = json.loads(out.read_text())
     assert data["environment"]["row_block_threads"] >= 1

@@ -5,24 +5,22 @@ import numpy as np
 import pytest
 
 import rnnlab.nn as rnn
-from rnnlab.nn import blas, fused
+from rnnlab.nn import runtime
 
 CASES = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False}),
          ("RNN", {})]
 
 
-@pytest.fixture(autouse=True)
-def restore_switches(monkeypatch):
-    monkeypatch.setattr(blas, "ENABLED", blas.ENABLED)
-    monkeypatch.setattr(fused, "ENABLED", fused.ENABLED)
+@pytest.fixture(params=["compiled", "numpy"])
+def backend(request):
+    with runtime.override(backend=request.param):
+        yield request.param
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["fast", "numpy"])
 @pytest.mark.parametrize("mode,kw", CASES, ids=["lstm", "gru", "gru-before", "rnn"])
 @pytest.mark.parametrize("N,lengths", [(3, None), (3, [5, 2, 1]), (40, None)],
                          ids=["full", "lengths", "packed"])
-def test_same_outputs_bitwise(mode, kw, fast, N, lengths):
-    fused.ENABLED = fast
+def test_same_outputs_bitwise(mode, kw, backend, N, lengths):
     m = getattr(rnn, mode)(4, 6, num_layers=2, bidirectional=True, seed=2, **kw)
     x = np.random.default_rng(2).standard_normal((5, N, 4)).astype(np.float32)
     lengths = None if lengths is None else np.array(lengths)

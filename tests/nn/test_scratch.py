@@ -1,9 +1,10 @@
-"""rnnlab/nn/scratch.py: pooled buffers are reused only when nobody else holds them."""
+"""rnnlab/nn/backend/scratch.py: pooled buffers are reused only when nobody else holds them."""
 import numpy as np
 import pytest
 
 import rnnlab.nn as rnn
-from rnnlab.nn import scratch
+from rnnlab.nn import runtime
+from rnnlab.nn.backend import scratch
 
 
 @pytest.fixture(autouse=True)
@@ -59,17 +60,17 @@ def test_arrays_start_on_a_cache_line(shape, dtype):
     np.testing.assert_array_equal(c, np.arange(12.0).reshape(3, 4))
 
 
-def test_small_and_huge_arrays_are_not_pooled(monkeypatch):
+def test_small_and_huge_arrays_are_not_pooled():
     scratch.empty((4, 4), np.float32)
     assert scratch.pooled_bytes() == 0
-    monkeypatch.setattr(scratch, "LIMIT_BYTES", 2**20)
-    scratch.empty((2**19,), np.float32)          # 2 MiB > the limit
+    with runtime.override(scratch_mib=1):
+        scratch.empty((2**19,), np.float32)      # 2 MiB > the limit
     assert scratch.pooled_bytes() == 0
 
 
-def test_the_pool_forgets_its_oldest_arrays_beyond_the_limit(monkeypatch):
-    monkeypatch.setattr(scratch, "LIMIT_BYTES", 3 * 2**18)
-    held = [scratch.empty((2**16,), np.float32) for _ in range(5)]   # 256 KiB each
+def test_the_pool_forgets_its_oldest_arrays_beyond_the_limit():
+    with runtime.override(scratch_mib=0.75):
+        held = [scratch.empty((2**16,), np.float32) for _ in range(5)]   # 256 KiB each
     assert scratch.pooled_bytes() <= 3 * 2**18
     held[0][:] = 7                               # forgotten arrays stay valid for their holder
     assert (held[0] == 7).all()

@@ -1,4 +1,4 @@
-"""Vanishing gradients in float32: the fused backward flushes |g| < 1e-30 to zero (fused._ftz)
+"""Vanishing gradients in float32: the compiled backward flushes |g| < 1e-30 to zero (kernels._ftz)
 instead of computing on subnormal numbers (~10x slower on this CPU; the speed is measured in
 the commit message, not here). The NumPy reference path keeps them; both agree."""
 import numpy as np
@@ -6,19 +6,19 @@ import pytest
 
 import rnnlab.nn as rnn
 from conftest import assert_close
-from rnnlab.nn import fused
+from rnnlab.nn import runtime
 
-pytest.importorskip("numba", reason="the fused kernels are optional")
-
-
-@pytest.fixture(autouse=True)
-def restore_switch(monkeypatch):
-    monkeypatch.setattr(fused, "ENABLED", fused.ENABLED)
+pytest.importorskip("numba", reason="the compiled loops are optional")
+from rnnlab.nn.backend import kernels  # noqa: E402
 
 
 def vanish(mode, kw, fast):
     """T=150 steps with a gradient only at the last one and small recurrent weights."""
-    fused.ENABLED = fast
+    with runtime.override(backend="compiled" if fast else "numpy"):
+        return _vanish(mode, kw)
+
+
+def _vanish(mode, kw):
     m = getattr(rnn, mode)(2, 16, seed=1, **kw)
     for k, p in m.params.items():
         if "weight_hh" in k:
@@ -51,6 +51,6 @@ def test_tiny_gradients_flushed_on_the_fast_path_only(mode, kw):
 
 
 def test_nan_survives_the_flush():
-    assert np.isnan(fused._ftz(np.float32("nan")))
-    assert fused._ftz(np.float32(3e-31)) == 0
-    assert fused._ftz(np.float32(-2e-30)) == np.float32(-2e-30)
+    assert np.isnan(kernels._ftz(np.float32("nan")))
+    assert kernels._ftz(np.float32(3e-31)) == 0
+    assert kernels._ftz(np.float32(-2e-30)) == np.float32(-2e-30)

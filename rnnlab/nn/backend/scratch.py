@@ -14,38 +14,32 @@ buffers alternated between them in inference, each written after the other's cal
 measured, LSTM (50,64,128,256) inference after training, two threads, 0.99 -> 0.93 of
 PyTorch's time, the same as with no training before.)
 
-Every array ``empty`` returns starts on a 64-byte boundary (``ALIGN``). NumPy's big arrays
+Every array ``empty`` returns starts on a 64-byte boundary (``align``). NumPy's big arrays
 start 16 bytes past a page, so every row of a (T, N, G*H) buffer did too, and each AVX-512
 load and store of the step GEMMs' output and of the gate kernels touched two cache lines.
-Measured, LSTM, two threads, each variant timed after PyTorch's (``benchmarks/ab.py ...
-rnnlab.nn.scratch.ALIGN 1 64``): inference (50,64,128,256) 10.77 -> 9.95 ms,
-(100,64,256,512) 80.5 -> 76.0 ms, (35,20,650,650) 20.0 -> 19.8 ms, (50,32,32,128) 1.74 ->
+Measured, LSTM, two threads, each variant timed after PyTorch's (``benchmarks/ab.py ... align
+1 64``): inference (50,64,128,256) 10.77 -> 9.95 ms, (100,64,256,512) 80.5 -> 76.0 ms, (35,20,650,650) 20.0 -> 19.8 ms, (50,32,32,128) 1.74 ->
 1.70 ms; training (50,64,128,256) 34.7 -> 33.2 ms, (50,32,32,128) 5.43 -> 5.23 ms.
 
-The pool keeps at most ``LIMIT_BYTES`` (default 256 MiB, ``RNNLAB_SCRATCH_MIB``); beyond
-that it forgets the arrays used longest ago (which stay valid for whoever holds them). ``clear()``
-empties it.
+The pool keeps at most ``runtime.settings().scratch_mib`` (default 256 MiB,
+``RNNLAB_SCRATCH_MIB``); beyond that it forgets the arrays used longest ago (which stay valid for
+whoever holds them). ``clear()`` empties it. The alignment is ``runtime.settings().align``.
 """
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
-LIMIT_BYTES = int(float(os.environ.get("RNNLAB_SCRATCH_MIB", 256)) * 2**20)
-# Where each array's data starts: on a 64-byte boundary, a cache line and one AVX-512 vector.
-# NumPy's own big arrays start 16 bytes past a page (malloc's header), so every row of a
-# (T, N, G*H) buffer did, and each vector load and store of the GEMMs' C and of the gate
-# kernels spanned two cache lines.
-ALIGN = 64
+from rnnlab.nn import runtime
+
 # Arrays smaller than this are not pooled (malloc serves them from its heap without page
 # faults); larger ones are.
 MIN_BYTES = 2**16
-_pool: OrderedDict = OrderedDict()   # id(raw) -> (raw bytes, offset, shape, dtype, ALIGN), last used last
+_pool: OrderedDict = OrderedDict()   # id(raw) -> (raw bytes, offset, shape, dtype, align), last used last
 _lock = threading.Lock()
 _bytes = 0
 # references to a pooled buffer that nobody else holds: the pool's entry and getrefcount's
@@ -55,9 +49,9 @@ _bytes = 0
 _FREE = 2
 
 
-def _aligned(shape, dtype):
-    raw = np.empty(math.prod(shape) * dtype.itemsize + ALIGN, np.uint8)
-    return raw, -raw.__array_interface__["data"][0] % ALIGN
+def _aligned(shape, dtype, align):
+    raw = np.empty(math.prod(shape) * dtype.itemsize + align, np.uint8)
+    return raw, -raw.__array_interface__["data"][0] % align
 
 
 def _view(raw, start, shape, dtype):
@@ -65,34 +59,46 @@ def _view(raw, start, shape, dtype):
 
 
 def aligned(shape, dtype) -> np.ndarray:
-    """A fresh (never pooled) uninitialised array whose data starts on an ``ALIGN``-byte
-    boundary (blas.Packed keeps MKL's packed weights in one)."""
+    """A fresh (never pooled) uninitialised array whose data starts on an aligned boundary
+    (gemm.MKL keeps its packed weights in one)."""
     shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-    return _view(*_aligned(shape, dtype), shape, dtype)
+    return _view(*_aligned(shape, dtype, runtime.settings().align), shape, dtype)
 
 
 def empty(shape, dtype) -> np.ndarray:
-    """An uninitialised array of ``shape`` and ``dtype`` whose data starts on an ``ALIGN``-byte
+    """An uninitialised array of ``shape`` and ``dtype`` whose data starts on an aligned
     boundary, reused from the pool if possible."""
     global _bytes
     shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    cfg = runtime.settings()
+    limit, want = int(cfg.scratch_mib * 2**20), cfg.align
     with _lock:
         for key, (raw, start, s, d, align) in reversed(_pool.items()):  # last used first
-            if s == shape and d == dtype and align == ALIGN:
+            if s == shape and d == dtype and align == want:
                 del raw                                # drop this frame's reference
                 if sys.getrefcount(_pool[key][0]) == _FREE:
                     _pool.move_to_end(key)
                     return _view(*_pool[key][:4])
-        raw, start = _aligned(shape, dtype)
+        raw, start = _aligned(shape, dtype, want)
         a = _view(raw, start, shape, dtype)
-        if a.nbytes < MIN_BYTES or a.nbytes > LIMIT_BYTES:  # tiny ones are cheap; huge ones not kept
+        if a.nbytes < MIN_BYTES or a.nbytes > limit:  # tiny ones are cheap; huge ones not kept
             return a
-        _pool[id(raw)] = (raw, start, shape, dtype, ALIGN)
+        _pool[id(raw)] = (raw, start, shape, dtype, want)
         _bytes += raw.nbytes
-        while _bytes > LIMIT_BYTES and _pool:
+        while _bytes > limit and _pool:
             _, (old, *_) = _pool.popitem(last=False)
             _bytes -= old.nbytes
         return a
+
+
+def vector(n, dtype) -> np.ndarray:
+    """A 1-D uninitialised array of ``n`` elements, a view of a pooled buffer whose size is ``n``
+    rounded up (to a multiple of an eighth of the next power of two: at most 12.5% more), so
+    that arrays of varying sizes (the logits of batches with varying word counts) share a few
+    buffers instead of each size getting its own."""
+    n = int(n)
+    step = 1 << max(0, n.bit_length() - 3)
+    return empty((-(-n // step) * step,), dtype)[:n]
 
 
 def copy(a, dtype=None) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""The optional Numba kernels (rnnlab/nn/fused.py) against the NumPy path they replace.
+"""The compiled backend (rnnlab/nn/backend/) against the NumPy loop it replaces.
 
-Skipped when numba is not installed (it is the optional extra ``rnnlab[fast]``); the
-float32 parity tests against torch in test_recurrent_parity.py run through the fused
-kernels whenever numba is present. Measured here (float32, these shapes): every tensor
-of the fused path is within 4e-7 relative of the NumPy path; we allow 1e-5.
+Skipped when numba is not installed (it is the optional extra ``rnnlab[fast]``); the float32
+parity tests against torch in test_recurrent_parity.py run through the compiled loops whenever
+numba is present. Measured here (float32, these shapes): every tensor of the compiled path is
+within 4e-7 relative of the NumPy path; we allow 1e-5.
 """
 import os
 import subprocess
@@ -12,11 +12,12 @@ import sys
 import numpy as np
 import pytest
 
-numba = pytest.importorskip("numba", reason="numba not installed: the fused kernels are optional")
+numba = pytest.importorskip("numba", reason="numba not installed: the compiled loops are optional")
 
 import rnnlab.nn as rnn  # noqa: E402
 from conftest import assert_close  # noqa: E402
-from rnnlab.nn import fused  # noqa: E402
+from rnnlab.nn import backend, runtime  # noqa: E402
+from rnnlab.nn.backend import kernels, loops  # noqa: E402
 
 TOL = 1e-5
 CELLS = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})]
@@ -25,7 +26,11 @@ IDS = ["lstm", "gru-after", "gru-before"]
 
 def run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, fast, seed=3):
     """Forward + backward with nonzero states and upstream gradients; every tensor, by name."""
-    fused.ENABLED = fast
+    with runtime.override(backend="compiled" if fast else "numpy"):
+        return _run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, seed)
+
+
+def _run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, seed):
     m = getattr(rnn, mode)(I, H, num_layers=L, bidirectional=bidir, batch_first=batch_first,
                            seed=seed, **kw)
     rng = np.random.default_rng(seed)
@@ -51,8 +56,10 @@ def run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, fast, seed=3
 
 
 @pytest.fixture(autouse=True)
-def restore_switch(monkeypatch):
-    monkeypatch.setattr(fused, "ENABLED", fused.ENABLED)   # tests flip it; undo afterwards
+def fresh_backend():
+    backend.reset()                                       # tests may break a loop: start clean
+    yield
+    backend.reset()
 
 
 @pytest.mark.parametrize("mode,kw", CELLS, ids=IDS)
@@ -61,17 +68,18 @@ def restore_switch(monkeypatch):
     (2, True, True, [6, 2, 7, 4, 1]),
     (2, False, False, [3, 7, 7, 5, 2]),
 ], ids=["L1-uni", "L2-bi-bf-var", "L2-uni-var"])
-def test_fused_matches_numpy(mode, kw, L, bidir, batch_first, lengths):
+def test_compiled_matches_numpy(mode, kw, L, bidir, batch_first, lengths):
     lengths = None if lengths is None else np.array(lengths)
     args = (mode, kw, 7, 5, 6, 9, L, bidir, batch_first, lengths)
     ref = run_layer(*args, fast=False)
     got = run_layer(*args, fast=True)
-    assert fused._ready.get(mode.lower()), "the fused kernels did not run"
+    assert backend.select(rnn.GRU(1, 1).cell if mode == "GRU" else rnn.LSTM(1, 1).cell,
+                          np.float32) is not None, "the compiled loops did not run"
     for name in ref:
         assert_close(name, got[name], ref[name], TOL)
 
 
-def test_fused_matches_numpy_larger_lstm():
+def test_compiled_matches_numpy_larger_lstm():
     """H a multiple of the vector width and a longer sequence: errors do not build up."""
     args = ("LSTM", {}, 40, 16, 24, 64, 1, False, False, None)
     ref, got = run_layer(*args, fast=False), run_layer(*args, fast=True)
@@ -92,7 +100,7 @@ def test_tanh_approximation_error():
     lo, hi = np.float32(1e-8).view(np.int32), np.float32(12.0).view(np.int32)
     pos = np.arange(lo, hi, 257, dtype=np.int32).view(np.float32)
     x = np.concatenate([pos, -pos, np.linspace(-10, 10, 100_001, dtype=np.float32)])
-    got = fused.tanh(x)
+    got = kernels.tanh(x)
     exact = np.tanh(x.astype(np.float64))
     assert _ulps(got, exact.astype(np.float32)).max() <= 5
     assert np.abs(got - exact).max() <= 3e-7
@@ -100,43 +108,42 @@ def test_tanh_approximation_error():
 
 def test_tanh_extremes():
     x = np.array([-np.inf, -1e30, -1000, -20, 0.0, -0.0, 1e-30, 20, 1000, 1e30, np.inf], np.float32)
-    got = fused.tanh(x)
+    got = kernels.tanh(x)
     assert np.all(np.isfinite(got)) and np.all(np.abs(got) <= 1)
     np.testing.assert_allclose(got, np.tanh(x), rtol=0, atol=3e-7)
-    assert np.isnan(fused.tanh(np.array([np.nan], np.float32))[0]), "NaN must stay NaN"
+    assert np.isnan(kernels.tanh(np.array([np.nan], np.float32))[0]), "NaN must stay NaN"
 
 
 @pytest.mark.parametrize("rows,cols", [(256, 64), (384, 128), (40, 100), (7, 3)])
 def test_transpose(rows, cols):
-    """W_T for the forward GEMMs: the tiled loop (cols % 64 == 0) or NumPy's copy."""
+    """A contiguous W^T (OpenBLAS's operand): the tiled loop (cols % 64 == 0) or NumPy's copy."""
     W = np.random.default_rng(0).standard_normal((rows, cols)).astype(np.float32)
-    W_T = fused.transpose(W)
+    W_T = kernels.transpose(W)
     assert W_T.flags.c_contiguous
     np.testing.assert_array_equal(W_T, W.T)
 
 
-def test_switch_and_dtype(monkeypatch):
-    """ENABLED=False and float64 take the NumPy path; ENABLED=True and float32 the kernels
-    (one call per step, or one per sequence when MKL lets the whole loop run compiled)."""
-    from rnnlab.nn import blas
+def test_setting_and_dtype_choose_the_loop(monkeypatch):
+    """backend="numpy" and float64 take the NumPy loop; float32 with "auto" or "compiled"
+    one compiled call per sequence (no Python loop over the steps)."""
+    assert backend.select(rnn.LSTM(1, 1).cell, np.float32) is not None   # compiled and checked
     calls = []
-    for name in ("lstm_forward", "lstm_forward_seq"):
-        real = getattr(fused, name)
-        monkeypatch.setattr(fused, name, lambda *a, _r=real, _n=name: (calls.append(_n), _r(*a)))
+    real = loops.lstm_forward
+    monkeypatch.setattr(loops, "lstm_forward", lambda *a: (calls.append(a[2].shape[0]), real(*a))[1])
     x = np.ones((3, 2, 4), np.float32)
-    fused.ENABLED = False
-    rnn.LSTM(4, 5)(x)
+    with runtime.override(backend="numpy"):
+        rnn.LSTM(4, 5)(x)
+        rnn.LSTM(4, 5, dtype=np.float64)(x)
+    assert calls == []
     rnn.LSTM(4, 5, dtype=np.float64)(x)
     assert calls == []
-    fused.ENABLED = True
-    rnn.LSTM(4, 5, dtype=np.float64)(x)
-    assert calls == []
-    rnn.LSTM(4, 5)(x)
-    assert calls == (["lstm_forward_seq"] if blas.ENABLED else ["lstm_forward"] * 3)
-    calls.clear()
-    monkeypatch.setattr(blas, "ENABLED", False)
-    rnn.LSTM(4, 5)(x)
-    assert calls == ["lstm_forward"] * 3                 # one per step
+    for mode in ("auto", "compiled"):
+        with runtime.override(backend=mode):
+            rnn.LSTM(4, 5)(x)
+    assert calls == [3, 3]                               # T = 3 steps, one call each
+    assert runtime.describe()["backend"] == "compiled"
+    with runtime.override(backend="numpy"):
+        assert runtime.describe()["backend"] == "numpy"
 
 
 def _python(code, **env):
@@ -145,32 +152,32 @@ def _python(code, **env):
     return out.stdout.split()
 
 
-def test_environment_variable_disables():
-    assert _python("import rnnlab.nn.fused as f; print(f.ENABLED)", RNNLAB_NO_FUSED="1") == ["False"]
+@pytest.mark.parametrize("env", [{"RNNLAB_NO_FUSED": "1"}, {"RNNLAB_BACKEND": "numpy"}])
+def test_environment_variables_choose_numpy(env):
+    code = "from rnnlab.nn import runtime; print(runtime.settings().backend, runtime.describe()['backend'])"
+    assert _python(code, **env) == ["numpy", "numpy"]
 
 
 def test_without_numba_the_numpy_path_runs_and_import_stays_light():
-    """numba blocked: ENABLED is False and a float32 LSTM trains; numba is never imported
-    by ``import rnnlab.nn`` alone (it is loaded on the first fused call)."""
+    """numba blocked: the NumPy loop runs and a float32 LSTM trains; numba is never imported
+    by ``import rnnlab.nn`` alone (it is loaded on the first compiled call)."""
     code = ("import sys, numpy as np; import rnnlab.nn as rnn; print('numba' in sys.modules); "
-            "sys.modules['numba'] = None; import importlib, rnnlab.nn.fused as f; "
-            "importlib.reload(f); m = rnn.LSTM(3, 4); out, _ = m(np.ones((2, 2, 3), np.float32)); "
-            "m.backward(np.ones_like(out)); print(f.ENABLED, 'numba' in sys.modules and "
-            "sys.modules['numba'] is not None)")
-    assert _python(code) == ["False", "False", "False"]
+            "sys.modules['numba'] = None; m = rnn.LSTM(3, 4); out, _ = m(np.ones((2, 2, 3), np.float32)); "
+            "m.backward(np.ones_like(out)); from rnnlab.nn import runtime; "
+            "print(runtime.describe()['backend'], sys.modules['numba'] is not None)")
+    assert _python(code) == ["False", "numpy", "False"]
 
 
 def test_compile_failure_falls_back_with_one_warning(monkeypatch):
     def broken(*_):
         raise numba.core.errors.TypingError("simulated compile failure")
 
-    monkeypatch.setattr(fused, "_ready", {})
-    monkeypatch.setattr(fused, "gru_forward", broken)
-    fused.ENABLED = True
+    monkeypatch.setattr(loops, "gru_forward_loop", broken)
     x = np.random.default_rng(0).standard_normal((3, 2, 4)).astype(np.float32)
     with pytest.warns(RuntimeWarning, match="using the NumPy path"):
         out, _ = rnn.GRU(4, 5, seed=0)(x)
-    assert fused.ENABLED is False
-    fused.ENABLED = False
-    ref, _ = rnn.GRU(4, 5, seed=0)(x)
+    assert backend.select(rnn.GRU(4, 5).cell, np.float32) is None       # GRU: NumPy from now on
+    assert backend.select(rnn.LSTM(4, 5).cell, np.float32) is not None  # the LSTM is unaffected
+    with runtime.override(backend="numpy"):
+        ref, _ = rnn.GRU(4, 5, seed=0)(x)
     np.testing.assert_array_equal(out, ref)

@@ -1,0 +1,125 @@
+"""The engine's speed, behind one interface.
+
+``recurrent.py`` is the readable time loop. Per call it asks ``select(cell, dtype)``: None
+means "run the NumPy loop yourself"; otherwise it gets a backend with four methods::
+
+    matmul(a, b, out)                                    the hoisted 2-D products (X U^T, dx, dW)
+    forward(cell, XG, S, W, b_ih, b_hh, mask, keep) -> ws      the whole forward time loop
+    backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq) -> dS0  the whole backward time loop
+    run_directions(cell, jobs, work) -> results           the directions of a layer, maybe in parallel
+
+with the same inputs and outputs (buffers, caches) as the NumPy loop, so the layer above never
+knows which one ran. Today there is one such backend, ``compiled.Compiled``: Numba loops
+(``loops.py``, one per cell) calling a GEMM library from compiled code (``gemm.py``: MKL or
+OpenBLAS), optionally in parallel row blocks. It runs float32 LSTM and GRU when numba and a
+GEMM library load and ``runtime.settings().backend`` is not "numpy"; everything else (float64,
+the Elman RNN, no numba) takes the NumPy loop. ``scratch.py`` is the buffer pool both use.
+"""
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+import numpy as np
+
+from rnnlab.nn import runtime
+
+_F32 = np.dtype(np.float32)
+_state: dict = {}                      # "compiled": the backend (or None), "libraries": {name: lib}
+
+
+def library(name: str | None = None):
+    """The GEMM library ``name`` ("mkl", "openblas"), loaded once, or None where it does not
+    load; without a name, the one ``runtime.settings().gemm`` selects."""
+    from rnnlab.nn.backend import gemm
+    if name is None:
+        name = _resolve_gemm(runtime.settings().gemm)
+        if name is None:
+            return None
+    libs = _state.setdefault("libraries", {})
+    if name not in libs:
+        lib = libs[name] = gemm.load(name)
+        threads = runtime.settings().threads
+        if lib is not None:
+            lib.default_threads = lib.get_threads()       # what threads=None gives back
+            if threads is not None:
+                lib.set_threads(threads)
+    return libs[name]
+
+
+def _resolve_gemm(choice):
+    if choice != "auto":
+        return choice
+    for name in ("mkl", "openblas"):
+        if library(name) is not None:
+            return name
+    return None
+
+
+def _compiled():
+    """The compiled backend for the selected GEMM library (made once per library), or None."""
+    lib = library()
+    key = ("compiled", None if lib is None else lib.name)
+    if key not in _state:
+        backend = None
+        if lib is not None and find_spec("numba") is not None:
+            from rnnlab.nn.backend.compiled import Compiled
+            backend = Compiled(lib)
+        _state[key] = backend
+    return _state[key]
+
+
+def select(cell, dtype):
+    """The backend that runs ``cell``'s time loop for ``dtype``, or None: the NumPy loop."""
+    mode = runtime.settings().backend
+    if mode == "numpy" or dtype != _F32:
+        return None
+    fast = _compiled()
+    if fast is None or not fast.ready(cell.name):
+        return None
+    return fast
+
+
+def run_directions(cell, dtype, jobs, work):
+    """Results of the direction jobs ``[(fn, *args), ...]`` of one layer; ``work``: the
+    layer's multiply-adds (small passes are not worth a hand-over to another thread)."""
+    fast = select(cell, dtype)
+    if fast is None:
+        return [fn(*args) for fn, *args in jobs]
+    return fast.run_directions(cell, jobs, work)
+
+
+def _apply_threads(old, new):
+    """A new thread count goes to the GEMM library in use and to NumPy's own OpenBLAS (so that
+    ``runtime.override(threads=1)`` means one thread for every product)."""
+    if new.threads != old.threads:
+        library("openblas")
+        library()
+        for lib in _state.get("libraries", {}).values():
+            if lib is not None:
+                lib.set_threads(lib.default_threads if new.threads is None else new.threads)
+
+
+runtime.on_change(_apply_threads)
+
+
+def threads() -> int:
+    """Threads of the selected GEMM library (1 without one)."""
+    lib = library()
+    return lib.get_threads() if lib is not None else 1
+
+
+def describe() -> dict:
+    """What runs: ``{"backend", "gemm", "gemm_version", "threads", "row_block_threads"}``."""
+    lib = library()
+    fast = _compiled() if runtime.settings().backend != "numpy" else None
+    ready = fast is not None and fast.ready("lstm")
+    return {"backend": "compiled" if ready else "numpy",
+            "gemm": None if lib is None else lib.name,
+            "gemm_version": None if lib is None else lib.version(),
+            "threads": threads(),
+            "row_block_threads": fast.parallel_threads() if ready else 1}
+
+
+def reset() -> None:
+    """Forget the loaded libraries and backends (tests; a new choice after ``bench --tune``)."""
+    _state.clear()

@@ -1,0 +1,266 @@
+"""GEMM libraries the compiled loops can call from compiled code: Intel MKL and OpenBLAS.
+
+The recurrent loop multiplies by the same weight matrix at every step, in short, wide products
+(N rows: the batch). Each library here is reached with ctypes and offers the compiled loops
+(``loops.py``) the same two things:
+
+    compiled   (compute, sgemm): MKL's ``cblas_sgemm_compute`` (packed or plain B) or None,
+               and a plain ``cblas_sgemm`` or None; ``loops._gemm`` calls whichever is there
+    operand(b, M, uses)    the right operand ``b (K, Nc)`` of ``uses`` products with M rows,
+               as ``(pointer, transb, ldb)``: MKL packs b once into its own layout when that
+               pays (``cblas_sgemm_pack``); OpenBLAS gets a C-contiguous copy of b (a
+               transposed view costs 15-50% per product, measured)
+
+and ``matmul(a, b, out)`` for the hoisted 2-D products, ``set_threads`` / ``get_threads`` and a
+thread-local count for the row blocks (``local_threads``: MKL_Set_Num_Threads_Local,
+openblas_set_num_threads_local). Packing costs about 2-4 products at M >= 20 but ~11 at M = 7
+and ~50 at M = 1 (measured, MKL, float32), so MKL packs when ``uses >= max(4, 96 / M)``.
+
+``mkl``: the ``mkl`` wheel (``rnnlab[fast]``), on its GNU OpenMP layer (the one PyTorch and
+most of the ecosystem use). ``openblas``: the OpenBLAS that NumPy itself loaded (its wheels
+bundle one). A library that does not load is simply not offered.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import site
+import sys
+
+import numpy as np
+
+from rnnlab.nn.backend import scratch
+
+ROW_MAJOR, NO_TRANS, TRANS, PACKED = 101, 111, 112, 151
+_B_MATRIX = 162
+_LAYER_SEQUENTIAL, _LAYER_GNU = 1, 3
+_THREAD_ENV = ("MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
+_vp, _i32, _i64, _u64, _f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_float
+# the prototypes compiled code calls (pointers as 64-bit integers)
+_COMPUTE = ctypes.CFUNCTYPE(None, *[_i32] * 6, _u64, _i32, _u64, _i32, _f32, _u64, _i32)
+_LOCAL = ctypes.CFUNCTYPE(_i32, _i32)
+
+
+def blas_operand(m):
+    """``(trans, ld)`` for a 2-D array BLAS can read in place (rows or columns unit-stride)."""
+    (r, c), (s0, s1), it = m.shape, m.strides, m.itemsize
+    if (s1 == it or c == 1) and (r == 1 or (s0 % it == 0 and s0 // it >= c)):
+        return NO_TRANS, c if r == 1 else s0 // it
+    if (s0 == it or r == 1) and (c == 1 or (s1 % it == 0 and s1 // it >= r)):
+        return TRANS, r if c == 1 else s1 // it
+    return None
+
+
+def _out_ok(out, M, N, dtype):
+    return (out.shape == (M, N) and out.dtype == dtype and out.strides[1] == out.itemsize
+            and out.strides[0] >= N * out.itemsize and out.strides[0] % out.itemsize == 0)
+
+
+def _fn(lib, name, proto):
+    """``lib.name`` as a ctypes function of type ``proto`` that compiled code can call."""
+    return proto(ctypes.cast(getattr(lib, name), _vp).value)
+
+
+class Operand:
+    """The right operand of a run of products: ``.operand = (pointer, transb, ldb)`` for the
+    compiled loops; it keeps the memory it points into alive."""
+
+    def __init__(self, keep, pointer, transb, ldb):
+        self._keep, self.operand = keep, (int(pointer), int(transb), int(ldb))
+
+
+class _Library:
+    name = "?"
+    compiled: tuple = (None, None)
+    local_threads = None            # compiled-callable int(int): this thread's count, or None
+
+    def set_local(self, n: int) -> None:
+        """Threads for calls from this thread only (no-op where the library has no such count)."""
+        if self.local_threads is not None:
+            self.local_threads(n)
+
+    @contextlib.contextmanager
+    def threads_per_caller(self, n: int):
+        """Inside: calls from several threads at once, each to use ``n`` threads. A library
+        with thread-local counts needs nothing here (each caller sets its own); one without
+        gets its global count set to ``n`` for the duration."""
+        if self.local_threads is not None:
+            yield
+            return
+        before = self.get_threads()
+        self.set_threads(n)
+        try:
+            yield
+        finally:
+            self.set_threads(before)
+
+    def matmul(self, a, b, out=None):
+        """``a @ b`` for 2-D ``a (M, K)``, ``b (K, N)`` (either may be a transposed view)."""
+        M, K = a.shape
+        N = b.shape[1]
+        if out is None:
+            out = np.empty((M, N), np.result_type(a, b))
+        gemm = self._gemm.get(a.dtype) if a.dtype == b.dtype else None
+        la, lb = blas_operand(a), blas_operand(b)
+        if gemm is None or not (M and N and K) or la is None or lb is None or not _out_ok(out, M, N, a.dtype):
+            return np.matmul(a, b, out=out)
+        gemm(ROW_MAJOR, la[0], lb[0], M, N, K, 1.0, a.ctypes.data, la[1], b.ctypes.data, lb[1],
+             0.0, out.ctypes.data, out.strides[0] // out.itemsize)
+        return out
+
+
+class MKL(_Library):
+    """Intel MKL from the ``mkl`` wheel, LP64 (32-bit integers)."""
+
+    name = "mkl"
+
+    def __init__(self, path):
+        lib = self.lib = ctypes.CDLL(path)
+        layer = _LAYER_GNU if _gnu_layer_loads(path) else _LAYER_SEQUENTIAL
+        lib.MKL_Set_Interface_Layer(_i32(0))                   # LP64: 32-bit integers
+        lib.MKL_Set_Threading_Layer(_i32(layer))
+        self.threading_layer = "gnu" if layer == _LAYER_GNU else "sequential"
+        self._gemm = {}
+        for dtype, p in _PREFIX.items():
+            real = _f32 if p == "s" else ctypes.c_double
+            f = getattr(lib, f"cblas_{p}gemm")
+            f.argtypes, f.restype = [_i32] * 6 + [real, _vp, _i32, _vp, _i32, real, _vp, _i32], None
+            self._gemm[dtype] = f
+        self._size = lib.cblas_sgemm_pack_get_size
+        self._size.argtypes, self._size.restype = [_i32] * 4, ctypes.c_size_t
+        self._pack = lib.cblas_sgemm_pack
+        self._pack.argtypes, self._pack.restype = [_i32] * 6 + [_f32, _vp, _i32, _vp], None
+        for name in _THREAD_ENV:
+            if os.environ.get(name, "").strip().isdigit():
+                lib.MKL_Set_Num_Threads(_i32(max(1, int(os.environ[name]))))
+                break
+        self.compiled = (_fn(lib, "cblas_sgemm_compute", _COMPUTE), None)
+        self.local_threads = _fn(lib, "MKL_Set_Num_Threads_Local", _LOCAL)
+
+    def version(self) -> str:
+        buf = ctypes.create_string_buffer(256)
+        self.lib.MKL_Get_Version_String(buf, 256)
+        return buf.value.decode(errors="replace").strip()
+
+    def set_threads(self, n: int) -> None:
+        """MKL's thread count; also clears the calling thread's local count, which would
+        otherwise override it there (``torch.set_num_threads`` can leave one)."""
+        self.lib.MKL_Set_Num_Threads(_i32(int(n)))
+        self.lib.MKL_Set_Num_Threads_Local(_i32(0))
+
+    def get_threads(self) -> int:
+        return int(self.lib.MKL_Get_Max_Threads())
+
+    def operand(self, b, M, uses=1 << 30):
+        K, N = b.shape
+        lb = blas_operand(b)
+        if lb is None:
+            b = np.ascontiguousarray(b)
+            lb = blas_operand(b)
+        if uses < max(4, 96 / max(M, 1)) or not (M and K and N):
+            return Operand(b, b.ctypes.data, *lb)
+        size = self._size(_B_MATRIX, M, N, K)
+        buf = scratch.aligned((size // b.itemsize + 1,), b.dtype)
+        self._pack(ROW_MAJOR, _B_MATRIX, lb[0], M, N, K, 1.0, b.ctypes.data, lb[1], buf.ctypes.data)
+        return Operand(buf, buf.ctypes.data, PACKED, N)
+
+
+class OpenBLAS(_Library):
+    """The OpenBLAS NumPy loaded (its wheels bundle ``scipy_openblas``, ILP64)."""
+
+    name = "openblas"
+    # (prefix, suffix, integer type) of the builds we know: NumPy's ILP64 one, a plain LP64 one
+    _ABIS = (("scipy_", "64_", _i64), ("", "64_", _i64), ("", "", _i32))
+
+    def __init__(self, path):
+        lib = self.lib = ctypes.CDLL(path)
+        for pre, suf, it in self._ABIS:
+            if hasattr(lib, f"{pre}cblas_sgemm{suf}"):
+                break
+        else:
+            raise OSError(f"{path} has no cblas_sgemm")
+        self._gemm = {}
+        for dtype, p in _PREFIX.items():
+            real = _f32 if p == "s" else ctypes.c_double
+            f = getattr(lib, f"{pre}cblas_{p}gemm{suf}")
+            f.argtypes, f.restype = [_i32] * 3 + [it] * 3 + [real, _vp, it, _vp, it, real, _vp, it], None
+            self._gemm[dtype] = f
+        sgemm = ctypes.CFUNCTYPE(None, *[_i32] * 3, *[it] * 3, _f32, _u64, it, _u64, it, _f32, _u64, it)
+        self.compiled = (None, _fn(lib, f"{pre}cblas_sgemm{suf}", sgemm))
+        self._set = getattr(lib, f"{pre}openblas_set_num_threads{suf}")
+        self._get = getattr(lib, f"{pre}openblas_get_num_threads{suf}")
+        self._set.argtypes, self._get.restype = [_i32], _i32
+        # (no thread-local count: OpenBLAS 0.3.31's openblas_set_num_threads_local sets the
+        # global count; called from two threads at once it left the count at 1)
+        self._config = getattr(lib, f"{pre}openblas_get_config{suf}", None)
+        if self._config is not None:
+            self._config.restype = ctypes.c_char_p
+
+    def version(self) -> str:
+        return self._config().decode(errors="replace") if self._config is not None else "OpenBLAS"
+
+    def set_threads(self, n: int) -> None:
+        self._set(int(n))
+
+    def get_threads(self) -> int:
+        return int(self._get())
+
+    def operand(self, b, M, uses=1 << 30):
+        if not b.flags.c_contiguous:
+            from rnnlab.nn.backend import kernels
+            b = kernels.transpose(b.T) if b.T.flags.c_contiguous else np.ascontiguousarray(b)
+        return Operand(b, b.ctypes.data, NO_TRANS, b.shape[1])
+
+
+# ----------------------------------------------------------------------------- finding them
+
+
+def _mkl_paths():
+    dirs = [os.path.join(p, "lib") for p in (sys.prefix, sys.base_prefix, site.USER_BASE) if p]
+    for d in dirs:
+        for name in ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"):
+            yield os.path.join(d, name)
+    found = ctypes.util.find_library("mkl_rt")
+    if found:
+        yield found
+
+
+def _gnu_layer_loads(mkl_path) -> bool:
+    """Whether MKL's GNU OpenMP layer is installed and libgomp loads (MKL exits if not)."""
+    folder, ext = os.path.dirname(mkl_path), mkl_path.rsplit(".so", 1)[-1]
+    try:
+        ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        return False
+    return os.path.exists(os.path.join(folder, "libmkl_gnu_thread.so" + ext))
+
+
+def _numpy_openblas_path():
+    """The OpenBLAS shared library this process's NumPy loaded, or None."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.rsplit(" ", 1)[-1].strip()
+                if "openblas" in os.path.basename(path).lower() and ".so" in path:
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def load(name):
+    """The library ``name`` ("mkl", "openblas"), or None when it does not load here."""
+    if sys.platform != "linux":
+        return None
+    paths = list(_mkl_paths()) if name == "mkl" else [_numpy_openblas_path()]
+    for path in paths:
+        if not path or (not os.path.exists(path) and os.sep in path):
+            continue
+        try:
+            return (MKL if name == "mkl" else OpenBLAS)(path)
+        except (OSError, AttributeError):
+            continue
+    return None

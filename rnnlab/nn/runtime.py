@@ -1,0 +1,150 @@
+"""The one runtime configuration of the engine: backend, GEMM library, threads, limits.
+
+Everything the engine does for speed is governed from here, and only from here::
+
+    from rnnlab.nn import runtime
+    runtime.settings()                      # the current Settings (read-only)
+    runtime.set(threads=1)                  # change for the rest of the process
+    with runtime.override(backend="numpy"): # change inside a block (tests, benchmarks)
+        ...
+    runtime.describe()                      # what actually runs: backend, GEMM library, threads
+
+Settings (their environment variables are read ONCE, when this module is imported):
+
+    backend     "auto"     the compiled loops for float32 when numba and a GEMM library load,
+                           else the NumPy reference loop          RNNLAB_BACKEND=auto|numpy|compiled
+                "numpy"    always the NumPy reference loop (what every test compares with)
+                           (RNNLAB_NO_FUSED=1, the old switch, means "numpy")
+                "compiled" the compiled loops wherever they exist (float32 LSTM and GRU)
+    gemm        "auto"     the GEMM library the compiled loops call: the measured choice for this
+                           CPU (``rnnlab bench --tune``), else MKL when the ``mkl`` wheel loads,
+                           else NumPy's own OpenBLAS              RNNLAB_GEMM=auto|mkl|openblas
+                           (RNNLAB_NO_MKL=1, the old switch, means "openblas")
+    threads     None       threads of the GEMM library and of the compiled loops' row blocks;
+                           None leaves the libraries' own defaults (MKL_NUM_THREADS,
+                           OMP_NUM_THREADS, OPENBLAS_NUM_THREADS)  RNNLAB_NUM_THREADS
+    scratch_mib 256        the most memory the buffer pool keeps (backend/scratch.py)
+                                                                  RNNLAB_SCRATCH_MIB
+    min_rows    16         row blocks of a batch run in parallel only with at least this many
+                           rows each (measured: backend/compiled.py)
+    min_work    4e6        directions of a bidirectional layer run in parallel only above this
+                           many multiply-adds (a job costs tens of us to hand over)
+    align       64         byte alignment of every pooled buffer (a cache line, an AVX-512 vector)
+
+``pool()`` is the engine's one thread pool, shared by the parallel directions, the translator's
+output layer and the optimisers' threaded updates.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+BACKENDS = ("auto", "numpy", "compiled")
+GEMMS = ("auto", "mkl", "openblas")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    backend: str = "auto"
+    gemm: str = "auto"
+    threads: int | None = None
+    scratch_mib: float = 256.0
+    min_rows: int = 16
+    min_work: float = 4e6
+    align: int = 64
+
+    def check(self) -> "Settings":
+        if self.backend not in BACKENDS:
+            raise ValueError(f"runtime backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.gemm not in GEMMS:
+            raise ValueError(f"runtime gemm must be one of {GEMMS}, got {self.gemm!r}")
+        if self.threads is not None and (int(self.threads) != self.threads or self.threads < 1):
+            raise ValueError(f"runtime threads must be a positive integer or None, got {self.threads!r}")
+        if not self.scratch_mib >= 0:
+            raise ValueError(f"runtime scratch_mib must be >= 0, got {self.scratch_mib!r}")
+        if self.min_rows < 1 or self.min_work < 0 or self.align < 1 or self.align & (self.align - 1):
+            raise ValueError("runtime min_rows must be >= 1, min_work >= 0 and align a power of two")
+        return self
+
+
+def _from_environment(env=os.environ) -> Settings:
+    """The settings the environment asks for (the old RNNLAB_NO_* switches included)."""
+    backend = env.get("RNNLAB_BACKEND", "auto").strip().lower() or "auto"
+    if env.get("RNNLAB_NO_FUSED"):
+        backend = "numpy"
+    gemm = env.get("RNNLAB_GEMM", "auto").strip().lower() or "auto"
+    if env.get("RNNLAB_NO_MKL"):
+        gemm = "openblas"
+    threads = env.get("RNNLAB_NUM_THREADS", "").strip()
+    return Settings(backend=backend, gemm=gemm, threads=int(threads) if threads.isdigit() else None,
+                    scratch_mib=float(env.get("RNNLAB_SCRATCH_MIB", 256))).check()
+
+
+_settings = _from_environment()
+_lock = threading.Lock()
+_listeners: list = []                 # called with (old, new) after every change (backend/)
+
+
+def settings() -> Settings:
+    """The current settings."""
+    return _settings
+
+
+def set(**changes: Any) -> Settings:  # noqa: A001  (the scikit-learn set_config idiom)
+    """Change settings for the rest of the process; returns the previous ones."""
+    global _settings
+    with _lock:
+        old = _settings
+        new = dataclasses.replace(old, **changes).check()
+        _settings = new
+    for listener in _listeners:
+        listener(old, new)
+    return old
+
+
+@contextlib.contextmanager
+def override(**changes: Any) -> Iterator[Settings]:
+    """``with override(backend="numpy"): ...``: the settings changed inside the block only."""
+    old = set(**changes)
+    try:
+        yield _settings
+    finally:
+        set(**dataclasses.asdict(old))
+
+
+def on_change(listener) -> None:
+    """Register ``listener(old, new)``, called after every change (how the backend applies
+    a new thread count to the GEMM library)."""
+    _listeners.append(listener)
+
+
+def describe() -> dict:
+    """What runs now: the settings and what they resolved to (backend, GEMM library, threads)."""
+    from rnnlab.nn import backend
+    return {"settings": dataclasses.asdict(_settings), **backend.describe()}
+
+
+_pool: list = []
+
+
+def pool() -> ThreadPoolExecutor:
+    """The engine's one thread pool (created on first use; as many workers as CPUs, at least 4).
+    Callers submit as many jobs as the parallelism they want."""
+    if not _pool:
+        with _lock:
+            if not _pool:
+                _pool.append(ThreadPoolExecutor(max(4, os.cpu_count() or 1), "rnnlab"))
+    return _pool[0]
+
+
+def run(jobs: list, parallel: bool = True) -> list:
+    """Results of ``[(fn, *args), ...]``: on the pool when ``parallel`` and more than one job,
+    else here, in order."""
+    if not parallel or len(jobs) < 2:
+        return [fn(*args) for fn, *args in jobs]
+    futures = [pool().submit(fn, *args) for fn, *args in jobs]
+    return [f.result() for f in futures]
