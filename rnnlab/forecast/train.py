@@ -8,24 +8,22 @@ Network (the chapter's section 8, ``V`` the hidden-to-output weights)::
 K = 1 for the recursive strategy, K = horizon for the direct one.
 
 Training: MSE loss, gradients clipped by global norm (the clipped gradients ARE the ones
-applied), Adam. At batch 7 the book's recipe runs ~14,000 tiny steps, so the per-step Python
-and allocation cost matters: every parameter and gradient of the network is laid out in ONE
-flat float32 buffer (the modules' ``params``/``grads`` dicts hold views into it), so zeroing,
-clipping and the Adam update are a handful of whole-buffer operations in preallocated scratch.
-``FlatAdam`` is ``rnnlab.optim.Adam``'s update (same equations; a test checks it step for
-step, equal to float32 rounding) without the per-step temporaries.
+applied), Adam; each step zero -> forward -> backward -> clip -> step. At batch 7 the book's
+recipe runs ~14,000 tiny steps, so the per-step Python cost matters: the network's parameters
+and gradients are moved into one flat buffer each (``Module.flatten_parameters``), so zeroing,
+clipping and the Adam update are a few whole-buffer operations.
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 
 from rnnlab.nn import GRU, LSTM, RNN, Linear, MSELoss, Module, inference_mode
 from rnnlab.nn import init as nn_init
-from rnnlab.optim import clip_grad_norm
+from rnnlab.nn.backend import scratch
+from rnnlab.optim import Adam, clip_grad_norm
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 INITS = nn_init.SCHEMES
@@ -40,7 +38,6 @@ class Net(Module):
         self.rnn = CELLS[cell](1, hidden_size, num_layers, dropout=dropout, dtype=np.float32)
         self.head = Linear(hidden_size, n_out, dtype=np.float32)
         nn_init.apply(self, init, seed)
-        self._douts = {}
         self._WN = None
 
     def forward(self, x):
@@ -53,125 +50,10 @@ class Net(Module):
         """dy (N, K) -> accumulates every gradient; returns nothing (inputs need none)."""
         dlast = self.head.backward(dy)                       # (N, H)  V^T dy
         W, N = self._WN
-        dout = self._douts.get((W, N))
-        if dout is None:                                     # only the last step feeds the head
-            dout = self._douts[(W, N)] = np.zeros((W, N, self.rnn.hidden_size), np.float32)
-        dout[-1] = dlast                                     # (W, N, H), zeros before W
+        dout = scratch.empty((W, N, self.rnn.hidden_size), np.float32)
+        dout[:-1] = 0.0                                      # only the last step feeds the head
+        dout[-1] = dlast                                     # (W, N, H)
         self.rnn.backward(dout)
-
-
-class FlatParams(Module):
-    """All parameters of ``net`` moved into one flat buffer ``P`` (gradients into ``G``)."""
-
-    def __init__(self, net: Module):
-        super().__init__()
-        named = [(m, k) for m in _walk(net) for k in m.params]
-        n = sum(m.params[k].size for m, k in named)
-        P, G = np.empty(n, np.float32), np.zeros(n, np.float32)
-        off = 0
-        for m, k in named:
-            p = m.params[k]
-            P[off : off + p.size] = p.ravel()
-            m.params[k] = P[off : off + p.size].reshape(p.shape)   # a view: updates reach the layer
-            m.grads[k] = G[off : off + p.size].reshape(p.shape)
-            off += p.size
-        self.params = {"flat": P}
-        self.grads = {"flat": G}
-
-
-def _walk(module):
-    yield module
-    for _, child in module.named_children():
-        yield from _walk(child)
-
-
-def _numba_adam():
-    """The whole Adam update as ONE pass over the buffer, compiled by Numba when it is there
-    (the optional extra ``rnnlab[fast]``; ``RNNLAB_NO_FUSED=1`` turns it off like the engine's
-    fused kernels). Returns None when not available: the NumPy path below is then used."""
-    if os.environ.get("RNNLAB_NO_FUSED"):
-        return None
-    try:
-        import numba
-    except ImportError:
-        return None
-
-    @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp"})
-    def adam_step(P, G, m, v, b1, b2, eps_k, step):   # pragma: no cover - compiled
-        for i in range(P.shape[0]):
-            g = G[i]
-            mi = b1 * m[i] + g                              # m~ = b1 m~ + g
-            vi = b2 * v[i] + g * g                          # v~ = b2 v~ + g^2
-            m[i] = mi
-            v[i] = vi
-            P[i] -= step * mi / (np.sqrt(vi) + eps_k)       # p -= step m~ / (sqrt(v~) + eps / k)
-
-    try:
-        z = np.zeros(3, np.float32)
-        f = np.float32
-        adam_step(z.copy(), z, z.copy(), z.copy(), f(0.9), f(0.999), f(1e-8), f(1e-3))
-    except Exception:  # noqa: BLE001  any compile failure: use NumPy
-        return None
-    return adam_step
-
-
-_ADAM_KERNEL = "unset"
-
-
-class FlatAdam:
-    """Adam (Kingma & Ba 2015) on one flat buffer; the update of ``rnnlab.optim.Adam``::
-
-        g = grad + wd p;   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
-        p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-
-    computed with the moments kept unnormalised, ``m~ = m / (1 - b1)`` and
-    ``v~ = v / (1 - b2)``, which saves three passes over the buffer::
-
-        m~ = b1 m~ + g;   v~ = b2 v~ + g^2;   k = sqrt((1 - b2) / (1 - b2^t))
-        p -= [lr (1 - b1) / ((1 - b1^t) k)] * m~ / (sqrt(v~) + eps / k)
-
-    (the same numbers up to float32 rounding; a test checks it against ``rnnlab.optim.Adam``).
-    With Numba the update is one compiled pass over the buffer; without it, NumPy walks the
-    buffer in chunks that stay in the L2 cache (ten passes per chunk).
-    """
-
-    CHUNK = 32768
-
-    def __init__(self, flat: FlatParams, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        self.P, self.G = flat.params["flat"], flat.grads["flat"]
-        self.lr, (self.b1, self.b2), self.eps, self.weight_decay = float(lr), betas, eps, weight_decay
-        self.m, self.v = np.zeros_like(self.P), np.zeros_like(self.P)   # m~, v~
-        self.tmp = np.empty_like(self.P)
-        self.t = 0
-
-    def step(self):
-        self.t += 1
-        b1, b2 = self.b1, self.b2
-        k = math.sqrt((1.0 - b2) / (1.0 - b2 ** self.t))
-        eps_k = self.eps / k
-        step = self.lr * (1.0 - b1) / ((1.0 - b1 ** self.t) * k)
-        if self.weight_decay:
-            self.G += self.weight_decay * self.P                     # g = grad + wd p (L2)
-        global _ADAM_KERNEL
-        if _ADAM_KERNEL == "unset":
-            _ADAM_KERNEL = _numba_adam()
-        if _ADAM_KERNEL is not None and self.P.dtype == np.float32:
-            f = np.float32
-            _ADAM_KERNEL(self.P, self.G, self.m, self.v, f(b1), f(b2), f(eps_k), f(step))
-            return
-        for lo in range(0, len(self.P), self.CHUNK):
-            s = slice(lo, lo + self.CHUNK)
-            P, g, m, v, tmp = self.P[s], self.G[s], self.m[s], self.v[s], self.tmp[s]
-            m *= b1
-            m += g                                                   # m~ = b1 m~ + g
-            v *= b2
-            np.square(g, out=tmp)
-            v += tmp                                                 # v~ = b2 v~ + g^2
-            np.sqrt(v, out=tmp)
-            tmp += eps_k                                             # sqrt(v~) + eps / k
-            np.divide(m, tmp, out=tmp)
-            tmp *= step
-            P -= tmp                                                 # p -= step m~ / (...)
 
 
 def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, weight_decay=0.0,
@@ -183,8 +65,8 @@ def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, wei
     ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None.
     Returns the history dict.
     """
-    flat = FlatParams(net)
-    opt = FlatAdam(flat, lr, weight_decay=weight_decay)
+    P, _ = net.flatten_parameters()                                    # one buffer, views in the layers
+    opt = Adam([net], lr, weight_decay=weight_decay)
     loss_fn = MSELoss()
     Xt = np.ascontiguousarray(np.asarray(X, np.float32).T[:, :, None])   # (W, M, 1) time-major
     Y = np.asarray(Y, np.float32)                                        # (M, K)
@@ -204,11 +86,11 @@ def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, wei
             else:
                 idx = order[start : start + batch_size]
                 xb, yb = Xt[:, idx], Y[idx]
-            flat.grads["flat"].fill(0.0)
+            opt.zero_grad()
             loss = loss_fn(net(xb), yb)                              # mean (y_hat - y)^2
             net.backward(loss_fn.backward())
-            norms += clip_grad_norm(flat, clip) if clip else 0.0      # scales G in place
-            opt.step()                                               # ... and G is what Adam reads
+            norms += clip_grad_norm(net, clip) if clip else 0.0       # scales the gradients in place
+            opt.step()                                               # ... and those are what Adam reads
             total += loss * len(yb)
         history["train_loss"].append(total / M)
         history["grad_norm"].append(norms / math.ceil(M / batch_size))
@@ -217,7 +99,7 @@ def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, wei
             vloss = evaluate_loss(net, Xv, Yv)
             history["valid_loss"].append(vloss)
             if vloss < best:
-                best, best_P, waited = vloss, flat.params["flat"].copy(), 0
+                best, best_P, waited = vloss, P.copy(), 0
                 history["best_epoch"] = epoch + 1
             else:
                 waited += 1
@@ -227,7 +109,7 @@ def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, wei
             history["stopped_epoch"] = epoch + 1
             break
     if best_P is not None:
-        flat.params["flat"][...] = best_P                            # restore the best epoch
+        P[...] = best_P                                              # restore the best epoch
     history["seconds"] = time.perf_counter() - t0
     net.eval()
     return history

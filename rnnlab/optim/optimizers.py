@@ -7,11 +7,20 @@ Adam (Kingma & Ba 2015)::
     g = grad + wd * p;   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 AdamW (Loshchilov & Hutter 2019)::  p *= 1 - lr * wd, then Adam with wd = 0.
-Parameters are updated in place, so modules keep seeing their own arrays.
+
+Parameters are updated in place, so modules keep seeing their own arrays. How the update runs
+is an option, never a different optimiser: Adam's update is one pass over each parameter (or
+over the single buffer of ``Module.flatten_parameters()``), compiled when numba is installed
+(``compiled``: the same operations in the same order, so the same bits as NumPy's), else NumPy
+on chunks that stay in cache (``chunk`` numbers); with ``threads`` > 1 the chunks are shared
+between threads of ``runtime.pool()``. ``step(zero_grad=True)`` also zeroes each gradient
+chunk right after its use (one pass less than a separate ``zero_grad``).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from rnnlab.nn import runtime
 
 
 def _collect(modules):
@@ -28,22 +37,42 @@ def _collect(modules):
     return pairs
 
 
+def flat_buffers(modules):
+    """``(P, G)``: the one parameter and one gradient buffer of a module whose parameters were
+    moved there by ``Module.flatten_parameters()``; else None."""
+    if hasattr(modules, "named_parameters"):
+        modules = [modules]
+    modules = list(modules)
+    if len(modules) != 1:
+        return None
+    return getattr(modules[0], "flat", None)
+
+
 class Optimizer:
-    def __init__(self, modules, lr):
-        if lr <= 0:
+    def __init__(self, modules, lr, threads=1, chunk=1 << 15):
+        if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
+        if int(threads) != threads or threads < 1 or int(chunk) != chunk or chunk < 1:
+            raise ValueError(f"threads and chunk must be positive integers, got {threads}, {chunk}")
         self.pairs = _collect(modules)
         self.lr = float(lr)
         self.t = 0
+        self.threads, self.chunk = int(threads), int(chunk)
+        self.flat = flat_buffers(modules)
 
     def zero_grad(self):
+        if self.flat is not None:
+            self.flat[1].fill(0.0)
+            return
         for _, g in self.pairs:
             g.fill(0.0)
 
-    def step(self):
+    def step(self, zero_grad=False):
         self.t += 1
         for k, (p, g) in enumerate(self.pairs):
             self._update(k, p, g)
+        if zero_grad:
+            self.zero_grad()
 
     def state_dict(self):
         """Optimizer state as plain arrays (for checkpoints; safetensors-friendly)."""
@@ -75,33 +104,82 @@ class SGD(Optimizer):
             d = d + self.momentum * b if self.nesterov else b
         p -= self.lr * d
 
+    def state_dict(self):
+        s = super().state_dict()
+        for k, b in enumerate(self.buf):
+            if b is not None:
+                s[f"momentum.{k}"] = b.copy()
+        return s
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.buf = [np.array(state[f"momentum.{k}"], p.dtype) if f"momentum.{k}" in state else None
+                    for k, (p, _) in enumerate(self.pairs)]
+
 
 class Adam(Optimizer):
+    """Adam; ``threads``, ``chunk`` and ``compiled`` ("auto", True, False) choose how the update
+    runs (see the module's docstring), never what it computes."""
+
     decoupled = False
 
-    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(modules, lr)
+    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 threads=1, chunk=1 << 15, compiled="auto"):
+        super().__init__(modules, lr, threads, chunk)
         self.b1, self.b2 = betas
         self.eps, self.weight_decay = eps, weight_decay
-        self.m = [np.zeros_like(p) for p, _ in self.pairs]
-        self.v = [np.zeros_like(p) for p, _ in self.pairs]
+        if self.flat is not None:                           # one buffer: m and v flat too
+            self._m, self._v = np.zeros_like(self.flat[0]), np.zeros_like(self.flat[0])
+            self.m, self.v = _views(self._m, self.pairs), _views(self._v, self.pairs)
+        else:
+            self.m = [np.zeros_like(p) for p, _ in self.pairs]
+            self.v = [np.zeros_like(p) for p, _ in self.pairs]
+        self.compiled = compiled
+        self._work = self._plan()
 
-    def _update(self, k, p, g):
-        if self.weight_decay and self.decoupled:
-            p *= 1.0 - self.lr * self.weight_decay            # AdamW: decay the weight itself
-        elif self.weight_decay:
-            g = g + self.weight_decay * p                     # Adam: L2 through the gradient
+    def _plan(self):
+        """Work units ``(p, g, m, v)`` (1-D), cut into chunks, shared out between threads."""
+        if self.flat is not None:
+            tensors = [(self.flat[0], self.flat[1], self._m, self._v)]
+        else:
+            tensors = [tuple(a.reshape(-1) for a in (p, g, m, v))
+                       for (p, g), m, v in zip(self.pairs, self.m, self.v)]
+        units = [tuple(a[lo : lo + self.chunk] for a in t) for t in tensors
+                 for lo in range(0, t[0].size, self.chunk)]
+        share = -(-len(units) // self.threads)
+        groups = [units[i : i + share] for i in range(0, len(units), share)]
+        self._tmp = [{} for _ in groups]                    # per group: dtype -> scratch chunk
+        return groups
+
+    def step(self, zero_grad=False):
+        self.t += 1
         step = self.lr / (1.0 - self.b1 ** self.t)
-        s2 = float(np.sqrt(1.0 - self.b2 ** self.t))
-        adam_update_(p, g, self.m[k], self.v[k], self._scratch(k, p), self.b1, self.b2, self.eps, step, s2)
+        s2 = float(np.sqrt(1.0 - self.b2 ** self.t))        # Python floats keep the dtype
+        from rnnlab.optim import _compiled
+        kernel = _compiled.adam_kernel() if self.compiled in ("auto", True) else None
+        jobs = [(self._run, group, tmp, kernel, step, s2, zero_grad)
+                for group, tmp in zip(self._work, self._tmp)]
+        runtime.run(jobs, parallel=self.threads > 1)
 
-    def _scratch(self, k, p):
-        """One reusable buffer per parameter: the update makes no temporaries."""
-        if not hasattr(self, "_tmp"):
-            self._tmp = [None] * len(self.pairs)
-        if self._tmp[k] is None:
-            self._tmp[k] = np.empty_like(p)
-        return self._tmp[k]
+    def _run(self, group, tmp, kernel, step, s2, zero_grad):
+        wd, lr_wd = self.weight_decay, self.lr * self.weight_decay
+        for p, grad, m, v in group:
+            if kernel is not None and p.dtype in (np.float32, np.float64):
+                f = p.dtype.type
+                kernel(p, grad, m, v, f(self.b1), f(1.0 - self.b1), f(self.b2), f(1.0 - self.b2),
+                       f(self.eps), f(step), f(s2), f(wd), f(1.0 - lr_wd), self.decoupled, zero_grad)
+                continue
+            g = grad
+            if wd and self.decoupled:
+                p *= 1.0 - lr_wd                            # AdamW: decay the weight itself
+            elif wd:
+                g = grad + wd * p                           # Adam: L2 through the gradient
+            buf = tmp.get(p.dtype)
+            if buf is None:
+                buf = tmp[p.dtype] = np.empty(self.chunk, p.dtype)
+            adam_update_(p, g, m, v, buf[: p.size], self.b1, self.b2, self.eps, step, s2)
+            if zero_grad:
+                grad.fill(0.0)
 
     def state_dict(self):
         s = super().state_dict()
@@ -116,11 +194,20 @@ class Adam(Optimizer):
             self.v[k][...] = state[f"v.{k}"]
 
 
+def _views(flat, pairs):
+    out, off = [], 0
+    for p, _ in pairs:
+        out.append(flat[off : off + p.size].reshape(p.shape))
+        off += p.size
+    return out
+
+
 class AdamW(Adam):
     decoupled = True
 
-    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(modules, lr, betas, eps, weight_decay)
+    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 threads=1, chunk=1 << 15, compiled="auto"):
+        super().__init__(modules, lr, betas, eps, weight_decay, threads, chunk, compiled)
 
 
 def adam_update_(p, g, m, v, t, b1, b2, eps, step, s2):
@@ -146,7 +233,8 @@ def adam_update_(p, g, m, v, t, b1, b2, eps, step, s2):
 def clip_grad_norm(modules, max_norm):
     """Scale all gradients so their global L2 norm is at most ``max_norm``; return the norm
     before clipping (``torch.nn.utils.clip_grad_norm_``: scale = max_norm / (norm + 1e-6))."""
-    grads = [g for _, g in _collect(modules)]
+    flat = flat_buffers(modules)
+    grads = [flat[1]] if flat is not None else [g for _, g in _collect(modules)]
     total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:

@@ -1,4 +1,4 @@
-"""The Forecaster: estimator rules, no leakage, clipping applied, FlatAdam, save/load."""
+"""The Forecaster: estimator rules, no leakage, clipping applied, flat parameters, save/load."""
 import json
 import os
 
@@ -95,23 +95,28 @@ def test_validation_slice_is_the_end_of_the_training_part():
 
 def test_clipped_gradients_are_the_ones_applied(monkeypatch):
     seen = []
-    step = T.FlatAdam.step
+    step = Adam.step
 
-    def spy(self):
-        seen.append(float(np.sqrt(np.vdot(self.G, self.G))))
-        step(self)
+    def spy(self, *a, **k):
+        G = self.flat[1]                                    # the network's one gradient buffer
+        seen.append(float(np.sqrt(np.vdot(G, G))))
+        step(self, *a, **k)
 
-    monkeypatch.setattr(T.FlatAdam, "step", spy)
+    monkeypatch.setattr(Adam, "step", spy)
     f = tiny(clip=1e-3, epochs=2, lr=1e-3).fit(random_walk(120))
     assert seen and max(seen) <= 1e-3 * (1 + 1e-5)
     assert max(f.histories_[0]["grad_norm"]) > 1e-2         # the raw norms were far larger
 
 
-def test_flat_adam_matches_rnnlab_optim_adam():
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+def test_adam_on_the_flat_buffer_equals_adam_per_tensor(compiled):
+    """The forecaster's Adam runs on one flat buffer: the same bits as per tensor."""
     a = T.Net("lstm", 5, 2, 3, seed=0)
     b = T.Net("lstm", 5, 2, 3, seed=0)
-    opt_a = T.FlatAdam(T.FlatParams(a), 1e-2, weight_decay=0.01)
-    opt_b = Adam([b], 1e-2, weight_decay=0.01)
+    a.flatten_parameters()
+    opt_a = Adam([a], 1e-2, weight_decay=0.01, compiled=compiled)
+    opt_b = Adam([b], 1e-2, weight_decay=0.01, compiled=False)
+    assert opt_a.flat is not None and opt_b.flat is None
     rng = np.random.default_rng(0)
     for _ in range(30):
         for (_, _, g1), (_, _, g2) in zip(a.named_parameters(), b.named_parameters()):
@@ -119,15 +124,16 @@ def test_flat_adam_matches_rnnlab_optim_adam():
         opt_a.step()
         opt_b.step()
     for (k, p1, _), (_, p2, _) in zip(a.named_parameters(), b.named_parameters()):
-        np.testing.assert_allclose(p1, p2, atol=2e-6, err_msg=k)
+        np.testing.assert_array_equal(p1, p2, err_msg=k)
 
 
 def test_flat_params_are_views_the_layers_use():
     net = T.Net("gru", 4, 1, 1, seed=0)
-    flat = T.FlatParams(net)
+    P, G = net.flatten_parameters()
+    assert P.size == G.size == net.num_parameters()
     x = np.random.default_rng(0).standard_normal((5, 3, 1)).astype(np.float32)
     y0 = net(x).copy()
-    flat.params["flat"] *= 0.0
+    P *= 0.0
     assert np.all(net(x) == 0) and np.any(y0 != 0)          # zeroed through the flat buffer
 
 
