@@ -33,110 +33,24 @@ Backward, the forward lines inverted from the loss down::
 Two paths compute the same function: ``teacher`` runs the decoder RNN over all T steps in one
 call of the engine's time loop and attends with all T queries at once (used when every input
 is the gold word and there is no input feeding); ``step`` loops over t with the engine's pure
-step functions (input feeding, teacher-forcing ratio < 1). Shapes: N batch, S source length,
+``StackedCell`` (input feeding, teacher-forcing ratio < 1). Shapes: N batch, S source length,
 T target steps, E embedding, H hidden, L layers, D directions, Vs / Vt vocabulary sizes.
 Token ids: 0 <pad>, 1 <unk>, 2 <sos>, 3 <eos> (``vocab.py``).
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab.nn import GRU, LSTM, Embedding, Linear, Module, inference_mode
-from rnnlab.nn import gru as gru_fn
-from rnnlab.nn import lstm as lstm_fn
+from rnnlab.nn import GRU, LSTM, Embedding, Linear, Module, StackedCell, inference_mode
 from rnnlab.nn.attention import SCORES, Attention, mm_last
+from rnnlab.nn.functional import log_softmax
+from rnnlab.nn.loss import LinearCrossEntropy
 
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
 CELLS = ("gru", "lstm")
-
-
-# ----------------------------------------------------------------------------- loss
-
-
-def _xent_rows(z, y, M, colsum):
-    """In place on a block of rows: z -> (softmax(z) - onehot(y)) / M; colsum = sum of the
-    rows (the bias gradient). Returns the block's summed -log softmax(z)_y."""
-    r = np.arange(len(y))
-    z -= z.max(axis=1, keepdims=True)                          # z - max z (max shift)
-    z_y = z[r, y].astype(np.float64)                           # the target's shifted logit
-    np.exp(z, out=z)                                           # exp(z - max)
-    total = z.sum(axis=1)                                      # (rows,)
-    loss = float(np.sum(np.log(total.astype(np.float64)) - z_y))   # -log softmax(z)_y
-    z *= (1.0 / (M * total))[:, None]                          # softmax(z) / M
-    z[r, y] -= 1.0 / M                                         # - onehot(y) / M
-    z.sum(axis=0, out=colsum)
-    return loss
-
-
-def _blocks(n, parts):
-    cuts = np.linspace(0, n, parts + 1).astype(int)
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
-def _run(pool, jobs):
-    """Run ``(fn, *args)`` jobs on the pool (or here, in order); return their results."""
-    if pool is None:
-        return [fn(*a) for fn, *a in jobs]
-    futures = [pool.submit(fn, *a) for fn, *a in jobs]
-    return [f.result() for f in futures]
-
-
-def output_loss_forward(rows, W, b, y, z, pool=None, parts=1):
-    """The output layer and its loss in one go: ``z = rows W^T + b`` (M, V) written into ``z``,
-    then, IN PLACE, ``z = dL/dz = (softmax(z) - onehot(y)) / M`` with L the mean
-    cross-entropy. Returns ``loss, db = sum_rows dz``. With a thread pool the rows are cut
-    into ``parts`` blocks, each one GEMM + its softmax on one thread (numpy frees the GIL)."""
-    M, V = z.shape
-
-    def block(a, c, colsum):
-        np.matmul(rows[a:c], W.T, out=z[a:c])                  # V h~ for this block of rows
-        z[a:c] += b
-        return _xent_rows(z[a:c], y[a:c], M, colsum)
-
-    parts = parts if pool is not None and M >= 2 * parts else 1
-    colsums = np.empty((parts, V), z.dtype)
-    losses = _run(pool if parts > 1 else None,
-                  [(block, a, c, colsums[k]) for k, (a, c) in enumerate(_blocks(M, parts))])
-    return sum(losses) / M, colsums.sum(axis=0)
-
-
-def output_input_grad(dz, W, pool=None, parts=1):
-    """``drows = dz W`` (M, H): the gradient reaching h~ (blocks of rows on the threads)."""
-    M = dz.shape[0]
-    drows = np.empty((M, W.shape[1]), W.dtype)
-
-    def block(a, c):
-        np.matmul(dz[a:c], W, out=drows[a:c])                  # dh~ = dz V
-
-    parts = parts if pool is not None and M >= 2 * parts else 1
-    _run(pool if parts > 1 else None, [(block, a, c) for a, c in _blocks(M, parts)])
-    return drows
-
-
-def output_weight_grad_jobs(dz, rows, dW, scratch, parts=1):
-    """Jobs that do ``dW += dz^T rows`` (V, H) in ``parts`` blocks of V rows; ``scratch`` is
-    an array like dW. Nothing upstream needs dW, so the model runs them in the background
-    while it goes on with the rest of the backward pass."""
-    def block(a, c):
-        np.matmul(dz[:, a:c].T, rows, out=scratch[a:c])        # dV = dz^T h~
-        dW[a:c] += scratch[a:c]
-
-    return [(block, a, c) for a, c in _blocks(dW.shape[0], parts)]
-
-
-_POOLS = {}
-
-
-def thread_pool(threads):
-    """A shared ThreadPoolExecutor with ``threads`` workers (None for one thread)."""
-    if threads is None or threads < 2:
-        return None
-    if threads not in _POOLS:
-        from concurrent.futures import ThreadPoolExecutor
-        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="rnnlab")
-    return _POOLS[threads]
 
 
 # ----------------------------------------------------------------------------- inference state
@@ -169,10 +83,14 @@ class Seq2Seq(Module):
     <pad>... . ``backward`` accumulates every parameter gradient into ``grads``.
     """
 
-    def __init__(self, src_vocab_size, tgt_vocab_size, emb_size=256, hidden_size=256,
+    def __init__(self, src_vocab_size, tgt_vocab_size, embedding_size=256, hidden_size=256,
                  num_layers=1, cell="gru", bidirectional=False, attention="general",
-                 input_feed=False, dropout=0.0, dtype=np.float32, seed=None):
+                 input_feed=False, dropout=0.0, dtype=np.float32, seed=None, emb_size=None):
         super().__init__()
+        if emb_size is not None:
+            warnings.warn("Seq2Seq(emb_size=...) is now embedding_size=...; emb_size goes in the "
+                          "next release", DeprecationWarning, stacklevel=2)
+            embedding_size = emb_size
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         if attention not in SCORES:
@@ -183,10 +101,10 @@ class Seq2Seq(Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.cell, self.score, self.input_feed = cell, attention, bool(input_feed)
         self.num_layers, self.bidirectional, self.dropout = int(num_layers), bool(bidirectional), float(dropout)
-        self.emb_size, self.hidden_size = int(emb_size), int(hidden_size)
+        self.embedding_size, self.hidden_size = int(embedding_size), int(hidden_size)
         self.dtype = np.dtype(dtype)
         seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=9)
-        E, H, L = self.emb_size, self.hidden_size, self.num_layers
+        E, H, L = self.embedding_size, self.hidden_size, self.num_layers
         D = 2 if bidirectional else 1
         DH = D * H
         RNN = GRU if cell == "gru" else LSTM
@@ -203,9 +121,18 @@ class Seq2Seq(Module):
             self.combine = Linear(DH + H, H, seed=seeds[7], **kw)
         self.out = Linear(H, tgt_vocab_size, seed=seeds[8], **kw)
         self.rng = np.random.default_rng(seeds[8] + 1)   # dropout and teacher-forcing draws
-        self.threads = 1                                 # threads for the output layer (runtime setting)
+        self._steps = StackedCell(self.decoder)          # the decoder one step at a time
+        self.xent = LinearCrossEntropy(self.out)         # V h~ + b_v and the loss, fused
         self._cache = None
-        self._buffers = {}
+
+    @property
+    def threads(self):
+        """Threads of the output layer's GEMMs and softmax (blocks of rows on runtime.pool())."""
+        return self.xent.parts
+
+    @threads.setter
+    def threads(self, n):
+        self.xent.parts = max(1, int(n))
 
     @property
     def src_vocab_size(self):
@@ -218,20 +145,11 @@ class Seq2Seq(Module):
     def config(self) -> dict:
         """The constructor's arguments (JSON-friendly), enough to rebuild the model."""
         return dict(src_vocab_size=self.src_vocab_size, tgt_vocab_size=self.tgt_vocab_size,
-                    emb_size=self.emb_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                    embedding_size=self.embedding_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
                     cell=self.cell, bidirectional=self.bidirectional, attention=self.score,
                     input_feed=self.input_feed, dropout=self.dropout, dtype=self.dtype.name)
 
     # -- helpers -------------------------------------------------------------------------
-    def _buffer(self, name, shape):
-        """A scratch array kept between batches (big fresh arrays cost page faults each time);
-        its contents are overwritten by the next call with the same name."""
-        size = int(np.prod(shape))
-        buf = self._buffers.get(name)
-        if buf is None or buf.size < size:
-            buf = self._buffers[name] = np.empty(size, self.dtype)
-        return buf[:size].reshape(shape)
-
     def _drop_mask(self, shape):
         if not self.training or self.dropout == 0.0:
             return None
@@ -301,7 +219,7 @@ class Seq2Seq(Module):
         keys, mask, state0, m_src = self._encode(src, lengths)
         pk, kcache = self.attention.project(keys) if self.score != "none" else (None, None)
         y_out = tgt[:, 1:]                                          # (N, T) what each step predicts
-        m_tgt = self._drop_mask((T, N, self.emb_size))
+        m_tgt = self._drop_mask((T, N, self.embedding_size))
         if self.input_feed or feed_mask is not None:
             ht, dec = self._decode_steps(tgt, keys, pk, mask, state0, feed_mask, m_tgt)
         else:
@@ -311,28 +229,17 @@ class Seq2Seq(Module):
             ht = ht * m_out
         sel = y_out != PAD                                          # (N, T) the M real words
         rows = ht[sel]                                              # (M, H) h~ of the real words
-        W, b = self.out.params["weight"], self.out.params["bias"]
-        logits = self._buffer("logits", (len(rows), W.shape[0]))   # (M, Vt) V h~ + b_v: one GEMM
-        loss, db = output_loss_forward(rows, W, b, y_out[sel], logits, thread_pool(self.threads),
-                                       self.threads)               # logits now hold dz
-        self._cache = ((rows, logits, db), sel, ht.shape, m_out, dec, keys, kcache, state0, m_src, m_tgt)
+        loss = self.xent(rows, y_out[sel])                          # softmax(V h~ + b_v), mean CE
+        self._cache = (sel, ht.shape, m_out, dec, keys, kcache, state0, m_src, m_tgt)
         self.n_tokens = int(sel.sum())
         return loss
 
     def backward(self):
         if self._cache is None:
             raise RuntimeError("Seq2Seq.backward called before forward")
-        (rows, dz, db), sel, shape, m_out, dec, keys, kcache, state0, m_src, m_tgt = self._cache
+        sel, shape, m_out, dec, keys, kcache, state0, m_src, m_tgt = self._cache
         self._cache = None
-        W, g = self.out.params["weight"], self.out.grads
-        pool = thread_pool(self.threads)
-        drows = output_input_grad(dz, W, pool, self.threads)       # dh~ = dz V
-        jobs = output_weight_grad_jobs(dz, rows, g["weight"], self._buffer("dW_out", W.shape),
-                                       max(1, self.threads - 1))   # dV += dz^T h~ ...
-        pending = [] if pool is None else [pool.submit(*job) for job in jobs]
-        if pool is None:
-            _run(None, jobs)
-        g["bias"] += db                                             # db_v = sum dz
+        drows = self.xent.backward(wait=False)                      # dh~ = dz V; dV in the background
         dht = np.zeros(shape, self.dtype)                           # (N, T, H)
         dht[sel] = drows
         if m_out is not None:
@@ -347,8 +254,7 @@ class Seq2Seq(Module):
         if self.score != "none":
             dkeys += self.attention.project_backward(dpk, kcache)
         self._encode_backward(dkeys, dstate0, state0, m_src)
-        for f in pending:                                           # ... done in the background
-            f.result()
+        self.xent.wait()                                            # ... dV done in the background
 
     # -- attention and the attentional layer (both paths) ----------------------------------
     def _attend_combine(self, query, keys, pk, mask):
@@ -400,49 +306,6 @@ class Seq2Seq(Module):
         return dkeys, dpk, [dstate0] if self.cell == "gru" else list(dstate0), dx
 
     # -- the step path: one decoder step at a time -----------------------------------------
-    def _layer_weights(self, layer):
-        p, sfx = self.decoder.params, f"_l{layer}"
-        return p["weight_ih" + sfx], p["weight_hh" + sfx], p["bias_ih" + sfx], p["bias_hh" + sfx]
-
-    def _cells_forward(self, x, state):
-        """One step through the L decoder layers: x (N, I), state [h (, c)] each (L, N, H).
-        Returns the new state (new arrays), each layer's input and step cache."""
-        new = [np.empty_like(s) for s in state]
-        xs, caches = [], []
-        for layer in range(self.num_layers):
-            U, W, b_ih, b_hh = self._layer_weights(layer)
-            xg = x @ U.T                                            # (N, G*H)  U x_t
-            xg += b_ih                                              #   + b_ih
-            if self.cell == "gru":
-                h, cache = gru_fn.gru_step_forward(xg, state[0][layer], W.T, b_hh, True)
-            else:
-                h, c, cache = lstm_fn.lstm_step_forward(xg, state[0][layer], state[1][layer], W.T, b_hh)
-                new[1][layer] = c
-            new[0][layer] = h
-            xs.append(x)
-            caches.append(cache)
-            x = h                                                   # the next layer's input
-        return new, xs, caches
-
-    def _cells_backward(self, dtop, dstate, caches, DXG, DHG, t):
-        """Invert one step of ``_cells_forward``. dtop (N, H) reaches the top layer's output;
-        dstate [dh (, dc)] (L, N, H) holds step t+1's gradient and becomes step t-1's.
-        Stores dxg / dhg in DXG[l][t], DHG[l][t]; returns dx (N, I_0)."""
-        dinp = dtop
-        for layer in range(self.num_layers - 1, -1, -1):
-            U, W, _, _ = self._layer_weights(layer)
-            dh = dstate[0][layer] + dinp                            # recurrent + from above
-            if self.cell == "gru":
-                dxg, dhg, dh_prev = gru_fn.gru_step_backward(dh, caches[layer], W, True)
-                DHG[layer][t] = dhg
-            else:
-                dxg, dh_prev, dc_prev = lstm_fn.lstm_step_backward(dh, dstate[1][layer], caches[layer], W)
-                dstate[1][layer] = dc_prev                          # (LSTM: dhg = dxg = da)
-            DXG[layer][t] = dxg
-            dstate[0][layer] = dh_prev
-            dinp = dxg @ U                                          # dx = U^T dxg   (N, I_l)
-        return dinp
-
     def _decode_steps(self, tgt, keys, pk, mask, state0, feed_mask, m_tgt):
         N, T = tgt.shape[0], tgt.shape[1] - 1
         W_emb = self.tgt_embed.params["weight"]
@@ -450,7 +313,7 @@ class Seq2Seq(Module):
         if self.input_feed:
             feed = np.zeros((N, self.hidden_size), self.dtype)      # h~_0 = 0
         toks = np.empty((T, N), np.int64)
-        recs = []
+        recs, tape = [], self._steps.tape()
         for t in range(T):
             tok = tgt[:, t]
             if feed_mask is not None and t > 0:
@@ -461,31 +324,27 @@ class Seq2Seq(Module):
                 x = x * m_tgt[t]
             if feed is not None:
                 x = np.concatenate([x, feed], axis=1)               # [E y_{t-1}; h~_{t-1}]
-            state, xs, caches = self._cells_forward(x, state)
-            ht, cache = self._attend_combine(state[0][-1][:, None, :], keys, pk, mask)
+            d, state = self._steps.step(x, state, tape)              # d_t (N, H): the top layer
+            ht, cache = self._attend_combine(d[:, None, :], keys, pk, mask)
             ht = ht[:, 0]                                           # (N, H)
             if feed_mask is not None and t + 1 < T:                 # argmax of V h~ + b_v
                 pred = np.argmax(ht @ self.out.params["weight"].T + self.out.params["bias"], axis=1)
             if self.input_feed:
                 feed = ht
-            recs.append((xs, caches, cache, ht))
+            recs.append((cache, ht))
         self.tgt_embed(toks)                                        # the fed words, for backward
-        return np.stack([r[3] for r in recs], axis=1), ("step", recs)   # (N, T, H)
+        return np.stack([r[1] for r in recs], axis=1), ("step", recs, tape)   # (N, T, H)
 
     def _decode_steps_backward(self, dht, dec, keys):
-        recs = dec[1]
+        _, recs, tape = dec
         N, S, DH = keys.shape
-        T, L, H, E = len(recs), self.num_layers, self.hidden_size, self.emb_size
-        G = 3 if self.cell == "gru" else 4
-        n_states = 1 if self.cell == "gru" else 2
-        dstate = [np.zeros((L, N, H), self.dtype) for _ in range(n_states)]
-        DXG = [np.empty((T, N, G * H), self.dtype) for _ in range(L)]
-        DHG = DXG if self.cell == "lstm" else [np.empty_like(a) for a in DXG]
+        T, H, E = len(recs), self.hidden_size, self.embedding_size
+        dstate = self._steps.initial_state(N)                      # no gradient after step T
         dX = np.empty((T, N, E), self.dtype)
         dkeys, dpk, dfeed = np.zeros_like(keys), None, None
         da_all = np.empty((N, T, H), self.dtype)
         for t in range(T - 1, -1, -1):
-            xs, caches, cache, _ = recs[t]
+            cache, _ = recs[t]
             g = dht[:, t:t + 1]                                     # (N, 1, H)
             if dfeed is not None:
                 g = g + dfeed[:, None, :]                           # h~_t also fed step t+1
@@ -498,21 +357,11 @@ class Seq2Seq(Module):
                 if dp is not None:
                     dpk = dp if dpk is None else dpk + dp
                 dd = dq[:, 0]
-            dx = self._cells_backward(dd, dstate, caches, DXG, DHG, t)
+            dx, dstate = self._steps.step_backward(dd, dstate, tape)   # (decoder grads at t = 0)
             dX[t] = dx[:, :E]
             dfeed = dx[:, E:] if self.input_feed else None
         if self.score != "none":
-            self._combine_grads(da_all, np.stack([r[2][1][:, 0] for r in recs], axis=1))
-        gr = self.decoder.grads                                     # one GEMM per tensor, all steps
-        for layer in range(L):
-            X = np.stack([r[0][layer] for r in recs])               # (T, N, I_l)
-            Hp = np.stack([r[1][layer].h_prev for r in recs])       # (T, N, H)
-            dxg, dhg = DXG[layer].reshape(T * N, -1), DHG[layer].reshape(T * N, -1)
-            sfx = f"_l{layer}"
-            gr["weight_ih" + sfx] += dxg.T @ X.reshape(T * N, -1)   # dU = sum dxg^T x
-            gr["weight_hh" + sfx] += dhg.T @ Hp.reshape(T * N, H)   # dW = sum dhg^T h_{t-1}
-            gr["bias_ih" + sfx] += dxg.sum(0)
-            gr["bias_hh" + sfx] += dhg.sum(0)
+            self._combine_grads(da_all, np.stack([r[0][1][:, 0] for r in recs], axis=1))
         return dkeys, dpk, dstate, dX
 
     # -- inference: one step at a time ----------------------------------------------------------
@@ -530,13 +379,12 @@ class Seq2Seq(Module):
         if state.feed is not None:
             x = np.concatenate([x, state.feed], axis=1)
         cells = [state.h] if state.c is None else [state.h, state.c]
-        new, _, _ = self._cells_forward(x, cells)
-        ht, cache = self._attend_combine(new[0][-1][:, None, :], state.keys, state.pk, state.mask)
+        d, new = self._steps.step(x, cells)                        # no tape: nothing kept
+        ht, cache = self._attend_combine(d[:, None, :], state.keys, state.pk, state.mask)
         ht = ht[:, 0]                                               # (B, H)
         z = ht @ self.out.params["weight"].T                        # (B, Vt)
         z += self.out.params["bias"]
-        z -= z.max(axis=1, keepdims=True)                           # log softmax, max-shifted
-        z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+        z = log_softmax(z)                                          # log p, max-shifted
         weights = None if cache is None else cache[0].weights[:, 0]
         new_state = state._replace(h=new[0], c=new[1] if state.c is not None else None,
                                    feed=ht if state.feed is not None else None)
