@@ -9,32 +9,18 @@ Thin: it parses, calls ``run_adding`` / ``run_copy``, and writes what they retur
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
+from rnnlab import cliargs
 from rnnlab.errors import UserError
+from rnnlab.io import write_json
 from rnnlab.experiments import plots, probes
 from rnnlab.experiments.models import CELLS
 from rnnlab.experiments.train import run_adding, run_copy
 
 CELL_CHOICES = (*CELLS, "all")
-
-
-def _number(kind, low, what):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not value >= low:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-        return value
-    return parse
-
-
-_pos_int = _number(int, 1, "a positive integer")
 
 
 def _rates(text):
@@ -47,31 +33,30 @@ def _rates(text):
             raise argparse.ArgumentTypeError(
                 f"{cell!r} is not a cell; write a rate (0.01) or rates per cell "
                 f"(0.01,rnn=0.001) with cells {', '.join(CELLS)}")
-        rates[cell] = _pos_float(value.strip())
+        rates[cell] = cliargs.positive_float(value.strip())
     return rates["default"] if list(rates) == ["default"] else rates
-_pos_float = _number(float, 1e-300, "a positive number")
 
 
 def _common(p, length, min_length, what, steps, lr):
     p.add_argument("--cell", choices=CELL_CHOICES, default="all",
                    help="which cell to train (default: all, one after another)")
-    p.add_argument("--length", type=_number(int, min_length, f"an integer >= {min_length}"),
+    p.add_argument("--length", type=cliargs.number(int, min_length, f"an integer >= {min_length}"),
                    default=length, metavar="T", help=f"{what} (default: {length})")
-    p.add_argument("--steps", type=_pos_int, default=steps, metavar="N",
+    p.add_argument("--steps", type=cliargs.positive_int, default=steps, metavar="N",
                    help=f"training steps, each on a fresh random batch (default: {steps})")
-    p.add_argument("--hidden", type=_pos_int, default=128, metavar="H",
+    p.add_argument("--hidden", type=cliargs.positive_int, default=128, metavar="H",
                    help="hidden units (default: 128)")
-    p.add_argument("--batch-size", type=_pos_int, default=32, metavar="B",
+    p.add_argument("--batch-size", type=cliargs.positive_int, default=32, metavar="B",
                    help="sequences per training step (default: 32)")
     p.add_argument("--lr", type=_rates, default=lr, metavar="LR",
                    help=f"Adam learning rate, or one per cell: 1e-2,rnn=1e-3 (default: {lr:g})")
-    p.add_argument("--clip", type=_pos_float, default=1.0,
+    p.add_argument("--clip", type=cliargs.positive_float, default=1.0,
                    help="clip the global gradient norm to this (default: 1.0)")
-    p.add_argument("--eval-every", type=_pos_int, default=100, metavar="N",
+    p.add_argument("--eval-every", type=cliargs.positive_int, default=100, metavar="N",
                    help="score the held-out test batch every N steps (default: 100)")
-    p.add_argument("--test-size", type=_pos_int, default=500, metavar="N",
+    p.add_argument("--test-size", type=cliargs.positive_int, default=500, metavar="N",
                    help="sequences in the fixed held-out test batch (default: 500)")
-    p.add_argument("--seed", type=_number(int, 0, "an integer >= 0"), default=0,
+    p.add_argument("--seed", type=cliargs.number(int, 0, "an integer >= 0"), default=0,
                    help="seed for weights, training batches and test batch (default: 0)")
     p.add_argument("--plot", metavar="FILE.png", help="write the learning curves here")
     p.add_argument("--grad-plot", metavar="FILE.png",
@@ -99,9 +84,9 @@ def add_parser(subparsers):
                                    "reproduce the K symbols. Guessing scores 1 / alphabet.")
     _common(c, length=20, min_length=0, what="blank steps T between reading and recalling",
             steps=2000, lr=1e-2)
-    c.add_argument("--n-symbols", type=_number(int, 2, "an integer >= 2"), default=8, metavar="A",
+    c.add_argument("--n-symbols", type=cliargs.number(int, 2, "an integer >= 2"), default=8, metavar="A",
                    help="alphabet size; chance accuracy is 1/A (default: 8)")
-    c.add_argument("--n-recall", type=_pos_int, default=5, metavar="K",
+    c.add_argument("--n-recall", type=cliargs.positive_int, default=5, metavar="K",
                    help="how many symbols to remember (default: 5)")
     c.set_defaults(func=_run)
     return p
@@ -153,8 +138,7 @@ def _run(args):
         report["config"]["wall_time_s"] = round(wall, 2)
         for cell, pair in (norms or {}).items():       # the gradient picture's numbers
             report[cell]["hidden_grad_norms"] = {k: v.tolist() for k, v in pair.items()}
-        with open(args.report, "w") as fh:
-            json.dump(report, fh, indent=1)
+        write_json(args.report, report)
         print(f"wrote {args.report}")
     return 0
 

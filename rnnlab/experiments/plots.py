@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rnnlab.io import atomic_write  # noqa: E402
+
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -48,7 +50,7 @@ def plot_history(exp, path):
                   f"Adam lr {lr}, clip {cfg['clip']:g})")
     ax.grid(True, which="both", alpha=0.3)
     _legend_below(fig, ax)
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return path
 
@@ -78,7 +80,7 @@ def plot_gradients(norms, path, title=None):
     ax.set_title(title or f"How much of the gradient at T = {T} reaches step t")
     ax.grid(True, which="both", alpha=0.3)
     _legend_below(fig, ax, ncol=3)
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return path
 
@@ -142,6 +144,6 @@ def plot_gates(gates, path, n_units=32, title=None):
     if title:
         fig.suptitle(title, y=0.995)
     fig.subplots_adjust(left=0.1, right=0.93, top=0.95, bottom=0.05, hspace=0.12)
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return path

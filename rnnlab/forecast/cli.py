@@ -17,11 +17,12 @@ import sys
 
 import numpy as np
 
+from rnnlab import cliargs
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.baselines import BASELINES
 from rnnlab.forecast.model import STRATEGIES, Forecaster, check_save_dir
-from rnnlab.forecast.outputs import atomic_write, check_output_path
+from rnnlab.io import check_output_path, write_json
 from rnnlab.forecast.train import CELLS, INITS
 
 DEFAULT_PLOT = "forecast.png"
@@ -32,28 +33,6 @@ EPILOG = """examples:
   rnnlab forecast --csv prices.csv --column Price --save model/
   rnnlab forecast predict --model model/ --steps 5
 """
-
-
-def _test_size(text):
-    """--test-size: an integer count (>= 1) or a fraction in (0, 1)."""
-    t = text.strip()
-    try:
-        v = int(t) if t.isdigit() else float(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a count (e.g. 266) or a fraction (e.g. 0.2), got {text!r}") from None
-    if (isinstance(v, float) and not 0 < v < 1) or v < 1 and isinstance(v, int):
-        raise argparse.ArgumentTypeError(f"must be a count >= 1 or a fraction in (0, 1), got {text!r}")
-    return v
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return v
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -70,43 +49,43 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--date-column", default="Date", help="column of dates; rows are sorted by it (default Date)")
     g.add_argument("--fill", choices=D.FILLS, default="none",
                    help="missing values: refuse them (none, the default) or carry the last one forward")
-    g.add_argument("--test-size", type=_test_size, default=None, metavar="N|FRACTION",
+    g.add_argument("--test-size", type=cliargs.count_or_fraction, default=None, metavar="N|FRACTION",
                    help=f"test part: last N points, or a fraction of the series (default {d['test_size']}; "
                         f"--preset book: what the first 1000 windows leave)")
-    g.add_argument("--backtest", type=_positive_int, default=1, metavar="K",
+    g.add_argument("--backtest", type=cliargs.positive_int, default=1, metavar="K",
                    help="rolling-origin backtest: cut the test part into K blocks and refit before each (default 1)")
     m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
     m.add_argument("--preset", choices=sorted(P.PRESETS), default=None,
                    help="book: the chapter's recipe (levels, window 7, LSTM 256, batch 7, Adam 1e-3, "
                         "clip 4, 100 epochs, first 1000 windows, truncated-normal init)")
     m.add_argument("--target", choices=D.TARGETS, default=None, help=f"what the network models (default {d['target']})")
-    m.add_argument("--window", type=_positive_int, default=None, help=f"values per input window (default {d['window']})")
-    m.add_argument("--horizon", type=_positive_int, default=None, help=f"steps ahead (default {d['horizon']})")
+    m.add_argument("--window", type=cliargs.positive_int, default=None, help=f"values per input window (default {d['window']})")
+    m.add_argument("--horizon", type=cliargs.positive_int, default=None, help=f"steps ahead (default {d['horizon']})")
     m.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help=f"multi-step forecasts: feed predictions back, or predict all steps at once "
                         f"(default {d['strategy']})")
     m.add_argument("--cell", choices=sorted(CELLS), default=None, help=f"recurrent cell (default {d['cell']})")
-    m.add_argument("--hidden", type=_positive_int, default=None, dest="hidden_size",
+    m.add_argument("--hidden", type=cliargs.positive_int, default=None, dest="hidden_size",
                    help=f"hidden units (default {d['hidden_size']})")
-    m.add_argument("--layers", type=_positive_int, default=None, dest="num_layers",
+    m.add_argument("--layers", type=cliargs.positive_int, default=None, dest="num_layers",
                    help=f"stacked layers (default {d['num_layers']})")
-    m.add_argument("--dropout", type=float, default=None, help=f"dropout between layers (default {d['dropout']})")
+    m.add_argument("--dropout", type=cliargs.fraction, default=None, help=f"dropout between layers (default {d['dropout']})")
     m.add_argument("--init", choices=INITS, default=None, help=f"weight initialisation (default {d['init']})")
-    m.add_argument("--ensemble", type=_positive_int, default=None,
+    m.add_argument("--ensemble", type=cliargs.positive_int, default=None,
                    help=f"networks (seeds seed, seed+1, ...) whose forecasts are averaged (default {d['ensemble']})")
     m.add_argument("--no-shrink", dest="shrink", action="store_const", const=False, default=None,
                    help="do not shrink the predicted change towards persistence on the validation slice")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=_positive_int, default=None, help=f"maximum epochs (default {d['epochs']})")
-    t.add_argument("--batch-size", type=_positive_int, default=None, help=f"windows per batch (default {d['batch_size']})")
-    t.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {d['lr']})")
-    t.add_argument("--clip", type=float, default=None, help=f"clip gradients to this global norm, 0: off (default {d['clip']})")
-    t.add_argument("--weight-decay", type=float, default=None, help=f"L2 penalty (default {d['weight_decay']})")
-    t.add_argument("--valid-size", type=float, default=None,
+    t.add_argument("--epochs", type=cliargs.positive_int, default=None, help=f"maximum epochs (default {d['epochs']})")
+    t.add_argument("--batch-size", type=cliargs.positive_int, default=None, help=f"windows per batch (default {d['batch_size']})")
+    t.add_argument("--lr", type=cliargs.positive_float, default=None, help=f"Adam learning rate (default {d['lr']})")
+    t.add_argument("--clip", type=cliargs.nonnegative_float, default=None, help=f"clip gradients to this global norm, 0: off (default {d['clip']})")
+    t.add_argument("--weight-decay", type=cliargs.nonnegative_float, default=None, help=f"L2 penalty (default {d['weight_decay']})")
+    t.add_argument("--valid-size", type=cliargs.fraction, default=None,
                    help=f"fraction of the training windows, from its end, for early stopping; 0: none "
                         f"(default {d['valid_size']})")
-    t.add_argument("--patience", type=_positive_int, default=None, help=f"early-stopping patience in epochs (default {d['patience']})")
-    t.add_argument("--seed", type=int, default=None, help=f"random seed (default {d['seed']})")
+    t.add_argument("--patience", type=cliargs.positive_int, default=None, help=f"early-stopping patience in epochs (default {d['patience']})")
+    t.add_argument("--seed", type=cliargs.nonnegative_int, default=None, help=f"random seed (default {d['seed']})")
     o = p.add_argument_group("outputs")
     o.add_argument("--report", metavar="FILE.json", default=None, help="write the full report as JSON")
     o.add_argument("--plot", metavar="FILE.png", default=None, help=f"write the plot here (default ./{DEFAULT_PLOT})")
@@ -125,7 +104,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
     q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
     q.add_argument("--fill", choices=D.FILLS, default="none", help="missing values: refuse them (none, the default) or carry the last one forward")
-    q.add_argument("--steps", type=_positive_int, default=None, help="points to forecast (default: the model's horizon)")
+    q.add_argument("--steps", type=cliargs.positive_int, default=None, help="points to forecast (default: the model's horizon)")
     q.set_defaults(func=run_predict)
     return p
 
@@ -301,20 +280,7 @@ def _check_out(path, suffix, option):
 
 
 def _write_json(path, obj):
-    def write(tmp):
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, default=_json_default, allow_nan=False)   # strict JSON
-    atomic_write(path, write)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    write_json(path, obj, indent=2)                        # strict JSON, atomically
 
 
 # ----------------------------------------------------------------------------- predict

@@ -23,6 +23,7 @@ import numpy as np
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast.train import CELLS, INITS, Net, predict_scaled, train
+from rnnlab.io import write_json, write_tensors
 
 STRATEGIES = ("recursive", "direct")
 FORMAT = "rnnlab-forecaster"
@@ -224,8 +225,6 @@ class Forecaster:
 
     def save(self, directory) -> str:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (all or nothing)."""
-        from safetensors.numpy import save_file
-
         self._check_fitted()
         directory = os.path.abspath(str(directory))
         check_save_dir(directory)
@@ -234,9 +233,8 @@ class Forecaster:
         try:
             weights = {f"net{i}.{k}": np.ascontiguousarray(v)
                        for i, net in enumerate(self.nets_) for k, v in net.state_dict().items()}
-            save_file(weights, os.path.join(tmp, WEIGHTS_FILE))
-            with open(os.path.join(tmp, CONFIG_FILE), "w") as fh:
-                json.dump(self.config_dict(), fh, indent=2)
+            write_tensors(os.path.join(tmp, WEIGHTS_FILE), weights)
+            write_json(os.path.join(tmp, CONFIG_FILE), self.config_dict(), indent=2)
             if os.path.isdir(directory):
                 shutil.rmtree(directory)       # an empty dir or an older rnnlab model (checked)
             os.rename(tmp, directory)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.forecast.outputs import atomic_write
+from rnnlab.io import atomic_write
 
 
 def plot_forecast(path: str, series, result: dict, title: str = "") -> str:

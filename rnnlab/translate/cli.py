@@ -18,39 +18,26 @@ import time
 import warnings
 from pathlib import Path
 
+from rnnlab import cliargs
 from rnnlab.errors import UserError
+from rnnlab.io import write_json
+from rnnlab.nn import runtime
 from rnnlab.nn.attention import SCORES
 from rnnlab.translate import corpus
 from rnnlab.translate.model import CELLS
+from rnnlab.translate.translator import RENAMED
 
 # option -> (default, help); every train option is None on the command line so that an explicit
 # value can be told from a default (with --resume the saved configuration fills the gaps)
 TRAIN_DEFAULTS = {
     "pairs": None, "split_protocol": "sha1", "max_len": 10, "min_freq": 2, "lower": True,
-    "cell": "gru", "attention": "general", "bidirectional": False, "layers": 1, "hidden": 256,
-    "emb": 256, "input_feed": False, "dropout": 0.0, "teacher_forcing": 1.0, "epochs": 10,
+    "cell": "gru", "attention": "general", "bidirectional": False, "num_layers": 1,
+    "hidden_size": 256, "embedding_size": 256, "input_feed": False, "dropout": 0.0, "teacher_forcing": 1.0, "epochs": 10,
     "time_budget": None, "batch_size": 64, "lr": 1e-3, "clip": 5.0, "lr_decay": 0.5,
     "early_stopping": 3, "seed": 0, "threads": None,
 }
 ARCH = ("pairs", "split_protocol", "max_len", "min_freq", "lower", "cell", "attention", "bidirectional",
-        "layers", "hidden", "emb", "input_feed")
-
-
-def _number(kind, low, what, high=None):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not value >= low or (high is not None and not value <= high):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-        return value
-    return parse
-
-
-_pos_int = _number(int, 1, "a positive integer")
-_pos_float = _number(float, 1e-300, "a positive number")
-_unit = _number(float, 0.0, "a number in [0, 1]", 1.0)
+        "num_layers", "hidden_size", "embedding_size", "input_feed")
 
 
 def add_parser(subparsers):
@@ -65,33 +52,33 @@ def add_parser(subparsers):
     t.add_argument("--split-protocol", choices=corpus.PROTOCOLS,
                    help="sha1 bucket of the raw English string (the yardstick's) or of its normalised "
                         "tokens; bucket 0 test, 1 valid (default: sha1)")
-    t.add_argument("--max-len", type=_pos_int, help="keep pairs with at most this many tokens a side (default: 10)")
-    t.add_argument("--min-freq", type=_pos_int, help="vocabulary: words seen at least this often (default: 2)")
+    t.add_argument("--max-len", type=cliargs.positive_int, help="keep pairs with at most this many tokens a side (default: 10)")
+    t.add_argument("--min-freq", type=cliargs.positive_int, help="vocabulary: words seen at least this often (default: 2)")
     t.add_argument("--no-lower", dest="lower", action="store_const", const=False, help="keep the case")
     t.add_argument("--cell", choices=CELLS, help="recurrent cell of encoder and decoder (default: gru)")
     t.add_argument("--attention", choices=SCORES,
                    help="score function; none = the chapter's plain seq2seq (default: general)")
     t.add_argument("--bidirectional", action="store_const", const=True, help="bidirectional encoder")
-    t.add_argument("--layers", type=_pos_int, help="layers of encoder and decoder (default: 1)")
-    t.add_argument("--hidden", type=_pos_int, help="hidden units (default: 256)")
-    t.add_argument("--emb", type=_pos_int, help="embedding size (default: 256)")
+    t.add_argument("--layers", type=cliargs.positive_int, dest="num_layers", help="layers of encoder and decoder (default: 1)")
+    t.add_argument("--hidden", type=cliargs.positive_int, dest="hidden_size", help="hidden units (default: 256)")
+    t.add_argument("--emb", type=cliargs.positive_int, dest="embedding_size", help="embedding size (default: 256)")
     t.add_argument("--input-feed", action="store_const", const=True,
                    help="Luong's input feeding: h~_{t-1} joins the decoder input")
-    t.add_argument("--dropout", type=_number(float, 0.0, "a number in [0, 1)", 0.99),
+    t.add_argument("--dropout", type=cliargs.number(float, 0.0, "a number in [0, 1)", 0.99),
                    help="dropout on embeddings and h~ (default: 0)")
-    t.add_argument("--teacher-forcing", type=_unit, help="probability of feeding the gold word (default: 1)")
-    t.add_argument("--epochs", type=_pos_int, help="maximum epochs (default: 10)")
-    t.add_argument("--time-budget", type=_pos_float, metavar="MINUTES",
+    t.add_argument("--teacher-forcing", type=cliargs.unit_interval, help="probability of feeding the gold word (default: 1)")
+    t.add_argument("--epochs", type=cliargs.positive_int, help="maximum epochs (default: 10)")
+    t.add_argument("--time-budget", type=cliargs.positive_float, metavar="MINUTES",
                    help="stop training after this many minutes in all (resumed runs included)")
-    t.add_argument("--batch-size", type=_pos_int, help="sentence pairs per update (default: 64)")
-    t.add_argument("--lr", type=_pos_float, help="Adam learning rate (default: 0.001)")
-    t.add_argument("--clip", type=_pos_float, help="clip the global gradient norm (default: 5)")
-    t.add_argument("--lr-decay", type=_number(float, 1e-9, "a number in (0, 1]", 1.0),
+    t.add_argument("--batch-size", type=cliargs.positive_int, help="sentence pairs per update (default: 64)")
+    t.add_argument("--lr", type=cliargs.positive_float, help="Adam learning rate (default: 0.001)")
+    t.add_argument("--clip", type=cliargs.positive_float, help="clip the global gradient norm (default: 5)")
+    t.add_argument("--lr-decay", type=cliargs.number(float, 0.0, "a number in (0, 1]", 1.0, low_open=True),
                    help="learning rate factor after an epoch without valid BLEU gain (default: 0.5)")
-    t.add_argument("--early-stopping", type=_pos_int, metavar="EPOCHS",
+    t.add_argument("--early-stopping", type=cliargs.positive_int, metavar="EPOCHS",
                    help="stop after this many epochs without valid BLEU gain (default: 3)")
-    t.add_argument("--seed", type=_number(int, 0, "an integer >= 0"), help="seed (default: 0)")
-    t.add_argument("--threads", type=_pos_int,
+    t.add_argument("--seed", type=cliargs.nonnegative_int, help="seed (default: 0)")
+    t.add_argument("--threads", type=cliargs.positive_int,
                    help="threads for the output layer, softmax and Adam; BLAS is held at one "
                         "(default: the CPUs, at most 4)")
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
@@ -102,18 +89,18 @@ def add_parser(subparsers):
     e.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     e.add_argument("--split", choices=("test", "valid", "train"), default="test", help="(default: test)")
     e.add_argument("--pairs", metavar="PATH", help="evaluate this file instead (all of it)")
-    e.add_argument("--beam", type=_pos_int, default=1, help="beam size; 1 = greedy (default: 1)")
-    e.add_argument("--length-penalty", type=_number(float, 0.0, "a number >= 0"), default=1.0,
+    e.add_argument("--beam", type=cliargs.positive_int, default=1, help="beam size; 1 = greedy (default: 1)")
+    e.add_argument("--length-penalty", type=cliargs.nonnegative_float, default=1.0,
                    help="beam search: alpha of ((5 + |Y|) / 6) ** alpha (default: 1)")
-    e.add_argument("--samples", type=_number(int, 0, "an integer >= 0"), default=5, help="sample translations shown")
+    e.add_argument("--samples", type=cliargs.nonnegative_int, default=5, help="sample translations shown")
     e.add_argument("--report", metavar="FILE.json", help="write the scores and samples here")
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("run", help="translate text arguments, or each line of standard input")
     r.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     r.add_argument("text", nargs="*", help="sentences (default: read lines from standard input)")
-    r.add_argument("--beam", type=_pos_int, default=1, help="beam size; 1 = greedy (default: 1)")
-    r.add_argument("--length-penalty", type=_number(float, 0.0, "a number >= 0"), default=1.0,
+    r.add_argument("--beam", type=cliargs.positive_int, default=1, help="beam size; 1 = greedy (default: 1)")
+    r.add_argument("--length-penalty", type=cliargs.nonnegative_float, default=1.0,
                    help="beam search length penalty alpha (default: 1)")
     r.add_argument("--attention-plot", metavar="FILE.png", help="attention heatmap of the first sentence")
     r.set_defaults(func=cmd_run)
@@ -137,15 +124,7 @@ def _threads(n):
         except AttributeError:  # pragma: no cover - not Linux
             n = os.cpu_count() or 1
         n = max(1, min(n, 4))
-    try:
-        from threadpoolctl import threadpool_limits
-
-        import rnnlab.nn.blas  # noqa: F401  loads MKL (if installed) so that the limit reaches it
-        threadpool_limits(1, user_api="blas")
-    except ImportError:
-        if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
-            print("rnnlab translate: warning: threadpoolctl is not installed, so BLAS keeps its own "
-                  "threads; set OPENBLAS_NUM_THREADS=1 for the best speed", file=sys.stderr)
+    runtime.set(threads=1)
     return n
 
 
@@ -160,7 +139,8 @@ def _resolve(args):
             raise UserError(f"cannot resume: {saved_file} not found (was {out} written by 'translate train'?)")
         try:
             saved = json.loads(saved_file.read_text(encoding="utf-8"))["train"]
-        except (ValueError, KeyError) as e:
+            saved = {RENAMED.get(k, k): v for k, v in saved.items()}   # a round-1 run too
+        except (ValueError, KeyError, AttributeError) as e:
             raise UserError(f"cannot resume: {saved_file} is corrupt ({e})") from None
         changed = [k for k in ARCH if k in given and given[k] != saved.get(k)]
         if changed:
@@ -199,9 +179,8 @@ def cmd_train(args):
     pairs = corpus.read_pairs(cfg["pairs"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
     out.mkdir(parents=True, exist_ok=True)
-    from rnnlab.translate.training import write_json
     write_json(out / "config.json", {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])})
-    params = {k: cfg[k] for k in ("cell", "attention", "bidirectional", "layers", "hidden", "emb",
+    params = {k: cfg[k] for k in ("cell", "attention", "bidirectional", "num_layers", "hidden_size", "embedding_size",
                                   "input_feed", "dropout", "teacher_forcing", "max_len", "min_freq",
                                   "lower", "epochs", "time_budget", "batch_size", "lr", "clip",
                                   "lr_decay", "early_stopping", "seed")}
@@ -233,7 +212,8 @@ def _eval_pairs(tr, model_dir, args):
     cfg = dict(TRAIN_DEFAULTS)
     if cfg_file.is_file():
         try:
-            cfg.update(json.loads(cfg_file.read_text(encoding="utf-8"))["train"])
+            saved = json.loads(cfg_file.read_text(encoding="utf-8"))["train"]
+            cfg.update({RENAMED.get(k, k): v for k, v in saved.items()})
         except (ValueError, KeyError) as e:
             raise UserError(f"{cfg_file} is corrupt ({e})") from None
     pairs = corpus.read_pairs(cfg["pairs"])
@@ -253,7 +233,6 @@ def cmd_eval(args):
     for s in res["samples"]:
         print(f"  {s['source']}\n    -> {s['output']}\n    ref {s['references'][0]}")
     if args.report:
-        from rnnlab.translate.training import write_json
         write_json(args.report, res)
         print(f"report: {args.report}")
     return 0

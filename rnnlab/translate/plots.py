@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.io import atomic_write
+
 
 def plot_attention(source_words, output_words, weights, path, title=None):
     """Save a heatmap of ``weights (len(output_words) [+1 for <eos>], len(source_words))``.
@@ -35,6 +37,6 @@ def plot_attention(source_words, output_words, weights, path, title=None):
     ax.set_title(title or " ".join(source_words), fontsize=9, wrap=True)
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
     return path

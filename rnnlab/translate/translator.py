@@ -29,32 +29,39 @@ import numpy as np
 from safetensors import SafetensorError
 
 from rnnlab.errors import NotFittedError, UserError
+from rnnlab.io import read_tensors, write_json, write_tensors
+from rnnlab.nn import runtime
+from rnnlab.optim import Adam
 from rnnlab.translate import corpus
 from rnnlab.translate.batching import epoch_order, make_batches, pad_sources
 from rnnlab.translate.bleu import corpus_scores
 from rnnlab.translate.model import Seq2Seq, reorder_state
 from rnnlab.translate.search import beam_search, greedy_search
-from rnnlab.translate.training import (ChunkedAdam, read_tensors, rng_state, set_rng_state, train_epoch,
-                                       write_json, write_tensors)
+from rnnlab.translate.training import rng_state, set_rng_state, train_epoch
 from rnnlab.translate.vocab import Vocab
 
 FORMAT = "rnnlab.translate/1"
 CHUNK = 256   # sentences decoded together
+# the names of round 1, accepted (with a DeprecationWarning) for one release
+RENAMED = {"layers": "num_layers", "hidden": "hidden_size", "emb": "embedding_size"}
 
 
 def _one_blas_thread(threads):
-    """With threads > 1 rnnlab splits the big GEMMs itself: hold BLAS at one thread meanwhile
-    (when threadpoolctl is installed), so the two do not oversubscribe the cores."""
+    """With threads > 1 rnnlab splits the big GEMMs itself: hold every GEMM library at one
+    thread meanwhile, so the two do not oversubscribe the cores."""
     import contextlib
     if not threads or threads < 2:
         return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
+    return runtime.override(threads=1)
 
-        import rnnlab.nn.blas  # noqa: F401  loads MKL (if installed) so that the limit reaches it
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+
+def renamed(params: dict, where: str) -> dict:
+    """``params`` with round-1 names (layers, hidden, emb) replaced, warning once about them."""
+    old = [k for k in params if k in RENAMED]
+    if old:
+        warnings.warn(f"{where}: {', '.join(f'{k}= is now {RENAMED[k]}=' for k in old)} (the old "
+                      "names go in the next release)", DeprecationWarning, stacklevel=3)
+    return {RENAMED.get(k, k): v for k, v in params.items()}
 
 
 def _progress(total, desc):
@@ -89,13 +96,21 @@ class _LogProgress:
 class Translator:
     """English -> French (or any tab-separated pair) translation with an attentional seq2seq."""
 
-    def __init__(self, cell="gru", attention="general", bidirectional=False, layers=1, hidden=256,
-                 emb=256, input_feed=False, dropout=0.0, teacher_forcing=1.0, max_len=10,
-                 min_freq=2, lower=True, epochs=10, time_budget=None, batch_size=64, lr=1e-3,
-                 clip=5.0, lr_decay=0.5, early_stopping=3, beam_size=1, length_penalty=1.0,
-                 max_output_len=None, max_input_len=None, dtype="float32", seed=0, threads=1, verbose=0):
+    def __init__(self, cell="gru", attention="general", bidirectional=False, num_layers=1,
+                 hidden_size=256, embedding_size=256, input_feed=False, dropout=0.0,
+                 teacher_forcing=1.0, max_len=10, min_freq=2, lower=True, epochs=10, time_budget=None,
+                 batch_size=64, lr=1e-3, clip=5.0, lr_decay=0.5, early_stopping=3, beam_size=1,
+                 length_penalty=1.0, max_output_len=None, max_input_len=None, dtype="float32", seed=0,
+                 threads=1, verbose=0, **old_names):
+        unknown = sorted(set(old_names) - set(RENAMED))
+        if unknown:
+            raise TypeError(f"Translator() got unexpected keyword arguments {unknown}")
+        old = renamed(old_names, "Translator()")
+        num_layers = old.get("num_layers", num_layers)
+        hidden_size = old.get("hidden_size", hidden_size)
+        embedding_size = old.get("embedding_size", embedding_size)
         self.cell, self.attention, self.bidirectional = cell, attention, bidirectional
-        self.layers, self.hidden, self.emb = layers, hidden, emb
+        self.num_layers, self.hidden_size, self.embedding_size = num_layers, hidden_size, embedding_size
         self.input_feed, self.dropout, self.teacher_forcing = input_feed, dropout, teacher_forcing
         self.max_len, self.min_freq, self.lower = max_len, min_freq, lower
         self.epochs, self.time_budget, self.batch_size = epochs, time_budget, batch_size
@@ -104,13 +119,25 @@ class Translator:
         self.max_output_len, self.max_input_len = max_output_len, max_input_len
         self.dtype, self.seed, self.threads, self.verbose = dtype, seed, threads, verbose
 
-    _PARAMS = ("cell", "attention", "bidirectional", "layers", "hidden", "emb", "input_feed", "dropout",
+    _PARAMS = ("cell", "attention", "bidirectional", "num_layers", "hidden_size", "embedding_size",
+               "input_feed", "dropout",
                "teacher_forcing", "max_len", "min_freq", "lower", "epochs", "time_budget", "batch_size",
                "lr", "clip", "lr_decay", "early_stopping", "beam_size", "length_penalty",
                "max_output_len", "max_input_len", "dtype", "seed", "threads", "verbose")
 
-    def get_params(self) -> dict:
+    def get_params(self, deep=True) -> dict:
+        """The constructor's arguments (scikit-learn's ``get_params``)."""
         return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params) -> "Translator":
+        """Set constructor arguments (scikit-learn's ``set_params``); returns ``self``."""
+        params = renamed(params, "Translator.set_params")
+        bad = sorted(set(params) - set(self._PARAMS))
+        if bad:
+            raise ValueError(f"invalid parameters {bad} for Translator; valid: {', '.join(self._PARAMS)}")
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
 
     def __repr__(self):
         return f"Translator({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
@@ -121,8 +148,8 @@ class Translator:
             raise NotFittedError("this Translator is not fitted yet: call fit(pairs) or Translator.load(dir)")
 
     def _build_model(self):
-        return Seq2Seq(len(self.src_vocab_), len(self.tgt_vocab_), emb_size=self.emb,
-                       hidden_size=self.hidden, num_layers=self.layers, cell=self.cell,
+        return Seq2Seq(len(self.src_vocab_), len(self.tgt_vocab_), embedding_size=self.embedding_size,
+                       hidden_size=self.hidden_size, num_layers=self.num_layers, cell=self.cell,
                        bidirectional=self.bidirectional, attention=self.attention,
                        input_feed=self.input_feed, dropout=self.dropout,
                        dtype=np.dtype(self.dtype), seed=self.seed)
@@ -154,7 +181,7 @@ class Translator:
         self._log(1, f"train pairs {len(train)} ({dropped} dropped: empty or > {self.max_len} tokens), "
                      f"valid sources {len(valid_refs or {})}, vocab src {len(self.src_vocab_)} "
                      f"tgt {len(self.tgt_vocab_)}, {self.model_.num_parameters():,} parameters")
-        opt = ChunkedAdam([self.model_], lr=self.lr, threads=self.threads or 1)
+        opt = Adam([self.model_], lr=self.lr, threads=self.threads or 1)
         self.model_.threads = self.threads or 1
         st = {"epoch": 0, "elapsed": 0.0, "best_bleu": -1.0, "best_epoch": 0, "bad_epochs": 0,
               "history": [], "stop_reason": None}
@@ -247,8 +274,10 @@ class Translator:
         if meta.get("src_vocab") != self.src_vocab_.itos or meta.get("tgt_vocab") != self.tgt_vocab_.itos:
             raise UserError("cannot resume: the training data or max-len/min-freq/lower changed since the "
                             "checkpoint (the vocabularies differ)")
-        arch = ("cell", "attention", "bidirectional", "layers", "hidden", "emb", "input_feed", "dtype")
-        diff = [k for k in arch if meta["params"].get(k) != getattr(self, k)]
+        arch = ("cell", "attention", "bidirectional", "num_layers", "hidden_size", "embedding_size",
+                "input_feed", "dtype")
+        saved = {RENAMED.get(k, k): v for k, v in meta["params"].items()}   # round-1 checkpoints too
+        diff = [k for k in arch if saved.get(k) != getattr(self, k)]
         if diff:
             raise UserError(f"cannot resume: the architecture differs from the checkpoint's in {diff}")
         try:
@@ -380,7 +409,8 @@ class Translator:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-            params = {k: v for k, v in meta["params"].items() if k in cls._PARAMS}
+            saved = {RENAMED.get(k, k): v for k, v in meta["params"].items()}   # round-1 models too
+            params = {k: v for k, v in saved.items() if k in cls._PARAMS}
             self = cls(**params)
             self.src_vocab_, self.tgt_vocab_ = Vocab(meta["src_vocab"]), Vocab(meta["tgt_vocab"])
             self.model_ = self._build_model()

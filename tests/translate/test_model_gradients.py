@@ -31,7 +31,7 @@ def test_loss_and_every_gradient_match_torch(score, cell, layers, bi, feed, use_
     rng = np.random.default_rng(11)
     N, S, T, Vs, Vt = 4, 5, 6, 11, 13
     H = 6
-    model = Seq2Seq(Vs, Vt, emb_size=5, hidden_size=H, num_layers=layers, cell=cell,
+    model = Seq2Seq(Vs, Vt, embedding_size=5, hidden_size=H, num_layers=layers, cell=cell,
                     bidirectional=bi and score not in ("dot", "scaled_dot", "cosine"),
                     attention=score, input_feed=feed, dtype=np.float64, seed=5)
     src, lengths, tgt = random_batch(rng, N, S, T, Vs, Vt)
@@ -54,7 +54,7 @@ def test_loss_and_every_gradient_match_torch(score, cell, layers, bi, feed, use_
                                              ("none", "gru", False)])
 def test_finite_differences_tiny_model(score, cell, feed):
     rng = np.random.default_rng(3)
-    model = Seq2Seq(7, 8, emb_size=3, hidden_size=4, num_layers=1,
+    model = Seq2Seq(7, 8, embedding_size=3, hidden_size=4, num_layers=1,
                     cell=cell, bidirectional=True, attention=score, input_feed=feed,
                     dtype=np.float64, seed=1)
     src, lengths, tgt = random_batch(rng, 2, 3, 4, 7, 8)
@@ -74,7 +74,7 @@ def test_finite_differences_with_dropout_and_sampled_inputs(feed):
     """Dropout masks and the teacher-forcing draws come from model.rng: reset it before every
     forward and the loss is a deterministic function of the parameters again."""
     rng = np.random.default_rng(4)
-    model = Seq2Seq(7, 8, emb_size=3, hidden_size=4, attention="general", input_feed=feed,
+    model = Seq2Seq(7, 8, embedding_size=3, hidden_size=4, attention="general", input_feed=feed,
                     dropout=0.3, dtype=np.float64, seed=2)
     src, lengths, tgt = random_batch(rng, 3, 3, 4, 7, 8)
 
@@ -98,7 +98,7 @@ def test_threaded_loss_equals_single_threaded():
     src, lengths, tgt = random_batch(rng, 8, 5, 6, 11, 300)
     grads = []
     for threads in (1, 2):
-        model = Seq2Seq(11, 300, emb_size=5, hidden_size=6, attention="general", seed=5)
+        model = Seq2Seq(11, 300, embedding_size=5, hidden_size=6, attention="general", seed=5)
         model.threads = threads
         loss = model(src, lengths, tgt)
         model.backward()

@@ -52,7 +52,7 @@ def test_beam_beats_greedy_on_a_constructed_case():
 
 def test_beam_one_is_greedy_on_a_random_model():
     rng = np.random.default_rng(0)
-    model = Seq2Seq(20, 30, emb_size=8, hidden_size=12, bidirectional=True, attention="additive",
+    model = Seq2Seq(20, 30, embedding_size=8, hidden_size=12, bidirectional=True, attention="additive",
                     input_feed=True, seed=1).eval()
     model.out.params["weight"] *= 8.0                    # peaked distributions and, with a
     model.out.params["bias"][:] = 0.0                    # small <eos> bias, varied lengths

@@ -34,7 +34,7 @@ def test_reverse_task_learned_to_99_percent_in_under_a_minute():
     test = [p for p in test if p[0] not in seen]          # held-out sequences only
     t0 = time.process_time()
     with one_blas_thread():                               # tiny GEMMs: threads only add overhead
-        tr = Translator(cell="gru", attention="general", bidirectional=True, hidden=64, emb=32,
+        tr = Translator(cell="gru", attention="general", bidirectional=True, hidden_size=64, embedding_size=32,
                         epochs=15, batch_size=32, lr=1e-3, min_freq=1, seed=0).fit(train)
         hyps = tr.translate([s for s, _ in test])
     seconds = time.process_time() - t0

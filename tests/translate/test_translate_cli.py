@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.translate.training import read_tensors
+from rnnlab.io import read_tensors
 
 WORDS = "le chat chien voit mange petit grand un la souris".split()
 TINY = ["--hidden", "16", "--emb", "8", "--batch-size", "16", "--min-freq", "1", "--quiet"]
@@ -46,7 +46,7 @@ def test_train_writes_model_config_and_checkpoint(model_dir):
               "checkpoint/optimizer.safetensors"):
         assert (model_dir / f).is_file(), f
     cfg = json.loads((model_dir / "config.json").read_text())["train"]
-    assert cfg["bidirectional"] is True and cfg["hidden"] == 16 and cfg["attention"] == "general"
+    assert cfg["bidirectional"] is True and cfg["hidden_size"] == 16 and cfg["attention"] == "general"
     hist = json.loads((model_dir / "translator.json").read_text())["fitted"]["history"]
     assert len(hist) == 2 and all("valid_bleu" in h for h in hist)
 

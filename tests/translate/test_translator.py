@@ -7,7 +7,7 @@ import pytest
 
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.translate import Translator
-from rnnlab.translate.training import read_tensors
+from rnnlab.io import read_tensors
 
 WORDS = "le chat chien voit mange petit grand un la souris".split()
 
@@ -23,19 +23,19 @@ def toy_pairs(n, seed=0):
 
 
 def small(**kw):
-    args = dict(hidden=16, emb=8, epochs=2, batch_size=16, min_freq=1, lower=False, seed=0)
+    args = dict(hidden_size=16, embedding_size=8, epochs=2, batch_size=16, min_freq=1, lower=False, seed=0)
     args.update(kw)
     return Translator(**args)
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    return small(epochs=6, hidden=32, lr=3e-3, bidirectional=True).fit(toy_pairs(400), valid=toy_pairs(40, seed=1))
+    return small(epochs=6, hidden_size=32, lr=3e-3, bidirectional=True).fit(toy_pairs(400), valid=toy_pairs(40, seed=1))
 
 
 def test_estimator_rules():
     tr = small()
-    assert tr.get_params()["hidden"] == 16 and not hasattr(tr, "model_")
+    assert tr.get_params()["hidden_size"] == 16 and not hasattr(tr, "model_")
     with pytest.raises(NotFittedError, match="not fitted"):
         tr.translate(["le chat ."])
     assert tr.fit(toy_pairs(50)) is tr
@@ -77,7 +77,7 @@ def test_bad_model_directories(fitted, tmp_path):
         Translator.load(d)
     fitted.save(d)
     meta = json.loads((d / "translator.json").read_text())
-    meta["params"]["hidden"] = 17                              # weights no longer fit
+    meta["params"]["hidden_size"] = 17                              # weights no longer fit
     (d / "translator.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="corrupt model directory"):
         Translator.load(d)
@@ -112,7 +112,7 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     with pytest.raises(UserError, match="architecture differs"):
-        small(epochs=4, hidden=20).fit(train, valid, checkpoint_dir=tmp_path / "b", resume=True)
+        small(epochs=4, hidden_size=20).fit(train, valid, checkpoint_dir=tmp_path / "b", resume=True)
     with pytest.raises(UserError, match="vocabularies differ"):
         small(epochs=4).fit(train + [("hippopotame .", "HIPPOPOTAME .")], valid, checkpoint_dir=tmp_path / "b",
                             resume=True)
@@ -136,3 +136,26 @@ def test_time_budget_stops_training():
     tr = small(epochs=50, time_budget=0.5 / 60).fit(toy_pairs(2000))
     assert tr.stop_reason_ == "time budget" and tr.n_epochs_ < 50
     assert tr.train_seconds_ < 5
+
+
+def test_round_one_names_still_work_with_a_warning(fitted, tmp_path):
+    """hidden / layers / emb (round 1) -> hidden_size / num_layers / embedding_size, warned;
+    a model saved with the old names loads."""
+    with pytest.warns(DeprecationWarning, match="hidden= is now hidden_size="):
+        tr = Translator(hidden=24, layers=2, emb=12)
+    assert (tr.hidden_size, tr.num_layers, tr.embedding_size) == (24, 2, 12)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        Translator(hiden=3)
+    assert tr.set_params(hidden_size=8) is tr and tr.hidden_size == 8
+    with pytest.raises(ValueError, match="invalid parameters"):
+        tr.set_params(nonsense=1)
+    fitted.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "translator.json").read_text())
+    p = meta["params"]
+    p["hidden"], p["layers"], p["emb"] = p.pop("hidden_size"), p.pop("num_layers"), p.pop("embedding_size")
+    (tmp_path / "old" / "translator.json").write_text(json.dumps(meta))
+    back = Translator.load(tmp_path / "old")
+    assert back.translate(["le chat ."]) == fitted.translate(["le chat ."])
+    from rnnlab.translate.model import Seq2Seq
+    with pytest.warns(DeprecationWarning, match="embedding_size"):
+        assert Seq2Seq(5, 6, emb_size=7, hidden_size=4).embedding_size == 7

@@ -40,7 +40,7 @@ class Mirror(nn.Module):
     def __init__(self, ours):
         super().__init__()
         c = ours.config()
-        E, H, L, bi = c["emb_size"], c["hidden_size"], c["num_layers"], c["bidirectional"]
+        E, H, L, bi = c["embedding_size"], c["hidden_size"], c["num_layers"], c["bidirectional"]
         RNN = nn.GRU if c["cell"] == "gru" else nn.LSTM
         D = 2 if bi else 1
         self.c = c
