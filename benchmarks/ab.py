@@ -1,9 +1,11 @@
-"""A/B test of one setting of rnnlab's engine against PyTorch, timed the way run.py times.
+"""A/B test of one runtime setting of rnnlab's engine against PyTorch, timed the way run.py times.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/ab.py lstm infer 7 7 1 256 \\
-        rnnlab.nn.recurrent._MIN_ROWS 16 1000000000 [--reps 41]
+        min_rows 16 1000000000 [--reps 41]
+    python benchmarks/ab.py lstm train 35 20 650 650 gemm mkl openblas
 
-Sets ``module.attr`` to the old value, then to the new one, and times an rnnlab step with each,
+Sets the ``rnnlab.nn.runtime`` setting to the old value, then to the new one (through
+``runtime.override``, as a user would), and times an rnnlab step with each,
 in blocks alternating with PyTorch's as benchmarks/run.py times them (old, torch, new, torch,
 ...; bench._time: each block after one untimed call). Prints each variant's median and its
 ratio to PyTorch's.
@@ -15,8 +17,9 @@ Two changes that looked like gains that way, a packing rule (LSTM (7,7,1,256) in
 nothing once each variant ran after a PyTorch step (1.06 -> 1.04; 0.97 -> 0.98), and were
 reverted.
 """
+
 import argparse
-import importlib
+import dataclasses
 import os
 import statistics
 import sys
@@ -39,7 +42,7 @@ def main():
     ap.add_argument("cell", choices=["lstm", "gru"])
     ap.add_argument("mode", choices=["train", "infer"])
     ap.add_argument("shape", nargs=4, type=int, metavar="T N I H")
-    ap.add_argument("setting", help="module.attr, e.g. rnnlab.nn.recurrent._MIN_ROWS")
+    ap.add_argument("setting", help="a field of rnnlab.nn.runtime.Settings, e.g. min_rows, gemm, align")
     ap.add_argument("old", type=value)
     ap.add_argument("new", type=value)
     ap.add_argument("--layers", type=int, default=1)
@@ -48,11 +51,11 @@ def main():
     args = ap.parse_args()
     if not bench.have_torch():
         sys.exit("needs torch (pip install -e '.[test]')")
-    module_name, attr = args.setting.rsplit(".", 1)
-    module = importlib.import_module(module_name)
-    if not hasattr(module, attr):
-        sys.exit(f"{module_name} has no attribute {attr}")
-    before = getattr(module, attr)
+    from rnnlab.nn import runtime
+
+    fields = [f.name for f in dataclasses.fields(runtime.Settings)]
+    if args.setting not in fields:
+        sys.exit(f"no runtime setting {args.setting!r}; there are {', '.join(fields)}")
     cfg = bench.Config(*args.shape, layers=args.layers, bidirectional=args.bidirectional)
     threads = bench.blas_info()["threads"] or 1
     ours = bench.rnnlab_step(args.cell, cfg, args.mode)
@@ -60,19 +63,19 @@ def main():
 
     def variant(v):
         def step():
-            setattr(module, attr, v)
-            ours()
+            with runtime.override(**{args.setting: v}):
+                ours()
+
         return step
-    try:
-        timed = bench._time([variant(args.old), theirs, variant(args.new), theirs], args.reps)
-    finally:
-        setattr(module, attr, before)
+
+    timed = bench._time([variant(args.old), theirs, variant(args.new), theirs], args.reps)
     ms = [1e3 * statistics.median(t) for t in timed]
-    print(f"{args.cell} {args.mode} {cfg.name}, {threads} thread(s), {len(timed[0])} reps; "
-          f"{args.setting}")
+    print(f"{args.cell} {args.mode} {cfg.name}, {threads} thread(s), {len(timed[0])} reps; {args.setting}")
     for label, v, mine, torch_ms in (("old", args.old, ms[0], ms[3]), ("new", args.new, ms[2], ms[1])):
-        print(f"  {label} = {v!r:>12}: rnnlab {mine:9.3f} ms  torch {torch_ms:9.3f} ms  "
-              f"ratio {mine / torch_ms:.3f}")
+        print(
+            f"  {label} = {v!r:>12}: rnnlab {mine:9.3f} ms  torch {torch_ms:9.3f} ms  "
+            f"ratio {mine / torch_ms:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ are compared with torch in float32 (both round), float64 with torch in float64.
 
     python benchmarks/parity_table.py [--seeds 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,13 @@ import test_gru_chapter as chapter  # noqa: E402
 import test_recurrent_parity as parity  # noqa: E402
 import torch  # noqa: E402
 
-KINDS = [("RNN tanh", "RNN_TANH"), ("RNN relu", "RNN_RELU"), ("LSTM", "LSTM"),
-         ("GRU reset_after", "GRU"), ("GRU chapter form", "GRU_CHAPTER")]
+KINDS = [
+    ("RNN tanh", "RNN_TANH"),
+    ("RNN relu", "RNN_RELU"),
+    ("LSTM", "LSTM"),
+    ("GRU reset_after", "GRU"),
+    ("GRU chapter form", "GRU_CHAPTER"),
+]
 MODES = [  # (label, num_layers, bidirectional, variable lengths)
     ("1 layer, uni", 1, False, False),
     ("2 layers, bidir", 2, True, False),
@@ -51,7 +57,7 @@ def draw(rng, var):
 
 
 def max_error(mode, L, bidir, var, dtype, seeds, seed):
-    rng = np.random.default_rng(seed)                      # the same shapes for both dtypes
+    rng = np.random.default_rng(seed)  # the same shapes for both dtypes
     worst = 0.0
     for s in range(seeds):
         T, N, I, H, lengths = draw(rng, var)
@@ -69,10 +75,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5, help="random shapes per cell of the table")
     args = ap.parse_args(argv)
-    parity.TOL, chapter.TOL = NO_TOL, NO_TOL            # measure, don't assert
+    parity.TOL, chapter.TOL = NO_TOL, NO_TOL  # measure, don't assert
     torch.set_num_threads(1)
-    print(f"Max relative error vs PyTorch {torch.__version__} over all compared tensors "
-          f"({args.seeds} random shapes per cell, T,N,I,H in [2, 11], batch_first alternating)\n")
+    print(
+        f"Max relative error vs PyTorch {torch.__version__} over all compared tensors "
+        f"({args.seeds} random shapes per cell, T,N,I,H in [2, 11], batch_first alternating)\n"
+    )
     print("| layer | mode | float64 | float32 |")
     print("|---|---|---:|---:|")
     for k, (label, mode) in enumerate(KINDS):

@@ -2,17 +2,34 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py [--reps 7] [--out FILE.json]
 
-Prints the environment (CPU, BLAS library, its kernel and threads) and a Markdown table ready for
-benchmarks/RESULTS.md, and writes the raw results as JSON (default benchmarks/results-DATE.json).
+Prints the environment (CPU, BLAS library, its kernel and threads, what rnnlab's engine runs on) and
+a Markdown table ready for benchmarks/RESULTS.md, and writes the raw results as JSON (default
+benchmarks/results/DATE-TIME.json, a git-ignored folder: RESULTS.md keeps the tables).
 """
+
 import argparse
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rnnlab import bench  # noqa: E402
+from rnnlab.io import write_json  # noqa: E402
+
+
+def _commit():
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def main():
@@ -21,21 +38,32 @@ def main():
     ap.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
     ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
     ap.add_argument("--no-memory", action="store_true")
-    ap.add_argument("--block", type=int, default=bench.BLOCK,
-                    help="timed calls in a row per library, alternating (1: rep by rep)")
+    ap.add_argument(
+        "--block",
+        type=int,
+        default=bench.BLOCK,
+        help="timed calls in a row per library, alternating (1: rep by rep)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     env = bench.environment()
-    print(f"date {env['date']}; CPU {env['cpu']} x{env['cores']}; numpy {env['numpy']}; "
-          f"BLAS {env['blas']}; torch {env.get('torch')}; OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}")
-    print(f"command: {' '.join(sys.argv)}")
+    print(bench.describe_environment(env) + f"; OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}")
+    print(f"engine: {env['engine']}")
+    print(f"command: {' '.join(sys.argv)}; commit {_commit()}")
     print(bench.HEADER, flush=True)
     configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
-    rows = bench.run(configs, tuple(args.cells), reps=args.reps, memory=not args.no_memory,
-                     progress=lambda s: print(s, flush=True), block=args.block)
-    out = args.out or os.path.join(os.path.dirname(__file__), f"results-{time.strftime('%Y%m%d-%H%M')}.json")
-    with open(out, "w") as f:
-        json.dump({"environment": env, "command": sys.argv, "results": rows}, f, indent=1)
+    rows = bench.run(
+        configs,
+        tuple(args.cells),
+        reps=args.reps,
+        memory=not args.no_memory,
+        progress=lambda s: print(s, flush=True),
+        block=args.block,
+    )
+    folder = os.path.join(os.path.dirname(__file__), "results")
+    out = args.out or os.path.join(folder, f"{time.strftime('%Y%m%d-%H%M')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    write_json(out, {"environment": env, "command": sys.argv, "commit": _commit(), "results": rows})
     worst = max(r.get("ratio", 0) for r in rows)
     print(f"worst ratio {worst:.2f}; JSON: {out}")
 

@@ -13,6 +13,7 @@ installed only rnnlab's times are reported. Peak memory of a training step is me
 library in a fresh subprocess: the resident set sampled during the step, above its value before
 (model and data already built, a warm-up step of a tiny model done).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,9 @@ class Config:
     @property
     def name(self):
         extra = f" L{self.layers}" + (" bi" if self.bidirectional else "")
-        return f"({self.T},{self.N},{self.I},{self.H}){extra if self.layers > 1 or self.bidirectional else ''}"
+        return (
+            f"({self.T},{self.N},{self.I},{self.H}){extra if self.layers > 1 or self.bidirectional else ''}"
+        )
 
 
 FULL = [
@@ -61,7 +64,8 @@ def blas_info():
     ``threads`` is the thread count every library gets in the benchmark (NumPy's BLAS threads).
     Also sets rnnlab's threads (``runtime.set(threads=...)``) to the same count."""
     from rnnlab.nn import backend, runtime
-    mkl_lib = backend.library("mkl")                       # loaded, so threadpoolctl sees it
+
+    mkl_lib = backend.library("mkl")  # loaded, so threadpoolctl sees it
     info = {"threads": os.cpu_count(), "internal_api": "unknown"}
     try:
         from threadpoolctl import threadpool_info
@@ -71,16 +75,19 @@ def blas_info():
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     for pool in sorted(pools, key=lambda p: "numpy" not in p.get("filepath", "")):
         if pool.get("filepath", "").startswith(numpy_dir) or pool.get("internal_api") != "mkl":
-            info = {k: pool.get(k) for k in ("internal_api", "version", "architecture",
-                                             "num_threads", "filepath")}
+            info = {
+                k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")
+            }
             info["threads"] = pool.get("num_threads")
             break
     runtime.set(threads=info["threads"] or 1)
     if mkl_lib is not None:
         mkl = [p for p in pools if p.get("internal_api") == "mkl"]
-        info["mkl"] = {"version": mkl[0].get("version") if mkl else None,
-                       "threading_layer": mkl[0].get("threading_layer") if mkl else None,
-                       "num_threads": mkl_lib.get_threads()}
+        info["mkl"] = {
+            "version": mkl[0].get("version") if mkl else None,
+            "threading_layer": mkl[0].get("threading_layer") if mkl else None,
+            "num_threads": mkl_lib.get_threads(),
+        }
     return info
 
 
@@ -110,13 +117,13 @@ def _time(fns, reps, min_time=0.5, block=BLOCK):
     load the machine has; returns one list of seconds per function."""
     for fn in fns:
         fn()
-        fn()                                              # warm-up (allocations, caches, JIT)
+        fn()  # warm-up (allocations, caches, JIT)
     times = [[] for _ in fns]
     t_start = time.perf_counter()
     while len(times[0]) < reps or (time.perf_counter() - t_start < min_time and len(times[0]) < 200):
         for fn, ts in zip(fns, times):
             if block > 1:
-                fn()                                      # after the other library's block
+                fn()  # after the other library's block
             for _ in range(block):
                 t0 = time.perf_counter()
                 fn()
@@ -126,6 +133,7 @@ def _time(fns, reps, min_time=0.5, block=BLOCK):
 
 def _make_rnnlab(kind, cfg, seed=0):
     import rnnlab.nn as rnn
+
     cls = rnn.LSTM if kind == "lstm" else rnn.GRU
     return cls(cfg.I, cfg.H, num_layers=cfg.layers, bidirectional=cfg.bidirectional, seed=seed)
 
@@ -141,24 +149,28 @@ def _data(cfg, seed=0):
 def rnnlab_step(kind, cfg, mode):
     m = _make_rnnlab(kind, cfg)
     x, dout = _data(cfg)
-    if mode == "infer":                       # torch runs under torch.inference_mode
+    if mode == "infer":  # torch runs under torch.inference_mode
         import rnnlab.nn as rnn
+
         m.eval()
 
         def infer():
             with rnn.inference_mode():
                 m(x)
+
         return infer
 
     def step():
         m.zero_grad()
         m(x)
         m.backward(dout)
+
     return step
 
 
 def torch_step(kind, cfg, mode, threads):
     import torch
+
     torch.set_num_threads(threads)
     cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
     torch.manual_seed(0)
@@ -170,19 +182,22 @@ def torch_step(kind, cfg, mode, threads):
         def infer():
             with torch.inference_mode():
                 m(x)
+
         return infer
-    x.requires_grad_(True)                                  # both libraries compute dx too
+    x.requires_grad_(True)  # both libraries compute dx too
 
     def step():
         m.zero_grad(set_to_none=False)
         out, _ = m(x)
         out.backward(dout)
+
     return step
 
 
 def have_torch():
     try:
         import torch  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -200,10 +215,14 @@ def _peak_rss_child(lib, kind, cfg_json):
     measured the same way.
     """
     import threading
+
     cfg = Config(**json.loads(cfg_json))
     threads = blas_info()["threads"] or 1
-    make = (lambda c: rnnlab_step(kind, c, "train")) if lib == "rnnlab" else \
-        (lambda c: torch_step(kind, c, "train", threads))
+    make = (
+        (lambda c: rnnlab_step(kind, c, "train"))
+        if lib == "rnnlab"
+        else (lambda c: torch_step(kind, c, "train", threads))
+    )
     # warm-up on tiny problems, one with a batch big enough for rnnlab's parallel row blocks
     # (they start numba's thread pool) and one with the step's own batch (whose loop may be
     # the serial kernel, loaded from numba's cache on first use: ~2.4 MiB that are not the
@@ -219,6 +238,7 @@ def _peak_rss_child(lib, kind, cfg_json):
         while not done.is_set():
             peak = max(peak, _rss())
             time.sleep(0.0002)
+
     sampler = threading.Thread(target=sample)
     sampler.start()
     step()
@@ -229,15 +249,23 @@ def _peak_rss_child(lib, kind, cfg_json):
 
 
 def peak_memory(lib, kind, cfg):
-    code = ("import sys, rnnlab.bench as b; "
-            f"print(b._peak_rss_child({lib!r}, {kind!r}, sys.argv[1]))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(asdict(cfg))],
-                         capture_output=True, text=True, check=True)
+    code = f"import sys, rnnlab.bench as b; print(b._peak_rss_child({lib!r}, {kind!r}, sys.argv[1]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(asdict(cfg))], capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def run(configs, kinds=("lstm", "gru"), modes=("train", "infer"), reps=5, memory=True,
-        with_torch=None, progress=print, block=BLOCK):
+def run(
+    configs,
+    kinds=("lstm", "gru"),
+    modes=("train", "infer"),
+    reps=5,
+    memory=True,
+    with_torch=None,
+    progress=print,
+    block=BLOCK,
+):
     """Time every (kind, config, mode); return a list of result dicts."""
     with_torch = have_torch() if with_torch is None else with_torch
     threads = blas_info()["threads"] or 1
@@ -268,8 +296,10 @@ def run(configs, kinds=("lstm", "gru"), modes=("train", "infer"), reps=5, memory
     return rows
 
 
-HEADER = ("| cell | config (T,N,I,H) | mode | rnnlab ms (min-max) | torch ms (min-max) | ratio "
-          "| peak MiB rnnlab / torch |\n|---|---|---|---|---|---|---|")
+HEADER = (
+    "| cell | config (T,N,I,H) | mode | rnnlab ms (min-max) | torch ms (min-max) | ratio "
+    "| peak MiB rnnlab / torch |\n|---|---|---|---|---|---|---|"
+)
 
 
 def format_row(r):
@@ -286,16 +316,24 @@ def format_row(r):
 
 def environment():
     from rnnlab.nn import runtime
+
     blas = blas_info()
     engine = runtime.describe()
-    env = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
-           "numpy": np.__version__, "blas": blas, "python": platform.python_version(),
-           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-           "engine": engine,
-           # threads the LSTM's parallel row blocks may use (numba's OpenMP layer), else 1
-           "row_block_threads": engine["row_block_threads"]}
+    env = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "numpy": np.__version__,
+        "blas": blas,
+        "python": platform.python_version(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "engine": engine,
+        # threads the LSTM's parallel row blocks may use (numba's OpenMP layer), else 1
+        "row_block_threads": engine["row_block_threads"],
+    }
     if have_torch():
         import torch
+
         env["torch"] = torch.__version__
     return env
 
@@ -303,22 +341,31 @@ def environment():
 def describe_environment(env) -> str:
     """One line: the machine, NumPy's BLAS, what rnnlab's engine runs on, torch."""
     b, e = env["blas"], env["engine"]
-    gemm = (f"GEMM {e['gemm']} x{e['threads']}" if e["gemm"] else
-            "no GEMM library for the compiled loops")
-    return (f"{env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
-            f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
-            f"rnnlab backend {e['backend']}, {gemm}, row blocks x{env['row_block_threads']}, "
-            f"torch {env.get('torch', 'not installed')}")
+    gemm = f"GEMM {e['gemm']} x{e['threads']}" if e["gemm"] else "no GEMM library for the compiled loops"
+    return (
+        f"{env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
+        f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
+        f"rnnlab backend {e['backend']}, {gemm}, row blocks x{env['row_block_threads']}, "
+        f"torch {env.get('torch', 'not installed')}"
+    )
 
 
 def add_parser(sub):
-    p = sub.add_parser("bench", help="time rnnlab's LSTM/GRU (and PyTorch's, if installed)",
-                       description=__doc__.splitlines()[0])
+    p = sub.add_parser(
+        "bench",
+        help="time rnnlab's LSTM/GRU (and PyTorch's, if installed)",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--full", action="store_true", help="all six configurations of benchmarks/ (slower)")
-    p.add_argument("--reps", type=cliargs.positive_int, default=5, help="timed repetitions after warm-up (default 5)")
-    p.add_argument("--block", type=cliargs.positive_int, default=BLOCK,
-                   help=f"timed calls in a row per library, alternating (default {BLOCK}; "
-                        "1: rep by rep)")
+    p.add_argument(
+        "--reps", type=cliargs.positive_int, default=5, help="timed repetitions after warm-up (default 5)"
+    )
+    p.add_argument(
+        "--block",
+        type=cliargs.positive_int,
+        default=BLOCK,
+        help=f"timed calls in a row per library, alternating (default {BLOCK}; 1: rep by rep)",
+    )
     p.add_argument("--cells", choices=["lstm", "gru", "both"], default="both")
     p.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -330,15 +377,23 @@ def add_parser(sub):
 def _cli(args):
     if args.json:
         from rnnlab.io import check_output_path
-        check_output_path(args.json, ".json", "--json")    # before the run, not after it
+
+        check_output_path(args.json, ".json", "--json")  # before the run, not after it
     env = environment()
     print("# " + describe_environment(env))
     print(HEADER)
     kinds = ("lstm", "gru") if args.cells == "both" else (args.cells,)
-    rows = run(FULL if args.full else QUICK, kinds, reps=args.reps, memory=not args.no_memory,
-               with_torch=False if args.no_torch else None, block=args.block)
+    rows = run(
+        FULL if args.full else QUICK,
+        kinds,
+        reps=args.reps,
+        memory=not args.no_memory,
+        with_torch=False if args.no_torch else None,
+        block=args.block,
+    )
     if args.json:
         from rnnlab.io import write_json
+
         write_json(args.json, {"environment": env, "results": rows})
         print(f"results written to {args.json}")
     return 0

@@ -4,6 +4,7 @@ Each application owns its sub-command in ``<app>/cli.py`` with ``add_parser(subp
 (which registers its options and sets ``func``); this file only dispatches. Errors that a user
 can fix (bad file, bad option) are raised as ``rnnlab.errors.UserError`` and printed as one line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="{forecast,translate,experiment,bench}")
     sub.required = True
+    from rnnlab import bench
+    from rnnlab.experiments import cli as experiments_cli
     from rnnlab.forecast import cli as forecast_cli
     from rnnlab.translate import cli as translate_cli
-    from rnnlab.experiments import cli as experiments_cli
-    from rnnlab import bench
 
     forecast_cli.add_parser(sub)
     translate_cli.add_parser(sub)

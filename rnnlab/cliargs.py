@@ -4,6 +4,7 @@ Each parses a string and raises ``argparse.ArgumentTypeError`` with one clear li
 then exits 2 with ``argument --x: must be ...``); NaN and infinities are refused wherever a
 finite number is asked for.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ import math
 
 def number(kind, low=None, what="a number", high=None, low_open=False, high_open=False):
     """A parser for ``kind`` (int or float) values in [low, high] (open ends on request)."""
+
     def parse(text):
         try:
             value = kind(text.strip()) if isinstance(text, str) else kind(text)
@@ -24,7 +26,8 @@ def number(kind, low=None, what="a number", high=None, low_open=False, high_open
         if below or above:
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
-    parse.__name__ = what                                  # argparse names it in its errors
+
+    parse.__name__ = what  # argparse names it in its errors
     return parse
 
 
@@ -42,7 +45,9 @@ def count_or_fraction(text):
     try:
         v = int(t) if t.isdigit() else float(t)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a count (e.g. 266) or a fraction (e.g. 0.2), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a count (e.g. 266) or a fraction (e.g. 0.2), got {text!r}"
+        ) from None
     if (isinstance(v, float) and not 0 < v < 1) or (isinstance(v, int) and v < 1):
         raise argparse.ArgumentTypeError(f"must be a count >= 1 or a fraction in (0, 1), got {text!r}")
     return v

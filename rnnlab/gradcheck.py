@@ -17,9 +17,10 @@ With a float64 model the errors of a correct backward are ~1e-9 (eps=1e-6); a wr
 usually > 1e-2. Dropout must be off (``module.eval()`` or ``dropout=0``): the loss must be
 a deterministic function of the parameters.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,8 +30,15 @@ def _rel_err(analytic, numeric):
     return float(np.abs(analytic - numeric).max(initial=0.0) / scale)
 
 
-def gradcheck(forward: Callable, backward: Callable, params: dict, inputs: dict,
-              grads: dict | None = None, eps: float = 1e-6, zero_grad: Callable | None = None):
+def gradcheck(
+    forward: Callable,
+    backward: Callable,
+    params: dict,
+    inputs: dict,
+    grads: dict | None = None,
+    eps: float = 1e-6,
+    zero_grad: Callable | None = None,
+):
     """Check analytic gradients against central differences, all in float64.
 
     forward(): runs the model on ``inputs`` and returns the scalar loss.
@@ -70,14 +78,28 @@ def gradcheck(forward: Callable, backward: Callable, params: dict, inputs: dict,
                 flat[j] = old
                 nflat[j] = (lp - lm) / (2 * eps)
             if analytic[key].shape != arr.shape:
-                raise ValueError(f"gradcheck: gradient of '{name}' has shape {analytic[key].shape}, "
-                                 f"expected {arr.shape}")
+                raise ValueError(
+                    f"gradcheck: gradient of '{name}' has shape {analytic[key].shape}, expected {arr.shape}"
+                )
             report[key] = _rel_err(analytic[key], num)
     return report
 
 
 def _as_list(a):
     return list(a) if isinstance(a, tuple) else [a]
+
+
+def _input_grads(res):
+    """A module's ``backward`` result as gradcheck's input gradients: ``{"x", "h0", "c0"}``."""
+    if res is None:  # Embedding: no input gradient
+        return {}
+    if not isinstance(res, tuple):  # Linear: dx
+        return {"x": res}
+    dx, dstate = res
+    d = {"x": dx}
+    for name, g in zip(("h0", "c0"), _as_list(dstate)):
+        d[name] = g
+    return d
 
 
 def gradcheck_module(module, x, loss_weights=None, seed=0, eps=1e-6, state=None, lengths=None):
@@ -111,9 +133,9 @@ def gradcheck_module(module, x, loss_weights=None, seed=0, eps=1e-6, state=None,
         if lengths is not None and not layer:
             raise ValueError("gradcheck_module: lengths only apply to recurrent layers")
         out = module(*args, **kw)
-        if layer:                                  # out, h_n  |  out, (h_n, c_n)
+        if layer:  # out, h_n  |  out, (h_n, c_n)
             return [out[0]] + _as_list(out[1])
-        return _as_list(out)                       # cell (h | h, c), Linear, Embedding
+        return _as_list(out)  # cell (h | h, c), Linear, Embedding
 
     def forward():
         ys = run()
@@ -131,17 +153,8 @@ def gradcheck_module(module, x, loss_weights=None, seed=0, eps=1e-6, state=None,
             res = module.backward(R[0], R[1])
         else:
             res = module.backward(R[0])
-        if res is None:                            # Embedding: no input gradient
-            return {}
-        if not isinstance(res, tuple):             # Linear: dx
-            return {"x": res}
-        dx, dstate = res
-        d = {"x": dx}
-        for name, g in zip(("h0", "c0"), _as_list(dstate)):
-            d[name] = g
-        return d
+        return _input_grads(res)
 
     inputs = {} if integer_x else {"x": x}
     inputs.update({name: s for name, s in zip(("h0", "c0"), states)})
-    return gradcheck(forward, backward, module.params, inputs, module.grads, eps,
-                     zero_grad=module.zero_grad)
+    return gradcheck(forward, backward, module.params, inputs, module.grads, eps, zero_grad=module.zero_grad)

@@ -10,6 +10,7 @@
 Temporary names are unique per call (``tempfile.mkstemp``), so two runs writing the same
 target never collide.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ def atomic_write(path, write) -> str:
         write(tmp)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                       # mkstemp makes 0600; use the usual mode
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; use the usual mode
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -76,18 +77,21 @@ def write_json(path, obj, indent=1) -> str:
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
+
     return atomic_write(path, write)
 
 
 def write_tensors(path, tensors) -> str:
     """A dict of arrays as safetensors, atomically (0-d arrays stay 0-d)."""
     from safetensors.numpy import save_file
+
     arrays = {k: np.require(v, requirements="C") for k, v in tensors.items()}
     return atomic_write(path, lambda tmp: save_file(arrays, tmp))
 
 
 def read_tensors(path) -> dict:
     from safetensors.numpy import load_file
+
     return load_file(str(path))
 
 

@@ -1,4 +1,5 @@
 """rnnlab/bench.py: the harness behind `rnnlab bench` and benchmarks/run.py (no timing asserted)."""
+
 import json
 import subprocess
 import sys
@@ -14,10 +15,11 @@ def test_blas_info_names_numpy_blas_and_aligns_rnnlab_threads():
     info = bench.blas_info()
     assert info["threads"] >= 1
     from rnnlab.nn import backend, runtime
-    assert runtime.describe()["threads"] == info["threads"]     # same threads as torch gets
+
+    assert runtime.describe()["threads"] == info["threads"]  # same threads as torch gets
     if backend.library("mkl") is not None:
         assert info["mkl"]["num_threads"] == info["threads"]
-        assert info["internal_api"] != "mkl"                    # NumPy's own BLAS, not MKL
+        assert info["internal_api"] != "mkl"  # NumPy's own BLAS, not MKL
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -47,9 +49,25 @@ def test_steps_compute_what_they_claim(monkeypatch):
 
 def test_cli_without_torch_writes_json(tmp_path):
     out = tmp_path / "b.json"
-    res = subprocess.run([sys.executable, "-m", "rnnlab.cli", "bench", "--no-torch", "--no-memory",
-                          "--reps", "1", "--cells", "gru", "--json", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnnlab.cli",
+            "bench",
+            "--no-torch",
+            "--no-memory",
+            "--reps",
+            "1",
+            "--cells",
+            "gru",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].startswith("# ") and "rnnlab backend" in lines[0] and "row blocks x" in lines[0]
@@ -62,8 +80,9 @@ def test_cli_without_torch_writes_json(tmp_path):
 
 @pytest.mark.parametrize("flag", ["--reps", "--block"])
 def test_cli_rejects_zero_reps_or_block(flag):
-    res = subprocess.run([sys.executable, "-m", "rnnlab.cli", "bench", flag, "0"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "rnnlab.cli", "bench", flag, "0"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 2 and flag in res.stderr and "Traceback" not in res.stderr
 
 
@@ -72,8 +91,8 @@ def test_time_alternates_blocks_each_after_an_untimed_call():
     fns = [lambda: calls.append("a"), lambda: calls.append("b")]
     times = bench._time(fns, reps=6, min_time=0, block=3)
     assert [len(t) for t in times] == [6, 6]
-    warm, rounds = "aabb", ["a" + "aaa" + "b" + "bbb"] * 2     # untimed call, then 3 timed
+    warm, rounds = "aabb", ["a" + "aaa" + "b" + "bbb"] * 2  # untimed call, then 3 timed
     assert "".join(calls) == warm + "".join(rounds)
     calls.clear()
-    bench._time(fns, reps=2, min_time=0, block=1)              # rep by rep
+    bench._time(fns, reps=2, min_time=0, block=1)  # rep by rep
     assert "".join(calls) == "aabb" + "abab"

@@ -4,6 +4,7 @@ wrong backward is caught (so these checks can fail).
 Tiny float64 shapes whose sizes all differ (N=2, T=3, I=4, H=5), nonzero initial states,
 random upstream gradients on outputs and final states.
 """
+
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ import rnnlab.nn as rnn
 from rnnlab.gradcheck import gradcheck, gradcheck_module
 
 N, T, I, H = 2, 3, 4, 5
-TOL = 1e-6          # a correct backward gives ~1e-9 here; a wrong one > 1e-3
+TOL = 1e-6  # a correct backward gives ~1e-9 here; a wrong one > 1e-3
 KINDS = {
     "RNN_TANH": lambda **kw: rnn.RNN(I, H, nonlinearity="tanh", **kw),
     "RNN_RELU": lambda **kw: rnn.RNN(I, H, nonlinearity="relu", **kw),
@@ -32,7 +33,8 @@ def assert_report(report, tol=TOL, expect_keys=()):
         assert k in report, f"gradcheck did not check {k}"
     bad = {k: v for k, v in report.items() if not v <= tol}
     assert not bad, "gradients disagree with central differences: " + ", ".join(
-        f"{k} rel err {v:.2e}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1]))
+        f"{k} rel err {v:.2e}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1])
+    )
 
 
 def layer_case(kind, mode, seed=0):
@@ -79,16 +81,16 @@ def test_cells(kind):
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear(bias):
     lin = rnn.Linear(I, 3, bias=bias, dtype=np.float64, seed=0)
-    x = np.random.default_rng(0).standard_normal((T, N, I))           # 3-D input
+    x = np.random.default_rng(0).standard_normal((T, N, I))  # 3-D input
     keys = ["input:x", "param:weight"] + (["param:bias"] if bias else [])
     assert_report(gradcheck_module(lin, x), expect_keys=keys)
 
 
 def test_embedding():
     emb = rnn.Embedding(7, 3, dtype=np.float64, seed=0)
-    idx = np.array([[1, 0, 3], [3, 6, 0]])                              # repeated rows accumulate
+    idx = np.array([[1, 0, 3], [3, 6, 0]])  # repeated rows accumulate
     report = gradcheck_module(emb, idx)
-    assert set(report) == {"param:weight"}        # integer indices are not differentiable
+    assert set(report) == {"param:weight"}  # integer indices are not differentiable
     assert_report(report)
 
 
@@ -98,14 +100,20 @@ def test_embedding_with_padding():
     emb = rnn.Embedding(7, 3, padding_idx=0, dtype=np.float64, seed=0)
     idx = np.array([[1, 0, 3], [3, 6, 0]])
     R = np.random.default_rng(0).standard_normal((2, 3, 3))
-    rows = emb.params["weight"][1:].copy()                              # the trainable rows
+    rows = emb.params["weight"][1:].copy()  # the trainable rows
 
     def forward():
         emb.params["weight"][1:] = rows
         return float(np.sum(emb(idx) * R))
 
-    report = gradcheck(forward, lambda: emb.backward(R), {"rows": rows}, {},
-                       {"rows": emb.grads["weight"][1:]}, zero_grad=emb.zero_grad)
+    report = gradcheck(
+        forward,
+        lambda: emb.backward(R),
+        {"rows": rows},
+        {},
+        {"rows": emb.grads["weight"][1:]},
+        zero_grad=emb.zero_grad,
+    )
     assert_report(report, expect_keys=["param:rows"])
     np.testing.assert_array_equal(emb.grads["weight"][0], 0.0)
 
@@ -122,12 +130,11 @@ def test_mse_loss(reduction):
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_cross_entropy_loss(reduction):
     rng = np.random.default_rng(0)
-    logits = 3 * rng.standard_normal((3, 4, 6))                          # (T, N, C)
+    logits = 3 * rng.standard_normal((3, 4, 6))  # (T, N, C)
     target = rng.integers(0, 6, (3, 4))
-    target[0, 1] = target[2, 3] = -1                                     # ignored positions
+    target[0, 1] = target[2, 3] = -1  # ignored positions
     f = rnn.CrossEntropyLoss(ignore_index=-1, reduction=reduction)
-    report = gradcheck(lambda: f(logits, target), lambda: {"logits": f.backward()}, {},
-                       {"logits": logits})
+    report = gradcheck(lambda: f(logits, target), lambda: {"logits": f.backward()}, {}, {"logits": logits})
     assert_report(report, expect_keys=["input:logits"])
 
 
@@ -166,7 +173,7 @@ def test_detects_wrong_recurrent_gradient(monkeypatch):
         da, dh_prev, dc_prev = orig(dh, dc, cache, W, **kw)
         H_ = dh.shape[1]
         f = cache.gates[:, H_ : 2 * H_]
-        return da, dh_prev, dc_prev / f                    # the chapter's "dropped term" kind of slip
+        return da, dh_prev, dc_prev / f  # the chapter's "dropped term" kind of slip
 
     monkeypatch.setattr(lstm_mod, "lstm_step_backward", bad_step_backward)
     m, x, state, lengths = layer_case("LSTM", "L1-uni")
@@ -183,7 +190,7 @@ def test_detects_gru_reset_path_dropped(monkeypatch):
 
     def bad(dh, cache, W, reset_after=True, **kw):
         dxg, dhg, dh_prev = orig(dh, cache, W, reset_after, **kw)
-        dxg[:, : dh.shape[1]] = 0.0                         # da_r := 0
+        dxg[:, : dh.shape[1]] = 0.0  # da_r := 0
         return dxg, dhg, dh_prev
 
     monkeypatch.setattr(gru_mod, "gru_step_backward", bad)
@@ -195,7 +202,7 @@ def test_detects_gru_reset_path_dropped(monkeypatch):
 
 
 def test_rejects_float32_and_missing_grads():
-    m = rnn.GRU(I, H)                                       # float32 by default
+    m = rnn.GRU(I, H)  # float32 by default
     with pytest.raises(TypeError, match="float64"):
         gradcheck_module(m, np.zeros((T, N, I)))
     p = {"w": np.ones(3)}

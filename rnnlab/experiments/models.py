@@ -7,6 +7,7 @@ The adding problem reads out once (``n_out = 1``, the loss is on h_T only); the 
 reads out on its K recall steps. Backward sends ``dy_hat`` through V into those steps of
 ``dout`` (zero elsewhere) and then through the recurrent layer.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,7 @@ _LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 class SequenceModel(nn.Module):
     """``cell`` layer of ``hidden_size`` units and a Linear read-out on the last ``n_out`` steps."""
 
-    def __init__(self, cell, input_size, hidden_size, output_size, n_out=1, seed=0,
-                 dtype=np.float32):
+    def __init__(self, cell, input_size, hidden_size, output_size, n_out=1, seed=0, dtype=np.float32):
         super().__init__()
         if cell not in _LAYERS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
@@ -44,12 +44,12 @@ class SequenceModel(nn.Module):
 
     def forward(self, x):
         """x (T, N, I) -> y_hat (n_out, N, O)."""
-        out, _ = self.rnn(x)                              # (T, N, H)
+        out, _ = self.rnn(x)  # (T, N, H)
         self._shape = out.shape
-        return self.head(out[-self.n_out :])              # (n_out, N, O)  V h_t + b_V
+        return self.head(out[-self.n_out :])  # (n_out, N, O)  V h_t + b_V
 
     def backward(self, dy):
         """dy (n_out, N, O): accumulate every gradient; the read-out steps get V^T dy."""
-        dout = np.zeros(self._shape, self.rnn.dtype)      # (T, N, H)  no loss on other steps
-        dout[-self.n_out :] = self.head.backward(dy)      # dh_t = V^T dy_t
+        dout = np.zeros(self._shape, self.rnn.dtype)  # (T, N, H)  no loss on other steps
+        dout[-self.n_out :] = self.head.backward(dy)  # dh_t = V^T dy_t
         self.rnn.backward(dout)

@@ -10,6 +10,7 @@ so ``||dL/dh_t||`` shrinks geometrically in the RNN and can stay level in the LS
 the forget gate stays near 1. ``gradient_norms`` measures it with the layer's own
 ``hidden_grad_norms()``; ``lstm_gates`` reads ``gate_trace()`` for one example.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ def hidden_grad_norms(model, x, y, task="adding"):
     model.zero_grad()
     loss(model(x), y)
     model.backward(loss.backward())
-    return model.rnn.hidden_grad_norms()                  # (T,)
+    return model.rnn.hidden_grad_norms()  # (T,)
 
 
 def gradient_norms(exp, n_examples=100):
@@ -45,8 +46,10 @@ def gradient_norms(exp, n_examples=100):
     x, y = x[:, :n_examples], (y[:n_examples][None] if exp.task == "adding" else y[:, :n_examples])
     out = {}
     for cell, model in exp.models.items():
-        out[cell] = {"untrained": hidden_grad_norms(exp.untrained[cell], x, y, exp.task),
-                     "trained": hidden_grad_norms(model, x, y, exp.task)}
+        out[cell] = {
+            "untrained": hidden_grad_norms(exp.untrained[cell], x, y, exp.task),
+            "trained": hidden_grad_norms(model, x, y, exp.task),
+        }
     return out
 
 
@@ -57,9 +60,9 @@ def lstm_gates(model, x, example=0):
         raise ValueError(f"lstm_gates needs an LSTM model, got a {model.cell!r} model")
     if not 0 <= example < x.shape[1]:
         raise ValueError(f"example must lie in [0, {x.shape[1]}), got {example}")
-    xe = x[:, example : example + 1]                      # (T, 1, I)
+    xe = x[:, example : example + 1]  # (T, 1, I)
     model(xe)
-    trace = model.rnn.gate_trace()                        # each (T, 1, H)
-    gates = {k: v[:, 0] for k, v in trace.items()}        # each (T, H)
+    trace = model.rnn.gate_trace()  # each (T, 1, H)
+    gates = {k: v[:, 0] for k, v in trace.items()}  # each (T, H)
     gates["x"] = xe[:, 0]
     return gates

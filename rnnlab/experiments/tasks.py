@@ -21,6 +21,7 @@ per symbol (``copy_chance``). Inputs are one-hot: channels ``0 .. A-1`` the symb
 
 Everything is time-major like the layers: T time, N batch, I input, K recalled symbols.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,14 +43,14 @@ def adding_problem(n, length, rng, dtype=np.float32):
     """
     n, T = _check_int("n", n, 1), _check_int("length", length, 2)
     rng = np.random.default_rng(rng)
-    values = rng.random((T, n))                           # (T, N)  v_t ~ U[0, 1)
-    first = rng.integers(0, T // 2, n)                    # (N,)    a in the first half
-    second = rng.integers(T // 2, T, n)                   # (N,)    b in the second half
+    values = rng.random((T, n))  # (T, N)  v_t ~ U[0, 1)
+    first = rng.integers(0, T // 2, n)  # (N,)    a in the first half
+    second = rng.integers(T // 2, T, n)  # (N,)    b in the second half
     cols = np.arange(n)
-    marks = np.zeros((T, n))                              # (T, N)  m_t
+    marks = np.zeros((T, n))  # (T, N)  m_t
     marks[first, cols] = 1.0
     marks[second, cols] = 1.0
-    x = np.stack([values, marks], axis=2).astype(dtype)   # (T, N, 2)
+    x = np.stack([values, marks], axis=2).astype(dtype)  # (T, N, 2)
     y = (values[first, cols] + values[second, cols])[:, None].astype(dtype)  # (N, 1)
     return x, y
 
@@ -64,12 +65,12 @@ def copy_problem(n, delay, rng, n_symbols=8, n_recall=5, dtype=np.float32):
     n, T = _check_int("n", n, 1), _check_int("delay", delay, 0)
     A, K = _check_int("n_symbols", n_symbols, 2), _check_int("n_recall", n_recall, 1)
     rng = np.random.default_rng(rng)
-    symbols = rng.integers(0, A, (K, n))                  # (K, N)  s_1 .. s_K
+    symbols = rng.integers(0, A, (K, n))  # (K, N)  s_1 .. s_K
     blank, go = A, A + 1
-    codes = np.full((K + T + K, n), blank)                # (K+T+K, N) channel per step
+    codes = np.full((K + T + K, n), blank)  # (K+T+K, N) channel per step
     codes[:K] = symbols
-    codes[K + T] = go                                     # "now reproduce"
-    x = np.eye(A + 2, dtype=dtype)[codes]                 # (K+T+K, N, A+2) one-hot
+    codes[K + T] = go  # "now reproduce"
+    x = np.eye(A + 2, dtype=dtype)[codes]  # (K+T+K, N, A+2) one-hot
     return x, symbols.astype(np.int64)
 
 

@@ -13,6 +13,7 @@ Every cell sees the same training batches and the same test batch (both drawn fr
 one per cell). Results are plain dicts and lists;
 ``Experiment.report()`` is the JSON written by ``--report``.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,12 +33,12 @@ INIT = "orthogonal: Xavier U_k, orthogonal W_k, zero biases, LSTM forget bias 1"
 class Experiment:
     """What a run produced: per-cell results, the models before and after, the test batch."""
 
-    task: str                                   # "adding" or "copy"
+    task: str  # "adding" or "copy"
     config: dict
-    runs: dict = field(default_factory=dict)    # cell -> {"test_mse" | "accuracy", "history", ...}
+    runs: dict = field(default_factory=dict)  # cell -> {"test_mse" | "accuracy", "history", ...}
     models: dict = field(default_factory=dict)  # cell -> trained SequenceModel
     untrained: dict = field(default_factory=dict)  # cell -> the same model at step 0
-    test: tuple = ()                            # (x_test, y_test)
+    test: tuple = ()  # (x_test, y_test)
 
     @property
     def metric(self):
@@ -67,8 +68,9 @@ def check_cells(cells):
 def _check(name, value, low, kind=int):
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if not ok or (kind is int and int(value) != value) or not value >= low:
-        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'} >= {low}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{name} must be {'an integer' if kind is int else 'a number'} >= {low}, got {value!r}"
+        )
     return kind(value)
 
 
@@ -113,12 +115,18 @@ def _fit(model, batches, loss_fn, score, test, cfg, desc, progress):
     opt = optim.Adam([model], lr=_lr(cfg, model.cell))
     x_test, y_test = test
     history = [[0, score(model, x_test, y_test)]]
-    bar = tqdm(range(1, cfg["steps"] + 1), desc=desc, disable=not progress, leave=True,
-               mininterval=0.5, dynamic_ncols=True)
+    bar = tqdm(
+        range(1, cfg["steps"] + 1),
+        desc=desc,
+        disable=not progress,
+        leave=True,
+        mininterval=0.5,
+        dynamic_ncols=True,
+    )
     for step in bar:
         x, y = batches()
         model.zero_grad()
-        loss_fn(model(x), y)                                  # loss on the read-out steps
+        loss_fn(model(x), y)  # loss on the read-out steps
         model.backward(loss_fn.backward())
         optim.clip_grad_norm([model], cfg["clip"])
         opt.step()
@@ -139,11 +147,22 @@ def _mse(model, x, y):
 
 
 def _accuracy(model, x, y):
-    return float(np.mean(_predict(model, x).argmax(-1) == y))          # (K, N) symbols right
+    return float(np.mean(_predict(model, x).argmax(-1) == y))  # (K, N) symbols right
 
 
-def run_adding(cells="all", length=100, steps=2000, hidden_size=128, batch_size=32, lr=1e-2,
-               clip=1.0, eval_every=100, test_size=500, seed=0, progress=True):
+def run_adding(
+    cells="all",
+    length=100,
+    steps=2000,
+    hidden_size=128,
+    batch_size=32,
+    lr=1e-2,
+    clip=1.0,
+    eval_every=100,
+    test_size=500,
+    seed=0,
+    progress=True,
+):
     """Train each cell on the adding problem with sequences of ``length`` steps.
 
     Returns an ``Experiment`` whose runs hold ``test_mse`` (final), ``history``
@@ -155,31 +174,54 @@ def run_adding(cells="all", length=100, steps=2000, hidden_size=128, batch_size=
     length = _check("length", length, 2)
     cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells)
     test = adding_problem(cfg["test_size"], length, np.random.default_rng([cfg["seed"], 1]))
-    config = {"task": "adding", "cells": list(cells), "length": length, **cfg,
-              "optimizer": "Adam", "init": INIT, "loss": "MSE on y_hat_T = V h_T + b",
-              "baseline_mse": ADDING_BASELINE_MSE,
-              "baseline_test_mse": float(np.mean((test[1].astype(np.float64) - 1.0) ** 2))}
+    config = {
+        "task": "adding",
+        "cells": list(cells),
+        "length": length,
+        **cfg,
+        "optimizer": "Adam",
+        "init": INIT,
+        "loss": "MSE on y_hat_T = V h_T + b",
+        "baseline_mse": ADDING_BASELINE_MSE,
+        "baseline_test_mse": float(np.mean((test[1].astype(np.float64) - 1.0) ** 2)),
+    }
     exp = Experiment("adding", config, test=test)
     for cell in cells:
         model = SequenceModel(cell, 2, cfg["hidden_size"], 1, n_out=1, seed=cfg["seed"])
-        exp.untrained[cell] = model.astype(model.rnn.dtype)   # a copy that stays at step 0
-        rng = np.random.default_rng([cfg["seed"], 2])   # same batches for every cell
+        exp.untrained[cell] = model.astype(model.rnn.dtype)  # a copy that stays at step 0
+        rng = np.random.default_rng([cfg["seed"], 2])  # same batches for every cell
 
         def batches(rng=rng):
             x, y = adding_problem(cfg["batch_size"], length, rng)
-            return x, y[None]                             # (1, N, 1) like y_hat
+            return x, y[None]  # (1, N, 1) like y_hat
+
         t0 = time.perf_counter()
-        history = _fit(model, batches, nn.MSELoss(), _mse, test, cfg,
-                       f"adding {cell} T={length}", progress)
-        exp.runs[cell] = {"test_mse": history[-1][1], "history": history, "lr": _lr(cfg, cell),
-                          "wall_time_s": round(time.perf_counter() - t0, 2)}
+        history = _fit(model, batches, nn.MSELoss(), _mse, test, cfg, f"adding {cell} T={length}", progress)
+        exp.runs[cell] = {
+            "test_mse": history[-1][1],
+            "history": history,
+            "lr": _lr(cfg, cell),
+            "wall_time_s": round(time.perf_counter() - t0, 2),
+        }
         exp.models[cell] = model
     return exp
 
 
-def run_copy(cells="all", length=20, steps=2000, hidden_size=128, batch_size=32, lr=1e-2,
-             clip=1.0, eval_every=100, test_size=500, seed=0, n_symbols=8, n_recall=5,
-             progress=True):
+def run_copy(
+    cells="all",
+    length=20,
+    steps=2000,
+    hidden_size=128,
+    batch_size=32,
+    lr=1e-2,
+    clip=1.0,
+    eval_every=100,
+    test_size=500,
+    seed=0,
+    n_symbols=8,
+    n_recall=5,
+    progress=True,
+):
     """Train each cell on the copy task: remember ``n_recall`` symbols across ``length`` blanks.
 
     Returns an ``Experiment`` whose runs hold ``accuracy`` (final per-symbol accuracy on the
@@ -193,20 +235,50 @@ def run_copy(cells="all", length=20, steps=2000, hidden_size=128, batch_size=32,
 
     def draw(n, rng):
         return copy_problem(n, length, rng, n_symbols=n_symbols, n_recall=n_recall)
+
     test = draw(cfg["test_size"], np.random.default_rng([cfg["seed"], 1]))
-    config = {"task": "copy", "cells": list(cells), "length": length, "n_symbols": n_symbols,
-              "n_recall": n_recall, **cfg, "optimizer": "Adam", "init": INIT,
-              "loss": "cross-entropy on the recall steps", "chance": copy_chance(n_symbols)}
+    config = {
+        "task": "copy",
+        "cells": list(cells),
+        "length": length,
+        "n_symbols": n_symbols,
+        "n_recall": n_recall,
+        **cfg,
+        "optimizer": "Adam",
+        "init": INIT,
+        "loss": "cross-entropy on the recall steps",
+        "chance": copy_chance(n_symbols),
+    }
     exp = Experiment("copy", config, test=test)
     for cell in cells:
-        model = SequenceModel(cell, n_symbols + 2, cfg["hidden_size"], n_symbols, n_out=n_recall,
-                              seed=cfg["seed"])
-        exp.untrained[cell] = model.astype(model.rnn.dtype)   # a copy that stays at step 0
-        rng = np.random.default_rng([cfg["seed"], 2])
-        t0 = time.perf_counter()
-        history = _fit(model, lambda rng=rng: draw(cfg["batch_size"], rng), nn.CrossEntropyLoss(),
-                       _accuracy, test, cfg, f"copy {cell} T={length}", progress)
-        exp.runs[cell] = {"accuracy": history[-1][1], "history": history, "lr": _lr(cfg, cell),
-                          "wall_time_s": round(time.perf_counter() - t0, 2)}
-        exp.models[cell] = model
+        _copy_cell(exp, cell, cfg, draw, progress)
     return exp
+
+
+def _copy_cell(exp, cell, cfg, draw, progress):
+    """Train ``cell`` on the copy task's batches ``draw(n, rng)`` (the same for every cell);
+    its run, its trained model and its untrained copy go into ``exp``."""
+    length, n_symbols, n_recall = exp.config["length"], exp.config["n_symbols"], exp.config["n_recall"]
+    model = SequenceModel(
+        cell, n_symbols + 2, cfg["hidden_size"], n_symbols, n_out=n_recall, seed=cfg["seed"]
+    )
+    exp.untrained[cell] = model.astype(model.rnn.dtype)  # a copy that stays at step 0
+    rng = np.random.default_rng([cfg["seed"], 2])
+    t0 = time.perf_counter()
+    history = _fit(
+        model,
+        lambda rng=rng: draw(cfg["batch_size"], rng),
+        nn.CrossEntropyLoss(),
+        _accuracy,
+        exp.test,
+        cfg,
+        f"copy {cell} T={length}",
+        progress,
+    )
+    exp.runs[cell] = {
+        "accuracy": history[-1][1],
+        "history": history,
+        "lr": _lr(cfg, cell),
+        "wall_time_s": round(time.perf_counter() - t0, 2),
+    }
+    exp.models[cell] = model

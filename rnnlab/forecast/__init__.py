@@ -4,6 +4,7 @@
 does the chronological split, the fit, the baselines and the metrics; ``cli`` is
 ``rnnlab forecast``.
 """
+
 from rnnlab.forecast.data import Series, bundled_csv, load_series
 from rnnlab.forecast.model import Forecaster
 

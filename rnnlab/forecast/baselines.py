@@ -10,6 +10,7 @@ For a forecast origin t (the last value seen is y_t) and steps h = 1..H::
 Each uses only values up to the origin, so none of them sees the test targets.
 All functions take the levels ``y (n,)`` and origins ``(M,)`` and return ``(M, H)``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,16 +20,16 @@ BASELINES = ("persistence", "drift", "moving_average")
 
 def persistence(y, origins, horizon: int) -> np.ndarray:
     y, origins = np.asarray(y, np.float64), np.asarray(origins)
-    return np.repeat(y[origins][:, None], horizon, axis=1)                  # (M, H)
+    return np.repeat(y[origins][:, None], horizon, axis=1)  # (M, H)
 
 
 def drift(y, origins, horizon: int) -> np.ndarray:
     y, origins = np.asarray(y, np.float64), np.asarray(origins)
     if np.any(origins < 1):
         raise ValueError("drift needs at least two values before the origin")
-    slope = (y[origins] - y[0]) / origins                                   # (M,) (y_t - y_0) / t
+    slope = (y[origins] - y[0]) / origins  # (M,) (y_t - y_0) / t
     h = np.arange(1, horizon + 1)[None, :]
-    return y[origins][:, None] + h * slope[:, None]                         # (M, H)
+    return y[origins][:, None] + h * slope[:, None]  # (M, H)
 
 
 def moving_average(y, origins, horizon: int, window: int) -> np.ndarray:
@@ -36,11 +37,13 @@ def moving_average(y, origins, horizon: int, window: int) -> np.ndarray:
     if np.any(origins < window - 1):
         raise ValueError(f"moving average of {window} needs {window} values up to the origin")
     c = np.concatenate([[0.0], np.cumsum(y)])
-    mean = (c[origins + 1] - c[origins + 1 - window]) / window              # (M,)
-    return np.repeat(mean[:, None], horizon, axis=1)                        # (M, H)
+    mean = (c[origins + 1] - c[origins + 1 - window]) / window  # (M,)
+    return np.repeat(mean[:, None], horizon, axis=1)  # (M, H)
 
 
 def all_baselines(y, origins, horizon: int, window: int) -> dict:
-    return {"persistence": persistence(y, origins, horizon),
-            "drift": drift(y, origins, horizon),
-            "moving_average": moving_average(y, origins, horizon, window)}
+    return {
+        "persistence": persistence(y, origins, horizon),
+        "drift": drift(y, origins, horizon),
+        "moving_average": moving_average(y, origins, horizon, window),
+    }

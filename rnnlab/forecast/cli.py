@@ -8,10 +8,10 @@
 Everything is checked (input file, options, output paths) before training starts, and
 every output is written to a temporary name and renamed, so a failure leaves nothing half.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -20,10 +20,10 @@ import numpy as np
 from rnnlab import cliargs
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
-from rnnlab.forecast.baselines import BASELINES
 from rnnlab.forecast.model import STRATEGIES, Forecaster, check_save_dir
-from rnnlab.io import check_output_path, write_json
+from rnnlab.forecast.report import describe, print_table
 from rnnlab.forecast.train import CELLS, INITS
+from rnnlab.io import check_output_path, write_json
 
 DEFAULT_PLOT = "forecast.png"
 EPILOG = """examples:
@@ -36,93 +36,259 @@ EPILOG = """examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    d = P.DEFAULTS
     p = subparsers.add_parser(
-        "forecast", help="train and evaluate a recurrent forecaster (bundled: daily Bitcoin prices)",
+        "forecast",
+        help="train and evaluate a recurrent forecaster (bundled: daily Bitcoin prices)",
         description="Train a recurrent forecaster on a CSV series (default: the bundled daily "
-                    "Bitcoin closing prices), evaluate it on the last part of the series against "
-                    "persistence, drift and a moving average, and write a plot and a report.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
-    g = p.add_argument_group("data")
+        "Bitcoin closing prices), evaluate it on the last part of the series against "
+        "persistence, drift and a moving average, and write a plot and a report.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    _add_data_args(p.add_argument_group("data"))
+    m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
+    _add_model_args(m)
+    _add_network_args(m)
+    _add_training_args(p.add_argument_group("training"))
+    _add_output_args(p.add_argument_group("outputs"))
+    p.set_defaults(func=run_forecast)
+    _add_predict_parser(p)
+    return p
+
+
+def _add_data_args(g) -> None:
+    """--csv, --column, --date-column, --fill, --test-size, --backtest."""
+    d = P.DEFAULTS
     g.add_argument("--csv", metavar="PATH", default=None, help="CSV file (default: the bundled btc.csv)")
     g.add_argument("--column", default="Close", help="column to forecast (default Close)")
-    g.add_argument("--date-column", default="Date", help="column of dates; rows are sorted by it (default Date)")
-    g.add_argument("--fill", choices=D.FILLS, default="none",
-                   help="missing values: refuse them (none, the default) or carry the last one forward")
-    g.add_argument("--test-size", type=cliargs.count_or_fraction, default=None, metavar="N|FRACTION",
-                   help=f"test part: last N points, or a fraction of the series (default {d['test_size']}; "
-                        f"--preset book: what the first 1000 windows leave)")
-    g.add_argument("--backtest", type=cliargs.positive_int, default=1, metavar="K",
-                   help="rolling-origin backtest: cut the test part into K blocks and refit before each (default 1)")
-    m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
-    m.add_argument("--preset", choices=sorted(P.PRESETS), default=None,
-                   help="book: the chapter's recipe (levels, window 7, LSTM 256, batch 7, Adam 1e-3, "
-                        "clip 4, 100 epochs, first 1000 windows, truncated-normal init)")
-    m.add_argument("--target", choices=D.TARGETS, default=None, help=f"what the network models (default {d['target']})")
-    m.add_argument("--window", type=cliargs.positive_int, default=None, help=f"values per input window (default {d['window']})")
-    m.add_argument("--horizon", type=cliargs.positive_int, default=None, help=f"steps ahead (default {d['horizon']})")
-    m.add_argument("--strategy", choices=STRATEGIES, default=None,
-                   help=f"multi-step forecasts: feed predictions back, or predict all steps at once "
-                        f"(default {d['strategy']})")
-    m.add_argument("--cell", choices=sorted(CELLS), default=None, help=f"recurrent cell (default {d['cell']})")
-    m.add_argument("--hidden", type=cliargs.positive_int, default=None, dest="hidden_size",
-                   help=f"hidden units (default {d['hidden_size']})")
-    m.add_argument("--layers", type=cliargs.positive_int, default=None, dest="num_layers",
-                   help=f"stacked layers (default {d['num_layers']})")
-    m.add_argument("--dropout", type=cliargs.fraction, default=None, help=f"dropout between layers (default {d['dropout']})")
-    m.add_argument("--init", choices=INITS, default=None, help=f"weight initialisation (default {d['init']})")
-    m.add_argument("--ensemble", type=cliargs.positive_int, default=None,
-                   help=f"networks (seeds seed, seed+1, ...) whose forecasts are averaged (default {d['ensemble']})")
-    m.add_argument("--no-shrink", dest="shrink", action="store_const", const=False, default=None,
-                   help="do not shrink the predicted change towards persistence on the validation slice")
-    t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=cliargs.positive_int, default=None, help=f"maximum epochs (default {d['epochs']})")
-    t.add_argument("--batch-size", type=cliargs.positive_int, default=None, help=f"windows per batch (default {d['batch_size']})")
-    t.add_argument("--lr", type=cliargs.positive_float, default=None, help=f"Adam learning rate (default {d['lr']})")
-    t.add_argument("--clip", type=cliargs.nonnegative_float, default=None, help=f"clip gradients to this global norm, 0: off (default {d['clip']})")
-    t.add_argument("--weight-decay", type=cliargs.nonnegative_float, default=None, help=f"L2 penalty (default {d['weight_decay']})")
-    t.add_argument("--valid-size", type=cliargs.fraction, default=None,
-                   help=f"fraction of the training windows, from its end, for early stopping; 0: none "
-                        f"(default {d['valid_size']})")
-    t.add_argument("--patience", type=cliargs.positive_int, default=None, help=f"early-stopping patience in epochs (default {d['patience']})")
-    t.add_argument("--seed", type=cliargs.nonnegative_int, default=None, help=f"random seed (default {d['seed']})")
-    o = p.add_argument_group("outputs")
-    o.add_argument("--report", metavar="FILE.json", default=None, help="write the full report as JSON")
-    o.add_argument("--plot", metavar="FILE.png", default=None, help=f"write the plot here (default ./{DEFAULT_PLOT})")
-    o.add_argument("--no-plot", action="store_true", help="do not write a plot")
-    o.add_argument("--save", metavar="DIR", default=None, help="save the trained model (safetensors + JSON) in DIR")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_forecast)
+    g.add_argument(
+        "--date-column", default="Date", help="column of dates; rows are sorted by it (default Date)"
+    )
+    g.add_argument(
+        "--fill",
+        choices=D.FILLS,
+        default="none",
+        help="missing values: refuse them (none, the default) or carry the last one forward",
+    )
+    g.add_argument(
+        "--test-size",
+        type=cliargs.count_or_fraction,
+        default=None,
+        metavar="N|FRACTION",
+        help=f"test part: last N points, or a fraction of the series (default {d['test_size']}; "
+        f"--preset book: what the first 1000 windows leave)",
+    )
+    g.add_argument(
+        "--backtest",
+        type=cliargs.positive_int,
+        default=1,
+        metavar="K",
+        help="rolling-origin backtest: cut the test part into K blocks and refit before each (default 1)",
+    )
 
+
+def _add_model_args(m) -> None:
+    """--preset, --target, --window, --horizon, --strategy."""
+    d = P.DEFAULTS
+    m.add_argument(
+        "--preset",
+        choices=sorted(P.PRESETS),
+        default=None,
+        help="book: the chapter's recipe (levels, window 7, LSTM 256, batch 7, Adam 1e-3, "
+        "clip 4, 100 epochs, first 1000 windows, truncated-normal init)",
+    )
+    m.add_argument(
+        "--target", choices=D.TARGETS, default=None, help=f"what the network models (default {d['target']})"
+    )
+    m.add_argument(
+        "--window",
+        type=cliargs.positive_int,
+        default=None,
+        help=f"values per input window (default {d['window']})",
+    )
+    m.add_argument(
+        "--horizon", type=cliargs.positive_int, default=None, help=f"steps ahead (default {d['horizon']})"
+    )
+    m.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help=f"multi-step forecasts: feed predictions back, or predict all steps at once "
+        f"(default {d['strategy']})",
+    )
+
+
+def _add_network_args(m) -> None:
+    """--cell, --hidden, --layers, --dropout, --init, --ensemble, --no-shrink."""
+    d = P.DEFAULTS
+    m.add_argument(
+        "--cell", choices=sorted(CELLS), default=None, help=f"recurrent cell (default {d['cell']})"
+    )
+    m.add_argument(
+        "--hidden",
+        type=cliargs.positive_int,
+        default=None,
+        dest="hidden_size",
+        help=f"hidden units (default {d['hidden_size']})",
+    )
+    m.add_argument(
+        "--layers",
+        type=cliargs.positive_int,
+        default=None,
+        dest="num_layers",
+        help=f"stacked layers (default {d['num_layers']})",
+    )
+    m.add_argument(
+        "--dropout",
+        type=cliargs.fraction,
+        default=None,
+        help=f"dropout between layers (default {d['dropout']})",
+    )
+    m.add_argument("--init", choices=INITS, default=None, help=f"weight initialisation (default {d['init']})")
+    m.add_argument(
+        "--ensemble",
+        type=cliargs.positive_int,
+        default=None,
+        help=f"networks (seeds seed, seed+1, ...) whose forecasts are averaged (default {d['ensemble']})",
+    )
+    m.add_argument(
+        "--no-shrink",
+        dest="shrink",
+        action="store_const",
+        const=False,
+        default=None,
+        help="do not shrink the predicted change towards persistence on the validation slice",
+    )
+
+
+def _add_training_args(t) -> None:
+    """--epochs, --batch-size, --lr, --clip, --weight-decay, --valid-size, --patience, --seed."""
+    d = P.DEFAULTS
+    t.add_argument(
+        "--epochs", type=cliargs.positive_int, default=None, help=f"maximum epochs (default {d['epochs']})"
+    )
+    t.add_argument(
+        "--batch-size",
+        type=cliargs.positive_int,
+        default=None,
+        help=f"windows per batch (default {d['batch_size']})",
+    )
+    t.add_argument(
+        "--lr", type=cliargs.positive_float, default=None, help=f"Adam learning rate (default {d['lr']})"
+    )
+    t.add_argument(
+        "--clip",
+        type=cliargs.nonnegative_float,
+        default=None,
+        help=f"clip gradients to this global norm, 0: off (default {d['clip']})",
+    )
+    t.add_argument(
+        "--weight-decay",
+        type=cliargs.nonnegative_float,
+        default=None,
+        help=f"L2 penalty (default {d['weight_decay']})",
+    )
+    t.add_argument(
+        "--valid-size",
+        type=cliargs.fraction,
+        default=None,
+        help=f"fraction of the training windows, from its end, for early stopping; 0: none "
+        f"(default {d['valid_size']})",
+    )
+    t.add_argument(
+        "--patience",
+        type=cliargs.positive_int,
+        default=None,
+        help=f"early-stopping patience in epochs (default {d['patience']})",
+    )
+    t.add_argument(
+        "--seed", type=cliargs.nonnegative_int, default=None, help=f"random seed (default {d['seed']})"
+    )
+
+
+def _add_output_args(o) -> None:
+    """--report, --plot, --no-plot, --save, --quiet."""
+    o.add_argument("--report", metavar="FILE.json", default=None, help="write the full report as JSON")
+    o.add_argument(
+        "--plot", metavar="FILE.png", default=None, help=f"write the plot here (default ./{DEFAULT_PLOT})"
+    )
+    o.add_argument("--no-plot", action="store_true", help="do not write a plot")
+    o.add_argument(
+        "--save", metavar="DIR", default=None, help="save the trained model (safetensors + JSON) in DIR"
+    )
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_predict_parser(p) -> None:
+    """The `rnnlab forecast predict` sub-parser."""
     sub = p.add_subparsers(dest="forecast_command", metavar="{predict}")
-    q = sub.add_parser("predict", help="forecast the next points with a saved model",
-                       description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
-                                   "the next K points after the end of a series.")
+    q = sub.add_parser(
+        "predict",
+        help="forecast the next points with a saved model",
+        description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
+        "the next K points after the end of a series.",
+    )
     q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
-    q.add_argument("--csv", metavar="PATH", default=None,
-                   help="series to continue (default: the one the model was trained on, else the bundled btc.csv)")
+    q.add_argument(
+        "--csv",
+        metavar="PATH",
+        default=None,
+        help="series to continue (default: the one the model was trained on, else the bundled btc.csv)",
+    )
     q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
     q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
-    q.add_argument("--fill", choices=D.FILLS, default="none", help="missing values: refuse them (none, the default) or carry the last one forward")
-    q.add_argument("--steps", type=cliargs.positive_int, default=None, help="points to forecast (default: the model's horizon)")
+    q.add_argument(
+        "--fill",
+        choices=D.FILLS,
+        default="none",
+        help="missing values: refuse them (none, the default) or carry the last one forward",
+    )
+    q.add_argument(
+        "--steps",
+        type=cliargs.positive_int,
+        default=None,
+        help="points to forecast (default: the model's horizon)",
+    )
     q.set_defaults(func=run_predict)
-    return p
 
 
 # ----------------------------------------------------------------------------- forecast
 
 
 def _config(args) -> dict:
-    keys = ("target", "window", "horizon", "strategy", "cell", "hidden_size", "num_layers", "dropout",
-            "init", "ensemble", "shrink", "epochs", "batch_size", "lr", "clip", "weight_decay",
-            "valid_size", "patience", "seed", "test_size")
+    keys = (
+        "target",
+        "window",
+        "horizon",
+        "strategy",
+        "cell",
+        "hidden_size",
+        "num_layers",
+        "dropout",
+        "init",
+        "ensemble",
+        "shrink",
+        "epochs",
+        "batch_size",
+        "lr",
+        "clip",
+        "weight_decay",
+        "valid_size",
+        "patience",
+        "seed",
+        "test_size",
+    )
     cfg = P.resolve_config(args.preset, **{k: getattr(args, k) for k in keys})
-    Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS})._validate()     # bad values fail now, not later
+    Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS})._validate()  # bad values fail now, not later
     return cfg
 
 
 def _units(series) -> str:
-    return "USD" if os.path.abspath(series.path) == os.path.abspath(D.bundled_csv()) else f"units of {series.column}"
+    return (
+        "USD"
+        if os.path.abspath(series.path) == os.path.abspath(D.bundled_csv())
+        else f"units of {series.column}"
+    )
 
 
 def run_forecast(args) -> int:
@@ -145,9 +311,12 @@ def run_forecast(args) -> int:
     for note in series.notes:
         print(f"  {note}", file=out)
     n = len(series)
-    print(f"  train {series.date_str(0)} .. {series.date_str(n_train - 1)} ({n_train} points), "
-          f"test {series.date_str(n_train)} .. {series.date_str(n - 1)} ({n - n_train} points)"
-          + (f", {args.backtest} backtest folds" if args.backtest > 1 else ""), file=out)
+    print(
+        f"  train {series.date_str(0)} .. {series.date_str(n_train - 1)} ({n_train} points), "
+        f"test {series.date_str(n_train)} .. {series.date_str(n - 1)} ({n - n_train} points)"
+        + (f", {args.backtest} backtest folds" if args.backtest > 1 else ""),
+        file=out,
+    )
     print("  model: " + describe(cfg), file=out)
     out.flush()
 
@@ -168,6 +337,7 @@ def run_forecast(args) -> int:
         print(f"report: {report_path}", file=out)
     if plot:
         from rnnlab.forecast.plots import plot_forecast
+
         plot_forecast(plot, series, result)
         print(f"plot:   {plot}", file=out)
     if save_dir:
@@ -176,19 +346,6 @@ def run_forecast(args) -> int:
         f.save(save_dir)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
     return 0
-
-
-def describe(cfg) -> str:
-    s = (f"{cfg['cell'].upper()} {cfg['hidden_size']}x{cfg['num_layers']} on {cfg['target']}, window "
-         f"{cfg['window']}, horizon {cfg['horizon']} ({cfg['strategy']}), batch {cfg['batch_size']}, "
-         f"Adam {cfg['lr']:g}, clip {cfg['clip']:g}, {cfg['epochs']} epochs")
-    if cfg["valid_size"] > 0:
-        s += f" max, early stopping on the last {cfg['valid_size']:.0%} of the training windows"
-    if cfg.get("ensemble", 1) > 1:
-        s += f", ensemble of {cfg['ensemble']}"
-    if cfg.get("preset"):
-        s += f" [preset {cfg['preset']}]"
-    return s
 
 
 class _Progress:
@@ -209,8 +366,14 @@ class _Progress:
                 parts.append(f"fold {fold + 1}/{n_folds}")
             if self.n_members > 1:
                 parts.append(f"net {member + 1}/{self.n_members}")
-            self.bar = tqdm(total=self.epochs, desc=" ".join(parts) or "training", unit="epoch",
-                            leave=False, file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.epochs,
+                desc=" ".join(parts) or "training",
+                unit="epoch",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         post = {"loss": f"{train_loss:.4f}"}
         if valid_loss is not None:
             post["valid"] = f"{valid_loss:.4f}"
@@ -223,64 +386,12 @@ class _Progress:
             self.bar = None
 
 
-def _ratio(a, b):
-    return a / b if b else None
-
-
-def _fmt(v, digits=2):
-    return "n/a" if v is None else f"{v:,.{digits}f}"
-
-
-def print_table(report, units, file=sys.stdout):
-    H = report["config"]["horizon"]
-    test = report["data"]["test"]
-    print(f"\nTest metrics ({units}), {H} step(s) ahead, {test['n']} points "
-          f"{test['start']} .. {test['end']}:", file=file)
-    head = f"  {'method':<16}{'RMSE':>11}{'MAE':>11}{'MAPE %':>9}{'sMAPE %':>9}{'MASE':>8}{'dir. acc.':>11}"
-    print(head, file=file)
-    print("  " + "-" * (len(head) - 2), file=file)
-    for name in ("model",) + BASELINES:
-        m = report["metrics"][name]
-        print(f"  {name.replace('_', ' '):<16}{_fmt(m['rmse']):>11}{_fmt(m['mae']):>11}{_fmt(m['mape'], 3):>9}"
-              f"{_fmt(m['smape'], 3):>9}{_fmt(m['mase'], 3):>8}{_fmt(m['directional_accuracy'], 3):>11}", file=file)
-    dm = report["dm_test_vs_persistence"]
-    print(f"\nRMSE ratio model / persistence: {_fmt(report['rmse_ratio_vs_persistence'], 5)}", file=file)
-    print(f"Diebold-Mariano test vs persistence (squared error, HLN-corrected, h={H}): "
-          f"statistic {_fmt(dm['statistic'], 3)}, p-value {_fmt(dm['p_value'], 3)} "
-          f"(negative: the model's errors are smaller)", file=file)
-    print(f"Verdict: {report['verdict']}.", file=file)
-    hist = report["history"]
-    line = f"Training: {len(hist['train_loss'])} epochs"
-    if hist.get("best_epoch"):
-        line += f", best validation loss at epoch {hist['best_epoch']} (weights restored)"
-    n_nets = len(report.get("ensemble_histories", [])) or 1
-    line += f"; {hist['train_seconds']:.1f} s of training in all"
-    if n_nets > 1:
-        line += f" ({n_nets} networks, forecasts averaged)"
-    print(line, file=file)
-    if report["config"].get("shrink"):
-        print("Shrink factor towards persistence, fitted on the validation slice (1 = the network "
-              "as trained, 0 = persistence): " + ", ".join(f"{a:.2f}" for a in report["shrink"]), file=file)
-    if "backtest" in report:
-        bt = report["backtest"]
-        print(f"\nBacktest, {len(bt['folds'])} folds (RMSE {units}; the model refit before each fold):", file=file)
-        print(f"  {'fold':<6}{'test part':<26}{'model':>11}{'persistence':>13}{'ratio':>8}{'DM p':>8}", file=file)
-        for f in bt["folds"]:
-            mm, pp = f["metrics"]["model"]["rmse"], f["metrics"]["persistence"]["rmse"]
-            print(f"  {f['fold']:<6}{f['test']['start'] + ' .. ' + f['test']['end']:<26}{_fmt(mm):>11}"
-                  f"{_fmt(pp):>13}{_fmt(_ratio(mm, pp), 4):>8}{_fmt(f['dm_test_vs_persistence']['p_value'], 3):>8}",
-                  file=file)
-        a = bt["average"]
-        print(f"  {'mean':<32}{_fmt(a['model']['rmse']):>11}{_fmt(a['persistence']['rmse']):>13}"
-              f"{_fmt(_ratio(a['model']['rmse'], a['persistence']['rmse']), 4):>8}", file=file)
-
-
 def _check_out(path, suffix, option):
     return check_output_path(path, suffix, option)
 
 
 def _write_json(path, obj):
-    write_json(path, obj, indent=2)                        # strict JSON, atomically
+    write_json(path, obj, indent=2)  # strict JSON, atomically
 
 
 # ----------------------------------------------------------------------------- predict
@@ -300,8 +411,10 @@ def run_predict(args) -> int:
     values = f.predict(series.values, steps)
     step = _usual_step(series.dates)
     last = series.dates[-1]
-    print(f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
-          f"window {f.window}, horizon {f.horizon}, {f.strategy})")
+    print(
+        f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
+        f"window {f.window}, horizon {f.horizon}, {f.strategy})"
+    )
     print(f"series: {series.column!r} from {series.path}, last value {series.values[-1]:,.2f} on {last}")
     for note in series.notes:
         print(f"  {note}")

@@ -1,6 +1,6 @@
 """Loading a series, checking it, splitting it in time, windows and scaling.
 
-What this file gets right that the book's recipe gets wrong (SEED.md section 8):
+What this file gets right that the book's recipe gets wrong (docs/EQUATIONS.md section 8):
 
 * the rows are sorted by date ascending (``btc.csv`` is stored newest first);
 * duplicate dates are an error, gaps in the calendar are reported;
@@ -17,6 +17,7 @@ Targets (``target``) are what the network models; each has an inverse back to le
 A window of ``W`` transformed values ends at the forecast origin ``t``: ``z_{t-W+1} .. z_t``
 (for diff/logreturn this reads ``W + 1`` levels ``y_{t-W} .. y_t``).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,12 +42,12 @@ def bundled_csv() -> str:
 class Series:
     """A checked, date-sorted univariate series."""
 
-    values: np.ndarray            # (n,) float64, oldest first
-    dates: np.ndarray             # (n,) datetime64[D], ascending, unique
+    values: np.ndarray  # (n,) float64, oldest first
+    dates: np.ndarray  # (n,) datetime64[D], ascending, unique
     path: str
     column: str
     date_column: str
-    notes: list = field(default_factory=list)   # what the checks found (gaps, fills, order)
+    notes: list = field(default_factory=list)  # what the checks found (gaps, fills, order)
 
     def __len__(self):
         return len(self.values)
@@ -70,7 +71,7 @@ def load_series(path=None, column="Close", date_column="Date", fill="none") -> S
     (lists those that exist), values that are not numbers (says which lines), NaNs (unless
     ``fill="ffill"``), dates that do not parse and duplicate dates.
     """
-    import pandas as pd   # the applications' dependency; the engine does not need it
+    import pandas as pd  # the applications' dependency; the engine does not need it
 
     if fill not in FILLS:
         raise UserError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
@@ -85,76 +86,124 @@ def load_series(path=None, column="Close", date_column="Date", fill="none") -> S
     cols = [str(c) for c in df.columns]
     for name, what in ((column, "--column"), (date_column, "--date-column")):
         if name not in cols:
-            raise UserError(f"{path} has no column {name!r} ({what}); its columns are: "
-                            f"{', '.join(repr(c) for c in cols)}")
+            raise UserError(
+                f"{path} has no column {name!r} ({what}); its columns are: {', '.join(repr(c) for c in cols)}"
+            )
     if len(df) == 0:
         raise UserError(f"{path} has a header but no rows")
 
-    raw = df[column].str.strip()
+    values, missing = _parse_values(df[column], column, path)
+    days = _parse_dates(df[date_column], date_column, path)
+    notes = []
+    order, days, values, missing = _sort_by_date(days, values, missing, date_column, path, notes)
+    if missing.any():
+        values = _fill_missing(values, missing, order, days, column, path, fill, notes)
+    notes.extend(_gap_notes(days))
+    return Series(values, days, path, column, date_column, notes)
+
+
+def _parse_values(raw_column, column, path):
+    """The cells of ``column`` as float64 ``values (n,)`` (NaN where missing) and ``missing (n,)``.
+
+    UserError for cells that are not numbers or are infinite.
+    """
+    import pandas as pd
+
+    raw = raw_column.str.strip()
     missing = raw.isin(["", "nan", "NaN", "NA", "N/A", "null", "None"]).to_numpy()
     values = pd.to_numeric(raw.where(~missing), errors="coerce").to_numpy(np.float64)
     bad = np.isnan(values) & ~missing
     if bad.any():
         example = raw[bad].iloc[0]
-        raise UserError(f"column {column!r} has values that are not numbers on line(s) "
-                        f"{_line_numbers(bad)} of {path} (e.g. {example!r})")
+        raise UserError(
+            f"column {column!r} has values that are not numbers on line(s) "
+            f"{_line_numbers(bad)} of {path} (e.g. {example!r})"
+        )
     if not np.isfinite(values[~missing]).all():
-        raise UserError(f"column {column!r} has infinite values on line(s) "
-                        f"{_line_numbers(np.isinf(values))} of {path}")
+        raise UserError(
+            f"column {column!r} has infinite values on line(s) {_line_numbers(np.isinf(values))} of {path}"
+        )
+    return values, missing
 
-    raw_dates = df[date_column].str.strip()
+
+def _parse_dates(raw_column, date_column, path) -> np.ndarray:
+    """The cells of ``date_column`` as ``datetime64[D] (n,)``; UserError for cells that are not dates."""
+    import pandas as pd
+
+    raw_dates = raw_column.str.strip()
     dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
     bad_dates = dates.isna().to_numpy()
     if bad_dates.any():
         example = raw_dates[bad_dates].iloc[0]
-        raise UserError(f"column {date_column!r} has values that are not dates on line(s) "
-                        f"{_line_numbers(bad_dates)} of {path} (e.g. {example!r})")
-    days = dates.to_numpy().astype("datetime64[D]")
+        raise UserError(
+            f"column {date_column!r} has values that are not dates on line(s) "
+            f"{_line_numbers(bad_dates)} of {path} (e.g. {example!r})"
+        )
+    return dates.to_numpy().astype("datetime64[D]")
 
-    notes = []
+
+def _sort_by_date(days, values, missing, date_column, path, notes: list):
+    """Sort the rows by date ascending (stable), noting in ``notes`` if they were not.
+
+    UserError for duplicate dates. Returns ``order, days, values, missing`` (sorted).
+    """
     order = np.argsort(days, kind="stable")
     if not np.all(order == np.arange(len(days))):
         descending = np.all(order == np.arange(len(days))[::-1])
-        notes.append("rows were " + ("newest first" if descending else "not in date order")
-                     + f"; sorted by {date_column} ascending")
+        notes.append(
+            "rows were "
+            + ("newest first" if descending else "not in date order")
+            + f"; sorted by {date_column} ascending"
+        )
     days, values, missing = days[order], values[order], missing[order]
     dup = np.flatnonzero(days[1:] == days[:-1])
     if len(dup):
         shown = ", ".join(str(days[i]) for i in dup[:5])
-        raise UserError(f"{path} has {len(dup)} duplicate date(s) in {date_column!r} "
-                        f"({shown}); keep one row per date")
+        raise UserError(
+            f"{path} has {len(dup)} duplicate date(s) in {date_column!r} ({shown}); keep one row per date"
+        )
+    return order, days, values, missing
 
-    if missing.any():
-        where = np.sort(order[missing])   # original row order, for line numbers
-        mask = np.zeros(len(order), bool)
-        mask[where] = True
-        if fill == "none":
-            raise UserError(f"column {column!r} has {int(missing.sum())} missing value(s) on line(s) "
-                            f"{_line_numbers(mask)} of {path}; fix them or pass --fill ffill")
-        if missing[0]:
-            raise UserError(f"column {column!r}: the oldest value ({days[0]}) is missing, "
-                            f"so --fill ffill has nothing to carry forward")
-        idx = np.where(~missing, np.arange(len(values)), 0)
-        np.maximum.accumulate(idx, out=idx)
-        values = values[idx]                              # carry the last seen value forward
-        notes.append(f"filled {int(missing.sum())} missing value(s) by carrying the previous one forward")
 
-    notes.extend(_gap_notes(days))
-    return Series(values, days, path, column, date_column, notes)
+def _fill_missing(values, missing, order, days, column, path, fill, notes: list) -> np.ndarray:
+    """The sorted ``values`` with the ``missing`` ones carried forward (``fill="ffill"``).
+
+    UserError if ``fill="none"`` (says which file lines) or the oldest value is missing.
+    """
+    where = np.sort(order[missing])  # original row order, for line numbers
+    mask = np.zeros(len(order), bool)
+    mask[where] = True
+    if fill == "none":
+        raise UserError(
+            f"column {column!r} has {int(missing.sum())} missing value(s) on line(s) "
+            f"{_line_numbers(mask)} of {path}; fix them or pass --fill ffill"
+        )
+    if missing[0]:
+        raise UserError(
+            f"column {column!r}: the oldest value ({days[0]}) is missing, "
+            f"so --fill ffill has nothing to carry forward"
+        )
+    idx = np.where(~missing, np.arange(len(values)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    values = values[idx]  # carry the last seen value forward
+    notes.append(f"filled {int(missing.sum())} missing value(s) by carrying the previous one forward")
+    return values
 
 
 def _gap_notes(days) -> list:
     """Report steps longer than the usual (median) spacing of the dates."""
     if len(days) < 3:
         return []
-    step = np.diff(days).astype(np.int64)                # days between rows
+    step = np.diff(days).astype(np.int64)  # days between rows
     usual = int(np.median(step))
     gaps = np.flatnonzero(step > usual)
     if not len(gaps):
         return [f"no gaps: every step is {usual} day(s)"]
     shown = ", ".join(f"{days[i]}..{days[i + 1]}" for i in gaps[:3])
-    return [f"{len(gaps)} gap(s) longer than the usual {usual} day(s): {shown}"
-            + (" ..." if len(gaps) > 3 else "")]
+    return [
+        f"{len(gaps)} gap(s) longer than the usual {usual} day(s): {shown}"
+        + (" ..." if len(gaps) > 3 else "")
+    ]
 
 
 # ----------------------------------------------------------------------------- targets
@@ -172,9 +221,9 @@ def transform(y, target: str) -> np.ndarray:
         return y.copy()
     z = np.full_like(y, np.nan)
     if target == "diff":
-        z[1:] = y[1:] - y[:-1]                              # z_t = y_t - y_{t-1}
+        z[1:] = y[1:] - y[:-1]  # z_t = y_t - y_{t-1}
     else:
-        z[1:] = np.log(y[1:]) - np.log(y[:-1])              # z_t = log y_t - log y_{t-1}
+        z[1:] = np.log(y[1:]) - np.log(y[:-1])  # z_t = log y_t - log y_{t-1}
     return z
 
 
@@ -185,16 +234,18 @@ def to_levels(y_origin, z_path, target: str) -> np.ndarray:
         return z_path
     y0 = np.asarray(y_origin, np.float64)[:, None]
     if target == "diff":
-        return y0 + np.cumsum(z_path, axis=1)               # y_{t+h} = y_t + sum_k z_{t+k}
-    return y0 * np.exp(np.cumsum(z_path, axis=1))          # y_{t+h} = y_t exp(sum_k z_{t+k})
+        return y0 + np.cumsum(z_path, axis=1)  # y_{t+h} = y_t + sum_k z_{t+k}
+    return y0 * np.exp(np.cumsum(z_path, axis=1))  # y_{t+h} = y_t exp(sum_k z_{t+k})
 
 
 def check_target(values, target: str, where: str = "the series") -> None:
     if target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     if target == "logreturn" and np.any(np.asarray(values) <= 0):
-        raise UserError(f"--target logreturn needs positive values, but {where} has values <= 0; "
-                        f"use --target diff or level")
+        raise UserError(
+            f"--target logreturn needs positive values, but {where} has values <= 0; "
+            f"use --target diff or level"
+        )
 
 
 # ----------------------------------------------------------------------------- windows
@@ -208,9 +259,9 @@ def windows(z, window: int, horizon: int, first: int, last: int):
     """
     z = np.asarray(z, np.float64)
     origins = np.arange(first, last + 1)
-    X = z[origins[:, None] + np.arange(-window + 1, 1)[None, :]]           # (M, W)
-    idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]             # (M, H)
-    Y = np.where(idx < len(z), z[np.minimum(idx, len(z) - 1)], np.nan)      # (M, H)
+    X = z[origins[:, None] + np.arange(-window + 1, 1)[None, :]]  # (M, W)
+    idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]  # (M, H)
+    Y = np.where(idx < len(z), z[np.minimum(idx, len(z) - 1)], np.nan)  # (M, H)
     return X, Y
 
 
@@ -228,8 +279,9 @@ def test_count(n: int, test_size) -> int:
         try:
             test_size = int(test_size) if test_size.strip().isdigit() else float(test_size)
         except ValueError:
-            raise UserError(f"--test-size must be a count (e.g. 266) or a fraction (e.g. 0.2), "
-                            f"got {test_size!r}") from None
+            raise UserError(
+                f"--test-size must be a count (e.g. 266) or a fraction (e.g. 0.2), got {test_size!r}"
+            ) from None
     if isinstance(test_size, float):
         if not 0 < test_size < 1:
             raise UserError(f"--test-size as a fraction must lie in (0, 1), got {test_size}")
@@ -263,15 +315,17 @@ def check_length(n: int, window: int, n_out: int, target: str, test_size=None, v
         need, what = min_length(window, n_out, target, test_size, valid), "series"
     if n < need:
         test = "" if test_size is None else f" and test size {test_size}"
-        raise UserError(f"the {what} has {n} points, too short for window {window}, "
-                        f"{n_out} output(s), target {target}{test}: it needs at least {need} points "
-                        f"({MIN_TRAIN_WINDOWS} training windows{' and a validation slice' if valid else ''})")
+        raise UserError(
+            f"the {what} has {n} points, too short for window {window}, "
+            f"{n_out} output(s), target {target}{test}: it needs at least {need} points "
+            f"({MIN_TRAIN_WINDOWS} training windows{' and a validation slice' if valid else ''})"
+        )
 
 
 class StandardScaler:
     """``s = (z - mean_) / scale_``, fit on the training part only."""
 
-    def fit(self, z) -> "StandardScaler":
+    def fit(self, z) -> StandardScaler:
         z = np.asarray(z, np.float64)
         z = z[np.isfinite(z)]
         self.mean_ = float(z.mean())

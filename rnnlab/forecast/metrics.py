@@ -20,6 +20,7 @@ loss differential ``d_t = L(e1_t) - L(e2_t)`` for an h-step forecast::
 
 A negative statistic means the first forecast (the model) has the smaller loss.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,7 @@ def mae(y, f) -> float:
 def mape(y, f) -> float:
     y, f = np.asarray(y, np.float64), np.asarray(f, np.float64)
     if np.any(y == 0):
-        return float("nan")                      # undefined where the actual value is zero
+        return float("nan")  # undefined where the actual value is zero
     return float(100.0 * np.mean(np.abs(y - f) / np.abs(y)))
 
 
@@ -66,16 +67,24 @@ def directional_accuracy(y, f, y_origin):
     """Share of points where the forecast's move from ``y_origin`` has the actual move's sign."""
     y, f, y0 = (np.asarray(a, np.float64) for a in (y, f, y_origin))
     step = f - y0
-    moved = np.where(np.abs(step) > 1e-9 * np.maximum(np.abs(y0), 1.0), np.sign(step), 0.0)  # rounding is no move
+    moved = np.where(
+        np.abs(step) > 1e-9 * np.maximum(np.abs(y0), 1.0), np.sign(step), 0.0
+    )  # rounding is no move
     if not np.any(moved):
-        return None                              # never predicts a direction
+        return None  # never predicts a direction
     return float(np.mean((moved == np.sign(y - y0)) & (moved != 0)))
 
 
 def all_metrics(y, f, y_origin, scale: float) -> dict:
     """Every metric of ``METRICS`` as plain floats (None where undefined)."""
-    out = {"rmse": rmse(y, f), "mae": mae(y, f), "mape": mape(y, f), "smape": smape(y, f),
-           "mase": mase(y, f, scale), "directional_accuracy": directional_accuracy(y, f, y_origin)}
+    out = {
+        "rmse": rmse(y, f),
+        "mae": mae(y, f),
+        "mape": mape(y, f),
+        "smape": smape(y, f),
+        "mase": mase(y, f, scale),
+        "directional_accuracy": directional_accuracy(y, f, y_origin),
+    }
     return {k: (None if v is None or not math.isfinite(v) else v) for k, v in out.items()}
 
 
@@ -96,7 +105,7 @@ def _betacf(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 10_000):
         m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))            # even step
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))  # even step
         d = 1.0 + aa * d
         d = 1.0 / (d if abs(d) > tiny else tiny)
         c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
@@ -118,11 +127,10 @@ def betainc(a: float, b: float, x: float) -> float:
         return 0.0
     if x >= 1.0:
         return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     if x < (a + 1.0) / (a + b + 2.0):
         return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b   # symmetry for convergence
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b  # symmetry for convergence
 
 
 def t_sf2(t: float, df: float) -> float:
@@ -146,7 +154,9 @@ def dm_test(e1, e2, horizon: int = 1, loss: str = "squared") -> dict:
     """
     e1, e2 = np.asarray(e1, np.float64), np.asarray(e2, np.float64)
     if e1.shape != e2.shape or e1.ndim != 1:
-        raise ValueError(f"dm_test: errors must be two 1-D arrays of the same length, got {e1.shape}, {e2.shape}")
+        raise ValueError(
+            f"dm_test: errors must be two 1-D arrays of the same length, got {e1.shape}, {e2.shape}"
+        )
     if loss == "squared":
         d = e1 * e1 - e2 * e2
     elif loss == "absolute":
@@ -157,7 +167,7 @@ def dm_test(e1, e2, horizon: int = 1, loss: str = "squared") -> dict:
     out = {"statistic": None, "p_value": None, "n": M, "horizon": h, "loss": loss}
     scale = float(np.mean(np.abs(e1)) + np.mean(np.abs(e2)))
     if M < 2 or np.all(np.abs(e1 - e2) <= 1e-9 * max(scale, 1e-300)):
-        return out                               # the same forecasts (up to rounding): no test
+        return out  # the same forecasts (up to rounding): no test
     dc = d - d.mean()
     gamma = [float(np.dot(dc[k:], dc[: M - k])) / M for k in range(min(h, M))]  # autocovariances
     V = gamma[0] + 2.0 * sum(gamma[1:])

@@ -11,6 +11,7 @@ the window) and ``direct`` (a network with H outputs, one per step ahead).
 Saved models are ``model.safetensors`` (weights) + ``config.json`` (everything else);
 nothing is pickled.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 def _version() -> str:
     import rnnlab
+
     return getattr(rnnlab, "__version__", "unknown")
 
 
@@ -62,10 +64,31 @@ class Forecaster:
     seed : int, all randomness (initialisation, shuffling).
     """
 
-    def __init__(self, window=7, horizon=1, strategy="recursive", target="diff", cell="lstm",
-                 hidden_size=16, num_layers=1, dropout=0.0, epochs=60, batch_size=32, lr=1e-3,
-                 clip=4.0, weight_decay=0.0, valid_size=0.15, patience=10, init="pytorch",
-                 shuffle=True, shrink=True, ensemble=10, seed=0):
+    series_info_: dict  # where the training series came from (set by the CLI, saved with the model)
+
+    def __init__(
+        self,
+        window=7,
+        horizon=1,
+        strategy="recursive",
+        target="diff",
+        cell="lstm",
+        hidden_size=16,
+        num_layers=1,
+        dropout=0.0,
+        epochs=60,
+        batch_size=32,
+        lr=1e-3,
+        clip=4.0,
+        weight_decay=0.0,
+        valid_size=0.15,
+        patience=10,
+        init="pytorch",
+        shuffle=True,
+        shrink=True,
+        ensemble=10,
+        seed=0,
+    ):
         self.window, self.horizon, self.strategy, self.target = window, horizon, strategy, target
         self.cell, self.hidden_size, self.num_layers, self.dropout = cell, hidden_size, num_layers, dropout
         self.epochs, self.batch_size, self.lr, self.clip = epochs, batch_size, lr, clip
@@ -73,11 +96,41 @@ class Forecaster:
         self.init, self.shuffle, self.shrink, self.ensemble, self.seed = init, shuffle, shrink, ensemble, seed
 
     # -- scikit-learn plumbing --------------------------------------------------------
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "window", "horizon", "strategy", "target", "cell", "hidden_size", "num_layers",
-            "dropout", "epochs", "batch_size", "lr", "clip", "weight_decay", "valid_size",
-            "patience", "init", "shuffle", "shrink", "ensemble", "seed")}
+    _PARAMS = (
+        "window",
+        "horizon",
+        "strategy",
+        "target",
+        "cell",
+        "hidden_size",
+        "num_layers",
+        "dropout",
+        "epochs",
+        "batch_size",
+        "lr",
+        "clip",
+        "weight_decay",
+        "valid_size",
+        "patience",
+        "init",
+        "shuffle",
+        "shrink",
+        "ensemble",
+        "seed",
+    )
+
+    def get_params(self, deep=True) -> dict:
+        """The constructor's arguments (scikit-learn's ``get_params``)."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params) -> Forecaster:
+        """Set constructor arguments (scikit-learn's ``set_params``); returns ``self``."""
+        bad = sorted(set(params) - set(self._PARAMS))
+        if bad:
+            raise ValueError(f"invalid parameters {bad} for Forecaster; valid: {', '.join(self._PARAMS)}")
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
 
     def __repr__(self):
         return f"Forecaster({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
@@ -87,10 +140,15 @@ class Forecaster:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise UserError(f"{name} must be a positive integer, got {v!r}")
+
         for name in ("window", "horizon", "hidden_size", "num_layers", "epochs", "batch_size", "ensemble"):
             positive_int(name)
-        for name, valid in (("strategy", STRATEGIES), ("target", D.TARGETS), ("cell", tuple(CELLS)),
-                            ("init", INITS)):
+        for name, valid in (
+            ("strategy", STRATEGIES),
+            ("target", D.TARGETS),
+            ("cell", tuple(CELLS)),
+            ("init", INITS),
+        ):
             if getattr(self, name) not in valid:
                 raise UserError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
         if not self.lr > 0:
@@ -104,14 +162,16 @@ class Forecaster:
 
     def _check_fitted(self):
         if not hasattr(self, "nets_"):
-            raise NotFittedError("this Forecaster is not fitted yet: call fit(y) or Forecaster.load(dir) first")
+            raise NotFittedError(
+                "this Forecaster is not fitted yet: call fit(y) or Forecaster.load(dir) first"
+            )
 
     @property
     def _n_out(self) -> int:
         return self.horizon if self.strategy == "direct" else 1
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, y, progress=None) -> "Forecaster":
+    def fit(self, y, progress=None) -> Forecaster:
         """Train on the levels ``y (n,)``, oldest first. Returns ``self``.
 
         ``progress``: optional callable ``(member, epoch, train_loss, valid_loss)``, called
@@ -123,11 +183,11 @@ class Forecaster:
             raise ValueError(f"fit expects a 1-D series of levels (n,), got shape {y.shape}")
         D.check_target(y, self.target)
         D.check_length(len(y), self.window, self._n_out, self.target, None, self.valid_size > 0)
-        z = D.transform(y, self.target)                                  # (n,)
-        self.scaler_ = D.StandardScaler().fit(z[D.lag(self.target):])   # training part only
+        z = D.transform(y, self.target)  # (n,)
+        self.scaler_ = D.StandardScaler().fit(z[D.lag(self.target) :])  # training part only
         s = self.scaler_.transform(z)
         t0 = D.first_origin(self.window, self.target)
-        X, Y = D.windows(s, self.window, self._n_out, t0, len(y) - 1 - self._n_out)   # all targets in y
+        X, Y = D.windows(s, self.window, self._n_out, t0, len(y) - 1 - self._n_out)  # all targets in y
         n_valid = 0
         if self.valid_size > 0:
             n_valid = max(int(round(self.valid_size * len(X))), 2)
@@ -137,33 +197,62 @@ class Forecaster:
         n_fit_used = n_fit - (self._n_out - 1 if n_valid else 0)
         self.nets_, self.histories_, self.shrinks_ = [], [], []
         for k in range(self.ensemble):
-            seeds = np.random.SeedSequence(self.seed + k).spawn(2)
-            net = Net(self.cell, self.hidden_size, self.num_layers, self._n_out, self.dropout,
-                      self.init, np.random.default_rng(seeds[0]))
-            report = None if progress is None else (lambda *a, k=k: progress(k, *a))
-            self.histories_.append(train(
-                net, X[:n_fit_used], Y[:n_fit_used], X[n_fit:], Y[n_fit:], epochs=self.epochs,
-                batch_size=self.batch_size, lr=self.lr, clip=self.clip, weight_decay=self.weight_decay,
-                patience=self.patience if n_valid else None, shuffle=self.shuffle,
-                rng=np.random.default_rng(seeds[1]), progress=report))
+            net, history = self._train_member(k, X, Y, n_fit, n_fit_used, n_valid, progress)
+            self.histories_.append(history)
             self.nets_.append(net)
-            self.shrinks_.append(self._fit_shrink(net, X[n_fit:], Y[n_fit:])
-                                 if self.shrink and n_valid else 1.0)
+            self.shrinks_.append(
+                self._fit_shrink(net, X[n_fit:], Y[n_fit:]) if self.shrink and n_valid else 1.0
+            )
         self.n_train_windows_, self.n_valid_windows_ = n_fit_used, n_valid
         self.n_features_in_ = 1
         return self
 
+    def _train_member(self, k, X, Y, n_fit, n_fit_used, n_valid, progress):
+        """Network ``k`` of the ensemble (seeds from ``seed + k``: initialisation, shuffling),
+        trained on windows ``X[:n_fit_used]``, early-stopped on ``X[n_fit:]``.
+
+        Returns ``(net, history)``.
+        """
+        seeds = np.random.SeedSequence(self.seed + k).spawn(2)
+        net = Net(
+            self.cell,
+            self.hidden_size,
+            self.num_layers,
+            self._n_out,
+            self.dropout,
+            self.init,
+            np.random.default_rng(seeds[0]),
+        )
+        report = None if progress is None else (lambda *a, k=k: progress(k, *a))
+        history = train(
+            net,
+            X[:n_fit_used],
+            Y[:n_fit_used],
+            X[n_fit:],
+            Y[n_fit:],
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            clip=self.clip,
+            weight_decay=self.weight_decay,
+            patience=self.patience if n_valid else None,
+            shuffle=self.shuffle,
+            rng=np.random.default_rng(seeds[1]),
+            progress=report,
+        )
+        return net, history
+
     def _no_change(self, win):
         """Persistence in scaled space for windows (M, W): the last level, or a zero change."""
         if self.target == "level":
-            return win[:, -1:]                                           # s_t
-        return np.full((len(win), 1), self.scaler_.transform(0.0))      # z = 0
+            return win[:, -1:]  # s_t
+        return np.full((len(win), 1), self.scaler_.transform(0.0))  # z = 0
 
     def _fit_shrink(self, net, Xv, Yv) -> float:
         """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1]."""
-        s0 = self._no_change(Xv)                                         # (M, 1)
-        d_hat = predict_scaled(net, Xv) - s0                             # (M, K) predicted change
-        d = Yv - s0                                                      # (M, K) actual change
+        s0 = self._no_change(Xv)  # (M, 1)
+        d_hat = predict_scaled(net, Xv) - s0  # (M, K) predicted change
+        d = Yv - s0  # (M, K) actual change
         denom = float(np.sum(d_hat * d_hat))
         return float(np.clip(np.sum(d * d_hat) / denom, 0.0, 1.0)) if denom > 0 else 0.0
 
@@ -182,24 +271,26 @@ class Forecaster:
         origins = np.asarray(origins, np.int64).reshape(-1)
         t0 = D.first_origin(self.window, self.target)
         if len(origins) and (origins.min() < t0 or origins.max() >= len(y)):
-            raise UserError(f"forecast origins must lie in [{t0}, {len(y) - 1}] "
-                            f"(a window of {self.window} needs {t0 + 1} values up to the origin)")
+            raise UserError(
+                f"forecast origins must lie in [{t0}, {len(y) - 1}] "
+                f"(a window of {self.window} needs {t0 + 1} values up to the origin)"
+            )
         D.check_target(y[: origins.max() + 1] if len(origins) else y, self.target)
-        z = D.transform(y, self.target)                                  # (n,)
+        z = D.transform(y, self.target)  # (n,)
         s = self.scaler_.transform(z)
-        win0 = s[origins[:, None] + np.arange(-self.window + 1, 1)[None, :]]   # (M, W)
+        win0 = s[origins[:, None] + np.arange(-self.window + 1, 1)[None, :]]  # (M, W)
         paths = []
         for net, alpha in zip(self.nets_, self.shrinks_):
-            win, path = win0, []
+            win, path = win0, list[np.ndarray]()  # one (M,) array per step ahead
             base = z[origins][:, None] if self.target == "level" else np.zeros((len(origins), 1))
             while len(path) < steps:
-                z_hat = self.scaler_.inverse_transform(predict_scaled(net, win))   # (M, K)
-                z_hat = base + alpha * (z_hat - base)        # shrink towards no change (exact at 0)
+                z_hat = self.scaler_.inverse_transform(predict_scaled(net, win))  # (M, K)
+                z_hat = base + alpha * (z_hat - base)  # shrink towards no change (exact at 0)
                 path.extend(z_hat.T)
                 if self.target == "level":
-                    base = z_hat[:, -1:]                     # recursive: the next "no change" level
-                win = np.concatenate([win, self.scaler_.transform(z_hat)], axis=1)[:, -self.window:]
-            z_path = np.stack(path[:steps], axis=1)                      # (M, steps)
+                    base = z_hat[:, -1:]  # recursive: the next "no change" level
+                win = np.concatenate([win, self.scaler_.transform(z_hat)], axis=1)[:, -self.window :]
+            z_path = np.stack(path[:steps], axis=1)  # (M, steps)
             paths.append(D.to_levels(y[origins], z_path, self.target))
         return np.mean(paths, axis=0)
 
@@ -209,19 +300,27 @@ class Forecaster:
         y = np.asarray(y, np.float64)
         need = D.first_origin(self.window, self.target) + 1
         if y.ndim != 1 or len(y) < need:
-            raise UserError(f"predict needs a 1-D history of at least {need} values "
-                            f"(window {self.window}, target {self.target}), got shape {y.shape}")
+            raise UserError(
+                f"predict needs a 1-D history of at least {need} values "
+                f"(window {self.window}, target {self.target}), got shape {y.shape}"
+            )
         return self.forecast_from(y, [len(y) - 1], steps)[0]
 
     # -- save / load ----------------------------------------------------------------------
     def config_dict(self) -> dict:
         self._check_fitted()
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnlab_version": _version(),
-                "params": self.get_params(),
-                "scaler": {"mean": self.scaler_.mean_, "scale": self.scaler_.scale_},
-                "shrink": self.shrinks_,
-                "n_train_windows": self.n_train_windows_, "n_valid_windows": self.n_valid_windows_,
-                "history": self.histories_, "series": getattr(self, "series_info_", {})}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "rnnlab_version": _version(),
+            "params": self.get_params(),
+            "scaler": {"mean": self.scaler_.mean_, "scale": self.scaler_.scale_},
+            "shrink": self.shrinks_,
+            "n_train_windows": self.n_train_windows_,
+            "n_valid_windows": self.n_valid_windows_,
+            "history": self.histories_,
+            "series": getattr(self, "series_info_", {}),
+        }
 
     def save(self, directory) -> str:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (all or nothing)."""
@@ -231,12 +330,15 @@ class Forecaster:
         parent = os.path.dirname(directory)
         tmp = tempfile.mkdtemp(prefix=".rnnlab-save-", dir=parent)
         try:
-            weights = {f"net{i}.{k}": np.ascontiguousarray(v)
-                       for i, net in enumerate(self.nets_) for k, v in net.state_dict().items()}
+            weights = {
+                f"net{i}.{k}": np.ascontiguousarray(v)
+                for i, net in enumerate(self.nets_)
+                for k, v in net.state_dict().items()
+            }
             write_tensors(os.path.join(tmp, WEIGHTS_FILE), weights)
             write_json(os.path.join(tmp, CONFIG_FILE), self.config_dict(), indent=2)
             if os.path.isdir(directory):
-                shutil.rmtree(directory)       # an empty dir or an older rnnlab model (checked)
+                shutil.rmtree(directory)  # an empty dir or an older rnnlab model (checked)
             os.rename(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -244,7 +346,7 @@ class Forecaster:
         return directory
 
     @classmethod
-    def load(cls, directory) -> "Forecaster":
+    def load(cls, directory) -> Forecaster:
         """Rebuild a saved forecaster. A directory that is not one raises ``UserError``."""
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
@@ -254,8 +356,10 @@ class Forecaster:
         if not os.path.isdir(directory):
             raise UserError(f"model directory {directory} does not exist")
         if not (os.path.isfile(cfg_path) and os.path.isfile(w_path)):
-            raise UserError(f"{directory} is not an rnnlab forecast model directory "
-                            f"(it needs {CONFIG_FILE} and {WEIGHTS_FILE}; make one with --save)")
+            raise UserError(
+                f"{directory} is not an rnnlab forecast model directory "
+                f"(it needs {CONFIG_FILE} and {WEIGHTS_FILE}; make one with --save)"
+            )
         try:
             with open(cfg_path) as fh:
                 cfg = json.load(fh)
@@ -270,16 +374,19 @@ class Forecaster:
             for i in range(f.ensemble):
                 net = Net(f.cell, f.hidden_size, f.num_layers, f._n_out, f.dropout, "pytorch", 0)
                 prefix = f"net{i}."
-                net.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
-                f.nets_.append(net.eval())
+                net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
+                net.eval()
+                f.nets_.append(net)
             if len(weights) != sum(len(n.state_dict()) for n in f.nets_):
                 raise ValueError(f"{WEIGHTS_FILE} holds tensors of no network")
             f.shrinks_ = [float(a) for a in cfg["shrink"]]
             if len(f.shrinks_) != f.ensemble:
                 raise ValueError("one shrink factor per network expected")
         except (ValueError, KeyError, TypeError, SafetensorError, UserError) as e:
-            raise UserError(f"{directory} is not a valid rnnlab forecast model: "
-                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise UserError(
+                f"{directory} is not a valid rnnlab forecast model: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
         f.histories_ = cfg.get("history", [])
         f.n_train_windows_, f.n_valid_windows_ = cfg.get("n_train_windows"), cfg.get("n_valid_windows")
         f.series_info_ = cfg.get("series", {})
@@ -297,5 +404,7 @@ def check_save_dir(directory: str) -> None:
             raise UserError(f"cannot save to {directory}: it is a file, not a directory")
         entries = set(os.listdir(directory))
         if entries and not entries <= {CONFIG_FILE, WEIGHTS_FILE}:
-            raise UserError(f"cannot save to {directory}: it exists and holds other files "
-                            f"than an rnnlab model; choose a new directory")
+            raise UserError(
+                f"cannot save to {directory}: it exists and holds other files "
+                f"than an rnnlab model; choose a new directory"
+            )

@@ -11,6 +11,7 @@ from ``y[:t+1]``: past values, as they would be known on day t. Backtesting (``f
 cuts the test part into K consecutive blocks and refits on everything before each block
 (a rolling origin with an expanding training part).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,12 +33,29 @@ from rnnlab.forecast.model import Forecaster
 # The estimator's constructor defaults ARE this configuration; the split is the CLI's.
 DEFAULTS = dict(Forecaster().get_params(), test_size=0.2, train_windows=None)
 
-# The chapter's recipe (SEED.md section 8) on correctly ordered data.
+# The chapter's recipe (docs/EQUATIONS.md section 8) on correctly ordered data.
 PRESETS = {
-    "book": dict(target="level", window=7, horizon=1, strategy="recursive", cell="lstm",
-                 hidden_size=256, num_layers=1, dropout=0.0, batch_size=7, lr=1e-3, clip=4.0,
-                 epochs=100, train_windows=1000, init="book", valid_size=0.0, shuffle=False,
-                 weight_decay=0.0, shrink=False, ensemble=1),
+    "book": dict(
+        target="level",
+        window=7,
+        horizon=1,
+        strategy="recursive",
+        cell="lstm",
+        hidden_size=256,
+        num_layers=1,
+        dropout=0.0,
+        batch_size=7,
+        lr=1e-3,
+        clip=4.0,
+        epochs=100,
+        train_windows=1000,
+        init="book",
+        valid_size=0.0,
+        shuffle=False,
+        weight_decay=0.0,
+        shrink=False,
+        ensemble=1,
+    ),
 }
 
 MODEL_KEYS = tuple(Forecaster().get_params())
@@ -52,7 +70,7 @@ def resolve_config(preset=None, **overrides) -> dict:
         cfg.update(PRESETS[preset])
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if overrides.get("test_size") is not None:
-        cfg["train_windows"] = None                 # an explicit test size wins over the preset's
+        cfg["train_windows"] = None  # an explicit test size wins over the preset's
     cfg["preset"] = preset
     return cfg
 
@@ -68,8 +86,10 @@ def n_train_of(n: int, cfg: dict) -> int:
     if cfg.get("train_windows"):
         n_train = cfg["train_windows"] + D.first_origin(cfg["window"], cfg["target"]) + n_out
         if n_train >= n:
-            raise UserError(f"the series has {n} points: too short for {cfg['train_windows']} training "
-                            f"windows and a test part (it needs at least {n_train + 1} points)")
+            raise UserError(
+                f"the series has {n} points: too short for {cfg['train_windows']} training "
+                f"windows and a test part (it needs at least {n_train + 1} points)"
+            )
         return n_train
     valid = cfg["valid_size"] > 0
     D.check_length(n, cfg["window"], n_out, cfg["target"], cfg["test_size"], valid)
@@ -82,29 +102,42 @@ def _score(y, j, preds: dict, n_train: int, horizon: int) -> dict:
     return {name: Mx.all_metrics(y[j], p, y[j - horizon], scale) for name, p in preds.items()}
 
 
-def evaluate_split(series: D.Series, cfg: dict, n_train: int, test_end: int | None = None,
-                   progress=None) -> dict:
+def evaluate_split(
+    series: D.Series, cfg: dict, n_train: int, test_end: int | None = None, progress=None
+) -> dict:
     """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H."""
     y, H, W = series.values, cfg["horizon"], cfg["window"]
     test_end = len(y) if test_end is None else test_end
     model = make_forecaster(cfg).fit(y[:n_train], progress=progress)
-    j = np.arange(n_train, test_end)                                  # test targets
+    j = np.arange(n_train, test_end)  # test targets
     origins = j - H
-    paths = model.forecast_from(y, origins, H)                        # (M, H) levels
+    paths = model.forecast_from(y, origins, H)  # (M, H) levels
     preds = {"model": paths[:, H - 1]}
     for name, b in B.all_baselines(y, origins, H, W).items():
         preds[name] = b[:, H - 1]
-    out = {"n_train": n_train, "targets": j, "preds": preds, "model": model,
-           "metrics": _score(y, j, preds, n_train, H),
-           "dm": Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)}
-    if H > 1:                                                         # every step 1..H
+    out = {
+        "n_train": n_train,
+        "targets": j,
+        "preds": preds,
+        "model": model,
+        "metrics": _score(y, j, preds, n_train, H),
+        "dm": Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H),
+    }
+    if H > 1:  # every step 1..H
         by_step = []
         for h in range(1, H + 1):
             o = j - h
-            p = {"model": model.forecast_from(y, o, h)[:, h - 1],
-                 "persistence": B.persistence(y, o, h)[:, h - 1]}
-            by_step.append({"step": h, **_score(y, j, p, n_train, h),
-                            "dm_vs_persistence": Mx.dm_test(y[j] - p["model"], y[j] - p["persistence"], h)})
+            p = {
+                "model": model.forecast_from(y, o, h)[:, h - 1],
+                "persistence": B.persistence(y, o, h)[:, h - 1],
+            }
+            by_step.append(
+                {
+                    "step": h,
+                    **_score(y, j, p, n_train, h),
+                    "dm_vs_persistence": Mx.dm_test(y[j] - p["model"], y[j] - p["persistence"], h),
+                }
+            )
         out["by_step"] = by_step
     return out
 
@@ -121,12 +154,7 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     if folds > n_test:
         raise UserError(f"--backtest {folds} needs at least {folds} test points, the test part has {n_test}")
     blocks = np.array_split(np.arange(n_train, n), folds)
-    runs = []
-    for k, block in enumerate(blocks):
-        fold_progress = None
-        if progress is not None:
-            fold_progress = (lambda *a, k=k: progress(k, len(blocks), *a))
-        runs.append(evaluate_split(series, cfg, int(block[0]), int(block[-1]) + 1, fold_progress))
+    runs = _fit_folds(series, cfg, blocks, progress)
     last = runs[-1]
     j = np.concatenate([r["targets"] for r in runs])
     preds = {name: np.concatenate([r["preds"][name] for r in runs]) for name in runs[0]["preds"]}
@@ -134,45 +162,113 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     metrics = _score(y, j, preds, n_train, H)
     dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)
     p_rmse = metrics["persistence"]["rmse"]
-    ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None     # None: a flat test part
-    hist = last["model"].histories_[0]
+    ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None  # None: a flat test part
     report = {
-        "data": {"path": series.path, "column": series.column, "date_column": series.date_column,
-                 "n_points": n, "notes": list(series.notes),
-                 "train": {"start": series.date_str(0), "end": series.date_str(n_train - 1), "n": n_train},
-                 "test": {"start": series.date_str(n_train), "end": series.date_str(n - 1), "n": n_test}},
+        "data": _data_summary(series, n_train),
         "config": {k: v for k, v in cfg.items()},
         "metrics": metrics,
         "rmse_ratio_vs_persistence": ratio,
         "dm_test_vs_persistence": dm,
         "verdict": verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
-        "history": {"train_loss": hist["train_loss"], "valid_loss": hist["valid_loss"],
-                    "best_epoch": hist["best_epoch"], "stopped_epoch": hist["stopped_epoch"],
-                    "train_seconds": sum(h["seconds"] for r in runs for h in r["model"].histories_)},
-        "shrink": last["model"].shrinks_,
-        "ensemble_histories": [{"train_loss": h["train_loss"], "valid_loss": h["valid_loss"],
-                                "best_epoch": h["best_epoch"]} for h in last["model"].histories_],
-        "predictions": [{"date": series.date_str(int(t)), "actual": float(y[t]),
-                         "predicted": float(preds["model"][i]),
-                         "persistence": float(preds["persistence"][i])} for i, t in enumerate(j)],
+        **_training_summary(runs),  # history, shrink, ensemble_histories
+        "predictions": _predictions(series, j, preds),
     }
     if "by_step" in last and folds == 1:
         report["by_step"] = last["by_step"]
     if folds > 1:
         report["backtest"] = _backtest_summary(series, runs)
-    return {"report": report, "targets": j, "preds": preds, "n_train": n_train,
-            "fold_starts": [int(b[0]) for b in blocks], "forecaster": last["model"]}
+    return {
+        "report": report,
+        "targets": j,
+        "preds": preds,
+        "n_train": n_train,
+        "fold_starts": [int(b[0]) for b in blocks],
+        "forecaster": last["model"],
+    }
+
+
+def _fit_folds(series: D.Series, cfg: dict, blocks, progress) -> list:
+    """One ``evaluate_split`` per block of test targets, each fit on everything before it;
+    ``progress`` (if any) is called as ``(fold, n_folds, member, epoch, train_loss, valid_loss)``."""
+    runs = []
+    for k, block in enumerate(blocks):
+        fold_progress = None
+        if progress is not None:
+            fold_progress = lambda *a, k=k: progress(k, len(blocks), *a)
+        runs.append(evaluate_split(series, cfg, int(block[0]), int(block[-1]) + 1, fold_progress))
+    return runs
+
+
+def _data_summary(series: D.Series, n_train: int) -> dict:
+    """The report's ``data`` section: the file, its checks' notes, the train and test parts."""
+    n = len(series)
+    return {
+        "path": series.path,
+        "column": series.column,
+        "date_column": series.date_column,
+        "n_points": n,
+        "notes": list(series.notes),
+        "train": {"start": series.date_str(0), "end": series.date_str(n_train - 1), "n": n_train},
+        "test": {"start": series.date_str(n_train), "end": series.date_str(n - 1), "n": n - n_train},
+    }
+
+
+def _training_summary(runs: list) -> dict:
+    """The report's ``history``, ``shrink`` and ``ensemble_histories``: the last fold's
+    networks (the first one's full history), the training time of every fold."""
+    last = runs[-1]
+    hist = last["model"].histories_[0]
+    return {
+        "history": {
+            "train_loss": hist["train_loss"],
+            "valid_loss": hist["valid_loss"],
+            "best_epoch": hist["best_epoch"],
+            "stopped_epoch": hist["stopped_epoch"],
+            "train_seconds": sum(h["seconds"] for r in runs for h in r["model"].histories_),
+        },
+        "shrink": last["model"].shrinks_,
+        "ensemble_histories": [
+            {"train_loss": h["train_loss"], "valid_loss": h["valid_loss"], "best_epoch": h["best_epoch"]}
+            for h in last["model"].histories_
+        ],
+    }
+
+
+def _predictions(series: D.Series, j, preds: dict) -> list:
+    """The report's ``predictions``: per test target, the actual, the model's and persistence's."""
+    y = series.values
+    return [
+        {
+            "date": series.date_str(int(t)),
+            "actual": float(y[t]),
+            "predicted": float(preds["model"][i]),
+            "persistence": float(preds["persistence"][i]),
+        }
+        for i, t in enumerate(j)
+    ]
 
 
 def _backtest_summary(series, runs) -> dict:
     folds = []
     for k, r in enumerate(runs):
         j = r["targets"]
-        folds.append({"fold": k + 1, "train": {"start": series.date_str(0), "end": series.date_str(r["n_train"] - 1),
-                                               "n": r["n_train"]},
-                      "test": {"start": series.date_str(int(j[0])), "end": series.date_str(int(j[-1])), "n": len(j)},
-                      "metrics": r["metrics"],
-                      "dm_test_vs_persistence": {"statistic": r["dm"]["statistic"], "p_value": r["dm"]["p_value"]}})
+        folds.append(
+            {
+                "fold": k + 1,
+                "train": {
+                    "start": series.date_str(0),
+                    "end": series.date_str(r["n_train"] - 1),
+                    "n": r["n_train"],
+                },
+                "test": {
+                    "start": series.date_str(int(j[0])),
+                    "end": series.date_str(int(j[-1])),
+                    "n": len(j),
+                },
+                "metrics": r["metrics"],
+                "dm_test_vs_persistence": {"statistic": r["dm"]["statistic"], "p_value": r["dm"]["p_value"]},
+            }
+        )
     average = {}
     for name in runs[0]["metrics"]:
         average[name] = {}
@@ -188,17 +284,25 @@ def verdict(ratio: float, dm: dict, shrinks=()) -> str:
     if ratio is None or not math.isfinite(ratio):
         return "no verdict: persistence's error is zero (the test part is flat)"
     if shrinks and not any(shrinks):
-        return ("the forecast IS persistence: on the validation slice every network did worse than "
-                "'no change', so each was shrunk to it (factor 0); nothing here beats persistence")
+        return (
+            "the forecast IS persistence: on the validation slice every network did worse than "
+            "'no change', so each was shrunk to it (factor 0); nothing here beats persistence"
+        )
     if ratio < 1.0:
         pct = 100 * (1 - ratio)
         if p is not None and p < 0.05:
-            return (f"the model beats persistence: RMSE {pct:.2f}% lower, and the Diebold-Mariano "
-                    f"test finds the difference significant (p = {ptxt})")
-        return (f"the model's RMSE is {pct:.2f}% lower than persistence's, but the Diebold-Mariano "
-                f"test does not find the difference significant (p = {ptxt}): in practice it is "
-                f"no better than 'tomorrow = today'")
+            return (
+                f"the model beats persistence: RMSE {pct:.2f}% lower, and the Diebold-Mariano "
+                f"test finds the difference significant (p = {ptxt})"
+            )
+        return (
+            f"the model's RMSE is {pct:.2f}% lower than persistence's, but the Diebold-Mariano "
+            f"test does not find the difference significant (p = {ptxt}): in practice it is "
+            f"no better than 'tomorrow = today'"
+        )
     if ratio == 1.0:
         return "the model's RMSE equals persistence's"
-    return (f"the model does NOT beat persistence: its RMSE is {100 * (ratio - 1):.2f}% higher "
-            f"(Diebold-Mariano p = {ptxt})")
+    return (
+        f"the model does NOT beat persistence: its RMSE is {100 * (ratio - 1):.2f}% higher "
+        f"(Diebold-Mariano p = {ptxt})"
+    )

@@ -6,6 +6,7 @@ Bottom panel: training and validation loss per epoch (log scale) with the restor
 epoch marked. An inset on the top panel zooms on the last test points, where the model's
 and persistence's one-step lag behind the actual series can be seen.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,10 +19,24 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates
     import matplotlib.pyplot as plt
 
     dates = series.dates.astype("datetime64[D]").astype("O")
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 8.5), gridspec_kw={"height_ratios": [1.5, 1]})
+    _plot_actual_vs_predicted(ax1, dates, series, result, title)
+    _plot_last_points(ax1, dates, series.values, result)
+    _plot_losses(ax2, result)
+    fig.tight_layout()
+
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)
+
+
+def _plot_actual_vs_predicted(ax1, dates, series, result: dict, title: str) -> None:
+    """Top panel: the end of the training part, the boundary (and fold starts), the test part
+    with the model's and persistence's forecasts."""
     y = series.values
     j = result["targets"]
     preds = result["preds"]
@@ -29,27 +44,53 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     n_train = result["n_train"]
     H = report["config"]["horizon"]
     units = series.column
-
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 8.5), gridspec_kw={"height_ratios": [1.5, 1]})
-    # -- actual vs predicted: the end of the training part, the boundary, the test part -------
-    lo = max(0, n_train - 2 * len(j))                                  # some training context
+    lo = max(0, n_train - 2 * len(j))  # some training context
     ax1.plot(dates[lo:n_train], y[lo:n_train], color="0.55", lw=1.0, label="actual (training part)")
     ax1.plot(dates[n_train:], y[n_train:], color="black", lw=1.2, label="actual (test part)")
-    ax1.plot(dates[j], preds["model"], color="tab:red", lw=1.0,
-             label=f"model, {H} step(s) ahead (RMSE {report['metrics']['model']['rmse']:,.1f})")
-    ax1.plot(dates[j], preds["persistence"], color="tab:green", lw=1.0, ls="--",
-             label=f"persistence, tomorrow = today (RMSE {report['metrics']['persistence']['rmse']:,.1f})")
+    ax1.plot(
+        dates[j],
+        preds["model"],
+        color="tab:red",
+        lw=1.0,
+        label=f"model, {H} step(s) ahead (RMSE {report['metrics']['model']['rmse']:,.1f})",
+    )
+    ax1.plot(
+        dates[j],
+        preds["persistence"],
+        color="tab:green",
+        lw=1.0,
+        ls="--",
+        label=f"persistence, tomorrow = today (RMSE {report['metrics']['persistence']['rmse']:,.1f})",
+    )
     ax1.axvline(dates[n_train], color="tab:blue", ls="--", lw=1.2, label="train | test boundary")
     for k, start in enumerate(result.get("fold_starts", [])[1:]):
-        ax1.axvline(dates[start], color="tab:blue", ls=":", lw=0.8,
-                    label="backtest fold start (refit on all before it)" if k == 0 else None)
+        ax1.axvline(
+            dates[start],
+            color="tab:blue",
+            ls=":",
+            lw=0.8,
+            label="backtest fold start (refit on all before it)" if k == 0 else None,
+        )
     ax1.set_ylabel(units)
     ratio = report["rmse_ratio_vs_persistence"]
-    ax1.set_title(title or (f"{series.column}: test {report['data']['test']['start']} .. "
-                            f"{report['data']['test']['end']}, RMSE ratio model / persistence = "
-                            + ("n/a" if ratio is None else f"{ratio:.4f}")))
+    ax1.set_title(
+        title
+        or (
+            f"{series.column}: test {report['data']['test']['start']} .. "
+            f"{report['data']['test']['end']}, RMSE ratio model / persistence = "
+            + ("n/a" if ratio is None else f"{ratio:.4f}")
+        )
+    )
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(alpha=0.3)
+
+
+def _plot_last_points(ax1, dates, y, result: dict) -> None:
+    """The inset on the top panel: the last (up to 30) test points, none if fewer than 5."""
+    import matplotlib.dates
+
+    j = result["targets"]
+    preds = result["preds"]
     # an inset on the last few test points, where the one-step lag of each forecast shows
     k = min(len(j), 30)
     if k >= 5:
@@ -63,31 +104,43 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
         ins.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(maxticks=4))
         ins.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
         ins.grid(alpha=0.3)
-    # -- losses ---------------------------------------------------------------------------------
+
+
+def _plot_losses(ax2, result: dict) -> None:
+    """Bottom panel: training and validation loss per epoch (log scale), the other networks of
+    the ensemble faintly, the restored best epoch marked."""
+    report = result["report"]
     hist = report["history"]
     tr, va = hist["train_loss"], hist["valid_loss"]
     epochs = np.arange(1, len(tr) + 1)
-    for k, other in enumerate(report.get("ensemble_histories", [])[1:]):       # the other networks
+    for k, other in enumerate(report.get("ensemble_histories", [])[1:]):  # the other networks
         e = np.arange(1, len(other["train_loss"]) + 1)
         ax2.plot(e, other["train_loss"], color="tab:purple", lw=0.6, alpha=0.35)
         if other["valid_loss"]:
-            ax2.plot(e, other["valid_loss"], color="tab:orange", lw=0.6, alpha=0.35,
-                     label="the ensemble's other networks" if k == 0 else None)
+            ax2.plot(
+                e,
+                other["valid_loss"],
+                color="tab:orange",
+                lw=0.6,
+                alpha=0.35,
+                label="the ensemble's other networks" if k == 0 else None,
+            )
     ax2.plot(epochs, tr, color="tab:purple", label="training loss")
     if va:
         ax2.plot(epochs[: len(va)], va, color="tab:orange", label="validation loss (end of training part)")
         if hist.get("best_epoch"):
-            ax2.axvline(hist["best_epoch"], color="0.4", ls=":", lw=1.0,
-                        label=f"best epoch {hist['best_epoch']} (weights restored)")
+            ax2.axvline(
+                hist["best_epoch"],
+                color="0.4",
+                ls=":",
+                lw=1.0,
+                label=f"best epoch {hist['best_epoch']} (weights restored)",
+            )
     ax2.set_yscale("log")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("MSE (standardised)")
-    ax2.set_title("loss per epoch" + (" (last backtest fold)" if len(result.get("fold_starts", [])) > 1 else ""))
+    ax2.set_title(
+        "loss per epoch" + (" (last backtest fold)" if len(result.get("fold_starts", [])) > 1 else "")
+    )
     ax2.legend(loc="upper right", fontsize=8)
     ax2.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
-    finally:
-        plt.close(fig)

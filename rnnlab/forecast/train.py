@@ -13,6 +13,7 @@ recipe runs ~14,000 tiny steps, so the per-step Python cost matters: the network
 and gradients are moved into one flat buffer each (``Module.flatten_parameters``), so zeroing,
 clipping and the Adam update are a few whole-buffer operations.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ import time
 
 import numpy as np
 
-from rnnlab.nn import GRU, LSTM, RNN, Linear, MSELoss, Module, inference_mode
+from rnnlab.nn import GRU, LSTM, RNN, Linear, Module, MSELoss, inference_mode
 from rnnlab.nn import init as nn_init
 from rnnlab.nn.backend import scratch
 from rnnlab.optim import Adam, clip_grad_norm
@@ -32,8 +33,16 @@ INITS = nn_init.SCHEMES
 class Net(Module):
     """RNN over the window, Linear head ``V`` on the last hidden state."""
 
-    def __init__(self, cell: str, hidden_size: int, num_layers: int, n_out: int,
-                 dropout: float = 0.0, init: str = "pytorch", seed=None):
+    def __init__(
+        self,
+        cell: str,
+        hidden_size: int,
+        num_layers: int,
+        n_out: int,
+        dropout: float = 0.0,
+        init: str = "pytorch",
+        seed=None,
+    ):
         super().__init__()
         self.rnn = CELLS[cell](1, hidden_size, num_layers, dropout=dropout, dtype=np.float32)
         self.head = Linear(hidden_size, n_out, dtype=np.float32)
@@ -43,21 +52,36 @@ class Net(Module):
     def forward(self, x):
         """x (W, N, 1) time-major -> (N, K)."""
         self._WN = x.shape[:2]
-        out, _ = self.rnn(x)                                 # (W, N, H)
-        return self.head(out[-1])                            # (N, K)  V h_W + b_v
+        out, _ = self.rnn(x)  # (W, N, H)
+        return self.head(out[-1])  # (N, K)  V h_W + b_v
 
     def backward(self, dy):
         """dy (N, K) -> accumulates every gradient; returns nothing (inputs need none)."""
-        dlast = self.head.backward(dy)                       # (N, H)  V^T dy
+        dlast = self.head.backward(dy)  # (N, H)  V^T dy
         W, N = self._WN
         dout = scratch.empty((W, N, self.rnn.hidden_size), np.float32)
-        dout[:-1] = 0.0                                      # only the last step feeds the head
-        dout[-1] = dlast                                     # (W, N, H)
+        dout[:-1] = 0.0  # only the last step feeds the head
+        dout[-1] = dlast  # (W, N, H)
         self.rnn.backward(dout)
 
 
-def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, weight_decay=0.0,
-          patience=None, shuffle=True, rng=None, progress=None):
+def train(
+    net: Net,
+    X,
+    Y,
+    Xv=None,
+    Yv=None,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    clip,
+    weight_decay=0.0,
+    patience=None,
+    shuffle=True,
+    rng=None,
+    progress=None,
+):
     """Fit ``net`` on scaled windows ``X (M, W)`` -> targets ``Y (M, K)``.
 
     With a validation set, the weights of the epoch with the lowest validation loss are
@@ -65,33 +89,20 @@ def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, wei
     ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None.
     Returns the history dict.
     """
-    P, _ = net.flatten_parameters()                                    # one buffer, views in the layers
+    P, _ = net.flatten_parameters()  # one buffer, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
     loss_fn = MSELoss()
-    Xt = np.ascontiguousarray(np.asarray(X, np.float32).T[:, :, None])   # (W, M, 1) time-major
-    Y = np.asarray(Y, np.float32)                                        # (M, K)
+    Xt = np.ascontiguousarray(np.asarray(X, np.float32).T[:, :, None])  # (W, M, 1) time-major
+    Y = np.asarray(Y, np.float32)  # (M, K)
     M = Y.shape[0]
     has_valid = Xv is not None and len(Xv) > 0
-    history = {"train_loss": [], "valid_loss": [], "grad_norm": [], "best_epoch": None,
-               "stopped_epoch": None, "seconds": 0.0}
+    history = _new_history()
     best, best_P, waited = math.inf, None, 0
     t0 = time.perf_counter()
     for epoch in range(epochs):
         net.train()
         order = rng.permutation(M) if shuffle else None
-        total, norms = 0.0, 0.0
-        for start in range(0, M, batch_size):
-            if order is None:
-                xb, yb = Xt[:, start : start + batch_size], Y[start : start + batch_size]
-            else:
-                idx = order[start : start + batch_size]
-                xb, yb = Xt[:, idx], Y[idx]
-            opt.zero_grad()
-            loss = loss_fn(net(xb), yb)                              # mean (y_hat - y)^2
-            net.backward(loss_fn.backward())
-            norms += clip_grad_norm(net, clip) if clip else 0.0       # scales the gradients in place
-            opt.step()                                               # ... and those are what Adam reads
-            total += loss * len(yb)
+        total, norms = _train_epoch(net, opt, loss_fn, Xt, Y, order, batch_size, clip)
         history["train_loss"].append(total / M)
         history["grad_norm"].append(norms / math.ceil(M / batch_size))
         vloss = None
@@ -109,10 +120,45 @@ def train(net: Net, X, Y, Xv=None, Yv=None, *, epochs, batch_size, lr, clip, wei
             history["stopped_epoch"] = epoch + 1
             break
     if best_P is not None:
-        P[...] = best_P                                              # restore the best epoch
+        P[...] = best_P  # restore the best epoch
     history["seconds"] = time.perf_counter() - t0
     net.eval()
     return history
+
+
+def _new_history() -> dict:
+    """The history ``train`` fills in: per-epoch losses and gradient norms, early stopping."""
+    return {
+        "train_loss": [],
+        "valid_loss": [],
+        "grad_norm": [],
+        "best_epoch": None,
+        "stopped_epoch": None,
+        "seconds": 0.0,
+    }
+
+
+def _train_epoch(net: Net, opt, loss_fn, Xt, Y, order, batch_size, clip):
+    """One pass over the windows ``Xt (W, M, 1)`` -> ``Y (M, K)``, in ``order`` (None: as stored).
+
+    Returns ``(total, norms)``: the summed ``loss * batch size`` and the summed pre-clip
+    gradient norms (0 when clipping is off).
+    """
+    M = Y.shape[0]
+    total, norms = 0.0, 0.0
+    for start in range(0, M, batch_size):
+        if order is None:
+            xb, yb = Xt[:, start : start + batch_size], Y[start : start + batch_size]
+        else:
+            idx = order[start : start + batch_size]
+            xb, yb = Xt[:, idx], Y[idx]
+        opt.zero_grad()
+        loss = loss_fn(net(xb), yb)  # mean (y_hat - y)^2
+        net.backward(loss_fn.backward())
+        norms += clip_grad_norm(net, clip) if clip else 0.0  # scales the gradients in place
+        opt.step()  # ... and those are what Adam reads
+        total += loss * len(yb)
+    return total, norms
 
 
 def predict_scaled(net: Net, X, batch: int = 4096) -> np.ndarray:
@@ -120,9 +166,8 @@ def predict_scaled(net: Net, X, batch: int = 4096) -> np.ndarray:
     was_training = net.training
     net.eval()
     X = np.asarray(X, np.float32)
-    with inference_mode():                 # nothing kept for a backward that never comes
-        out = [net(np.ascontiguousarray(X[i : i + batch].T[:, :, None]))
-               for i in range(0, len(X), batch)]
+    with inference_mode():  # nothing kept for a backward that never comes
+        out = [net(np.ascontiguousarray(X[i : i + batch].T[:, :, None])) for i in range(0, len(X), batch)]
     net.train(was_training)
     return np.concatenate(out, axis=0).astype(np.float64)
 

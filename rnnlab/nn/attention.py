@@ -1,4 +1,4 @@
-"""Attention: a score, a masked softmax and the context vector (SEED.md section 7).
+"""Attention: a score, a masked softmax and the context vector (docs/EQUATIONS.md section 7).
 
 For a query ``q_t`` (a decoder state) and keys ``e_1 ... e_S`` (encoder states)::
 
@@ -43,9 +43,10 @@ gradients. A decoder that steps in time calls ``project`` once, ``step`` per dec
 then ``step_backward`` per step (in any order) and ``project_backward`` once, each with the
 cache it was given.
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -64,9 +65,9 @@ def mm_last(x, M):
 
 
 class KeyCache(NamedTuple):
-    keys: np.ndarray          # (N, S, Hk)
-    pk: np.ndarray | None     # (N, S, P) projected keys
-    norm: np.ndarray | None   # (N, S, 1) |e| (cosine)
+    keys: np.ndarray  # (N, S, Hk)
+    pk: Any  # (N, S, P) projected keys, or None (score none)
+    norm: Any  # (N, S, 1) |e| (cosine), else None
 
 
 def project_forward(score, p, keys):
@@ -74,17 +75,17 @@ def project_forward(score, p, keys):
     if score == "none":
         pk, norm = None, None
     elif score == "dot":
-        pk, norm = keys, None                                        # pk = e
+        pk, norm = keys, None  # pk = e
     elif score == "scaled_dot":
         pk, norm = keys * float(1.0 / np.sqrt(keys.shape[-1])), None  # pk = e / sqrt(Hk)
     elif score == "cosine":
         norm = np.sqrt(np.einsum("nsh,nsh->ns", keys, keys) + _EPS)[..., None]  # (N, S, 1) |e|
-        pk = keys / norm                                             # pk = e / |e|
+        pk = keys / norm  # pk = e / |e|
     elif score == "general":
-        pk, norm = mm_last(keys, p["weight"].T), None                # (N, S, Hq)  W_a e
+        pk, norm = mm_last(keys, p["weight"].T), None  # (N, S, Hq)  W_a e
     elif score == "additive":
-        pk, norm = mm_last(keys, p["weight_key"].T), None            # (N, S, A)  W_k e
-        pk += p["bias"]                                              #   + b
+        pk, norm = mm_last(keys, p["weight_key"].T), None  # (N, S, A)  W_k e
+        pk += p["bias"]  #   + b
     else:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
     return pk, KeyCache(keys, pk, norm)
@@ -96,15 +97,15 @@ def project_backward(score, p, dpk, cache: KeyCache):
     if score == "none" or dpk is None:
         return np.zeros_like(keys), {}
     if score == "dot":
-        return dpk, {}                                               # pk = e
+        return dpk, {}  # pk = e
     if score == "scaled_dot":
         return dpk * float(1.0 / np.sqrt(keys.shape[-1])), {}
-    if score == "cosine":                                            # pk = e / |e|
-        proj = np.einsum("nsh,nsh->ns", cache.pk, dpk)[..., None]    # (N, S, 1) e_hat . dpk
+    if score == "cosine":  # pk = e / |e|
+        proj = np.einsum("nsh,nsh->ns", cache.pk, dpk)[..., None]  # (N, S, 1) e_hat . dpk
         return (dpk - cache.pk * proj) / cache.norm, {}
     Hk = keys.shape[-1]
     k2, d2 = keys.reshape(-1, Hk), dpk.reshape(-1, dpk.shape[-1])
-    if score == "general":                                           # pk = W_a e
+    if score == "general":  # pk = W_a e
         return mm_last(dpk, p["weight"]), {"weight": d2.T @ k2}
     # additive: pk = W_k e + b
     return mm_last(dpk, p["weight_key"]), {"weight_key": d2.T @ k2, "bias": d2.sum(0)}
@@ -114,20 +115,20 @@ def project_backward(score, p, dpk, cache: KeyCache):
 
 
 class StepCache(NamedTuple):
-    query: np.ndarray          # (N, Tq, Hq)
-    keys: np.ndarray           # (N, S, Hk)  (the values)
-    pk: np.ndarray | None      # (N, S, P)
-    q_hat: np.ndarray | None   # (N, Tq, Hq) cosine: q / |q|
-    q_norm: np.ndarray | None  # (N, Tq, 1)  cosine: |q|
-    E: np.ndarray | None       # (N, Tq, S, A) additive: tanh(W_q q + pk)
-    weights: np.ndarray        # (N, Tq, S) a
+    query: np.ndarray  # (N, Tq, Hq)
+    keys: np.ndarray  # (N, S, Hk)  (the values)
+    pk: Any  # (N, S, P), or None (score none)
+    q_hat: Any  # (N, Tq, Hq) cosine: q / |q|, else None
+    q_norm: Any  # (N, Tq, 1)  cosine: |q|, else None
+    E: Any  # (N, Tq, S, A) additive: tanh(W_q q + pk), else None
+    weights: np.ndarray  # (N, Tq, S) a
 
 
 def _masked_softmax(s, mask):
     """softmax over the last axis of s (N, Tq, S); positions with mask False get weight 0."""
     if mask is not None:
-        s = np.where(mask[:, None, :], s, -np.inf)                   # (N, Tq, S)
-    s = s - s.max(axis=-1, keepdims=True)                            # max shift
+        s = np.where(mask[:, None, :], s, -np.inf)  # (N, Tq, S)
+    s = s - s.max(axis=-1, keepdims=True)  # max shift
     a = np.exp(s)
     a /= a.sum(axis=-1, keepdims=True)
     return a
@@ -142,51 +143,51 @@ def step_forward(score, p, query, keys, pk, mask):
     S = keys.shape[1]
     q_hat = q_norm = E = None
     if score == "none":
-        s = np.zeros((N, Tq, S), query.dtype)                        # s = 0
+        s = np.zeros((N, Tq, S), query.dtype)  # s = 0
     elif score in ("dot", "scaled_dot", "general"):
-        s = query @ pk.transpose(0, 2, 1)                            # (N, Tq, S)  s = q . pk
+        s = query @ pk.transpose(0, 2, 1)  # (N, Tq, S)  s = q . pk
     elif score == "cosine":
         q_norm = np.sqrt(np.einsum("nth,nth->nt", query, query) + _EPS)[..., None]  # (N, Tq, 1)
-        q_hat = query / q_norm                                       # q / |q|
-        s = q_hat @ pk.transpose(0, 2, 1)                            # (N, Tq, S)  q_hat . e_hat
+        q_hat = query / q_norm  # q / |q|
+        s = q_hat @ pk.transpose(0, 2, 1)  # (N, Tq, S)  q_hat . e_hat
     else:  # additive
-        qp = mm_last(query, p["weight_query"].T)                     # (N, Tq, A)  W_q q
-        E = np.tanh(qp[:, :, None, :] + pk[:, None, :, :])           # (N, Tq, S, A)
-        s = mm_last(E, p["v"][:, None])[..., 0]                      # (N, Tq, S)  v . E
-    a = _masked_softmax(s, mask)                                     # (N, Tq, S)
-    context = a @ keys                                               # (N, Tq, Hk)  c = sum_i a_i e_i
+        qp = mm_last(query, p["weight_query"].T)  # (N, Tq, A)  W_q q
+        E = np.tanh(qp[:, :, None, :] + pk[:, None, :, :])  # (N, Tq, S, A)
+        s = mm_last(E, p["v"][:, None])[..., 0]  # (N, Tq, S)  v . E
+    a = _masked_softmax(s, mask)  # (N, Tq, S)
+    context = a @ keys  # (N, Tq, Hk)  c = sum_i a_i e_i
     return context, a, StepCache(query, keys, pk, q_hat, q_norm, E, a)
 
 
 def step_backward(score, p, dcontext, cache: StepCache, dweights=None):
     """Invert ``step_forward``: returns ``dquery, dkeys (value path), dpk, dparams``."""
     query, keys, pk, q_hat, q_norm, E, a = cache
-    da = dcontext @ keys.transpose(0, 2, 1)                          # (N, Tq, S)  da = dc e^T
+    da = dcontext @ keys.transpose(0, 2, 1)  # (N, Tq, S)  da = dc e^T
     if dweights is not None:
         da = da + dweights
-    dkeys = a.transpose(0, 2, 1) @ dcontext                          # (N, S, Hk)  de = a^T dc
-    ds = da - np.einsum("nts,nts->nt", a, da)[..., None]             # softmax: a (da - sum a da)
+    dkeys = a.transpose(0, 2, 1) @ dcontext  # (N, S, Hk)  de = a^T dc
+    ds = da - np.einsum("nts,nts->nt", a, da)[..., None]  # softmax: a (da - sum a da)
     ds *= a
-    dparams = {}
+    dparams: dict[str, np.ndarray] = {}
     if score == "none":
         return np.zeros_like(query), dkeys, None, dparams
     if score in ("dot", "scaled_dot", "general"):
-        dquery = ds @ pk                                             # (N, Tq, Hq)  dq = ds pk
-        dpk = ds.transpose(0, 2, 1) @ query                          # (N, S, P)   dpk = ds^T q
+        dquery = ds @ pk  # (N, Tq, Hq)  dq = ds pk
+        dpk = ds.transpose(0, 2, 1) @ query  # (N, S, P)   dpk = ds^T q
     elif score == "cosine":
-        dq_hat = ds @ pk                                             # (N, Tq, Hq)
+        dq_hat = ds @ pk  # (N, Tq, Hq)
         proj = np.einsum("nth,nth->nt", q_hat, dq_hat)[..., None]
-        dquery = (dq_hat - q_hat * proj) / q_norm                    # through q / |q|
-        dpk = ds.transpose(0, 2, 1) @ q_hat                          # (N, S, Hk)
+        dquery = (dq_hat - q_hat * proj) / q_norm  # through q / |q|
+        dpk = ds.transpose(0, 2, 1) @ q_hat  # (N, S, Hk)
     else:  # additive: s = v . E,  E = tanh(W_q q + pk)
         Hq = query.shape[-1]
-        dparams["v"] = np.einsum("nts,ntsa->a", ds, E)               # dv = sum ds E
-        dpre = ds[..., None] * p["v"]                                # (N, Tq, S, A)  dE = ds v
-        dpre *= 1.0 - E * E                                          # through tanh
-        dqp = dpre.sum(axis=2)                                       # (N, Tq, A)
-        dpk = dpre.sum(axis=1)                                       # (N, S, A)
+        dparams["v"] = np.einsum("nts,ntsa->a", ds, E)  # dv = sum ds E
+        dpre = ds[..., None] * p["v"]  # (N, Tq, S, A)  dE = ds v
+        dpre *= 1.0 - E * E  # through tanh
+        dqp = dpre.sum(axis=2)  # (N, Tq, A)
+        dpk = dpre.sum(axis=1)  # (N, S, A)
         dparams["weight_query"] = dqp.reshape(-1, dqp.shape[-1]).T @ query.reshape(-1, Hq)
-        dquery = mm_last(dqp, p["weight_query"])                     # (N, Tq, Hq)  dq = W_q^T dqp
+        dquery = mm_last(dqp, p["weight_query"])  # (N, Tq, Hq)  dq = W_q^T dqp
     return dquery, dkeys, dpk, dparams
 
 
@@ -210,8 +211,10 @@ class Attention(Module):
         self.attention_size = int(attention_size or query_size)
         self.dtype = np.dtype(dtype)
         if score in ("dot", "scaled_dot", "cosine") and self.query_size != self.key_size:
-            raise ValueError(f"score {score!r} needs query_size == key_size, got "
-                             f"{self.query_size} and {self.key_size} (use 'general' or 'additive')")
+            raise ValueError(
+                f"score {score!r} needs query_size == key_size, got "
+                f"{self.query_size} and {self.key_size} (use 'general' or 'additive')"
+            )
         rng = np.random.default_rng(seed)
         Hq, Hk, A = self.query_size, self.key_size, self.attention_size
 
@@ -245,8 +248,9 @@ class Attention(Module):
     def _check_query(self, query, N):
         query = np.asarray(query, self.dtype)
         if query.ndim != 3 or query.shape[0] != N or query.shape[2] != self.query_size:
-            raise ValueError(f"Attention: query must have shape ({N}, Tq, {self.query_size}), "
-                             f"got {query.shape}")
+            raise ValueError(
+                f"Attention: query must have shape ({N}, Tq, {self.query_size}), got {query.shape}"
+            )
         return query
 
     # -- the pieces, for decoders that step in time -------------------------------------

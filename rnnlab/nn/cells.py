@@ -8,6 +8,7 @@ call; to backpropagate through a loop you step by hand, use the pure ``*_step_fo
 or a layer (``LSTM`` etc.), which runs the loop for you.
 Parameters: ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``, ``bias_hh``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,24 +39,30 @@ class _CellBase(Module):
     def _prepare(self, x, state):
         x = np.asarray(x, self.dtype)
         if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: input must have shape (N, {self.input_size}), got {x.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: input must have shape (N, {self.input_size}), got {x.shape}"
+            )
         N = x.shape[0]
-        state = np.zeros((N, self.hidden_size), self.dtype) if state is None else np.asarray(state, self.dtype)
+        state = (
+            np.zeros((N, self.hidden_size), self.dtype) if state is None else np.asarray(state, self.dtype)
+        )
         if state.shape != (N, self.hidden_size):
-            raise ValueError(f"{type(self).__name__}: state must have shape {(N, self.hidden_size)}, got {state.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: state must have shape {(N, self.hidden_size)}, got {state.shape}"
+            )
         b_ih = self.params["bias_ih"] if self.bias else self._zero
         b_hh = self.params["bias_hh"] if self.bias else self._zero
-        xg = x @ self.params["weight_ih"].T + b_ih                # (N, G*H) U x + b_ih
+        xg = x @ self.params["weight_ih"].T + b_ih  # (N, G*H) U x + b_ih
         return x, state, xg, b_hh
 
     def _accumulate(self, x, h_prev, dxg, dhg, dW=None):
         g = self.grads
-        g["weight_ih"] += dxg.T @ x                              # dU = dxg^T x
-        g["weight_hh"] += dhg.T @ h_prev if dW is None else dW   # dW = dhg^T h_prev
+        g["weight_ih"] += dxg.T @ x  # dU = dxg^T x
+        g["weight_hh"] += dhg.T @ h_prev if dW is None else dW  # dW = dhg^T h_prev
         if self.bias:
             g["bias_ih"] += dxg.sum(0)
             g["bias_hh"] += dhg.sum(0)
-        return dxg @ self.params["weight_ih"]                    # dx = U^T dxg
+        return dxg @ self.params["weight_ih"]  # dx = U^T dxg
 
     def _need_forward(self):
         if self._last is None:
@@ -78,7 +85,9 @@ class RNNCell(_CellBase):
 
     def backward(self, dh):
         x, cache = self._need_forward()
-        da, dh_prev = rnn.rnn_step_backward(np.asarray(dh, self.dtype), cache, self.params["weight_hh"], self.nonlinearity)
+        da, dh_prev = rnn.rnn_step_backward(
+            np.asarray(dh, self.dtype), cache, self.params["weight_hh"], self.nonlinearity
+        )
         return self._accumulate(x, cache.h_prev, da, da), dh_prev
 
 

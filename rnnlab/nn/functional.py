@@ -3,6 +3,7 @@
 All functions accept an optional ``out=`` array so the time loops can work in
 preallocated buffers. None of them overflows at +-1000 in float32 or float64.
 """
+
 from __future__ import annotations
 
 import numpy as np

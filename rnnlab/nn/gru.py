@@ -1,4 +1,4 @@
-"""GRU cell in both of its real forms (SEED.md section 3), forward and backward.
+"""GRU cell in both of its real forms (docs/EQUATIONS.md section 3), forward and backward.
 
 Gate order r, z, n as PyTorch stores them. ``U = weight_ih (3H, I)``, ``W = weight_hh (3H, H)``.
 ``xg = U x_t + b_ih`` is computed for all steps at once by the time loop.
@@ -29,6 +29,7 @@ reset_after=False (the chapter's form; Cho et al. 2014)::
 
 Shapes: N batch, H hidden.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -43,8 +44,8 @@ N_STATES = 1
 
 class GRUStepCache(NamedTuple):
     h_prev: np.ndarray  # (N, H)
-    gates: np.ndarray   # (N, 3H) activated r, z, n
-    hn: np.ndarray      # (N, H) reset_after: W_n h + b_hn;  reset_before: r * h_{t-1}
+    gates: np.ndarray  # (N, 3H) activated r, z, n
+    hn: np.ndarray  # (N, H) reset_after: W_n h + b_hn;  reset_before: r * h_{t-1}
 
 
 def gru_step_forward(xg, h_prev, W_T, b_hh, reset_after=True, *, gates=None, hn=None, h=None, hg=None):
@@ -59,24 +60,24 @@ def gru_step_forward(xg, h_prev, W_T, b_hh, reset_after=True, *, gates=None, hn=
         hn = np.empty_like(h_prev)
     rz = gates[:, : 2 * H]
     if reset_after:
-        hg = np.matmul(h_prev, W_T, out=hg)              # (N, 3H)  hg = W h + b_hh
+        hg = np.matmul(h_prev, W_T, out=hg)  # (N, 3H)  hg = W h + b_hh
         hg += b_hh
         np.add(xg[:, : 2 * H], hg[:, : 2 * H], out=rz)
-        sigmoid(rz, out=rz)                              # r, z = sigma(xg + hg)
+        sigmoid(rz, out=rz)  # r, z = sigma(xg + hg)
         r, z = gates[:, :H], gates[:, H : 2 * H]
-        hn[...] = hg[:, 2 * H :]                         # keep W_n h + b_hn for backward
-        n = np.multiply(r, hn, out=gates[:, 2 * H :])    # r * (W_n h + b_hn)
+        hn[...] = hg[:, 2 * H :]  # keep W_n h + b_hn for backward
+        n = np.multiply(r, hn, out=gates[:, 2 * H :])  # r * (W_n h + b_hn)
     else:
-        np.matmul(h_prev, W_T[:, : 2 * H], out=rz)       # (N, 2H)  W_rz h
+        np.matmul(h_prev, W_T[:, : 2 * H], out=rz)  # (N, 2H)  W_rz h
         rz += xg[:, : 2 * H]
         rz += b_hh[: 2 * H]
         sigmoid(rz, out=rz)
         r, z = gates[:, :H], gates[:, H : 2 * H]
-        np.multiply(r, h_prev, out=hn)                   # r * h_{t-1}
+        np.multiply(r, h_prev, out=hn)  # r * h_{t-1}
         n = np.matmul(hn, W_T[:, 2 * H :], out=gates[:, 2 * H :])  # W_n (r * h)
         n += b_hh[2 * H :]
     n += xg[:, 2 * H :]
-    np.tanh(n, out=n)                                    # n = tanh(...)
+    np.tanh(n, out=n)  # n = tanh(...)
     # h = (1 - z) n + z h_prev = n + z (h_prev - n)
     h = np.subtract(h_prev, n, out=h)
     h *= z
@@ -100,29 +101,29 @@ def gru_step_backward(dh, cache: GRUStepCache, W, reset_after=True, *, dxg=None,
     np.subtract(cache.h_prev, n, out=da_z)
     da_z *= dh
     da_z *= z
-    da_z *= 1.0 - z                                      # da_z = dz z (1 - z)
+    da_z *= 1.0 - z  # da_z = dz z (1 - z)
     np.multiply(n, n, out=da_n)
     np.subtract(1.0, da_n, out=da_n)
     da_n *= dh
-    da_n *= 1.0 - z                                      # da_n = dh (1 - z)(1 - n^2)
-    dh_prev = dh * z                                     # direct path h_prev -> h
+    da_n *= 1.0 - z  # da_n = dh (1 - z)(1 - n^2)
+    dh_prev = dh * z  # direct path h_prev -> h
     if reset_after:
         if dhg is None:
             dhg = np.empty_like(g)
         # n = tanh(xg_n + r * hn):  dr = da_n * hn,  d(hn) = da_n * r
         np.multiply(da_n, cache.hn, out=da_r)
         da_r *= r
-        da_r *= 1.0 - r                                  # da_r = dr r (1 - r)
+        da_r *= 1.0 - r  # da_r = dr r (1 - r)
         dhg[:, : 2 * H] = dxg[:, : 2 * H]
         np.multiply(da_n, r, out=dhg[:, 2 * H :])
-        dh_prev += dhg @ W                               # W^T dhg
+        dh_prev += dhg @ W  # W^T dhg
     else:
-        dhg = dxg                                        # b_hn is additive: same gradient
-        drh = da_n @ W[2 * H :]                          # d(r h) = W_n^T da_c
+        dhg = dxg  # b_hn is additive: same gradient
+        drh = da_n @ W[2 * H :]  # d(r h) = W_n^T da_c
         np.multiply(drh, cache.h_prev, out=da_r)
         da_r *= r
-        da_r *= 1.0 - r                                  # da_r = d(rh) h r (1 - r)
+        da_r *= 1.0 - r  # da_r = d(rh) h r (1 - r)
         drh *= r
-        dh_prev += drh                                   # d(rh) * r
-        dh_prev += dxg[:, : 2 * H] @ W[: 2 * H]          # W_rz^T [da_r, da_z]
+        dh_prev += drh  # d(rh) * r
+        dh_prev += dxg[:, : 2 * H] @ W[: 2 * H]  # W_rz^T [da_r, da_z]
     return dxg, dhg, dh_prev

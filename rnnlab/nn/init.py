@@ -25,6 +25,7 @@ sum ``b_f = b_ih,f + b_hh,f``. ``forget_gate_bias`` writes the 1 into ``bias_ih`
 Walking a model: ``apply`` visits the module and all its children; modules that are neither
 recurrent (a ``weight_hh*`` parameter) nor ``Linear`` (e.g. ``Embedding``) are left as they are.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,9 +45,9 @@ def orthogonal(n: int, rng: np.random.Generator, gain: float = 1.0) -> np.ndarra
     ``A = Q R``; multiplying column j of Q by sign(R_jj) makes the draw uniform over the
     orthogonal group (Mezzadri 2007), as ``torch.nn.init.orthogonal_`` does.
     """
-    a = rng.standard_normal((n, n))                        # (n, n)
+    a = rng.standard_normal((n, n))  # (n, n)
     q, r = np.linalg.qr(a)
-    q *= np.sign(np.diag(r))                               # Q diag(sign(diag R))
+    q *= np.sign(np.diag(r))  # Q diag(sign(diag R))
     return gain * q
 
 
@@ -63,7 +64,7 @@ def truncated_normal(shape, rng: np.random.Generator, std: float = 0.05, cut: fl
     """
     w = rng.standard_normal(shape)
     bad = np.abs(w) > cut
-    while bad.any():                                       # redraw, never clip (no mass at the edge)
+    while bad.any():  # redraw, never clip (no mass at the edge)
         w[bad] = rng.standard_normal(int(bad.sum()))
         bad = np.abs(w) > cut
     return std * w
@@ -73,7 +74,7 @@ def truncated_normal(shape, rng: np.random.Generator, std: float = 0.05, cut: fl
 
 
 def _rng(seed) -> np.random.Generator:
-    return np.random.default_rng(seed)                     # a Generator passes through unchanged
+    return np.random.default_rng(seed)  # a Generator passes through unchanged
 
 
 def _is_recurrent(module: Module) -> bool:
@@ -85,8 +86,10 @@ def _kind(module: Module) -> str:
         return "recurrent"
     if isinstance(module, Linear):
         return "linear"
-    raise TypeError(f"rnnlab.nn.init: {type(module).__name__} is neither a recurrent layer/cell "
-                    f"nor Linear; nothing to initialise")
+    raise TypeError(
+        f"rnnlab.nn.init: {type(module).__name__} is neither a recurrent layer/cell "
+        f"nor Linear; nothing to initialise"
+    )
 
 
 def _gates(module: Module) -> tuple[int, int]:
@@ -125,7 +128,7 @@ def xavier_input(module: Module, seed=None) -> Module:
     G, H = _gates(module)
     for name, p in module.params.items():
         if name.startswith("weight_ih"):
-            for U_k in _blocks(p, G, H):                   # (H, I) one gate's U_k
+            for U_k in _blocks(p, G, H):  # (H, I) one gate's U_k
                 U_k[...] = xavier_uniform(H, p.shape[1], rng)
     return module
 
@@ -138,7 +141,7 @@ def orthogonal_recurrent(module: Module, seed=None, gain: float = 1.0) -> Module
     G, H = _gates(module)
     for name, p in module.params.items():
         if name.startswith("weight_hh"):
-            for W_k in _blocks(p, G, H):                   # (H, H) one gate's W_k
+            for W_k in _blocks(p, G, H):  # (H, H) one gate's W_k
                 W_k[...] = orthogonal(H, rng, gain)
     return module
 
@@ -164,9 +167,9 @@ def forget_gate_bias(module: Module, value: float = 1.0) -> Module:
     _, H = _gates(module)
     for name, p in module.params.items():
         if name.startswith("bias_ih"):
-            p[H : 2 * H] = value                           # f block of b_ih (order i, f, g, o)
+            p[H : 2 * H] = value  # f block of b_ih (order i, f, g, o)
         elif name.startswith("bias_hh"):
-            p[H : 2 * H] = 0.0                             # f block of b_hh: the sum is `value`
+            p[H : 2 * H] = 0.0  # f block of b_hh: the sum is `value`
     return module
 
 
@@ -185,8 +188,11 @@ def _orthogonal_scheme(module: Module, rng: np.random.Generator) -> None:
     if _kind(module) == "recurrent":
         orthogonal_recurrent(module, rng)
     zero_biases(module)
-    if _kind(module) == "recurrent" and _gates(module)[0] == 4 and any(
-            k.startswith("bias_ih") for k in module.params):
+    if (
+        _kind(module) == "recurrent"
+        and _gates(module)[0] == 4
+        and any(k.startswith("bias_ih") for k in module.params)
+    ):
         forget_gate_bias(module, 1.0)
 
 

@@ -7,14 +7,22 @@ runs it. ``step`` / ``step_backward`` (``stepping.py``) advance a unidirectional
 step at a time, for decoders and online inference.
 Shapes: T time, N batch, I input, H hidden, D directions (1 or 2), L layers.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from rnnlab.nn import backend
 from rnnlab.nn.module import Module, is_inference_mode_enabled
-from rnnlab.nn.recurrent import (GRUSteps, LSTMSteps, RNNSteps, direction_backward, direction_forward,
-                                 reverse_index, take_time)
+from rnnlab.nn.recurrent import (
+    GRUSteps,
+    LSTMSteps,
+    RNNSteps,
+    direction_backward,
+    direction_forward,
+    reverse_index,
+    take_time,
+)
 
 _CELLS = {"RNN": RNNSteps, "LSTM": LSTMSteps, "GRU": GRUSteps}
 
@@ -29,22 +37,36 @@ class RNNBase(Module):
 
     mode = "RNN"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, **cell_options):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=np.float32,
+        seed=None,
+        **cell_options,
+    ):
         super().__init__()
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers)):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.input_size, self.hidden_size, self.num_layers = (
+            int(input_size),
+            int(hidden_size),
+            int(num_layers),
+        )
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.cell = _CELLS[self.mode](**cell_options)   # what the time loop calls
+        self.cell = _CELLS[self.mode](**cell_options)  # what the time loop calls
         G, H = self.cell.n_gates, self.hidden_size
         self._zero_bias = np.zeros(G * H, self.dtype)
         for layer in range(self.num_layers):
@@ -83,16 +105,20 @@ class RNNBase(Module):
             return np.zeros(shape, self.dtype)
         s = np.asarray(s, self.dtype)
         if s.shape != shape:
-            raise ValueError(f"{type(self).__name__}: {name} must have shape {shape} "
-                             f"(num_layers*num_directions, batch, hidden_size), got {s.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: {name} must have shape {shape} "
+                f"(num_layers*num_directions, batch, hidden_size), got {s.shape}"
+            )
         return s
 
     def _check_input(self, x, lengths):
         x = np.asarray(x, self.dtype)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             order = "(N, T, I)" if self.batch_first else "(T, N, I)"
-            raise ValueError(f"{type(self).__name__}: input must have shape {order} with "
-                             f"I={self.input_size}, got {x.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: input must have shape {order} with "
+                f"I={self.input_size}, got {x.shape}"
+            )
         if self.batch_first:
             x = x.transpose(1, 0, 2)
         T, N, _ = x.shape
@@ -114,8 +140,8 @@ class RNNBase(Module):
 
     # -- forward / backward -----------------------------------------------------------
     def _forward(self, x, states0, lengths):
-        self._cache = None          # frees the last pass's buffers for reuse (backend/scratch.py)
-        infer = is_inference_mode_enabled()   # keep nothing for backward
+        self._cache = None  # frees the last pass's buffers for reuse (backend/scratch.py)
+        infer = is_inference_mode_enabled()  # keep nothing for backward
         x, lengths, mask = self._check_input(x, lengths)
         T, N, _ = x.shape
         states0 = [self._check_state(s, N, n) for s, n in zip(states0, ("h0", "c0"))]
@@ -132,14 +158,26 @@ class RNNBase(Module):
                 U, W, b_ih, b_hh = self._weights(sfx)
                 k = layer * self.num_directions + d
                 xin = layer_in if d == 0 else take_time(layer_in, rev)
-                jobs.append((direction_forward, self.cell, xin, [s[k] for s in states0],
-                             U, W, b_ih, b_hh, mask, not infer))
+                jobs.append(
+                    (
+                        direction_forward,
+                        self.cell,
+                        xin,
+                        [s[k] for s in states0],
+                        U,
+                        W,
+                        b_ih,
+                        b_hh,
+                        mask,
+                        not infer,
+                    )
+                )
             work = self._work(T, N, layer_in.shape[2])
             results = backend.run_directions(self.cell, self.dtype, jobs, work)
-            for d, (out, cache) in enumerate(results):   # the directions
+            for d, (out, cache) in enumerate(results):  # the directions
                 k = layer * self.num_directions + d
                 for s, S in zip(finals, cache.S):
-                    s[k] = S[T]                       # the state after the last real step
+                    s[k] = S[T]  # the state after the last real step
                 outs.append(out if d == 0 else take_time(out, rev))
                 if not infer:
                     dir_caches.append(cache)
@@ -152,17 +190,24 @@ class RNNBase(Module):
 
     def _backward(self, dout, dfinals):
         if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward"
-                               + (" (the last forward ran under inference_mode, which keeps "
-                                  "nothing for backward)" if self._inferred else ""))
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before forward"
+                + (
+                    " (the last forward ran under inference_mode, which keeps nothing for backward)"
+                    if self._inferred
+                    else ""
+                )
+            )
         caches, rev, T, N = self._cache
         dout = np.asarray(dout, self.dtype)
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
         expected = (T, N, self.hidden_size * self.num_directions)
         if dout.shape != expected:
-            raise ValueError(f"{type(self).__name__}.backward: dout must have shape {expected} "
-                             f"(time-major), got {dout.shape}")
+            raise ValueError(
+                f"{type(self).__name__}.backward: dout must have shape {expected} "
+                f"(time-major), got {dout.shape}"
+            )
         dfinals = [self._check_state(s, N, n) for s, n in zip(dfinals, ("dh_n", "dc_n"))]
         dstates0 = [np.empty_like(s) for s in dfinals]
         H = self.hidden_size
@@ -176,8 +221,9 @@ class RNNBase(Module):
                 dout_d = dout[:, :, d * H : (d + 1) * H]
                 if d == 1:
                     dout_d = take_time(dout_d, rev)
-                jobs.append((direction_backward, self.cell, dout_d, [s[k] for s in dfinals],
-                             dir_caches[d], U, W))
+                jobs.append(
+                    (direction_backward, self.cell, dout_d, [s[k] for s in dfinals], dir_caches[d], U, W)
+                )
             work = self._work(T, N, dir_caches[0].x.shape[2])
             results = backend.run_directions(self.cell, self.dtype, jobs, work)  # the directions
             for d, sfx in enumerate(self._suffixes(layer)):
@@ -218,7 +264,7 @@ class RNNBase(Module):
         cache = caches[layer][1][direction]
         trace = self.cell.trace(cache.S, cache.ws, self.hidden_size)
         trace = {k: (take_time(v, rev) if direction == 1 else v).copy() for k, v in trace.items()}
-        if cache.mask is not None:                # past a sequence's length: no value
+        if cache.mask is not None:  # past a sequence's length: no value
             for v in trace.values():
                 v[~np.broadcast_to(cache.mask, v.shape)] = np.nan
         return trace
@@ -229,13 +275,34 @@ class RNN(RNNBase):
 
     mode = "RNN"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=np.float32,
+        seed=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, nonlinearity=nonlinearity)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype,
+            seed,
+            nonlinearity=nonlinearity,
+        )
 
     def forward(self, x, h0=None, lengths=None):
         out, (h_n,) = self._forward(x, [h0], lengths)
@@ -251,18 +318,40 @@ class GRU(RNNBase):
 
     mode = "GRU"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, reset_after=True):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=np.float32,
+        seed=None,
+        reset_after=True,
+    ):
         self.reset_after = bool(reset_after)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, reset_after=self.reset_after)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype,
+            seed,
+            reset_after=self.reset_after,
+        )
 
     forward = RNN.forward
     backward = RNN.backward
 
 
 class LSTM(RNNBase):
-    """LSTM; ``out, (h_n, c_n) = lstm(x, (h0, c0))``, ``dx, (dh0, dc0) = lstm.backward(dout, (dh_n, dc_n))``."""
+    """LSTM: ``out, (h_n, c_n) = lstm(x, (h0, c0))``, then
+    ``dx, (dh0, dc0) = lstm.backward(dout, (dh_n, dc_n))``."""
 
     mode = "LSTM"
 

@@ -4,6 +4,7 @@ Linear::      y = x V^T + b            dV = dy^T x    db = sum dy    dx = dy V
 Embedding::   y = E[idx]               dE[idx] += dy  (rows at padding_idx get no gradient)
 Dropout::     y = x * m / (1 - p),  m ~ Bernoulli(1 - p)   dx = dy * m / (1 - p)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,9 +32,9 @@ class Linear(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: last axis must be {self.in_features}, got shape {x.shape}")
         self._x = x
-        y = x @ self.params["weight"].T                      # (..., out)  V x
+        y = x @ self.params["weight"].T  # (..., out)  V x
         if "bias" in self.params:
-            y += self.params["bias"]                         # + b
+            y += self.params["bias"]  # + b
         return y
 
     def backward(self, dy):
@@ -42,10 +43,10 @@ class Linear(Module):
         dy = np.asarray(dy, self.dtype)
         x2 = self._x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
-        self.grads["weight"] += dy2.T @ x2                   # dV = sum dy x^T
+        self.grads["weight"] += dy2.T @ x2  # dV = sum dy x^T
         if "bias" in self.params:
-            self.grads["bias"] += dy2.sum(0)                 # db = sum dy
-        return dy @ self.params["weight"]                    # dx = V^T dy
+            self.grads["bias"] += dy2.sum(0)  # db = sum dy
+        return dy @ self.params["weight"]  # dx = V^T dy
 
 
 class Embedding(Module):
@@ -55,11 +56,15 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
-            raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings}), got {padding_idx}")
+            raise ValueError(
+                f"padding_idx must be within num_embeddings ({num_embeddings}), got {padding_idx}"
+            )
         self.padding_idx = None if padding_idx is None else padding_idx % self.num_embeddings
         self.dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
-        self.params["weight"] = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
+        self.params["weight"] = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(
+            self.dtype
+        )
         if self.padding_idx is not None:
             self.params["weight"][self.padding_idx] = 0.0
         self._init_grads()
@@ -70,8 +75,10 @@ class Embedding(Module):
         if not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"Embedding expects integer indices, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
-            raise ValueError(f"Embedding indices must lie in [0, {self.num_embeddings}), "
-                             f"got min {idx.min()} max {idx.max()}")
+            raise ValueError(
+                f"Embedding indices must lie in [0, {self.num_embeddings}), "
+                f"got min {idx.min()} max {idx.max()}"
+            )
         self._idx = idx
         return self.params["weight"][idx]
 
@@ -83,7 +90,7 @@ class Embedding(Module):
         if self.padding_idx is not None:
             keep = idx != self.padding_idx
             idx, dy = idx[keep], dy[keep]
-        np.add.at(self.grads["weight"], idx, dy)             # dE[idx] += dy
+        np.add.at(self.grads["weight"], idx, dy)  # dE[idx] += dy
         return None
 
 

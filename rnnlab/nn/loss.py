@@ -10,6 +10,7 @@ LinearCrossEntropy: the output layer and the cross-entropy in one go (the chapte
 Every cross-entropy here is ``softmax_cross_entropy_``: max-shifted, the log of the row sums
 in float64, the gradient written over the logits.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,13 +27,13 @@ def softmax_cross_entropy_(z, y, n, colsum=None) -> float:
     sum_k -log softmax(z_k)[y_k] (float64); ``colsum`` (C,) gets the sum of the gradient rows
     (a bias gradient)."""
     r = np.arange(len(y))
-    z -= z.max(axis=1, keepdims=True)                          # z - max z (max shift)
-    z_y = z[r, y].astype(np.float64)                           # the target's shifted logit
-    np.exp(z, out=z)                                           # exp(z - max)
-    total = z.sum(axis=1)                                      # (M,)
-    loss = float(np.sum(np.log(total.astype(np.float64)) - z_y))   # -log softmax(z)_y
-    z *= (1.0 / (n * total))[:, None]                          # softmax(z) / n
-    z[r, y] -= 1.0 / n                                         # - onehot(y) / n
+    z -= z.max(axis=1, keepdims=True)  # z - max z (max shift)
+    z_y = z[r, y].astype(np.float64)  # the target's shifted logit
+    np.exp(z, out=z)  # exp(z - max)
+    total = z.sum(axis=1)  # (M,)
+    loss = float(np.sum(np.log(total.astype(np.float64)) - z_y))  # -log softmax(z)_y
+    z *= (1.0 / (n * total))[:, None]  # softmax(z) / n
+    z[r, y] -= 1.0 / n  # - onehot(y) / n
     if colsum is not None:
         z.sum(axis=0, out=colsum)
     return loss
@@ -74,18 +75,20 @@ class CrossEntropyLoss:
         logits = np.asarray(logits)
         target = np.asarray(target)
         if logits.shape[:-1] != target.shape:
-            raise ValueError(f"CrossEntropyLoss: logits {logits.shape} need targets of shape "
-                             f"{logits.shape[:-1]}, got {target.shape}")
+            raise ValueError(
+                f"CrossEntropyLoss: logits {logits.shape} need targets of shape "
+                f"{logits.shape[:-1]}, got {target.shape}"
+            )
         C = logits.shape[-1]
         z, y = logits.reshape(-1, C), target.reshape(-1)
         keep = y != self.ignore_index
         if np.any((y[keep] < 0) | (y[keep] >= C)):
             raise ValueError(f"CrossEntropyLoss: targets must lie in [0, {C}) or be ignore_index")
         n = int(keep.sum())
-        rows = z[keep].astype(np.result_type(z.dtype, np.float32))   # a copy: the logits stay
+        rows = z[keep].astype(np.result_type(z.dtype, np.float32))  # a copy: the logits stay
         total = softmax_cross_entropy_(rows, y[keep], max(n, 1) if self.reduction == "mean" else 1)
         grad = np.zeros(z.shape, rows.dtype)
-        grad[keep] = rows                                          # ignored rows: no gradient
+        grad[keep] = rows  # ignored rows: no gradient
         self._grad = grad.reshape(logits.shape)
         if self.reduction == "sum":
             return total
@@ -120,17 +123,17 @@ class LinearCrossEntropy:
     def __call__(self, h, y):
         W, b = self.linear.params["weight"], self.linear.params["bias"]
         M, C = len(h), W.shape[0]
-        z = scratch.vector(M * C, W.dtype).reshape(M, C)          # (M, C) V h + b, one GEMM
+        z = scratch.vector(M * C, W.dtype).reshape(M, C)  # (M, C) V h + b, one GEMM
 
         def block(a, c, colsum):
-            np.matmul(h[a:c], W.T, out=z[a:c])                     # V h for this block of rows
+            np.matmul(h[a:c], W.T, out=z[a:c])  # V h for this block of rows
             z[a:c] += b
             return softmax_cross_entropy_(z[a:c], y[a:c], M, colsum)
 
         parts = self.parts if M >= 2 * self.parts else 1
         colsums = np.empty((parts, C), z.dtype)
         losses = runtime.run([(block, a, c, colsums[k]) for k, (a, c) in enumerate(_blocks(M, parts))])
-        self._cache = (h, z, colsums.sum(axis=0))                  # z now holds dz
+        self._cache = (h, z, colsums.sum(axis=0))  # z now holds dz
         return sum(losses) / M
 
     def backward(self, wait=True):
@@ -143,22 +146,22 @@ class LinearCrossEntropy:
         dh = np.empty((M, W.shape[1]), W.dtype)
 
         def input_grad(a, c):
-            np.matmul(dz[a:c], W, out=dh[a:c])                     # dh = dz V
+            np.matmul(dz[a:c], W, out=dh[a:c])  # dh = dz V
 
         runtime.run([(input_grad, a, c) for a, c in _blocks(M, parts)])
         tmp = scratch.empty(W.shape, W.dtype)
 
         def weight_grad(a, c):
-            np.matmul(dz[:, a:c].T, h, out=tmp[a:c])               # dV = dz^T h
+            np.matmul(dz[:, a:c].T, h, out=tmp[a:c])  # dV = dz^T h
             g["weight"][a:c] += tmp[a:c]
 
         jobs = [(weight_grad, a, c) for a, c in _blocks(W.shape[0], max(1, self.parts - 1))]
         if self.parts > 1:
-            self._pending = [runtime.pool().submit(*job) for job in jobs]
+            self._pending = [runtime.pool().submit(fn, a, c) for fn, a, c in jobs]
         else:
             runtime.run(jobs)
         if "bias" in g:
-            g["bias"] += db                                        # db = sum dz
+            g["bias"] += db  # db = sum dz
         if wait:
             self.wait()
         return dh

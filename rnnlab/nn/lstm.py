@@ -1,4 +1,4 @@
-"""LSTM cell: the chapter's equations (SEED.md section 1-2), forward and backward.
+"""LSTM cell: the chapter's equations (docs/EQUATIONS.md sections 1-2), forward and backward.
 
 Forward, for one step (gate order i, f, g, o as PyTorch stores them)::
 
@@ -23,6 +23,7 @@ Backward (exact BPTT; dh, dc already hold the gradient from step t+1)::
 Shapes: N batch, H hidden, I input. ``U = weight_ih (4H, I)``, ``W = weight_hh (4H, H)``.
 Source: Hochreiter & Schmidhuber (1997); Gers et al. (2000) for the forget gate.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -36,10 +37,10 @@ N_STATES = 2  # (h, c)
 
 
 class LSTMStepCache(NamedTuple):
-    h_prev: np.ndarray   # (N, H)
-    c_prev: np.ndarray   # (N, H)
-    gates: np.ndarray    # (N, 4H) activated i, f, g, o
-    tanh_c: np.ndarray   # (N, H)
+    h_prev: np.ndarray  # (N, H)
+    c_prev: np.ndarray  # (N, H)
+    gates: np.ndarray  # (N, 4H) activated i, f, g, o
+    tanh_c: np.ndarray  # (N, H)
 
 
 def lstm_step_forward(xg, h_prev, c_prev, W_T, b_hh=None, *, gates=None, h=None, c=None, tanh_c=None):
@@ -51,18 +52,18 @@ def lstm_step_forward(xg, h_prev, c_prev, W_T, b_hh=None, *, gates=None, h=None,
     Returns ``h (N, H), c (N, H), cache``; the keyword arrays are optional output buffers.
     """
     H = h_prev.shape[1]
-    a = np.matmul(h_prev, W_T, out=gates)                    # (N, 4H)  W h_{t-1}
-    a += xg                                               # a = U x_t + W h_{t-1} + b
+    a = np.matmul(h_prev, W_T, out=gates)  # (N, 4H)  W h_{t-1}
+    a += xg  # a = U x_t + W h_{t-1} + b
     if b_hh is not None:
         a += b_hh
-    sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])             # i, f = sigma(a_i), sigma(a_f)
+    sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # i, f = sigma(a_i), sigma(a_f)
     np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g = tanh(a_g)
-    sigmoid(a[:, 3 * H :], out=a[:, 3 * H :])             # o = sigma(a_o)
+    sigmoid(a[:, 3 * H :], out=a[:, 3 * H :])  # o = sigma(a_o)
     i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-    c = np.multiply(f, c_prev, out=c)                     # c = f * c_{t-1}
-    c += i * g                                            #     + i * g
+    c = np.multiply(f, c_prev, out=c)  # c = f * c_{t-1}
+    c += i * g  #     + i * g
     tanh_c = np.tanh(c, out=tanh_c)
-    h = np.multiply(o, tanh_c, out=h)                     # h = o * tanh(c)
+    h = np.multiply(o, tanh_c, out=h)  # h = o * tanh(c)
     return h, c, LSTMStepCache(h_prev, c_prev, a, tanh_c)
 
 
@@ -93,16 +94,16 @@ def lstm_step_backward(dh, dc, cache: LSTMStepCache, W, *, da=None, work=None):
     da_o *= 1.0 - o
     # c = f * c_prev + i * g
     da_i, da_f, da_g = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H]
-    np.multiply(dc_t, g, out=da_i)          # di = dc * g
+    np.multiply(dc_t, g, out=da_i)  # di = dc * g
     da_i *= i
-    da_i *= 1.0 - i                         # da_i = di * i (1 - i)
+    da_i *= 1.0 - i  # da_i = di * i (1 - i)
     np.multiply(dc_t, cache.c_prev, out=da_f)  # df = dc * c_{t-1}
     da_f *= f
-    da_f *= 1.0 - f                         # da_f = df * f (1 - f)
+    da_f *= 1.0 - f  # da_f = df * f (1 - f)
     np.multiply(g, g, out=da_g)
     np.subtract(1.0, da_g, out=da_g)
     da_g *= dc_t
-    da_g *= i                               # da_g = dc * i * (1 - g^2)
-    dc_prev = dc_t * f                      # dc_{t-1} = dc * f
-    dh_prev = da @ W                        # dh_{t-1} = W^T da      (N, H)
+    da_g *= i  # da_g = dc * i * (1 - g^2)
+    dc_prev = dc_t * f  # dc_{t-1} = dc * f
+    dh_prev = da @ W  # dh_{t-1} = W^T da      (N, H)
     return da, dh_prev, dc_prev

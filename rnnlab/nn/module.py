@@ -6,11 +6,12 @@ dicts keyed by PyTorch's names with PyTorch's shapes, so that
 Containers (a model made of modules) list their children in ``children`` and
 their names are prefixed like PyTorch's (``encoder.weight_ih_l0``).
 """
+
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Module:
         self.training = True
 
     # -- children -------------------------------------------------------------
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
@@ -66,13 +67,13 @@ class Module:
         for _, _, g in self.named_parameters():
             g.fill(0.0)
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         self.training = mode
         for _, child in self.named_children():
             child.train(mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     # -- state dicts ----------------------------------------------------------
@@ -87,8 +88,7 @@ class Module:
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
             raise KeyError(
-                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                f"unexpected keys {unexpected}"
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
         for name, p in own.items():
             value = np.asarray(state[name])
@@ -118,13 +118,13 @@ class Module:
             p, g = m.params[k], m.grads[k]
             P[off : off + p.size] = p.ravel()
             G[off : off + p.size] = g.ravel()
-            m.params[k] = P[off : off + p.size].reshape(p.shape)   # a view: updates reach the layer
+            m.params[k] = P[off : off + p.size].reshape(p.shape)  # a view: updates reach the layer
             m.grads[k] = G[off : off + p.size].reshape(p.shape)
             off += p.size
         self.flat = (P, G)
         return self.flat
 
-    def _owners(self) -> Iterator[tuple["Module", str]]:
+    def _owners(self) -> Iterator[tuple[Module, str]]:
         """``(module, key)`` of every parameter, in ``named_parameters`` order."""
         for k in self.params:
             yield self, k

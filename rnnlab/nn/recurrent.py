@@ -18,6 +18,7 @@ loop and reverses the output back, so a cell never knows its direction. Variable
 which is what ``pack_padded_sequence`` gives.
 Shapes: T time, N batch, I input, H hidden, G gates (1 RNN, 3 GRU, 4 LSTM).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -36,18 +37,27 @@ from rnnlab.nn.backend import scratch
 
 class LSTMSteps:
     name, n_gates, n_states, fold_b_hh = "lstm", lstm.N_GATES, lstm.N_STATES, True
-    shares_dhg = True                                     # dL/d(W h) is dL/d(U x): da
+    shares_dhg = True  # dL/d(W h) is dL/d(U x): da
 
     class WS(NamedTuple):
-        gates: np.ndarray   # (T, N, 4H) activated i, f, g, o
+        gates: np.ndarray  # (T, N, 4H) activated i, f, g, o
         tanh_c: np.ndarray  # (T, N, H)
 
     def workspace(self, T, N, H, dtype):
         return self.WS(scratch.empty((T, N, 4 * H), dtype), scratch.empty((T, N, H), dtype))
 
     def step(self, t, xg, S, ws, W_T, b_hh):
-        lstm.lstm_step_forward(xg, S[0][t], S[1][t], W_T, None, gates=ws.gates[t],
-                               h=S[0][t + 1], c=S[1][t + 1], tanh_c=ws.tanh_c[t])
+        lstm.lstm_step_forward(
+            xg,
+            S[0][t],
+            S[1][t],
+            W_T,
+            None,
+            gates=ws.gates[t],
+            h=S[0][t + 1],
+            c=S[1][t + 1],
+            tanh_c=ws.tanh_c[t],
+        )
 
     def step_backward(self, t, dS, S, ws, W, dXG, dHG, work):
         cache = lstm.LSTMStepCache(S[0][t], S[1][t], ws.gates[t], ws.tanh_c[t])
@@ -79,31 +89,36 @@ class GRUSteps:
 
     class WS(NamedTuple):
         gates: np.ndarray  # (T, N, 3H) r, z, n
-        hn: np.ndarray     # (T, N, H) W_n h + b_hn  or  r * h_{t-1}
-        hg: np.ndarray     # (N, 3H) scratch for W h + b_hh
+        hn: np.ndarray  # (T, N, H) W_n h + b_hn  or  r * h_{t-1}
+        hg: np.ndarray  # (N, 3H) scratch for W h + b_hh
 
     def __init__(self, reset_after=True):
         self.reset_after = reset_after
-        self.shares_dhg = not reset_after                 # reset_after: r * (W_n h) differs
+        self.shares_dhg = not reset_after  # reset_after: r * (W_n h) differs
 
     def workspace(self, T, N, H, dtype):
-        return self.WS(scratch.empty((T, N, 3 * H), dtype), scratch.empty((T, N, H), dtype),
-                       scratch.empty((N, 3 * H), dtype))
+        return self.WS(
+            scratch.empty((T, N, 3 * H), dtype),
+            scratch.empty((T, N, H), dtype),
+            scratch.empty((N, 3 * H), dtype),
+        )
 
     def step(self, t, xg, S, ws, W_T, b_hh):
-        gru.gru_step_forward(xg, S[0][t], W_T, b_hh, self.reset_after, gates=ws.gates[t],
-                             hn=ws.hn[t], h=S[0][t + 1], hg=ws.hg)
+        gru.gru_step_forward(
+            xg, S[0][t], W_T, b_hh, self.reset_after, gates=ws.gates[t], hn=ws.hn[t], h=S[0][t + 1], hg=ws.hg
+        )
 
     def step_backward(self, t, dS, S, ws, W, dXG, dHG, work):
         cache = gru.GRUStepCache(S[0][t], ws.gates[t], ws.hn[t])
-        _, _, dh_prev = gru.gru_step_backward(dS[0], cache, W, self.reset_after, dxg=dXG[t],
-                                              dhg=None if dHG is dXG else dHG[t])
+        _, _, dh_prev = gru.gru_step_backward(
+            dS[0], cache, W, self.reset_after, dxg=dXG[t], dhg=None if dHG is dXG else dHG[t]
+        )
         return [dh_prev]
 
     def hh_operands(self, S, ws):
         if self.reset_after:
             return [(slice(None), S[0][:-1])]
-        H = S[0].shape[2]                                 # W_rz multiplies h, W_n (r h)
+        H = S[0].shape[2]  # W_rz multiplies h, W_n (r h)
         return [(slice(0, 2 * H), S[0][:-1]), (slice(2 * H, 3 * H), ws.hn)]
 
     def trace(self, S, ws, H):
@@ -132,7 +147,7 @@ class RNNSteps:
         self.nonlinearity = nonlinearity
 
     def workspace(self, T, N, H, dtype):
-        return None                                       # h_t, in S, is all backward needs
+        return None  # h_t, in S, is all backward needs
 
     def step(self, t, xg, S, ws, W_T, b_hh):
         rnn.rnn_step_forward(xg, S[0][t], W_T, None, self.nonlinearity, h=S[0][t + 1])
@@ -165,9 +180,9 @@ def _gates(gates, names, H):
 
 
 class DirectionCache(NamedTuple):
-    x: np.ndarray            # (T, N, I) input as the loop saw it (reversed for reverse dir)
-    S: list                  # n_states arrays (T+1, N, H): the states before/after each step
-    ws: object               # the cell's per-step arrays (cell.WS)
+    x: np.ndarray  # (T, N, I) input as the loop saw it (reversed for reverse dir)
+    S: list  # n_states arrays (T+1, N, H): the states before/after each step
+    ws: object  # the cell's per-step arrays (cell.WS)
     mask: np.ndarray | None  # (T, N, 1) bool, True where t < length
 
 
@@ -178,29 +193,29 @@ def direction_forward(cell, x, states0, U, W, b_ih, b_hh, mask, keep_steps=True)
     overwrite one step's buffers instead of keeping all T (the cache is then partial)."""
     T, N, I = x.shape
     H = W.shape[1]
-    fast = backend.select(cell, x.dtype)                  # None: the NumPy loop below
+    fast = backend.select(cell, x.dtype)  # None: the NumPy loop below
     mm = np.matmul if fast is None else fast.matmul
     XG = scratch.empty((T, N, cell.n_gates * H), x.dtype)
     mm(x.reshape(T * N, I), U.T, out=XG.reshape(T * N, -1))  # XG = X U^T, all steps: one GEMM
     S = [scratch.empty((T + 1, N, H), x.dtype) for _ in range(cell.n_states)]
     for s, s0 in zip(S, states0):
-        s[0] = s0                                         # h_0 (, c_0)
+        s[0] = s0  # h_0 (, c_0)
     if fast is not None:
-        ws = fast.forward(cell, XG, S, W, b_ih, b_hh, mask, keep_steps)   # the loop, compiled
+        ws = fast.forward(cell, XG, S, W, b_ih, b_hh, mask, keep_steps)  # the loop, compiled
     else:
-        XG += b_ih                                        # + b_ih
+        XG += b_ih  # + b_ih
         if cell.fold_b_hh:
-            XG += b_hh                                    # + b_hh (purely additive here)
+            XG += b_hh  # + b_hh (purely additive here)
         ws = cell.workspace(T, N, H, x.dtype)
-        W_T = np.ascontiguousarray(W.T)                   # (H, G*H): NN GEMMs are faster
+        W_T = np.ascontiguousarray(W.T)  # (H, G*H): NN GEMMs are faster
         for t in range(T):
-            cell.step(t, XG[t], S, ws, W_T, b_hh)         # the cell's equations at step t
+            cell.step(t, XG[t], S, ws, W_T, b_hh)  # the cell's equations at step t
             if mask is not None:
-                for s in S:                               # past the end: carry the state
+                for s in S:  # past the end: carry the state
                     np.copyto(s[t + 1], s[t], where=~mask[t])
     out = S[0][1:]
     if mask is not None:
-        out = out * mask                                  # zero output past the length
+        out = out * mask  # zero output past the length
     return out, DirectionCache(x, S, ws, mask)
 
 
@@ -220,20 +235,20 @@ def direction_backward(cell, dout, dstates_n, cache: DirectionCache, U, W):
     dHG = dXG if cell.shares_dhg else scratch.empty(dXG.shape, x.dtype)  # ... of W's product
     dS = [scratch.copy(d, x.dtype) for d in dstates_n]
     if mask is not None:
-        dout = dout * mask                                # outputs past the length are constant 0
-    dh_sq = scratch.empty((T, N), np.float64)             # ||dL/dh_t||^2 per sequence
+        dout = dout * mask  # outputs past the length are constant 0
+    dh_sq = scratch.empty((T, N), np.float64)  # ||dL/dh_t||^2 per sequence
     fast = backend.select(cell, x.dtype)
     if fast is not None:
-        dS = fast.backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq)   # the loop, compiled
+        dS = fast.backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq)  # the loop, compiled
     else:
-        work = np.empty((N, H), x.dtype)                  # the steps' scratch row
+        work = np.empty((N, H), x.dtype)  # the steps' scratch row
         for t in range(T - 1, -1, -1):
-            dS[0] = dS[0] + dout[t]                       # h_t feeds the output and step t+1
+            dS[0] = dS[0] + dout[t]  # h_t feeds the output and step t+1
             dh_sq[t] = np.einsum("nh,nh->n", dS[0], dS[0], dtype=np.float64)  # no float32 underflow
             if mask is None:
                 dS = cell.step_backward(t, dS, S, ws, W, dXG, dHG, work)
             else:
-                m = mask[t]                               # (N, 1)
+                m = mask[t]  # (N, 1)
                 d_prev = cell.step_backward(t, [d * m for d in dS], S, ws, W, dXG, dHG, work)
                 # past the length the state was copied: its gradient passes straight through
                 dS = [dp + np.where(m, 0, d) for dp, d in zip(d_prev, dS)]
@@ -251,15 +266,15 @@ def _weight_grads(cell, dXG, dHG, x, S, ws, mm):
     in the layer at (50,32,32,128); alone 20.2 -> 16.9 ms at (50,64,128,256))."""
     T, N, I = x.shape
     H, M = S[0].shape[2], T * N
-    ops = cell.hh_operands(S, ws)                         # [(gate rows, (T, N, H))]
+    ops = cell.hh_operands(S, ws)  # [(gate rows, (T, N, H))]
     if dHG is dXG and len(ops) == 1:
-        Z = scratch.empty((M, I + H + 1), x.dtype)        # [x_t | h_{t-1} | 1]
+        Z = scratch.empty((M, I + H + 1), x.dtype)  # [x_t | h_{t-1} | 1]
         Z[:, :I], Z[:, I : I + H], Z[:, I + H] = x.reshape(M, I), ops[0][1].reshape(M, H), 1
-        dUWb = mm(dXG.reshape(M, -1).T, Z)                # (G*H, I + H + 1)
+        dUWb = mm(dXG.reshape(M, -1).T, Z)  # (G*H, I + H + 1)
         db = np.ascontiguousarray(dUWb[:, I + H])
-        return dUWb[:, :I], dUWb[:, I : I + H], db, db.copy()   # b_hh adds like b_ih
+        return dUWb[:, :I], dUWb[:, I : I + H], db, db.copy()  # b_hh adds like b_ih
     dXG2, dHG2 = dXG.reshape(M, -1), dHG.reshape(M, -1)
-    dU = mm(dXG2.T, x.reshape(M, I))                      # dU = sum_t dXG_t^T x_t
+    dU = mm(dXG2.T, x.reshape(M, I))  # dU = sum_t dXG_t^T x_t
     dW = np.concatenate([mm(dHG2[:, rows].T, op.reshape(M, H)) for rows, op in ops])
     db_ih = dXG2.sum(0)
     db_hh = db_ih.copy() if dHG is dXG else dHG2.sum(0)

@@ -14,6 +14,7 @@ The repeated product of ``W^T diag(1 - h^2)`` over many steps is what makes the
 gradient vanish (or explode): see ``RNNBase.hidden_grad_norms``.
 Shapes: N batch, H hidden; ``U = weight_ih (H, I)``, ``W = weight_hh (H, H)``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -26,7 +27,7 @@ N_STATES = 1
 
 class RNNStepCache(NamedTuple):
     h_prev: np.ndarray  # (N, H)
-    h: np.ndarray       # (N, H) h_t, which is all backward needs
+    h: np.ndarray  # (N, H) h_t, which is all backward needs
 
 
 def rnn_step_forward(xg, h_prev, W_T, b_hh=None, nonlinearity="tanh", *, h=None):
@@ -34,14 +35,14 @@ def rnn_step_forward(xg, h_prev, W_T, b_hh=None, nonlinearity="tanh", *, h=None)
 
     Returns ``h, cache``.
     """
-    a = np.matmul(h_prev, W_T, out=h)    # W h_{t-1}
+    a = np.matmul(h_prev, W_T, out=h)  # W h_{t-1}
     a += xg
     if b_hh is not None:
         a += b_hh
     if nonlinearity == "tanh":
-        np.tanh(a, out=a)                # h = tanh(a)
+        np.tanh(a, out=a)  # h = tanh(a)
     else:
-        np.maximum(a, 0.0, out=a)        # h = relu(a)
+        np.maximum(a, 0.0, out=a)  # h = relu(a)
     return a, RNNStepCache(h_prev, a)
 
 
@@ -51,7 +52,7 @@ def rnn_step_backward(dh, cache: RNNStepCache, W, nonlinearity="tanh", *, da=Non
     if nonlinearity == "tanh":
         da = np.multiply(h, h, out=da)
         np.subtract(1.0, da, out=da)
-        da *= dh                         # h = tanh(a): da = dh (1 - h^2)
+        da *= dh  # h = tanh(a): da = dh (1 - h^2)
     else:
         da = np.multiply(dh, h > 0, out=da)  # h = relu(a): da = dh [a > 0]
-    return da, da @ W                    # dh_{t-1} = W^T da
+    return da, da @ W  # dh_{t-1} = W^T da

@@ -20,9 +20,10 @@ Settings (their environment variables are read ONCE, when this module is importe
                            CPU (``rnnlab bench --tune``), else MKL when the ``mkl`` wheel loads,
                            else NumPy's own OpenBLAS              RNNLAB_GEMM=auto|mkl|openblas
                            (RNNLAB_NO_MKL=1, the old switch, means "openblas")
-    threads     None       threads of the GEMM library and of the compiled loops' row blocks;
-                           None leaves the libraries' own defaults (MKL_NUM_THREADS,
-                           OMP_NUM_THREADS, OPENBLAS_NUM_THREADS)  RNNLAB_NUM_THREADS
+    threads     None       threads of the GEMM libraries (the compiled loops' and NumPy's own
+                           OpenBLAS) and of the row blocks; None leaves the libraries' defaults
+                                  RNNLAB_NUM_THREADS, else the first of MKL_NUM_THREADS,
+                                  OMP_NUM_THREADS, OPENBLAS_NUM_THREADS (one count for all)
     scratch_mib 256        the most memory the buffer pool keeps (backend/scratch.py)
                                                                   RNNLAB_SCRATCH_MIB
     min_rows    16         row blocks of a batch run in parallel only with at least this many
@@ -34,14 +35,16 @@ Settings (their environment variables are read ONCE, when this module is importe
 ``pool()`` is the engine's one thread pool, shared by the parallel directions, the translator's
 output layer and the optimisers' threaded updates.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 BACKENDS = ("auto", "numpy", "compiled")
 GEMMS = ("auto", "mkl", "openblas")
@@ -57,7 +60,7 @@ class Settings:
     min_work: float = 4e6
     align: int = 64
 
-    def check(self) -> "Settings":
+    def check(self) -> Settings:
         if self.backend not in BACKENDS:
             raise ValueError(f"runtime backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.gemm not in GEMMS:
@@ -79,14 +82,20 @@ def _from_environment(env=os.environ) -> Settings:
     gemm = env.get("RNNLAB_GEMM", "auto").strip().lower() or "auto"
     if env.get("RNNLAB_NO_MKL"):
         gemm = "openblas"
-    threads = env.get("RNNLAB_NUM_THREADS", "").strip()
-    return Settings(backend=backend, gemm=gemm, threads=int(threads) if threads.isdigit() else None,
-                    scratch_mib=float(env.get("RNNLAB_SCRATCH_MIB", 256))).check()
+    threads = None
+    for name in ("RNNLAB_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = env.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            threads = int(value)
+            break
+    return Settings(
+        backend=backend, gemm=gemm, threads=threads, scratch_mib=float(env.get("RNNLAB_SCRATCH_MIB", 256))
+    ).check()
 
 
 _settings = _from_environment()
 _lock = threading.Lock()
-_listeners: list = []                 # called with (old, new) after every change (backend/)
+_listeners: list = []  # called with (old, new) after every change (backend/)
 
 
 def settings() -> Settings:
@@ -125,6 +134,7 @@ def on_change(listener) -> None:
 def describe() -> dict:
     """What runs now: the settings and what they resolved to (backend, GEMM library, threads)."""
     from rnnlab.nn import backend
+
     return {"settings": dataclasses.asdict(_settings), **backend.describe()}
 
 

@@ -27,6 +27,7 @@ The layer must be unidirectional (a backward direction needs the future) and wit
 between layers. Steps run the NumPy step functions of ``rnn.py``, ``lstm.py``, ``gru.py``.
 Shapes: N batch, I input, H hidden, L layers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,8 @@ class StepTape:
     """What ``StackedCell.step`` recorded for backward: per step, each layer's input and cache."""
 
     def __init__(self):
-        self.steps: list = []                 # recorded, not yet inverted: [(xs, caches)]
-        self.done: list = []                  # inverted, newest first: [(xs, caches, dxgs, dhgs)]
+        self.steps: list = []  # recorded, not yet inverted: [(xs, caches)]
+        self.done: list = []  # inverted, newest first: [(xs, caches, dxgs, dhgs)]
 
     def __len__(self):
         return len(self.steps)
@@ -50,8 +51,7 @@ class StackedCell:
         if layer.bidirectional:
             raise ValueError("StackedCell steps forward in time: the layer must be unidirectional")
         if layer.dropout > 0:
-            raise ValueError("StackedCell applies no dropout between layers: build the layer "
-                             "with dropout=0")
+            raise ValueError("StackedCell applies no dropout between layers: build the layer with dropout=0")
         self.layer = layer
         self.cell = layer.cell
 
@@ -66,12 +66,15 @@ class StackedCell:
     def _check(self, x, state):
         x = np.asarray(x, self.layer.dtype)
         if x.ndim != 2 or x.shape[1] != self.layer.input_size:
-            raise ValueError(f"StackedCell.step: x must have shape (N, {self.layer.input_size}), "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"StackedCell.step: x must have shape (N, {self.layer.input_size}), got {x.shape}"
+            )
         shape = (self.layer.num_layers, x.shape[0], self.layer.hidden_size)
         if len(state) != self.cell.n_states or any(np.shape(s) != shape for s in state):
-            raise ValueError(f"StackedCell.step: state must be {self.cell.n_states} array(s) of "
-                             f"shape {shape} (num_layers, batch, hidden_size)")
+            raise ValueError(
+                f"StackedCell.step: state must be {self.cell.n_states} array(s) of "
+                f"shape {shape} (num_layers, batch, hidden_size)"
+            )
         return x
 
     def step(self, x, state, tape: StepTape | None = None):
@@ -82,14 +85,14 @@ class StackedCell:
         xs, caches = [], []
         for layer in range(self.layer.num_layers):
             U, W, b_ih, b_hh = self.layer._weights(f"_l{layer}")
-            xg = x @ U.T                                   # (N, G*H)  U x_t
-            xg += b_ih                                     #   + b_ih
+            xg = x @ U.T  # (N, G*H)  U x_t
+            xg += b_ih  #   + b_ih
             states, cache = self.cell.one_step(xg, [s[layer] for s in state], W.T, b_hh)
             for s, v in zip(new, states):
                 s[layer] = v
             xs.append(x)
             caches.append(cache)
-            x = states[0]                                  # the next layer's input: h_t^(l)
+            x = states[0]  # the next layer's input: h_t^(l)
         if tape is not None:
             tape.steps.append((xs, caches))
         return x, new
@@ -111,7 +114,7 @@ class StackedCell:
                 d[layer] = v
             dxgs.append(dxg)
             dhgs.append(dhg)
-            dinp = dxg @ U                                 # dx = U^T dxg   (N, I_l)
+            dinp = dxg @ U  # dx = U^T dxg   (N, I_l)
         tape.done.append((xs, caches, dxgs[::-1], dhgs[::-1]))
         if not tape.steps:
             self._accumulate(tape)
@@ -119,15 +122,15 @@ class StackedCell:
 
     def _accumulate(self, tape: StepTape):
         """dU, dW, db of every layer: one GEMM per tensor over all inverted steps."""
-        steps = tape.done[::-1]                            # time order
+        steps = tape.done[::-1]  # time order
         tape.done = []
         g = self.layer.grads
         for layer in range(self.layer.num_layers):
             sfx = f"_l{layer}"
-            X = np.concatenate([s[0][layer] for s in steps])        # (T*N, I_l)
-            dxg = np.concatenate([s[2][layer] for s in steps])      # (T*N, G*H)
+            X = np.concatenate([s[0][layer] for s in steps])  # (T*N, I_l)
+            dxg = np.concatenate([s[2][layer] for s in steps])  # (T*N, G*H)
             dhg = np.concatenate([s[3][layer] for s in steps])
-            g["weight_ih" + sfx] += dxg.T @ X                      # dU = sum dxg^T x
+            g["weight_ih" + sfx] += dxg.T @ X  # dU = sum dxg^T x
             for k, (rows, _) in enumerate(self.cell.step_operands(steps[0][1][layer])):
                 op = np.concatenate([self.cell.step_operands(s[1][layer])[k][1] for s in steps])
                 g["weight_hh" + sfx][rows] += dhg[:, rows].T @ op  # dW = sum dhg^T h_{t-1}

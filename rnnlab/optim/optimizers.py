@@ -16,6 +16,7 @@ on chunks that stay in cache (``chunk`` numbers); with ``threads`` > 1 the chunk
 between threads of ``runtime.pool()``. ``step(zero_grad=True)`` also zeroes each gradient
 chunk right after its use (one pass less than a separate ``zero_grad``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,6 +75,9 @@ class Optimizer:
         if zero_grad:
             self.zero_grad()
 
+    def _update(self, k, p, g):
+        raise NotImplementedError
+
     def state_dict(self):
         """Optimizer state as plain arrays (for checkpoints; safetensors-friendly)."""
         return {"t": np.array(self.t), "lr": np.array(self.lr)}
@@ -90,7 +94,7 @@ class SGD(Optimizer):
             raise ValueError("nesterov needs momentum > 0 and dampening = 0")
         self.momentum, self.dampening = momentum, dampening
         self.weight_decay, self.nesterov = weight_decay, nesterov
-        self.buf = [None] * len(self.pairs)
+        self.buf: list = [None] * len(self.pairs)
 
     def _update(self, k, p, g):
         d = g + self.weight_decay * p if self.weight_decay else g
@@ -113,8 +117,10 @@ class SGD(Optimizer):
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
-        self.buf = [np.array(state[f"momentum.{k}"], p.dtype) if f"momentum.{k}" in state else None
-                    for k, (p, _) in enumerate(self.pairs)]
+        self.buf = [
+            np.array(state[f"momentum.{k}"], p.dtype) if f"momentum.{k}" in state else None
+            for k, (p, _) in enumerate(self.pairs)
+        ]
 
 
 class Adam(Optimizer):
@@ -123,12 +129,21 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 threads=1, chunk=1 << 15, compiled="auto"):
+    def __init__(
+        self,
+        modules,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        threads=1,
+        chunk=1 << 15,
+        compiled="auto",
+    ):
         super().__init__(modules, lr, threads, chunk)
         self.b1, self.b2 = betas
         self.eps, self.weight_decay = eps, weight_decay
-        if self.flat is not None:                           # one buffer: m and v flat too
+        if self.flat is not None:  # one buffer: m and v flat too
             self._m, self._v = np.zeros_like(self.flat[0]), np.zeros_like(self.flat[0])
             self.m, self.v = _views(self._m, self.pairs), _views(self._v, self.pairs)
         else:
@@ -142,23 +157,29 @@ class Adam(Optimizer):
         if self.flat is not None:
             tensors = [(self.flat[0], self.flat[1], self._m, self._v)]
         else:
-            tensors = [tuple(a.reshape(-1) for a in (p, g, m, v))
-                       for (p, g), m, v in zip(self.pairs, self.m, self.v)]
-        units = [tuple(a[lo : lo + self.chunk] for a in t) for t in tensors
-                 for lo in range(0, t[0].size, self.chunk)]
+            tensors = [
+                tuple(a.reshape(-1) for a in (p, g, m, v)) for (p, g), m, v in zip(self.pairs, self.m, self.v)
+            ]
+        units = [
+            tuple(a[lo : lo + self.chunk] for a in t)
+            for t in tensors
+            for lo in range(0, t[0].size, self.chunk)
+        ]
         share = -(-len(units) // self.threads)
         groups = [units[i : i + share] for i in range(0, len(units), share)]
-        self._tmp = [{} for _ in groups]                    # per group: dtype -> scratch chunk
+        self._tmp: list[dict] = [{} for _ in groups]  # per group: dtype -> scratch chunk
         return groups
 
     def step(self, zero_grad=False):
         self.t += 1
-        step = self.lr / (1.0 - self.b1 ** self.t)
-        s2 = float(np.sqrt(1.0 - self.b2 ** self.t))        # Python floats keep the dtype
+        step = self.lr / (1.0 - self.b1**self.t)
+        s2 = float(np.sqrt(1.0 - self.b2**self.t))  # Python floats keep the dtype
         from rnnlab.optim import _compiled
+
         kernel = _compiled.adam_kernel() if self.compiled in ("auto", True) else None
-        jobs = [(self._run, group, tmp, kernel, step, s2, zero_grad)
-                for group, tmp in zip(self._work, self._tmp)]
+        jobs = [
+            (self._run, group, tmp, kernel, step, s2, zero_grad) for group, tmp in zip(self._work, self._tmp)
+        ]
         runtime.run(jobs, parallel=self.threads > 1)
 
     def _run(self, group, tmp, kernel, step, s2, zero_grad):
@@ -166,14 +187,29 @@ class Adam(Optimizer):
         for p, grad, m, v in group:
             if kernel is not None and p.dtype in (np.float32, np.float64):
                 f = p.dtype.type
-                kernel(p, grad, m, v, f(self.b1), f(1.0 - self.b1), f(self.b2), f(1.0 - self.b2),
-                       f(self.eps), f(step), f(s2), f(wd), f(1.0 - lr_wd), self.decoupled, zero_grad)
+                kernel(
+                    p,
+                    grad,
+                    m,
+                    v,
+                    f(self.b1),
+                    f(1.0 - self.b1),
+                    f(self.b2),
+                    f(1.0 - self.b2),
+                    f(self.eps),
+                    f(step),
+                    f(s2),
+                    f(wd),
+                    f(1.0 - lr_wd),
+                    self.decoupled,
+                    zero_grad,
+                )
                 continue
             g = grad
             if wd and self.decoupled:
-                p *= 1.0 - lr_wd                            # AdamW: decay the weight itself
+                p *= 1.0 - lr_wd  # AdamW: decay the weight itself
             elif wd:
-                g = grad + wd * p                           # Adam: L2 through the gradient
+                g = grad + wd * p  # Adam: L2 through the gradient
             buf = tmp.get(p.dtype)
             if buf is None:
                 buf = tmp[p.dtype] = np.empty(self.chunk, p.dtype)
@@ -205,8 +241,17 @@ def _views(flat, pairs):
 class AdamW(Adam):
     decoupled = True
 
-    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 threads=1, chunk=1 << 15, compiled="auto"):
+    def __init__(
+        self,
+        modules,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        threads=1,
+        chunk=1 << 15,
+        compiled="auto",
+    ):
         super().__init__(modules, lr, betas, eps, weight_decay, threads, chunk, compiled)
 
 
@@ -217,16 +262,16 @@ def adam_update_(p, g, m, v, t, b1, b2, eps, step, s2):
     """
     m *= b1
     np.multiply(g, 1.0 - b1, out=t)
-    m += t                                                    # m = b1 m + (1 - b1) g
+    m += t  # m = b1 m + (1 - b1) g
     v *= b2
     np.multiply(g, g, out=t)
     t *= 1.0 - b2
-    v += t                                                    # v = b2 v + (1 - b2) g^2
+    v += t  # v = b2 v + (1 - b2) g^2
     np.sqrt(v, out=t)
-    t /= s2                                                   # sqrt(v_hat)
+    t /= s2  # sqrt(v_hat)
     t += eps
     np.divide(m, t, out=t)
-    t *= step                                                 # lr m_hat / (sqrt(v_hat) + eps)
+    t *= step  # lr m_hat / (sqrt(v_hat) + eps)
     p -= t
 
 

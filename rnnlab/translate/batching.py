@@ -4,6 +4,7 @@ Training batches follow the yardstick: pairs sorted by source length (stable), c
 consecutive batches of ``batch_size``, and the batch order shuffled every epoch with a
 generator seeded by ``(seed, epoch)`` (so a resumed run sees the same order).
 """
+
 from __future__ import annotations
 
 import numpy as np

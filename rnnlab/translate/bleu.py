@@ -5,6 +5,7 @@ sacrebleu wants reference *streams* of equal length: a sentence with fewer trans
 than the most-translated one repeats its first reference (as the yardstick does), which
 leaves BLEU's max-count clipping and closest-length choice unchanged.
 """
+
 from __future__ import annotations
 
 import sacrebleu
@@ -25,8 +26,12 @@ def corpus_scores(hyps: list[str], refs: list[list[str]]) -> dict:
     if not hyps:
         raise ValueError("no sentences to score")
     streams = reference_streams(refs)
-    bleu = sacrebleu.corpus_bleu(hyps, streams, force=True)   # tokenised on purpose: no warning
+    bleu = sacrebleu.corpus_bleu(hyps, streams, force=True)  # tokenised on purpose: no warning
     chrf = sacrebleu.corpus_chrf(hyps, streams)
-    return {"bleu": round(float(bleu.score), 4), "chrf": round(float(chrf.score), 4),
-            "n_sentences": len(hyps), "n_references": sum(len(r) for r in refs),
-            "bleu_detail": str(bleu)}
+    return {
+        "bleu": round(float(bleu.score), 4),
+        "chrf": round(float(chrf.score), 4),
+        "n_sentences": len(hyps),
+        "n_references": sum(len(r) for r in refs),
+        "bleu_detail": str(bleu),
+    }

@@ -8,9 +8,9 @@ Thin: it parses, builds a ``Translator``, shows progress and writes the model, t
 configuration (``config.json``), reports and plots. Data: the bundled Tatoeba pairs unless
 ``--pairs`` names a ``source<TAB>target`` file (.gz or plain).
 """
+
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -30,81 +30,197 @@ from rnnlab.translate.translator import RENAMED
 # option -> (default, help); every train option is None on the command line so that an explicit
 # value can be told from a default (with --resume the saved configuration fills the gaps)
 TRAIN_DEFAULTS = {
-    "pairs": None, "split_protocol": "sha1", "max_len": 10, "min_freq": 2, "lower": True,
-    "cell": "gru", "attention": "general", "bidirectional": False, "num_layers": 1,
-    "hidden_size": 256, "embedding_size": 256, "input_feed": False, "dropout": 0.0, "teacher_forcing": 1.0, "epochs": 10,
-    "time_budget": None, "batch_size": 64, "lr": 1e-3, "clip": 5.0, "lr_decay": 0.5,
-    "early_stopping": 3, "seed": 0, "threads": None,
+    "pairs": None,
+    "split_protocol": "sha1",
+    "max_len": 10,
+    "min_freq": 2,
+    "lower": True,
+    "cell": "gru",
+    "attention": "general",
+    "bidirectional": False,
+    "num_layers": 1,
+    "hidden_size": 256,
+    "embedding_size": 256,
+    "input_feed": False,
+    "dropout": 0.0,
+    "teacher_forcing": 1.0,
+    "epochs": 10,
+    "time_budget": None,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "clip": 5.0,
+    "lr_decay": 0.5,
+    "early_stopping": 3,
+    "seed": 0,
+    "threads": None,
 }
-ARCH = ("pairs", "split_protocol", "max_len", "min_freq", "lower", "cell", "attention", "bidirectional",
-        "num_layers", "hidden_size", "embedding_size", "input_feed")
+ARCH = (
+    "pairs",
+    "split_protocol",
+    "max_len",
+    "min_freq",
+    "lower",
+    "cell",
+    "attention",
+    "bidirectional",
+    "num_layers",
+    "hidden_size",
+    "embedding_size",
+    "input_feed",
+)
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("translate", help="English -> French seq2seq with attention",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "translate", help="English -> French seq2seq with attention", description=__doc__.splitlines()[0]
+    )
     sub = p.add_subparsers(dest="action", metavar="{train,eval,run}")
     sub.required = True
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+    _add_run_parser(sub)
+    return p
 
+
+def _add_train_parser(sub):
+    """``translate train``: the data, model and training options (every default None)."""
     t = sub.add_parser("train", help="train a translator, checkpoint every epoch, write DIR")
+    _add_data_arguments(t)
+    _add_model_arguments(t)
+    _add_training_arguments(t)
+    t.set_defaults(func=cmd_train)
+
+
+def _add_data_arguments(t):
+    """``translate train``: where the model goes, the pairs, the split and the vocabulary."""
     t.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    t.add_argument("--pairs", metavar="PATH", help="source<TAB>target file (default: the bundled Tatoeba fra-eng)")
-    t.add_argument("--split-protocol", choices=corpus.PROTOCOLS,
-                   help="sha1 bucket of the raw English string (the yardstick's) or of its normalised "
-                        "tokens; bucket 0 test, 1 valid (default: sha1)")
-    t.add_argument("--max-len", type=cliargs.positive_int, help="keep pairs with at most this many tokens a side (default: 10)")
-    t.add_argument("--min-freq", type=cliargs.positive_int, help="vocabulary: words seen at least this often (default: 2)")
+    t.add_argument(
+        "--pairs", metavar="PATH", help="source<TAB>target file (default: the bundled Tatoeba fra-eng)"
+    )
+    t.add_argument(
+        "--split-protocol",
+        choices=corpus.PROTOCOLS,
+        help="sha1 bucket of the raw English string (the yardstick's) or of its normalised "
+        "tokens; bucket 0 test, 1 valid (default: sha1)",
+    )
+    t.add_argument(
+        "--max-len",
+        type=cliargs.positive_int,
+        help="keep pairs with at most this many tokens a side (default: 10)",
+    )
+    t.add_argument(
+        "--min-freq",
+        type=cliargs.positive_int,
+        help="vocabulary: words seen at least this often (default: 2)",
+    )
     t.add_argument("--no-lower", dest="lower", action="store_const", const=False, help="keep the case")
+
+
+def _add_model_arguments(t):
+    """``translate train``: the architecture (cell, attention, sizes) and dropout."""
     t.add_argument("--cell", choices=CELLS, help="recurrent cell of encoder and decoder (default: gru)")
-    t.add_argument("--attention", choices=SCORES,
-                   help="score function; none = the chapter's plain seq2seq (default: general)")
+    t.add_argument(
+        "--attention",
+        choices=SCORES,
+        help="score function; none = the chapter's plain seq2seq (default: general)",
+    )
     t.add_argument("--bidirectional", action="store_const", const=True, help="bidirectional encoder")
-    t.add_argument("--layers", type=cliargs.positive_int, dest="num_layers", help="layers of encoder and decoder (default: 1)")
-    t.add_argument("--hidden", type=cliargs.positive_int, dest="hidden_size", help="hidden units (default: 256)")
-    t.add_argument("--emb", type=cliargs.positive_int, dest="embedding_size", help="embedding size (default: 256)")
-    t.add_argument("--input-feed", action="store_const", const=True,
-                   help="Luong's input feeding: h~_{t-1} joins the decoder input")
-    t.add_argument("--dropout", type=cliargs.number(float, 0.0, "a number in [0, 1)", 0.99),
-                   help="dropout on embeddings and h~ (default: 0)")
-    t.add_argument("--teacher-forcing", type=cliargs.unit_interval, help="probability of feeding the gold word (default: 1)")
+    t.add_argument(
+        "--layers",
+        type=cliargs.positive_int,
+        dest="num_layers",
+        help="layers of encoder and decoder (default: 1)",
+    )
+    t.add_argument(
+        "--hidden", type=cliargs.positive_int, dest="hidden_size", help="hidden units (default: 256)"
+    )
+    t.add_argument(
+        "--emb", type=cliargs.positive_int, dest="embedding_size", help="embedding size (default: 256)"
+    )
+    t.add_argument(
+        "--input-feed",
+        action="store_const",
+        const=True,
+        help="Luong's input feeding: h~_{t-1} joins the decoder input",
+    )
+    t.add_argument(
+        "--dropout",
+        type=cliargs.number(float, 0.0, "a number in [0, 1)", 0.99),
+        help="dropout on embeddings and h~ (default: 0)",
+    )
+
+
+def _add_training_arguments(t):
+    """``translate train``: teacher forcing, epochs and time, the optimizer, threads, resuming."""
+    t.add_argument(
+        "--teacher-forcing",
+        type=cliargs.unit_interval,
+        help="probability of feeding the gold word (default: 1)",
+    )
     t.add_argument("--epochs", type=cliargs.positive_int, help="maximum epochs (default: 10)")
-    t.add_argument("--time-budget", type=cliargs.positive_float, metavar="MINUTES",
-                   help="stop training after this many minutes in all (resumed runs included)")
+    t.add_argument(
+        "--time-budget",
+        type=cliargs.positive_float,
+        metavar="MINUTES",
+        help="stop training after this many minutes in all (resumed runs included)",
+    )
     t.add_argument("--batch-size", type=cliargs.positive_int, help="sentence pairs per update (default: 64)")
     t.add_argument("--lr", type=cliargs.positive_float, help="Adam learning rate (default: 0.001)")
     t.add_argument("--clip", type=cliargs.positive_float, help="clip the global gradient norm (default: 5)")
-    t.add_argument("--lr-decay", type=cliargs.number(float, 0.0, "a number in (0, 1]", 1.0, low_open=True),
-                   help="learning rate factor after an epoch without valid BLEU gain (default: 0.5)")
-    t.add_argument("--early-stopping", type=cliargs.positive_int, metavar="EPOCHS",
-                   help="stop after this many epochs without valid BLEU gain (default: 3)")
+    t.add_argument(
+        "--lr-decay",
+        type=cliargs.number(float, 0.0, "a number in (0, 1]", 1.0, low_open=True),
+        help="learning rate factor after an epoch without valid BLEU gain (default: 0.5)",
+    )
+    t.add_argument(
+        "--early-stopping",
+        type=cliargs.positive_int,
+        metavar="EPOCHS",
+        help="stop after this many epochs without valid BLEU gain (default: 3)",
+    )
     t.add_argument("--seed", type=cliargs.nonnegative_int, help="seed (default: 0)")
-    t.add_argument("--threads", type=cliargs.positive_int,
-                   help="threads for the output layer, softmax and Adam; BLAS is held at one "
-                        "(default: the CPUs, at most 4)")
+    t.add_argument(
+        "--threads",
+        type=cliargs.positive_int,
+        help="threads for the output layer, softmax and Adam; BLAS is held at one "
+        "(default: the CPUs, at most 4)",
+    )
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_train)
 
+
+def _add_eval_parser(sub):
+    """``translate eval``: a model directory, the split or pairs, the search, the report."""
     e = sub.add_parser("eval", help="corpus BLEU and chrF (sacrebleu) on a split")
     e.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     e.add_argument("--split", choices=("test", "valid", "train"), default="test", help="(default: test)")
     e.add_argument("--pairs", metavar="PATH", help="evaluate this file instead (all of it)")
     e.add_argument("--beam", type=cliargs.positive_int, default=1, help="beam size; 1 = greedy (default: 1)")
-    e.add_argument("--length-penalty", type=cliargs.nonnegative_float, default=1.0,
-                   help="beam search: alpha of ((5 + |Y|) / 6) ** alpha (default: 1)")
+    e.add_argument(
+        "--length-penalty",
+        type=cliargs.nonnegative_float,
+        default=1.0,
+        help="beam search: alpha of ((5 + |Y|) / 6) ** alpha (default: 1)",
+    )
     e.add_argument("--samples", type=cliargs.nonnegative_int, default=5, help="sample translations shown")
     e.add_argument("--report", metavar="FILE.json", help="write the scores and samples here")
     e.set_defaults(func=cmd_eval)
 
+
+def _add_run_parser(sub):
+    """``translate run``: a model directory, the sentences, the search, the attention plot."""
     r = sub.add_parser("run", help="translate text arguments, or each line of standard input")
     r.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     r.add_argument("text", nargs="*", help="sentences (default: read lines from standard input)")
     r.add_argument("--beam", type=cliargs.positive_int, default=1, help="beam size; 1 = greedy (default: 1)")
-    r.add_argument("--length-penalty", type=cliargs.nonnegative_float, default=1.0,
-                   help="beam search length penalty alpha (default: 1)")
+    r.add_argument(
+        "--length-penalty",
+        type=cliargs.nonnegative_float,
+        default=1.0,
+        help="beam search length penalty alpha (default: 1)",
+    )
     r.add_argument("--attention-plot", metavar="FILE.png", help="attention heatmap of the first sentence")
     r.set_defaults(func=cmd_run)
-    return p
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -136,21 +252,27 @@ def _resolve(args):
     if args.resume:
         saved_file = out / "config.json"
         if not saved_file.is_file():
-            raise UserError(f"cannot resume: {saved_file} not found (was {out} written by 'translate train'?)")
+            raise UserError(
+                f"cannot resume: {saved_file} not found (was {out} written by 'translate train'?)"
+            )
         try:
             saved = json.loads(saved_file.read_text(encoding="utf-8"))["train"]
-            saved = {RENAMED.get(k, k): v for k, v in saved.items()}   # a round-1 run too
+            saved = {RENAMED.get(k, k): v for k, v in saved.items()}  # a round-1 run too
         except (ValueError, KeyError, AttributeError) as e:
             raise UserError(f"cannot resume: {saved_file} is corrupt ({e})") from None
         changed = [k for k in ARCH if k in given and given[k] != saved.get(k)]
         if changed:
-            raise UserError(f"cannot resume with different {', '.join('--' + k.replace('_', '-') for k in changed)} "
-                            f"(the checkpoint was trained with {', '.join(f'{k}={saved.get(k)!r}' for k in changed)})")
+            raise UserError(
+                f"cannot resume with different {', '.join('--' + k.replace('_', '-') for k in changed)} "
+                f"(the checkpoint was trained with {', '.join(f'{k}={saved.get(k)!r}' for k in changed)})"
+            )
         cfg.update({k: v for k, v in saved.items() if k in cfg})
     cfg.update(given)
     if cfg["attention"] in ("dot", "scaled_dot", "cosine") and cfg["bidirectional"]:
-        raise UserError(f"--attention {cfg['attention']} compares decoder and encoder states directly and "
-                        "needs equal sizes: drop --bidirectional or use general/additive")
+        raise UserError(
+            f"--attention {cfg['attention']} compares decoder and encoder states directly and "
+            "needs equal sizes: drop --bidirectional or use general/additive"
+        )
     if cfg["input_feed"] and cfg["attention"] == "none":
         raise UserError("--input-feed needs an attention score (not none)")
     return cfg
@@ -158,6 +280,7 @@ def _resolve(args):
 
 def _load(model_dir):
     from rnnlab.translate import Translator
+
     return Translator.load(model_dir)
 
 
@@ -174,35 +297,73 @@ def cmd_train(args):
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
     if not args.resume and (out / "checkpoint" / "state.json").exists():
-        raise UserError(f"{out} already holds a training run: add --resume to continue it, "
-                        "or choose another --out")
+        raise UserError(
+            f"{out} already holds a training run: add --resume to continue it, or choose another --out"
+        )
     pairs = corpus.read_pairs(cfg["pairs"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])})
-    params = {k: cfg[k] for k in ("cell", "attention", "bidirectional", "num_layers", "hidden_size", "embedding_size",
-                                  "input_feed", "dropout", "teacher_forcing", "max_len", "min_freq",
-                                  "lower", "epochs", "time_budget", "batch_size", "lr", "clip",
-                                  "lr_decay", "early_stopping", "seed")}
-    tr = Translator(**params, threads=threads, verbose=1 if args.quiet else 2)
-    print(f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
-          f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})")
+    tr = Translator(**_translator_params(cfg), threads=threads, verbose=1 if args.quiet else 2)
+    print(
+        f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
+        f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})"
+    )
     t0 = time.time()
     try:
         tr.fit(split["train"], valid=split["valid"], checkpoint_dir=out / "checkpoint", resume=args.resume)
     except KeyboardInterrupt:
-        print(f"rnnlab translate: interrupted; the last finished epoch is saved in {out / 'checkpoint'}: "
-              f"continue with 'rnnlab translate train --out {out} --resume'", file=sys.stderr)
+        print(
+            f"rnnlab translate: interrupted; the last finished epoch is saved in {out / 'checkpoint'}: "
+            f"continue with 'rnnlab translate train --out {out} --resume'",
+            file=sys.stderr,
+        )
         return 130
     tr.save(out)
+    _print_done(tr, out, t0)
+    return 0
+
+
+def _translator_params(cfg):
+    """The ``Translator`` arguments among the resolved train options."""
+    return {
+        k: cfg[k]
+        for k in (
+            "cell",
+            "attention",
+            "bidirectional",
+            "num_layers",
+            "hidden_size",
+            "embedding_size",
+            "input_feed",
+            "dropout",
+            "teacher_forcing",
+            "max_len",
+            "min_freq",
+            "lower",
+            "epochs",
+            "time_budget",
+            "batch_size",
+            "lr",
+            "clip",
+            "lr_decay",
+            "early_stopping",
+            "seed",
+        )
+    }
+
+
+def _print_done(tr, out, t0):
+    """The closing line of ``translate train``: epochs, speed, best BLEU, where the model is."""
     tokens = sum(h["tokens"] for h in tr.history_)
     train_s = sum(h["seconds"] for h in tr.history_)
-    print(f"done: {tr.n_epochs_} epochs ({tr.stop_reason_}), {tr.train_seconds_:.0f} s in all, "
-          f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training "
-          f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); best valid BLEU "
-          f"{tr.best_bleu_ if tr.best_bleu_ is not None else float('nan'):.2f} (epoch {tr.best_epoch_}); "
-          f"model in {out} [{time.time() - t0:.0f} s this run]")
-    return 0
+    print(
+        f"done: {tr.n_epochs_} epochs ({tr.stop_reason_}), {tr.train_seconds_:.0f} s in all, "
+        f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training "
+        f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); best valid BLEU "
+        f"{tr.best_bleu_ if tr.best_bleu_ is not None else float('nan'):.2f} (epoch {tr.best_epoch_}); "
+        f"model in {out} [{time.time() - t0:.0f} s this run]"
+    )
 
 
 def _eval_pairs(tr, model_dir, args):
@@ -217,8 +378,9 @@ def _eval_pairs(tr, model_dir, args):
         except (ValueError, KeyError) as e:
             raise UserError(f"{cfg_file} is corrupt ({e})") from None
     pairs = corpus.read_pairs(cfg["pairs"])
-    return corpus.split_pairs(pairs, cfg["split_protocol"], tr.lower)[args.split], \
-        f"{cfg['pairs'] or 'bundled fra-eng'} [{args.split} split, {cfg['split_protocol']}]"
+    return corpus.split_pairs(pairs, cfg["split_protocol"], tr.lower)[
+        args.split
+    ], f"{cfg['pairs'] or 'bundled fra-eng'} [{args.split} split, {cfg['split_protocol']}]"
 
 
 def cmd_eval(args):
@@ -258,6 +420,7 @@ def cmd_run(args):
         if tr.attention == "none":
             raise UserError("this model has no attention (trained with --attention none): nothing to plot")
         from rnnlab.translate.plots import plot_attention
+
         (out,), (w,) = tr.translate([first], return_attention=True)
         src = corpus.normalize(first, tr.lower)[: w.shape[1]]
         plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}\n-> {out}")

@@ -16,6 +16,7 @@ that normalise alike ("Go." and "go.") cannot straddle splits either.
 Evaluation groups the pairs of a split by normalised English sentence: every French
 translation of a sentence is a reference.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -85,8 +86,7 @@ def read_pairs(path=None) -> list[tuple[str, str]]:
             continue
         fields = line.split("\t")
         if len(fields) < 2:
-            raise UserError(f"{path}:{lineno}: expected 'source<TAB>target', found no tab in "
-                            f"{line[:60]!r}")
+            raise UserError(f"{path}:{lineno}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
         pairs.append((fields[0], fields[1]))
     if not pairs:
         raise UserError(f"corpus {path} has no sentence pairs")

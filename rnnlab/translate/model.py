@@ -1,4 +1,4 @@
-"""Seq2Seq: an encoder-decoder with attention, every backward by hand (SEED.md sections 6-7).
+"""Seq2Seq: an encoder-decoder with attention, every backward by hand (docs/EQUATIONS.md sections 6-7).
 
 Encoder (the chapter's encoder)::
 
@@ -37,6 +37,7 @@ is the gold word and there is no input feeding); ``step`` loops over t with the 
 T target steps, E embedding, H hidden, L layers, D directions, Vs / Vt vocabulary sizes.
 Token ids: 0 <pad>, 1 <unk>, 2 <sos>, 3 <eos> (``vocab.py``).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -58,19 +59,25 @@ CELLS = ("gru", "lstm")
 
 class DecState(NamedTuple):
     """What one decoding step needs, batch on axis 0 of every field except h and c (axis 1)."""
-    h: np.ndarray               # (L, B, H)
-    c: np.ndarray | None        # (L, B, H) LSTM cell state
-    feed: np.ndarray | None     # (B, H) h~ of the previous step (input feeding)
-    keys: np.ndarray            # (B, S, D*H)
-    pk: np.ndarray | None       # (B, S, P) attention's key side
-    mask: np.ndarray            # (B, S) bool
+
+    h: np.ndarray  # (L, B, H)
+    c: np.ndarray | None  # (L, B, H) LSTM cell state
+    feed: np.ndarray | None  # (B, H) h~ of the previous step (input feeding)
+    keys: np.ndarray  # (B, S, D*H)
+    pk: np.ndarray | None  # (B, S, P) attention's key side
+    mask: np.ndarray  # (B, S) bool
 
 
 def reorder_state(state: DecState, idx) -> DecState:
     """Gather hypotheses ``idx`` (B',) out of a batch of states (beam search)."""
-    return DecState(state.h[:, idx], None if state.c is None else state.c[:, idx],
-                    None if state.feed is None else state.feed[idx], state.keys[idx],
-                    None if state.pk is None else state.pk[idx], state.mask[idx])
+    return DecState(
+        state.h[:, idx],
+        None if state.c is None else state.c[:, idx],
+        None if state.feed is None else state.feed[idx],
+        state.keys[idx],
+        None if state.pk is None else state.pk[idx],
+        state.mask[idx],
+    )
 
 
 # ----------------------------------------------------------------------------- the model
@@ -83,24 +90,37 @@ class Seq2Seq(Module):
     <pad>... . ``backward`` accumulates every parameter gradient into ``grads``.
     """
 
-    def __init__(self, src_vocab_size, tgt_vocab_size, embedding_size=256, hidden_size=256,
-                 num_layers=1, cell="gru", bidirectional=False, attention="general",
-                 input_feed=False, dropout=0.0, dtype=np.float32, seed=None, emb_size=None):
+    def __init__(
+        self,
+        src_vocab_size,
+        tgt_vocab_size,
+        embedding_size=256,
+        hidden_size=256,
+        num_layers=1,
+        cell="gru",
+        bidirectional=False,
+        attention="general",
+        input_feed=False,
+        dropout=0.0,
+        dtype=np.float32,
+        seed=None,
+        emb_size=None,
+    ):
         super().__init__()
         if emb_size is not None:
-            warnings.warn("Seq2Seq(emb_size=...) is now embedding_size=...; emb_size goes in the "
-                          "next release", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "Seq2Seq(emb_size=...) is now embedding_size=...; emb_size goes in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             embedding_size = emb_size
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-        if attention not in SCORES:
-            raise ValueError(f"attention must be one of {SCORES}, got {attention!r}")
-        if input_feed and attention == "none":
-            raise ValueError("input_feed needs an attention score (it feeds h~, which 'none' has not)")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self._check_arguments(cell, attention, input_feed, dropout)
         self.cell, self.score, self.input_feed = cell, attention, bool(input_feed)
-        self.num_layers, self.bidirectional, self.dropout = int(num_layers), bool(bidirectional), float(dropout)
+        self.num_layers, self.bidirectional, self.dropout = (
+            int(num_layers),
+            bool(bidirectional),
+            float(dropout),
+        )
         self.embedding_size, self.hidden_size = int(embedding_size), int(hidden_size)
         self.dtype = np.dtype(dtype)
         seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=9)
@@ -120,10 +140,23 @@ class Seq2Seq(Module):
             self.attention = Attention(attention, H, DH, seed=seeds[6], **kw)
             self.combine = Linear(DH + H, H, seed=seeds[7], **kw)
         self.out = Linear(H, tgt_vocab_size, seed=seeds[8], **kw)
-        self.rng = np.random.default_rng(seeds[8] + 1)   # dropout and teacher-forcing draws
-        self._steps = StackedCell(self.decoder)          # the decoder one step at a time
-        self.xent = LinearCrossEntropy(self.out)         # V h~ + b_v and the loss, fused
+        self.rng = np.random.default_rng(seeds[8] + 1)  # dropout and teacher-forcing draws
+        self._steps = StackedCell(self.decoder)  # the decoder one step at a time
+        self.xent = LinearCrossEntropy(self.out)  # V h~ + b_v and the loss, fused
         self._cache = None
+
+    @staticmethod
+    def _check_arguments(cell, attention, input_feed, dropout):
+        """Raise ``ValueError`` for an unknown cell or score, input feeding without attention,
+        or a dropout outside [0, 1)."""
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        if attention not in SCORES:
+            raise ValueError(f"attention must be one of {SCORES}, got {attention!r}")
+        if input_feed and attention == "none":
+            raise ValueError("input_feed needs an attention score (it feeds h~, which 'none' has not)")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
 
     @property
     def threads(self):
@@ -144,10 +177,19 @@ class Seq2Seq(Module):
 
     def config(self) -> dict:
         """The constructor's arguments (JSON-friendly), enough to rebuild the model."""
-        return dict(src_vocab_size=self.src_vocab_size, tgt_vocab_size=self.tgt_vocab_size,
-                    embedding_size=self.embedding_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                    cell=self.cell, bidirectional=self.bidirectional, attention=self.score,
-                    input_feed=self.input_feed, dropout=self.dropout, dtype=self.dtype.name)
+        return dict(
+            src_vocab_size=self.src_vocab_size,
+            tgt_vocab_size=self.tgt_vocab_size,
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            cell=self.cell,
+            bidirectional=self.bidirectional,
+            attention=self.score,
+            input_feed=self.input_feed,
+            dropout=self.dropout,
+            dtype=self.dtype.name,
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def _drop_mask(self, shape):
@@ -174,25 +216,25 @@ class Seq2Seq(Module):
         src = np.asarray(src)
         lengths = np.asarray(lengths, np.int64)
         N, S = src.shape
-        x = self.src_embed(src.T)                                   # (S, N, E)
+        x = self.src_embed(src.T)  # (S, N, E)
         m = self._drop_mask(x.shape)
         if m is not None:
             x = x * m
-        e, final = self.encoder(x, lengths=lengths)                 # (S, N, D*H)
-        finals = [final] if self.cell == "gru" else list(final)     # h_n (, c_n)  (L*D, N, H)
+        e, final = self.encoder(x, lengths=lengths)  # (S, N, D*H)
+        finals = [final] if self.cell == "gru" else list(final)  # h_n (, c_n)  (L*D, N, H)
         bridges = [self.bridge] if self.cell == "gru" else [self.bridge, self.bridge_c]
         state0 = [np.tanh(b(self._join_directions(f))) for b, f in zip(bridges, finals)]  # (L, N, H)
-        keys = np.ascontiguousarray(e.transpose(1, 0, 2))           # (N, S, D*H)
-        mask = np.arange(S)[None, :] < lengths[:, None]             # (N, S)
+        keys = np.ascontiguousarray(e.transpose(1, 0, 2))  # (N, S, D*H)
+        mask = np.arange(S)[None, :] < lengths[:, None]  # (N, S)
         return keys, mask, state0, m
 
     def _encode_backward(self, dkeys, dstate0, state0, m):
         bridges = [self.bridge] if self.cell == "gru" else [self.bridge, self.bridge_c]
         dfinals = []
         for b, ds, s in zip(bridges, dstate0, state0):
-            da = ds * (1.0 - s * s)                                 # d_0 = tanh(a): da = dd_0 (1 - d_0^2)
+            da = ds * (1.0 - s * s)  # d_0 = tanh(a): da = dd_0 (1 - d_0^2)
             dfinals.append(self._split_directions(b.backward(da)))  # (L*D, N, H)
-        de = dkeys.transpose(1, 0, 2)                               # (S, N, D*H)
+        de = dkeys.transpose(1, 0, 2)  # (S, N, D*H)
         if self.cell == "gru":
             dx, _ = self.encoder.backward(de, dfinals[0])
         else:
@@ -208,8 +250,9 @@ class Seq2Seq(Module):
         ``teacher_forcing`` when not given). Returns the loss; ``backward`` follows."""
         src, tgt = np.asarray(src), np.asarray(tgt)
         if src.ndim != 2 or tgt.ndim != 2 or src.shape[0] != tgt.shape[0] or tgt.shape[1] < 2:
-            raise ValueError(f"Seq2Seq: src must be (N, S) and tgt (N, T+1) with T >= 1, got "
-                             f"{src.shape} and {tgt.shape}")
+            raise ValueError(
+                f"Seq2Seq: src must be (N, S) and tgt (N, T+1) with T >= 1, got {src.shape} and {tgt.shape}"
+            )
         N, T = tgt.shape[0], tgt.shape[1] - 1
         if feed_mask is None and self.training and teacher_forcing < 1.0:
             feed_mask = self.rng.random((T, N)) >= teacher_forcing
@@ -218,7 +261,7 @@ class Seq2Seq(Module):
             feed_mask = None
         keys, mask, state0, m_src = self._encode(src, lengths)
         pk, kcache = self.attention.project(keys) if self.score != "none" else (None, None)
-        y_out = tgt[:, 1:]                                          # (N, T) what each step predicts
+        y_out = tgt[:, 1:]  # (N, T) what each step predicts
         m_tgt = self._drop_mask((T, N, self.embedding_size))
         if self.input_feed or feed_mask is not None:
             ht, dec = self._decode_steps(tgt, keys, pk, mask, state0, feed_mask, m_tgt)
@@ -227,9 +270,9 @@ class Seq2Seq(Module):
         m_out = self._drop_mask(ht.shape)
         if m_out is not None:
             ht = ht * m_out
-        sel = y_out != PAD                                          # (N, T) the M real words
-        rows = ht[sel]                                              # (M, H) h~ of the real words
-        loss = self.xent(rows, y_out[sel])                          # softmax(V h~ + b_v), mean CE
+        sel = y_out != PAD  # (N, T) the M real words
+        rows = ht[sel]  # (M, H) h~ of the real words
+        loss = self.xent(rows, y_out[sel])  # softmax(V h~ + b_v), mean CE
         self._cache = (sel, ht.shape, m_out, dec, keys, kcache, state0, m_src, m_tgt)
         self.n_tokens = int(sel.sum())
         return loss
@@ -239,8 +282,8 @@ class Seq2Seq(Module):
             raise RuntimeError("Seq2Seq.backward called before forward")
         sel, shape, m_out, dec, keys, kcache, state0, m_src, m_tgt = self._cache
         self._cache = None
-        drows = self.xent.backward(wait=False)                      # dh~ = dz V; dV in the background
-        dht = np.zeros(shape, self.dtype)                           # (N, T, H)
+        drows = self.xent.backward(wait=False)  # dh~ = dz V; dV in the background
+        dht = np.zeros(shape, self.dtype)  # (N, T, H)
         dht[sel] = drows
         if m_out is not None:
             dht *= m_out
@@ -250,32 +293,32 @@ class Seq2Seq(Module):
             dkeys, dpk, dstate0, dx = self._decode_steps_backward(dht, dec, keys)
         if m_tgt is not None:
             dx = dx * m_tgt
-        self.tgt_embed.backward(dx)                                 # dE_tgt[y] += dx_t
+        self.tgt_embed.backward(dx)  # dE_tgt[y] += dx_t
         if self.score != "none":
             dkeys += self.attention.project_backward(dpk, kcache)
         self._encode_backward(dkeys, dstate0, state0, m_src)
-        self.xent.wait()                                            # ... dV done in the background
+        self.xent.wait()  # ... dV done in the background
 
     # -- attention and the attentional layer (both paths) ----------------------------------
     def _attend_combine(self, query, keys, pk, mask):
         """query (N, Tq, H) -> h~ (N, Tq, H), cache. Attention 'none': h~ = query."""
         if self.score == "none":
             return query, None
-        context, _, scache = self.attention.step(query, keys, pk, mask)    # (N, Tq, D*H)
-        cat = np.concatenate([context, query], axis=-1)                     # [c_t; d_t]
+        context, _, scache = self.attention.step(query, keys, pk, mask)  # (N, Tq, D*H)
+        cat = np.concatenate([context, query], axis=-1)  # [c_t; d_t]
         Wc, bc = self.combine.params["weight"], self.combine.params["bias"]
-        a = mm_last(cat, Wc.T)                                                 # (N, Tq, H)
+        a = mm_last(cat, Wc.T)  # (N, Tq, H)
         a += bc
-        ht = np.tanh(a, out=a)                                               # h~ = tanh(W_c [c; d] + b_c)
+        ht = np.tanh(a, out=a)  # h~ = tanh(W_c [c; d] + b_c)
         return ht, (scache, cat, ht)
 
     def _attend_combine_backward(self, dht, cache, DH):
         """Returns dquery (N, Tq, H), dkeys (value path), dpk, da_c (N, Tq, H)."""
         scache, cat, ht = cache
-        da = dht * (1.0 - ht * ht)                                          # da_c = dh~ (1 - h~^2)
-        dcat = mm_last(da, self.combine.params["weight"])                         # [dc; dd] = da_c W_c
+        da = dht * (1.0 - ht * ht)  # da_c = dh~ (1 - h~^2)
+        dcat = mm_last(da, self.combine.params["weight"])  # [dc; dd] = da_c W_c
         dq, dkeys, dpk = self.attention.step_backward(dcat[..., :DH], scache)
-        dq += dcat[..., DH:]                                                 # d_t enters W_c directly
+        dq += dcat[..., DH:]  # d_t enters W_c directly
         return dq, dkeys, dpk, da
 
     def _combine_grads(self, da, cat):
@@ -287,12 +330,12 @@ class Seq2Seq(Module):
 
     # -- the teacher path: one time loop over all T steps ----------------------------------
     def _decode_teacher(self, tgt, keys, pk, mask, state0, m_tgt):
-        x = self.tgt_embed(tgt[:, :-1].T)                           # (T, N, E) the gold inputs
+        x = self.tgt_embed(tgt[:, :-1].T)  # (T, N, E) the gold inputs
         if m_tgt is not None:
             x = x * m_tgt
         h0 = state0[0] if self.cell == "gru" else tuple(state0)
-        d, _ = self.decoder(x, h0)                                  # (T, N, H) all steps, one loop
-        ht, cache = self._attend_combine(d.transpose(1, 0, 2), keys, pk, mask)   # (N, T, H)
+        d, _ = self.decoder(x, h0)  # (T, N, H) all steps, one loop
+        ht, cache = self._attend_combine(d.transpose(1, 0, 2), keys, pk, mask)  # (N, T, H)
         return ht, ("teacher", cache)
 
     def _decode_teacher_backward(self, dht, dec, keys):
@@ -311,43 +354,43 @@ class Seq2Seq(Module):
         W_emb = self.tgt_embed.params["weight"]
         state, feed, pred = list(state0), None, None
         if self.input_feed:
-            feed = np.zeros((N, self.hidden_size), self.dtype)      # h~_0 = 0
+            feed = np.zeros((N, self.hidden_size), self.dtype)  # h~_0 = 0
         toks = np.empty((T, N), np.int64)
         recs, tape = [], self._steps.tape()
         for t in range(T):
             tok = tgt[:, t]
             if feed_mask is not None and t > 0:
-                tok = np.where(feed_mask[t], pred, tok)             # the model's own previous word
+                tok = np.where(feed_mask[t], pred, tok)  # the model's own previous word
             toks[t] = tok
-            x = W_emb[tok]                                          # (N, E)
+            x = W_emb[tok]  # (N, E)
             if m_tgt is not None:
                 x = x * m_tgt[t]
             if feed is not None:
-                x = np.concatenate([x, feed], axis=1)               # [E y_{t-1}; h~_{t-1}]
-            d, state = self._steps.step(x, state, tape)              # d_t (N, H): the top layer
+                x = np.concatenate([x, feed], axis=1)  # [E y_{t-1}; h~_{t-1}]
+            d, state = self._steps.step(x, state, tape)  # d_t (N, H): the top layer
             ht, cache = self._attend_combine(d[:, None, :], keys, pk, mask)
-            ht = ht[:, 0]                                           # (N, H)
-            if feed_mask is not None and t + 1 < T:                 # argmax of V h~ + b_v
+            ht = ht[:, 0]  # (N, H)
+            if feed_mask is not None and t + 1 < T:  # argmax of V h~ + b_v
                 pred = np.argmax(ht @ self.out.params["weight"].T + self.out.params["bias"], axis=1)
             if self.input_feed:
                 feed = ht
             recs.append((cache, ht))
-        self.tgt_embed(toks)                                        # the fed words, for backward
-        return np.stack([r[1] for r in recs], axis=1), ("step", recs, tape)   # (N, T, H)
+        self.tgt_embed(toks)  # the fed words, for backward
+        return np.stack([r[1] for r in recs], axis=1), ("step", recs, tape)  # (N, T, H)
 
     def _decode_steps_backward(self, dht, dec, keys):
         _, recs, tape = dec
         N, S, DH = keys.shape
         T, H, E = len(recs), self.hidden_size, self.embedding_size
-        dstate = self._steps.initial_state(N)                      # no gradient after step T
+        dstate = self._steps.initial_state(N)  # no gradient after step T
         dX = np.empty((T, N, E), self.dtype)
         dkeys, dpk, dfeed = np.zeros_like(keys), None, None
         da_all = np.empty((N, T, H), self.dtype)
         for t in range(T - 1, -1, -1):
             cache, _ = recs[t]
-            g = dht[:, t:t + 1]                                     # (N, 1, H)
+            g = dht[:, t : t + 1]  # (N, 1, H)
             if dfeed is not None:
-                g = g + dfeed[:, None, :]                           # h~_t also fed step t+1
+                g = g + dfeed[:, None, :]  # h~_t also fed step t+1
             if self.score == "none":
                 dd = g[:, 0]
             else:
@@ -357,7 +400,7 @@ class Seq2Seq(Module):
                 if dp is not None:
                     dpk = dp if dpk is None else dpk + dp
                 dd = dq[:, 0]
-            dx, dstate = self._steps.step_backward(dd, dstate, tape)   # (decoder grads at t = 0)
+            dx, dstate = self._steps.step_backward(dd, dstate, tape)  # (decoder grads at t = 0)
             dX[t] = dx[:, :E]
             dfeed = dx[:, E:] if self.input_feed else None
         if self.score != "none":
@@ -367,7 +410,7 @@ class Seq2Seq(Module):
     # -- inference: one step at a time ----------------------------------------------------------
     def start(self, src, lengths) -> DecState:
         """Encode a batch for decoding (call in eval mode): the initial ``DecState``."""
-        with inference_mode():                                      # no backward follows
+        with inference_mode():  # no backward follows
             keys, mask, state0, _ = self._encode(src, lengths)
         pk = self.attention.project(keys)[0] if self.score != "none" else None
         feed = np.zeros((keys.shape[0], self.hidden_size), self.dtype) if self.input_feed else None
@@ -375,17 +418,18 @@ class Seq2Seq(Module):
 
     def step(self, tokens, state: DecState):
         """Feed ``tokens (B,)``; returns ``log p (B, Vt), new DecState, weights (B, S) or None``."""
-        x = self.tgt_embed.params["weight"][np.asarray(tokens)]    # (B, E)
+        x = self.tgt_embed.params["weight"][np.asarray(tokens)]  # (B, E)
         if state.feed is not None:
             x = np.concatenate([x, state.feed], axis=1)
         cells = [state.h] if state.c is None else [state.h, state.c]
-        d, new = self._steps.step(x, cells)                        # no tape: nothing kept
+        d, new = self._steps.step(x, cells)  # no tape: nothing kept
         ht, cache = self._attend_combine(d[:, None, :], state.keys, state.pk, state.mask)
-        ht = ht[:, 0]                                               # (B, H)
-        z = ht @ self.out.params["weight"].T                        # (B, Vt)
+        ht = ht[:, 0]  # (B, H)
+        z = ht @ self.out.params["weight"].T  # (B, Vt)
         z += self.out.params["bias"]
-        z = log_softmax(z)                                          # log p, max-shifted
+        z = log_softmax(z)  # log p, max-shifted
         weights = None if cache is None else cache[0].weights[:, 0]
-        new_state = state._replace(h=new[0], c=new[1] if state.c is not None else None,
-                                   feed=ht if state.feed is not None else None)
+        new_state = state._replace(
+            h=new[0], c=new[1] if state.c is not None else None, feed=ht if state.feed is not None else None
+        )
         return z, new_state, weights

@@ -1,4 +1,5 @@
 """The attention heatmap: which source word each output word looked at (a_{t,i})."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,15 @@ def plot_attention(source_words, output_words, weights, path, title=None):
     for t in range(weights.shape[0]):
         for i in range(weights.shape[1]):
             if weights[t, i] >= 0.1:
-                ax.text(i, t, f"{weights[t, i]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if weights[t, i] > 0.6 else "black")
+                ax.text(
+                    i,
+                    t,
+                    f"{weights[t, i]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if weights[t, i] > 0.6 else "black",
+                )
     ax.set_title(title or " ".join(source_words), fontsize=9, wrap=True)
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     fig.tight_layout()

@@ -12,6 +12,7 @@ clip -> step::
 Checkpoints are safetensors (weights, optimiser moments) plus a JSON file (``rnnlab.io``);
 nothing is pickled.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,9 @@ from rnnlab.optim import clip_grad_norm
 from rnnlab.translate.batching import count_target_tokens
 
 
-def train_epoch(model, opt, batches, order, clip=5.0, teacher_forcing=1.0, deadline=None,
-                progress=None, on_batch=None):
+def train_epoch(
+    model, opt, batches, order, clip=5.0, teacher_forcing=1.0, deadline=None, progress=None, on_batch=None
+):
     """One pass over ``batches`` in ``order``. Stops early when ``time.time() > deadline``.
 
     Returns ``{"loss": mean loss per target word, "tokens", "seconds", "batches", "complete"}``.
@@ -40,7 +42,7 @@ def train_epoch(model, opt, batches, order, clip=5.0, teacher_forcing=1.0, deadl
         model.backward()
         if clip:
             clip_grad_norm([model], clip)
-        opt.step(zero_grad=True)                              # zeroes the gradients as it goes
+        opt.step(zero_grad=True)  # zeroes the gradients as it goes
         k = count_target_tokens(tgt)
         total_loss += loss * k
         tokens += k
@@ -55,8 +57,13 @@ def train_epoch(model, opt, batches, order, clip=5.0, teacher_forcing=1.0, deadl
         if deadline is not None and time.time() > deadline:
             complete = len(order) == n
             break
-    return {"loss": total_loss / max(tokens, 1), "tokens": tokens, "seconds": time.time() - t0,
-            "batches": n, "complete": complete}
+    return {
+        "loss": total_loss / max(tokens, 1),
+        "tokens": tokens,
+        "seconds": time.time() - t0,
+        "batches": n,
+        "complete": complete,
+    }
 
 
 # ----------------------------------------------------------------------------- checkpoints

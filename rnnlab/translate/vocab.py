@@ -1,5 +1,6 @@
 """A vocabulary: ``<pad> <unk> <sos> <eos>`` then the training words seen ``min_freq`` times,
 sorted (so the ids do not depend on the order of the corpus). Unknown words map to ``<unk>``."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,7 +21,7 @@ class Vocab:
         self.stoi = {w: i for i, w in enumerate(itos)}
 
     @classmethod
-    def build(cls, sentences, min_freq: int = 2) -> "Vocab":
+    def build(cls, sentences, min_freq: int = 2) -> Vocab:
         """From tokenised training sentences (an iterable of token lists)."""
         if min_freq < 1:
             raise ValueError(f"min_freq must be >= 1, got {min_freq}")

@@ -1,4 +1,5 @@
 """The task generators: targets computed independently from the inputs, seeded, right shapes."""
+
 import numpy as np
 import pytest
 
@@ -38,13 +39,13 @@ def test_copy_inputs_and_targets():
     A, K, T = 6, 4, 9
     x, y = copy_problem(32, T, np.random.default_rng(0), n_symbols=A, n_recall=K)
     assert x.shape == (K + T + K, 32, A + 2) and y.shape == (K, 32)
-    np.testing.assert_array_equal(x.sum(-1), 1.0)            # one-hot everywhere
-    codes = x.argmax(-1)                                    # (K+T+K, N)
-    np.testing.assert_array_equal(codes[:K], y)             # the symbols come first ...
+    np.testing.assert_array_equal(x.sum(-1), 1.0)  # one-hot everywhere
+    codes = x.argmax(-1)  # (K+T+K, N)
+    np.testing.assert_array_equal(codes[:K], y)  # the symbols come first ...
     assert np.all((y >= 0) & (y < A))
-    assert np.all(codes[K : K + T] == A)                    # ... then T blanks
-    assert np.all(codes[K + T] == A + 1)                    # ... then the go marker
-    assert np.all(codes[K + T + 1 :] == A)                  # ... then blanks while recalling
+    assert np.all(codes[K : K + T] == A)  # ... then T blanks
+    assert np.all(codes[K + T] == A + 1)  # ... then the go marker
+    assert np.all(codes[K + T + 1 :] == A)  # ... then blanks while recalling
     assert copy_chance(A) == pytest.approx(1 / A)
 
 
@@ -55,11 +56,14 @@ def test_copy_zero_delay_and_seed():
     np.testing.assert_array_equal(y, y2)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n=0, length=5), "n must be"),
-    (dict(n=4, length=1), "length must be"),
-    (dict(n=4, length=2.5), "length must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n=0, length=5), "n must be"),
+        (dict(n=4, length=1), "length must be"),
+        (dict(n=4, length=2.5), "length must be"),
+    ],
+)
 def test_adding_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         adding_problem(rng=0, **kwargs)

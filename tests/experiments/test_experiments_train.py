@@ -1,17 +1,27 @@
 """Training returns data; the short CI version shows the learning signal."""
+
 import json
 
 import numpy as np
 import pytest
 
-from rnnlab.experiments import ADDING_BASELINE_MSE, SequenceModel, run_adding, run_copy
-from rnnlab.experiments import probes
+from rnnlab.experiments import ADDING_BASELINE_MSE, SequenceModel, probes, run_adding, run_copy
 
 
 def test_lstm_beats_the_constant_predictor_on_a_short_adding_problem():
     # T=10 takes ~1.5 s; across seeds 0-3 the LSTM ends at test MSE 0.002-0.005 (baseline 0.167)
-    exp = run_adding("lstm", length=10, steps=300, hidden_size=16, batch_size=32, lr=1e-2,
-                     eval_every=50, test_size=200, seed=0, progress=False)
+    exp = run_adding(
+        "lstm",
+        length=10,
+        steps=300,
+        hidden_size=16,
+        batch_size=32,
+        lr=1e-2,
+        eval_every=50,
+        test_size=200,
+        seed=0,
+        progress=False,
+    )
     run = exp.runs["lstm"]
     baseline = exp.config["baseline_test_mse"]
     assert run["history"][0][1] > baseline, "the untrained model should be no better than 1"
@@ -19,9 +29,10 @@ def test_lstm_beats_the_constant_predictor_on_a_short_adding_problem():
 
 
 def test_report_schema_and_history():
-    exp = run_adding(["rnn", "gru"], length=6, steps=20, hidden_size=8, eval_every=7,
-                     test_size=16, progress=False)
-    report = json.loads(json.dumps(exp.report()))          # JSON all the way down
+    exp = run_adding(
+        ["rnn", "gru"], length=6, steps=20, hidden_size=8, eval_every=7, test_size=16, progress=False
+    )
+    report = json.loads(json.dumps(exp.report()))  # JSON all the way down
     assert set(report) == {"rnn", "gru", "config"}
     for cell in ("rnn", "gru"):
         entry = report[cell]
@@ -44,8 +55,17 @@ def test_same_seed_same_curves_and_models_snapshotted():
 
 
 def test_copy_report_uses_accuracy_and_chance():
-    exp = run_copy("lstm", length=3, steps=10, hidden_size=8, eval_every=5, test_size=20,
-                   n_symbols=4, n_recall=2, progress=False)
+    exp = run_copy(
+        "lstm",
+        length=3,
+        steps=10,
+        hidden_size=8,
+        eval_every=5,
+        test_size=20,
+        n_symbols=4,
+        n_recall=2,
+        progress=False,
+    )
     rep = exp.report()
     assert set(rep["lstm"]) >= {"accuracy", "history"} and "test_mse" not in rep["lstm"]
     assert rep["config"]["chance"] == pytest.approx(0.25)
@@ -54,8 +74,18 @@ def test_copy_report_uses_accuracy_and_chance():
 
 def test_copy_learning_signal():
     # 3 of 4 symbols after 5 blanks: seeds 0-2 end at 83-88% in 200 steps (chance 25%)
-    exp = run_copy("lstm", length=5, steps=200, hidden_size=16, lr=1e-2, eval_every=100,
-                   test_size=200, n_symbols=4, n_recall=3, progress=False)
+    exp = run_copy(
+        "lstm",
+        length=5,
+        steps=200,
+        hidden_size=16,
+        lr=1e-2,
+        eval_every=100,
+        test_size=200,
+        n_symbols=4,
+        n_recall=3,
+        progress=False,
+    )
     assert exp.runs["lstm"]["accuracy"] > 0.6
 
 
@@ -83,8 +113,8 @@ def test_gradient_norms_match_the_head_gradient_at_the_last_step():
     norms = probes.hidden_grad_norms(model, x, y)
     assert all(np.all(g == 0) for _, _, g in model.named_parameters()), "model left untouched"
     y_hat = model(x).astype(np.float64)
-    dy = 2 * (y_hat - y) / y.size                               # (1, N, 1)
-    dh_T = dy[0] @ model.head.params["weight"]                  # (N, H)
+    dy = 2 * (y_hat - y) / y.size  # (1, N, 1)
+    dh_T = dy[0] @ model.head.params["weight"]  # (N, H)
     assert norms[-1] == pytest.approx(np.linalg.norm(dh_T), rel=1e-5)
 
 
@@ -96,13 +126,16 @@ def test_astype_copies_the_model_exactly():
     assert twin.rnn.params["weight_hh_l0"].dtype == np.float64
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(cells="transformer"), "rnn, lstm, gru or all"),
-    (dict(steps=0), "steps must be"),
-    (dict(lr=-1.0), "lr must be"),
-    (dict(length=1), "length must be"),
-    (dict(hidden_size=2.5), "hidden_size must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(cells="transformer"), "rnn, lstm, gru or all"),
+        (dict(steps=0), "steps must be"),
+        (dict(lr=-1.0), "lr must be"),
+        (dict(length=1), "length must be"),
+        (dict(hidden_size=2.5), "hidden_size must be"),
+    ],
+)
 def test_bad_arguments_are_clear(kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_adding(progress=False, **kwargs)
@@ -111,7 +144,7 @@ def test_bad_arguments_are_clear(kwargs, match):
 def test_forget_bias_starts_at_one():
     model = SequenceModel("lstm", 2, 6, 1, seed=0)
     p = model.rnn.params
-    b_f = p["bias_ih_l0"][6:12] + p["bias_hh_l0"][6:12]          # gate order i, f, g, o
+    b_f = p["bias_ih_l0"][6:12] + p["bias_hh_l0"][6:12]  # gate order i, f, g, o
     np.testing.assert_allclose(b_f, 1.0, atol=1e-6)
 
 
@@ -120,8 +153,17 @@ def test_the_chapters_claim_at_T50():
     # ~25 s: at T=50 the gated cells solve the adding problem and the plain RNN does not;
     # measured (seed 0): LSTM 0.0011, GRU 0.0003, RNN 0.17 after 1000 steps; the trained
     # RNN passes 1e-26 of the gradient at T back to t=1, the LSTM 0.1, the GRU 0.3
-    exp = run_adding("all", length=50, steps=1000, hidden_size=32, lr=1e-2, eval_every=100,
-                     test_size=300, seed=0, progress=False)
+    exp = run_adding(
+        "all",
+        length=50,
+        steps=1000,
+        hidden_size=32,
+        lr=1e-2,
+        eval_every=100,
+        test_size=300,
+        seed=0,
+        progress=False,
+    )
     mse = {cell: run["test_mse"] for cell, run in exp.runs.items()}
     baseline = exp.config["baseline_test_mse"]
     assert mse["lstm"] < 0.02 and mse["gru"] < 0.02, mse
@@ -133,6 +175,7 @@ def test_the_chapters_claim_at_T50():
 
 def test_learning_rates_per_cell():
     from rnnlab.experiments.train import learning_rates
+
     assert learning_rates(0.01, ("rnn", "gru")) == {"rnn": 0.01, "gru": 0.01}
     assert learning_rates({"default": 0.01, "rnn": 0.001}, ("rnn", "lstm")) == {"rnn": 0.001, "lstm": 0.01}
     with pytest.raises(ValueError, match="no rate for lstm"):

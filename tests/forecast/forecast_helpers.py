@@ -3,13 +3,35 @@
 A plain module with a unique name (not a conftest.py: the suite's ``from conftest import``
 must keep finding ``tests/conftest.py``).
 """
+
 import numpy as np
 
 # a tiny configuration so the fast tests train in well under a second
-TINY = dict(window=5, horizon=1, strategy="recursive", target="logreturn", cell="gru", hidden_size=6,
-            num_layers=1, dropout=0.0, epochs=3, batch_size=16, lr=1e-2, clip=4.0, weight_decay=0.0,
-            valid_size=0.2, patience=5, init="pytorch", shuffle=True, shrink=True, ensemble=1,
-            seed=0, test_size=20, train_windows=None, preset=None)
+TINY = dict(
+    window=5,
+    horizon=1,
+    strategy="recursive",
+    target="logreturn",
+    cell="gru",
+    hidden_size=6,
+    num_layers=1,
+    dropout=0.0,
+    epochs=3,
+    batch_size=16,
+    lr=1e-2,
+    clip=4.0,
+    weight_decay=0.0,
+    valid_size=0.2,
+    patience=5,
+    init="pytorch",
+    shuffle=True,
+    shrink=True,
+    ensemble=1,
+    seed=0,
+    test_size=20,
+    train_windows=None,
+    preset=None,
+)
 
 
 def random_walk(n=160, seed=0, start=100.0):
@@ -22,8 +44,9 @@ def random_walk(n=160, seed=0, start=100.0):
     return start * np.exp(np.cumsum(r))
 
 
-def write_csv(path, values, start="2020-01-01", newest_first=True, date_fmt="%m/%d/%Y", column="Close",
-              raw=None):
+def write_csv(
+    path, values, start="2020-01-01", newest_first=True, date_fmt="%m/%d/%Y", column="Close", raw=None
+):
     """A CSV like btc.csv: Date, Symbol, Close; ``raw`` overrides cells: {row: "text"}."""
     import pandas as pd
 

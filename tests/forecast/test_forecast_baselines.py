@@ -1,4 +1,5 @@
 """The baselines by hand, and against the reference script's persistence on btc.csv."""
+
 import numpy as np
 import pytest
 
@@ -21,8 +22,9 @@ def test_drift():
 
 
 def test_moving_average():
-    np.testing.assert_allclose(B.moving_average(y, [3, 5], 2, window=3),
-                               [[(12 + 11 + 15) / 3] * 2, [(15 + 14 + 18) / 3] * 2])
+    np.testing.assert_allclose(
+        B.moving_average(y, [3, 5], 2, window=3), [[(12 + 11 + 15) / 3] * 2, [(15 + 14 + 18) / 3] * 2]
+    )
     with pytest.raises(ValueError):
         B.moving_average(y, [1], 1, window=3)
 
@@ -32,7 +34,7 @@ def test_baselines_never_read_past_the_origin():
     z = rng.normal(size=50).cumsum() + 100
     origins = np.arange(10, 30)
     before = B.all_baselines(z, origins, 4, 7)
-    for o in origins:                      # change everything after each origin: nothing moves
+    for o in origins:  # change everything after each origin: nothing moves
         z3 = z.copy()
         z3[o + 1 :] = -5.0
         for name, f in B.all_baselines(z3, [o], 4, 7).items():

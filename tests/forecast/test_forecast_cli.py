@@ -1,4 +1,5 @@
 """`rnnlab forecast` end to end through ``rnnlab.cli.main``: outputs, predict, every bad input."""
+
 import json
 import os
 
@@ -9,8 +10,7 @@ from forecast_helpers import random_walk, write_csv
 from rnnlab.cli import main
 from rnnlab.forecast import data as D
 
-FAST = ["--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20",
-        "--quiet"]
+FAST = ["--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20", "--quiet"]
 REPORT_KEYS = {"data", "config", "metrics", "dm_test_vs_persistence", "history", "predictions"}
 
 
@@ -27,11 +27,22 @@ def run(capsys, *argv):
 
 def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
     rep, plot, model = tmp_path / "r.json", tmp_path / "p.png", tmp_path / "model"
-    code, out, err = run(capsys, "--csv", csv_path, *FAST, "--report", str(rep), "--plot", str(plot),
-                         "--save", str(model))
+    code, out, err = run(
+        capsys, "--csv", csv_path, *FAST, "--report", str(rep), "--plot", str(plot), "--save", str(model)
+    )
     assert code == 0, err
-    for text in ("Test metrics", "persistence", "drift", "moving average", "Diebold-Mariano",
-                 "RMSE ratio", "train 2020-01-01 ..", f"report: {rep}", f"plot:   {plot}", "model:"):
+    for text in (
+        "Test metrics",
+        "persistence",
+        "drift",
+        "moving average",
+        "Diebold-Mariano",
+        "RMSE ratio",
+        "train 2020-01-01 ..",
+        f"report: {rep}",
+        f"plot:   {plot}",
+        "model:",
+    ):
         assert text in out, text
     r = json.loads(rep.read_text())
     assert REPORT_KEYS <= set(r)
@@ -47,7 +58,7 @@ def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
     assert r["predictions"][0]["date"] == r["data"]["test"]["start"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(os.listdir(model)) == ["config.json", "model.safetensors"]
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".rnnlab")]    # no temp files left
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".rnnlab")]  # no temp files left
 
     # predict with the saved model: defaults to the series it was trained on
     code = main(["forecast", "predict", "--model", str(model), "--steps", "3"])
@@ -61,6 +72,7 @@ def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
 
 def test_predict_matches_the_python_api(tmp_path, capsys, csv_path):
     from rnnlab.forecast import Forecaster, load_series
+
     model = tmp_path / "m"
     assert run(capsys, "--csv", csv_path, *FAST, "--no-plot", "--save", str(model))[0] == 0
     code = main(["forecast", "predict", "--model", str(model), "--csv", csv_path, "--steps", "2"])
@@ -74,14 +86,27 @@ def test_predict_matches_the_python_api(tmp_path, capsys, csv_path):
 @pytest.mark.parametrize("horizon,strategy", [(3, "recursive"), (3, "direct")])
 def test_horizon_and_backtest(tmp_path, capsys, csv_path, horizon, strategy):
     rep = tmp_path / "r.json"
-    code, out, err = run(capsys, "--csv", csv_path, *FAST, "--horizon", str(horizon), "--strategy", strategy,
-                         "--backtest", "2", "--no-plot", "--report", str(rep))
+    code, out, err = run(
+        capsys,
+        "--csv",
+        csv_path,
+        *FAST,
+        "--horizon",
+        str(horizon),
+        "--strategy",
+        strategy,
+        "--backtest",
+        "2",
+        "--no-plot",
+        "--report",
+        str(rep),
+    )
     assert code == 0, err
     r = json.loads(rep.read_text())
     assert r["config"]["horizon"] == horizon and r["config"]["strategy"] == strategy
     folds = r["backtest"]["folds"]
     assert [f["test"]["n"] for f in folds] == [10, 10]
-    assert folds[1]["train"]["n"] == folds[0]["train"]["n"] + 10          # refit on more data
+    assert folds[1]["train"]["n"] == folds[0]["train"]["n"] + 10  # refit on more data
     for name in ("model", "persistence"):
         mean = np.mean([f["metrics"][name]["rmse"] for f in folds])
         assert r["backtest"]["average"][name]["rmse"] == pytest.approx(mean)
@@ -100,25 +125,53 @@ def test_horizon_by_step_in_report(tmp_path, capsys, csv_path):
 def test_book_preset_split_matches_the_reference(tmp_path, capsys):
     """--preset book: first 1000 windows train -> 266 test days, persistence 595.97 USD."""
     rep = tmp_path / "r.json"
-    code, out, err = run(capsys, "--preset", "book", "--epochs", "1", "--hidden", "8", "--quiet",
-                         "--no-plot", "--report", str(rep))
+    code, out, err = run(
+        capsys,
+        "--preset",
+        "book",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--quiet",
+        "--no-plot",
+        "--report",
+        str(rep),
+    )
     assert code == 0, err
     r = json.loads(rep.read_text())
     assert r["data"]["test"]["n"] == 266 and r["data"]["train"]["n"] == 1007
     assert r["metrics"]["persistence"]["rmse"] == pytest.approx(595.97, abs=0.005)
     c = r["config"]
-    assert (c["target"], c["window"], c["batch_size"], c["lr"], c["clip"], c["init"], c["cell"]) == \
-           ("level", 7, 7, 1e-3, 4.0, "book", "lstm")
+    assert (c["target"], c["window"], c["batch_size"], c["lr"], c["clip"], c["init"], c["cell"]) == (
+        "level",
+        7,
+        7,
+        1e-3,
+        4.0,
+        "book",
+        "lstm",
+    )
     assert "USD" in out and "[preset book]" in out
 
 
 def test_flat_test_part_gives_no_ratio_and_strict_json(tmp_path, capsys):
     y = random_walk(160)
-    y[-30:] = y[-31]                                   # persistence is exact on the test part
+    y[-30:] = y[-31]  # persistence is exact on the test part
     path = write_csv(tmp_path / "flat.csv", y)
     rep = tmp_path / "r.json"
-    code, out, err = run(capsys, "--csv", path, *FAST, "--backtest", "2", "--plot", str(tmp_path / "p.png"),
-                         "--report", str(rep))
+    code, out, err = run(
+        capsys,
+        "--csv",
+        path,
+        *FAST,
+        "--backtest",
+        "2",
+        "--plot",
+        str(tmp_path / "p.png"),
+        "--report",
+        str(rep),
+    )
     assert code == 0, err
     assert (tmp_path / "p.png").exists()
     r = json.loads(rep.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
@@ -141,8 +194,9 @@ def assert_one_error_line(code, out, err, *needles):
 def bad(tmp_path, capsys, *argv):
     """Run with outputs requested and check that none of them appeared."""
     outs = [tmp_path / "out.json", tmp_path / "out.png", tmp_path / "outmodel"]
-    code, out, err = run(capsys, *argv, *FAST, "--report", str(outs[0]), "--plot", str(outs[1]),
-                         "--save", str(outs[2]))
+    code, out, err = run(
+        capsys, *argv, *FAST, "--report", str(outs[0]), "--plot", str(outs[1]), "--save", str(outs[2])
+    )
     for p in outs:
         assert not p.exists(), p
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".rnnlab")]
@@ -150,12 +204,17 @@ def bad(tmp_path, capsys, *argv):
 
 
 def test_missing_file(tmp_path, capsys):
-    assert_one_error_line(*bad(tmp_path, capsys, "--csv", str(tmp_path / "nope.csv")), "no such file", "nope.csv")
+    assert_one_error_line(
+        *bad(tmp_path, capsys, "--csv", str(tmp_path / "nope.csv")), "no such file", "nope.csv"
+    )
 
 
 def test_missing_column_lists_the_columns(tmp_path, capsys, csv_path):
-    assert_one_error_line(*bad(tmp_path, capsys, "--csv", csv_path, "--column", "Price"),
-                          "no column 'Price'", "'Date', 'Symbol', 'Close'")
+    assert_one_error_line(
+        *bad(tmp_path, capsys, "--csv", csv_path, "--column", "Price"),
+        "no column 'Price'",
+        "'Date', 'Symbol', 'Close'",
+    )
 
 
 def test_non_numeric_values_name_the_lines(tmp_path, capsys):
@@ -176,7 +235,7 @@ def test_too_short_says_how_long(tmp_path, capsys):
     need = D.min_length(5, 1, "diff", 20)
     code, out, err = bad(tmp_path, capsys, "--csv", path, "--target", "diff")
     assert_one_error_line(code, out, err, "has 30 points", f"at least {need} points")
-    assert "train" not in out                                            # failed before training
+    assert "train" not in out  # failed before training
 
 
 def test_unparseable_dates(tmp_path, capsys):
@@ -190,7 +249,9 @@ def test_unparseable_dates(tmp_path, capsys):
 def test_logreturn_of_non_positive_values(tmp_path, capsys):
     y = random_walk(160) - 150.0
     path = write_csv(tmp_path / "s.csv", y)
-    assert_one_error_line(*bad(tmp_path, capsys, "--csv", path, "--target", "logreturn"), "positive", "--target diff")
+    assert_one_error_line(
+        *bad(tmp_path, capsys, "--csv", path, "--target", "logreturn"), "positive", "--target diff"
+    )
 
 
 def test_bad_output_locations(tmp_path, capsys, csv_path):

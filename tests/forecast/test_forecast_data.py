@@ -1,4 +1,5 @@
 """Loading, checking, sorting, windows, targets, split sizes and the scaler."""
+
 import numpy as np
 import pytest
 from forecast_helpers import random_walk, write_csv
@@ -12,7 +13,7 @@ def test_bundled_btc_is_sorted_ascending_with_no_gaps():
     assert len(s) == 1273
     assert str(s.dates[0]) == "2014-12-01" and str(s.dates[-1]) == "2018-05-26"
     assert np.all(np.diff(s.dates).astype(int) == 1)
-    assert s.values[-1] == 7520.0                      # the file's FIRST row (newest first)
+    assert s.values[-1] == 7520.0  # the file's FIRST row (newest first)
     assert any("newest first" in n for n in s.notes)
     assert any("no gaps" in n for n in s.notes)
 
@@ -68,7 +69,7 @@ def test_transform_and_inverse_round_trip():
         z = D.transform(y, target)
         t = np.arange(5, 30)
         H = 4
-        z_path = np.stack([z[t + h] for h in range(1, H + 1)], axis=1)     # the true future changes
+        z_path = np.stack([z[t + h] for h in range(1, H + 1)], axis=1)  # the true future changes
         levels = D.to_levels(y[t], z_path, target)
         np.testing.assert_allclose(levels, np.stack([y[t + h] for h in range(1, H + 1)], axis=1), rtol=1e-12)
 

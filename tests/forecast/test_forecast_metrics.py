@@ -1,4 +1,5 @@
 """Metrics against hand-computed values; the t distribution against printed tables; DM."""
+
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ from rnnlab.forecast import metrics as M
 
 Y = np.array([100.0, 110.0, 105.0, 120.0])
 F = np.array([102.0, 107.0, 105.0, 112.0])
-Y0 = np.array([101.0, 100.0, 110.0, 105.0])       # the value at each forecast origin
+Y0 = np.array([101.0, 100.0, 110.0, 105.0])  # the value at each forecast origin
 
 
 def test_point_metrics_by_hand():
@@ -21,7 +22,7 @@ def test_point_metrics_by_hand():
 
 
 def test_mase_uses_the_training_naive_error():
-    y_train = np.array([10.0, 12.0, 11.0, 15.0])      # |diffs| 2, 1, 4 -> 7/3
+    y_train = np.array([10.0, 12.0, 11.0, 15.0])  # |diffs| 2, 1, 4 -> 7/3
     scale = M.naive_scale(y_train)
     assert scale == pytest.approx(7 / 3)
     assert M.mase(Y, F, scale) == pytest.approx(((2 + 3 + 0 + 8) / 4) / (7 / 3))
@@ -33,7 +34,7 @@ def test_directional_accuracy_by_hand():
     # a forecast of no change never has a direction (persistence)
     assert M.directional_accuracy(Y, Y0, Y0) is None
     # a zero move next to real moves counts as wrong
-    f = np.array([101.0, 107.0, 110.0, 112.0])        # moves 0, +7, 0, +7: right twice
+    f = np.array([101.0, 107.0, 110.0, 112.0])  # moves 0, +7, 0, +7: right twice
     assert M.directional_accuracy(Y, f, Y0) == pytest.approx(0.5)
 
 
@@ -43,10 +44,19 @@ def test_mape_undefined_at_zero_and_all_metrics_none():
     assert out["mape"] is None and out["rmse"] == pytest.approx(math.sqrt(0.5))
 
 
-@pytest.mark.parametrize("t, df, p", [
-    (2.228, 10, 0.05), (3.169, 10, 0.01), (2.571, 5, 0.05), (2.015, 5, 0.10),
-    (1.960, 1e7, 0.05), (12.706, 1, 0.05), (0.0, 7, 1.0), (2.045, 29, 0.05),
-])
+@pytest.mark.parametrize(
+    "t, df, p",
+    [
+        (2.228, 10, 0.05),
+        (3.169, 10, 0.01),
+        (2.571, 5, 0.05),
+        (2.015, 5, 0.10),
+        (1.960, 1e7, 0.05),
+        (12.706, 1, 0.05),
+        (0.0, 7, 1.0),
+        (2.045, 29, 0.05),
+    ],
+)
 def test_t_two_sided_tail_matches_tables(t, df, p):
     assert M.t_sf2(t, df) == pytest.approx(p, abs=6e-4)
 
@@ -55,7 +65,7 @@ def test_t_tail_is_the_normal_for_large_df_and_symmetric():
     for x in (0.3, 1.0, 2.5):
         assert M.t_sf2(x, 1e9) == pytest.approx(2 * (1 - M.normal_cdf(x)), abs=1e-6)
         assert M.t_sf2(-x, 12) == M.t_sf2(x, 12)
-    assert M.t_sf2(1.0, 1) == pytest.approx(0.5, abs=1e-12)     # Cauchy: P(|T| > 1) = 1/2
+    assert M.t_sf2(1.0, 1) == pytest.approx(0.5, abs=1e-12)  # Cauchy: P(|T| > 1) = 1/2
     assert M.normal_cdf(1.959963985) == pytest.approx(0.975, abs=1e-9)
 
 
@@ -103,7 +113,7 @@ def test_dm_sign_and_degenerate_cases():
     assert better["statistic"] < 0 and better["p_value"] < 1e-6
     same = M.dm_test(e2, e2)
     assert same["statistic"] is None and same["p_value"] is None
-    rounded = M.dm_test(e2 * (1 + 1e-15), e2)                  # an ensemble mean's rounding
+    rounded = M.dm_test(e2 * (1 + 1e-15), e2)  # an ensemble mean's rounding
     assert rounded["statistic"] is None
     with pytest.raises(ValueError):
         M.dm_test(e2, e2[:-1])

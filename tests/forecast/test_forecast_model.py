@@ -1,4 +1,5 @@
 """The Forecaster: estimator rules, no leakage, clipping applied, flat parameters, save/load."""
+
 import json
 import os
 
@@ -22,7 +23,7 @@ def tiny(**kw):
 def test_estimator_rules():
     f = tiny()
     assert f.get_params()["hidden_size"] == 6
-    assert not any(k.endswith("_") for k in vars(f))            # the constructor only stores
+    assert not any(k.endswith("_") for k in vars(f))  # the constructor only stores
     with pytest.raises(NotFittedError, match="not fitted"):
         f.predict(random_walk(50))
     assert f.fit(random_walk(120)) is f
@@ -33,6 +34,10 @@ def test_estimator_rules():
         tiny(hidden_size=0).fit(random_walk(120))
     with pytest.raises(UserError, match="target must be one of level, diff, logreturn"):
         tiny(target="price").fit(random_walk(120))
+    g = tiny()
+    assert g.set_params(hidden_size=9, num_layers=2) is g and g.get_params()["hidden_size"] == 9
+    with pytest.raises(ValueError, match="invalid parameters"):
+        g.set_params(hidden=9)
 
 
 def test_same_seed_same_model_different_seed_different_model():
@@ -98,14 +103,14 @@ def test_clipped_gradients_are_the_ones_applied(monkeypatch):
     step = Adam.step
 
     def spy(self, *a, **k):
-        G = self.flat[1]                                    # the network's one gradient buffer
+        G = self.flat[1]  # the network's one gradient buffer
         seen.append(float(np.sqrt(np.vdot(G, G))))
         step(self, *a, **k)
 
     monkeypatch.setattr(Adam, "step", spy)
     f = tiny(clip=1e-3, epochs=2, lr=1e-3).fit(random_walk(120))
     assert seen and max(seen) <= 1e-3 * (1 + 1e-5)
-    assert max(f.histories_[0]["grad_norm"]) > 1e-2         # the raw norms were far larger
+    assert max(f.histories_[0]["grad_norm"]) > 1e-2  # the raw norms were far larger
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
@@ -134,7 +139,7 @@ def test_flat_params_are_views_the_layers_use():
     x = np.random.default_rng(0).standard_normal((5, 3, 1)).astype(np.float32)
     y0 = net(x).copy()
     P *= 0.0
-    assert np.all(net(x) == 0) and np.any(y0 != 0)          # zeroed through the flat buffer
+    assert np.all(net(x) == 0) and np.any(y0 != 0)  # zeroed through the flat buffer
 
 
 def test_book_init_is_truncated_normal():
@@ -144,8 +149,14 @@ def test_book_init_is_truncated_normal():
     assert not net.rnn.params["bias_ih_l0"].any() and not net.head.params["bias"].any()
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(target="level", cell="lstm", ensemble=2),
-                                dict(target="diff", strategy="direct", horizon=3, cell="rnn")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(target="level", cell="lstm", ensemble=2),
+        dict(target="diff", strategy="direct", horizon=3, cell="rnn"),
+    ],
+)
 def test_save_load_round_trip(tmp_path, kw):
     y = random_walk(130)
     f = tiny(**kw).fit(y)
@@ -156,8 +167,10 @@ def test_save_load_round_trip(tmp_path, kw):
     g = Forecaster.load(tmp_path / "m")
     assert g.get_params() == f.get_params()
     np.testing.assert_array_equal(g.predict(y, 5), f.predict(y, 5))
-    np.testing.assert_array_equal(g.forecast_from(y, np.arange(20, 120), 2), f.forecast_from(y, np.arange(20, 120), 2))
-    f.save(tmp_path / "m")                                    # overwriting a model is fine
+    np.testing.assert_array_equal(
+        g.forecast_from(y, np.arange(20, 120), 2), f.forecast_from(y, np.arange(20, 120), 2)
+    )
+    f.save(tmp_path / "m")  # overwriting a model is fine
 
 
 def test_load_rejects_what_is_not_a_model(tmp_path):

@@ -5,6 +5,7 @@ weights, sizes that all differ (N=3, Tq=4, S=5, Hq=6, Hk=7 where the score allow
 masks with different lengths per row. Every tensor is compared: context, weights, dquery,
 dkeys and every parameter gradient.
 """
+
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ def torch_attention(score, p, q, k, mask):
     elif score == "dot":
         s = q @ k.transpose(1, 2)
     elif score == "scaled_dot":
-        s = q @ k.transpose(1, 2) / Hk ** 0.5
+        s = q @ k.transpose(1, 2) / Hk**0.5
     elif score == "cosine":
         qn = torch.sqrt((q * q).sum(-1, keepdim=True) + 1e-12)
         kn = torch.sqrt((k * k).sum(-1, keepdim=True) + 1e-12)
@@ -32,8 +33,9 @@ def torch_attention(score, p, q, k, mask):
     elif score == "general":
         s = q @ (k @ p["weight"].T).transpose(1, 2)
     else:
-        e = torch.tanh((q @ p["weight_query"].T)[:, :, None, :]
-                       + (k @ p["weight_key"].T + p["bias"])[:, None, :, :])
+        e = torch.tanh(
+            (q @ p["weight_query"].T)[:, :, None, :] + (k @ p["weight_key"].T + p["bias"])[:, None, :, :]
+        )
         s = e @ p["v"]
     if mask is not None:
         s = s.masked_fill(~torch.tensor(mask)[:, None, :], float("-inf"))
@@ -50,7 +52,7 @@ def test_attention_matches_torch(score, masked):
     attn = Attention(score, Hq, Hk, attention_size=A, dtype=np.float64, seed=3)
     q = rng.standard_normal((N, Tq, Hq))
     k = rng.standard_normal((N, S, Hk))
-    k[0, 4] = 0.0                                  # a zero key (padding-like) must not break cosine
+    k[0, 4] = 0.0  # a zero key (padding-like) must not break cosine
     mask = None
     if masked:
         lengths = np.array([5, 2, 3])

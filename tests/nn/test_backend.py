@@ -5,6 +5,7 @@ parity tests against torch in test_recurrent_parity.py run through the compiled 
 numba is present. Measured here (float32, these shapes): every tensor of the compiled path is
 within 4e-7 relative of the NumPy path; we allow 1e-5.
 """
+
 import os
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import pytest
 
 numba = pytest.importorskip("numba", reason="numba not installed: the compiled loops are optional")
 
-import rnnlab.nn as rnn  # noqa: E402
 from conftest import assert_close  # noqa: E402
+
+import rnnlab.nn as rnn  # noqa: E402
 from rnnlab.nn import backend, runtime  # noqa: E402
 from rnnlab.nn.backend import kernels, loops  # noqa: E402
 
@@ -31,8 +33,7 @@ def run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, fast, seed=3
 
 
 def _run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, seed):
-    m = getattr(rnn, mode)(I, H, num_layers=L, bidirectional=bidir, batch_first=batch_first,
-                           seed=seed, **kw)
+    m = getattr(rnn, mode)(I, H, num_layers=L, bidirectional=bidir, batch_first=batch_first, seed=seed, **kw)
     rng = np.random.default_rng(seed)
     D = 2 if bidir else 1
     x = rng.standard_normal((N, T, I) if batch_first else (T, N, I)).astype(np.float32)
@@ -57,24 +58,29 @@ def _run_layer(mode, kw, T, N, I, H, L, bidir, batch_first, lengths, seed):
 
 @pytest.fixture(autouse=True)
 def fresh_backend():
-    backend.reset()                                       # tests may break a loop: start clean
+    backend.reset()  # tests may break a loop: start clean
     yield
     backend.reset()
 
 
 @pytest.mark.parametrize("mode,kw", CELLS, ids=IDS)
-@pytest.mark.parametrize("L,bidir,batch_first,lengths", [
-    (1, False, False, None),
-    (2, True, True, [6, 2, 7, 4, 1]),
-    (2, False, False, [3, 7, 7, 5, 2]),
-], ids=["L1-uni", "L2-bi-bf-var", "L2-uni-var"])
+@pytest.mark.parametrize(
+    "L,bidir,batch_first,lengths",
+    [
+        (1, False, False, None),
+        (2, True, True, [6, 2, 7, 4, 1]),
+        (2, False, False, [3, 7, 7, 5, 2]),
+    ],
+    ids=["L1-uni", "L2-bi-bf-var", "L2-uni-var"],
+)
 def test_compiled_matches_numpy(mode, kw, L, bidir, batch_first, lengths):
     lengths = None if lengths is None else np.array(lengths)
     args = (mode, kw, 7, 5, 6, 9, L, bidir, batch_first, lengths)
     ref = run_layer(*args, fast=False)
     got = run_layer(*args, fast=True)
-    assert backend.select(rnn.GRU(1, 1).cell if mode == "GRU" else rnn.LSTM(1, 1).cell,
-                          np.float32) is not None, "the compiled loops did not run"
+    assert (
+        backend.select(rnn.GRU(1, 1).cell if mode == "GRU" else rnn.LSTM(1, 1).cell, np.float32) is not None
+    ), "the compiled loops did not run"
     for name in ref:
         assert_close(name, got[name], ref[name], TOL)
 
@@ -126,7 +132,7 @@ def test_transpose(rows, cols):
 def test_setting_and_dtype_choose_the_loop(monkeypatch):
     """backend="numpy" and float64 take the NumPy loop; float32 with "auto" or "compiled"
     one compiled call per sequence (no Python loop over the steps)."""
-    assert backend.select(rnn.LSTM(1, 1).cell, np.float32) is not None   # compiled and checked
+    assert backend.select(rnn.LSTM(1, 1).cell, np.float32) is not None  # compiled and checked
     calls = []
     real = loops.lstm_forward
     monkeypatch.setattr(loops, "lstm_forward", lambda *a: (calls.append(a[2].shape[0]), real(*a))[1])
@@ -140,15 +146,16 @@ def test_setting_and_dtype_choose_the_loop(monkeypatch):
     for mode in ("auto", "compiled"):
         with runtime.override(backend=mode):
             rnn.LSTM(4, 5)(x)
-    assert calls == [3, 3]                               # T = 3 steps, one call each
+    assert calls == [3, 3]  # T = 3 steps, one call each
     assert runtime.describe()["backend"] == "compiled"
     with runtime.override(backend="numpy"):
         assert runtime.describe()["backend"] == "numpy"
 
 
 def _python(code, **env):
-    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True, text=True, check=True
+    )
     return out.stdout.split()
 
 
@@ -161,10 +168,12 @@ def test_environment_variables_choose_numpy(env):
 def test_without_numba_the_numpy_path_runs_and_import_stays_light():
     """numba blocked: the NumPy loop runs and a float32 LSTM trains; numba is never imported
     by ``import rnnlab.nn`` alone (it is loaded on the first compiled call)."""
-    code = ("import sys, numpy as np; import rnnlab.nn as rnn; print('numba' in sys.modules); "
-            "sys.modules['numba'] = None; m = rnn.LSTM(3, 4); out, _ = m(np.ones((2, 2, 3), np.float32)); "
-            "m.backward(np.ones_like(out)); from rnnlab.nn import runtime; "
-            "print(runtime.describe()['backend'], sys.modules['numba'] is not None)")
+    code = (
+        "import sys, numpy as np; import rnnlab.nn as rnn; print('numba' in sys.modules); "
+        "sys.modules['numba'] = None; m = rnn.LSTM(3, 4); out, _ = m(np.ones((2, 2, 3), np.float32)); "
+        "m.backward(np.ones_like(out)); from rnnlab.nn import runtime; "
+        "print(runtime.describe()['backend'], sys.modules['numba'] is not None)"
+    )
     assert _python(code) == ["False", "numpy", "False"]
 
 
@@ -176,7 +185,7 @@ def test_compile_failure_falls_back_with_one_warning(monkeypatch):
     x = np.random.default_rng(0).standard_normal((3, 2, 4)).astype(np.float32)
     with pytest.warns(RuntimeWarning, match="using the NumPy path"):
         out, _ = rnn.GRU(4, 5, seed=0)(x)
-    assert backend.select(rnn.GRU(4, 5).cell, np.float32) is None       # GRU: NumPy from now on
+    assert backend.select(rnn.GRU(4, 5).cell, np.float32) is None  # GRU: NumPy from now on
     assert backend.select(rnn.LSTM(4, 5).cell, np.float32) is not None  # the LSTM is unaffected
     with runtime.override(backend="numpy"):
         ref, _ = rnn.GRU(4, 5, seed=0)(x)

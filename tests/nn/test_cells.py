@@ -3,6 +3,7 @@
 Nonzero biases (PyTorch's init) and states, a random upstream gradient on h (and c), sizes
 all different; compared: the new state(s), dx, dh_prev (dc_prev) and every parameter gradient.
 """
+
 import numpy as np
 import pytest
 

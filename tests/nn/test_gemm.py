@@ -5,15 +5,16 @@ Every library that loads here is tested (in CI both: ``rnnlab[fast]`` brings the
 wheel; NumPy brings its OpenBLAS): float32 within 1e-5 relative of a float64 product, float64
 within 1e-12, and the layers on each within 1e-5 of the NumPy loop.
 """
+
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import rnnlab.nn as rnn
-from conftest import assert_close
 from rnnlab.nn import backend, runtime
 from rnnlab.nn.backend import gemm
 
@@ -36,6 +37,7 @@ def layouts(m):
 def test_numpys_openblas_is_found():
     """NumPy's wheels bundle OpenBLAS: where NumPy runs on one, it is offered."""
     from threadpoolctl import threadpool_info
+
     if sys.platform == "linux" and any(p.get("internal_api") == "openblas" for p in threadpool_info()):
         assert "openblas" in NAMES
 
@@ -52,7 +54,7 @@ def test_matmul_every_layout(lib, dtype, M, K, N):
             out = lib.matmul(A, B)
             assert out.dtype == dtype
             assert_close(f"{la} @ {lb}", out, ref, TOL[dtype])
-            into = np.full((M, N + 3), np.nan, dtype)[:, 1 : N + 1]   # strided output rows
+            into = np.full((M, N + 3), np.nan, dtype)[:, 1 : N + 1]  # strided output rows
             lib.matmul(A, B, out=into)
             assert_close(f"{la} @ {lb} into a strided out", into, ref, TOL[dtype])
 
@@ -61,7 +63,7 @@ def test_matmul_falls_back_for_other_dtypes_and_layouts(lib):
     a = np.arange(12, dtype=np.int64).reshape(3, 4)
     np.testing.assert_array_equal(lib.matmul(a, a.T), a @ a.T)
     x = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
-    a, b = x[::2, ::2], x[::2, 1::2].T                       # neither rows nor columns unit-stride
+    a, b = x[::2, ::2], x[::2, 1::2].T  # neither rows nor columns unit-stride
     assert_close("strided", lib.matmul(a, b), a.astype(np.float64) @ b, 1e-5)
     assert_close("K=0", lib.matmul(x[:, :0], x[:0, :]), np.zeros((6, 8)), 0)  # K = 0
 
@@ -72,12 +74,16 @@ def test_operand_in_a_compiled_product(lib, uses):
     for a^T W^T-like products as in the LSTM's step: out = a @ b (+ beta out)."""
     pytest.importorskip("numba")
     from rnnlab.nn.backend import loops
+
     rng = np.random.default_rng(1)
     M, K, N = 16, 40, 96
     a = rng.standard_normal((M, K)).astype(np.float32)
-    W = rng.standard_normal((3 * N, K)).astype(np.float32)   # a weight stored (out, in)
-    for name, b in {"W^T view": W.T, "columns of W^T": W.T[:, N : 2 * N],
-                    "C copy": np.ascontiguousarray(W.T)}.items():
+    W = rng.standard_normal((3 * N, K)).astype(np.float32)  # a weight stored (out, in)
+    for name, b in {
+        "W^T view": W.T,
+        "columns of W^T": W.T[:, N : 2 * N],
+        "C copy": np.ascontiguousarray(W.T),
+    }.items():
         op = lib.operand(b, M, uses)
         start = rng.standard_normal((M, b.shape[1])).astype(np.float32)
         for beta in (0.0, 1.0):
@@ -99,15 +105,24 @@ def run(mode, kw, gemm_name, fast, T=9, N=5, I=7, H=12, L=2, bidir=True, lengths
         out, _ = m(x, lengths=lengths)
         dx, d0 = m.backward(dout, tuple(final) if mode == "LSTM" else final[0])
     d0 = d0 if mode == "LSTM" else (d0,)
-    return {"out": out, "dx": dx, **{f"d state0 {i}": d for i, d in enumerate(d0)},
-            **{k: v.copy() for k, v in m.grads.items()}}
+    return {
+        "out": out,
+        "dx": dx,
+        **{f"d state0 {i}": d for i, d in enumerate(d0)},
+        **{k: v.copy() for k, v in m.grads.items()},
+    }
 
 
-@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {"reset_after": True}),
-                                     ("GRU", {"reset_after": False})], ids=["lstm", "gru", "gru-before"])
-@pytest.mark.parametrize("N,lengths", [(5, None), (5, [9, 3, 1, 9, 6]), (32, None),
-                                       (32, [9, 3, 1, 9, 6, 2] * 5 + [9, 8])],
-                         ids=["in-place", "in-place-lengths", "packed", "packed-lengths"])
+@pytest.mark.parametrize(
+    "mode,kw",
+    [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})],
+    ids=["lstm", "gru", "gru-before"],
+)
+@pytest.mark.parametrize(
+    "N,lengths",
+    [(5, None), (5, [9, 3, 1, 9, 6]), (32, None), (32, [9, 3, 1, 9, 6, 2] * 5 + [9, 8])],
+    ids=["in-place", "in-place-lengths", "packed", "packed-lengths"],
+)
 def test_layers_on_each_library_equal_numpy_path(lib, mode, kw, N, lengths):
     """The compiled loops on this GEMM library against the pure NumPy loop, every tensor."""
     pytest.importorskip("numba")
@@ -131,9 +146,11 @@ def test_lstm_merged_weight_gradient_gemm(lib, lengths):
 
 
 def test_no_mkl_switch_in_a_fresh_process():
-    code = ("import numpy as np, rnnlab.nn as rnn; from rnnlab.nn import runtime; "
-            "out, _ = rnn.LSTM(3, 4, seed=0)(np.ones((2, 1, 3), np.float32)); "
-            "print(out.shape, runtime.describe()['gemm'])")
+    code = (
+        "import numpy as np, rnnlab.nn as rnn; from rnnlab.nn import runtime; "
+        "out, _ = rnn.LSTM(3, 4, seed=0)(np.ones((2, 1, 3), np.float32)); "
+        "print(out.shape, runtime.describe()['gemm'])"
+    )
     env = dict(os.environ, RNNLAB_NO_MKL="1")
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
@@ -154,7 +171,7 @@ def test_runtime_threads_reach_the_library(lib):
     before = lib.get_threads()
     with runtime.override(threads=1):
         assert lib.get_threads() == 1
-    assert lib.get_threads() == before                  # threads=None: the library's own again
+    assert lib.get_threads() == before  # threads=None: the library's own again
 
 
 @pytest.mark.skipif("mkl" not in NAMES, reason="needs mkl")

@@ -1,9 +1,10 @@
 """||dL/dh_t|| stays exact in float32 for gradients whose squares underflow float32 (< 1e-38)."""
+
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import rnnlab.nn as nn
-from conftest import assert_close
 from rnnlab.nn import runtime
 
 
@@ -20,7 +21,7 @@ def test_tiny_hidden_grad_norms_do_not_underflow(cls, backend):
     m64.load_state_dict(m32.state_dict())
     x = np.random.default_rng(0).standard_normal((6, 2, 3))
     dout = np.zeros((6, 2, 10))
-    dout[-1] = 1e-25                                   # squares 1e-50: zero in float32
+    dout[-1] = 1e-25  # squares 1e-50: zero in float32
     for m in (m32, m64):
         m(x)
         m.backward(dout)

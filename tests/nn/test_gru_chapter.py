@@ -10,6 +10,7 @@ masking (state carried, output zero past a sequence's length) and its own per-se
 reversal for the reverse direction. The same loop with ``reset_after=True`` is first checked
 against ``torch.nn.GRU`` + ``pack_padded_sequence``, which proves the loop's scaffolding.
 """
+
 import itertools
 
 import numpy as np
@@ -36,12 +37,12 @@ def reverse_within(x, lengths):
 
 def gru_step(x_t, h, U, W, b_ih, b_hh, reset_after):
     H = h.shape[1]
-    gi = x_t @ U.T + b_ih                                  # (N, 3H)  U x + b_ih
+    gi = x_t @ U.T + b_ih  # (N, 3H)  U x + b_ih
     r = torch.sigmoid(gi[:, :H] + h @ W[:H].T + b_hh[:H])
     z = torch.sigmoid(gi[:, H : 2 * H] + h @ W[H : 2 * H].T + b_hh[H : 2 * H])
-    if reset_after:                                        # PyTorch: r * (W_n h + b_hn)
+    if reset_after:  # PyTorch: r * (W_n h + b_hn)
         c = torch.tanh(gi[:, 2 * H :] + r * (h @ W[2 * H :].T + b_hh[2 * H :]))
-    else:                                                  # chapter: W_c (r * h) + b_hn
+    else:  # chapter: W_c (r * h) + b_hn
         c = torch.tanh(gi[:, 2 * H :] + (r * h) @ W[2 * H :].T + b_hh[2 * H :])
     return z * h + (1 - z) * c
 
@@ -66,8 +67,8 @@ def torch_gru(x, h0, P, L, D, lengths, reset_after):
             h, ys = h0[layer * D + d], []
             for t in range(T):
                 h_new = gru_step(xin[t], h, U, W, b_ih, b_hh, reset_after)
-                h = torch.where(mask[t], h_new, h)         # past the length: carry the state
-                ys.append(h * mask[t])                     # and output zero
+                h = torch.where(mask[t], h_new, h)  # past the length: carry the state
+                ys.append(h * mask[t])  # and output zero
             y = torch.stack(ys)
             outs.append(reverse_within(y, lengths) if d else y)
             finals.append(h)
@@ -75,16 +76,26 @@ def torch_gru(x, h0, P, L, D, lengths, reset_after):
     return layer_in, torch.stack(finals)
 
 
-def run_case(T, N, I, H, L, bidir, batch_first, lengths, bias, dtype, seed, reset_after=False,
-             against_torch_nn=False):
+def run_case(
+    T, N, I, H, L, bidir, batch_first, lengths, bias, dtype, seed, reset_after=False, against_torch_nn=False
+):
     """Ours vs the torch loop (or, to validate the loop, the loop vs torch.nn.GRU).
 
     Returns ``{tensor name: relative error}``; asserts each is within tolerance.
     """
     rng = np.random.default_rng(seed)
     D, tol, tdt = 2 if bidir else 1, TOL[dtype], TORCH_DTYPE[dtype]
-    ours = rnn.GRU(I, H, num_layers=L, bias=bias, batch_first=batch_first, bidirectional=bidir,
-                   dtype=dtype, seed=seed, reset_after=reset_after)
+    ours = rnn.GRU(
+        I,
+        H,
+        num_layers=L,
+        bias=bias,
+        batch_first=batch_first,
+        bidirectional=bidir,
+        dtype=dtype,
+        seed=seed,
+        reset_after=reset_after,
+    )
     if bias:  # nonzero and different per gate (PyTorch's init is already nonzero; make sure)
         for k, p in ours.params.items():
             if k.startswith("bias"):
@@ -101,27 +112,46 @@ def run_case(T, N, I, H, L, bidir, batch_first, lengths, bias, dtype, seed, rese
     if batch_first:
         ref_out = ref_out.transpose(0, 1)
     ((ref_out * torch.tensor(dout)).sum() + (ref_hn * torch.tensor(dh_n)).sum()).backward()
-    ref = {"out": ref_out, "h_n": ref_hn, "dx": tx.grad, "dh0": th0.grad,
-           **{f"grad {k}": P[k].grad for k in P}}
+    ref = {
+        "out": ref_out,
+        "h_n": ref_hn,
+        "dx": tx.grad,
+        "dh0": th0.grad,
+        **{f"grad {k}": P[k].grad for k in P},
+    }
 
     if against_torch_nn:  # the same tensors from torch.nn.GRU: validates the reference loop
-        tm = torch.nn.GRU(I, H, num_layers=L, bias=bias, batch_first=batch_first,
-                          bidirectional=bidir).to(tdt)
+        tm = torch.nn.GRU(I, H, num_layers=L, bias=bias, batch_first=batch_first, bidirectional=bidir).to(tdt)
         tm.load_state_dict({k: torch.tensor(v) for k, v in ours.params.items()})
         tx2, th02 = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
-        inp = tx2 if lengths is None else torch.nn.utils.rnn.pack_padded_sequence(
-            tx2, torch.as_tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+        inp = (
+            tx2
+            if lengths is None
+            else torch.nn.utils.rnn.pack_padded_sequence(
+                tx2, torch.as_tensor(lengths), batch_first=batch_first, enforce_sorted=False
+            )
+        )
         out2, hn2 = tm(inp, th02)
         if lengths is not None:
             out2, _ = torch.nn.utils.rnn.pad_packed_sequence(out2, batch_first=batch_first, total_length=T)
         ((out2 * torch.tensor(dout)).sum() + (hn2 * torch.tensor(dh_n)).sum()).backward()
-        got = {"out": out2, "h_n": hn2, "dx": tx2.grad, "dh0": th02.grad,
-               **{f"grad {k}": p.grad for k, p in tm.named_parameters()}}
+        got = {
+            "out": out2,
+            "h_n": hn2,
+            "dx": tx2.grad,
+            "dh0": th02.grad,
+            **{f"grad {k}": p.grad for k, p in tm.named_parameters()},
+        }
     else:
         out, h_n = ours(x, h0, lengths=lengths)
         dx, dh0 = ours.backward(dout, dh_n)
-        got = {"out": out, "h_n": h_n, "dx": dx, "dh0": dh0,
-               **{f"grad {k}": ours.grads[k] for k in ours.params}}
+        got = {
+            "out": out,
+            "h_n": h_n,
+            "dx": dx,
+            "dh0": dh0,
+            **{f"grad {k}": ours.grads[k] for k in ours.params},
+        }
     assert set(got) == set(ref)
     errs = {}
     for name, r in ref.items():
@@ -142,15 +172,23 @@ def configs(n_cases, seed):
         if var:
             lengths = rng.integers(1, T + 1, N)
             lengths[rng.integers(N)] = T
-        yield pytest.param(T, N, I, H, L, bidir, bf, lengths,
-                           id=f"L{L}-{'bi' if bidir else 'uni'}-{'bf' if bf else 'tf'}-{'var' if var else 'full'}")
+        yield pytest.param(
+            T,
+            N,
+            I,
+            H,
+            L,
+            bidir,
+            bf,
+            lengths,
+            id=f"L{L}-{'bi' if bidir else 'uni'}-{'bf' if bf else 'tf'}-{'var' if var else 'full'}",
+        )
 
 
 @pytest.mark.parametrize("T,N,I,H,L,bidir,bf,lengths", list(configs(6, 1)))
 def test_reference_loop_matches_torch_nn_gru(T, N, I, H, L, bidir, bf, lengths):
     """The hand-written torch loop (reset_after=True) reproduces torch.nn.GRU exactly."""
-    run_case(T, N, I, H, L, bidir, bf, lengths, True, np.float64, 5, reset_after=True,
-             against_torch_nn=True)
+    run_case(T, N, I, H, L, bidir, bf, lengths, True, np.float64, 5, reset_after=True, against_torch_nn=True)
 
 
 @pytest.mark.parametrize("T,N,I,H,L,bidir,bf,lengths", list(configs(24, 2)))

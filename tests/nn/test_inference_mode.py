@@ -1,4 +1,5 @@
 """rnnlab.nn.inference_mode: the same outputs as a normal forward, nothing kept for backward."""
+
 import threading
 
 import numpy as np
@@ -7,8 +8,7 @@ import pytest
 import rnnlab.nn as rnn
 from rnnlab.nn import runtime
 
-CASES = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False}),
-         ("RNN", {})]
+CASES = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False}), ("RNN", {})]
 
 
 @pytest.fixture(params=["compiled", "numpy"])
@@ -18,8 +18,9 @@ def backend(request):
 
 
 @pytest.mark.parametrize("mode,kw", CASES, ids=["lstm", "gru", "gru-before", "rnn"])
-@pytest.mark.parametrize("N,lengths", [(3, None), (3, [5, 2, 1]), (40, None)],
-                         ids=["full", "lengths", "packed"])
+@pytest.mark.parametrize(
+    "N,lengths", [(3, None), (3, [5, 2, 1]), (40, None)], ids=["full", "lengths", "packed"]
+)
 def test_same_outputs_bitwise(mode, kw, backend, N, lengths):
     m = getattr(rnn, mode)(4, 6, num_layers=2, bidirectional=True, seed=2, **kw)
     x = np.random.default_rng(2).standard_normal((5, N, 4)).astype(np.float32)
@@ -28,8 +29,10 @@ def test_same_outputs_bitwise(mode, kw, backend, N, lengths):
     with rnn.inference_mode():
         out_i, state_i = m(x, lengths=lengths)
     np.testing.assert_array_equal(out_i, out)
-    for a, b in zip(np.atleast_1d(state_i) if mode != "LSTM" else state_i,
-                    np.atleast_1d(state) if mode != "LSTM" else state):
+    for a, b in zip(
+        np.atleast_1d(state_i) if mode != "LSTM" else state_i,
+        np.atleast_1d(state) if mode != "LSTM" else state,
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -42,7 +45,7 @@ def test_backward_and_traces_need_a_normal_forward():
         m.backward(np.ones_like(out))
     with pytest.raises(RuntimeError, match="inference_mode"):
         m.gate_trace()
-    out, _ = m(x)                                   # a normal forward: backward works again
+    out, _ = m(x)  # a normal forward: backward works again
     dx, _ = m.backward(np.ones_like(out))
     assert dx.shape == x.shape and np.abs(m.grads["weight_hh_l0"]).sum() > 0
 
@@ -58,7 +61,7 @@ def test_nesting_switching_off_and_threads():
         t = threading.Thread(target=lambda: seen.append(rnn.is_inference_mode_enabled()))
         t.start()
         t.join()
-        assert seen == [False]                      # per thread, like torch's
+        assert seen == [False]  # per thread, like torch's
     assert not rnn.is_inference_mode_enabled()
     with pytest.raises(ValueError):
         with rnn.inference_mode():

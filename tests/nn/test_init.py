@@ -1,4 +1,5 @@
 """rnnlab.nn.init: each scheme's defining property, measured on the parameters it wrote."""
+
 import numpy as np
 import pytest
 
@@ -40,7 +41,7 @@ def test_orthogonal_scheme(name):
             # the blocks are different draws, not one matrix repeated
             assert G == 1 or not np.allclose(p[:H], p[H : 2 * H]), f"{k}: gate blocks identical"
         elif k.startswith("weight_ih"):
-            a = np.sqrt(6.0 / (H + p.shape[1]))            # Xavier bound of one (H, in) block
+            a = np.sqrt(6.0 / (H + p.shape[1]))  # Xavier bound of one (H, in) block
             assert np.abs(p).max() <= a, f"{k}: outside the Xavier bound {a:.3f}"
             assert np.abs(p).max() > 0.8 * a, f"{k}: far inside the Xavier bound (wrong fan?)"
             assert abs(p.std() - a / np.sqrt(3)) < 0.15 * a / np.sqrt(3), f"{k}: std {p.std():.3f}"
@@ -54,7 +55,7 @@ def test_orthogonal_scheme(name):
 
 def test_orthogonal_forget_bias_sum_is_one():
     lstm = init.apply(rnn.LSTM(I, H, dtype=np.float64), "orthogonal", seed=1)
-    b = lstm.params["bias_ih_l0"] + lstm.params["bias_hh_l0"]   # the bias the gate actually sees
+    b = lstm.params["bias_ih_l0"] + lstm.params["bias_hh_l0"]  # the bias the gate actually sees
     np.testing.assert_array_equal(b[H : 2 * H], 1.0)
     np.testing.assert_array_equal(np.delete(b, np.s_[H : 2 * H]), 0.0)
 
@@ -87,11 +88,12 @@ def test_book_truncated_normal(name):
     assert np.abs(w).max() <= 0.1, f"{name}: |w| max {np.abs(w).max():.4f} > 2 std"
     # std of N(0, 0.05^2) truncated at +-2 std: 0.05 * sqrt(1 - 4 phi(2) / (2 Phi(2) - 1))
     from math import erf, exp, pi, sqrt
+
     phi2, Phi2 = exp(-2.0) / sqrt(2 * pi), 0.5 * (1 + erf(2 / sqrt(2)))
-    expect = 0.05 * sqrt(1 - 4 * phi2 / (2 * Phi2 - 1))    # 0.04398
+    expect = 0.05 * sqrt(1 - 4 * phi2 / (2 * Phi2 - 1))  # 0.04398
     se = expect / np.sqrt(2 * w.size)
     assert abs(w.std() - expect) < 6 * se + 1e-4, f"{name}: std {w.std():.5f}, expected {expect:.5f}"
-    frac = np.mean(np.abs(w) > 0.05)                       # a normal shape, not a uniform one
+    frac = np.mean(np.abs(w) > 0.05)  # a normal shape, not a uniform one
     assert 0.2 < frac < 0.37, f"{name}: fraction beyond 1 std {frac:.3f} (expected 0.285)"
     for k, p in m.params.items():
         if k.startswith("bias"):
@@ -114,7 +116,9 @@ def test_pytorch_scheme_bounds(name):
     assert np.abs(w).max() > 0.95 * k, f"{name}: far inside the bound"
     se = k / np.sqrt(3) / np.sqrt(w.size)
     assert abs(w.mean()) < 5 * se, f"{name}: mean {w.mean():.4f} not centred"
-    assert abs(w.std() - k / np.sqrt(3)) < 0.1 * k, f"{name}: std {w.std():.4f}, U(-k, k) has {k / np.sqrt(3):.4f}"
+    assert abs(w.std() - k / np.sqrt(3)) < 0.1 * k, (
+        f"{name}: std {w.std():.4f}, U(-k, k) has {k / np.sqrt(3):.4f}"
+    )
 
 
 def test_linear_schemes():
@@ -134,7 +138,7 @@ def test_linear_schemes():
 @pytest.mark.parametrize("scheme", init.SCHEMES)
 def test_seed_determinism_and_in_place(scheme):
     a, b, c = (rnn.LSTM(I, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=s) for s in (0, 1, 2))
-    arrays = {k: v for k, v in a.params.items()}           # optimisers hold these references
+    arrays = {k: v for k, v in a.params.items()}  # optimisers hold these references
     for m, s in ((a, 7), (b, 7), (c, 8)):
         init.apply(m, scheme, seed=s)
     for k in a.params:
@@ -142,7 +146,7 @@ def test_seed_determinism_and_in_place(scheme):
         np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=f"{k}: same seed, different values")
     differ = [k for k in a.params if k.startswith("weight") and not np.array_equal(a.params[k], c.params[k])]
     assert differ, "different seeds gave identical weights"
-    g = np.random.default_rng(7)                           # a Generator is accepted as the seed
+    g = np.random.default_rng(7)  # a Generator is accepted as the seed
     init.apply(c, scheme, seed=g)
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], c.params[k], err_msg=f"{k}: Generator(7) != seed 7")

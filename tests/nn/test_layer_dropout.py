@@ -4,6 +4,7 @@ White-box on purpose: the mask the layer drew is read from its cache (``_cache``
 torch recomputes the same network as two one-layer torch.nn modules with that mask applied
 to the first layer's output; every tensor is compared. In ``eval()`` there is no dropout.
 """
+
 import numpy as np
 import pytest
 
@@ -42,7 +43,7 @@ def test_inter_layer_dropout_matches_masked_torch(kind, bidir):
     R, Rh, Rc = rng.standard_normal((T, N, D * H)), *rng.standard_normal((2, 2 * D, N, H))
     out, st = m(x, (h0, c0) if lstm else h0, lengths=lengths)
     dx, dst = m.backward(R, (Rh, Rc) if lstm else Rh)
-    mask = m._cache[0][1][0]                                # (T, N, D*H) layer-1 input mask
+    mask = m._cache[0][1][0]  # (T, N, D*H) layer-1 input mask
     assert mask is not None and set(np.unique(mask)) == {0.0, 1 / 0.6}
 
     tx, th0, tc0 = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))

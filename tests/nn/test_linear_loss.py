@@ -1,4 +1,5 @@
 """Linear, Embedding, Dropout, MSELoss and CrossEntropyLoss against torch, forward and gradient."""
+
 import numpy as np
 import pytest
 
@@ -63,7 +64,7 @@ def test_embedding_vs_torch(padding_idx):
     emb.load_state_dict({k: v.detach().numpy() for k, v in te.state_dict().items()})
     idx = rng.integers(0, V, (5, 3))
     idx[0, :] = 2
-    idx[1, 0] = V - 1                                   # make sure both padding ids appear
+    idx[1, 0] = V - 1  # make sure both padding ids appear
     dy = rng.standard_normal((5, 3, d))
     y = emb(idx)
     assert emb.backward(dy) is None
@@ -72,8 +73,9 @@ def test_embedding_vs_torch(padding_idx):
     assert_close("y", y, ty.detach().numpy(), TOL)
     assert_close("grad weight", emb.grads["weight"], te.weight.grad.numpy(), TOL)
     if padding_idx is not None:
-        np.testing.assert_array_equal(emb.grads["weight"][padding_idx], 0.0,
-                                      err_msg="padding row received a gradient")
+        np.testing.assert_array_equal(
+            emb.grads["weight"][padding_idx], 0.0, err_msg="padding row received a gradient"
+        )
     # rows used several times accumulate: row 2 is used at least 3 times
     assert np.abs(emb.grads["weight"]).sum() > 0
 
@@ -103,7 +105,7 @@ def test_dropout_eval_is_identity():
 def test_dropout_train_scaling_and_same_mask_in_backward(p):
     d = rnn.Dropout(p, seed=3)
     rng = np.random.default_rng(0)
-    x = rng.uniform(1, 2, (400, 50))                    # nonzero, so y == 0 means dropped
+    x = rng.uniform(1, 2, (400, 50))  # nonzero, so y == 0 means dropped
     y = d(x)
     kept = y != 0
     np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-15)
@@ -125,7 +127,7 @@ def test_dropout_seeded():
     ya, yb, yc = a(x), b(x), c(x)
     np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(ya, yc)
-    np.testing.assert_array_equal(a(x), b(x))           # the streams stay in step
+    np.testing.assert_array_equal(a(x), b(x))  # the streams stay in step
     assert ya.dtype == x.dtype and rnn.Dropout(0.5)(x.astype(np.float32)).dtype == np.float32
 
 
@@ -175,7 +177,7 @@ def test_cross_entropy_vs_torch(case, reduction):
     C = shape[-1]
     logits = 3 * rng.standard_normal(shape)
     target = rng.integers(0, C, shape[:-1])
-    target[target == ignore] = (ignore + 1) % C           # exactly n_ignored ignored positions
+    target[target == ignore] = (ignore + 1) % C  # exactly n_ignored ignored positions
     flat = target.reshape(-1)
     flat[rng.choice(flat.size, n_ignored, replace=False)] = ignore
     f = rnn.CrossEntropyLoss(ignore_index=ignore, reduction=reduction)
@@ -190,14 +192,14 @@ def test_cross_entropy_vs_torch(case, reduction):
     assert_close("loss", loss, tl.item(), TOL)
     assert_close("dlogits", d, tz.grad.numpy(), TOL)
     if n_ignored:
-        rows = (target == ignore)
+        rows = target == ignore
         np.testing.assert_array_equal(d[rows], 0.0, err_msg="ignored positions got a gradient")
 
 
 def test_cross_entropy_all_ignored_like_torch():
     f = rnn.CrossEntropyLoss()
     z = np.random.default_rng(0).standard_normal((3, 4))
-    assert np.isnan(f(z, np.full(3, -100)))              # torch: nan loss, zero gradient
+    assert np.isnan(f(z, np.full(3, -100)))  # torch: nan loss, zero gradient
     np.testing.assert_array_equal(f.backward(), 0.0)
 
 

@@ -4,6 +4,7 @@
 overflow, division by zero and invalid operations (underflow to 0, as in exp(-2000), is the
 correct answer and stays allowed), and Python warnings turned into errors.
 """
+
 import warnings
 from contextlib import contextmanager
 
@@ -18,8 +19,10 @@ DTYPES = [np.float32, np.float64]
 
 @contextmanager
 def strict():
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"), \
-            warnings.catch_warnings():
+    with (
+        np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("error")
         yield
 
@@ -43,7 +46,7 @@ def test_sigmoid_extremes(dtype):
     assert s[0] == 0.0 and s[-1] == 1.0, f"limits {s[0]}, {s[-1]}"
     assert s[3] == 0.5
     assert np.all(np.diff(s) >= 0), "not monotone"
-    ref = 1.0 / (1.0 + np.exp(-x[1:-1].astype(np.float64)))            # safe in this range
+    ref = 1.0 / (1.0 + np.exp(-x[1:-1].astype(np.float64)))  # safe in this range
     assert np.abs(s[1:-1] - ref).max() < (1e-6 if dtype == np.float32 else 1e-15)
 
 
@@ -59,10 +62,7 @@ def test_sigmoid_out_buffer(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_extremes(dtype):
-    x = np.array([[1000, -1000, 0],
-                  [1000, 1000, 1000],
-                  [-1000, -1000, -1000],
-                  [-1000, -999, -1000]], dtype)
+    x = np.array([[1000, -1000, 0], [1000, 1000, 1000], [-1000, -1000, -1000], [-1000, -999, -1000]], dtype)
     with strict():
         p = softmax(x)
         lp = log_softmax(x)
@@ -94,18 +94,22 @@ def test_cross_entropy_extreme_logits(dtype):
     with strict():
         loss = f(z, y)
         d = f.backward()
-    assert np.isfinite(loss) and abs(loss - 2000.0) < 1e-3, loss      # 0 + 2000
+    assert np.isfinite(loss) and abs(loss - 2000.0) < 1e-3, loss  # 0 + 2000
     assert np.all(np.isfinite(d))
     np.testing.assert_allclose(d, [[0, 0, 0], [1, -1, 0]], atol=1e-30)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("make", [
-    lambda **kw: rnn.LSTM(3, 4, **kw),
-    lambda **kw: rnn.GRU(3, 4, reset_after=True, **kw),
-    lambda **kw: rnn.GRU(3, 4, reset_after=False, **kw),
-    lambda **kw: rnn.RNN(3, 4, **kw),
-], ids=["LSTM", "GRU", "GRU_chapter", "RNN_TANH"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: rnn.LSTM(3, 4, **kw),
+        lambda **kw: rnn.GRU(3, 4, reset_after=True, **kw),
+        lambda **kw: rnn.GRU(3, 4, reset_after=False, **kw),
+        lambda **kw: rnn.RNN(3, 4, **kw),
+    ],
+    ids=["LSTM", "GRU", "GRU_chapter", "RNN_TANH"],
+)
 def test_recurrent_layers_on_huge_inputs(make, dtype):
     m = make(num_layers=2, bidirectional=True, dtype=dtype, seed=0)
     rng = np.random.default_rng(0)

@@ -1,11 +1,12 @@
 """The compiled loops on several threads (rnnlab/nn/backend/compiled.py): the directions of a
 bidirectional layer as parallel jobs, and the LSTM's loop in parallel row blocks of the batch.
 Both give the same numbers as one serial pass. Needs numba, a GEMM library and two threads."""
+
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import rnnlab.nn as rnn
-from conftest import assert_close
 from rnnlab.nn import backend, runtime
 
 pytest.importorskip("numba", reason="the compiled loops are optional")
@@ -22,8 +23,7 @@ def run(mode, kw, threads, N, bidir, lengths, L=2, T=9, I=40, H=64, infer=False)
         rng = np.random.default_rng(7)
         x = rng.standard_normal((T, N, I)).astype(np.float32)
         dout = rng.standard_normal((T, N, D * H)).astype(np.float32)
-        s0, sn = ([rng.standard_normal((L * D, N, H)).astype(np.float32) for _ in range(2)]
-                  for _ in range(2))
+        s0, sn = ([rng.standard_normal((L * D, N, H)).astype(np.float32) for _ in range(2)] for _ in range(2))
         lstm = mode == "LSTM"
         if infer:
             with rnn.inference_mode():
@@ -39,8 +39,7 @@ def run(mode, kw, threads, N, bidir, lengths, L=2, T=9, I=40, H=64, infer=False)
     for layer in range(L):
         for d in range(D):
             res[f"dh norms {layer} {d}"] = m.hidden_grad_norms(layer, d)
-            res.update({f"{g} {layer} {d}": np.nan_to_num(v)
-                        for g, v in m.gate_trace(layer, d).items()})
+            res.update({f"{g} {layer} {d}": np.nan_to_num(v) for g, v in m.gate_trace(layer, d).items()})
     return res
 
 
@@ -48,22 +47,26 @@ def run(mode, kw, threads, N, bidir, lengths, L=2, T=9, I=40, H=64, infer=False)
 def jobs(monkeypatch):
     """Records (jobs, GEMM threads) of every parallel run of the directions."""
     seen, real = [], runtime.run
-    monkeypatch.setattr(runtime, "run", lambda j, parallel=True: (
-        seen.append((len(j), FAST.lib.get_threads())), real(j, parallel))[1])
+    monkeypatch.setattr(
+        runtime,
+        "run",
+        lambda j, parallel=True: (seen.append((len(j), FAST.lib.get_threads())), real(j, parallel))[1],
+    )
     return seen
 
 
-@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {"reset_after": True}),
-                                     ("GRU", {"reset_after": False})],
-                         ids=["lstm", "gru", "gru-before"])
-@pytest.mark.parametrize("N,lengths", [(12, None), (15, [9, 1, 3, 9, 2] * 3)],
-                         ids=["full", "lengths"])
+@pytest.mark.parametrize(
+    "mode,kw",
+    [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})],
+    ids=["lstm", "gru", "gru-before"],
+)
+@pytest.mark.parametrize("N,lengths", [(12, None), (15, [9, 1, 3, 9, 2] * 3)], ids=["full", "lengths"])
 def test_parallel_directions_equal_serial(mode, kw, N, lengths, jobs):
     lengths = None if lengths is None else np.array(lengths)
     ref = run(mode, kw, 1, N, True, lengths)
-    assert jobs == []                                       # one thread: the directions in turn
+    assert jobs == []  # one thread: the directions in turn
     got = run(mode, kw, 2, N, True, lengths)
-    assert jobs and all(j == (2, 2) for j in jobs)          # every layer: two jobs, two threads
+    assert jobs and all(j == (2, 2) for j in jobs)  # every layer: two jobs, two threads
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-5)
 
@@ -78,27 +81,29 @@ def _parallel(jobs, cls, T, N, I, H, bidir=True, threads=2, dtype=np.float32):
 def test_small_work_one_thread_one_direction_or_float64_stays_serial(jobs):
     lstm, gru = rnn.LSTM(1, 1).cell, rnn.GRU(1, 1).cell
     with runtime.override(threads=2):
-        rows = FAST.row_blocks(lstm, 64) > 1                # LSTM row blocks instead of two jobs
+        rows = FAST.row_blocks(lstm, 64) > 1  # LSTM row blocks instead of two jobs
         assert FAST.row_blocks(gru, 64) == 1
     assert _parallel(jobs, rnn.LSTM, 50, 20, 128, 256)
     assert _parallel(jobs, rnn.LSTM, 50, 64, 128, 256) == (not rows)
     assert _parallel(jobs, rnn.GRU, 50, 64, 128, 256)
-    assert not _parallel(jobs, rnn.LSTM, 50, 64, 128, 256, bidir=False)   # one direction
-    assert not _parallel(jobs, rnn.LSTM, 7, 8, 1, 16)                      # little work
+    assert not _parallel(jobs, rnn.LSTM, 50, 64, 128, 256, bidir=False)  # one direction
+    assert not _parallel(jobs, rnn.LSTM, 7, 8, 1, 16)  # little work
     assert not _parallel(jobs, rnn.LSTM, 50, 64, 128, 256, dtype=np.float64)
     assert not _parallel(jobs, rnn.LSTM, 50, 64, 128, 256, threads=1)
 
 
 # ----------------------------------------------------------------------------- row blocks
-ROWS = pytest.mark.skipif(FAST is None or FAST.parallel_threads() < 2,
-                          reason="row blocks need numba's OpenMP layer with 2 threads")
+ROWS = pytest.mark.skipif(
+    FAST is None or FAST.parallel_threads() < 2, reason="row blocks need numba's OpenMP layer with 2 threads"
+)
 
 
 @ROWS
 @pytest.mark.parametrize("bidir", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("infer", [False, True], ids=["train", "infer"])
-@pytest.mark.parametrize("N,lengths", [(8, None), (6, [11, 1, 4, 11, 7, 2]), (9, None)],
-                         ids=["full", "lengths", "odd-batch"])
+@pytest.mark.parametrize(
+    "N,lengths", [(8, None), (6, [11, 1, 4, 11, 7, 2]), (9, None)], ids=["full", "lengths", "odd-batch"]
+)
 def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
     lengths = None if lengths is None else np.array(lengths)
     kw = dict(T=11, I=24, H=40, L=2, infer=infer)
@@ -108,13 +113,13 @@ def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
     for name in ("lstm_forward_rows", "lstm_backward_rows"):
         real = getattr(loops, name)
         monkeypatch.setattr(loops, name, lambda *a, _r=real, _n=name: (calls.append((_n, a[-2])), _r(*a))[1])
-    with runtime.override(min_rows=2, min_work=0):         # blocks of >= 2 rows win over jobs
+    with runtime.override(min_rows=2, min_work=0):  # blocks of >= 2 rows win over jobs
         got = run("LSTM", {}, 2, N, bidir, lengths, **kw)
-    calls_per_pass = 4 if bidir else 2                      # layers x directions
+    calls_per_pass = 4 if bidir else 2  # layers x directions
     expected = [("lstm_forward_rows", 2)] * calls_per_pass  # 2 threads: 2 blocks
     if not infer:
         expected += [("lstm_backward_rows", 2)] * calls_per_pass
-    assert calls == (expected if N % 2 == 0 else [])        # odd N: one block
+    assert calls == (expected if N % 2 == 0 else [])  # odd N: one block
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-6)
 
@@ -123,9 +128,9 @@ def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
 def test_how_many_blocks():
     cell = rnn.LSTM(3, 4).cell
     with runtime.override(threads=2):
-        assert FAST.row_blocks(cell, 64) == 2                # two threads, 32 rows each
-        assert FAST.row_blocks(cell, 20) == 1                # 10 rows: one threaded GEMM
-        assert FAST.row_blocks(cell, 33) == 1                # 2 does not divide 33
+        assert FAST.row_blocks(cell, 64) == 2  # two threads, 32 rows each
+        assert FAST.row_blocks(cell, 20) == 1  # 10 rows: one threaded GEMM
+        assert FAST.row_blocks(cell, 33) == 1  # 2 does not divide 33
         assert FAST.row_blocks(rnn.GRU(3, 4).cell, 64) == 1  # LSTM only
     with runtime.override(threads=1):
         assert FAST.row_blocks(cell, 64) == 1
@@ -142,7 +147,7 @@ def test_after_torch_set_num_threads():
         got = run("LSTM", {}, 2, 32, False, None, L=2, T=11, I=24, H=40)
     finally:
         torch.set_num_threads(before)
-    ref = run("LSTM", {}, 1, 32, False, None, L=2, T=11, I=24, H=40)   # the serial loop
+    ref = run("LSTM", {}, 1, 32, False, None, L=2, T=11, I=24, H=40)  # the serial loop
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-6)
 
@@ -152,12 +157,15 @@ def test_numba_start_leaves_openmp_nesting_as_it_was():
     back (else PyTorch's parallel regions in the same process nest teams: ~40x slower)."""
     import subprocess
     import sys
-    code = ("import ctypes; from numba.np.ufunc import omppool; "
-            "lib = ctypes.CDLL(omppool.__file__); before = lib.omp_get_max_active_levels(); "
-            "import numpy as np, rnnlab.nn as rnn; from rnnlab.nn import backend; "
-            "n = backend.select(rnn.LSTM(1, 1).cell, np.float32).parallel_threads(); "
-            "import numba; print(before, lib.omp_get_max_active_levels(), n, "
-            "numba.threading_layer())")
+
+    code = (
+        "import ctypes; from numba.np.ufunc import omppool; "
+        "lib = ctypes.CDLL(omppool.__file__); before = lib.omp_get_max_active_levels(); "
+        "import numpy as np, rnnlab.nn as rnn; from rnnlab.nn import backend; "
+        "n = backend.select(rnn.LSTM(1, 1).cell, np.float32).parallel_threads(); "
+        "import numba; print(before, lib.omp_get_max_active_levels(), n, "
+        "numba.threading_layer())"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     before, after, n, layer = res.stdout.split()
     assert layer == "omp" and int(n) >= 2, res.stderr

@@ -4,6 +4,7 @@ Nonzero biases (PyTorch's uniform init), nonzero initial states, a random upstre
 on the outputs *and* the final states, 1-3 layers, both directions, both batch_first settings
 and padded variable lengths (compared with pack_padded_sequence). Every tensor is compared.
 """
+
 import itertools
 
 import numpy as np
@@ -55,8 +56,9 @@ def run_case(mode, T, N, I, H, L, bidir, batch_first, lengths, dtype, seed):
     th0, tc0 = torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True)
     inp = tx
     if lengths is not None:
-        inp = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.tensor(lengths), batch_first=batch_first,
-                                                      enforce_sorted=False)
+        inp = torch.nn.utils.rnn.pack_padded_sequence(
+            tx, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False
+        )
     tout, tst = tm(inp, (th0, tc0) if lstm else th0)
     if lengths is not None:
         tout, _ = torch.nn.utils.rnn.pad_packed_sequence(tout, batch_first=batch_first, total_length=T)
@@ -86,15 +88,27 @@ def run_case(mode, T, N, I, H, L, bidir, batch_first, lengths, dtype, seed):
 def configs():
     """Randomised shapes (all sizes different) over the product of structural options."""
     rng = np.random.default_rng(0)
-    for k, (mode, L, bidir, bf, var) in enumerate(itertools.product(
-            MODES, (1, 2, 3), (False, True), (False, True), (False, True))):
+    for k, (mode, L, bidir, bf, var) in enumerate(
+        itertools.product(MODES, (1, 2, 3), (False, True), (False, True), (False, True))
+    ):
         T, N, I, H = (int(v) for v in rng.choice(np.arange(2, 12), 4, replace=False))
         lengths = None
         if var:
             lengths = rng.integers(1, T + 1, N)
             lengths[rng.integers(N)] = T
-        yield pytest.param(mode, T, N, I, H, L, bidir, bf, lengths, 1000 + k,
-                           id=f"{mode}-L{L}-{'bi' if bidir else 'uni'}-{'bf' if bf else 'tf'}-{'var' if var else 'full'}")
+        yield pytest.param(
+            mode,
+            T,
+            N,
+            I,
+            H,
+            L,
+            bidir,
+            bf,
+            lengths,
+            1000 + k,
+            id=f"{mode}-L{L}-{'bi' if bidir else 'uni'}-{'bf' if bf else 'tf'}-{'var' if var else 'full'}",
+        )
 
 
 @pytest.mark.parametrize("mode,T,N,I,H,L,bidir,bf,lengths,seed", list(configs()))

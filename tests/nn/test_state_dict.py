@@ -1,5 +1,6 @@
 """Module plumbing: state dicts to and from torch, errors that name the culprit,
 zero_grad, train/eval propagation, and bias=False layers against torch."""
+
 import numpy as np
 import pytest
 
@@ -40,7 +41,7 @@ def test_load_torch_state_dict_and_round_trip(kind):
 
 def test_float32_module_loads_float64_weights():
     tm, _ = pair("LSTM")
-    ours = rnn.LSTM(5, 7, num_layers=2, bidirectional=True)             # float32
+    ours = rnn.LSTM(5, 7, num_layers=2, bidirectional=True)  # float32
     ours.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
     assert all(p.dtype == np.float32 for p in ours.params.values())
 
@@ -71,7 +72,7 @@ def test_wrong_name_raises_key_error_naming_it():
 def test_wrong_shape_raises_value_error_naming_it():
     m = rnn.GRU(3, 4, bidirectional=True)
     sd = m.state_dict()
-    sd["weight_hh_l0_reverse"] = sd["weight_hh_l0_reverse"].T.copy()   # (4, 12) not (12, 4)
+    sd["weight_hh_l0_reverse"] = sd["weight_hh_l0_reverse"].T.copy()  # (4, 12) not (12, 4)
     with pytest.raises(ValueError, match=r"weight_hh_l0_reverse.*\(4, 12\).*\(12, 4\)"):
         m.load_state_dict(sd)
 
@@ -105,7 +106,7 @@ def test_train_eval_propagate_to_children():
     assert m.eval() is m
     assert not m.training and not any(k.training for k in kids)
     x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
-    np.testing.assert_array_equal(m.lstm(x)[0], m.lstm(x)[0])          # no dropout in eval
+    np.testing.assert_array_equal(m.lstm(x)[0], m.lstm(x)[0])  # no dropout in eval
     m.train()
     assert m.training and all(k.training for k in kids)
     assert not np.array_equal(m.lstm(x)[0], m.lstm(x)[0]), "inter-layer dropout inactive in train()"

@@ -1,14 +1,20 @@
 """StackedCell (rnnlab/nn/stepping.py): one step at a time gives exactly what the layer gives
 over the whole sequence, forward and backward, every tensor (float64, 1e-12)."""
+
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import rnnlab.nn as rnn
-from conftest import assert_close
 from rnnlab.nn import runtime
 
-CELLS = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False}),
-         ("RNN", {}), ("RNN", {"nonlinearity": "relu"})]
+CELLS = [
+    ("LSTM", {}),
+    ("GRU", {"reset_after": True}),
+    ("GRU", {"reset_after": False}),
+    ("RNN", {}),
+    ("RNN", {"nonlinearity": "relu"}),
+]
 
 
 @pytest.mark.parametrize("mode,kw", CELLS, ids=["lstm", "gru", "gru-before", "rnn", "rnn-relu"])
@@ -40,8 +46,7 @@ def test_steps_equal_the_layer(mode, kw, L, bias):
     dstate, dxs = dfinal, [None] * T
     for t in range(T - 1, -1, -1):
         dxs[t], dstate = cell.step_backward(dout[t], dstate, tape)
-    got = {"out": np.stack(outs), "dx": np.stack(dxs),
-           **{f"grad {k}": v.copy() for k, v in m.grads.items()}}
+    got = {"out": np.stack(outs), "dx": np.stack(dxs), **{f"grad {k}": v.copy() for k, v in m.grads.items()}}
     got.update({f"final {i}": v for i, v in enumerate(state)})
     got.update({f"d state0 {i}": v for i, v in enumerate(dstate)})
     for k in ref:
@@ -54,7 +59,7 @@ def test_without_a_tape_nothing_is_kept_and_the_state_is_new():
     state = cell.initial_state(2)
     assert [s.shape for s in state] == [(2, 2, 4), (2, 2, 4)] and not any(s.any() for s in state)
     out, new = cell.step(np.ones((2, 3)), state)
-    assert out.shape == (2, 4) and not any(s.any() for s in state)       # the input state untouched
+    assert out.shape == (2, 4) and not any(s.any() for s in state)  # the input state untouched
     np.testing.assert_array_equal(out, new[0][-1])
     tape = cell.tape()
     with pytest.raises(RuntimeError, match="no recorded step"):

@@ -1,11 +1,12 @@
 """Vanishing gradients in float32: the compiled backward flushes |g| < 1e-30 to zero (kernels._ftz)
 instead of computing on subnormal numbers (~10x slower on this CPU; the speed is measured in
 the commit message, not here). The NumPy reference path keeps them; both agree."""
+
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import rnnlab.nn as rnn
-from conftest import assert_close
 from rnnlab.nn import runtime
 
 pytest.importorskip("numba", reason="the compiled loops are optional")
@@ -32,18 +33,20 @@ def _vanish(mode, kw):
     return m.hidden_grad_norms(), dx, {k: v.copy() for k, v in m.grads.items()}
 
 
-@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {"reset_after": True}),
-                                     ("GRU", {"reset_after": False})],
-                         ids=["lstm", "gru", "gru-before"])
+@pytest.mark.parametrize(
+    "mode,kw",
+    [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})],
+    ids=["lstm", "gru", "gru-before"],
+)
 def test_tiny_gradients_flushed_on_the_fast_path_only(mode, kw):
     norms_np, dx_np, g_np = vanish(mode, kw, fast=False)
     norms, dx, g = vanish(mode, kw, fast=True)
     tiny = (norms_np > 0) & (norms_np < 1e-31)
-    assert tiny.any()                                  # the reference does go that small
-    assert (norms[tiny] == 0).all()                    # the fast path stops at 1e-30
+    assert tiny.any()  # the reference does go that small
+    assert (norms[tiny] == 0).all()  # the fast path stops at 1e-30
     assert not ((norms > 0) & (norms < 1e-31)).any()
-    tiny32 = np.finfo(np.float32).tiny                  # the smallest normal float32
-    assert not ((dx != 0) & (np.abs(dx) < tiny32)).any()   # no subnormal dx either
+    tiny32 = np.finfo(np.float32).tiny  # the smallest normal float32
+    assert not ((dx != 0) & (np.abs(dx) < tiny32)).any()  # no subnormal dx either
     assert_close("norms", norms, norms_np, 1e-5)
     assert_close("dx", dx, dx_np, 1e-5)
     for k in g:

@@ -7,6 +7,7 @@ so that ``h_t.grad`` is the *total* gradient reaching h_t (from the output at t 
 step t+1). Variable lengths: past a sequence's end the state is carried and the output is 0;
 the reverse direction reads each sequence reversed within its own length.
 """
+
 import numpy as np
 import pytest
 
@@ -29,7 +30,7 @@ def make(kind, L, bidir, seed=0):
 def rev_index(lengths):
     t = torch.arange(T)[:, None]
     Ln = torch.as_tensor(lengths)[None, :]
-    return torch.where(t < Ln, Ln - 1 - t, t)                  # (T, N) an involution
+    return torch.where(t < Ln, Ln - 1 - t, t)  # (T, N) an involution
 
 
 def take_time(a, idx):
@@ -71,7 +72,9 @@ def reference(kind, m, x, h0, c0, lengths):
             elif kind == "GRU":
                 cell = torch.nn.GRUCell(layer_in.shape[2], H).double()
             if kind != "GRU_chapter":
-                cell.load_state_dict({n: P[n + sfx] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+                cell.load_state_dict(
+                    {n: P[n + sfx] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+                )
             xin = take_time(layer_in, rev) if d else layer_in
             h, c = h0[k], c0[k]
             ys, trace, hlist = [], {}, []
@@ -85,7 +88,7 @@ def reference(kind, m, x, h0, c0, lengths):
                     h_new = cell(xin[t], h)
                 else:
                     h_new = gates["z"] * h + (1 - gates["z"]) * gates["n"]
-                h = torch.where(mask[t], h_new, h)          # carry the state past the end
+                h = torch.where(mask[t], h_new, h)  # carry the state past the end
                 h.retain_grad()
                 hlist.append(h)
                 ys.append(h * mask[t])
@@ -106,7 +109,7 @@ def reference(kind, m, x, h0, c0, lengths):
 def run(kind, L, bidir, lengths, seed=0):
     rng = np.random.default_rng(seed)
     m = make(kind, L, bidir, seed)
-    for k, p in m.params.items():             # nonzero, distinct biases
+    for k, p in m.params.items():  # nonzero, distinct biases
         if k.startswith("bias"):
             p[...] = rng.uniform(-0.5, 0.5, p.shape)
     D = m.num_directions
@@ -130,9 +133,9 @@ def run(kind, L, bidir, lengths, seed=0):
     rev = rev_index(lengths)
     ref_norms = {}
     for (layer, d), hl in hs.items():
-        g = torch.stack([h.grad for h in hl])                   # (T, N, H) loop order
+        g = torch.stack([h.grad for h in hl])  # (T, N, H) loop order
         if d:
-            g = take_time(g, rev)                               # real time order, per sequence
+            g = take_time(g, rev)  # real time order, per sequence
         ref_norms[(layer, d)] = g.pow(2).sum((1, 2)).sqrt().numpy()
     return traces, ref_traces, norms, ref_norms
 
@@ -150,7 +153,7 @@ CASES = {
 def test_gate_trace(kind, case):
     L, bidir, lengths = CASES[case]
     traces, ref, _, _ = run(kind, L, bidir, np.array(lengths))
-    valid = np.arange(T)[:, None] < np.array(lengths)[None, :]   # (T, N) real steps only
+    valid = np.arange(T)[:, None] < np.array(lengths)[None, :]  # (T, N) real steps only
     names = {"LSTM": "ifgoc", "GRU": "rzn", "GRU_chapter": "rzn"}[kind]
     for key, tr in traces.items():
         assert set(tr) == set(names), f"{key}: trace has {sorted(tr)}"
@@ -190,7 +193,7 @@ def test_rnn_trace_is_the_hidden_state():
     m = rnn.RNN(I, H, bidirectional=True, dtype=np.float64, seed=0)
     x = np.random.default_rng(0).standard_normal((T, N, I))
     out, _ = m(x, lengths=np.array([T, 2, 4]))
-    valid = (np.arange(T)[:, None] < np.array([T, 2, 4]))
+    valid = np.arange(T)[:, None] < np.array([T, 2, 4])
     for d in (0, 1):
         assert_close(f"h dir {d}", m.gate_trace(0, d)["h"][valid], out[..., d * H : (d + 1) * H][valid], 0)
 

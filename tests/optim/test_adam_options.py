@@ -1,19 +1,27 @@
 """How Adam runs (chunks, threads, compiled, one flat buffer, zero_grad in the step) never
 changes what it computes: the same bits as the plain per-tensor NumPy update, float32 and
 float64, and the same state_dict."""
+
 import numpy as np
 import pytest
 
 from rnnlab.nn import Linear
 from rnnlab.optim import Adam, AdamW
 
-OPTIONS = [dict(chunk=4096), dict(chunk=4096, threads=3), dict(threads=2, compiled=True),
-           dict(compiled=True), dict(chunk=1000, threads=4, compiled=False)]
+OPTIONS = [
+    dict(chunk=4096),
+    dict(chunk=4096, threads=3),
+    dict(threads=2, compiled=True),
+    dict(compiled=True),
+    dict(chunk=1000, threads=4, compiled=False),
+]
 IDS = ["chunks", "chunks-threads", "compiled-threads", "compiled", "ragged-threads"]
 
 
 @pytest.mark.parametrize("opts", OPTIONS, ids=IDS)
-@pytest.mark.parametrize("cls,wd", [(Adam, 0.0), (Adam, 0.01), (AdamW, 0.1)], ids=["adam", "adam-l2", "adamw"])
+@pytest.mark.parametrize(
+    "cls,wd", [(Adam, 0.0), (Adam, 0.01), (AdamW, 0.1)], ids=["adam", "adam-l2", "adamw"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("flat", [False, True], ids=["tensors", "flat"])
 def test_options_equal_the_plain_update(opts, cls, wd, dtype, flat):

@@ -4,6 +4,7 @@ The same parameters (an LSTM and a Linear head, float64) are updated for 20 step
 fresh random gradient each step, written into ``module.grads`` for ours and ``p.grad`` for
 torch; every parameter is compared after every step.
 """
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,10 @@ STEPS, TOL = 20, 1e-9
 
 
 def model_pair(seed=0):
-    mods = [rnn.LSTM(3, 4, num_layers=2, dtype=np.float64, seed=seed),
-            rnn.Linear(4, 2, dtype=np.float64, seed=seed)]
+    mods = [
+        rnn.LSTM(3, 4, num_layers=2, dtype=np.float64, seed=seed),
+        rnn.Linear(4, 2, dtype=np.float64, seed=seed),
+    ]
     named = [(f"m{i}.{n}", p, g) for i, m in enumerate(mods) for n, p, g in m.named_parameters()]
     tparams = {n: torch.nn.Parameter(torch.tensor(p)) for n, p, _ in named}
     return mods, named, tparams
@@ -47,7 +50,7 @@ def test_optimizer_matches_torch(case):
     topt = torch_cls(list(tparams.values()), **kw)
     rng = np.random.default_rng(1)
     for step in range(STEPS):
-        if step == 10:                                          # lr is mutable, as in torch
+        if step == 10:  # lr is mutable, as in torch
             opt.lr *= 0.5
             topt.param_groups[0]["lr"] *= 0.5
         opt.zero_grad()
@@ -55,7 +58,7 @@ def test_optimizer_matches_torch(case):
         for n, p, g in named:
             grad = rng.standard_normal(p.shape) * (1 + step % 3)
             assert not g.any(), f"{n}: zero_grad left a gradient"
-            g += grad                                           # backward accumulates into grads
+            g += grad  # backward accumulates into grads
             tparams[n].grad = torch.tensor(grad)
         opt.step()
         topt.step()
@@ -133,7 +136,7 @@ def test_clip_grad_norm_matches_torch(max_norm):
     norm = optim.clip_grad_norm(mods, max_norm)
     tnorm = torch.nn.utils.clip_grad_norm_(list(tparams.values()), max_norm)
     assert_close("total norm", norm, tnorm.item(), 1e-12)
-    expect = np.sqrt(sum((b ** 2).sum() for b in before.values()))
+    expect = np.sqrt(sum((b**2).sum() for b in before.values()))
     assert_close("total norm vs numpy", norm, expect, 1e-12)
     for n, _, g in named:
         assert_close(f"clipped grad {n}", g, tparams[n].grad.numpy(), 1e-12)
@@ -141,5 +144,5 @@ def test_clip_grad_norm_matches_torch(max_norm):
         for n, _, g in named:
             np.testing.assert_array_equal(g, before[n], err_msg=f"{n} changed though under max_norm")
     else:
-        clipped = np.sqrt(sum((g ** 2).sum() for _, _, g in named))
+        clipped = np.sqrt(sum((g**2).sum() for _, _, g in named))
         assert abs(clipped - max_norm) < 1e-5 * max_norm, clipped

@@ -1,4 +1,5 @@
 """Corpus protocol: normalisation, the split by English sentence, references, vocabularies."""
+
 import gzip
 import hashlib
 import random
@@ -27,9 +28,9 @@ def bundled():
 
 def test_normalize_examples():
     assert corpus.normalize("Run!") == ["run", "!"]
-    assert corpus.normalize("Cours\u202f!") == ["cours", "!"]                 # narrow no-break space
+    assert corpus.normalize("Cours\u202f!") == ["cours", "!"]  # narrow no-break space
     assert corpus.normalize("«\xa0Oui\xa0», dit-il.") == ["«", "oui", "»", ",", "dit-il", "."]
-    assert corpus.normalize("Cafe\u0301 ?") == ["café", "?"]                  # NFC composes e + acute
+    assert corpus.normalize("Cafe\u0301 ?") == ["café", "?"]  # NFC composes e + acute
     assert corpus.normalize("I'm OK.", lower=False) == ["I'm", "OK", "."]
     assert corpus.normalize("   \t ") == []
 
@@ -77,7 +78,7 @@ def test_bundled_corpus_reproduces_the_yardstick_counts(bundled):
     assert len(Vocab.build(p[1] for p in train)) == 15_167
     test = corpus.group_references(corpus.tokenize_pairs(split["test"], 10)[0])
     assert len(test) == 1_009
-    assert max(len(r) for r in test.values()) > 1               # several references for some
+    assert max(len(r) for r in test.values()) > 1  # several references for some
 
 
 def test_group_references_and_length_filter():
@@ -86,7 +87,7 @@ def test_group_references_and_length_filter():
     assert dropped == 1
     refs = corpus.group_references(kept)
     assert refs == {"hi .": ["salut .", "salut !"], "hi !": ["salut !"]}
-    assert corpus.tokenize_pairs([(" ", "x")], 10) == ([], 1)   # an empty side is dropped
+    assert corpus.tokenize_pairs([(" ", "x")], 10) == ([], 1)  # an empty side is dropped
 
 
 def test_read_pairs_files_and_errors(tmp_path):
@@ -117,6 +118,6 @@ def test_vocab_specials_min_freq_unknown_words():
     assert v.itos == ["<pad>", "<unk>", "<sos>", "<eos>", "a", "b"]
     assert v.encode(["a", "zebra", "b"]) == [4, UNK, 5]
     assert v.decode([4, 1, 5, 3, 4]) == ["a", "<unk>", "b"]
-    assert Vocab.build([["b", "a"]], 1) == Vocab.build([["a", "b"]], 1)   # order-free
+    assert Vocab.build([["b", "a"]], 1) == Vocab.build([["a", "b"]], 1)  # order-free
     with pytest.raises(ValueError):
         Vocab(["a", "b"])

@@ -3,6 +3,7 @@
 Attention must learn the anti-diagonal alignment; >= 99% exact match on held-out sequences
 in under a minute of CPU time on one core (~12 s here; CPU time, so a busy CI machine does
 not fail it; 100% on seeds 0, 1, 2)."""
+
 import contextlib
 import time
 
@@ -31,11 +32,21 @@ def test_reverse_task_learned_to_99_percent_in_under_a_minute():
     rng = np.random.default_rng(0)
     train, test = reverse_pairs(rng, 6000), reverse_pairs(rng, 300)
     seen = {s for s, _ in train}
-    test = [p for p in test if p[0] not in seen]          # held-out sequences only
+    test = [p for p in test if p[0] not in seen]  # held-out sequences only
     t0 = time.process_time()
-    with one_blas_thread():                               # tiny GEMMs: threads only add overhead
-        tr = Translator(cell="gru", attention="general", bidirectional=True, hidden_size=64, embedding_size=32,
-                        epochs=15, batch_size=32, lr=1e-3, min_freq=1, seed=0).fit(train)
+    with one_blas_thread():  # tiny GEMMs: threads only add overhead
+        tr = Translator(
+            cell="gru",
+            attention="general",
+            bidirectional=True,
+            hidden_size=64,
+            embedding_size=32,
+            epochs=15,
+            batch_size=32,
+            lr=1e-3,
+            min_freq=1,
+            seed=0,
+        ).fit(train)
         hyps = tr.translate([s for s, _ in test])
     seconds = time.process_time() - t0
     exact = np.mean([h == r for h, (_, r) in zip(hyps, test)])
@@ -43,5 +54,5 @@ def test_reverse_task_learned_to_99_percent_in_under_a_minute():
     assert seconds < 60, f"took {seconds:.0f} CPU seconds"
     # the attention of a reversal is (mostly) the anti-diagonal
     (_,), (w,) = tr.translate(["a b c d e f"], return_attention=True)
-    assert w.shape == (7, 6)                              # 6 words + <eos>, 6 source words
+    assert w.shape == (7, 6)  # 6 words + <eos>, 6 source words
     assert np.mean(w[:6].argmax(1) == np.arange(5, -1, -1)) >= 5 / 6

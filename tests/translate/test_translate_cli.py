@@ -1,5 +1,6 @@
 """`rnnlab translate train | eval | run` through rnnlab.cli.main: files written, reports, plots,
 resume, and bad input answered with one clear line (exit 2) and no traceback."""
+
 import io
 import json
 import sys
@@ -30,8 +31,23 @@ def corpus_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_dir(corpus_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "m"
-    assert main(["translate", "train", "--out", str(out), "--pairs", str(corpus_file), "--epochs", "2",
-                 "--bidirectional", *TINY]) == 0
+    assert (
+        main(
+            [
+                "translate",
+                "train",
+                "--out",
+                str(out),
+                "--pairs",
+                str(corpus_file),
+                "--epochs",
+                "2",
+                "--bidirectional",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -42,8 +58,13 @@ def run(argv, capsys):
 
 
 def test_train_writes_model_config_and_checkpoint(model_dir):
-    for f in ("model.safetensors", "translator.json", "config.json", "checkpoint/state.json",
-              "checkpoint/optimizer.safetensors"):
+    for f in (
+        "model.safetensors",
+        "translator.json",
+        "config.json",
+        "checkpoint/state.json",
+        "checkpoint/optimizer.safetensors",
+    ):
         assert (model_dir / f).is_file(), f
     cfg = json.loads((model_dir / "config.json").read_text())["train"]
     assert cfg["bidirectional"] is True and cfg["hidden_size"] == 16 and cfg["attention"] == "general"
@@ -52,19 +73,33 @@ def test_train_writes_model_config_and_checkpoint(model_dir):
 
 
 def test_eval_report_greedy_and_beam(model_dir, tmp_path, capsys):
-    code, out, _ = run(["translate", "eval", "--model", str(model_dir), "--report", str(tmp_path / "r.json")],
-                       capsys)
+    code, out, _ = run(
+        ["translate", "eval", "--model", str(model_dir), "--report", str(tmp_path / "r.json")], capsys
+    )
     assert code == 0 and "BLEU" in out and "chrF" in out
     rep = json.loads((tmp_path / "r.json").read_text())
     assert {"bleu", "chrf", "n_sentences"} <= rep.keys() and rep["n_sentences"] > 0
-    code, out, _ = run(["translate", "eval", "--model", str(model_dir), "--beam", "3", "--split", "valid"], capsys)
+    code, out, _ = run(
+        ["translate", "eval", "--model", str(model_dir), "--beam", "3", "--split", "valid"], capsys
+    )
     assert code == 0 and "beam 3" in out
 
 
 def test_run_arguments_stdin_and_attention_plot(model_dir, tmp_path, capsys, monkeypatch):
     png = tmp_path / "a.png"
-    code, out, err = run(["translate", "run", "--model", str(model_dir), "le chat voit la souris .",
-                          "un chien .", "--attention-plot", str(png)], capsys)
+    code, out, err = run(
+        [
+            "translate",
+            "run",
+            "--model",
+            str(model_dir),
+            "le chat voit la souris .",
+            "un chien .",
+            "--attention-plot",
+            str(png),
+        ],
+        capsys,
+    )
     assert code == 0 and len(out.splitlines()) == 2 and png.stat().st_size > 1000
     monkeypatch.setattr(sys, "stdin", io.StringIO("le chat .\n\nun petit chien .\n"))
     code, out, err = run(["translate", "run", "--model", str(model_dir)], capsys)
@@ -74,15 +109,21 @@ def test_run_arguments_stdin_and_attention_plot(model_dir, tmp_path, capsys, mon
     assert code == 0 and "truncated" in err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["translate", "run", "--model", "{tmp}/missing", "hi"], "model directory not found"),
-    (["translate", "run", "--model", "{tmp}", "hi"], "translator.json is missing"),
-    (["translate", "eval", "--model", "{tmp}/missing"], "model directory not found"),
-    (["translate", "train", "--out", "{tmp}/o", "--pairs", "{tmp}/notab.tsv"], "notab.tsv:2: expected"),
-    (["translate", "train", "--out", "{tmp}/o", "--pairs", "{tmp}/none.tsv"], "corpus file not found"),
-    (["translate", "train", "--out", "{tmp}/o2", "--resume"], "cannot resume"),
-    (["translate", "train", "--out", "{tmp}/o", "--attention", "dot", "--bidirectional"], "needs equal sizes"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["translate", "run", "--model", "{tmp}/missing", "hi"], "model directory not found"),
+        (["translate", "run", "--model", "{tmp}", "hi"], "translator.json is missing"),
+        (["translate", "eval", "--model", "{tmp}/missing"], "model directory not found"),
+        (["translate", "train", "--out", "{tmp}/o", "--pairs", "{tmp}/notab.tsv"], "notab.tsv:2: expected"),
+        (["translate", "train", "--out", "{tmp}/o", "--pairs", "{tmp}/none.tsv"], "corpus file not found"),
+        (["translate", "train", "--out", "{tmp}/o2", "--resume"], "cannot resume"),
+        (
+            ["translate", "train", "--out", "{tmp}/o", "--attention", "dot", "--bidirectional"],
+            "needs equal sizes",
+        ),
+    ],
+)
 def test_bad_input_is_one_clear_line(argv, message, tmp_path, capsys):
     (tmp_path / "notab.tsv").write_text("hi .\tsalut .\nno tab on this line\n", encoding="utf-8")
     code, out, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
@@ -105,12 +146,18 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(corpus_file, t
     common = ["--pairs", str(corpus_file), *TINY, "--cell", "lstm", "--attention", "additive"]
     assert main(["translate", "train", "--out", str(tmp_path / "full"), "--epochs", "2", *common]) == 0
     assert main(["translate", "train", "--out", str(tmp_path / "cut"), "--epochs", "1", *common]) == 0
-    code, _, err = run(["translate", "train", "--out", str(tmp_path / "cut"), "--epochs", "2", *common], capsys)
-    assert code == 2 and "--resume" in err                            # no silent overwrite
-    code, _, err = run(["translate", "train", "--out", str(tmp_path / "cut"), "--resume", "--hidden", "32"],
-                       capsys)
-    assert code == 2 and "--hidden" in err                            # resume keeps the architecture
-    assert main(["translate", "train", "--out", str(tmp_path / "cut"), "--resume", "--epochs", "2", "--quiet"]) == 0
+    code, _, err = run(
+        ["translate", "train", "--out", str(tmp_path / "cut"), "--epochs", "2", *common], capsys
+    )
+    assert code == 2 and "--resume" in err  # no silent overwrite
+    code, _, err = run(
+        ["translate", "train", "--out", str(tmp_path / "cut"), "--resume", "--hidden", "32"], capsys
+    )
+    assert code == 2 and "--hidden" in err  # resume keeps the architecture
+    assert (
+        main(["translate", "train", "--out", str(tmp_path / "cut"), "--resume", "--epochs", "2", "--quiet"])
+        == 0
+    )
     a = read_tensors(tmp_path / "full" / "model.safetensors")
     b = read_tensors(tmp_path / "cut" / "model.safetensors")
     for k in a:

@@ -1,13 +1,14 @@
 """The Translator estimator: fit/translate/evaluate, save/load, checkpoints and resume, LR decay
 and early stopping, time budget, and bad input (empty, unknown, over-long, corrupt models)."""
+
 import json
 
 import numpy as np
 import pytest
 
 from rnnlab.errors import NotFittedError, UserError
-from rnnlab.translate import Translator
 from rnnlab.io import read_tensors
+from rnnlab.translate import Translator
 
 WORDS = "le chat chien voit mange petit grand un la souris".split()
 
@@ -30,7 +31,9 @@ def small(**kw):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return small(epochs=6, hidden_size=32, lr=3e-3, bidirectional=True).fit(toy_pairs(400), valid=toy_pairs(40, seed=1))
+    return small(epochs=6, hidden_size=32, lr=3e-3, bidirectional=True).fit(
+        toy_pairs(400), valid=toy_pairs(40, seed=1)
+    )
 
 
 def test_estimator_rules():
@@ -77,7 +80,7 @@ def test_bad_model_directories(fitted, tmp_path):
         Translator.load(d)
     fitted.save(d)
     meta = json.loads((d / "translator.json").read_text())
-    meta["params"]["hidden_size"] = 17                              # weights no longer fit
+    meta["params"]["hidden_size"] = 17  # weights no longer fit
     (d / "translator.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="corrupt model directory"):
         Translator.load(d)
@@ -90,7 +93,7 @@ def test_empty_unknown_and_overlong_input(fitted):
     with pytest.warns(UserWarning, match="empty or whitespace-only"):
         out = fitted.translate(["", "   ", "le chat ."])
     assert out[:2] == ["", ""] and out[2]
-    out = fitted.translate(["xylophone zebra quux ."])        # unknown words -> <unk>, no crash
+    out = fitted.translate(["xylophone zebra quux ."])  # unknown words -> <unk>, no crash
     assert isinstance(out[0], str)
     with pytest.warns(UserWarning, match="truncated to 20"):
         out = fitted.translate([" ".join(["le"] * 50)])
@@ -103,19 +106,24 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
     small(epochs=1, dropout=0.2, teacher_forcing=0.7).fit(train, valid, checkpoint_dir=tmp_path / "b")
     state = json.loads((tmp_path / "b" / "state.json").read_text())
     assert state["epoch"] == 1
-    resumed = small(epochs=3, dropout=0.2, teacher_forcing=0.7).fit(train, valid, checkpoint_dir=tmp_path / "b",
-                                                                    resume=True)
+    resumed = small(epochs=3, dropout=0.2, teacher_forcing=0.7).fit(
+        train, valid, checkpoint_dir=tmp_path / "b", resume=True
+    )
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
     for a, b in zip(resumed.history_, full.history_):
         assert (a["loss"], a["valid_bleu"], a["lr"]) == (b["loss"], b["valid_bleu"], b["lr"])
-    a, b = read_tensors(tmp_path / "a" / "model.safetensors"), read_tensors(tmp_path / "b" / "model.safetensors")
+    a, b = (
+        read_tensors(tmp_path / "a" / "model.safetensors"),
+        read_tensors(tmp_path / "b" / "model.safetensors"),
+    )
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     with pytest.raises(UserError, match="architecture differs"):
         small(epochs=4, hidden_size=20).fit(train, valid, checkpoint_dir=tmp_path / "b", resume=True)
     with pytest.raises(UserError, match="vocabularies differ"):
-        small(epochs=4).fit(train + [("hippopotame .", "HIPPOPOTAME .")], valid, checkpoint_dir=tmp_path / "b",
-                            resume=True)
+        small(epochs=4).fit(
+            train + [("hippopotame .", "HIPPOPOTAME .")], valid, checkpoint_dir=tmp_path / "b", resume=True
+        )
     with pytest.raises(UserError, match="no checkpoint"):
         small().fit(train, valid, checkpoint_dir=tmp_path / "empty", resume=True)
 
@@ -125,11 +133,11 @@ def test_lr_decay_on_plateau_and_early_stopping():
     halves the learning rate and training stops after ``early_stopping`` such epochs."""
     rng = np.random.default_rng(0)
     noise = [(" ".join(rng.choice(WORDS, 3)), " ".join(rng.choice(["A", "B", "C"], 3))) for _ in range(60)]
-    valid = [("le chat .", "ZZZ QQQ"), ("un chien .", "YYY WWW")]   # unreachable words: BLEU 0
+    valid = [("le chat .", "ZZZ QQQ"), ("un chien .", "YYY WWW")]  # unreachable words: BLEU 0
     tr = small(epochs=10, lr=1e-3, lr_decay=0.5, early_stopping=2).fit(noise, valid)
     lrs = [h["lr"] for h in tr.history_]
     assert len(tr.history_) == 3 and tr.stop_reason_.startswith("early stopping")
-    assert lrs == [1e-3, 1e-3, 5e-4]                    # lr in force during each epoch
+    assert lrs == [1e-3, 1e-3, 5e-4]  # lr in force during each epoch
 
 
 def test_time_budget_stops_training():
@@ -157,5 +165,6 @@ def test_round_one_names_still_work_with_a_warning(fitted, tmp_path):
     back = Translator.load(tmp_path / "old")
     assert back.translate(["le chat ."]) == fitted.translate(["le chat ."])
     from rnnlab.translate.model import Seq2Seq
+
     with pytest.warns(DeprecationWarning, match="embedding_size"):
         assert Seq2Seq(5, 6, emb_size=7, hidden_size=4).embedding_size == 7

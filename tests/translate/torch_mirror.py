@@ -4,6 +4,7 @@ Same module names as the numpy model, so ``mirror.load_state_dict(ours.state_dic
 the weights. The decoder always steps in time (torch.nn.GRU/LSTM on one step at a time), the
 encoder uses pack_padded_sequence, attention is written from its equations.
 """
+
 import numpy as np
 import torch
 from torch import nn
@@ -16,15 +17,16 @@ def torch_scores(score, p, q, k):
     if score == "dot":
         return q @ k.transpose(1, 2)
     if score == "scaled_dot":
-        return q @ k.transpose(1, 2) / Hk ** 0.5
+        return q @ k.transpose(1, 2) / Hk**0.5
     if score == "cosine":
         qn = torch.sqrt((q * q).sum(-1, keepdim=True) + 1e-12)
         kn = torch.sqrt((k * k).sum(-1, keepdim=True) + 1e-12)
         return (q / qn) @ (k / kn).transpose(1, 2)
     if score == "general":
         return q @ (k @ p["weight"].T).transpose(1, 2)
-    e = torch.tanh((q @ p["weight_query"].T)[:, :, None, :]
-                   + (k @ p["weight_key"].T + p["bias"])[:, None, :, :])
+    e = torch.tanh(
+        (q @ p["weight_query"].T)[:, :, None, :] + (k @ p["weight_key"].T + p["bias"])[:, None, :, :]
+    )
     return e @ p["v"]
 
 
@@ -52,8 +54,9 @@ class Mirror(nn.Module):
         self.tgt_embed = nn.Embedding(c["tgt_vocab_size"], E, padding_idx=0)
         self.decoder = RNN(E + (H if c["input_feed"] else 0), H, L, batch_first=True)
         if c["attention"] != "none":
-            self.attention = nn.ParameterDict({k: nn.Parameter(torch.tensor(v))
-                                               for k, v in ours.attention.params.items()})
+            self.attention = nn.ParameterDict(
+                {k: nn.Parameter(torch.tensor(v)) for k, v in ours.attention.params.items()}
+            )
             self.combine = nn.Linear(D * H + H, H)
         self.out = nn.Linear(H, c["tgt_vocab_size"])
         self.double()
@@ -69,8 +72,9 @@ class Mirror(nn.Module):
         src, tgt = torch.tensor(src), torch.tensor(tgt)
         N, S = src.shape
         T = tgt.shape[1] - 1
-        packed = nn.utils.rnn.pack_padded_sequence(self.src_embed(src), torch.tensor(lengths),
-                                                   batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.src_embed(src), torch.tensor(lengths), batch_first=True, enforce_sorted=False
+        )
         e, fin = self.encoder(packed)
         e, _ = nn.utils.rnn.pad_packed_sequence(e, batch_first=True, total_length=S)
         mask = torch.arange(S)[None, :] < torch.tensor(lengths)[:, None]
@@ -97,8 +101,9 @@ class Mirror(nn.Module):
             feed = ht
             hts.append(ht)
         logits = self.out(torch.stack(hts, 1))
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                           tgt[:, 1:].reshape(-1), ignore_index=0)
+        return nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1), ignore_index=0
+        )
 
 
 def random_batch(rng, N, S, T, Vs, Vt):
@@ -113,6 +118,6 @@ def random_batch(rng, N, S, T, Vs, Vt):
     tgt = np.zeros((N, T + 1), np.int64)
     tgt[:, 0] = 2
     for n, L in enumerate(tl):
-        tgt[n, 1:L + 1] = rng.integers(4, Vt, L)
+        tgt[n, 1 : L + 1] = rng.integers(4, Vt, L)
         tgt[n, L + 1] = 3
     return src, lengths, tgt

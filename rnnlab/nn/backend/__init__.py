@@ -15,6 +15,7 @@ OpenBLAS), optionally in parallel row blocks. It runs float32 LSTM and GRU when 
 GEMM library load and ``runtime.settings().backend`` is not "numpy"; everything else (float64,
 the Elman RNN, no numba) takes the NumPy loop. ``scratch.py`` is the buffer pool both use.
 """
+
 from __future__ import annotations
 
 from importlib.util import find_spec
@@ -24,13 +25,14 @@ import numpy as np
 from rnnlab.nn import runtime
 
 _F32 = np.dtype(np.float32)
-_state: dict = {}                      # "compiled": the backend (or None), "libraries": {name: lib}
+_state: dict = {}  # "compiled": the backend (or None), "libraries": {name: lib}
 
 
 def library(name: str | None = None):
     """The GEMM library ``name`` ("mkl", "openblas"), loaded once, or None where it does not
     load; without a name, the one ``runtime.settings().gemm`` selects."""
     from rnnlab.nn.backend import gemm
+
     if name is None:
         name = _resolve_gemm(runtime.settings().gemm)
         if name is None:
@@ -40,7 +42,7 @@ def library(name: str | None = None):
         lib = libs[name] = gemm.load(name)
         threads = runtime.settings().threads
         if lib is not None:
-            lib.default_threads = lib.get_threads()       # what threads=None gives back
+            lib.default_threads = lib.get_threads()  # what threads=None gives back
             if threads is not None:
                 lib.set_threads(threads)
     return libs[name]
@@ -63,6 +65,7 @@ def _compiled():
         backend = None
         if lib is not None and find_spec("numba") is not None:
             from rnnlab.nn.backend.compiled import Compiled
+
             backend = Compiled(lib)
         _state[key] = backend
     return _state[key]
@@ -113,11 +116,13 @@ def describe() -> dict:
     lib = library()
     fast = _compiled() if runtime.settings().backend != "numpy" else None
     ready = fast is not None and fast.ready("lstm")
-    return {"backend": "compiled" if ready else "numpy",
-            "gemm": None if lib is None else lib.name,
-            "gemm_version": None if lib is None else lib.version(),
-            "threads": threads(),
-            "row_block_threads": fast.parallel_threads() if ready else 1}
+    return {
+        "backend": "compiled" if ready else "numpy",
+        "gemm": None if lib is None else lib.name,
+        "gemm_version": None if lib is None else lib.version(),
+        "threads": threads(),
+        "row_block_threads": fast.parallel_threads() if fast is not None and ready else 1,
+    }
 
 
 def reset() -> None:

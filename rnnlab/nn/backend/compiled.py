@@ -17,6 +17,7 @@ a time). Passes of less than ``runtime.settings().min_work`` multiply-adds stay 
 
 If a loop fails to compile, we warn once and that cell takes the NumPy loop.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -48,6 +49,7 @@ class Compiled:
         if cell_name not in ("lstm", "gru"):
             return False
         from rnnlab.nn.recurrent import GRUSteps, LSTMSteps
+
         try:
             T, N, H = 2, 2, 3
             cells = [LSTMSteps()] if cell_name == "lstm" else [GRUSteps(True), GRUSteps(False)]
@@ -57,13 +59,25 @@ class Compiled:
                 S = [z(T + 1, N, H) for _ in range(cell.n_states)]
                 ws = self.forward(cell, z(T, N, G * H), S, z(G * H, H), z(G * H), z(G * H), None, True)
                 from rnnlab.nn.recurrent import DirectionCache
-                self.backward(cell, z(T, N, H), [z(N, H) for _ in S], DirectionCache(z(T, N, 1), S, ws, None),
-                              z(G * H, H), z(T, N, G * H), z(T, N, G * H), np.zeros((T, N)))
+
+                self.backward(
+                    cell,
+                    z(T, N, H),
+                    [z(N, H) for _ in S],
+                    DirectionCache(z(T, N, 1), S, ws, None),
+                    z(G * H, H),
+                    z(T, N, G * H),
+                    z(T, N, G * H),
+                    np.zeros((T, N)),
+                )
             return True
         except Exception as e:  # noqa: BLE001  any compile failure means: use NumPy
-            warnings.warn(f"rnnlab: the compiled {cell_name.upper()} loops are unavailable "
-                          f"({type(e).__name__}: {e}); using the NumPy path", RuntimeWarning,
-                          stacklevel=5)
+            warnings.warn(
+                f"rnnlab: the compiled {cell_name.upper()} loops are unavailable "
+                f"({type(e).__name__}: {e}); using the NumPy path",
+                RuntimeWarning,
+                stacklevel=5,
+            )
             return False
 
     def parallel_threads(self) -> int:
@@ -76,12 +90,17 @@ class Compiled:
                 import numba
 
                 from rnnlab.nn.backend import loops
+
                 _keeping_omp_levels(lambda: loops.probe(np.zeros(2)))
                 if numba.threading_layer() == "omp":
                     n = numba.config.NUMBA_NUM_THREADS
             except Exception as e:  # noqa: BLE001  no parallel layer: serial loops only
-                warnings.warn(f"rnnlab: numba's parallel layer is unavailable ({e}); the "
-                              "recurrent loops run on one thread", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"rnnlab: numba's parallel layer is unavailable ({e}); the "
+                    "recurrent loops run on one thread",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             self._threads.append(n)
         return self._threads[0]
 
@@ -117,11 +136,12 @@ class Compiled:
 
     def _lstm_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
         from rnnlab.nn.backend import loops
+
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         blocks = self.row_blocks(cell, N)
-        Wp = self.lib.operand(W.T, N // blocks, T)        # (H, 4H) W^T, packed once
+        Wp = self.lib.operand(W.T, N // blocks, T)  # (H, 4H) W^T, packed once
         tanh_c = scratch.empty((T if keep else 1, N, H), XG.dtype)
-        b = np.add(b_ih, b_hh, out=scratch.empty(b_ih.shape, XG.dtype))   # b_ih + b_hh
+        b = np.add(b_ih, b_hh, out=scratch.empty(b_ih.shape, XG.dtype))  # b_ih + b_hh
         args = (self.lib.compiled, Wp.operand, XG, b, S[0], S[1], tanh_c, active, keep)
         if blocks > 1:
             _set_numba_threads(blocks)
@@ -129,18 +149,31 @@ class Compiled:
                 loops.lstm_forward_rows(*args, blocks, self.lib.local_threads)
         else:
             loops.lstm_forward(*args, 0, N)
-        return cell.WS(XG, tanh_c)                        # XG now holds the activated gates
+        return cell.WS(XG, tanh_c)  # XG now holds the activated gates
 
     def _lstm_backward(self, cell, dout, dS, cache, W, dXG, dh_sq, active):
         from rnnlab.nn.backend import loops
+
         S, ws = cache.S, cache.ws
         N = dout.shape[1]
         blocks = self.row_blocks(cell, N)
-        Wp = self.lib.operand(W, N // blocks, dout.shape[0])   # (4H, H) W
+        Wp = self.lib.operand(W, N // blocks, dout.shape[0])  # (4H, H) W
         dh, dc = dS
-        other = scratch.empty(dh.shape, dh.dtype)          # dh_{t-1}, swapped with dh each step
-        args = (self.lib.compiled, Wp.operand, dh, dc, other, dout, ws.gates, S[1], ws.tanh_c,
-                active, dXG, dh_sq)
+        other = scratch.empty(dh.shape, dh.dtype)  # dh_{t-1}, swapped with dh each step
+        args = (
+            self.lib.compiled,
+            Wp.operand,
+            dh,
+            dc,
+            other,
+            dout,
+            ws.gates,
+            S[1],
+            ws.tanh_c,
+            active,
+            dXG,
+            dh_sq,
+        )
         if blocks > 1:
             _set_numba_threads(blocks)
             with self.lib.threads_per_caller(1):
@@ -158,44 +191,75 @@ class Compiled:
 
     def _gru_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
         from rnnlab.nn.backend import loops
+
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         W1, W2 = self._gru_operands(cell, W, N, T, True)
         ws = cell.workspace(T if keep else 1, N, H, XG.dtype)
-        loops.gru_forward_loop(self.lib.compiled, W1.operand, W2.operand, XG, b_ih, b_hh, S[0],
-                               ws.gates, ws.hn, active, int(keep), cell.reset_after)
+        loops.gru_forward_loop(
+            self.lib.compiled,
+            W1.operand,
+            W2.operand,
+            XG,
+            b_ih,
+            b_hh,
+            S[0],
+            ws.gates,
+            ws.hn,
+            active,
+            int(keep),
+            cell.reset_after,
+        )
         return ws
 
     def _gru_backward(self, cell, dout, dS, cache, W, dXG, dHG, dh_sq, active):
         from rnnlab.nn.backend import loops
+
         S, ws = cache.S, cache.ws
         T, N = dout.shape[:2]
         W1, W2 = self._gru_operands(cell, W, N, T, False)
-        dh = dS[0]                                         # W^T dhg_{t+1} (dL/dh_T on entry)
-        carry = scratch.empty(dh.shape, dh.dtype)          # the direct path z dL/dh_t
+        dh = dS[0]  # W^T dhg_{t+1} (dL/dh_T on entry)
+        carry = scratch.empty(dh.shape, dh.dtype)  # the direct path z dL/dh_t
         carry[...] = 0
-        drh = scratch.empty(dh.shape, dh.dtype)            # d(r h), reset before W_n
-        loops.gru_backward_loop(self.lib.compiled, W1.operand, W2.operand, dh, carry, drh, dout,
-                                ws.gates, S[0], ws.hn, active, dXG, dHG, dh_sq, cell.reset_after)
+        drh = scratch.empty(dh.shape, dh.dtype)  # d(r h), reset before W_n
+        loops.gru_backward_loop(
+            self.lib.compiled,
+            W1.operand,
+            W2.operand,
+            dh,
+            carry,
+            drh,
+            dout,
+            ws.gates,
+            S[0],
+            ws.hn,
+            active,
+            dXG,
+            dHG,
+            dh_sq,
+            cell.reset_after,
+        )
         return [dh + carry]
 
     # -- directions ----------------------------------------------------------------------
     def run_directions(self, cell, jobs, work):
         threads = self.lib.get_threads()
         cfg = runtime.settings()
-        N = jobs[0][2].shape[1]                           # (fn, cell, x (T, N, I), ...)
+        N = jobs[0][2].shape[1]  # (fn, cell, x (T, N, I), ...)
         if len(jobs) < 2 or threads < 2 or work < cfg.min_work or self.row_blocks(cell, N) > 1:
             return [fn(*args) for fn, *args in jobs]
         per_job = max(1, threads // len(jobs))
 
         def job(fn, *args):
-            self.lib.set_local(per_job)                    # this pool thread's GEMM threads
+            self.lib.set_local(per_job)  # this pool thread's GEMM threads
             return fn(*args)
+
         with self.lib.threads_per_caller(per_job):
             return runtime.run([(job, *j) for j in jobs])
 
 
 def _set_numba_threads(n):
     import numba
+
     numba.set_num_threads(n)
 
 
@@ -208,8 +272,9 @@ def _keeping_omp_levels(launch):
     try:
         import ctypes
 
-        from numba.np.ufunc import omppool
-        lib = ctypes.CDLL(omppool.__file__)       # its libgomp, whichever copy that is
+        from numba.np.ufunc import omppool  # type: ignore[attr-defined]
+
+        lib = ctypes.CDLL(omppool.__file__)  # its libgomp, whichever copy that is
         before = lib.omp_get_max_active_levels()
     except Exception:  # noqa: BLE001  no OpenMP layer: nothing to give back
         return launch()

@@ -20,6 +20,7 @@ and ~50 at M = 1 (measured, MKL, float32), so MKL packs when ``uses >= max(4, 96
 most of the ecosystem use). ``openblas``: the OpenBLAS that NumPy itself loaded (its wheels
 bundle one). A library that does not load is simply not offered.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,6 +29,7 @@ import ctypes.util
 import os
 import site
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +38,6 @@ from rnnlab.nn.backend import scratch
 ROW_MAJOR, NO_TRANS, TRANS, PACKED = 101, 111, 112, 151
 _B_MATRIX = 162
 _LAYER_SEQUENTIAL, _LAYER_GNU = 1, 3
-_THREAD_ENV = ("MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 _vp, _i32, _i64, _u64, _f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_float
 # the prototypes compiled code calls (pointers as 64-bit integers)
@@ -55,8 +56,13 @@ def blas_operand(m):
 
 
 def _out_ok(out, M, N, dtype):
-    return (out.shape == (M, N) and out.dtype == dtype and out.strides[1] == out.itemsize
-            and out.strides[0] >= N * out.itemsize and out.strides[0] % out.itemsize == 0)
+    return (
+        out.shape == (M, N)
+        and out.dtype == dtype
+        and out.strides[1] == out.itemsize
+        and out.strides[0] >= N * out.itemsize
+        and out.strides[0] % out.itemsize == 0
+    )
 
 
 def _fn(lib, name, proto):
@@ -75,7 +81,21 @@ class Operand:
 class _Library:
     name = "?"
     compiled: tuple = (None, None)
-    local_threads = None            # compiled-callable int(int): this thread's count, or None
+    local_threads: Any = None  # compiled-callable int(int): this thread's count, or None
+    default_threads = 1  # the count before rnnlab changed it (set when loaded)
+    _gemm: dict
+
+    def get_threads(self) -> int:
+        raise NotImplementedError
+
+    def set_threads(self, n: int) -> None:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def operand(self, b, M, uses=1 << 30) -> Operand:
+        raise NotImplementedError
 
     def set_local(self, n: int) -> None:
         """Threads for calls from this thread only (no-op where the library has no such count)."""
@@ -107,8 +127,22 @@ class _Library:
         la, lb = blas_operand(a), blas_operand(b)
         if gemm is None or not (M and N and K) or la is None or lb is None or not _out_ok(out, M, N, a.dtype):
             return np.matmul(a, b, out=out)
-        gemm(ROW_MAJOR, la[0], lb[0], M, N, K, 1.0, a.ctypes.data, la[1], b.ctypes.data, lb[1],
-             0.0, out.ctypes.data, out.strides[0] // out.itemsize)
+        gemm(
+            ROW_MAJOR,
+            la[0],
+            lb[0],
+            M,
+            N,
+            K,
+            1.0,
+            a.ctypes.data,
+            la[1],
+            b.ctypes.data,
+            lb[1],
+            0.0,
+            out.ctypes.data,
+            out.strides[0] // out.itemsize,
+        )
         return out
 
 
@@ -120,7 +154,7 @@ class MKL(_Library):
     def __init__(self, path):
         lib = self.lib = ctypes.CDLL(path)
         layer = _LAYER_GNU if _gnu_layer_loads(path) else _LAYER_SEQUENTIAL
-        lib.MKL_Set_Interface_Layer(_i32(0))                   # LP64: 32-bit integers
+        lib.MKL_Set_Interface_Layer(_i32(0))  # LP64: 32-bit integers
         lib.MKL_Set_Threading_Layer(_i32(layer))
         self.threading_layer = "gnu" if layer == _LAYER_GNU else "sequential"
         self._gemm = {}
@@ -133,10 +167,6 @@ class MKL(_Library):
         self._size.argtypes, self._size.restype = [_i32] * 4, ctypes.c_size_t
         self._pack = lib.cblas_sgemm_pack
         self._pack.argtypes, self._pack.restype = [_i32] * 6 + [_f32, _vp, _i32, _vp], None
-        for name in _THREAD_ENV:
-            if os.environ.get(name, "").strip().isdigit():
-                lib.MKL_Set_Num_Threads(_i32(max(1, int(os.environ[name]))))
-                break
         self.compiled = (_fn(lib, "cblas_sgemm_compute", _COMPUTE), None)
         self.local_threads = _fn(lib, "MKL_Set_Num_Threads_Local", _LOCAL)
 
@@ -177,11 +207,10 @@ class OpenBLAS(_Library):
 
     def __init__(self, path):
         lib = self.lib = ctypes.CDLL(path)
-        for pre, suf, it in self._ABIS:
-            if hasattr(lib, f"{pre}cblas_sgemm{suf}"):
-                break
-        else:
+        abi = next((a for a in self._ABIS if hasattr(lib, f"{a[0]}cblas_sgemm{a[1]}")), None)
+        if abi is None:
             raise OSError(f"{path} has no cblas_sgemm")
+        pre, suf, it = abi
         self._gemm = {}
         for dtype, p in _PREFIX.items():
             real = _f32 if p == "s" else ctypes.c_double
@@ -211,6 +240,7 @@ class OpenBLAS(_Library):
     def operand(self, b, M, uses=1 << 30):
         if not b.flags.c_contiguous:
             from rnnlab.nn.backend import kernels
+
             b = kernels.transpose(b.T) if b.T.flags.c_contiguous else np.ascontiguousarray(b)
         return Operand(b, b.ctypes.data, NO_TRANS, b.shape[1])
 

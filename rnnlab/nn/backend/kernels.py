@@ -38,6 +38,7 @@ results a last bit apart), and the elementwise loops are as fast without.
 This module imports numba: ``backend/compiled.py`` imports it on first use only.
 Shapes: N batch, H hidden; gate buffers are (N, G*H) with the gates side by side.
 """
+
 from __future__ import annotations
 
 import numba
@@ -46,8 +47,8 @@ import numpy as np
 _FLAGS = {"contract", "nsz", "arcp", "afn"}
 _OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FLAGS)
 jit = numba.njit(**_OPTIONS)
-reducing = numba.njit(**{**_OPTIONS, "fastmath": _FLAGS | {"reassoc"}})   # kernels that sum
-parallel = numba.njit(parallel=True, **_OPTIONS)                            # prange loops
+reducing = numba.njit(**{**_OPTIONS, "fastmath": _FLAGS | {"reassoc"}})  # kernels that sum
+parallel = numba.njit(parallel=True, **_OPTIONS)  # prange loops
 
 _f = np.float32
 _ZERO, _HALF, _ONE = _f(0.0), _f(0.5), _f(1.0)
@@ -63,7 +64,7 @@ _B4, _B6 = _f(1.18534705686654e-04), _f(1.19825839466702e-06)
 @jit
 def _tanh(v):
     """float32 tanh as a clamped rational function (vectorisable: no libm call, no branch)."""
-    x = _CLAMP if v > _CLAMP else v                # NaN fails both tests and stays NaN
+    x = _CLAMP if v > _CLAMP else v  # NaN fails both tests and stays NaN
     x = -_CLAMP if x < -_CLAMP else x
     x2 = x * x
     p = x2 * _A13 + _A11
@@ -114,7 +115,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
 @jit
 def _transpose(a, out):
     R, C = a.shape
-    for r0 in range(0, R, 32):                     # 32 x 8 tiles: 32 contiguous writes per column
+    for r0 in range(0, R, 32):  # 32 x 8 tiles: 32 contiguous writes per column
         r1 = min(r0 + 32, R)
         for c0 in range(0, C, 8):
             for c in range(c0, min(c0 + 8, C)):
@@ -150,6 +151,7 @@ def _lstm_cell_loop(KEEP):
     loops compute the same bits (tests/nn/test_inference_mode.py); the stores are what costs:
     one loop testing a run-time flag, or storing always, ran the inference kernel 11-16% slower
     at (N, H) = (32, 128), (64, 256), (20, 650) (measured)."""
+
     def cell(a, b, c_prev, h, c, tanh_c):
         N, H = c_prev.shape
         b_i, b_f, b_g, b_o = _split4(b, H)
@@ -157,17 +159,18 @@ def _lstm_cell_loop(KEEP):
             a_i, a_f, a_g, a_o = _split4(a[n], H)
             cp, hn, cn, tn = c_prev[n], h[n], c[n], tanh_c[n]
             for j in range(H):
-                i = _sigmoid(a_i[j] + b_i[j])          # i, f = sigma(a_i), sigma(a_f)
+                i = _sigmoid(a_i[j] + b_i[j])  # i, f = sigma(a_i), sigma(a_f)
                 f = _sigmoid(a_f[j] + b_f[j])
-                g = _tanh(a_g[j] + b_g[j])             # g = tanh(a_g)
-                o = _sigmoid(a_o[j] + b_o[j])          # o = sigma(a_o)
-                cc = f * cp[j] + i * g                 # c = f c_{t-1} + i g
+                g = _tanh(a_g[j] + b_g[j])  # g = tanh(a_g)
+                o = _sigmoid(a_o[j] + b_o[j])  # o = sigma(a_o)
+                cc = f * cp[j] + i * g  # c = f c_{t-1} + i g
                 tc = _tanh(cc)
                 cn[j] = cc
-                hn[j] = o * tc                         # h = o tanh(c)
+                hn[j] = o * tc  # h = o tanh(c)
                 if KEEP:
                     a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
                     tn[j] = tc
+
     cell.__name__ = cell.__qualname__ = "_lstm_cell_keep" if KEEP else "_lstm_cell_infer"
     return jit(cell)
 
@@ -200,7 +203,7 @@ def lstm_backward(dh, dout_t, dc, gates, c_prev, tanh_c, active, da, dh_sq):
         dhn, don, dcn, cp, tn = dh[n], dout_t[n], dc[n], c_prev[n], tanh_c[n]
         i_, f_, g_, o_ = _split4(gates[n], H)
         d_i, d_f, d_g, d_o = _split4(da[n], H)
-        s = 0.0                                    # float64: tiny norms must not underflow
+        s = 0.0  # float64: tiny norms must not underflow
         if not active[n]:
             for j in range(H):
                 d = dhn[j] + don[j]
@@ -209,17 +212,17 @@ def lstm_backward(dh, dout_t, dc, gates, c_prev, tanh_c, active, da, dh_sq):
                 d_i[j], d_f[j], d_g[j], d_o[j] = _ZERO, _ZERO, _ZERO, _ZERO
             dh_sq[n] = s
             continue
-        for j in range(H):                         # (_ftz: no subnormal gradients, see there)
-            d = dhn[j] + don[j]                    # h_t feeds the output and step t+1
+        for j in range(H):  # (_ftz: no subnormal gradients, see there)
+            d = dhn[j] + don[j]  # h_t feeds the output and step t+1
             dhn[j] = _ftz(d)
             s += np.float64(d) * np.float64(d)
             i, f, g, o, tc = i_[j], f_[j], g_[j], o_[j], tn[j]
-            dct = dcn[j] + d * o * (_ONE - tc * tc)       # dc_t = dc + dh o (1 - tanh(c)^2)
-            d_o[j] = _ftz(d * tc * o * (_ONE - o))        # da_o = dh tanh(c) o (1 - o)
-            d_i[j] = _ftz(dct * g * i * (_ONE - i))       # da_i = dc_t g i (1 - i)
-            d_f[j] = _ftz(dct * cp[j] * f * (_ONE - f))   # da_f = dc_t c_{t-1} f (1 - f)
-            d_g[j] = _ftz(dct * i * (_ONE - g * g))       # da_g = dc_t i (1 - g^2)
-            dcn[j] = _ftz(dct * f)                        # dc_{t-1} = dc_t f
+            dct = dcn[j] + d * o * (_ONE - tc * tc)  # dc_t = dc + dh o (1 - tanh(c)^2)
+            d_o[j] = _ftz(d * tc * o * (_ONE - o))  # da_o = dh tanh(c) o (1 - o)
+            d_i[j] = _ftz(dct * g * i * (_ONE - i))  # da_i = dc_t g i (1 - i)
+            d_f[j] = _ftz(dct * cp[j] * f * (_ONE - f))  # da_f = dc_t c_{t-1} f (1 - f)
+            d_g[j] = _ftz(dct * i * (_ONE - g * g))  # da_g = dc_t i (1 - g^2)
+            dcn[j] = _ftz(dct * f)  # dc_{t-1} = dc_t f
         dh_sq[n] = s
 
 
@@ -240,10 +243,10 @@ def gru_forward(gates, xg, b_ih, b_hh, h_prev, hn, h):
         for j in range(H):
             r = _sigmoid(x_r[j] + bi_r[j] + g_r[j] + bh_r[j])  # r = sigma(xg_r + hg_r)
             z = _sigmoid(x_z[j] + bi_z[j] + g_z[j] + bh_z[j])  # z = sigma(xg_z + hg_z)
-            hg_n = g_n[j] + bh_n[j]                    # hg_n = W_n h + b_hn
-            nn = _tanh(x_n[j] + bi_n[j] + r * hg_n)    # n = tanh(xg_n + r hg_n)
+            hg_n = g_n[j] + bh_n[j]  # hg_n = W_n h + b_hn
+            nn = _tanh(x_n[j] + bi_n[j] + r * hg_n)  # n = tanh(xg_n + r hg_n)
             g_r[j], g_z[j], g_n[j], hnn[j] = r, z, nn, hg_n
-            ho[j] = nn + z * (hp[j] - nn)              # h = (1 - z) n + z h_{t-1}
+            ho[j] = nn + z * (hp[j] - nn)  # h = (1 - z) n + z h_{t-1}
 
 
 @reducing
@@ -277,18 +280,18 @@ def gru_backward(dh, carry, dout_t, gates, h_prev, hn, active, dxg, dhg, dh_sq):
             dxg[n, :] = _ZERO
             dhg[n, :] = _ZERO
             continue
-        s = 0.0                                    # float64: tiny norms must not underflow
+        s = 0.0  # float64: tiny norms must not underflow
         for j in range(H):
-            d = dhn[j] + cn[j] + don[j]                # dL/dh_t
+            d = dhn[j] + cn[j] + don[j]  # dL/dh_t
             s += np.float64(d) * np.float64(d)
             r, z, nn = r_[j], z_[j], n_[j]
-            d_z = d * (hp[j] - nn) * z * (_ONE - z)    # da_z = dh (h_{t-1} - n) z (1 - z)
-            d_n = d * (_ONE - z) * (_ONE - nn * nn)    # da_n = dh (1 - z)(1 - n^2)
+            d_z = d * (hp[j] - nn) * z * (_ONE - z)  # da_z = dh (h_{t-1} - n) z (1 - z)
+            d_n = d * (_ONE - z) * (_ONE - nn * nn)  # da_n = dh (1 - z)(1 - n^2)
             d_r = _ftz(d_n * hnn[j] * r * (_ONE - r))  # da_r = da_n hg_n r (1 - r)
-            d_z, d_n = _ftz(d_z), _ftz(d_n)            # (no subnormal gradients: see _ftz)
+            d_z, d_n = _ftz(d_z), _ftz(d_n)  # (no subnormal gradients: see _ftz)
             dx_r[j], dx_z[j], dx_n[j] = d_r, d_z, d_n
             dg_r[j], dg_z[j], dg_n[j] = d_r, d_z, _ftz(d_n * r)  # d(hg_n) = da_n r
-            cn[j] = _ftz(d * z)                        # direct path h_{t-1} -> h
+            cn[j] = _ftz(d * z)  # direct path h_{t-1} -> h
         dh_sq[n] = s
 
 
@@ -304,10 +307,10 @@ def gru_forward_rz(gates, xg, b_ih, b_hh, h_prev, hn):
         x_r, x_z = xg[n, :H], xg[n, H : 2 * H]
         hp, hnn = h_prev[n], hn[n]
         for j in range(H):
-            r = _sigmoid(x_r[j] + bi_r[j] + g_r[j] + bh_r[j])      # r = sigma(xg_r + W_r h + b_hr)
+            r = _sigmoid(x_r[j] + bi_r[j] + g_r[j] + bh_r[j])  # r = sigma(xg_r + W_r h + b_hr)
             g_z[j] = _sigmoid(x_z[j] + bi_z[j] + g_z[j] + bh_z[j])  # z = sigma(xg_z + W_z h + b_hz)
             g_r[j] = r
-            hnn[j] = r * hp[j]                         # r * h_{t-1}
+            hnn[j] = r * hp[j]  # r * h_{t-1}
 
 
 @jit
@@ -321,7 +324,7 @@ def gru_forward_n(gates, xg, b_ih, b_hh, h_prev, h):
         for j in range(H):
             nn = _tanh(x_n[j] + bi_n[j] + g_n[j] + bh_n[j])  # c = tanh(xg_n + W_n (r h) + b_hn)
             g_n[j] = nn
-            ho[j] = nn + g_z[j] * (hp[j] - nn)         # h = z h_{t-1} + (1 - z) c
+            ho[j] = nn + g_z[j] * (hp[j] - nn)  # h = z h_{t-1} + (1 - z) c
 
 
 @reducing
@@ -331,19 +334,19 @@ def gru_backward_zn(dh, carry, dout_t, gates, h_prev, active, dxg, dh_sq):
     for n in range(N):
         dhn, cn, don, hp = dh[n], carry[n], dout_t[n], h_prev[n]
         z_, n_ = gates[n, H : 2 * H], gates[n, 2 * H :]
-        dx_r, dx_z, dx_n = dxg[n, :H], dxg[n, H : 2 * H], dxg[n, 2 * H :]
+        dx_z, dx_n = dxg[n, H : 2 * H], dxg[n, 2 * H :]
         if not active[n]:
             dh_sq[n] = _gru_inactive_row(dhn, cn, don)
             dxg[n, :] = _ZERO
             continue
-        s = 0.0                                    # float64: tiny norms must not underflow
+        s = 0.0  # float64: tiny norms must not underflow
         for j in range(H):
-            d = dhn[j] + cn[j] + don[j]                # dL/dh_t
+            d = dhn[j] + cn[j] + don[j]  # dL/dh_t
             s += np.float64(d) * np.float64(d)
             z, nn = z_[j], n_[j]
             dx_z[j] = _ftz(d * (hp[j] - nn) * z * (_ONE - z))  # da_z = dh (h_{t-1} - c) z (1 - z)
             dx_n[j] = _ftz(d * (_ONE - z) * (_ONE - nn * nn))  # da_c = dh (1 - z)(1 - c^2)
-            cn[j] = _ftz(d * z)                                # direct path
+            cn[j] = _ftz(d * z)  # direct path
         dh_sq[n] = s
 
 
@@ -357,4 +360,4 @@ def gru_backward_r(drh, gates, h_prev, dxg, carry):
         for j in range(H):
             r = r_[j]
             dx_r[j] = _ftz(d_rh[j] * hp[j] * r * (_ONE - r))  # da_r = d(rh) h_{t-1} r (1 - r)
-            cn[j] = _ftz(cn[j] + d_rh[j] * r)                 # dh_{t-1} += d(rh) r
+            cn[j] = _ftz(cn[j] + d_rh[j] * r)  # dh_{t-1} += d(rh) r

@@ -13,14 +13,24 @@ None and numba compiles the call away), and each weight operand is ``(pointer, t
 ``recurrent.direction_forward``. ``r0, r1``: the rows of the batch this call runs (row blocks:
 ``*_rows`` run several on their own threads). Shapes: T time, N batch, H hidden.
 """
+
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from rnnlab.nn.backend.kernels import (gru_backward, gru_backward_r, gru_backward_zn, gru_forward,
-                                       gru_forward_n, gru_forward_rz, jit, lstm_backward,
-                                       lstm_cell, parallel)
+from rnnlab.nn.backend.kernels import (
+    gru_backward,
+    gru_backward_r,
+    gru_backward_zn,
+    gru_forward,
+    gru_forward_n,
+    gru_forward_rz,
+    jit,
+    lstm_backward,
+    lstm_cell,
+    parallel,
+)
 
 _ROW_MAJOR, _NO_TRANS = 101, 111
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
@@ -35,11 +45,26 @@ def _gemm(compute, sgemm, a, W, out, beta):
     Nc = out.shape[1]
     lda, ldc = a.strides[0] // 4, out.strides[0] // 4
     if compute is not None:
-        compute(_ROW_MAJOR, _NO_TRANS, W[1], M, Nc, K, a.ctypes.data, lda, W[0], W[2], beta,
-                out.ctypes.data, ldc)
+        compute(
+            _ROW_MAJOR, _NO_TRANS, W[1], M, Nc, K, a.ctypes.data, lda, W[0], W[2], beta, out.ctypes.data, ldc
+        )
     if sgemm is not None:
-        sgemm(_ROW_MAJOR, _NO_TRANS, W[1], M, Nc, K, _ONE, a.ctypes.data, lda, W[0], W[2], beta,
-              out.ctypes.data, ldc)
+        sgemm(
+            _ROW_MAJOR,
+            _NO_TRANS,
+            W[1],
+            M,
+            Nc,
+            K,
+            _ONE,
+            a.ctypes.data,
+            lda,
+            W[0],
+            W[2],
+            beta,
+            out.ctypes.data,
+            ldc,
+        )
 
 
 @jit
@@ -64,25 +89,33 @@ def lstm_forward(gemm, Wp, XG, b, h, c, tanh_c, active, keep, r0, r1):
     slice would not, and the non-contiguous kernels ran 2.4x slower.)"""
     for t in range(XG.shape[0]):
         a, k = XG[t, r0:r1], t if keep else 0
-        _gemm(gemm[0], gemm[1], h[t, r0:r1], Wp, a, _ONE)      # U x_t + W h_{t-1}
+        _gemm(gemm[0], gemm[1], h[t, r0:r1], Wp, a, _ONE)  # U x_t + W h_{t-1}
         lstm_cell(a, b, c[t, r0:r1], h[t + 1, r0:r1], c[t + 1, r0:r1], tanh_c[k, r0:r1], keep)
         _carry_inactive(active, t, h[t + 1, r0:r1], h[t, r0:r1], r0)
         _carry_inactive(active, t, c[t + 1, r0:r1], c[t, r0:r1], r0)
 
 
 @jit
-def lstm_backward_loop(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq,
-                       r0, r1):
+def lstm_backward_loop(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq, r0, r1):
     """All T steps of ``lstm_backward`` for the batch rows r0:r1, from t = T-1 down to 0
     (c: the (T+1, N, H) states). dh, dc hold dL/dh_T, dL/dc_T on entry; returns True when
     dL/dh_0 ended in dh (else in dh_prev: one swap per step) and leaves dL/dc_0 in dc."""
     dh, dh_prev, dc = dh[r0:r1], dh_prev[r0:r1], dc[r0:r1]
     for t in range(da.shape[0] - 1, -1, -1):
         d = da[t, r0:r1]
-        lstm_backward(dh, dout[t, r0:r1], dc, gates[t, r0:r1], c[t, r0:r1], tanh_c[t, r0:r1],
-                      active[t, r0:r1], d, dh_sq[t, r0:r1])
-        _gemm(gemm[0], gemm[1], d, Wp, dh_prev, _ZERO)        # dh_{t-1} = W^T da
-        _carry_inactive(active, t, dh_prev, dh, r0)             # past the length
+        lstm_backward(
+            dh,
+            dout[t, r0:r1],
+            dc,
+            gates[t, r0:r1],
+            c[t, r0:r1],
+            tanh_c[t, r0:r1],
+            active[t, r0:r1],
+            d,
+            dh_sq[t, r0:r1],
+        )
+        _gemm(gemm[0], gemm[1], d, Wp, dh_prev, _ZERO)  # dh_{t-1} = W^T da
+        _carry_inactive(active, t, dh_prev, dh, r0)  # past the length
         dh, dh_prev = dh_prev, dh
     return da.shape[0] % 2 == 0
 
@@ -120,13 +153,15 @@ def lstm_forward_rows(gemm, Wp, XG, b, h, c, tanh_c, active, keep, blocks, local
 
 
 @parallel
-def lstm_backward_rows(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq,
-                       blocks, local_threads):
+def lstm_backward_rows(
+    gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq, blocks, local_threads
+):
     m = dh.shape[0] // blocks
     for k in prange(blocks):
         before = _one_thread(local_threads)
-        lstm_backward_loop(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq,
-                           k * m, (k + 1) * m)
+        lstm_backward_loop(
+            gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active, da, dh_sq, k * m, (k + 1) * m
+        )
         _restore(local_threads, before)
     return da.shape[0] % 2 == 0
 
@@ -149,7 +184,7 @@ def gru_forward_loop(gemm, W1, W2, XG, b_ih, b_hh, h, gates, hn, active, ts, res
     for t in range(XG.shape[0]):
         k = t * ts
         if reset_after:
-            _gemm(gemm[0], gemm[1], h[t], W1, gates[k], _ZERO)            # W h_{t-1}
+            _gemm(gemm[0], gemm[1], h[t], W1, gates[k], _ZERO)  # W h_{t-1}
             gru_forward(gates[k], XG[t], b_ih, b_hh, h[t], hn[k], h[t + 1])
         else:
             _gemm(gemm[0], gemm[1], h[t], W1, gates[k][:, : 2 * H], _ZERO)  # W_rz h_{t-1}
@@ -160,19 +195,17 @@ def gru_forward_loop(gemm, W1, W2, XG, b_ih, b_hh, h, gates, hn, active, ts, res
 
 
 @jit
-def gru_backward_loop(gemm, W1, W2, dh, carry, drh, dout, gates, h, hn, active, dxg, dhg, dh_sq,
-                      reset_after):
+def gru_backward_loop(gemm, W1, W2, dh, carry, drh, dout, gates, h, hn, active, dxg, dhg, dh_sq, reset_after):
     """All T steps back, t = T-1 .. 0. dh holds the GEMM's part of dL/dh_t (W^T dhg_{t+1}),
     carry the direct path; on return dL/dh_0 = dh + carry. reset_after: W1 = W (3H, H);
     else W1 = W_rz (2H, H), W2 = W_n (H, H) and drh (N, H) is scratch for d(r h)."""
     H = h.shape[2]
     for t in range(dxg.shape[0] - 1, -1, -1):
         if reset_after:
-            gru_backward(dh, carry, dout[t], gates[t], h[t], hn[t], active[t], dxg[t], dhg[t],
-                         dh_sq[t])
-            _gemm(gemm[0], gemm[1], dhg[t], W1, dh, _ZERO)                 # W^T dhg
+            gru_backward(dh, carry, dout[t], gates[t], h[t], hn[t], active[t], dxg[t], dhg[t], dh_sq[t])
+            _gemm(gemm[0], gemm[1], dhg[t], W1, dh, _ZERO)  # W^T dhg
         else:
             gru_backward_zn(dh, carry, dout[t], gates[t], h[t], active[t], dxg[t], dh_sq[t])
-            _gemm(gemm[0], gemm[1], dxg[t][:, 2 * H :], W2, drh, _ZERO)   # d(r h) = W_n^T da_c
+            _gemm(gemm[0], gemm[1], dxg[t][:, 2 * H :], W2, drh, _ZERO)  # d(r h) = W_n^T da_c
             gru_backward_r(drh, gates[t], h[t], dxg[t], carry)
-            _gemm(gemm[0], gemm[1], dxg[t][:, : 2 * H], W1, dh, _ZERO)    # W_rz^T [da_r, da_z]
+            _gemm(gemm[0], gemm[1], dxg[t][:, : 2 * H], W1, dh, _ZERO)  # W_rz^T [da_r, da_z]

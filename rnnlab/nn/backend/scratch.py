@@ -18,13 +18,15 @@ Every array ``empty`` returns starts on a 64-byte boundary (``align``). NumPy's 
 start 16 bytes past a page, so every row of a (T, N, G*H) buffer did too, and each AVX-512
 load and store of the step GEMMs' output and of the gate kernels touched two cache lines.
 Measured, LSTM, two threads, each variant timed after PyTorch's (``benchmarks/ab.py ... align
-1 64``): inference (50,64,128,256) 10.77 -> 9.95 ms, (100,64,256,512) 80.5 -> 76.0 ms, (35,20,650,650) 20.0 -> 19.8 ms, (50,32,32,128) 1.74 ->
-1.70 ms; training (50,64,128,256) 34.7 -> 33.2 ms, (50,32,32,128) 5.43 -> 5.23 ms.
+1 64``): inference (50,64,128,256) 10.77 -> 9.95 ms, (100,64,256,512) 80.5 -> 76.0 ms,
+(35,20,650,650) 20.0 -> 19.8 ms, (50,32,32,128) 1.74 -> 1.70 ms; training (50,64,128,256)
+34.7 -> 33.2 ms, (50,32,32,128) 5.43 -> 5.23 ms.
 
 The pool keeps at most ``runtime.settings().scratch_mib`` (default 256 MiB,
 ``RNNLAB_SCRATCH_MIB``); beyond that it forgets the arrays used longest ago (which stay valid for
 whoever holds them). ``clear()`` empties it. The alignment is ``runtime.settings().align``.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,7 +41,7 @@ from rnnlab.nn import runtime
 # Arrays smaller than this are not pooled (malloc serves them from its heap without page
 # faults); larger ones are.
 MIN_BYTES = 2**16
-_pool: OrderedDict = OrderedDict()   # id(raw) -> (raw bytes, offset, shape, dtype, align), last used last
+_pool: OrderedDict = OrderedDict()  # id(raw) -> (raw bytes, offset, shape, dtype, align), last used last
 _lock = threading.Lock()
 _bytes = 0
 # references to a pooled buffer that nobody else holds: the pool's entry and getrefcount's
@@ -54,8 +56,8 @@ def _aligned(shape, dtype, align):
     return raw, -raw.__array_interface__["data"][0] % align
 
 
-def _view(raw, start, shape, dtype):
-    return np.ndarray(shape, dtype, raw, start)          # its base is raw
+def _view(raw, start, shape, dtype, *_):
+    return np.ndarray(shape, dtype, raw, start)  # its base is raw
 
 
 def aligned(shape, dtype) -> np.ndarray:
@@ -73,9 +75,9 @@ def empty(shape, dtype) -> np.ndarray:
     cfg = runtime.settings()
     limit, want = int(cfg.scratch_mib * 2**20), cfg.align
     with _lock:
-        for key, (raw, start, s, d, align) in reversed(_pool.items()):  # last used first
+        for key, (raw, _, s, d, align) in reversed(_pool.items()):  # last used first
             if s == shape and d == dtype and align == want:
-                del raw                                # drop this frame's reference
+                del raw  # drop this frame's reference
                 if sys.getrefcount(_pool[key][0]) == _FREE:
                     _pool.move_to_end(key)
                     return _view(*_pool[key][:4])

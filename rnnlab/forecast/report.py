@@ -1,0 +1,120 @@
+"""What `rnnlab forecast` prints: the model line and the tables of the report.
+
+describe(cfg)                  "LSTM 16x1 on diff, window 7, horizon 1 (recursive), ..."
+print_table(report, units)     test metrics of the model and the baselines, the RMSE ratio,
+                               the Diebold-Mariano test, the verdict, training, shrinking
+                               and (with --backtest K > 1) the per-fold table
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rnnlab.forecast.baselines import BASELINES
+
+
+def describe(cfg) -> str:
+    s = (
+        f"{cfg['cell'].upper()} {cfg['hidden_size']}x{cfg['num_layers']} on {cfg['target']}, window "
+        f"{cfg['window']}, horizon {cfg['horizon']} ({cfg['strategy']}), batch {cfg['batch_size']}, "
+        f"Adam {cfg['lr']:g}, clip {cfg['clip']:g}, {cfg['epochs']} epochs"
+    )
+    if cfg["valid_size"] > 0:
+        s += f" max, early stopping on the last {cfg['valid_size']:.0%} of the training windows"
+    if cfg.get("ensemble", 1) > 1:
+        s += f", ensemble of {cfg['ensemble']}"
+    if cfg.get("preset"):
+        s += f" [preset {cfg['preset']}]"
+    return s
+
+
+def _ratio(a, b):
+    return a / b if b else None
+
+
+def _fmt(v, digits=2):
+    return "n/a" if v is None else f"{v:,.{digits}f}"
+
+
+def print_table(report, units, file=sys.stdout):
+    """Print the report's tables to ``file``; ``units`` names the series' units (e.g. USD)."""
+    _print_metrics(report, units, file)
+    _print_summary(report, file)
+    if "backtest" in report:
+        _print_backtest(report["backtest"], units, file)
+
+
+def _print_metrics(report, units, file):
+    """The test-metrics table: one row for the model, one per baseline."""
+    H = report["config"]["horizon"]
+    test = report["data"]["test"]
+    print(
+        f"\nTest metrics ({units}), {H} step(s) ahead, {test['n']} points {test['start']} .. {test['end']}:",
+        file=file,
+    )
+    head = f"  {'method':<16}{'RMSE':>11}{'MAE':>11}{'MAPE %':>9}{'sMAPE %':>9}{'MASE':>8}{'dir. acc.':>11}"
+    print(head, file=file)
+    print("  " + "-" * (len(head) - 2), file=file)
+    for name in ("model",) + BASELINES:
+        m = report["metrics"][name]
+        print(
+            f"  {name.replace('_', ' '):<16}{_fmt(m['rmse']):>11}{_fmt(m['mae']):>11}{_fmt(m['mape'], 3):>9}"
+            f"{_fmt(m['smape'], 3):>9}{_fmt(m['mase'], 3):>8}{_fmt(m['directional_accuracy'], 3):>11}",
+            file=file,
+        )
+
+
+def _print_summary(report, file):
+    """Below the table: the RMSE ratio, the Diebold-Mariano test, the verdict, the training
+    and (if fitted) the shrink factors."""
+    H = report["config"]["horizon"]
+    dm = report["dm_test_vs_persistence"]
+    print(f"\nRMSE ratio model / persistence: {_fmt(report['rmse_ratio_vs_persistence'], 5)}", file=file)
+    print(
+        f"Diebold-Mariano test vs persistence (squared error, HLN-corrected, h={H}): "
+        f"statistic {_fmt(dm['statistic'], 3)}, p-value {_fmt(dm['p_value'], 3)} "
+        f"(negative: the model's errors are smaller)",
+        file=file,
+    )
+    print(f"Verdict: {report['verdict']}.", file=file)
+    hist = report["history"]
+    line = f"Training: {len(hist['train_loss'])} epochs"
+    if hist.get("best_epoch"):
+        line += f", best validation loss at epoch {hist['best_epoch']} (weights restored)"
+    n_nets = len(report.get("ensemble_histories", [])) or 1
+    line += f"; {hist['train_seconds']:.1f} s of training in all"
+    if n_nets > 1:
+        line += f" ({n_nets} networks, forecasts averaged)"
+    print(line, file=file)
+    if report["config"].get("shrink"):
+        print(
+            "Shrink factor towards persistence, fitted on the validation slice (1 = the network "
+            "as trained, 0 = persistence): " + ", ".join(f"{a:.2f}" for a in report["shrink"]),
+            file=file,
+        )
+
+
+def _print_backtest(bt, units, file):
+    """The backtest table: RMSE of the model and persistence per fold, and their means."""
+    print(
+        f"\nBacktest, {len(bt['folds'])} folds (RMSE {units}; the model refit before each fold):",
+        file=file,
+    )
+    print(
+        f"  {'fold':<6}{'test part':<26}{'model':>11}{'persistence':>13}{'ratio':>8}{'DM p':>8}",
+        file=file,
+    )
+    for f in bt["folds"]:
+        mm, pp = f["metrics"]["model"]["rmse"], f["metrics"]["persistence"]["rmse"]
+        dm_p = f["dm_test_vs_persistence"]["p_value"]
+        print(
+            f"  {f['fold']:<6}{f['test']['start'] + ' .. ' + f['test']['end']:<26}{_fmt(mm):>11}"
+            f"{_fmt(pp):>13}{_fmt(_ratio(mm, pp), 4):>8}{_fmt(dm_p, 3):>8}",
+            file=file,
+        )
+    a = bt["average"]
+    print(
+        f"  {'mean':<32}{_fmt(a['model']['rmse']):>11}{_fmt(a['persistence']['rmse']):>13}"
+        f"{_fmt(_ratio(a['model']['rmse'], a['persistence']['rmse']), 4):>8}",
+        file=file,
+    )

@@ -1,0 +1,47 @@
+"""The habits that keep the code readable, checked: no library file over 450 lines, no function
+over 60, the math (rnnlab.nn) knows no application, and only the benchmark imports torch."""
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "rnnlab"
+FILES = sorted(ROOT.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_file_and_function_sizes(path):
+    text = path.read_text()
+    assert len(text.splitlines()) <= 450, f"{path.name}: {len(text.splitlines())} lines > 450"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long, f"{path.name}: functions over 60 lines: {long}"
+
+
+def _imports(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_the_arrows_between_the_parts():
+    """cli -> {forecast, translate, experiments} -> {nn, optim}; optim -> nn only; nn knows no
+    application (docs/ARCHITECTURE.md)."""
+    apps = ("rnnlab.forecast", "rnnlab.translate", "rnnlab.experiments", "rnnlab.cli")
+    for path in FILES:
+        part = path.relative_to(ROOT).parts[0]
+        mods = list(_imports(path))
+        if part in ("nn", "optim"):
+            bad = [m for m in mods if m.startswith(apps) or (part == "nn" and m.startswith("rnnlab.optim"))]
+            assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+        if path.name != "bench.py":
+            assert not any(m == "torch" or m.startswith("torch.") for m in mods), (
+                f"{path.relative_to(ROOT)} imports torch (only bench.py may, lazily)"
+            )
