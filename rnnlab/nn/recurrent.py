@@ -275,7 +275,8 @@ def _weight_grads(cell, dXG, dHG, x, S, ws, mm):
         return dUWb[:, :I], dUWb[:, I : I + H], db, db.copy()  # b_hh adds like b_ih
     dXG2, dHG2 = dXG.reshape(M, -1), dHG.reshape(M, -1)
     dU = mm(dXG2.T, x.reshape(M, I))  # dU = sum_t dXG_t^T x_t
-    dW = np.concatenate([mm(dHG2[:, rows].T, op.reshape(M, H)) for rows, op in ops])
+    dWs = [mm(dHG2[:, rows].T, op.reshape(M, H)) for rows, op in ops]  # per block of gates
+    dW = dWs[0] if len(dWs) == 1 else np.concatenate(dWs)
     db_ih = dXG2.sum(0)
     db_hh = db_ih.copy() if dHG is dXG else dHG2.sum(0)
     return dU, dW, db_ih, db_hh

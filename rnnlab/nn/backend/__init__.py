@@ -18,6 +18,7 @@ the Elman RNN, no numba) takes the NumPy loop. ``scratch.py`` is the buffer pool
 
 from __future__ import annotations
 
+import warnings
 from importlib.util import find_spec
 
 import numpy as np
@@ -66,19 +67,32 @@ def _compiled():
         if lib is not None and find_spec("numba") is not None:
             from rnnlab.nn.backend.compiled import Compiled
 
-            backend = Compiled(lib)
+            try:
+                backend = Compiled(lib)
+            except ImportError as e:  # numba installed but broken: the NumPy loop
+                warnings.warn(
+                    f"rnnlab: numba does not import ({e}); using the NumPy path", RuntimeWarning, stacklevel=4
+                )
         _state[key] = backend
     return _state[key]
 
 
+_chosen: dict = {}  # cell name -> the backend select() returns while the settings stay
+
+
 def select(cell, dtype):
-    """The backend that runs ``cell``'s time loop for ``dtype``, or None: the NumPy loop."""
-    mode = runtime.settings().backend
-    if mode == "numpy" or dtype != _F32:
+    """The backend that runs ``cell``'s time loop for ``dtype``, or None: the NumPy loop.
+    (Decided once per cell and settings: a layer asks at every call.)"""
+    if dtype != _F32:
         return None
-    fast = _compiled()
-    if fast is None or not fast.ready(cell.name):
-        return None
+    try:
+        return _chosen[cell.name]
+    except KeyError:
+        pass
+    fast = None if runtime.settings().backend == "numpy" else _compiled()
+    if fast is not None and not fast.ready(cell.name):
+        fast = None
+    _chosen[cell.name] = fast
     return fast
 
 
@@ -93,7 +107,9 @@ def run_directions(cell, dtype, jobs, work):
 
 def _apply_threads(old, new):
     """A new thread count goes to the GEMM library in use and to NumPy's own OpenBLAS (so that
-    ``runtime.override(threads=1)`` means one thread for every product)."""
+    ``runtime.override(threads=1)`` means one thread for every product); any change of the
+    settings makes ``select`` decide again."""
+    _chosen.clear()
     if new.threads != old.threads:
         library("openblas")
         library()
@@ -128,3 +144,4 @@ def describe() -> dict:
 def reset() -> None:
     """Forget the loaded libraries and backends (tests; a new choice after ``bench --tune``)."""
     _state.clear()
+    _chosen.clear()

@@ -32,6 +32,9 @@ class Compiled:
     name = "compiled"
 
     def __init__(self, lib):
+        from rnnlab.nn.backend import loops  # imports numba: only now
+
+        self.loops = loops
         self.lib = lib
         self.matmul = lib.matmul
         self._ready: dict = {}
@@ -89,7 +92,7 @@ class Compiled:
             try:
                 import numba
 
-                from rnnlab.nn.backend import loops
+                loops = self.loops
 
                 _keeping_omp_levels(lambda: loops.probe(np.zeros(2)))
                 if numba.threading_layer() == "omp":
@@ -135,7 +138,7 @@ class Compiled:
         return self._gru_backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq, active)
 
     def _lstm_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
-        from rnnlab.nn.backend import loops
+        loops = self.loops
 
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         blocks = self.row_blocks(cell, N)
@@ -152,7 +155,7 @@ class Compiled:
         return cell.WS(XG, tanh_c)  # XG now holds the activated gates
 
     def _lstm_backward(self, cell, dout, dS, cache, W, dXG, dh_sq, active):
-        from rnnlab.nn.backend import loops
+        loops = self.loops
 
         S, ws = cache.S, cache.ws
         N = dout.shape[1]
@@ -190,7 +193,7 @@ class Compiled:
         return ops[0], ops[-1]
 
     def _gru_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
-        from rnnlab.nn.backend import loops
+        loops = self.loops
 
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         W1, W2 = self._gru_operands(cell, W, N, T, True)
@@ -212,7 +215,7 @@ class Compiled:
         return ws
 
     def _gru_backward(self, cell, dout, dS, cache, W, dXG, dHG, dh_sq, active):
-        from rnnlab.nn.backend import loops
+        loops = self.loops
 
         S, ws = cache.S, cache.ws
         T, N = dout.shape[:2]
