@@ -73,8 +73,9 @@ def main():
                     ]
                     t = [statistics.median(x) for x in bench._time(fns, args.reps)]
                     r_old, r_new = t[0] / t[1], t[2] / t[3]  # each against the torch block after it
+                    change = r_new / r_old - 1
                     print(
-                        f"| {kind} | {cfg.name} | {mode} | {r_old:.3f} | {r_new:.3f} | {r_new / r_old - 1:+.1%} |",
+                        f"| {kind} | {cfg.name} | {mode} | {r_old:.3f} | {r_new:.3f} | {change:+.1%} |",
                         flush=True,
                     )
 
