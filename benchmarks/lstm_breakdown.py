@@ -79,7 +79,7 @@ def main():
     def gemms():
         XG[...] = XG0
         for t in range(T):
-            loops._gemm(gemm[0], gemm[1], h[t], Wp, XG[t], np.float32(1))
+            loops._gemm(*gemm, h[t], Wp, XG[t], np.float32(1))
 
     def gates():
         XG[...] = XG0

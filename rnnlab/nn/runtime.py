@@ -16,10 +16,13 @@ Settings (their environment variables are read ONCE, when this module is importe
                 "numpy"    always the NumPy reference loop (what every test compares with)
                            (RNNLAB_NO_FUSED=1, the old switch, means "numpy")
                 "compiled" the compiled loops wherever they exist (float32 LSTM and GRU)
-    gemm        "auto"     the GEMM library the compiled loops call: the measured choice for this
-                           CPU (``rnnlab bench --tune``), else MKL when the ``mkl`` wheel loads,
-                           else NumPy's own OpenBLAS              RNNLAB_GEMM=auto|mkl|openblas
-                           (RNNLAB_NO_MKL=1, the old switch, means "openblas")
+    gemm        "auto"     the GEMM library the compiled loops call, per class of product
+                           shape: the fastest of those that load, timed once per CPU model,
+                           thread count and library versions, then cached (backend/tuning.py;
+                           ``rnnlab bench --tune`` times again; RNNLAB_TUNE=0: no timing, the
+                           first of oneDNN, MKL, OpenBLAS)  RNNLAB_GEMM=auto|onednn|mkl|openblas
+                "onednn"   one library for every product (the same for "mkl", "openblas";
+                           RNNLAB_NO_MKL=1, the old switch, means "openblas")
     threads     None       threads of the GEMM libraries (the compiled loops' and NumPy's own
                            OpenBLAS) and of the row blocks; None leaves the libraries' defaults
                                   RNNLAB_NUM_THREADS, else the first of MKL_NUM_THREADS,
@@ -47,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 BACKENDS = ("auto", "numpy", "compiled")
-GEMMS = ("auto", "mkl", "openblas")
+GEMMS = ("auto", "onednn", "mkl", "openblas")
 
 
 @dataclasses.dataclass(frozen=True)

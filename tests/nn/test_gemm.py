@@ -1,9 +1,9 @@
-"""rnnlab/nn/backend/gemm.py: the GEMM libraries (MKL, OpenBLAS) against NumPy's products, and
-the layers that use them.
+"""rnnlab/nn/backend/gemm.py, onednn.py: the GEMM libraries (oneDNN, MKL, OpenBLAS) against
+NumPy's products, and the layers that use them.
 
-Every library that loads here is tested (in CI both: ``rnnlab[fast]`` brings the ``mkl``
-wheel; NumPy brings its OpenBLAS): float32 within 1e-5 relative of a float64 product, float64
-within 1e-12, and the layers on each within 1e-5 of the NumPy loop.
+Every library that loads here is tested (in CI all three: ``rnnlab[fast]`` brings the ``mkl``
+and ``onednn-cpu-gomp`` wheels; NumPy brings its OpenBLAS): float32 within 1e-5 relative of a
+float64 product, float64 within 1e-12, and the layers on each within 1e-5 of the NumPy loop.
 """
 
 import os
@@ -19,7 +19,7 @@ from rnnlab.nn import backend, runtime
 from rnnlab.nn.backend import gemm
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
-NAMES = [n for n in ("mkl", "openblas") if backend.library(n) is not None]
+NAMES = [n for n in ("onednn", "mkl", "openblas") if backend.library(n) is not None]
 
 
 @pytest.fixture(params=NAMES)
@@ -88,7 +88,7 @@ def test_operand_in_a_compiled_product(lib, uses):
         start = rng.standard_normal((M, b.shape[1])).astype(np.float32)
         for beta in (0.0, 1.0):
             out = start.copy()
-            loops._gemm(lib.compiled[0], lib.compiled[1], a, op.operand, out, np.float32(beta))
+            loops._gemm(*lib.compiled, a, op.operand, out, np.float32(beta))
             assert_close(f"{name} beta={beta}", out, a.astype(np.float64) @ b + beta * start, 1e-5)
 
 

@@ -30,14 +30,13 @@ _state: dict = {}  # "compiled": the backend (or None), "libraries": {name: lib}
 
 
 def library(name: str | None = None):
-    """The GEMM library ``name`` ("mkl", "openblas"), loaded once, or None where it does not
-    load; without a name, the one ``runtime.settings().gemm`` selects."""
+    """The GEMM library ``name`` ("mkl", "openblas", "onednn"), loaded once, or None where it
+    does not load; without a name, the one that runs most of the products (``choice``)."""
     from rnnlab.nn.backend import gemm
 
     if name is None:
-        name = _resolve_gemm(runtime.settings().gemm)
-        if name is None:
-            return None
+        chosen = choice()
+        return None if chosen is None else chosen[1][_most_chosen(chosen[0])]
     libs = _state.setdefault("libraries", {})
     if name not in libs:
         lib = libs[name] = gemm.load(name)
@@ -49,26 +48,53 @@ def library(name: str | None = None):
     return libs[name]
 
 
-def _resolve_gemm(choice):
-    if choice != "auto":
-        return choice
-    for name in ("mkl", "openblas"):
-        if library(name) is not None:
-            return name
-    return None
+def _most_chosen(table):
+    names = list(table.values())
+    return max(set(names), key=names.count)
+
+
+def choice():
+    """``({shape class: library name}, {name: library})``: which GEMM library runs which products
+    (tuning.py), or None when none loads. ``runtime.settings().gemm`` "auto" measures (once per
+    machine, then cached); a library's name sends every product to it."""
+    from rnnlab.nn.backend import tuning
+
+    setting = runtime.settings().gemm
+    key = ("choice", setting)
+    if key not in _state:
+        names = tuning.ORDER if setting == "auto" else (setting,)
+        libs = {n: lib for n in names if (lib := library(n)) is not None}
+        if not libs:
+            _state[key] = None
+        elif len(libs) == 1 or not tuning.enabled():
+            first = next(n for n in tuning.ORDER + (setting,) if n in libs)
+            _state[key] = ({c: first for c in tuning.classes()}, libs)
+        else:
+            threads = next(iter(libs.values())).get_threads()
+            entry = tuning.load_choice(libs, threads) or tuning.tune(libs, threads)
+            _state[key] = (entry["choice"], libs)
+    return _state[key]
+
+
+def forget_choice() -> None:
+    """Make the GEMM choice (and the compiled backend on it) again at the next use: after a
+    new measurement (``rnnlab bench --tune``) or a change of threads or library."""
+    _chosen.clear()
+    for k in [k for k in _state if k[0] in ("choice", "compiled")]:
+        del _state[k]
 
 
 def _compiled():
-    """The compiled backend for the selected GEMM library (made once per library), or None."""
-    lib = library()
-    key = ("compiled", None if lib is None else lib.name)
+    """The compiled backend for the chosen GEMM libraries (made once per choice), or None."""
+    chosen = choice()
+    key = ("compiled", runtime.settings().gemm)
     if key not in _state:
         backend = None
-        if lib is not None and find_spec("numba") is not None:
+        if chosen is not None and find_spec("numba") is not None:
             from rnnlab.nn.backend.compiled import Compiled
 
             try:
-                backend = Compiled(lib)
+                backend = Compiled(*chosen)
             except ImportError as e:  # numba installed but broken: the NumPy loop
                 warnings.warn(
                     f"rnnlab: numba does not import ({e}); using the NumPy path", RuntimeWarning, stacklevel=4
@@ -106,13 +132,15 @@ def run_directions(cell, dtype, jobs, work):
 
 
 def _apply_threads(old, new):
-    """A new thread count goes to the GEMM library in use and to NumPy's own OpenBLAS (so that
-    ``runtime.override(threads=1)`` means one thread for every product); any change of the
-    settings makes ``select`` decide again."""
+    """A new thread count goes to every GEMM library loaded and to NumPy's own OpenBLAS (so
+    that ``runtime.override(threads=1)`` means one thread for every product); any change of the
+    settings makes ``select`` decide again, and the GEMM choice is made again for the new
+    thread count (it was measured at another) or library setting."""
     _chosen.clear()
+    if new.threads != old.threads or new.gemm != old.gemm:
+        forget_choice()
     if new.threads != old.threads:
         library("openblas")
-        library()
         for lib in _state.get("libraries", {}).values():
             if lib is not None:
                 lib.set_threads(lib.default_threads if new.threads is None else new.threads)
@@ -128,14 +156,19 @@ def threads() -> int:
 
 
 def describe() -> dict:
-    """What runs: ``{"backend", "gemm", "gemm_version", "threads", "row_block_threads"}``."""
+    """What runs: ``{"backend", "gemm", "gemm_version", "gemm_choice", "threads",
+    "row_block_threads"}``; ``gemm`` is the library that runs most products, ``gemm_choice``
+    which one runs each class of products (``tuning.shape_class``)."""
     lib = library()
+    chosen = choice()
     fast = _compiled() if runtime.settings().backend != "numpy" else None
     ready = fast is not None and fast.ready("lstm")
     return {
         "backend": "compiled" if ready else "numpy",
         "gemm": None if lib is None else lib.name,
         "gemm_version": None if lib is None else lib.version(),
+        "gemm_choice": None if chosen is None else dict(chosen[0]),
+        "gemm_versions": None if chosen is None else {n: v.version() for n, v in chosen[1].items()},
         "threads": threads(),
         "row_block_threads": fast.parallel_threads() if fast is not None and ready else 1,
     }

@@ -20,6 +20,7 @@ If a loop fails to compile, we warn once and that cell takes the NumPy loop.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -31,14 +32,24 @@ from rnnlab.nn.backend import scratch
 class Compiled:
     name = "compiled"
 
-    def __init__(self, lib):
-        from rnnlab.nn.backend import loops  # imports numba: only now
+    def __init__(self, choice, libs):
+        """``choice``: {shape class: library name} (tuning.py); ``libs``: {name: library}."""
+        from rnnlab.nn.backend import loops, tuning  # imports numba: only now
 
-        self.loops = loops
-        self.lib = lib
-        self.matmul = lib.matmul
+        self.loops, self._class = loops, tuning.shape_class
+        self.choice, self.libs = dict(choice), dict(libs)
+        names = list(self.choice.values())
+        self.lib = self.libs[max(set(names), key=names.count)]  # thread counts are asked of it
         self._ready: dict = {}
         self._threads: list = []
+
+    def lib_for(self, M, K, Nc):
+        """The GEMM library that runs ``(M, K) @ (K, Nc)`` products here (chosen by timing)."""
+        return self.libs[self.choice[self._class(M, K, Nc)]]
+
+    def matmul(self, a, b, out=None):
+        """``a @ b`` for the hoisted products, on the library chosen for their shape."""
+        return self.lib_for(a.shape[0], a.shape[1], b.shape[1]).matmul(a, b, out)
 
     # -- availability --------------------------------------------------------------------
     def ready(self, cell_name: str) -> bool:
@@ -138,68 +149,53 @@ class Compiled:
         return self._gru_backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq, active)
 
     def _lstm_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
-        loops = self.loops
-
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
         blocks = self.row_blocks(cell, N)
-        Wp = self.lib.operand(W.T, N // blocks, T)  # (H, 4H) W^T, packed once
+        lib = self.lib_for(N // blocks, H, 4 * H)
+        Wp = lib.operand(W.T, N // blocks, T)  # (H, 4H) W^T, packed or copied once
         tanh_c = scratch.empty((T if keep else 1, N, H), XG.dtype)
         b = np.add(b_ih, b_hh, out=scratch.empty(b_ih.shape, XG.dtype))  # b_ih + b_hh
-        args = (self.lib.compiled, Wp.operand, XG, b, S[0], S[1], tanh_c, active, keep)
+        args = (lib.compiled, Wp.operand, XG, b, S[0], S[1], tanh_c, active, keep)
         if blocks > 1:
             _set_numba_threads(blocks)
-            with self.lib.threads_per_caller(1):
-                loops.lstm_forward_rows(*args, blocks, self.lib.local_threads)
+            with lib.threads_per_caller(1):
+                self.loops.lstm_forward_rows(*args, blocks, lib.local_threads)
         else:
-            loops.lstm_forward(*args, 0, N)
+            self.loops.lstm_forward(*args, 0, N)
         return cell.WS(XG, tanh_c)  # XG now holds the activated gates
 
     def _lstm_backward(self, cell, dout, dS, cache, W, dXG, dh_sq, active):
-        loops = self.loops
-
         S, ws = cache.S, cache.ws
-        N = dout.shape[1]
+        N, H = dout.shape[1], W.shape[1]
         blocks = self.row_blocks(cell, N)
-        Wp = self.lib.operand(W, N // blocks, dout.shape[0])  # (4H, H) W
+        lib = self.lib_for(N // blocks, 4 * H, H)
+        Wp = lib.operand(W, N // blocks, dout.shape[0])  # (4H, H) W
         dh, dc = dS
         other = scratch.empty(dh.shape, dh.dtype)  # dh_{t-1}, swapped with dh each step
-        args = (
-            self.lib.compiled,
-            Wp.operand,
-            dh,
-            dc,
-            other,
-            dout,
-            ws.gates,
-            S[1],
-            ws.tanh_c,
-            active,
-            dXG,
-            dh_sq,
-        )
+        args = (lib.compiled, Wp.operand, dh, dc, other, dout, ws.gates, S[1], ws.tanh_c, active, dXG, dh_sq)
         if blocks > 1:
             _set_numba_threads(blocks)
-            with self.lib.threads_per_caller(1):
-                in_dh = loops.lstm_backward_rows(*args, blocks, self.lib.local_threads)
+            with lib.threads_per_caller(1):
+                in_dh = self.loops.lstm_backward_rows(*args, blocks, lib.local_threads)
         else:
-            in_dh = loops.lstm_backward_loop(*args, 0, N)
+            in_dh = self.loops.lstm_backward_loop(*args, 0, N)
         return [dh if in_dh else other, dc]
 
     def _gru_operands(self, cell, W, N, T, transposed):
-        """(W1, W2): all of W (reset_after) or W_rz and W_n, for forward (W^T) or backward."""
+        """The library and (W1, W2): all of W (reset_after) or W_rz and W_n, for forward (W^T)
+        or backward."""
         H = W.shape[1]
+        lib = self.lib_for(N, H, 3 * H) if transposed else self.lib_for(N, 3 * H, H)
         parts = [W] if cell.reset_after else [W[: 2 * H], W[2 * H :]]
-        ops = [self.lib.operand(p.T if transposed else p, N, T) for p in parts]
-        return ops[0], ops[-1]
+        ops = [lib.operand(p.T if transposed else p, N, T) for p in parts]
+        return lib, ops[0], ops[-1]
 
     def _gru_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
-        loops = self.loops
-
         T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
-        W1, W2 = self._gru_operands(cell, W, N, T, True)
+        lib, W1, W2 = self._gru_operands(cell, W, N, T, True)
         ws = cell.workspace(T if keep else 1, N, H, XG.dtype)
-        loops.gru_forward_loop(
-            self.lib.compiled,
+        self.loops.gru_forward_loop(
+            lib.compiled,
             W1.operand,
             W2.operand,
             XG,
@@ -215,17 +211,15 @@ class Compiled:
         return ws
 
     def _gru_backward(self, cell, dout, dS, cache, W, dXG, dHG, dh_sq, active):
-        loops = self.loops
-
         S, ws = cache.S, cache.ws
         T, N = dout.shape[:2]
-        W1, W2 = self._gru_operands(cell, W, N, T, False)
+        lib, W1, W2 = self._gru_operands(cell, W, N, T, False)
         dh = dS[0]  # W^T dhg_{t+1} (dL/dh_T on entry)
         carry = scratch.empty(dh.shape, dh.dtype)  # the direct path z dL/dh_t
         carry[...] = 0
         drh = scratch.empty(dh.shape, dh.dtype)  # d(r h), reset before W_n
-        loops.gru_backward_loop(
-            self.lib.compiled,
+        self.loops.gru_backward_loop(
+            lib.compiled,
             W1.operand,
             W2.operand,
             dh,
@@ -253,10 +247,13 @@ class Compiled:
         per_job = max(1, threads // len(jobs))
 
         def job(fn, *args):
-            self.lib.set_local(per_job)  # this pool thread's GEMM threads
+            for lib in self.libs.values():
+                lib.set_local(per_job)  # this pool thread's GEMM threads
             return fn(*args)
 
-        with self.lib.threads_per_caller(per_job):
+        with contextlib.ExitStack() as scope:
+            for lib in self.libs.values():
+                scope.enter_context(lib.threads_per_caller(per_job))
             return runtime.run([(job, *j) for j in jobs])
 
 

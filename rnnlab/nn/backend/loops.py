@@ -5,13 +5,14 @@ Each function is ``recurrent.py``'s time loop for one cell, with the step's gate
 instead of ~3 Python-level calls per step (~25-35 us each step, measured: 1.7 ms of a 3 ms
 LSTM pass at (T,N,I,H) = (50,32,32,128)).
 
-The matrix product is a parameter: ``gemm = (compute, sgemm)`` from ``gemm.py`` (MKL's
-``cblas_sgemm_compute``, which also takes a packed B, or a plain ``cblas_sgemm``; the other is
-None and numba compiles the call away), and each weight operand is ``(pointer, transb, ldb)``
-(``gemm.Operand.operand``). ``active`` (T, N) is False past a sequence's length (forward: a
-(0, N) array when every sequence is full); the state is then carried unchanged, as in
-``recurrent.direction_forward``. ``r0, r1``: the rows of the batch this call runs (row blocks:
-``*_rows`` run several on their own threads). Shapes: T time, N batch, H hidden.
+The matrix product is a parameter: ``gemm = (compute, sgemm, dnnl)`` from ``gemm.py`` (MKL's
+``cblas_sgemm_compute``, which also takes a packed B, a plain ``cblas_sgemm``, or oneDNN's
+``dnnl_sgemm``; one is set, the others are None and numba compiles their calls away), and
+each weight operand is ``(pointer, transb, ldb)`` (``gemm.Operand.operand``). ``active``
+(T, N) is False past a sequence's length (forward: a (0, N) array when every sequence is full);
+the state is then carried unchanged, as in ``recurrent.direction_forward``. ``r0, r1``: the
+rows of the batch this call runs (row blocks: ``*_rows`` run several on their own threads).
+Shapes: T time, N batch, H hidden.
 """
 
 from __future__ import annotations
@@ -33,38 +34,26 @@ from rnnlab.nn.backend.kernels import (
 )
 
 _ROW_MAJOR, _NO_TRANS = 101, 111
+_CHAR_N, _CHAR_T = np.int8(ord("N")), np.int8(ord("T"))
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 prange = numba.prange
 
 
 @jit
-def _gemm(compute, sgemm, a, W, out, beta):
+def _gemm(compute, sgemm, dnnl, a, W, out, beta):
     """out (M, Nc) = a (M, K) @ B + beta out, rows of a and out unit-stride; ``W = (pointer,
-    transb, ldb)`` of B. Whichever of ``compute`` / ``sgemm`` is None is compiled away."""
+    transb, ldb)`` of B. Of ``compute`` (MKL), ``sgemm`` (cblas) and ``dnnl`` (oneDNN) one is
+    set; the calls of the others (None) are compiled away."""
     M, K = a.shape
     Nc = out.shape[1]
-    lda, ldc = a.strides[0] // 4, out.strides[0] // 4
+    A, C, lda, ldc = a.ctypes.data, out.ctypes.data, a.strides[0] // 4, out.strides[0] // 4
     if compute is not None:
-        compute(
-            _ROW_MAJOR, _NO_TRANS, W[1], M, Nc, K, a.ctypes.data, lda, W[0], W[2], beta, out.ctypes.data, ldc
-        )
+        compute(_ROW_MAJOR, _NO_TRANS, W[1], M, Nc, K, A, lda, W[0], W[2], beta, C, ldc)
     if sgemm is not None:
-        sgemm(
-            _ROW_MAJOR,
-            _NO_TRANS,
-            W[1],
-            M,
-            Nc,
-            K,
-            _ONE,
-            a.ctypes.data,
-            lda,
-            W[0],
-            W[2],
-            beta,
-            out.ctypes.data,
-            ldc,
-        )
+        sgemm(_ROW_MAJOR, _NO_TRANS, W[1], M, Nc, K, _ONE, A, lda, W[0], W[2], beta, C, ldc)
+    if dnnl is not None:
+        tb = _CHAR_N if W[1] == _NO_TRANS else _CHAR_T
+        dnnl(_CHAR_N, tb, M, Nc, K, _ONE, A, lda, W[0], W[2], beta, C, ldc)
 
 
 @jit
@@ -89,7 +78,7 @@ def lstm_forward(gemm, Wp, XG, b, h, c, tanh_c, active, keep, r0, r1):
     slice would not, and the non-contiguous kernels ran 2.4x slower.)"""
     for t in range(XG.shape[0]):
         a, k = XG[t, r0:r1], t if keep else 0
-        _gemm(gemm[0], gemm[1], h[t, r0:r1], Wp, a, _ONE)  # U x_t + W h_{t-1}
+        _gemm(gemm[0], gemm[1], gemm[2], h[t, r0:r1], Wp, a, _ONE)  # U x_t + W h_{t-1}
         lstm_cell(a, b, c[t, r0:r1], h[t + 1, r0:r1], c[t + 1, r0:r1], tanh_c[k, r0:r1], keep)
         _carry_inactive(active, t, h[t + 1, r0:r1], h[t, r0:r1], r0)
         _carry_inactive(active, t, c[t + 1, r0:r1], c[t, r0:r1], r0)
@@ -114,7 +103,7 @@ def lstm_backward_loop(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active
             d,
             dh_sq[t, r0:r1],
         )
-        _gemm(gemm[0], gemm[1], d, Wp, dh_prev, _ZERO)  # dh_{t-1} = W^T da
+        _gemm(gemm[0], gemm[1], gemm[2], d, Wp, dh_prev, _ZERO)  # dh_{t-1} = W^T da
         _carry_inactive(active, t, dh_prev, dh, r0)  # past the length
         dh, dh_prev = dh_prev, dh
     return da.shape[0] % 2 == 0
@@ -184,12 +173,12 @@ def gru_forward_loop(gemm, W1, W2, XG, b_ih, b_hh, h, gates, hn, active, ts, res
     for t in range(XG.shape[0]):
         k = t * ts
         if reset_after:
-            _gemm(gemm[0], gemm[1], h[t], W1, gates[k], _ZERO)  # W h_{t-1}
+            _gemm(gemm[0], gemm[1], gemm[2], h[t], W1, gates[k], _ZERO)  # W h_{t-1}
             gru_forward(gates[k], XG[t], b_ih, b_hh, h[t], hn[k], h[t + 1])
         else:
-            _gemm(gemm[0], gemm[1], h[t], W1, gates[k][:, : 2 * H], _ZERO)  # W_rz h_{t-1}
+            _gemm(gemm[0], gemm[1], gemm[2], h[t], W1, gates[k][:, : 2 * H], _ZERO)  # W_rz h_{t-1}
             gru_forward_rz(gates[k], XG[t], b_ih, b_hh, h[t], hn[k])
-            _gemm(gemm[0], gemm[1], hn[k], W2, gates[k][:, 2 * H :], _ZERO)  # W_n (r h_{t-1})
+            _gemm(gemm[0], gemm[1], gemm[2], hn[k], W2, gates[k][:, 2 * H :], _ZERO)  # W_n (r h_{t-1})
             gru_forward_n(gates[k], XG[t], b_ih, b_hh, h[t], h[t + 1])
         _carry_inactive(active, t, h[t + 1], h[t], 0)
 
@@ -203,9 +192,16 @@ def gru_backward_loop(gemm, W1, W2, dh, carry, drh, dout, gates, h, hn, active, 
     for t in range(dxg.shape[0] - 1, -1, -1):
         if reset_after:
             gru_backward(dh, carry, dout[t], gates[t], h[t], hn[t], active[t], dxg[t], dhg[t], dh_sq[t])
-            _gemm(gemm[0], gemm[1], dhg[t], W1, dh, _ZERO)  # W^T dhg
+            _gemm(gemm[0], gemm[1], gemm[2], dhg[t], W1, dh, _ZERO)  # W^T dhg
         else:
             gru_backward_zn(dh, carry, dout[t], gates[t], h[t], active[t], dxg[t], dh_sq[t])
-            _gemm(gemm[0], gemm[1], dxg[t][:, 2 * H :], W2, drh, _ZERO)  # d(r h) = W_n^T da_c
+            _gemm(gemm[0], gemm[1], gemm[2], dxg[t][:, 2 * H :], W2, drh, _ZERO)  # d(r h) = W_n^T da_c
             gru_backward_r(drh, gates[t], h[t], dxg[t], carry)
-            _gemm(gemm[0], gemm[1], dxg[t][:, : 2 * H], W1, dh, _ZERO)  # W_rz^T [da_r, da_z]
+            _gemm(gemm[0], gemm[1], gemm[2], dxg[t][:, : 2 * H], W1, dh, _ZERO)  # W_rz^T [da_r, da_z]
+
+
+@jit
+def gemm_repeat(compute, sgemm, dnnl, a, W, out, n):
+    """``n`` times ``out = a @ B``: the step product as the loops call it (tuning.py times it)."""
+    for _ in range(n):
+        _gemm(compute, sgemm, dnnl, a, W, out, _ZERO)

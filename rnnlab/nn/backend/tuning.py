@@ -1,0 +1,201 @@
+"""Which GEMM library runs which products on this machine: chosen by timing, never by vendor.
+
+The same library is not the fastest everywhere (measured, two threads, GF/s for the LSTM step
+product ``(20, 650) @ (650, 2600)``: on a Zen 4 EPYC MKL 54, OpenBLAS 120, oneDNN 200; MKL does
+not run its AVX-512 kernels on AMD processors). So the products the loops make are sorted into
+classes by the rows of a step (the batch, or a row block) and the size of the weight, and for
+each class every GEMM library that loads here is timed on a representative product, both ways
+the loops use it (``h @ W^T`` forward, ``da @ W`` backward), with each library's own operand
+(MKL packs the weights, OpenBLAS and oneDNN get them C-contiguous). The fastest wins the class.
+
+The choice is cached in ``$XDG_CACHE_HOME/rnnlab/gemm-choice.json`` (``~/.cache`` by default;
+``RNNLAB_CACHE_DIR`` moves it), keyed by the CPU model, the thread count and the libraries'
+versions: the first use on a machine measures (about 1-3 s), later runs read it.
+``rnnlab bench --tune`` measures again and prints the table. ``RNNLAB_TUNE=0`` skips the
+measurement (then the first library of ``ORDER`` that loads runs everything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+ORDER = ("onednn", "mkl", "openblas")  # the fallback order without a measurement
+ROWS = (8, 24, 48, 256)  # row classes: M <= 8, <= 24, <= 48, <= 256, more (the hoisted products)
+ROW_REP = (7, 16, 32, 64, 320)
+SIZES = (1 << 17, 1 << 20)  # weight classes by K * Nc: <= 128k, <= 1M, more
+SIZE_REP = ((128, 512), (384, 1536), (640, 2560))
+FORMAT = 1
+
+
+def shape_class(M: int, K: int, Nc: int) -> str:
+    """The class of the product ``(M, K) @ (K, Nc)``, e.g. ``"m1-s2"``."""
+    m = sum(M > r for r in ROWS)
+    s = sum(K * Nc > z for z in SIZES)
+    return f"m{m}-s{s}"
+
+
+def classes():
+    return [f"m{m}-s{s}" for m in range(len(ROW_REP)) for s in range(len(SIZE_REP))]
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _key(libs, threads) -> dict:
+    return {
+        "format": FORMAT,
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "threads": threads,
+        "libraries": {name: lib.version() for name, lib in sorted(libs.items())},
+    }
+
+
+def cache_path() -> str:
+    folder = os.environ.get("RNNLAB_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rnnlab"
+    )
+    return os.path.join(folder, "gemm-choice.json")
+
+
+def _time(lib, M, K, Nc, transposed, budget=0.01):
+    """Seconds per product on this library through the compiled loops' own call (``loops``):
+    the best of three runs of about ``budget / 4`` each."""
+    from rnnlab.nn.backend import loops
+
+    W, a = _data((Nc, K) if transposed else (K, Nc)), _data((M, K))
+    b = W.T if transposed else W  # forward: h @ W^T; backward: da @ W
+    out = np.empty((M, Nc), np.float32)
+    op = lib.operand(b, M, 1 << 10)
+    loops.gemm_repeat(*lib.compiled, a, op.operand, out, 1)  # warm: compiled, pages in, threads up
+    n, spent = 1, 0.0
+    while spent < budget / 4 and n < 1 << 12:
+        n *= 2
+        t0 = time.perf_counter()
+        loops.gemm_repeat(*lib.compiled, a, op.operand, out, n)
+        spent = time.perf_counter() - t0
+    for _ in range(2):
+        t0 = time.perf_counter()
+        loops.gemm_repeat(*lib.compiled, a, op.operand, out, n)
+        spent = min(spent, time.perf_counter() - t0)
+    return spent / n
+
+
+def _data(shape):
+    """A (shape) block of uniform floats from one buffer made once (the timing's inputs)."""
+    if not _buffer:
+        size = max(max(K, Nc) * max(ROW_REP + (K, Nc)) for K, Nc in SIZE_REP)
+        _buffer.append(np.random.default_rng(0).random(size, dtype=np.float32) - 0.5)
+    return _buffer[0][: shape[0] * shape[1]].reshape(shape)
+
+
+_buffer: list = []
+
+
+def measure(libs: dict, budget=0.01) -> dict:
+    """``{class: {library: GF/s}}`` for every class (both orientations, summed time).
+
+    One library at a time, with a pause between libraries: OpenBLAS' threads spin for a while
+    after a call, and an OpenMP library timed meanwhile shares the cores with them (measured,
+    Zen 4: oneDNN read 0.5-10 GF/s right after OpenBLAS, 60-200 alone)."""
+    table: dict = {c: {} for c in classes()}
+    for i, (name, lib) in enumerate(libs.items()):
+        if i:
+            time.sleep(0.25)
+        for m, M in enumerate(ROW_REP):
+            for s, (K, Nc) in enumerate(SIZE_REP):
+                seconds = _time(lib, M, K, Nc, True, budget) + _time(lib, M, Nc, K, False, budget)
+                table[f"m{m}-s{s}"][name] = round(2 * 2.0 * M * K * Nc / seconds / 1e9, 1)
+    return table
+
+
+def choose(table: dict, pools: dict) -> dict:
+    """``{class: library}``: the fastest library per class, within one thread pool.
+
+    ``pools``: {library: the threads it runs on} (``gemm._Library.pool``: OpenBLAS its own
+    pthreads, MKL's GNU layer and oneDNN GNU OpenMP). Libraries on different pools are never
+    mixed: alternating them in one loop leaves each pool's spinning threads in the other's way.
+    Each pool's best libraries are scored by the time they would take over all classes (one
+    product each), and the pool with the least time runs everything."""
+    best: dict = {}
+    for pool in sorted(set(pools.values())):
+        pick, seconds = {}, 0.0
+        for c, rates in table.items():
+            mine = {n: r for n, r in rates.items() if pools.get(n) == pool and r > 0}
+            if not mine:
+                break
+            pick[c] = max(mine, key=lambda n: mine[n])
+            seconds += _flop(c) / mine[pick[c]]
+        else:
+            if not best or seconds < best["seconds"]:
+                best = {"choice": pick, "seconds": seconds}
+    return best.get("choice", {})
+
+
+def _flop(c: str) -> float:
+    m, s = int(c[1 : c.index("-")]), int(c[c.index("s") + 1 :])
+    K, Nc = SIZE_REP[s]
+    return 2.0 * ROW_REP[m] * K * Nc
+
+
+def load_choice(libs, threads):
+    """The cached ``{"choice": {class: library}, "table": ...}`` for these libraries, or None."""
+    try:
+        with open(cache_path(), encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    entry = saved.get(_digest(_key(libs, threads))) if isinstance(saved, dict) else None
+    if not isinstance(entry, dict) or set(entry.get("choice", {}).values()) - set(libs):
+        return None
+    return entry
+
+
+def tune(libs: dict, threads: int, budget=0.01) -> dict:
+    """Measure, choose, cache; returns the entry (``choice``, ``table``, ``key``, ``date``)."""
+    table = measure(libs, budget)
+    key = _key(libs, threads)
+    entry = {
+        "choice": choose(table, {n: lib.pool for n, lib in libs.items()}),
+        "table": table,
+        "key": key,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    path = cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            saved = {}
+        saved = saved if isinstance(saved, dict) else {}
+        saved[_digest(key)] = entry
+        from rnnlab.io import write_json
+
+        write_json(path, saved)
+    except OSError:
+        pass  # a read-only home: measure each run
+    return entry
+
+
+def _digest(key) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def enabled() -> bool:
+    return os.environ.get("RNNLAB_TUNE", "1").strip() not in ("0", "no", "off", "false")
