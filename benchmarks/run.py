@@ -38,6 +38,7 @@ def main():
     ap.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
     ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-stream", action="store_true", help="skip the streaming rows")
     ap.add_argument(
         "--block",
         type=int,
@@ -59,12 +60,17 @@ def main():
         memory=not args.no_memory,
         progress=lambda s: print(s, flush=True),
         block=args.block,
+        peak=env["peak_sgemm"]["gflops"],
+        stream=not args.no_stream,
     )
     folder = os.path.join(os.path.dirname(__file__), "results")
     out = args.out or os.path.join(folder, f"{time.strftime('%Y%m%d-%H%M')}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     write_json(out, {"environment": env, "command": sys.argv, "commit": _commit(), "results": rows})
     worst = max(r.get("ratio", 0) for r in rows)
+    train = [r["ratio"] for r in rows if r["mode"] == "train" and "ratio" in r]
+    if train:
+        print(f"worst training ratio {max(train):.2f}")
     print(f"worst ratio {worst:.2f}; JSON: {out}")
 
 

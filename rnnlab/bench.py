@@ -265,8 +265,14 @@ def run(
     with_torch=None,
     progress=print,
     block=BLOCK,
+    peak=None,
+    stream=True,
 ):
-    """Time every (kind, config, mode); return a list of result dicts."""
+    """Time every (kind, config, mode), then (``stream``) each kind's streaming row; return a
+    list of result dicts. ``peak``: the machine's GF/s (``bench_limits.peak_gflops``), for each
+    row's share of it."""
+    from rnnlab import bench_limits
+
     with_torch = have_torch() if with_torch is None else with_torch
     threads = blas_info()["threads"] or 1
     rows = []
@@ -291,14 +297,18 @@ def run(
                     r["rnnlab_peak_mib"] = peak_memory("rnnlab", kind, cfg)
                     if with_torch:
                         r["torch_peak_mib"] = peak_memory("torch", kind, cfg)
-                rows.append(r)
+                rows.append(bench_limits.add_rates(r, kind, cfg, peak))
                 progress(format_row(r))
+    for kind in kinds if stream else ():
+        rows.append(bench_limits.streaming(kind, reps, with_torch, threads))
+        progress(format_row(rows[-1]))
     return rows
 
 
 HEADER = (
     "| cell | config (T,N,I,H) | mode | rnnlab ms (min-max) | torch ms (min-max) | ratio "
-    "| peak MiB rnnlab / torch |\n|---|---|---|---|---|---|---|"
+    "| GF/s rnnlab / torch | rnnlab share of peak | peak MiB rnnlab / torch |\n"
+    "|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -311,10 +321,17 @@ def format_row(r):
     mem = "-"
     if "rnnlab_peak_mib" in r:
         mem = f"{r['rnnlab_peak_mib']:.1f} / {r.get('torch_peak_mib', float('nan')):.1f}"
-    return f"| {r['kind']} | {r['config']} | {r['mode']} | {ours} | {theirs} | {ratio} | {mem} |"
+    rates = share = "-"
+    if "rnnlab_gflops" in r:
+        rates = f"{r['rnnlab_gflops']:.0f} / " + (f"{r['torch_gflops']:.0f}" if "torch_gflops" in r else "-")
+    if "rnnlab_share_of_peak" in r:
+        share = f"{100 * r['rnnlab_share_of_peak']:.0f}%"
+    cells = (r["kind"], r["config"], r["mode"], ours, theirs, ratio, rates, share, mem)
+    return "| " + " | ".join(cells) + " |"
 
 
 def environment():
+    from rnnlab import bench_limits
     from rnnlab.nn import runtime
 
     blas = blas_info()
@@ -330,6 +347,7 @@ def environment():
         "engine": engine,
         # threads the LSTM's parallel row blocks may use (numba's OpenMP layer), else 1
         "row_block_threads": engine["row_block_threads"],
+        "peak_sgemm": bench_limits.peak_gflops(),  # the machine's own large-GEMM rate
     }
     if have_torch():
         import torch
@@ -339,14 +357,18 @@ def environment():
 
 
 def describe_environment(env) -> str:
-    """One line: the machine, NumPy's BLAS, what rnnlab's engine runs on, torch."""
+    """One line: the machine, NumPy's BLAS, what rnnlab's engine runs on, torch, the machine's
+    large-SGEMM rate and which GEMM library runs which products."""
+    from rnnlab import bench_limits
+
     b, e = env["blas"], env["engine"]
     gemm = f"GEMM {e['gemm']} x{e['threads']}" if e["gemm"] else "no GEMM library for the compiled loops"
     return (
         f"{env['date']} on {env['cpu']} ({env['cores']} cores), numpy {env['numpy']}, "
         f"BLAS {b.get('internal_api')} {b.get('architecture', '')} x{b.get('threads')}, "
         f"rnnlab backend {e['backend']}, {gemm}, row blocks x{env['row_block_threads']}, "
-        f"torch {env.get('torch', 'not installed')}"
+        f"torch {env.get('torch', 'not installed')}; largest SGEMM {env['peak_sgemm']['gflops']} GF/s "
+        f"({env['peak_sgemm']['library']}); {bench_limits.format_choice(e)}"
     )
 
 
@@ -369,6 +391,12 @@ def add_parser(sub):
     p.add_argument("--cells", choices=["lstm", "gru", "both"], default="both")
     p.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--no-stream", action="store_true", help="skip the streaming rows (1,000 single steps)")
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="time the GEMM libraries again on this machine, cache the choice and print the table first",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_cli)
     return p
@@ -379,6 +407,15 @@ def _cli(args):
         from rnnlab.io import check_output_path
 
         check_output_path(args.json, ".json", "--json")  # before the run, not after it
+    if args.tune:
+        from rnnlab import bench_limits
+
+        entry = bench_limits.retune()
+        if not entry:
+            print("# --tune: no GEMM library loads here (the NumPy loop runs)")
+        else:
+            print(f"# GEMM libraries timed on {entry['key']['cpu']}, {entry['key']['threads']} threads")
+            print(bench_limits.tune_table(entry) + "\n")
     env = environment()
     print("# " + describe_environment(env))
     print(HEADER)
@@ -390,6 +427,8 @@ def _cli(args):
         memory=not args.no_memory,
         with_torch=False if args.no_torch else None,
         block=args.block,
+        peak=env["peak_sgemm"]["gflops"],
+        stream=not args.no_stream,
     )
     if args.json:
         from rnnlab.io import write_json

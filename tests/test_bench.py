@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rnnlab import bench
+from rnnlab import bench, bench_limits
 
 TINY = bench.Config(3, 2, 4, 8)
 
@@ -25,7 +25,7 @@ def test_blas_info_names_numpy_blas_and_aligns_rnnlab_threads():
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_run_rows_have_times_ratio_and_memory(kind):
     pytest.importorskip("torch")
-    rows = bench.run([TINY], (kind,), reps=2, memory=True, progress=lambda s: None)
+    rows = bench.run([TINY], (kind,), reps=2, memory=True, progress=lambda s: None, stream=False)
     assert [r["mode"] for r in rows] == ["train", "infer"]
     for r in rows:
         assert r["reps"] >= 2 and r["rnnlab_ms"] > 0 and r["torch_ms"] > 0
@@ -71,10 +71,20 @@ def test_cli_without_torch_writes_json(tmp_path):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].startswith("# ") and "rnnlab backend" in lines[0] and "row blocks x" in lines[0]
-    assert sum(line.startswith("| gru |") for line in lines) == 2 * len(bench.QUICK)
+    assert "largest SGEMM" in lines[0] and "GEMM choice:" in lines[0]
+    assert sum(line.startswith("| gru |") for line in lines) == 2 * len(bench.QUICK) + 1  # + streaming
     data = json.loads(out.read_text())
     assert data["environment"]["row_block_threads"] >= 1
-    assert len(data["results"]) == 2 * len(bench.QUICK)
+    assert data["environment"]["peak_sgemm"]["gflops"] > 0
+    assert len(data["results"]) == 2 * len(bench.QUICK) + 1
+    assert data["results"][-1]["mode"] == "step"
+    for r in data["results"][:-1]:
+        assert r["rnnlab_gflops"] == pytest.approx(r["gflop"] / (r["rnnlab_ms"] / 1e3))
+        assert (
+            0
+            < r["rnnlab_share_of_peak"]
+            == pytest.approx(r["rnnlab_gflops"] / data["environment"]["peak_sgemm"]["gflops"])
+        )
     assert all("torch_ms" not in r for r in data["results"])
 
 
@@ -96,3 +106,80 @@ def test_time_alternates_blocks_each_after_an_untimed_call():
     calls.clear()
     bench._time(fns, reps=2, min_time=0, block=1)  # rep by rep
     assert "".join(calls) == "aabb" + "abab"
+
+
+def test_flop_of_a_pass():
+    """8 T N H (I + H) for one LSTM layer forward (6 for the GRU); a second bidirectional
+    layer reads 2H inputs; training is three times the forward."""
+    T, N, I, H = 7, 5, 3, 11
+    one = bench.Config(T, N, I, H)
+    assert bench_limits.flop("lstm", one, "infer") == 8 * T * N * H * (I + H)
+    assert bench_limits.flop("gru", one, "infer") == 6 * T * N * H * (I + H)
+    assert bench_limits.flop("lstm", one, "train") == 3 * 8 * T * N * H * (I + H)
+    deep = bench.Config(T, N, I, H, 2, True)
+    assert bench_limits.flop("lstm", deep, "infer") == 2 * 8 * T * N * H * ((I + H) + (2 * H + H))
+
+
+def test_streaming_row_times_single_steps_of_both_libraries(monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setitem(bench_limits.STREAM, "steps", 20)
+    for kind in ("lstm", "gru"):
+        r = bench_limits.streaming(kind, reps=2)
+        assert r["mode"] == "step" and r["config"] == "stream 20x(N=1,I=8,H=256)"
+        assert r["rnnlab_ms"] > 0 and r["torch_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["rnnlab_ms"] / r["torch_ms"])
+        assert bench.format_row(r).startswith(f"| {kind} | stream 20x")
+
+
+def test_steps_of_the_streaming_row_are_the_layers_steps():
+    """What the streaming row times computes the layer's own output, step by step."""
+    import numpy as np
+
+    import rnnlab.nn as rnn
+    from rnnlab.nn.stepping import StackedCell
+
+    layer = rnn.LSTM(8, 16, seed=1)
+    x = np.random.default_rng(1).standard_normal((5, 1, 8)).astype(np.float32)
+    cell = StackedCell(layer)
+    state = cell.initial_state(1)
+    outs = []
+    with rnn.inference_mode():
+        for t in range(5):
+            out, state = cell.step(x[t], state)
+            outs.append(out)
+        ref, _ = layer(x)
+    np.testing.assert_allclose(np.stack(outs), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_tune_table_and_choice_line():
+    from rnnlab.nn.backend import tuning
+
+    table = {c: {"a": 10.0, "b": 20.0} for c in tuning.classes()}
+    choice = {c: "b" for c in tuning.classes()}
+    text = bench_limits.tune_table({"table": table, "choice": choice})
+    lines = text.splitlines()
+    assert lines[0].startswith("| class | rows M | weight (K, Nc) | a GF/s | b GF/s |")
+    assert len(lines) == 2 + len(tuning.classes())
+    assert all(line.endswith("| 10.0 | **20.0** |") for line in lines[2:])
+    line = bench_limits.format_choice({"gemm_choice": choice, "gemm_versions": {"b": "B 1.0"}})
+    assert line == f"GEMM choice: b (B 1.0): {len(choice)} of {len(choice)} classes"
+
+
+def test_cli_tune_measures_caches_and_prints_the_table(tmp_path):
+    from rnnlab.nn import backend
+    from rnnlab.nn.backend import tuning
+
+    pytest.importorskip("numba")
+    if sum(backend.library(n) is not None for n in tuning.ORDER) < 1:
+        pytest.skip("no GEMM library loads here")
+    args = ["bench", "--tune", "--no-torch", "--no-memory", "--no-stream", "--reps", "1", "--cells", "gru"]
+    env = dict(__import__("os").environ, RNNLAB_CACHE_DIR=str(tmp_path))
+    res = subprocess.run(
+        [sys.executable, "-m", "rnnlab.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("# GEMM libraries timed on ") and lines[1].startswith("| class |")
+    assert sum(line.startswith("| m") for line in lines) == len(tuning.classes())
+    saved = json.loads((tmp_path / "gemm-choice.json").read_text())
+    assert len(saved) == 1 and set(next(iter(saved.values()))["choice"]) == set(tuning.classes())
