@@ -50,13 +50,85 @@ def onnx_weights(module, layer):
     return W, R, B
 
 
+class Graph:
+    """Nodes and initialisers being collected for one ``onnx.GraphProto``."""
+
+    def __init__(self):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list = []
+        self.inits: list = []
+        self._names: set = set()
+
+    def const(self, value, name):
+        """An initialiser ``name`` holding ``value`` (made once: a name already made is
+        returned as it is); returns the name."""
+        if name not in self._names:
+            self._names.add(name)
+            self.inits.append(self.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(self, op, inputs, outputs, **attrs):
+        self.nodes.append(self.helper.make_node(op, list(inputs), list(outputs), **attrs))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def model(self, name, inputs, outputs):
+        import onnx
+
+        graph = self.helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
+        opset = [self.helper.make_opsetid("", OPSET)]
+        model = self.helper.make_model(graph, opset_imports=opset, producer_name="rnnlab")
+        model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime releases of 2022 on
+        onnx.checker.check_model(model)
+        return model
+
+
+def add_layers(g: Graph, module, x: str, prefix: str, seq: str = "", states=None, weights=None):
+    """The nodes of ``module``'s stack on the time-major input ``x`` (T, N, I): returns the name
+    of its output (T, N, D*H) and, per state, the names of each layer's final (D, N, H).
+    ``states``: names of (L*D, N, H) initial states (h0, c0), or None for zeros. ``weights``:
+    the prefix of the weights' names (default ``prefix``; the same one for a module applied
+    several times in one graph)."""
+    mode, L, D, H = module.mode, module.num_layers, module.num_directions, module.hidden_size
+    n_states = 2 if mode == "LSTM" else 1
+    w = prefix if weights is None else weights
+    flat = g.const(np.array([0, 0, -1], np.int64), f"{w}shape_flat")
+    finals: list = [[] for _ in range(n_states)]
+    for layer in range(L):
+        p, wp = f"{prefix}l{layer}_", f"{w}l{layer}_"
+        W, R, B = onnx_weights(module, layer)
+        args = [x, g.const(W, wp + "W"), g.const(R, wp + "R"), g.const(B, wp + "B"), seq]
+        for k in range(n_states):
+            if states is None:
+                args.append("")
+                continue
+            bounds = [
+                g.const(np.array([v], np.int64), f"{p}s{k}_{n}")
+                for n, v in (("lo", layer * D), ("hi", (layer + 1) * D))
+            ]
+            axis = g.const(np.array([0], np.int64), f"{p}s{k}_axis")
+            args.append(g.node("Slice", [states[k], *bounds, axis], [f"{p}s{k}"]))
+        outs = [p + "Y", p + "Yh"] + ([p + "Yc"] if mode == "LSTM" else [])
+        attrs: dict = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+        if mode == "GRU":
+            attrs["linear_before_reset"] = int(module.reset_after)
+        if mode == "RNN":
+            attrs["activations"] = [module.nonlinearity.capitalize()] * D
+        g.node(mode, args, outs, name=f"{p}{mode.lower()}", **attrs)
+        Yt = g.node("Transpose", [outs[0]], [p + "Yt"], perm=[0, 2, 1, 3])  # (T, N, D, H)
+        x = g.node("Reshape", [Yt, flat], [p + "out"])  # (T, N, D*H): forward, then reverse
+        for k, o in enumerate(outs[1:]):
+            finals[k].append(o)
+    return x, finals
+
+
 def build(module, lengths: bool = True, states: bool = True, name: str = "rnnlab"):
     """The ``onnx.ModelProto`` of ``module`` (an ``rnnlab.nn`` RNN, LSTM or GRU)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    mode, L, D, H = module.mode, module.num_layers, module.num_directions, module.hidden_size
-    lstm = mode == "LSTM"
+    g = Graph()
+    L, D, H, lstm = module.num_layers, module.num_directions, module.hidden_size, module.mode == "LSTM"
     f32 = TensorProto.FLOAT
     dims = ["N", "T", module.input_size] if module.batch_first else ["T", "N", module.input_size]
     inputs = [helper.make_tensor_value_info("input", f32, dims)]
@@ -65,61 +137,35 @@ def build(module, lengths: bool = True, states: bool = True, name: str = "rnnlab
     state_names = ["h0", "c0"] if lstm else ["h0"]
     if states:
         inputs += [helper.make_tensor_value_info(s, f32, [L * D, "N", H]) for s in state_names]
-    nodes, inits = [], []
-
-    def const(value, cname):
-        inits.append(numpy_helper.from_array(np.asarray(value), cname))
-        return cname
-
-    x = "input"
-    if module.batch_first:
-        nodes.append(helper.make_node("Transpose", [x], ["x_tnc"], perm=[1, 0, 2]))
-        x = "x_tnc"
-    seq = ""
-    if lengths:
-        nodes.append(helper.make_node("Cast", ["lengths"], ["seq_lens"], to=TensorProto.INT32))
-        seq = "seq_lens"
-    flat = const(np.array([0, 0, -1], np.int64), "shape_flat")
-    finals: list = [[] for _ in state_names]
-    for layer in range(L):
-        W, R, B = onnx_weights(module, layer)
-        args = [x, const(W, f"W_l{layer}"), const(R, f"R_l{layer}"), const(B, f"B_l{layer}"), seq]
-        for s in state_names:
-            if states:
-                lo, hi = const(np.array([layer * D], np.int64), f"{s}_lo{layer}"), f"{s}_hi{layer}"
-                const(np.array([(layer + 1) * D], np.int64), hi)
-                axis = const(np.array([0], np.int64), f"{s}_axis{layer}")
-                nodes.append(helper.make_node("Slice", [s, lo, hi, axis], [f"{s}_l{layer}"]))
-                args.append(f"{s}_l{layer}")
-            else:
-                args.append("")
-        outs = [f"Y_l{layer}", f"Yh_l{layer}"] + ([f"Yc_l{layer}"] if lstm else [])
-        attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
-        if mode == "GRU":
-            attrs["linear_before_reset"] = int(module.reset_after)
-        if mode == "RNN":
-            attrs["activations"] = [module.nonlinearity.capitalize()] * D
-        nodes.append(helper.make_node(mode, args, outs, name=f"{mode.lower()}_l{layer}", **attrs))
-        nodes.append(helper.make_node("Transpose", [outs[0]], [f"Yt_l{layer}"], perm=[0, 2, 1, 3]))
-        nodes.append(helper.make_node("Reshape", [f"Yt_l{layer}", flat], [f"out_l{layer}"]))
-        x = f"out_l{layer}"
-        for k, o in enumerate(outs[1:]):
-            finals[k].append(o)
-    if module.batch_first:
-        nodes.append(helper.make_node("Transpose", [x], ["output"], perm=[1, 0, 2]))
-    else:
-        nodes.append(helper.make_node("Identity", [x], ["output"]))
+    x = g.node("Transpose", ["input"], ["x_tnc"], perm=[1, 0, 2]) if module.batch_first else "input"
+    seq = g.node("Cast", ["lengths"], ["seq_lens"], to=TensorProto.INT32) if lengths else ""
+    x, finals = add_layers(g, module, x, "", seq, state_names if states else None)
+    g.node(
+        "Transpose" if module.batch_first else "Identity",
+        [x],
+        ["output"],
+        **({"perm": [1, 0, 2]} if module.batch_first else {}),
+    )
     out_names = ["h_n", "c_n"] if lstm else ["h_n"]
     for k, o in enumerate(out_names):
-        nodes.append(helper.make_node("Concat", finals[k], [o], axis=0))
+        g.node("Concat", finals[k], [o], axis=0)
     out_dims = ["N", "T", D * H] if module.batch_first else ["T", "N", D * H]
     outputs = [helper.make_tensor_value_info("output", f32, out_dims)]
     outputs += [helper.make_tensor_value_info(o, f32, [L * D, "N", H]) for o in out_names]
-    graph = helper.make_graph(nodes, name, inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnlab")
-    model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime releases of 2022 on
-    onnx.checker.check_model(model)
-    return model
+    return g.model(name, inputs, outputs)
+
+
+def save(model, path) -> str:
+    """Write an ``onnx.ModelProto`` to ``path`` atomically; returns the path."""
+    from rnnlab.io import atomic_write
+
+    data = model.SerializeToString()
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    return atomic_write(path, write)
 
 
 def to_onnx(module, path, lengths: bool = True, states: bool = True) -> str:
@@ -133,12 +179,4 @@ def to_onnx(module, path, lengths: bool = True, states: bool = True) -> str:
         model = build(module, lengths, states)
     except ImportError as e:
         raise ImportError('ONNX export needs the onnx package: pip install "rnnlab[onnx]"') from e
-    from rnnlab.io import atomic_write
-
-    data = model.SerializeToString()
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-    return atomic_write(path, write)
+    return save(model, path)

@@ -1,0 +1,125 @@
+"""ONNX export of a fitted ``Forecaster``: the whole forecast, from raw levels to levels.
+
+The graph takes ``history (M, W + lag)`` float64, each row the last levels up to a forecast
+origin (``lag`` = 0 for ``target="level"``, 1 for ``diff`` and ``logreturn``, which need the
+level before the window), and returns ``forecast (M, steps)`` float64, the next ``steps``
+levels after each origin: what ``Forecaster.forecast_from`` returns. Inside, as in
+``model.py``::
+
+    z      = transform(history)              level: y;  diff: y_t - y_{t-1};  logreturn: log y_t - log y_{t-1}
+    s      = (z - mean) / scale              the scaler fit on the training series
+    per network k of the ensemble, ``steps`` times (recursive: each prediction fed back):
+        z_hat = scale * (V h_W + b_v) + mean          h_W: the last step of the RNN over the window
+        z_hat = base + alpha_k (z_hat - base)         shrunk towards no change
+        window <- [window, (z_hat - mean) / scale][-W:]
+    levels = y_origin + cumsum(z) (diff), y_origin exp(cumsum(z)) (logreturn), z (level)
+    forecast = mean over the networks
+
+The networks run in float32 (ONNX's LSTM / GRU / RNN operators), the rest in float64, as in
+rnnlab. ``steps`` is fixed when the graph is made (the recursion is unrolled: one subgraph per
+network and step ahead).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.export.onnx_graph import Graph, add_layers, save
+
+
+def _i64(*v):
+    return np.array(v, np.int64)
+
+
+def build(forecaster, steps: int | None = None):
+    """The ``onnx.ModelProto`` of a fitted ``Forecaster`` for ``steps`` (default its horizon)."""
+    from onnx import TensorProto, helper
+
+    f = forecaster
+    f._check_fitted()
+    steps = f.horizon if steps is None else int(steps)
+    if not 1 <= steps <= 1000:
+        raise ValueError(f"steps must lie in [1, 1000] (the graph unrolls them), got {steps}")
+    W, level = f.window, f.target == "level"
+    lag = 0 if level else 1
+    g = Graph()
+    c = g.const
+    mean, scale = c(np.float64(f.scaler_.mean_), "mean"), c(np.float64(f.scaler_.scale_), "scale")
+    axis1 = c(_i64(1), "axis1")
+    y = "history"
+    if level:
+        z = y
+    else:
+        lo = g.node("Slice", [y, c(_i64(0), "zero"), c(_i64(-1), "minus1"), axis1], ["y_prev"])
+        hi = g.node("Slice", [y, c(_i64(1), "one"), c(_i64(W + 1), "end"), axis1], ["y_now"])
+        if f.target == "logreturn":
+            lo, hi = g.node("Log", [lo], ["log_prev"]), g.node("Log", [hi], ["log_now"])
+        z = g.node("Sub", [hi, lo], ["z"])  # (M, W)
+    s = g.node("Div", [g.node("Sub", [z, mean], ["z_c"]), scale], ["s"])
+    last = c(_i64(-1), "last")
+    big = c(_i64(1 << 62), "big")
+    y_origin = g.node("Slice", [y, last, big, axis1], ["y_origin"])  # (M, 1)
+    paths = []
+    for k, (net, alpha) in enumerate(zip(f.nets_, f.shrinks_)):
+        p = f"n{k}_"
+        V, b = (
+            net.head.params["weight"],
+            net.head.params.get("bias", np.zeros(net.head.out_features, np.float32)),
+        )
+        alpha = c(np.float64(alpha), p + "alpha")
+        base = (
+            g.node("Slice", [z, last, big, axis1], [p + "base0"]) if level else c(np.float64(0.0), "zero_f")
+        )
+        win, path, n, i = s, [], 0, 0
+        while n < steps:
+            q = f"{p}s{i}_"
+            x32 = g.node("Cast", [win], [q + "x32"], to=TensorProto.FLOAT)  # (M, W)
+            xt = g.node("Transpose", [x32], [q + "xt"], perm=[1, 0])
+            x3 = g.node("Unsqueeze", [xt, c(_i64(2), "axis2")], [q + "x3"])  # (W, M, 1)
+            out, _ = add_layers(g, net.rnn, x3, q, weights=p)
+            h_last = g.node("Gather", [out, c(np.array(W - 1, np.int64), "t_last")], [q + "h"], axis=0)
+            pred = g.node("Gemm", [h_last, c(V, p + "V"), c(b, p + "b_v")], [q + "pred"], transB=1)
+            pred64 = g.node("Cast", [pred], [q + "pred64"], to=TensorProto.DOUBLE)  # (M, K)
+            zh = g.node("Add", [g.node("Mul", [pred64, scale], [q + "zs"]), mean], [q + "zh"])
+            d = g.node("Sub", [zh, base], [q + "d"])
+            zh = g.node("Add", [base, g.node("Mul", [alpha, d], [q + "ad"])], [q + "zk"])
+            path.append(zh)
+            n += f._n_out
+            i += 1
+            if level:
+                base = g.node("Slice", [zh, last, big, axis1], [q + "base"])
+            sh = g.node("Div", [g.node("Sub", [zh, mean], [q + "zc"]), scale], [q + "sh"])
+            both = g.node("Concat", [win, sh], [q + "both"], axis=1)
+            win = g.node("Slice", [both, c(_i64(-W), "minus_w"), big, axis1], [q + "win"])
+        zpath = g.node("Concat", path, [p + "zpath_all"], axis=1) if len(path) > 1 else path[0]
+        zpath = g.node("Slice", [zpath, c(_i64(0), "zero"), c(_i64(steps), "steps"), axis1], [p + "zpath"])
+        if not level:
+            cum = g.node("CumSum", [zpath, c(np.array(1, np.int64), "axis_scalar")], [p + "cum"])
+            if f.target == "diff":
+                zpath = g.node("Add", [y_origin, cum], [p + "levels"])
+            else:
+                zpath = g.node("Mul", [y_origin, g.node("Exp", [cum], [p + "growth"])], [p + "levels"])
+        paths.append(zpath)
+    total = paths[0]
+    for k, other in enumerate(paths[1:]):  # onnxruntime has no float64 Mean: a sum, then / K
+        total = g.node("Add", [total, other], [f"sum{k}"])
+    g.node("Div", [total, c(np.float64(len(paths)), "ensemble")], ["forecast"])
+    inputs = [helper.make_tensor_value_info("history", TensorProto.DOUBLE, ["M", W + lag])]
+    outputs = [helper.make_tensor_value_info("forecast", TensorProto.DOUBLE, ["M", steps])]
+    model = g.model("rnnlab-forecaster", inputs, outputs)
+    meta = {"window": W, "lag": lag, "steps": steps, "target": f.target, "ensemble": len(f.nets_)}
+    helper.set_model_props(model, {k: str(v) for k, v in meta.items()})
+    return model
+
+
+def export_forecaster(forecaster, path, steps: int | None = None) -> str:
+    """Write the forecaster's ONNX graph to ``path`` (atomically); returns the path."""
+    return save(build(forecaster, steps), path)
+
+
+def histories(forecaster, y, origins) -> np.ndarray:
+    """The graph's input for ``origins`` of the levels ``y``: ``(M, W + lag)`` float64."""
+    lag = 0 if forecaster.target == "level" else 1
+    y = np.asarray(y, np.float64)
+    origins = np.asarray(origins, np.int64).reshape(-1)
+    return y[origins[:, None] + np.arange(-(forecaster.window + lag) + 1, 1)[None, :]]

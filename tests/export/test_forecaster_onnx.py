@@ -1,0 +1,53 @@
+"""rnnlab/export/forecaster.py: a fitted Forecaster as one ONNX graph (raw levels in, levels
+out) reproduces ``Forecaster.forecast_from`` in onnxruntime on held-out origins, for every
+target, strategy and cell."""
+
+import numpy as np
+import pytest
+
+from rnnlab.export.forecaster import export_forecaster, histories
+from rnnlab.forecast.model import Forecaster
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+Y = 100 * np.exp(np.cumsum(0.01 * np.random.default_rng(0).standard_normal(260)))
+
+
+@pytest.mark.parametrize("target", ["diff", "logreturn", "level"])
+@pytest.mark.parametrize(
+    "strategy,horizon,cell", [("recursive", 1, "lstm"), ("direct", 3, "gru"), ("recursive", 2, "rnn")]
+)
+def test_onnx_forecast_equals_rnnlab(target, strategy, horizon, cell, tmp_path):
+    f = Forecaster(
+        window=5,
+        horizon=horizon,
+        strategy=strategy,
+        target=target,
+        cell=cell,
+        hidden_size=4,
+        num_layers=2 if cell == "gru" else 1,
+        epochs=2,
+        ensemble=2,
+        seed=1,
+    ).fit(Y[:200])
+    origins = np.arange(200, 259)  # the test part: never seen in fit
+    for steps in (1, 4):
+        path = export_forecaster(f, tmp_path / f"f{steps}.onnx", steps=steps)
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        got = session.run(None, {"history": histories(f, Y, origins)})[0]
+        want = f.forecast_from(Y, origins, steps)
+        assert got.shape == want.shape == (len(origins), steps)
+        np.testing.assert_allclose(got, want, rtol=1e-6)  # measured: <= 5e-10
+
+
+def test_metadata_and_bounds(tmp_path):
+    f = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1).fit(Y[:80])
+    model = onnx.load(export_forecaster(f, tmp_path / "f.onnx"))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props == {"window": "4", "lag": "1", "steps": "1", "target": "diff", "ensemble": "1"}
+    with pytest.raises(ValueError, match="steps"):
+        export_forecaster(f, tmp_path / "g.onnx", steps=0)
+    assert not (tmp_path / "g.onnx").exists()
+    with pytest.raises(Exception, match="not fitted"):
+        export_forecaster(Forecaster(), tmp_path / "h.onnx")
