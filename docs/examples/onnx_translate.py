@@ -1,0 +1,89 @@
+"""Greedy translation with onnxruntime alone: the graphs of ``rnnlab translate export``.
+
+    rnnlab translate export --model model/ --out onnx/
+    python docs/examples/onnx_translate.py onnx/ "Tom is reading." "I like cats."
+
+Needs numpy and onnxruntime only (not rnnlab). It does what ``rnnlab translate run --beam 1``
+does: the same tokens (lowercase, punctuation split off), sentences decoded in batches of 256
+sorted by length, at most max(max_len, longest source) + 5 words each (or max_output_len).
+"""
+
+import json
+import os
+import re
+import sys
+import unicodedata
+
+import numpy as np
+import onnxruntime as ort
+
+CHUNK = 256
+
+
+def tokens(text, info):
+    if info["lower"]:
+        text = text.lower()
+    text = unicodedata.normalize("NFC", text.replace("\u202f", " ").replace("\xa0", " "))
+    toks = re.sub(info["punct_regex"], r" \1 ", text).split()
+    return toks[: info["max_input_len"] or 2 * info["max_len"]]
+
+
+def translate(folder, sentences):
+    with open(os.path.join(folder, "translator.json"), encoding="utf-8") as f:
+        info = json.load(f)
+    opts = ort.SessionOptions()
+    encoder = ort.InferenceSession(
+        os.path.join(folder, "encoder.onnx"), opts, providers=["CPUExecutionProvider"]
+    )
+    step = ort.InferenceSession(
+        os.path.join(folder, "decoder_step.onnx"), opts, providers=["CPUExecutionProvider"]
+    )
+    stoi = {w: i for i, w in enumerate(info["src_vocab"])}
+    sp = info["special"]
+    toks = [tokens(s, info) for s in sentences]
+    out = [""] * len(sentences)
+    order = sorted((i for i, t in enumerate(toks) if t), key=lambda i: len(toks[i]))
+    for a in range(0, len(order), CHUNK):
+        chunk = order[a : a + CHUNK]
+        lengths = np.array([len(toks[i]) for i in chunk], np.int64)
+        src = np.full((len(chunk), lengths.max()), sp["pad"], np.int64)
+        for n, i in enumerate(chunk):
+            src[n, : lengths[n]] = [stoi.get(w, sp["unk"]) for w in toks[i]]
+        enc = dict(
+            zip([o.name for o in encoder.get_outputs()], encoder.run(None, {"src": src, "lengths": lengths}))
+        )
+        state = {"h": enc["h0"], "keys": enc["keys"], "mask": enc["mask"]}
+        if "c0" in enc:
+            state["c"] = enc["c0"]
+        if "pk" in enc:
+            state["pk"] = enc["pk"]
+        if info["input_feed"]:
+            state["feed"] = np.zeros((len(chunk), enc["h0"].shape[2]), np.float32)
+        cap = info["max_output_len"] or max(info["max_len"], int(lengths.max())) + 5
+        alive, words = np.arange(len(chunk)), [[] for _ in chunk]
+        tok = np.full(len(chunk), sp["sos"], np.int64)
+        names = [o.name for o in step.get_outputs()]
+        for _ in range(cap):
+            res = dict(zip(names, step.run(None, {"tokens": tok, **state})))
+            tok = res["logp"].argmax(axis=1)  # greedy: y_t = argmax log p
+            state["h"] = res["h_new"]
+            if "c" in state:
+                state["c"] = res["c_new"]
+            if "feed" in state:
+                state["feed"] = res["feed_new"]
+            keep = tok != sp["eos"]
+            for j in np.flatnonzero(keep):
+                words[alive[j]].append(int(tok[j]))
+            if not keep.any():
+                break
+            alive, tok = alive[keep], tok[keep]  # drop the finished rows
+            for k in state:
+                state[k] = state[k][:, keep] if k in ("h", "c") else state[k][keep]
+        for n, i in enumerate(chunk):
+            out[i] = " ".join(info["tgt_vocab"][t] for t in words[n] if t not in (sp["pad"], sp["sos"]))
+    return out
+
+
+if __name__ == "__main__":
+    for line in translate(sys.argv[1], sys.argv[2:]):
+        print(line)
