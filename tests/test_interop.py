@@ -10,6 +10,9 @@ from conftest import assert_close
 import rnnlab.nn as rnn
 from rnnlab import interop
 
+# Keras 3 on NumPy 2 warns about __array__(copy=...) inside its own code: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 KINDS = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})]
 IDS = ["lstm", "gru-after", "gru-before"]
 

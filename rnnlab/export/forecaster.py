@@ -31,6 +31,71 @@ def _i64(*v):
     return np.array(v, np.int64)
 
 
+def _inputs(g: Graph, f):
+    """``z`` (M, W) transformed, ``s`` scaled, ``y_origin`` (M, 1) from ``history``."""
+    c, W, y = g.const, f.window, "history"
+    mean, scale = c(np.float64(f.scaler_.mean_), "mean"), c(np.float64(f.scaler_.scale_), "scale")
+    axis1 = c(_i64(1), "axis1")
+    if f.target == "level":
+        z = y
+    else:
+        lo = g.node("Slice", [y, c(_i64(0), "zero"), c(_i64(-1), "minus1"), axis1], ["y_prev"])
+        hi = g.node("Slice", [y, c(_i64(1), "one"), c(_i64(W + 1), "end"), axis1], ["y_now"])
+        if f.target == "logreturn":
+            lo, hi = g.node("Log", [lo], ["log_prev"]), g.node("Log", [hi], ["log_now"])
+        z = g.node("Sub", [hi, lo], ["z"])  # (M, W)
+    s = g.node("Div", [g.node("Sub", [z, mean], ["z_c"]), scale], ["s"])
+    y_origin = g.node("Slice", [y, c(_i64(-1), "last"), c(_i64(1 << 62), "big"), axis1], ["y_origin"])
+    return z, s, y_origin
+
+
+def _network(g: Graph, net, win: str, q: str, p: str, W: int) -> str:
+    """One application of network ``net`` (weights named ``p``) to the scaled windows ``win``
+    (M, W) float64: its output (M, K) float64."""
+    from onnx import TensorProto
+
+    c = g.const
+    V = net.head.params["weight"]
+    b = net.head.params.get("bias", np.zeros(net.head.out_features, np.float32))
+    x32 = g.node("Cast", [win], [q + "x32"], to=TensorProto.FLOAT)  # (M, W)
+    xt = g.node("Transpose", [x32], [q + "xt"], perm=[1, 0])
+    x3 = g.node("Unsqueeze", [xt, c(_i64(2), "axis2")], [q + "x3"])  # (W, M, 1)
+    out, _ = add_layers(g, net.rnn, x3, q, weights=p)
+    h_last = g.node("Gather", [out, c(np.array(W - 1, np.int64), "t_last")], [q + "h"], axis=0)
+    pred = g.node("Gemm", [h_last, c(V, p + "V"), c(b, p + "b_v")], [q + "pred"], transB=1)  # V h_W + b_v
+    return g.node("Cast", [pred], [q + "pred64"], to=TensorProto.DOUBLE)
+
+
+def _member(g: Graph, f, k: int, z: str, s: str, y_origin: str, steps: int) -> str:
+    """Network k's forecast path of levels (M, steps)."""
+    c, W, level, p = g.const, f.window, f.target == "level", f"n{k}_"
+    mean, scale, axis1, last, big = "mean", "scale", "axis1", "last", "big"
+    alpha = c(np.float64(f.shrinks_[k]), p + "alpha")
+    base = g.node("Slice", [z, last, big, axis1], [p + "base0"]) if level else c(np.float64(0.0), "zero_f")
+    win, path, n = s, [], 0
+    while n < steps:
+        q = f"{p}s{len(path)}_"
+        pred = _network(g, f.nets_[k], win, q, p, W)
+        zh = g.node("Add", [g.node("Mul", [pred, scale], [q + "zs"]), mean], [q + "zh"])
+        d = g.node("Sub", [zh, base], [q + "d"])
+        zh = g.node("Add", [base, g.node("Mul", [alpha, d], [q + "ad"])], [q + "zk"])  # shrink
+        path.append(zh)
+        n += f._n_out
+        if level:
+            base = g.node("Slice", [zh, last, big, axis1], [q + "base"])
+        sh = g.node("Div", [g.node("Sub", [zh, mean], [q + "zc"]), scale], [q + "sh"])
+        both = g.node("Concat", [win, sh], [q + "both"], axis=1)
+        win = g.node("Slice", [both, c(_i64(-W), "minus_w"), big, axis1], [q + "win"])
+    zpath = g.node("Concat", path, [p + "zpath_all"], axis=1) if len(path) > 1 else path[0]
+    zpath = g.node("Slice", [zpath, c(_i64(0), "zero"), c(_i64(steps), "steps"), axis1], [p + "zpath"])
+    if level:
+        return zpath
+    cum = g.node("CumSum", [zpath, c(np.array(1, np.int64), "axis_scalar")], [p + "cum"])
+    if f.target == "diff":
+        return g.node("Add", [y_origin, cum], [p + "levels"])
+    return g.node("Mul", [y_origin, g.node("Exp", [cum], [p + "growth"])], [p + "levels"])
+
+
 def build(forecaster, steps: int | None = None):
     """The ``onnx.ModelProto`` of a fitted ``Forecaster`` for ``steps`` (default its horizon)."""
     from onnx import TensorProto, helper
@@ -40,74 +105,18 @@ def build(forecaster, steps: int | None = None):
     steps = f.horizon if steps is None else int(steps)
     if not 1 <= steps <= 1000:
         raise ValueError(f"steps must lie in [1, 1000] (the graph unrolls them), got {steps}")
-    W, level = f.window, f.target == "level"
-    lag = 0 if level else 1
+    lag = 0 if f.target == "level" else 1
     g = Graph()
-    c = g.const
-    mean, scale = c(np.float64(f.scaler_.mean_), "mean"), c(np.float64(f.scaler_.scale_), "scale")
-    axis1 = c(_i64(1), "axis1")
-    y = "history"
-    if level:
-        z = y
-    else:
-        lo = g.node("Slice", [y, c(_i64(0), "zero"), c(_i64(-1), "minus1"), axis1], ["y_prev"])
-        hi = g.node("Slice", [y, c(_i64(1), "one"), c(_i64(W + 1), "end"), axis1], ["y_now"])
-        if f.target == "logreturn":
-            lo, hi = g.node("Log", [lo], ["log_prev"]), g.node("Log", [hi], ["log_now"])
-        z = g.node("Sub", [hi, lo], ["z"])  # (M, W)
-    s = g.node("Div", [g.node("Sub", [z, mean], ["z_c"]), scale], ["s"])
-    last = c(_i64(-1), "last")
-    big = c(_i64(1 << 62), "big")
-    y_origin = g.node("Slice", [y, last, big, axis1], ["y_origin"])  # (M, 1)
-    paths = []
-    for k, (net, alpha) in enumerate(zip(f.nets_, f.shrinks_)):
-        p = f"n{k}_"
-        V, b = (
-            net.head.params["weight"],
-            net.head.params.get("bias", np.zeros(net.head.out_features, np.float32)),
-        )
-        alpha = c(np.float64(alpha), p + "alpha")
-        base = (
-            g.node("Slice", [z, last, big, axis1], [p + "base0"]) if level else c(np.float64(0.0), "zero_f")
-        )
-        win, path, n, i = s, [], 0, 0
-        while n < steps:
-            q = f"{p}s{i}_"
-            x32 = g.node("Cast", [win], [q + "x32"], to=TensorProto.FLOAT)  # (M, W)
-            xt = g.node("Transpose", [x32], [q + "xt"], perm=[1, 0])
-            x3 = g.node("Unsqueeze", [xt, c(_i64(2), "axis2")], [q + "x3"])  # (W, M, 1)
-            out, _ = add_layers(g, net.rnn, x3, q, weights=p)
-            h_last = g.node("Gather", [out, c(np.array(W - 1, np.int64), "t_last")], [q + "h"], axis=0)
-            pred = g.node("Gemm", [h_last, c(V, p + "V"), c(b, p + "b_v")], [q + "pred"], transB=1)
-            pred64 = g.node("Cast", [pred], [q + "pred64"], to=TensorProto.DOUBLE)  # (M, K)
-            zh = g.node("Add", [g.node("Mul", [pred64, scale], [q + "zs"]), mean], [q + "zh"])
-            d = g.node("Sub", [zh, base], [q + "d"])
-            zh = g.node("Add", [base, g.node("Mul", [alpha, d], [q + "ad"])], [q + "zk"])
-            path.append(zh)
-            n += f._n_out
-            i += 1
-            if level:
-                base = g.node("Slice", [zh, last, big, axis1], [q + "base"])
-            sh = g.node("Div", [g.node("Sub", [zh, mean], [q + "zc"]), scale], [q + "sh"])
-            both = g.node("Concat", [win, sh], [q + "both"], axis=1)
-            win = g.node("Slice", [both, c(_i64(-W), "minus_w"), big, axis1], [q + "win"])
-        zpath = g.node("Concat", path, [p + "zpath_all"], axis=1) if len(path) > 1 else path[0]
-        zpath = g.node("Slice", [zpath, c(_i64(0), "zero"), c(_i64(steps), "steps"), axis1], [p + "zpath"])
-        if not level:
-            cum = g.node("CumSum", [zpath, c(np.array(1, np.int64), "axis_scalar")], [p + "cum"])
-            if f.target == "diff":
-                zpath = g.node("Add", [y_origin, cum], [p + "levels"])
-            else:
-                zpath = g.node("Mul", [y_origin, g.node("Exp", [cum], [p + "growth"])], [p + "levels"])
-        paths.append(zpath)
+    z, s, y_origin = _inputs(g, f)
+    paths = [_member(g, f, k, z, s, y_origin, steps) for k in range(len(f.nets_))]
     total = paths[0]
     for k, other in enumerate(paths[1:]):  # onnxruntime has no float64 Mean: a sum, then / K
         total = g.node("Add", [total, other], [f"sum{k}"])
-    g.node("Div", [total, c(np.float64(len(paths)), "ensemble")], ["forecast"])
-    inputs = [helper.make_tensor_value_info("history", TensorProto.DOUBLE, ["M", W + lag])]
+    g.node("Div", [total, g.const(np.float64(len(paths)), "ensemble")], ["forecast"])
+    inputs = [helper.make_tensor_value_info("history", TensorProto.DOUBLE, ["M", f.window + lag])]
     outputs = [helper.make_tensor_value_info("forecast", TensorProto.DOUBLE, ["M", steps])]
     model = g.model("rnnlab-forecaster", inputs, outputs)
-    meta = {"window": W, "lag": lag, "steps": steps, "target": f.target, "ensemble": len(f.nets_)}
+    meta = {"window": f.window, "lag": lag, "steps": steps, "target": f.target, "ensemble": len(f.nets_)}
     helper.set_model_props(model, {k: str(v) for k, v in meta.items()})
     return model
 

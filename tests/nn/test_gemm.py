@@ -59,6 +59,17 @@ def test_matmul_every_layout(lib, dtype, M, K, N):
             assert_close(f"{la} @ {lb} into a strided out", into, ref, TOL[dtype])
 
 
+def test_numpys_openblas_is_found_beside_scipys():
+    """SciPy's wheels bundle a second OpenBLAS (other symbol names); once SciPy is imported,
+    NumPy's is still the one found (it was not: after a backend.reset(), openblas did not load)."""
+    pytest.importorskip("scipy.linalg")
+    if "openblas" not in NAMES:
+        pytest.skip("NumPy runs on another BLAS here")
+    path = gemm._numpy_openblas_path()
+    assert os.sep + "numpy" in path, path
+    assert gemm.load("openblas") is not None
+
+
 def test_matmul_falls_back_for_other_dtypes_and_layouts(lib):
     a = np.arange(12, dtype=np.int64).reshape(3, 4)
     np.testing.assert_array_equal(lib.matmul(a, a.T), a @ a.T)

@@ -1,8 +1,9 @@
 """The seq2seq machinery proven on a toy task: reverse a sequence of letters (joeynmt's check).
 
 Attention must learn the anti-diagonal alignment; >= 99% exact match on held-out sequences
-in under a minute of CPU time on one core (~12 s here; CPU time, so a busy CI machine does
-not fail it; 100% on seeds 0, 1, 2)."""
+in under a minute of CPU time on one core (13-16 s here; CPU time, so a busy CI machine does
+not fail it). 20 epochs: 100% on seeds 0, 1, 2 with every GEMM library; 15 epochs reached it
+with MKL's rounding but 98.5% with oneDNN's on seed 0 (measured, Zen 4 EPYC)."""
 
 import contextlib
 import time
@@ -20,12 +21,23 @@ def reverse_pairs(rng, n, letters="abcdefghij"):
     return pairs
 
 
+@contextlib.contextmanager
 def one_blas_thread():
+    """One thread for every GEMM: rnnlab's own libraries (``runtime``; oneDNN's OpenMP threads
+    are not a "blas" pool to threadpoolctl, and spinning they would count as CPU time) and
+    NumPy's BLAS."""
+    from rnnlab.nn import runtime
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        threadpool_limits = None
+    with runtime.override(threads=1):
+        if threadpool_limits is None:
+            yield
+            return
+        with threadpool_limits(1, user_api="blas"):
+            yield
 
 
 def test_reverse_task_learned_to_99_percent_in_under_a_minute():
@@ -41,7 +53,7 @@ def test_reverse_task_learned_to_99_percent_in_under_a_minute():
             bidirectional=True,
             hidden_size=64,
             embedding_size=32,
-            epochs=15,
+            epochs=20,
             batch_size=32,
             lr=1e-3,
             min_freq=1,

@@ -312,16 +312,21 @@ def _gnu_layer_loads(mkl_path) -> bool:
 
 
 def _numpy_openblas_path():
-    """The OpenBLAS shared library this process's NumPy loaded, or None."""
+    """The OpenBLAS shared library this process's NumPy loaded, or None: the one in NumPy's own
+    folder (``numpy.libs``, ``numpy/.libs``) when there are several (SciPy's wheels bundle
+    another, with other symbol names), else the first."""
+    found = []
     try:
         with open("/proc/self/maps") as f:
             for line in f:
                 path = line.rsplit(" ", 1)[-1].strip()
-                if "openblas" in os.path.basename(path).lower() and ".so" in path:
-                    return path
+                if "openblas" in os.path.basename(path).lower() and ".so" in path and path not in found:
+                    found.append(path)
     except OSError:
         pass
-    return None
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    own = [p for p in found if p.startswith(os.path.join(numpy_dir, "numpy"))]
+    return (own or found or [None])[0]
 
 
 def load(name):
