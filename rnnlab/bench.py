@@ -397,7 +397,9 @@ def add_parser(sub):
         action="store_true",
         help="time the GEMM libraries again on this machine, cache the choice and print the table first",
     )
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument(
+        "--json", metavar="FILE", type=cliargs.output_file(".json"), help="also write the results as JSON"
+    )
     p.set_defaults(func=_cli)
     return p
 
@@ -431,8 +433,8 @@ def _cli(args):
         stream=not args.no_stream,
     )
     if args.json:
-        from rnnlab.io import write_json
+        from rnnlab.io import write_report
 
-        write_json(args.json, {"environment": env, "results": rows})
+        write_report(args.json, {"environment": env, "results": rows})
         print(f"results written to {args.json}")
     return 0

@@ -2,7 +2,9 @@
 
 Each application owns its sub-command in ``<app>/cli.py`` with ``add_parser(subparsers)``
 (which registers its options and sets ``func``); this file only dispatches. Errors that a user
-can fix (bad file, bad option) are raised as ``rnnlab.errors.UserError`` and printed as one line.
+can fix (bad file, bad option) are raised as ``rnnlab.errors.UserError`` and printed as one line;
+so are a failed allocation and a failed write (exit 2), so no input ends in a traceback
+(docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnlab import cliargs
 from rnnlab.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__.splitlines()[0])
+    parser = cliargs.Parser(prog="rnnlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="{forecast,translate,experiment,bench}")
     sub.required = True
     from rnnlab import bench
@@ -35,6 +38,12 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
+        print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"rnnlab {args.command}: error: not enough memory for this configuration", file=sys.stderr)
+        return 2
+    except OSError as e:  # a disk that filled up, a folder removed meanwhile
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

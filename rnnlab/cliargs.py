@@ -2,13 +2,28 @@
 
 Each parses a string and raises ``argparse.ArgumentTypeError`` with one clear line (argparse
 then exits 2 with ``argument --x: must be ...``); NaN and infinities are refused wherever a
-finite number is asked for.
+finite number is asked for, sizes have an upper bound (so a typo cannot ask for 600 GiB), and
+output paths are checked for writability at parse time, before any work starts. ``Parser``
+prints an error as one line (no usage block) and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+
+from rnnlab.io import can_write_into, output_file_problem
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line: ``prog: error: ... (see --help)``."""
+
+    def error(self, message):
+        message = " ".join(message.split())
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def number(kind, low=None, what="a number", high=None, low_open=False, high_open=False):
@@ -37,6 +52,45 @@ positive_float = number(float, 0.0, "a positive number", low_open=True)
 nonnegative_float = number(float, 0.0, "a number >= 0")
 unit_interval = number(float, 0.0, "a number in [0, 1]", 1.0)
 fraction = number(float, 0.0, "a number in [0, 1)", 1.0, high_open=True)
+
+
+def bounded_int(high: int, low: int = 1):
+    """An integer in [low, high]: sizes that would otherwise allocate without limit."""
+    return number(int, low, f"an integer in [{low}, {high}]", high)
+
+
+# the largest sizes the options accept: far beyond what trains on a CPU in a day, far below
+# what exhausts memory before the first step
+MAX_HIDDEN, MAX_LAYERS, MAX_WINDOW, MAX_STEPS = 4096, 16, 10_000, 10_000
+hidden_size = bounded_int(MAX_HIDDEN)
+layers = bounded_int(MAX_LAYERS)
+
+
+def output_file(suffix: str):
+    """A path where a ``suffix`` file can be written now (its folder exists and is writable)."""
+
+    def parse(text):
+        problem = output_file_problem(text, suffix)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return text
+
+    parse.__name__ = f"a {suffix} file"
+    return parse
+
+
+def output_dir(text):
+    """A directory that can be created or replaced: its folder exists and is writable, and it is
+    not a file (whether it may be replaced is the command's check, with ``--overwrite``)."""
+    path = os.path.abspath(text)
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"the folder {parent} does not exist")
+    if not can_write_into(parent):
+        raise argparse.ArgumentTypeError(f"cannot write into {parent}")
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path} exists and is not a directory")
+    return text
 
 
 def count_or_fraction(text):

@@ -6,15 +6,25 @@
     write_json / write_tensors    JSON (strict: no NaN) and safetensors, atomically
     read_tensors                  safetensors (no pickle: safe on a file from anyone)
     check_output_path             fail BEFORE a long run if an output cannot be written there
+    write_dir(dir, fill, keep)    a directory as a whole: fill a fresh one beside ``dir``, swap
+                                  it in (one ``renameat2`` exchange on Linux), remove the old
+    check_target_dir              refuse a non-empty directory that is not ours (no --overwrite)
+    read_json_object / check_schema / check_finite
+                                  reading back: JSON objects only, typed keys, finite tensors
+    write_report                  a report as strict JSON, non-finite numbers as null + reason
 
-Temporary names are unique per call (``tempfile.mkstemp``), so two runs writing the same
-target never collide.
+Temporary names are unique per call (``tempfile.mkstemp``/``mkdtemp``), so two runs writing
+the same target never collide; files and folders get the usual modes (0666/0777 less the umask).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -44,9 +54,7 @@ def atomic_write(path, write) -> str:
     os.close(fd)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; use the usual mode
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -95,16 +103,230 @@ def read_tensors(path) -> dict:
     return load_file(str(path))
 
 
+def can_write_into(folder) -> bool:
+    """Whether a file can be created in ``folder`` now: tried, not guessed from the mode bits
+    (which say yes to root everywhere, even on /proc or a read-only mount)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rnnlab-probe-", dir=str(folder))
+    except OSError:
+        return False
+    os.close(fd)
+    os.remove(probe)
+    return True
+
+
+def output_file_problem(path, suffix: str) -> str | None:
+    """Why an output file could not be written at ``path`` (None: it can)."""
+    path = os.path.abspath(str(path))
+    folder = os.path.dirname(path)
+    if not path.lower().endswith(suffix):
+        return f"must name a {suffix} file, got {path}"
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if not can_write_into(folder):
+        return f"cannot write into {folder}"
+    return None
+
+
 def check_output_path(path, suffix: str, option: str) -> str:
     """Fail before training if an output file cannot be written where asked."""
-    path = os.path.abspath(str(path))
-    if not path.lower().endswith(suffix):
-        raise UserError(f"{option} must name a {suffix} file, got {path}")
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise UserError(f"{option}: the folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise UserError(f"{option}: {path} is a directory")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{option}: cannot write into {folder}")
-    return path
+    problem = output_file_problem(path, suffix)
+    if problem:
+        raise UserError(f"{option}: {problem}")
+    return os.path.abspath(str(path))
+
+
+# ----------------------------------------------------------------------------- directories
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap the paths ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``);
+    False where the system cannot."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def _swap_in(new: str, target: str) -> None:
+    """Put the directory ``new`` at ``target``; the old ``target`` (if any) ends up at ``new``.
+
+    With an exchange the target is never missing; elsewhere it is missing between two renames
+    (the old one is then at a ``.rnnlab-old-*`` name beside it)."""
+    for _ in range(20):  # another writer may create or swap target between the checks
+        if not os.path.lexists(target):
+            try:
+                os.rename(new, target)
+                return
+            except FileNotFoundError:
+                raise
+            except OSError:
+                continue  # it appeared meanwhile: swap with it
+        try:
+            if _exchange(new, target):
+                return
+        except FileNotFoundError:
+            continue  # it vanished meanwhile: rename into place
+        old = tempfile.mkdtemp(prefix=".rnnlab-old-", dir=os.path.dirname(target))
+        os.rename(target, old)  # replaces the empty ``old``
+        os.rename(new, target)
+        os.rename(old, new)
+        return
+    raise OSError(f"cannot replace {target}: other writers keep changing it")
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)  # rnnlab's files are never changed in place, only replaced
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_dir(target, fill, keep=()) -> str:
+    """A directory written as a whole: ``fill(tmp)`` writes a fresh temporary directory beside
+    ``target``, the entries named in ``keep`` are carried over from the old ``target`` (hard
+    links where possible), then one swap puts it in place and the old one is removed."""
+    target = os.path.abspath(str(target))
+    parent = os.path.dirname(target)
+    tmp = tempfile.mkdtemp(prefix=".rnnlab-", suffix=".tmp", dir=parent)
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; use the usual mode
+        fill(tmp)
+        for name in keep:
+            src, dst = os.path.join(target, name), os.path.join(tmp, name)
+            if os.path.lexists(dst) or not os.path.lexists(src):
+                continue
+            if os.path.isdir(src):
+                shutil.copytree(src, dst, copy_function=_link_or_copy)
+            else:
+                _link_or_copy(src, dst)
+        _fsync_dir(tmp)
+        _swap_in(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the new one on failure, else the old one
+    _fsync_dir(parent)
+    return target
+
+
+def make_dir(path) -> str:
+    """``mkdir -p`` whose folders follow the umask."""
+    os.makedirs(str(path), mode=0o777, exist_ok=True)
+    return str(path)
+
+
+def check_target_dir(directory, is_ours, option: str, what: str, overwrite: bool = False) -> str:
+    """Fail before any work unless ``directory`` can be (re)written: its folder exists and is
+    writable, and it is missing, empty, ``is_ours(directory)`` (a model of the same kind) or
+    ``overwrite`` is set. Returns the absolute path."""
+    directory = os.path.abspath(str(directory))
+    parent = os.path.dirname(directory)
+    if not os.path.isdir(parent):
+        raise UserError(f"{option}: the folder {parent} does not exist")
+    if not can_write_into(parent):
+        raise UserError(f"{option}: cannot write into {parent}")
+    if os.path.lexists(directory):
+        if not os.path.isdir(directory) or os.path.islink(directory):
+            raise UserError(f"{option}: {directory} exists and is not a directory")
+        if os.listdir(directory) and not overwrite and not is_ours(directory):
+            raise UserError(
+                f"{option}: {directory} exists and holds other files than an rnnlab {what}; "
+                f"choose a new directory, or pass --overwrite to replace it"
+            )
+    return directory
+
+
+# ----------------------------------------------------------------------------- reading back
+
+
+def read_json_object(path) -> dict:
+    """A JSON file that must hold an object (``ValueError`` otherwise; NaN and inf refused)."""
+
+    def refuse(name):
+        raise ValueError(f"{os.path.basename(str(path))} holds {name}, not a number")
+
+    with open(path, encoding="utf-8") as fh:
+        obj = json.load(fh, parse_constant=refuse)
+    if not isinstance(obj, dict):
+        raise ValueError(f"{os.path.basename(str(path))} holds a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def json_format(path) -> str | None:
+    """The ``"format"`` of a JSON object file, "" for an object without one, None if unreadable."""
+    try:
+        obj = read_json_object(path)
+    except (OSError, ValueError):
+        return None
+    fmt = obj.get("format", "")
+    return fmt if isinstance(fmt, str) else None
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "number": (int, float), "str": (str,)}
+_TYPES.update({"bool": (bool,), "list": (list,)})
+_TYPES.update({"dict": (dict,), "null": (type(None),)})
+
+
+def check_schema(obj, schema: dict, where: str) -> None:
+    """``schema`` maps keys to type names ("int", "number", "str", "bool", "list", "dict", "null",
+    or several: "number|null"); ``ValueError`` names the first key missing or of another type
+    (a bool is not a number, and numbers must be finite)."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} must be a JSON object, got {type(obj).__name__}")
+    for key, spec in schema.items():
+        if key not in obj:
+            raise ValueError(f"{where} has no {key!r}")
+        v, kinds = obj[key], spec.split("|")
+        ok = any(isinstance(v, _TYPES[k]) and (k == "bool" or not isinstance(v, bool)) for k in kinds)
+        if not ok or (isinstance(v, float) and not math.isfinite(v)):
+            raise ValueError(f"{where}[{key!r}] must be {' or '.join(kinds)}, got {v!r:.40}")
+
+
+def check_finite(tensors: dict, where: str) -> None:
+    """``ValueError`` naming the first tensor that holds NaN or inf."""
+    for name, v in tensors.items():
+        if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+            raise ValueError(f"{where}: tensor {name!r} holds NaN or infinite values")
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def json_safe(obj, path="", nulls=None):
+    """``obj`` with every non-finite float replaced by None; ``nulls`` (a dict, filled in) maps
+    the dotted path of each replaced value to the reason."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v, f"{path}.{k}" if path else str(k), nulls) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, f"{path}[{i}]", nulls) for i, v in enumerate(obj)]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist(), path, nulls)
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(obj):
+        if nulls is not None:
+            nulls[path] = f"not a finite number ({float(obj)})"
+        return None
+    return obj
+
+
+def write_report(path, obj, indent=2) -> str:
+    """A report as strict JSON: a value that is not a finite number is written as null, and
+    the report's ``"nulls"`` says which and why."""
+    nulls: dict = {}
+    safe = json_safe(obj, nulls=nulls)
+    if nulls and isinstance(safe, dict):
+        safe["nulls"] = nulls
+    return write_json(path, safe, indent=indent)

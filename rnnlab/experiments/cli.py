@@ -19,7 +19,7 @@ from rnnlab.errors import UserError
 from rnnlab.experiments import plots, probes
 from rnnlab.experiments.models import CELLS
 from rnnlab.experiments.train import run_adding, run_copy
-from rnnlab.io import write_json
+from rnnlab.io import write_report
 
 CELL_CHOICES = (*CELLS, "all")
 
@@ -73,7 +73,7 @@ def _task_arguments(p, length, min_length, what, steps):
 def _training_arguments(p, lr):
     """Model size, batch, Adam rate(s), clipping, the test batch and the seed."""
     p.add_argument(
-        "--hidden", type=cliargs.positive_int, default=128, metavar="H", help="hidden units (default: 128)"
+        "--hidden", type=cliargs.hidden_size, default=128, metavar="H", help="hidden units (default: 128)"
     )
     p.add_argument(
         "--batch-size",
@@ -130,7 +130,12 @@ def _output_arguments(p):
         metavar="FILE.png",
         help="write the trained LSTM's gates for one test example (needs lstm)",
     )
-    p.add_argument("--report", metavar="FILE.json", help="write the results as JSON here")
+    p.add_argument(
+        "--report",
+        metavar="FILE.json",
+        type=cliargs.output_file(".json"),
+        help="write the results as JSON here",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -240,7 +245,7 @@ def _run(args):
         report["config"]["wall_time_s"] = round(wall, 2)
         for cell, pair in (norms or {}).items():  # the gradient picture's numbers
             report[cell]["hidden_grad_norms"] = {k: v.tolist() for k, v in pair.items()}
-        write_json(args.report, report)
+        write_report(args.report, report)  # strict JSON; a non-finite number is null, with the reason
         print(f"wrote {args.report}")
     return 0
 

@@ -15,15 +15,14 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 from rnnlab import cliargs
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.model import STRATEGIES, Forecaster, check_save_dir
+from rnnlab.forecast.predict import add_predict_parser, series_info
 from rnnlab.forecast.report import describe, print_table
 from rnnlab.forecast.train import CELLS, INITS
-from rnnlab.io import check_output_path, write_json
+from rnnlab.io import check_output_path, write_report
 
 DEFAULT_PLOT = "forecast.png"
 EPILOG = """examples:
@@ -52,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     _add_training_args(p.add_argument_group("training"))
     _add_output_args(p.add_argument_group("outputs"))
     p.set_defaults(func=run_forecast)
-    _add_predict_parser(p)
+    add_predict_parser(p)
     return p
 
 
@@ -80,7 +79,7 @@ def _add_data_args(g) -> None:
     )
     g.add_argument(
         "--backtest",
-        type=cliargs.positive_int,
+        type=cliargs.bounded_int(1000),
         default=1,
         metavar="K",
         help="rolling-origin backtest: cut the test part into K blocks and refit before each (default 1)",
@@ -102,7 +101,7 @@ def _add_model_args(m) -> None:
     )
     m.add_argument(
         "--window",
-        type=cliargs.positive_int,
+        type=cliargs.bounded_int(cliargs.MAX_WINDOW),
         default=None,
         help=f"values per input window (default {d['window']})",
     )
@@ -126,14 +125,14 @@ def _add_network_args(m) -> None:
     )
     m.add_argument(
         "--hidden",
-        type=cliargs.positive_int,
+        type=cliargs.hidden_size,
         default=None,
         dest="hidden_size",
         help=f"hidden units (default {d['hidden_size']})",
     )
     m.add_argument(
         "--layers",
-        type=cliargs.positive_int,
+        type=cliargs.layers,
         default=None,
         dest="num_layers",
         help=f"stacked layers (default {d['num_layers']})",
@@ -147,7 +146,7 @@ def _add_network_args(m) -> None:
     m.add_argument("--init", choices=INITS, default=None, help=f"weight initialisation (default {d['init']})")
     m.add_argument(
         "--ensemble",
-        type=cliargs.positive_int,
+        type=cliargs.bounded_int(100),
         default=None,
         help=f"networks (seeds seed, seed+1, ...) whose forecasts are averaged (default {d['ensemble']})",
     )
@@ -165,7 +164,10 @@ def _add_training_args(t) -> None:
     """--epochs, --batch-size, --lr, --clip, --weight-decay, --valid-size, --patience, --seed."""
     d = P.DEFAULTS
     t.add_argument(
-        "--epochs", type=cliargs.positive_int, default=None, help=f"maximum epochs (default {d['epochs']})"
+        "--epochs",
+        type=cliargs.bounded_int(100_000),
+        default=None,
+        help=f"maximum epochs (default {d['epochs']})",
     )
     t.add_argument(
         "--batch-size",
@@ -208,48 +210,34 @@ def _add_training_args(t) -> None:
 
 def _add_output_args(o) -> None:
     """--report, --plot, --no-plot, --save, --quiet."""
-    o.add_argument("--report", metavar="FILE.json", default=None, help="write the full report as JSON")
     o.add_argument(
-        "--plot", metavar="FILE.png", default=None, help=f"write the plot here (default ./{DEFAULT_PLOT})"
+        "--report",
+        metavar="FILE.json",
+        type=cliargs.output_file(".json"),
+        default=None,
+        help="write the full report as JSON",
+    )
+    o.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=cliargs.output_file(".png"),
+        default=None,
+        help=f"write the plot here (default ./{DEFAULT_PLOT})",
     )
     o.add_argument("--no-plot", action="store_true", help="do not write a plot")
     o.add_argument(
-        "--save", metavar="DIR", default=None, help="save the trained model (safetensors + JSON) in DIR"
+        "--save",
+        metavar="DIR",
+        type=cliargs.output_dir,
+        default=None,
+        help="save the trained model (safetensors + JSON) in DIR",
+    )
+    o.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --save replace a directory that holds something other than a forecast model",
     )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _add_predict_parser(p) -> None:
-    """The `rnnlab forecast predict` sub-parser."""
-    sub = p.add_subparsers(dest="forecast_command", metavar="{predict}")
-    q = sub.add_parser(
-        "predict",
-        help="forecast the next points with a saved model",
-        description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
-        "the next K points after the end of a series.",
-    )
-    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
-    q.add_argument(
-        "--csv",
-        metavar="PATH",
-        default=None,
-        help="series to continue (default: the one the model was trained on, else the bundled btc.csv)",
-    )
-    q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
-    q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
-    q.add_argument(
-        "--fill",
-        choices=D.FILLS,
-        default="none",
-        help="missing values: refuse them (none, the default) or carry the last one forward",
-    )
-    q.add_argument(
-        "--steps",
-        type=cliargs.positive_int,
-        default=None,
-        help="points to forecast (default: the model's horizon)",
-    )
-    q.set_defaults(func=run_predict)
 
 
 # ----------------------------------------------------------------------------- forecast
@@ -299,8 +287,7 @@ def run_forecast(args) -> int:
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None
     if args.save is not None:
-        save_dir = os.path.abspath(args.save)
-        check_save_dir(save_dir)
+        save_dir = check_save_dir(args.save, args.overwrite)
     n_train = P.n_train_of(len(series), cfg)
     D.check_target(series.values, cfg["target"], f"column {series.column!r}")
 
@@ -333,7 +320,7 @@ def run_forecast(args) -> int:
     # 4. print and write
     print_table(report, _units(series), file=out)
     if report_path:
-        _write_json(report_path, report)
+        write_report(report_path, report)  # strict JSON; a non-finite number is null, with the reason
         print(f"report: {report_path}", file=out)
     if plot:
         from rnnlab.forecast.plots import plot_forecast
@@ -342,8 +329,8 @@ def run_forecast(args) -> int:
         print(f"plot:   {plot}", file=out)
     if save_dir:
         f = result["forecaster"]
-        f.series_info_ = {"path": series.path, "column": series.column, "date_column": series.date_column}
-        f.save(save_dir)
+        f.series_info_ = series_info(series, D.first_origin(f.window, f.target) + 1)
+        f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
     return 0
 
@@ -388,43 +375,3 @@ class _Progress:
 
 def _check_out(path, suffix, option):
     return check_output_path(path, suffix, option)
-
-
-def _write_json(path, obj):
-    write_json(path, obj, indent=2)  # strict JSON, atomically
-
-
-# ----------------------------------------------------------------------------- predict
-
-
-def run_predict(args) -> int:
-    f = Forecaster.load(args.model)
-    info = getattr(f, "series_info_", {}) or {}
-    csv = args.csv
-    if csv is None:
-        trained_on = info.get("path")
-        csv = trained_on if trained_on and os.path.isfile(trained_on) else None
-    column = args.column or info.get("column", "Close")
-    date_column = args.date_column or info.get("date_column", "Date")
-    series = D.load_series(csv, column, date_column, args.fill)
-    steps = args.steps or f.horizon
-    values = f.predict(series.values, steps)
-    step = _usual_step(series.dates)
-    last = series.dates[-1]
-    print(
-        f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
-        f"window {f.window}, horizon {f.horizon}, {f.strategy})"
-    )
-    print(f"series: {series.column!r} from {series.path}, last value {series.values[-1]:,.2f} on {last}")
-    for note in series.notes:
-        print(f"  {note}")
-    print(f"\n  {'step':>4}  {'date':<12}{'forecast':>14}")
-    for k, v in enumerate(values, 1):
-        print(f"  {k:>4}  {str(last + k * step):<12}{v:>14,.2f}")
-    return 0
-
-
-def _usual_step(dates):
-    if len(dates) < 2:
-        return np.timedelta64(1, "D")
-    return np.timedelta64(int(np.median(np.diff(dates).astype(np.int64))), "D")

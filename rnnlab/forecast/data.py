@@ -31,6 +31,8 @@ from rnnlab.errors import UserError
 TARGETS = ("level", "diff", "logreturn")
 FILLS = ("none", "ffill")
 MIN_TRAIN_WINDOWS = 20  # fewer training windows than this cannot fit anything
+# |values| above this make sums of squares overflow float64 (1e154 ** 2 > 1.8e308): refused
+MAX_ABS_VALUE = 1e150
 
 
 def bundled_csv() -> str:
@@ -93,8 +95,8 @@ def load_series(path=None, column="Close", date_column="Date", fill="none") -> S
         raise UserError(f"{path} has a header but no rows")
 
     values, missing = _parse_values(df[column], column, path)
-    days = _parse_dates(df[date_column], date_column, path)
-    notes = []
+    notes: list = []
+    days = _parse_dates(df[date_column], date_column, path, notes)
     order, days, values, missing = _sort_by_date(days, values, missing, date_column, path, notes)
     if missing.any():
         values = _fill_missing(values, missing, order, days, column, path, fill, notes)
@@ -123,23 +125,79 @@ def _parse_values(raw_column, column, path):
         raise UserError(
             f"column {column!r} has infinite values on line(s) {_line_numbers(np.isinf(values))} of {path}"
         )
+    huge = np.abs(np.where(missing, 0.0, values)) > MAX_ABS_VALUE
+    if huge.any():
+        raise UserError(
+            f"column {column!r} has values beyond +-{MAX_ABS_VALUE:.0e} on line(s) {_line_numbers(huge)} "
+            f"of {path}: their statistics overflow; divide the column by a power of ten first"
+        )
     return values, missing
 
 
-def _parse_dates(raw_column, date_column, path) -> np.ndarray:
-    """The cells of ``date_column`` as ``datetime64[D] (n,)``; UserError for cells that are not dates."""
+def _parse_dates(raw_column, date_column, path, notes: list) -> np.ndarray:
+    """The cells of ``date_column`` as ``datetime64[D] (n,)``; UserError for cells that are not dates.
+
+    Dates with time-zone offsets are converted to the first such date's offset (said in
+    ``notes``) before the calendar day is taken, so that no day shifts without a word."""
     import pandas as pd
 
     raw_dates = raw_column.str.strip()
-    dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
+    try:
+        dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
+        aware = getattr(dates.dt, "tz", None) is not None
+    except (ValueError, TypeError):  # mixed offsets, or offsets next to naive dates
+        dates, aware = pd.to_datetime(raw_dates, errors="coerce", format="mixed", utc=True), True
+    except OverflowError:
+        dates, aware = pd.Series(pd.NaT, index=raw_dates.index), False
     bad_dates = dates.isna().to_numpy()
     if bad_dates.any():
         example = raw_dates[bad_dates].iloc[0]
         raise UserError(
-            f"column {date_column!r} has values that are not dates on line(s) "
+            f"column {date_column!r} has values that are not dates{_date_reason(example)} on line(s) "
             f"{_line_numbers(bad_dates)} of {path} (e.g. {example!r})"
         )
+    if aware:
+        offset = _first_offset(raw_dates)
+        local = dates.dt.tz_convert("UTC").dt.tz_localize(None) + offset
+        notes.append(
+            f"dates carry time-zone offsets; converted to the first one's (UTC{_fmt_offset(offset)}) "
+            f"before taking the calendar day (dates without one are read as UTC)"
+        )
+        return local.to_numpy().astype("datetime64[D]")
     return dates.to_numpy().astype("datetime64[D]")
+
+
+def _date_reason(text) -> str:
+    """Why pandas could not read ``text`` as a date, when the reason is its range."""
+    import pandas as pd
+
+    try:
+        pd.Timestamp(text)
+    except pd.errors.OutOfBoundsDatetime:
+        return " pandas can hold (outside its date range)"
+    except (ValueError, TypeError, OverflowError):
+        pass
+    return ""
+
+
+def _first_offset(raw_dates):
+    """The UTC offset of the first date that has one (a ``pd.Timedelta``)."""
+    import pandas as pd
+
+    for text in raw_dates:
+        try:
+            ts = pd.Timestamp(text)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if ts.tzinfo is not None:
+            return pd.Timedelta(ts.utcoffset())
+    return pd.Timedelta(0)
+
+
+def _fmt_offset(offset) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _sort_by_date(days, values, missing, date_column, path, notes: list):
@@ -299,12 +357,36 @@ def min_train_length(window: int, n_out: int, target: str, valid: bool = True) -
 
 
 def min_length(window: int, n_out: int, target: str, test_size, valid: bool = True) -> int:
-    """The shortest series whose training part (what the test part leaves) is long enough."""
+    """The shortest series whose training part (what the test part leaves) is long enough.
+
+    ``n - test_count(n)`` never decreases with n, so a bisection finds it (a test fraction
+    near 1 needs about need / (1 - f) points: no loop over them)."""
     need = min_train_length(window, n_out, target, valid)
-    n = need + 1
-    while n - test_count(n, test_size) < need:
-        n += 1
-    return n
+    if isinstance(test_size, float):
+        hi = max(need + 1, int((need + 2) / (1.0 - test_size)) + 2) if test_size < 1 else need + 1
+    else:
+        hi = need + 1 + test_count(need + 1, test_size)
+    while hi - test_count(hi, test_size) < need:  # (rounding) make sure hi is long enough
+        hi *= 2
+    lo = need + 1
+    while lo < hi:  # the least n in [lo, hi] with n - test_count(n) >= need
+        mid = (lo + hi) // 2
+        if mid - test_count(mid, test_size) >= need:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def check_validation_split(n_windows: int, n_out: int, valid_size: float) -> None:
+    """UserError unless ``valid_size`` of ``n_windows`` leaves MIN_TRAIN_WINDOWS to train on."""
+    n_valid = max(int(round(valid_size * n_windows)), 2) if valid_size > 0 else 0
+    n_fit = n_windows - n_valid - (n_out - 1 if n_valid else 0)
+    if n_fit < MIN_TRAIN_WINDOWS:
+        raise UserError(
+            f"--valid-size {valid_size} leaves {max(n_fit, 0)} of {n_windows} training windows to train "
+            f"on; at least {MIN_TRAIN_WINDOWS} are needed: lower --valid-size"
+        )
 
 
 def check_length(n: int, window: int, n_out: int, target: str, test_size=None, valid: bool = True):

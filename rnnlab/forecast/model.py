@@ -14,28 +14,16 @@ nothing is pickled.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-
 import numpy as np
 
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import data as D
+from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
+from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
+from rnnlab.forecast.storage import read_model_dir, write_model_dir
 from rnnlab.forecast.train import CELLS, INITS, Net, predict_scaled, train
-from rnnlab.io import write_json, write_tensors
 
 STRATEGIES = ("recursive", "direct")
-FORMAT = "rnnlab-forecaster"
-FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-
-
-def _version() -> str:
-    import rnnlab
-
-    return getattr(rnnlab, "__version__", "unknown")
 
 
 class Forecaster:
@@ -188,6 +176,7 @@ class Forecaster:
         s = self.scaler_.transform(z)
         t0 = D.first_origin(self.window, self.target)
         X, Y = D.windows(s, self.window, self._n_out, t0, len(y) - 1 - self._n_out)  # all targets in y
+        D.check_validation_split(len(X), self._n_out, self.valid_size)
         n_valid = 0
         if self.valid_size > 0:
             n_valid = max(int(round(self.valid_size * len(X))), 2)
@@ -240,6 +229,11 @@ class Forecaster:
             rng=np.random.default_rng(seeds[1]),
             progress=report,
         )
+        if not all(np.isfinite(v).all() for v in net.state_dict().values()):
+            raise UserError(
+                f"training diverged: network {k + 1}'s weights became NaN or infinite "
+                f"(lower --lr, or clip the gradients with --clip)"
+            )
         return net, history
 
     def _no_change(self, win):
@@ -306,105 +300,15 @@ class Forecaster:
             )
         return self.forecast_from(y, [len(y) - 1], steps)[0]
 
-    # -- save / load ----------------------------------------------------------------------
-    def config_dict(self) -> dict:
+    # -- save / load (rnnlab.forecast.storage) -----------------------------------------------
+    def save(self, directory, overwrite=False) -> str:
+        """Write ``config.json`` and ``model.safetensors`` as the directory ``directory``, all or
+        nothing. A non-empty directory that is not a forecast model is refused (``UserError``)
+        unless ``overwrite``."""
         self._check_fitted()
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "rnnlab_version": _version(),
-            "params": self.get_params(),
-            "scaler": {"mean": self.scaler_.mean_, "scale": self.scaler_.scale_},
-            "shrink": self.shrinks_,
-            "n_train_windows": self.n_train_windows_,
-            "n_valid_windows": self.n_valid_windows_,
-            "history": self.histories_,
-            "series": getattr(self, "series_info_", {}),
-        }
-
-    def save(self, directory) -> str:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (all or nothing)."""
-        self._check_fitted()
-        directory = os.path.abspath(str(directory))
-        check_save_dir(directory)
-        parent = os.path.dirname(directory)
-        tmp = tempfile.mkdtemp(prefix=".rnnlab-save-", dir=parent)
-        try:
-            weights = {
-                f"net{i}.{k}": np.ascontiguousarray(v)
-                for i, net in enumerate(self.nets_)
-                for k, v in net.state_dict().items()
-            }
-            write_tensors(os.path.join(tmp, WEIGHTS_FILE), weights)
-            write_json(os.path.join(tmp, CONFIG_FILE), self.config_dict(), indent=2)
-            if os.path.isdir(directory):
-                shutil.rmtree(directory)  # an empty dir or an older rnnlab model (checked)
-            os.rename(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return directory
+        return write_model_dir(self, directory, overwrite)
 
     @classmethod
     def load(cls, directory) -> Forecaster:
         """Rebuild a saved forecaster. A directory that is not one raises ``UserError``."""
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        directory = str(directory)
-        cfg_path, w_path = os.path.join(directory, CONFIG_FILE), os.path.join(directory, WEIGHTS_FILE)
-        if not os.path.isdir(directory):
-            raise UserError(f"model directory {directory} does not exist")
-        if not (os.path.isfile(cfg_path) and os.path.isfile(w_path)):
-            raise UserError(
-                f"{directory} is not an rnnlab forecast model directory "
-                f"(it needs {CONFIG_FILE} and {WEIGHTS_FILE}; make one with --save)"
-            )
-        try:
-            with open(cfg_path) as fh:
-                cfg = json.load(fh)
-            if cfg.get("format") != FORMAT:
-                raise ValueError(f"format is {cfg.get('format')!r}, not {FORMAT!r}")
-            f = cls(**cfg["params"])
-            f._validate()
-            f.scaler_ = D.StandardScaler()
-            f.scaler_.mean_, f.scaler_.scale_ = float(cfg["scaler"]["mean"]), float(cfg["scaler"]["scale"])
-            weights = load_file(w_path)
-            f.nets_ = []
-            for i in range(f.ensemble):
-                net = Net(f.cell, f.hidden_size, f.num_layers, f._n_out, f.dropout, "pytorch", 0)
-                prefix = f"net{i}."
-                net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
-                net.eval()
-                f.nets_.append(net)
-            if len(weights) != sum(len(n.state_dict()) for n in f.nets_):
-                raise ValueError(f"{WEIGHTS_FILE} holds tensors of no network")
-            f.shrinks_ = [float(a) for a in cfg["shrink"]]
-            if len(f.shrinks_) != f.ensemble:
-                raise ValueError("one shrink factor per network expected")
-        except (ValueError, KeyError, TypeError, SafetensorError, UserError) as e:
-            raise UserError(
-                f"{directory} is not a valid rnnlab forecast model: "
-                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-            ) from None
-        f.histories_ = cfg.get("history", [])
-        f.n_train_windows_, f.n_valid_windows_ = cfg.get("n_train_windows"), cfg.get("n_valid_windows")
-        f.series_info_ = cfg.get("series", {})
-        f.n_features_in_ = 1
-        return f
-
-
-def check_save_dir(directory: str) -> None:
-    """Refuse to overwrite anything that is not an empty dir or an rnnlab forecast model."""
-    parent = os.path.dirname(directory)
-    if not os.path.isdir(parent):
-        raise UserError(f"cannot save to {directory}: the folder {parent} does not exist")
-    if os.path.exists(directory):
-        if not os.path.isdir(directory):
-            raise UserError(f"cannot save to {directory}: it is a file, not a directory")
-        entries = set(os.listdir(directory))
-        if entries and not entries <= {CONFIG_FILE, WEIGHTS_FILE}:
-            raise UserError(
-                f"cannot save to {directory}: it exists and holds other files "
-                f"than an rnnlab model; choose a new directory"
-            )
+        return read_model_dir(cls, directory)

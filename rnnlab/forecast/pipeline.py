@@ -93,7 +93,10 @@ def n_train_of(n: int, cfg: dict) -> int:
         return n_train
     valid = cfg["valid_size"] > 0
     D.check_length(n, cfg["window"], n_out, cfg["target"], cfg["test_size"], valid)
-    return n - D.test_count(n, cfg["test_size"])
+    n_train = n - D.test_count(n, cfg["test_size"])
+    n_windows = n_train - n_out - D.first_origin(cfg["window"], cfg["target"])  # fit's windows
+    D.check_validation_split(n_windows, n_out, cfg["valid_size"])
+    return n_train
 
 
 def _score(y, j, preds: dict, n_train: int, horizon: int) -> dict:

@@ -20,54 +20,14 @@ from pathlib import Path
 
 from rnnlab import cliargs
 from rnnlab.errors import UserError
-from rnnlab.io import write_json
+from rnnlab.io import check_target_dir, write_dir, write_json, write_report
 from rnnlab.nn import runtime
 from rnnlab.nn.attention import SCORES
 from rnnlab.translate import corpus
 from rnnlab.translate.model import CELLS
+from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
+from rnnlab.translate.storage import is_translator_dir
 from rnnlab.translate.translator import RENAMED
-
-# option -> (default, help); every train option is None on the command line so that an explicit
-# value can be told from a default (with --resume the saved configuration fills the gaps)
-TRAIN_DEFAULTS = {
-    "pairs": None,
-    "split_protocol": "sha1",
-    "max_len": 10,
-    "min_freq": 2,
-    "lower": True,
-    "cell": "gru",
-    "attention": "general",
-    "bidirectional": False,
-    "num_layers": 1,
-    "hidden_size": 256,
-    "embedding_size": 256,
-    "input_feed": False,
-    "dropout": 0.0,
-    "teacher_forcing": 1.0,
-    "epochs": 10,
-    "time_budget": None,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "clip": 5.0,
-    "lr_decay": 0.5,
-    "early_stopping": 3,
-    "seed": 0,
-    "threads": None,
-}
-ARCH = (
-    "pairs",
-    "split_protocol",
-    "max_len",
-    "min_freq",
-    "lower",
-    "cell",
-    "attention",
-    "bidirectional",
-    "num_layers",
-    "hidden_size",
-    "embedding_size",
-    "input_feed",
-)
 
 
 def add_parser(subparsers):
@@ -93,7 +53,14 @@ def _add_train_parser(sub):
 
 def _add_data_arguments(t):
     """``translate train``: where the model goes, the pairs, the split and the vocabulary."""
-    t.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    t.add_argument(
+        "--out", required=True, metavar="DIR", type=cliargs.output_dir, help="model directory to write"
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --out replace a directory that holds something other than a translator (or a run)",
+    )
     t.add_argument(
         "--pairs", metavar="PATH", help="source<TAB>target file (default: the bundled Tatoeba fra-eng)"
     )
@@ -105,7 +72,7 @@ def _add_data_arguments(t):
     )
     t.add_argument(
         "--max-len",
-        type=cliargs.positive_int,
+        type=cliargs.bounded_int(cliargs.MAX_STEPS),
         help="keep pairs with at most this many tokens a side (default: 10)",
     )
     t.add_argument(
@@ -127,15 +94,15 @@ def _add_model_arguments(t):
     t.add_argument("--bidirectional", action="store_const", const=True, help="bidirectional encoder")
     t.add_argument(
         "--layers",
-        type=cliargs.positive_int,
+        type=cliargs.layers,
         dest="num_layers",
         help="layers of encoder and decoder (default: 1)",
     )
     t.add_argument(
-        "--hidden", type=cliargs.positive_int, dest="hidden_size", help="hidden units (default: 256)"
+        "--hidden", type=cliargs.hidden_size, dest="hidden_size", help="hidden units (default: 256)"
     )
     t.add_argument(
-        "--emb", type=cliargs.positive_int, dest="embedding_size", help="embedding size (default: 256)"
+        "--emb", type=cliargs.hidden_size, dest="embedding_size", help="embedding size (default: 256)"
     )
     t.add_argument(
         "--input-feed",
@@ -157,7 +124,7 @@ def _add_training_arguments(t):
         type=cliargs.unit_interval,
         help="probability of feeding the gold word (default: 1)",
     )
-    t.add_argument("--epochs", type=cliargs.positive_int, help="maximum epochs (default: 10)")
+    t.add_argument("--epochs", type=cliargs.bounded_int(100_000), help="maximum epochs (default: 10)")
     t.add_argument(
         "--time-budget",
         type=cliargs.positive_float,
@@ -181,7 +148,7 @@ def _add_training_arguments(t):
     t.add_argument("--seed", type=cliargs.nonnegative_int, help="seed (default: 0)")
     t.add_argument(
         "--threads",
-        type=cliargs.positive_int,
+        type=cliargs.bounded_int(256),
         help="threads for the output layer, softmax and Adam; BLAS is held at one "
         "(default: the CPUs, at most 4)",
     )
@@ -195,7 +162,15 @@ def _add_eval_parser(sub):
     e.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     e.add_argument("--split", choices=("test", "valid", "train"), default="test", help="(default: test)")
     e.add_argument("--pairs", metavar="PATH", help="evaluate this file instead (all of it)")
-    e.add_argument("--beam", type=cliargs.positive_int, default=1, help="beam size; 1 = greedy (default: 1)")
+    e.add_argument(
+        "--corpus",
+        metavar="PATH",
+        help="the file the model was trained on (its --pairs), whose --split is evaluated; "
+        "needed for such a model: rnnlab never opens a path named in a model directory",
+    )
+    e.add_argument(
+        "--beam", type=cliargs.bounded_int(100), default=1, help="beam size; 1 = greedy (default: 1)"
+    )
     e.add_argument(
         "--length-penalty",
         type=cliargs.nonnegative_float,
@@ -203,7 +178,12 @@ def _add_eval_parser(sub):
         help="beam search: alpha of ((5 + |Y|) / 6) ** alpha (default: 1)",
     )
     e.add_argument("--samples", type=cliargs.nonnegative_int, default=5, help="sample translations shown")
-    e.add_argument("--report", metavar="FILE.json", help="write the scores and samples here")
+    e.add_argument(
+        "--report",
+        metavar="FILE.json",
+        type=cliargs.output_file(".json"),
+        help="write the scores and samples here",
+    )
     e.set_defaults(func=cmd_eval)
 
 
@@ -212,14 +192,21 @@ def _add_run_parser(sub):
     r = sub.add_parser("run", help="translate text arguments, or each line of standard input")
     r.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     r.add_argument("text", nargs="*", help="sentences (default: read lines from standard input)")
-    r.add_argument("--beam", type=cliargs.positive_int, default=1, help="beam size; 1 = greedy (default: 1)")
+    r.add_argument(
+        "--beam", type=cliargs.bounded_int(100), default=1, help="beam size; 1 = greedy (default: 1)"
+    )
     r.add_argument(
         "--length-penalty",
         type=cliargs.nonnegative_float,
         default=1.0,
         help="beam search length penalty alpha (default: 1)",
     )
-    r.add_argument("--attention-plot", metavar="FILE.png", help="attention heatmap of the first sentence")
+    r.add_argument(
+        "--attention-plot",
+        metavar="FILE.png",
+        type=cliargs.output_file(".png"),
+        help="attention heatmap of the first sentence",
+    )
     r.set_defaults(func=cmd_run)
 
 
@@ -244,40 +231,6 @@ def _threads(n):
     return n
 
 
-def _resolve(args):
-    """defaults <- saved config.json (with --resume) <- options given on the command line."""
-    out = Path(args.out)
-    cfg = dict(TRAIN_DEFAULTS)
-    given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k, None) is not None}
-    if args.resume:
-        saved_file = out / "config.json"
-        if not saved_file.is_file():
-            raise UserError(
-                f"cannot resume: {saved_file} not found (was {out} written by 'translate train'?)"
-            )
-        try:
-            saved = json.loads(saved_file.read_text(encoding="utf-8"))["train"]
-            saved = {RENAMED.get(k, k): v for k, v in saved.items()}  # a round-1 run too
-        except (ValueError, KeyError, AttributeError) as e:
-            raise UserError(f"cannot resume: {saved_file} is corrupt ({e})") from None
-        changed = [k for k in ARCH if k in given and given[k] != saved.get(k)]
-        if changed:
-            raise UserError(
-                f"cannot resume with different {', '.join('--' + k.replace('_', '-') for k in changed)} "
-                f"(the checkpoint was trained with {', '.join(f'{k}={saved.get(k)!r}' for k in changed)})"
-            )
-        cfg.update({k: v for k, v in saved.items() if k in cfg})
-    cfg.update(given)
-    if cfg["attention"] in ("dot", "scaled_dot", "cosine") and cfg["bidirectional"]:
-        raise UserError(
-            f"--attention {cfg['attention']} compares decoder and encoder states directly and "
-            "needs equal sizes: drop --bidirectional or use general/additive"
-        )
-    if cfg["input_feed"] and cfg["attention"] == "none":
-        raise UserError("--input-feed needs an attention score (not none)")
-    return cfg
-
-
 def _load(model_dir):
     from rnnlab.translate import Translator
 
@@ -291,20 +244,22 @@ def cmd_train(args):
     from rnnlab.translate import Translator
 
     warnings.showwarning = _warn_one_line
-    cfg = _resolve(args)
+    cfg = resolve(args)
     threads = _threads(cfg["threads"])
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a directory")
-    if not args.resume and (out / "checkpoint" / "state.json").exists():
+    check_target_dir(out, is_translator_dir, "--out", "translator", args.overwrite)
+    if not args.resume and not args.overwrite and (out / "checkpoint" / "state.json").exists():
         raise UserError(
             f"{out} already holds a training run: add --resume to continue it, or choose another --out"
         )
     pairs = corpus.read_pairs(cfg["pairs"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])})
-    tr = Translator(**_translator_params(cfg), threads=threads, verbose=1 if args.quiet else 2)
+    run_cfg = {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])}
+    if args.resume:
+        write_json(out / "config.json", run_cfg)
+    else:  # a fresh run gets a fresh directory: nothing of an older one mixes in
+        write_dir(out, lambda tmp: write_json(os.path.join(tmp, "config.json"), run_cfg))
+    tr = Translator(**translator_params(cfg), threads=threads, verbose=1 if args.quiet else 2)
     print(
         f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
         f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})"
@@ -322,35 +277,6 @@ def cmd_train(args):
     tr.save(out)
     _print_done(tr, out, t0)
     return 0
-
-
-def _translator_params(cfg):
-    """The ``Translator`` arguments among the resolved train options."""
-    return {
-        k: cfg[k]
-        for k in (
-            "cell",
-            "attention",
-            "bidirectional",
-            "num_layers",
-            "hidden_size",
-            "embedding_size",
-            "input_feed",
-            "dropout",
-            "teacher_forcing",
-            "max_len",
-            "min_freq",
-            "lower",
-            "epochs",
-            "time_budget",
-            "batch_size",
-            "lr",
-            "clip",
-            "lr_decay",
-            "early_stopping",
-            "seed",
-        )
-    }
 
 
 def _print_done(tr, out, t0):
@@ -375,8 +301,17 @@ def _eval_pairs(tr, model_dir, args):
         try:
             saved = json.loads(cfg_file.read_text(encoding="utf-8"))["train"]
             cfg.update({RENAMED.get(k, k): v for k, v in saved.items()})
-        except (ValueError, KeyError) as e:
+            check_saved_types(saved)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise UserError(f"{cfg_file} is corrupt ({e})") from None
+    if cfg["split_protocol"] not in corpus.PROTOCOLS:
+        raise UserError(f"{cfg_file} is corrupt (split_protocol {cfg['split_protocol']!r})")
+    if cfg["pairs"] is not None and args.corpus is None:  # never open a path read from a model file
+        raise UserError(
+            f"{model_dir} was trained on {cfg['pairs']}: name that file with --corpus PATH to "
+            f"evaluate its {args.split} split (or evaluate a whole file with --pairs PATH)"
+        )
+    cfg["pairs"] = args.corpus if cfg["pairs"] is not None else None
     pairs = corpus.read_pairs(cfg["pairs"])
     return corpus.split_pairs(pairs, cfg["split_protocol"], tr.lower)[
         args.split
@@ -395,7 +330,7 @@ def cmd_eval(args):
     for s in res["samples"]:
         print(f"  {s['source']}\n    -> {s['output']}\n    ref {s['references'][0]}")
     if args.report:
-        write_json(args.report, res)
+        write_report(args.report, res)  # strict JSON; a non-finite number is null, with the reason
         print(f"report: {args.report}")
     return 0
 
@@ -407,7 +342,7 @@ def cmd_run(args):
         if sys.stdin.isatty():
             print("rnnlab translate run: type sentences, one per line (Ctrl-D to end)", file=sys.stderr)
         texts = [line.rstrip("\n") for line in sys.stdin]
-        if not texts:
+        if not any(t.strip() for t in texts):
             raise UserError("no text to translate (give sentences as arguments or on standard input)")
     elif not any(t.strip() for t in texts):
         raise UserError("the text to translate is empty")

@@ -10,25 +10,52 @@ by ``fit(..., resume=True)``) holds ``model.safetensors`` (the current weights),
 epoch's weights, rewritten when that epoch is the current one) and ``state.json`` (the training
 state -- epoch, elapsed seconds, best BLEU and epoch, epochs without gain, history -- with the
 arguments, both vocabularies and the dropout generator's state).
+
+Both are written as a whole (``rnnlab.io.write_dir``: a fresh directory beside the old one,
+then one swap), so a kill leaves the previous epoch's checkpoint or this one's, never a mix;
+and read back with every JSON key type-checked, sizes bounded, tensors checked against the
+configuration and NaN/inf weights refused.
 """
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError
 
+from rnnlab import cliargs
 from rnnlab.errors import UserError
-from rnnlab.io import read_tensors, write_json, write_tensors
+from rnnlab.io import (
+    check_finite,
+    check_schema,
+    json_format,
+    read_json_object,
+    read_tensors,
+    write_dir,
+    write_json,
+    write_tensors,
+)
 from rnnlab.translate.training import rng_state, set_rng_state
 from rnnlab.translate.vocab import Vocab
 
 if TYPE_CHECKING:
     from rnnlab.translate.translator import Translator
 
-FORMAT = "rnnlab.translate/1"
+FORMAT, FORMAT_VERSION = "rnnlab-translator", 1
+LEGACY_FORMATS = ("rnnlab.translate/1", "")  # read, never written
+# sizes a model file may ask for (the command line's bounds), checked before anything is built
+BOUNDS = {"hidden_size": cliargs.MAX_HIDDEN, "embedding_size": cliargs.MAX_HIDDEN}
+BOUNDS.update(num_layers=cliargs.MAX_LAYERS, max_len=cliargs.MAX_STEPS)
+MAX_VOCAB = 1_000_000
+# what the JSON of a model and of a checkpoint must hold
+MODEL_SCHEMA = {"params": "dict", "src_vocab": "list", "tgt_vocab": "list", "fitted": "dict"}
+FITTED_SCHEMA = {"history": "list", "best_epoch": "int", "best_bleu": "number|null"}
+FITTED_SCHEMA.update(n_epochs="int", train_seconds="number", stop_reason="str|null")
+STATE_SCHEMA = {"params": "dict", "src_vocab": "list", "tgt_vocab": "list", "rng": "dict"}
+STATE_SCHEMA.update(epoch="int", elapsed="number", best_bleu="number", best_epoch="int")
+STATE_SCHEMA.update(bad_epochs="int", history="list")
 # the names of round 1, accepted (with a DeprecationWarning) for one release
 RENAMED = {"layers": "num_layers", "hidden": "hidden_size", "emb": "embedding_size"}
 # the arguments a resumed run must share with its checkpoint
@@ -44,28 +71,63 @@ ARCHITECTURE = (
 )
 
 
-def write_model_dir(tr: Translator, path: Path) -> None:
-    """Write the fitted ``tr``'s ``model.safetensors`` and ``translator.json`` into ``path``."""
-    path.mkdir(parents=True, exist_ok=True)
-    write_tensors(path / "model.safetensors", tr.model_.state_dict())
-    write_json(
-        path / "translator.json",
-        {
-            "format": FORMAT,
-            "params": tr.get_params(),
-            "model": tr.model_.config(),
-            "src_vocab": tr.src_vocab_.itos,
-            "tgt_vocab": tr.tgt_vocab_.itos,
-            "fitted": {
-                "history": tr.history_,
-                "best_epoch": tr.best_epoch_,
-                "best_bleu": tr.best_bleu_,
-                "n_epochs": tr.n_epochs_,
-                "train_seconds": tr.train_seconds_,
-                "stop_reason": tr.stop_reason_,
-            },
+def is_translator_dir(path) -> bool:
+    """A directory written by ``translate train`` or ``save``: a model, or a run with its
+    ``config.json`` and checkpoint."""
+    path = Path(path)
+    if json_format(path / "translator.json") in (FORMAT, *LEGACY_FORMATS):
+        return True
+    try:
+        return "train" in read_json_object(path / "config.json")
+    except (OSError, ValueError):
+        return False
+
+
+def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint")) -> None:
+    """Write the fitted ``tr``'s ``model.safetensors`` and ``translator.json`` as the directory
+    ``path``, all or nothing; the entries named in ``keep`` come along from the old one."""
+    state = tr.model_.state_dict()
+    check_finite(state, "the model to save")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "params": tr.get_params(),
+        "model": tr.model_.config(),
+        "src_vocab": tr.src_vocab_.itos,
+        "tgt_vocab": tr.tgt_vocab_.itos,
+        "fitted": {
+            "history": tr.history_,
+            "best_epoch": tr.best_epoch_,
+            "best_bleu": tr.best_bleu_,
+            "n_epochs": tr.n_epochs_,
+            "train_seconds": tr.train_seconds_,
+            "stop_reason": tr.stop_reason_,
         },
-    )
+    }
+
+    def fill(tmp):
+        write_tensors(os.path.join(tmp, "model.safetensors"), state)
+        write_json(os.path.join(tmp, "translator.json"), meta)
+
+    write_dir(path, fill, keep)
+
+
+def _check_meta(meta: dict, schema: dict, where: str) -> dict:
+    """The ``params`` of a model's or checkpoint's JSON, every key checked (``ValueError``)."""
+    fmt = meta.get("format", "")
+    if fmt not in (FORMAT, *LEGACY_FORMATS):
+        raise ValueError(f"format {fmt!r}, expected {FORMAT!r}")
+    check_schema(meta, schema, where)
+    params = {RENAMED.get(k, k): v for k, v in meta["params"].items()}  # round-1 names too
+    for name, high in BOUNDS.items():
+        v = params.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= high):
+            raise ValueError(f"params[{name!r}] must be an integer in [1, {high}], got {v!r:.40}")
+    for key in ("src_vocab", "tgt_vocab"):
+        vocab = meta[key]
+        if not 0 < len(vocab) <= MAX_VOCAB or not all(isinstance(w, str) for w in vocab):
+            raise ValueError(f"{key} must be a list of at most {MAX_VOCAB} words")
+    return params
 
 
 def read_model_dir(cls: type[Translator], path: Path) -> Translator:
@@ -78,17 +140,18 @@ def read_model_dir(cls: type[Translator], path: Path) -> Translator:
         if not f.is_file():
             raise UserError(f"{path} is not a translator model directory: {f.name} is missing")
     try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-        saved = {RENAMED.get(k, k): v for k, v in meta["params"].items()}  # round-1 models too
+        meta = read_json_object(meta_file)
+        saved = _check_meta(meta, MODEL_SCHEMA, "translator.json")
+        fitted = meta["fitted"]
+        check_schema(fitted, FITTED_SCHEMA, "translator.json['fitted']")
         params = {k: v for k, v in saved.items() if k in cls._PARAMS}
         self = cls(**params)
         self.src_vocab_, self.tgt_vocab_ = Vocab(meta["src_vocab"]), Vocab(meta["tgt_vocab"])
         self.model_ = self._build_model()
-        self.model_.load_state_dict(read_tensors(weights_file))
-        fitted = meta["fitted"]
-    except (ValueError, KeyError, TypeError, SafetensorError, OSError) as e:
+        weights = read_tensors(weights_file)
+        check_finite(weights, "model.safetensors")
+        self.model_.load_state_dict(weights)
+    except (ValueError, KeyError, TypeError, AttributeError, SafetensorError, OSError, UserError) as e:
         raise UserError(f"corrupt model directory {path}: {type(e).__name__}: {e}") from None
     self.history_, self.best_epoch_, self.best_bleu_ = (
         fitted["history"],
@@ -102,36 +165,44 @@ def read_model_dir(cls: type[Translator], path: Path) -> Translator:
 
 
 def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_state) -> None:
-    """Write ``tr``'s weights, ``opt``'s state, the best weights (when this epoch is the best)
-    and the training state ``st`` into ``ckpt``."""
-    write_tensors(ckpt / "model.safetensors", tr.model_.state_dict())
-    write_tensors(ckpt / "optimizer.safetensors", opt.state_dict())
-    if best_state is not None and st["best_epoch"] == st["epoch"]:
-        write_tensors(ckpt / "best.safetensors", best_state)
-    write_json(
-        ckpt / "state.json",
-        {
-            **st,
-            "format": FORMAT,
-            "params": tr.get_params(),
-            "src_vocab": tr.src_vocab_.itos,
-            "tgt_vocab": tr.tgt_vocab_.itos,
-            "rng": rng_state(tr.model_.rng),
-        },
-    )
+    """Write ``tr``'s weights, ``opt``'s state, the best weights (when this epoch is the best;
+    else the previous ones are kept) and the training state ``st`` as the directory ``ckpt``,
+    one unit: a kill leaves the previous checkpoint or this one."""
+    new_best = best_state is not None and st["best_epoch"] == st["epoch"]
+    state = {
+        **st,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "params": tr.get_params(),
+        "src_vocab": tr.src_vocab_.itos,
+        "tgt_vocab": tr.tgt_vocab_.itos,
+        "rng": rng_state(tr.model_.rng),
+    }
+
+    def fill(tmp):
+        write_tensors(os.path.join(tmp, "model.safetensors"), tr.model_.state_dict())
+        write_tensors(os.path.join(tmp, "optimizer.safetensors"), opt.state_dict())
+        if new_best:
+            write_tensors(os.path.join(tmp, "best.safetensors"), best_state)
+        write_json(os.path.join(tmp, "state.json"), state)
+
+    write_dir(ckpt, fill, keep=() if new_best else ("best.safetensors",))
 
 
 def _read_checkpoint(ckpt: Path):
     """The checkpoint's state.json, weights, optimizer state and best weights (or None);
     a missing or unreadable file raises ``UserError``."""
     try:
-        meta = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+        meta = read_json_object(ckpt / "state.json")
+        _check_meta(meta, STATE_SCHEMA, "state.json")
         weights = read_tensors(ckpt / "model.safetensors")
         ostate = read_tensors(ckpt / "optimizer.safetensors")
         best = read_tensors(ckpt / "best.safetensors") if (ckpt / "best.safetensors").exists() else None
     except FileNotFoundError as e:
         raise UserError(f"cannot resume: no checkpoint in {ckpt} ({Path(e.filename).name} missing)") from None
-    except (OSError, ValueError, SafetensorError) as e:
+        for name, tensors in (("model", weights), ("optimizer", ostate), ("best", best or {})):
+            check_finite(tensors, f"{name}.safetensors")
+    except (OSError, ValueError, TypeError, AttributeError, SafetensorError) as e:
         raise UserError(f"cannot resume: the checkpoint in {ckpt} is corrupt ({e})") from None
     return meta, weights, ostate, best
 
@@ -157,9 +228,9 @@ def load_checkpoint(tr: Translator, ckpt: Path, opt):
     try:
         tr.model_.load_state_dict(weights)
         opt.load_state_dict(ostate)
-    except (KeyError, ValueError) as e:
+        set_rng_state(tr.model_.rng, meta["rng"])
+    except (KeyError, ValueError, TypeError) as e:
         raise UserError(f"cannot resume: the checkpoint does not fit this model ({e})") from None
-    set_rng_state(tr.model_.rng, meta["rng"])
     st = {k: meta[k] for k in ("epoch", "elapsed", "best_bleu", "best_epoch", "bad_epochs", "history")}
     st["stop_reason"] = None
     return st, best

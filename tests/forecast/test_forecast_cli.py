@@ -20,7 +20,10 @@ def csv_path(tmp_path):
 
 
 def run(capsys, *argv):
-    code = main(["forecast", *argv])
+    try:
+        code = main(["forecast", *argv])
+    except SystemExit as e:  # a bad option value, refused by the parser
+        code = e.code
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -73,14 +73,18 @@ def test_train_writes_model_config_and_checkpoint(model_dir):
 
 
 def test_eval_report_greedy_and_beam(model_dir, tmp_path, capsys):
+    code, _, err = run(["translate", "eval", "--model", str(model_dir)], capsys)
+    assert code == 2 and "--corpus" in err  # the path in config.json is not opened unasked
+    corpus = ["--corpus", json.loads((model_dir / "config.json").read_text())["train"]["pairs"]]
     code, out, _ = run(
-        ["translate", "eval", "--model", str(model_dir), "--report", str(tmp_path / "r.json")], capsys
+        ["translate", "eval", "--model", str(model_dir), *corpus, "--report", str(tmp_path / "r.json")],
+        capsys,
     )
     assert code == 0 and "BLEU" in out and "chrF" in out
     rep = json.loads((tmp_path / "r.json").read_text())
     assert {"bleu", "chrf", "n_sentences"} <= rep.keys() and rep["n_sentences"] > 0
     code, out, _ = run(
-        ["translate", "eval", "--model", str(model_dir), "--beam", "3", "--split", "valid"], capsys
+        ["translate", "eval", "--model", str(model_dir), *corpus, "--beam", "3", "--split", "valid"], capsys
     )
     assert code == 0 and "beam 3" in out
 

@@ -1,0 +1,108 @@
+"""`rnnlab forecast predict --model DIR [--csv PATH] [--steps K]`: the next K points.
+
+The series to continue is ``--csv`` or, without it, the last points of the training series
+saved inside the model: never a path read from the model file, never the bundled data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab import cliargs
+from rnnlab.errors import UserError
+from rnnlab.forecast import data as D
+from rnnlab.forecast.model import Forecaster
+
+
+def add_predict_parser(p) -> None:
+    """The `rnnlab forecast predict` sub-parser."""
+    sub = p.add_subparsers(dest="forecast_command", metavar="{predict}")
+    q = sub.add_parser(
+        "predict",
+        help="forecast the next points with a saved model",
+        description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
+        "the next K points after the end of a series.",
+    )
+    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
+    q.add_argument(
+        "--csv",
+        metavar="PATH",
+        default=None,
+        help="series to continue (default: the last points of the training series, saved in the model)",
+    )
+    q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
+    q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
+    q.add_argument(
+        "--fill",
+        choices=D.FILLS,
+        default="none",
+        help="missing values: refuse them (none, the default) or carry the last one forward",
+    )
+    q.add_argument(
+        "--steps",
+        type=cliargs.bounded_int(cliargs.MAX_STEPS),
+        default=None,
+        help=f"points to forecast, at most {cliargs.MAX_STEPS} (default: the model's horizon)",
+    )
+    q.set_defaults(func=run_predict)
+
+
+def series_info(series, need: int, keep: int = 64) -> dict:
+    """Where the training series came from (for information only: predict never opens it) and
+    its last ``max(need, keep)`` points, which predict continues without ``--csv``."""
+    tail = slice(max(0, len(series) - max(need, keep)), len(series))
+    return {
+        "path": series.path,
+        "column": series.column,
+        "date_column": series.date_column,
+        "dates": [str(d) for d in series.dates[tail]],
+        "values": [float(v) for v in series.values[tail]],
+    }
+
+
+def run_predict(args) -> int:
+    f = Forecaster.load(args.model)
+    series = _predict_series(f, args)
+    steps = args.steps or f.horizon
+    values = f.predict(series.values, steps)
+    if not np.isfinite(values).all():
+        raise UserError(
+            f"the forecast is not a finite number (the series' scale is far from the training one's); "
+            f"model {args.model}"
+        )
+    step = _usual_step(series.dates)
+    last = series.dates[-1]
+    print(
+        f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
+        f"window {f.window}, horizon {f.horizon}, {f.strategy})"
+    )
+    print(f"series: {series.column!r} from {series.path}, last value {series.values[-1]:,.2f} on {last}")
+    for note in series.notes:
+        print(f"  {note}")
+    print(f"\n  {'step':>4}  {'date':<12}{'forecast':>14}")
+    for k, v in enumerate(values, 1):
+        print(f"  {k:>4}  {str(last + k * step):<12}{v:>14,.2f}")
+    return 0
+
+
+def _predict_series(f, args) -> D.Series:
+    """``--csv`` if given, else the history saved inside the model; never a path read from the
+    model file, never the bundled data."""
+    info = f.series_info_
+    column = args.column or info.get("column", "Close")
+    date_column = args.date_column or info.get("date_column", "Date")
+    if args.csv is not None:
+        return D.load_series(args.csv, column, date_column, args.fill)
+    if not info.get("values"):
+        raise UserError(f"{args.model} holds no history to continue: pass the series with --csv PATH")
+    dates = np.array(info["dates"], dtype="datetime64[D]")
+    where = f"the last {len(dates)} points saved in {args.model}"
+    if info.get("path"):
+        where += f" (trained on {info['path']})"
+    return D.Series(np.array(info["values"], np.float64), dates, where, info["column"], info["date_column"])
+
+
+def _usual_step(dates):
+    if len(dates) < 2:
+        return np.timedelta64(1, "D")
+    return np.timedelta64(int(np.median(np.diff(dates).astype(np.int64))), "D")

@@ -1,0 +1,214 @@
+"""What ``Forecaster`` writes to disk, nothing pickled: ``model.safetensors`` (the weights of
+every network, ``net{i}.<name>``) and ``config.json`` (the format marker, the arguments, the
+scaler, the shrink factors, the training history and the last points of the training series).
+
+A model directory is written as a whole (``rnnlab.io.write_dir``: a fresh directory beside it,
+then one swap) and read back with every JSON key type-checked, every size bounded before
+anything is allocated, every tensor's name and shape checked against the configuration and
+NaN/inf weights refused. Nothing in a model file names a file that rnnlab then opens.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rnnlab import cliargs
+from rnnlab.errors import UserError
+from rnnlab.forecast import data as D
+from rnnlab.forecast.train import Net
+from rnnlab.io import (
+    check_finite,
+    check_schema,
+    check_target_dir,
+    json_format,
+    json_safe,
+    read_json_object,
+    read_tensors,
+    write_dir,
+    write_json,
+    write_tensors,
+)
+
+if TYPE_CHECKING:
+    from rnnlab.forecast.model import Forecaster
+
+FORMAT = "rnnlab-forecaster"
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+# sizes a model file may ask for (the command line's bounds)
+BOUNDS = {
+    "window": cliargs.MAX_WINDOW,
+    "horizon": cliargs.MAX_STEPS,
+    "hidden_size": cliargs.MAX_HIDDEN,
+    "num_layers": cliargs.MAX_LAYERS,
+    "ensemble": 100,
+}
+
+
+def _version() -> str:
+    import rnnlab
+
+    return getattr(rnnlab, "__version__", "unknown")
+
+
+def is_forecast_model(directory) -> bool:
+    """A directory written by ``save`` (with the format marker, or an older one without)."""
+    fmt = json_format(os.path.join(str(directory), CONFIG_FILE))
+    return fmt == FORMAT or (fmt == "" and os.path.isfile(os.path.join(str(directory), WEIGHTS_FILE)))
+
+
+def check_save_dir(directory, overwrite: bool = False) -> str:
+    """Refuse (``UserError``) a target that is a file, or a non-empty directory that is not a
+    forecast model, unless ``overwrite``; returns the absolute path."""
+    return check_target_dir(directory, is_forecast_model, "--save", "forecast model", overwrite)
+
+
+def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
+    """Write ``f``'s ``config.json`` and ``model.safetensors`` as one directory, all or nothing."""
+    directory = check_save_dir(directory, overwrite)
+    weights = {
+        f"net{i}.{k}": np.ascontiguousarray(v)
+        for i, net in enumerate(f.nets_)
+        for k, v in net.state_dict().items()
+    }
+    check_finite(weights, "the model to save")
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "rnnlab_version": _version(),
+        "params": f.get_params(),
+        "scaler": {"mean": f.scaler_.mean_, "scale": f.scaler_.scale_},
+        "shrink": f.shrinks_,
+        "n_train_windows": f.n_train_windows_,
+        "n_valid_windows": f.n_valid_windows_,
+        "history": json_safe(f.histories_),  # a diverged epoch's NaN loss is null
+        "series": getattr(f, "series_info_", {}),
+    }
+
+    def fill(tmp):
+        write_tensors(os.path.join(tmp, WEIGHTS_FILE), weights)
+        write_json(os.path.join(tmp, CONFIG_FILE), config, indent=2)
+
+    return write_dir(directory, fill)
+
+
+def read_model_dir(cls: type[Forecaster], directory) -> Forecaster:
+    """A fitted ``cls`` from a directory written by ``write_model_dir``; anything else raises
+    ``UserError`` (one line: what is wrong)."""
+    from safetensors import SafetensorError
+
+    directory = str(directory)
+    cfg_path, w_path = os.path.join(directory, CONFIG_FILE), os.path.join(directory, WEIGHTS_FILE)
+    if not os.path.isdir(directory):
+        raise UserError(f"model directory {directory} does not exist")
+    if not (os.path.isfile(cfg_path) and os.path.isfile(w_path)):
+        raise UserError(
+            f"{directory} is not an rnnlab forecast model directory "
+            f"(it needs {CONFIG_FILE} and {WEIGHTS_FILE}; make one with --save)"
+        )
+    try:
+        cfg = read_json_object(cfg_path)
+        f = _from_config(cls, cfg)
+        weights = read_tensors(w_path)
+        check_finite(weights, WEIGHTS_FILE)
+        f.nets_ = []
+        for i in range(f.ensemble):
+            net = Net(f.cell, f.hidden_size, f.num_layers, f._n_out, f.dropout, "pytorch", 0)
+            prefix = f"net{i}."
+            net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
+            net.eval()
+            f.nets_.append(net)
+        if len(weights) != sum(len(n.state_dict()) for n in f.nets_):
+            raise ValueError(f"{WEIGHTS_FILE} holds tensors of no network")
+    except (ValueError, KeyError, TypeError, SafetensorError, UserError, OSError) as e:
+        raise UserError(
+            f"{directory} is not a valid rnnlab forecast model: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
+    return f
+
+
+def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
+    """The unfitted-but-configured ``cls`` with its scaler, shrinks and series info, every key
+    checked (``ValueError`` names the first bad one)."""
+    fmt = cfg.get("format", "")
+    if fmt not in (FORMAT, ""):  # older models carry no marker
+        raise ValueError(f"format is {fmt!r}, not {FORMAT!r}")
+    if not isinstance(cfg.get("format_version", FORMAT_VERSION), int) or cfg.get("format_version", 1) > 1:
+        raise ValueError(f"format_version {cfg.get('format_version')!r} is newer than this rnnlab reads")
+    check_schema(cfg, {"params": "dict", "scaler": "dict", "shrink": "list"}, CONFIG_FILE)
+    params = cfg["params"]
+    bad = sorted(set(params) - set(cls._PARAMS))
+    if bad:
+        raise ValueError(f"unknown parameters {bad}")
+    check_schema({**cls().get_params(), **params}, _PARAM_TYPES, "params")
+    for name, high in BOUNDS.items():
+        if name in params and params[name] > high:
+            raise ValueError(f"params[{name!r}] = {params[name]} is over the limit {high}")
+    f = cls(**params)
+    f._validate()
+    check_schema(cfg["scaler"], {"mean": "number", "scale": "number"}, "scaler")
+    if not cfg["scaler"]["scale"] > 0:
+        raise ValueError("scaler['scale'] must be positive")
+    f.scaler_ = D.StandardScaler()
+    f.scaler_.mean_, f.scaler_.scale_ = float(cfg["scaler"]["mean"]), float(cfg["scaler"]["scale"])
+    shrinks = cfg["shrink"]
+    if len(shrinks) != f.ensemble or not all(_number(a) and 0 <= a <= 1 for a in shrinks):
+        raise ValueError("shrink must hold one factor in [0, 1] per network")
+    f.shrinks_ = [float(a) for a in shrinks]
+    f.histories_ = cfg.get("history", []) if isinstance(cfg.get("history"), list) else []
+    n_train, n_valid = cfg.get("n_train_windows"), cfg.get("n_valid_windows")
+    f.n_train_windows_ = n_train if isinstance(n_train, int) else None
+    f.n_valid_windows_ = n_valid if isinstance(n_valid, int) else None
+    f.series_info_ = _series_info(cfg.get("series", {}))
+    f.n_features_in_ = 1
+    return f
+
+
+_PARAM_TYPES = {
+    **dict.fromkeys(
+        ("window", "horizon", "hidden_size", "num_layers", "epochs", "batch_size", "patience", "ensemble"),
+        "int",
+    ),
+    **dict.fromkeys(("strategy", "target", "cell", "init"), "str"),
+    **dict.fromkeys(("dropout", "lr", "weight_decay", "valid_size"), "number"),
+    "clip": "number|null",
+    "seed": "int",
+    "shuffle": "bool",
+    "shrink": "bool",
+}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _series_info(info) -> dict:
+    """The saved ``series`` section, checked: names (strings) and, in newer models, the last
+    dates (ISO strings) and values (finite numbers) that predict continues."""
+    if not isinstance(info, dict):
+        raise ValueError(f"series must be a JSON object, got {type(info).__name__}")
+    out = {}
+    for key in ("path", "column", "date_column"):
+        if key in info:
+            if not isinstance(info[key], str):
+                raise ValueError(f"series[{key!r}] must be a string")
+            out[key] = info[key]
+    if "values" in info or "dates" in info:
+        check_schema(
+            info, {"values": "list", "dates": "list", "column": "str", "date_column": "str"}, "series"
+        )
+        values, dates = info["values"], info["dates"]
+        if len(values) != len(dates) or not all(_number(v) for v in values):
+            raise ValueError("series['values'] must hold one finite number per date")
+        try:
+            days = np.array(dates, dtype="datetime64[D]")
+        except (ValueError, TypeError):
+            raise ValueError("series['dates'] must hold ISO dates") from None
+        if len(days) > 1 and not (np.diff(days).astype(np.int64) > 0).all():
+            raise ValueError("series['dates'] must be increasing")
+        out["values"], out["dates"] = [float(v) for v in values], [str(d) for d in days]
+    return out

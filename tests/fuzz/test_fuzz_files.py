@@ -1,0 +1,221 @@
+"""Random CSV contents and random corruptions of saved model directories: the loaders answer
+with a result or one clear line (``UserError``, exit 2), never a traceback; and a save that is
+killed at a random moment leaves the old model or the new one, whole."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+from fuzz_helpers import random_walk, run_cli, snapshot, write_csv
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import Forecaster
+from rnnlab.forecast import data as D
+
+DATES = st.one_of(
+    st.dates().map(str),
+    st.dates().map(lambda d: d.strftime("%m/%d/%Y")),
+    st.builds(
+        lambda d, h: f"{d}T{h:02d}:00:00{'+05:00' if h % 2 else '-08:00'}", st.dates(), st.integers(0, 23)
+    ),
+    st.sampled_from(["", "yesterday", "2262-04-12", "1677-09-20", "9999-12-31", "0000-00-00", "2020-02-30"]),
+)
+CELLS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64).map(repr),
+    st.floats(-1e6, 1e6).map(lambda v: f"{v:.3f}"),
+    st.sampled_from(["", "NA", "null", "1,5", "1e300", "-1e308", "abc", '"3"', "1e-320"]),
+)
+SEPARATORS = st.sampled_from([",", ";", "\t", "|"])
+ENCODINGS = st.sampled_from(["utf-8", "latin-1", "utf-16", "utf-8-sig"])
+
+
+@given(st.lists(st.tuples(DATES, CELLS), max_size=60), SEPARATORS, ENCODINGS, st.binary(max_size=8))
+def test_random_csv_contents_load_or_say_why(rows, sep, encoding, junk):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "s.csv")
+        text = f"Date{sep}Close\n" + "".join(f"{d}{sep}{v}\n" for d, v in rows)
+        with open(path, "wb") as fh:
+            fh.write(text.encode(encoding, errors="replace") + junk)
+        try:
+            s = D.load_series(path)
+        except UserError as e:
+            assert "\n" not in str(e)
+            return
+        assert np.isfinite(s.values).all() and (np.diff(s.dates).astype(int) > 0).all()
+        assert np.abs(s.values).max(initial=0) <= D.MAX_ABS_VALUE
+
+
+@pytest.mark.slow
+@given(st.lists(CELLS, min_size=40, max_size=120), st.sampled_from(["level", "diff", "logreturn"]))
+def test_random_series_through_the_whole_command(values, target):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "s.csv")
+        with open(path, "w") as fh:
+            fh.write(
+                "Date,Close\n"
+                + "".join(
+                    f"2020-01-01T00:00:00+00:00,{v}\n".replace(
+                        "2020-01-01", str(np.datetime64("2020-01-01") + i)
+                    )
+                    for i, v in enumerate(values)
+                )
+            )
+        argv = [
+            "forecast",
+            "--csv",
+            path,
+            "--epochs",
+            "1",
+            "--hidden",
+            "3",
+            "--ensemble",
+            "1",
+            "--window",
+            "3",
+        ]
+        run_cli(
+            [
+                *argv,
+                "--test-size",
+                "5",
+                "--target",
+                target,
+                "--quiet",
+                "--no-plot",
+                "--report",
+                os.path.join(tmp, "r.json"),
+            ]
+        )
+        if os.path.exists(os.path.join(tmp, "r.json")):
+            with open(os.path.join(tmp, "r.json")) as fh:
+                json.loads(fh.read(), parse_constant=lambda c: pytest.fail(f"{c} in the report"))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """One forecast model (with its saved history) and one translator, made once."""
+    root = tmp_path_factory.mktemp("models")
+    csv = write_csv(root / "s.csv", random_walk(120))
+    fast = ["--epochs", "1", "--hidden", "3", "--ensemble", "1", "--window", "4", "--test-size", "10"]
+    assert run_cli(["forecast", "--csv", csv, *fast, "--quiet", "--no-plot", "--save", root / "f"])[0] == 0
+    (root / "p.tsv").write_text("".join(f"a b {i % 4} .\tB A {i % 4} .\n" for i in range(60)))
+    tiny = ["--hidden", "4", "--emb", "4", "--min-freq", "1", "--epochs", "1", "--quiet"]
+    assert run_cli(["translate", "train", "--out", root / "t", "--pairs", root / "p.tsv", *tiny])[0] == 0
+    return root
+
+
+def _corrupt(data, path):
+    """One random corruption of the file ``path``."""
+    raw = open(path, "rb").read()
+    how = data.draw(st.sampled_from(["truncate", "flip", "json", "delete", "empty"]))
+    if how == "truncate":
+        raw = raw[: data.draw(st.integers(0, max(len(raw) - 1, 0)))]
+    elif how == "flip" and raw:
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw = raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
+    elif how == "json" and path.endswith(".json"):
+        obj = json.loads(raw)
+        odd = st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.text(max_size=5))
+        odd = st.one_of(odd, st.lists(st.integers(), max_size=3), st.just({}), st.just(1e308))
+        node = obj
+        while isinstance(node, dict) and node:
+            key = data.draw(st.sampled_from(sorted(node)))
+            if not isinstance(node[key], dict) or data.draw(st.booleans()):
+                node[key] = data.draw(odd)
+                break
+            node = node[key]
+        raw = json.dumps(obj).encode()
+    elif how == "delete":
+        os.remove(path)
+        return
+    elif how == "empty":
+        raw = b""
+    open(path, "wb").write(raw)
+
+
+@given(st.data())
+def test_corrupted_model_directories_load_or_say_why(models, data):
+    kind = data.draw(st.sampled_from(["f", "t"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        d = os.path.join(tmp, "m")
+        shutil.copytree(models / kind, d)
+        files = sorted(os.path.relpath(os.path.join(r, n), d) for r, _, ns in os.walk(d) for n in ns)
+        for name in data.draw(st.lists(st.sampled_from(files), min_size=1, max_size=2, unique=True)):
+            _corrupt(data, os.path.join(d, name))
+        if data.draw(st.booleans()):  # swap a file between the two applications
+            other = models / ("t" if kind == "f" else "f")
+            src = data.draw(st.sampled_from(sorted(os.listdir(other))))
+            if os.path.isfile(other / src):
+                shutil.copy(
+                    other / src,
+                    os.path.join(
+                        d, data.draw(st.sampled_from(["config.json", "translator.json", "model.safetensors"]))
+                    ),
+                )
+        if kind == "f":
+            run_cli(["forecast", "predict", "--model", d, "--steps", "3"])
+        else:
+            run_cli(["translate", "run", "--model", d, "a b 1 ."])
+            before = snapshot(d)
+            code, _, _ = run_cli(["translate", "train", "--out", d, "--resume", "--epochs", "1", "--quiet"])
+            if code == 2:
+                assert snapshot(d) == before
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["config.json", "model.safetensors", "notes.txt", "a"]),
+        st.binary(max_size=30),
+        min_size=1,
+    )
+)
+def test_save_never_replaces_what_is_not_a_model(models, files):
+    model = Forecaster.load(models / "f")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = os.path.join(tmp, "d")
+        os.mkdir(d)
+        for name, raw in files.items():
+            open(os.path.join(d, name), "wb").write(raw)
+        try:
+            model.save(d)
+        except UserError:
+            assert snapshot(d) == files
+        else:  # only a directory that already was a forecast model may be replaced
+            assert json.loads(files["config.json"]).get("format", "rnnlab-forecaster") == "rnnlab-forecaster"
+
+
+SAVER = """
+import sys
+from rnnlab.forecast import Forecaster
+f = Forecaster.load(sys.argv[1])
+print("ready", flush=True)
+while True:
+    f.shrinks_ = [1.0 - f.shrinks_[0]]
+    f.save(sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+@given(st.floats(0.0, 0.3))
+def test_a_save_killed_at_a_random_moment_leaves_a_whole_model(models, delay):
+    with tempfile.TemporaryDirectory() as tmp:
+        target = os.path.join(tmp, "m")
+        shutil.copytree(models / "f", target)
+        p = subprocess.Popen([sys.executable, "-c", SAVER, str(models / "f"), target], stdout=subprocess.PIPE)
+        assert p.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        f = Forecaster.load(target)  # the old one or a new one, whole
+        s0 = Forecaster.load(models / "f").shrinks_[0]
+        assert f.shrinks_[0] in (s0, 1.0 - s0)
+        assert sorted(os.listdir(target)) == ["config.json", "model.safetensors"]
