@@ -81,10 +81,10 @@ def _parallel(jobs, cls, T, N, I, H, bidir=True, threads=2, dtype=np.float32):
 def test_small_work_one_thread_one_direction_or_float64_stays_serial(jobs):
     lstm, gru = rnn.LSTM(1, 1).cell, rnn.GRU(1, 1).cell
     with runtime.override(threads=2):
-        rows = FAST.row_blocks(lstm, 64) > 1  # LSTM row blocks instead of two jobs
-        assert FAST.row_blocks(gru, 64) == 1
+        assert FAST.row_blocks(gru, 64) == 1  # row blocks are the LSTM's only
+        assert FAST.row_blocks(lstm, 64) == min(2, FAST.parallel_threads())
     assert _parallel(jobs, rnn.LSTM, 50, 20, 128, 256)
-    assert _parallel(jobs, rnn.LSTM, 50, 64, 128, 256) == (not rows)
+    assert _parallel(jobs, rnn.LSTM, 50, 64, 128, 256)  # two directions: jobs, not row blocks
     assert _parallel(jobs, rnn.GRU, 50, 64, 128, 256)
     assert not _parallel(jobs, rnn.LSTM, 50, 64, 128, 256, bidir=False)  # one direction
     assert not _parallel(jobs, rnn.LSTM, 7, 8, 1, 16)  # little work
@@ -113,7 +113,7 @@ def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
     for name in ("lstm_forward_rows", "lstm_backward_rows"):
         real = getattr(loops, name)
         monkeypatch.setattr(loops, name, lambda *a, _r=real, _n=name: (calls.append((_n, a[-2])), _r(*a))[1])
-    with runtime.override(min_rows=2, min_work=0):  # blocks of >= 2 rows win over jobs
+    with runtime.override(min_rows=2, min_work=1e30):  # directions in turn, each in row blocks
         got = run("LSTM", {}, 2, N, bidir, lengths, **kw)
     calls_per_pass = 4 if bidir else 2  # layers x directions
     expected = [("lstm_forward_rows", 2)] * calls_per_pass  # 2 threads: 2 blocks
