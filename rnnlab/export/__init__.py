@@ -1,5 +1,16 @@
-"""Models that leave rnnlab: ONNX graphs (``to_onnx``). Keras and PyTorch modules: ``rnnlab.interop``."""
+"""Models that leave rnnlab: ONNX graphs of the layers (``to_onnx``), of a whole forecaster
+(``export.forecaster``) and of a translator (``export.translator``). Keras and PyTorch modules:
+``rnnlab.interop``."""
 
+from rnnlab.errors import UserError
 from rnnlab.export.onnx_graph import to_onnx
 
-__all__ = ["to_onnx"]
+__all__ = ["to_onnx", "need_onnx"]
+
+
+def need_onnx() -> None:
+    """Raise a one-line ``UserError`` when the onnx package is missing."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise UserError('export needs the onnx package: pip install "rnnlab[onnx]"') from None

@@ -16,7 +16,7 @@ from rnnlab.forecast.model import Forecaster
 
 def add_predict_parser(p) -> None:
     """The `rnnlab forecast predict` sub-parser."""
-    sub = p.add_subparsers(dest="forecast_command", metavar="{predict}")
+    sub = p.add_subparsers(dest="forecast_command", metavar="{predict,export}")
     q = sub.add_parser(
         "predict",
         help="forecast the next points with a saved model",
@@ -45,6 +45,7 @@ def add_predict_parser(p) -> None:
         help=f"points to forecast, at most {cliargs.MAX_STEPS} (default: the model's horizon)",
     )
     q.set_defaults(func=run_predict)
+    add_export_parser(sub)
 
 
 def series_info(series, need: int, keep: int = 64) -> dict:
@@ -106,3 +107,40 @@ def _usual_step(dates):
     if len(dates) < 2:
         return np.timedelta64(1, "D")
     return np.timedelta64(int(np.median(np.diff(dates).astype(np.int64))), "D")
+
+
+def add_export_parser(sub) -> None:
+    q = sub.add_parser(
+        "export",
+        help="write a saved forecaster as one ONNX graph (levels in, levels out)",
+        description="Write a model saved with `rnnlab forecast --save DIR` as one ONNX graph: "
+        "input `history` (M, window + lag) float64 levels, output `forecast` (M, steps) float64 "
+        "levels, the same numbers as `rnnlab forecast predict`.",
+    )
+    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
+    q.add_argument("--out", metavar="FILE.onnx", required=True, type=cliargs.output_file(".onnx"))
+    q.add_argument(
+        "--steps",
+        type=cliargs.bounded_int(1000),
+        default=None,
+        help="points each forecast has, at most 1000 (default: the model's horizon)",
+    )
+    q.set_defaults(func=run_export)
+
+
+def run_export(args) -> int:
+    from rnnlab.export import need_onnx
+    from rnnlab.export.forecaster import export_forecaster
+
+    need_onnx()
+    f = Forecaster.load(args.model)
+    steps = args.steps or f.horizon
+    path = export_forecaster(f, args.out, steps)
+    lag = 0 if f.target == "level" else 1
+    print(f"rnnlab forecast export: {path}")
+    print(
+        f"  input  history  (M, {f.window + lag}) float64: the last {f.window + lag} levels up to each origin"
+    )
+    print(f"  output forecast (M, {steps}) float64: the next {steps} levels")
+    print(f"  ({f.cell.upper()} {f.hidden_size}, {len(f.nets_)} network(s), target {f.target}, {f.strategy})")
+    return 0

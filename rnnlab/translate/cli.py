@@ -34,11 +34,12 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "translate", help="English -> French seq2seq with attention", description=__doc__.splitlines()[0]
     )
-    sub = p.add_subparsers(dest="action", metavar="{train,eval,run}")
+    sub = p.add_subparsers(dest="action", metavar="{train,eval,run,export}")
     sub.required = True
     _add_train_parser(sub)
     _add_eval_parser(sub)
     _add_run_parser(sub)
+    _add_export_parser(sub)
     return p
 
 
@@ -360,4 +361,39 @@ def cmd_run(args):
         src = corpus.normalize(first, tr.lower)[: w.shape[1]]
         plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}\n-> {out}")
         print(f"attention plot: {args.attention_plot}", file=sys.stderr)
+    return 0
+
+
+def _add_export_parser(sub) -> None:
+    x = sub.add_parser(
+        "export",
+        help="write a trained translator as ONNX graphs (encoder, decoder step) + vocabularies",
+        description="Write encoder.onnx, decoder_step.onnx and translator.json into DIR; "
+        "docs/examples/onnx_translate.py decodes with onnxruntime alone.",
+    )
+    x.add_argument("--model", metavar="DIR", required=True, help="a directory written by train")
+    x.add_argument(
+        "--out", metavar="DIR", required=True, type=cliargs.output_dir, help="folder for the three files"
+    )
+    x.add_argument("--overwrite", action="store_true", help="replace other files of that name in DIR")
+    x.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from rnnlab.export import need_onnx
+    from rnnlab.export.translator import FILES, export_translator
+
+    need_onnx()
+    if os.path.isdir(args.out) and not args.overwrite:
+        other = sorted(set(os.listdir(args.out)) - set(FILES))
+        if other:
+            listed = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise UserError(
+                f"--out {args.out} holds other files ({listed}): "
+                "choose an empty or new folder, or pass --overwrite"
+            )
+    tr = _load(args.model)
+    paths = export_translator(tr, args.out)
+    print(f"rnnlab translate export: {', '.join(paths)}")
+    print(f'  decode with: python docs/examples/onnx_translate.py {args.out} "a sentence"')
     return 0
