@@ -72,7 +72,7 @@ def _member(g: Graph, f, k: int, z: str, s: str, y_origin: str, steps: int) -> s
     mean, scale, axis1, last, big = "mean", "scale", "axis1", "last", "big"
     alpha = c(np.float64(f.shrinks_[k]), p + "alpha")
     base = g.node("Slice", [z, last, big, axis1], [p + "base0"]) if level else c(np.float64(0.0), "zero_f")
-    win, path, n = s, [], 0
+    win, path, n = s, list[str](), 0
     while n < steps:
         q = f"{p}s{len(path)}_"
         pred = _network(g, f.nets_[k], win, q, p, W)

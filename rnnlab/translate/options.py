@@ -101,29 +101,8 @@ def check_saved_types(saved: dict) -> None:
 
 
 def translator_params(cfg):
-    """The ``Translator`` arguments among the resolved train options."""
-    return {
-        k: cfg[k]
-        for k in (
-            "cell",
-            "attention",
-            "bidirectional",
-            "num_layers",
-            "hidden_size",
-            "embedding_size",
-            "input_feed",
-            "dropout",
-            "teacher_forcing",
-            "max_len",
-            "min_freq",
-            "lower",
-            "epochs",
-            "time_budget",
-            "batch_size",
-            "lr",
-            "clip",
-            "lr_decay",
-            "early_stopping",
-            "seed",
-        )
-    }
+    """The ``Translator`` arguments among the resolved train options (those of its
+    ``_PARAMS`` that the options set; threads and verbosity are the command's own)."""
+    from rnnlab.translate.translator import Translator
+
+    return {k: cfg[k] for k in Translator._PARAMS if k in cfg and k not in ("threads", "verbose")}

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 from fuzz_helpers import random_walk, run_cli, snapshot, write_csv
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.errors import UserError
@@ -219,3 +219,67 @@ def test_a_save_killed_at_a_random_moment_leaves_a_whole_model(models, delay):
         s0 = Forecaster.load(models / "f").shrinks_[0]
         assert f.shrinks_[0] in (s0, 1.0 - s0)
         assert sorted(os.listdir(target)) == ["config.json", "model.safetensors"]
+
+
+def _train_cmd(corpus, out, epochs, *extra):
+    tiny = ["--hidden", "8", "--emb", "4", "--batch-size", "32", "--min-freq", "1", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "rnnlab.cli",
+        "translate",
+        "train",
+        "--pairs",
+        str(corpus),
+        "--out",
+        str(out),
+        "--epochs",
+        str(epochs),
+        *tiny,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def toy_corpus(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    words = "le chat chien voit mange".split()
+    lines = [
+        " ".join(s) + "\t" + " ".join(w.upper() for w in s[::-1])
+        for s in (rng.choice(words, 3) for _ in range(300))
+    ]
+    path = tmp_path_factory.mktemp("corpus") / "toy.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None)  # a few seconds each: two processes, a short training
+@given(st.floats(0.0, 1.0))
+def test_a_training_run_killed_at_a_random_moment_resumes_or_says_why(toy_corpus, delay):
+    """`translate train` checkpoints every epoch as one unit: killed at any moment (here during
+    its first epochs), the run directory holds a whole checkpoint or none, and `--resume` either
+    finishes the run (exit 0, a model that loads) or says in one line that there is nothing to
+    resume (exit 2); no temporary file is left under a target name."""
+    from rnnlab.translate import Translator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "run")
+        p = subprocess.Popen(
+            _train_cmd(toy_corpus, out, 40), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        time.sleep(1.0 + 2.0 * delay)  # past start-up: into the epochs and their checkpoints
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        res = subprocess.run(
+            _train_cmd(toy_corpus, out, 3, "--resume"), capture_output=True, text=True, timeout=300
+        )
+        assert "Traceback" not in res.stderr, res.stderr
+        if res.returncode == 2:  # killed before the first checkpoint
+            assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+            return
+        assert res.returncode == 0, res.stderr
+        Translator.load(out)  # whole
+        names = [n for n in os.listdir(out) if not n.startswith(".")]
+        assert all(not n.startswith(".rnnlab-") for n in os.listdir(out)), os.listdir(out)
+        assert names

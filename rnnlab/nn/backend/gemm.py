@@ -315,7 +315,7 @@ def _numpy_openblas_path():
     """The OpenBLAS shared library this process's NumPy loaded, or None: the one in NumPy's own
     folder (``numpy.libs``, ``numpy/.libs``) when there are several (SciPy's wheels bundle
     another, with other symbol names), else the first."""
-    found = []
+    found: list[str] = []
     try:
         with open("/proc/self/maps") as f:
             for line in f:
@@ -326,7 +326,7 @@ def _numpy_openblas_path():
         pass
     numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
     own = [p for p in found if p.startswith(os.path.join(numpy_dir, "numpy"))]
-    return (own or found or [None])[0]
+    return (own or found)[0] if found else None
 
 
 def load(name):

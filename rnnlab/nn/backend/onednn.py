@@ -24,7 +24,6 @@ from rnnlab.nn.backend.gemm import (
     _i32,
     _i64,
     _Library,
-    _out_ok,
     _u64,
     _vp,
     blas_operand,
@@ -54,7 +53,13 @@ class OneDNN(_Library):
         self._omp = ctypes.CDLL("libgomp.so.1")  # the OpenMP runtime it links
         self._omp.omp_set_num_threads.argtypes, self._omp.omp_set_num_threads.restype = [_i32], None
         self._omp.omp_get_max_threads.argtypes, self._omp.omp_get_max_threads.restype = [], _i32
-        self._gemm, self._local = {}, None
+        self._local = None
+        chars = {NO_TRANS: b"N", TRANS: b"T"}
+
+        def sgemm(order, ta, tb, *rest):  # the cblas call of _Library.matmul, row-major only
+            f(chars[ta], chars[tb], *rest)
+
+        self._gemm = {np.dtype(np.float32): sgemm}
 
     def version(self) -> str:
         class _Version(ctypes.Structure):
@@ -102,33 +107,6 @@ class OneDNN(_Library):
 
             self._local = local.ctypes
         return self._local
-
-    def matmul(self, a, b, out=None):
-        M, K = a.shape
-        N = b.shape[1]
-        if out is None:
-            out = np.empty((M, N), np.result_type(a, b))
-        ok = a.dtype == b.dtype == out.dtype == np.float32 and M and N and K and _out_ok(out, M, N, a.dtype)
-        la, lb = blas_operand(a), blas_operand(b)
-        if not ok or la is None or lb is None:
-            return np.matmul(a, b, out=out)
-        t = {NO_TRANS: b"N", TRANS: b"T"}
-        self._sgemm(
-            t[la[0]],
-            t[lb[0]],
-            M,
-            N,
-            K,
-            1.0,
-            a.ctypes.data,
-            la[1],
-            b.ctypes.data,
-            lb[1],
-            0.0,
-            out.ctypes.data,
-            out.strides[0] // out.itemsize,
-        )
-        return out
 
     def operand(self, b, M, uses=1 << 30):
         """A C-contiguous B: dnnl_sgemm ran its NN products 1.2-3x faster than NT (measured,
