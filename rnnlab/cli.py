@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnlab import cliargs
+from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
 
 
@@ -36,7 +36,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with distributed.abort_on_error(f"rnnlab {args.command}", code=2):  # MPI: one failing rank ends all
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2

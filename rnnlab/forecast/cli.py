@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from rnnlab import cliargs
+from rnnlab import cliargs, distributed
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.model import STRATEGIES, Forecaster, check_save_dir
@@ -291,8 +291,9 @@ def run_forecast(args) -> int:
     n_train = P.n_train_of(len(series), cfg)
     D.check_target(series.values, cfg["target"], f"column {series.column!r}")
 
-    # 2. say what will happen
-    out = sys.stdout
+    # 2. say what will happen (under MPI, rank 0 alone prints and writes)
+    root = distributed.world().is_root
+    out = sys.stdout if root else open(os.devnull, "w")  # closed with the process
     print(f"rnnlab forecast: {series.column!r} from {series.path}", file=out)
     print(f"  {len(series)} points, {series.date_str(0)} .. {series.date_str(len(series) - 1)}", file=out)
     for note in series.notes:
@@ -308,7 +309,7 @@ def run_forecast(args) -> int:
     out.flush()
 
     # 3. train and evaluate
-    progress = None if args.quiet else _Progress(cfg)
+    progress = None if args.quiet or not root else _Progress(cfg)
     try:
         result = P.run(series, cfg, folds=args.backtest, progress=progress)
     finally:
@@ -319,6 +320,8 @@ def run_forecast(args) -> int:
 
     # 4. print and write
     print_table(report, _units(series), file=out)
+    if not root:
+        return 0
     if report_path:
         write_report(report_path, report)  # strict JSON; a non-finite number is null, with the reason
         print(f"report: {report_path}", file=out)

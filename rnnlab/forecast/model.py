@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
@@ -184,14 +185,20 @@ class Forecaster:
         # the last training windows' targets must not reach into the validation targets:
         # drop the (K - 1) windows whose later targets overlap the first validation target
         n_fit_used = n_fit - (self._n_out - 1 if n_valid else 0)
+        # the members are independent: under MPI rank r trains members r, r + K, ... and every
+        # rank then receives the others' (docs/DISTRIBUTED.md); one process trains them all
+        world = distributed.world()
         self.nets_, self.histories_, self.shrinks_ = [], [], []
         for k in range(self.ensemble):
-            net, history = self._train_member(k, X, Y, n_fit, n_fit_used, n_valid, progress)
+            mine = None
+            if k % world.size == world.rank:
+                net, history = self._train_member(k, X, Y, n_fit, n_fit_used, n_valid, progress)
+                shrink = self._fit_shrink(net, X[n_fit:], Y[n_fit:]) if self.shrink and n_valid else 1.0
+                mine = (net, history, shrink)
+            net, history, shrink = self._share_member(world, k, mine)
             self.histories_.append(history)
             self.nets_.append(net)
-            self.shrinks_.append(
-                self._fit_shrink(net, X[n_fit:], Y[n_fit:]) if self.shrink and n_valid else 1.0
-            )
+            self.shrinks_.append(shrink)
         self.n_train_windows_, self.n_valid_windows_ = n_fit_used, n_valid
         self.n_features_in_ = 1
         return self
@@ -235,6 +242,19 @@ class Forecaster:
                 f"(lower --lr, or clip the gradients with --clip)"
             )
         return net, history
+
+    def _share_member(self, world, k, mine):
+        """Member ``k`` on every rank: ``mine`` where this rank trained it, else its weights,
+        history and shrink as its rank sends them (a world of one: ``mine`` itself)."""
+        if world.size == 1:
+            return mine
+        owner = k % world.size
+        sent = world.bcast(None if mine is None else (mine[0].state_dict(), mine[1], mine[2]), root=owner)
+        if mine is not None:
+            return mine
+        net = Net(self.cell, self.hidden_size, self.num_layers, self._n_out, self.dropout, self.init, 0)
+        net.load_state_dict(sent[0])
+        return net, sent[1], sent[2]
 
     def _no_change(self, win):
         """Persistence in scaled space for windows (M, W): the last level, or a zero change."""

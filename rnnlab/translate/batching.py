@@ -52,6 +52,15 @@ def epoch_order(n_batches, seed, epoch):
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n_batches)
 
 
+def shard_batch(batch, rows: slice):
+    """The ``rows`` of a batch ``(src, lengths, tgt)``, their padding trimmed to their own
+    longest source and target (what the padded steps would compute is masked anyway)."""
+    src, lengths, tgt = (a[rows] for a in batch)
+    S = int(lengths.max())
+    T1 = int(np.flatnonzero((tgt != PAD).any(axis=0)).max()) + 1  # <sos> .. the last <eos>
+    return np.ascontiguousarray(src[:, :S]), lengths, np.ascontiguousarray(tgt[:, :T1])
+
+
 def count_target_tokens(tgt):
     """Target words the loss sees: every non-pad position after <sos> (<eos> included)."""
     return int((tgt[:, 1:] != PAD).sum())

@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from rnnlab import cliargs
+from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
 from rnnlab.io import check_target_dir, write_dir, write_json, write_report
 from rnnlab.nn import runtime
@@ -227,7 +227,7 @@ def _threads(n):
             n = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - not Linux
             n = os.cpu_count() or 1
-        n = max(1, min(n, 4))
+        n = max(1, min(n // distributed.local_ranks(), 4))  # MPI: the ranks on this machine share it
     runtime.set(threads=1)
     return n
 
@@ -248,23 +248,23 @@ def cmd_train(args):
     cfg = resolve(args)
     threads = _threads(cfg["threads"])
     out = Path(args.out)
-    check_target_dir(out, is_translator_dir, "--out", "translator", args.overwrite)
-    if not args.resume and not args.overwrite and (out / "checkpoint" / "state.json").exists():
-        raise UserError(
-            f"{out} already holds a training run: add --resume to continue it, or choose another --out"
-        )
+    root = distributed.world().is_root  # under MPI only rank 0 checks, writes and prints
+    if root:
+        _check_out(out, args)
     pairs = corpus.read_pairs(cfg["pairs"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
     run_cfg = {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])}
-    if args.resume:
+    if args.resume and root:
         write_json(out / "config.json", run_cfg)
-    else:  # a fresh run gets a fresh directory: nothing of an older one mixes in
+    elif root:  # a fresh run gets a fresh directory: nothing of an older one mixes in
         write_dir(out, lambda tmp: write_json(os.path.join(tmp, "config.json"), run_cfg))
     tr = Translator(**translator_params(cfg), threads=threads, verbose=1 if args.quiet else 2)
-    print(
-        f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
-        f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})"
-    )
+    if root:
+        print(
+            f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
+            f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})"
+            + (f"; {distributed.world().size} ranks, each a shard of every batch" if not _single() else "")
+        )
     t0 = time.time()
     try:
         tr.fit(split["train"], valid=split["valid"], checkpoint_dir=out / "checkpoint", resume=args.resume)
@@ -275,9 +275,23 @@ def cmd_train(args):
             file=sys.stderr,
         )
         return 130
-    tr.save(out)
-    _print_done(tr, out, t0)
+    if root:
+        tr.save(out)
+        _print_done(tr, out, t0)
     return 0
+
+
+def _single() -> bool:
+    return distributed.world().size == 1
+
+
+def _check_out(out, args):
+    """Refuse an ``--out`` that holds something else, or a run that ``--resume`` should continue."""
+    check_target_dir(out, is_translator_dir, "--out", "translator", args.overwrite)
+    if not args.resume and not args.overwrite and (out / "checkpoint" / "state.json").exists():
+        raise UserError(
+            f"{out} already holds a training run: add --resume to continue it, or choose another --out"
+        )
 
 
 def _print_done(tr, out, t0):

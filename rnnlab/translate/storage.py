@@ -20,6 +20,7 @@ configuration and NaN/inf weights refused.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,19 @@ ARCHITECTURE = (
     "input_feed",
     "dtype",
 )
+
+
+def renamed(params: dict, where: str) -> dict:
+    """``params`` with round-1 names (layers, hidden, emb) replaced, warning once about them."""
+    old = [k for k in params if k in RENAMED]
+    if old:
+        warnings.warn(
+            f"{where}: {', '.join(f'{k}= is now {RENAMED[k]}=' for k in old)} (the old "
+            "names go in the next release)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return {RENAMED.get(k, k): v for k, v in params.items()}
 
 
 def is_translator_dir(path) -> bool:

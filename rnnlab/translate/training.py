@@ -19,17 +19,29 @@ import time
 
 import numpy as np
 
+from rnnlab.nn import runtime
 from rnnlab.optim import clip_grad_norm
-from rnnlab.translate.batching import count_target_tokens
+from rnnlab.translate.batching import count_target_tokens, shard_batch
 
 
 def train_epoch(
-    model, opt, batches, order, clip=5.0, teacher_forcing=1.0, deadline=None, progress=None, on_batch=None
+    model,
+    opt,
+    batches,
+    order,
+    clip=5.0,
+    teacher_forcing=1.0,
+    deadline=None,
+    progress=None,
+    on_batch=None,
+    world=None,
 ):
     """One pass over ``batches`` in ``order``. Stops early when ``time.time() > deadline``.
 
     Returns ``{"loss": mean loss per target word, "tokens", "seconds", "batches", "complete"}``.
     ``progress``: a tqdm bar (updated per batch with loss and target tokens/s) or None.
+    ``world``: an MPI world (``rnnlab.distributed``) whose ranks each take their shard of every
+    batch (``shard_step``); all ranks then agree on stopping, and the loss is the whole batch's.
     """
     model.train()
     model.zero_grad()
@@ -38,13 +50,16 @@ def train_epoch(
     complete = True
     for j in order:
         src, lengths, tgt = batches[j]
-        loss = model(src, lengths, tgt, teacher_forcing=teacher_forcing)
-        model.backward()
+        k = count_target_tokens(tgt)
+        if world is None:
+            loss, k_mine = model(src, lengths, tgt, teacher_forcing=teacher_forcing), k
+            model.backward()
+        else:
+            loss, k_mine = shard_step(model, world, batches[j], k, teacher_forcing)
         if clip:
             clip_grad_norm([model], clip)
         opt.step(zero_grad=True)  # zeroes the gradients as it goes
-        k = count_target_tokens(tgt)
-        total_loss += loss * k
+        total_loss += loss * k_mine
         tokens += k
         n += 1
         if not np.isfinite(loss):
@@ -54,9 +69,12 @@ def train_epoch(
             progress.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
         if on_batch is not None:
             on_batch(n)
-        if deadline is not None and time.time() > deadline:
+        over = deadline is not None and time.time() > deadline
+        if over if world is None else (deadline is not None and world.any(over)):
             complete = len(order) == n
             break
+    if world is not None:
+        total_loss = world.sum(total_loss)
     return {
         "loss": total_loss / max(tokens, 1),
         "tokens": tokens,
@@ -64,6 +82,31 @@ def train_epoch(
         "batches": n,
         "complete": complete,
     }
+
+
+def shard_step(model, world, batch, k, teacher_forcing=1.0):
+    """This rank's forward and backward on its shard of ``batch`` (``k`` target words in
+    all), then the allreduce: every rank holds the whole batch's gradient, as its share
+    ``k_r / k`` of the words weights its shard's mean. Returns ``(shard loss, k_r)``."""
+    rows = world.shard(len(batch[0]))
+    loss, k_mine = 0.0, 0
+    if rows.stop > rows.start:  # a batch smaller than the world leaves some ranks empty
+        src, lengths, tgt = shard_batch(batch, rows)
+        loss = model(src, lengths, tgt, teacher_forcing=teacher_forcing)
+        model.backward()
+        k_mine = count_target_tokens(tgt)
+    world.allreduce_gradients(model, k_mine / k)  # sum_r (k_r / k) g_r
+    return loss, k_mine
+
+
+def one_blas_thread(threads):
+    """With threads > 1 rnnlab splits the big GEMMs itself: hold every GEMM library at one
+    thread meanwhile, so the two do not oversubscribe the cores."""
+    import contextlib
+
+    if not threads or threads < 2:
+        return contextlib.nullcontext()
+    return runtime.override(threads=1)
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
-from rnnlab.nn import runtime
 from rnnlab.optim import Adam
-from rnnlab.translate import corpus
+from rnnlab.translate import corpus, parallel
 from rnnlab.translate.batching import epoch_order, make_batches, pad_sources
 from rnnlab.translate.bleu import corpus_scores
 from rnnlab.translate.model import Seq2Seq, reorder_state
@@ -42,36 +42,14 @@ from rnnlab.translate.storage import (
     RENAMED,
     load_checkpoint,
     read_model_dir,
+    renamed,
     save_checkpoint,
     write_model_dir,
 )
-from rnnlab.translate.training import train_epoch
+from rnnlab.translate.training import one_blas_thread, train_epoch
 from rnnlab.translate.vocab import Vocab
 
 CHUNK = 256  # sentences decoded together
-
-
-def _one_blas_thread(threads):
-    """With threads > 1 rnnlab splits the big GEMMs itself: hold every GEMM library at one
-    thread meanwhile, so the two do not oversubscribe the cores."""
-    import contextlib
-
-    if not threads or threads < 2:
-        return contextlib.nullcontext()
-    return runtime.override(threads=1)
-
-
-def renamed(params: dict, where: str) -> dict:
-    """``params`` with round-1 names (layers, hidden, emb) replaced, warning once about them."""
-    old = [k for k in params if k in RENAMED]
-    if old:
-        warnings.warn(
-            f"{where}: {', '.join(f'{k}= is now {RENAMED[k]}=' for k in old)} (the old "
-            "names go in the next release)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-    return {RENAMED.get(k, k): v for k, v in params.items()}
 
 
 class Translator:
@@ -194,7 +172,7 @@ class Translator:
         )
 
     def _log(self, level, msg):
-        if self.verbose >= level:
+        if self.verbose >= level and distributed.world().is_root:
             print(msg, flush=True)
 
     # -- fit ------------------------------------------------------------------------------
@@ -202,11 +180,13 @@ class Translator:
         """Train on raw ``(source, target)`` string pairs; ``valid``: pairs for the per-epoch
         BLEU. ``checkpoint_dir``: where a checkpoint is written after every epoch;
         ``resume=True`` continues from it. Returns ``self``."""
-        with _one_blas_thread(self.threads):
+        with one_blas_thread(self.threads):
             return self._fit(pairs, valid, checkpoint_dir, resume)
 
     def _fit(self, pairs, valid, checkpoint_dir, resume):
+        world = distributed.world()
         batches, valid_refs = self._fit_setup(pairs, valid)
+        parallel.prepare(self.model_, world)  # MPI: one flat buffer, rank 0's weights
         opt = Adam([self.model_], lr=self.lr, threads=self.threads or 1)
         self.model_.threads = self.threads or 1
         st, ckpt, best_state = self._fit_start(checkpoint_dir, resume, opt)
@@ -214,13 +194,13 @@ class Translator:
         deadline = None if self.time_budget is None else t_start + 60.0 * float(self.time_budget)
         stop = None
         while st["epoch"] < self.epochs:
-            if deadline is not None and time.time() >= deadline:
+            if world.any(deadline is not None and time.time() >= deadline):
                 stop = "time budget"
                 break
             epoch = st["epoch"] + 1
             stats = self._fit_epoch(opt, batches, epoch, deadline)
             best_state = self._record_epoch(st, epoch, stats, opt, valid_refs, best_state, t_start)
-            if ckpt is not None:
+            if ckpt is not None and world.is_root:
                 save_checkpoint(self, ckpt, opt, st, best_state)
             if valid_refs and st["bad_epochs"] >= self.early_stopping:
                 stop = f"early stopping: no valid BLEU gain for {st['bad_epochs']} epochs"
@@ -229,6 +209,7 @@ class Translator:
                 stop = "time budget"
                 break
         self._fit_finish(st, stop, best_state)
+        world.check_same_parameters(self.model_, "after training")
         return self
 
     def _fit_setup(self, pairs, valid):
@@ -268,20 +249,24 @@ class Translator:
         }
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         best_state = None
+        root = distributed.world().is_root
         if resume:
             if ckpt is None:
                 raise UserError("resume needs a checkpoint directory")
-            st, best_state = load_checkpoint(self, ckpt, opt)
+            if root:  # under MPI rank 0 reads it and sends it to the others
+                st, best_state = load_checkpoint(self, ckpt, opt)
+            st, best_state = parallel.share_checkpoint(self.model_, opt, st, best_state)
             self._log(1, f"resumed from {ckpt} after epoch {st['epoch']} ({st['elapsed']:.0f} s trained)")
-        elif ckpt is not None:
+        elif ckpt is not None and root:
             ckpt.mkdir(parents=True, exist_ok=True)
         return st, ckpt, best_state
 
     def _fit_epoch(self, opt, batches, epoch, deadline):
         """Train epoch ``epoch`` (a progress bar at ``verbose >= 2``); returns its statistics."""
-        bar = None
-        if self.verbose >= 2:
+        bar, world = None, distributed.world()
+        if self.verbose >= 2 and world.is_root:
             bar = progress(len(batches), f"epoch {epoch}")
+        parallel.epoch_rng(self.model_.rng, world)  # MPI: rank r's own dropout draws
         try:
             return train_epoch(
                 self.model_,
@@ -292,6 +277,7 @@ class Translator:
                 self.teacher_forcing,
                 deadline,
                 bar,
+                world=world if world.size > 1 else None,
             )
         finally:
             if bar is not None:
@@ -311,7 +297,7 @@ class Translator:
         }
         msg = f"epoch {epoch}: loss {rec['loss']:.4f}, {rec['tokens_per_s']:.0f} target tokens/s"
         if valid_refs:
-            bleu = self._bleu(valid_refs)
+            bleu = parallel.valid_bleu(self, valid_refs, distributed.world())
             rec["valid_bleu"] = bleu
             msg += f", valid BLEU {bleu:.2f}"
             if bleu > st["best_bleu"]:

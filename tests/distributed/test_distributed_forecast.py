@@ -1,0 +1,68 @@
+"""`rnnlab forecast` under ``mpiexec -n 2``: the ensemble members are spread over the ranks
+(member k on rank k mod K: they are independent, and an allreduce per tiny step would cost more
+than the step), every rank then holds all of them, bit for bit what one process trains; only
+rank 0 prints and writes."""
+
+import json
+import os
+import subprocess
+import sys
+
+from mpi_helpers import HERE, ROOT, run_mpi
+
+ENV1 = dict(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", RNNLAB_TUNE="0")
+
+
+def _alone(args, cwd=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    env.update(ENV1, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
+
+
+def test_two_ranks_fit_the_same_ensemble_as_one_process():
+    res = run_mpi([HERE / "forecast_case.py"], timeout=120)
+    assert res.returncode == 0, res.stderr
+    ranks = sorted(
+        (json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")),
+        key=lambda r: r["rank"],
+    )
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["size"] == 2 for r in ranks)
+    one = _alone([HERE / "forecast_case.py"])
+    assert one.returncode == 0, one.stderr
+    alone = json.loads(one.stdout.splitlines()[-1])
+    assert alone["size"] == 1
+    for r in ranks:  # every rank holds every member, bitwise the single process's
+        assert r["hashes"] == alone["hashes"] and len(set(r["hashes"])) == 3
+        assert r["shrinks"] == alone["shrinks"] and r["pred"] == alone["pred"]
+
+
+def test_the_command_prints_and_writes_on_rank_0_only(tmp_path):
+    args = [
+        "-m",
+        "rnnlab.cli",
+        "forecast",
+        "--epochs",
+        "2",
+        "--ensemble",
+        "3",
+        "--hidden",
+        "4",
+        "--no-plot",
+        "--report",
+        "r.json",
+        "--save",
+        "m",
+    ]
+    res = run_mpi(args, timeout=180, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("Test metrics") == 1 and res.stdout.count("rnnlab forecast:") == 1
+    mpi = json.loads((tmp_path / "r.json").read_text())
+    alone_dir = tmp_path / "alone"
+    alone_dir.mkdir()
+    one = _alone(args, cwd=alone_dir)
+    assert one.returncode == 0, one.stderr
+    ref = json.loads((alone_dir / "r.json").read_text())
+    assert mpi["metrics"] == ref["metrics"] and mpi["predictions"] == ref["predictions"]
+    assert sorted(os.listdir(tmp_path / "m")) == sorted(os.listdir(alone_dir / "m"))
