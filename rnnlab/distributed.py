@@ -134,13 +134,6 @@ class World:
         for arr in _param_buffers(model):
             self.comm.Bcast(arr, root=root)
 
-    def broadcast_arrays(self, arrays, root: int = 0) -> None:
-        """Contiguous arrays (an optimiser's moments) of rank ``root`` copied in place."""
-        if self.comm is None:
-            return
-        for arr in arrays:
-            self.comm.Bcast(np.ascontiguousarray(arr) if not arr.flags.c_contiguous else arr, root=root)
-
     def check_same_parameters(self, model, where: str = "") -> str:
         """The parameters' hash (``parameter_hash``); raises ``RuntimeError`` naming the ranks
         whose hash differs from rank 0's."""
