@@ -34,12 +34,13 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "translate", help="English -> French seq2seq with attention", description=__doc__.splitlines()[0]
     )
-    sub = p.add_subparsers(dest="action", metavar="{train,eval,run,export}")
+    sub = p.add_subparsers(dest="action", metavar="{train,eval,run,export,serve}")
     sub.required = True
     _add_train_parser(sub)
     _add_eval_parser(sub)
     _add_run_parser(sub)
     _add_export_parser(sub)
+    _add_serve_parser(sub)
     return p
 
 
@@ -410,4 +411,34 @@ def cmd_export(args) -> int:
     paths = export_translator(tr, args.out)
     print(f"rnnlab translate export: {', '.join(paths)}")
     print(f'  decode with: python docs/examples/onnx_translate.py {args.out} "a sentence"')
+    return 0
+
+
+def _add_serve_parser(sub) -> None:
+    v = sub.add_parser(
+        "serve",
+        help="serve a trained translator over HTTP (POST /translate, a web page at /)",
+        description='A translation server (FastAPI + uvicorn; pip install "rnnlab[serve]"): '
+        "POST /translate, GET /health, a web page with the attention heatmap at /.",
+    )
+    v.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    v.add_argument("--port", type=cliargs.bounded_int(65535), default=8000, help="port (default: 8000)")
+    v.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args):
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
+    from rnnlab.translate.serve import create_app
+
+    app = create_app(_load(args.model))
+    url = f"http://{args.host}:{args.port}/"
+    print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
