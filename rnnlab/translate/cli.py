@@ -34,13 +34,14 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "translate", help="English -> French seq2seq with attention", description=__doc__.splitlines()[0]
     )
-    sub = p.add_subparsers(dest="action", metavar="{train,eval,run,export,serve}")
+    sub = p.add_subparsers(dest="action", metavar="{train,eval,run,export,serve,average}")
     sub.required = True
     _add_train_parser(sub)
     _add_eval_parser(sub)
     _add_run_parser(sub)
-    _add_export_parser(sub)
-    _add_serve_parser(sub)
+    from rnnlab.translate import cli_tools
+
+    cli_tools.add_parsers(sub)
     return p
 
 
@@ -161,7 +162,7 @@ def _add_training_arguments(t):
 def _add_eval_parser(sub):
     """``translate eval``: a model directory, the split or pairs, the search, the report."""
     e = sub.add_parser("eval", help="corpus BLEU and chrF (sacrebleu) on a split")
-    e.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
+    e.add_argument("--model", required=True, metavar="DIR", action="append", help=ENSEMBLE_HELP)
     e.add_argument("--split", choices=("test", "valid", "train"), default="test", help="(default: test)")
     e.add_argument("--pairs", metavar="PATH", help="evaluate this file instead (all of it)")
     e.add_argument(
@@ -192,7 +193,7 @@ def _add_eval_parser(sub):
 def _add_run_parser(sub):
     """``translate run``: a model directory, the sentences, the search, the attention plot."""
     r = sub.add_parser("run", help="translate text arguments, or each line of standard input")
-    r.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
+    r.add_argument("--model", required=True, metavar="DIR", action="append", help=ENSEMBLE_HELP)
     r.add_argument("text", nargs="*", help="sentences (default: read lines from standard input)")
     r.add_argument(
         "--beam", type=cliargs.bounded_int(100), default=1, help="beam size; 1 = greedy (default: 1)"
@@ -233,9 +234,22 @@ def _threads(n):
     return n
 
 
+ENSEMBLE_HELP = "a directory written by train; give --model several times to decode with their ensemble"
+
+
 def _load(model_dir):
+    """A translator; a list of several directories: their ensemble (``ensemble.py``)."""
     from rnnlab.translate import Translator
 
+    if isinstance(model_dir, list):
+        if len(model_dir) == 1:
+            return Translator.load(model_dir[0])
+        from rnnlab.translate.ensemble import ensemble
+
+        try:
+            return ensemble([Translator.load(m) for m in model_dir])
+        except ValueError as e:
+            raise UserError(f"--model: {e}") from None
     return Translator.load(model_dir)
 
 
@@ -337,9 +351,9 @@ def _eval_pairs(tr, model_dir, args):
 def cmd_eval(args):
     warnings.showwarning = _warn_one_line
     tr = _load(args.model)
-    pairs, name = _eval_pairs(tr, args.model, args)
+    pairs, name = _eval_pairs(tr, args.model[0], args)
     res = tr.evaluate(pairs, beam_size=args.beam, length_penalty=args.length_penalty, n_samples=args.samples)
-    res = {"data": name, "model": str(args.model), **res, "length_penalty": args.length_penalty}
+    res = {"data": name, "model": [str(m) for m in args.model], **res, "length_penalty": args.length_penalty}
     search = "greedy" if args.beam == 1 else f"beam {args.beam}, length penalty {args.length_penalty:g}"
     print(f"{name}: {res['n_sentences']} source sentences ({res['n_references']} references), {search}")
     print(f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}   ({res['decode_seconds']:.1f} s to translate)")
@@ -376,69 +390,4 @@ def cmd_run(args):
         src = corpus.normalize(first, tr.lower)[: w.shape[1]]
         plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}\n-> {out}")
         print(f"attention plot: {args.attention_plot}", file=sys.stderr)
-    return 0
-
-
-def _add_export_parser(sub) -> None:
-    x = sub.add_parser(
-        "export",
-        help="write a trained translator as ONNX graphs (encoder, decoder step) + vocabularies",
-        description="Write encoder.onnx, decoder_step.onnx and translator.json into DIR; "
-        "docs/examples/onnx_translate.py decodes with onnxruntime alone.",
-    )
-    x.add_argument("--model", metavar="DIR", required=True, help="a directory written by train")
-    x.add_argument(
-        "--out", metavar="DIR", required=True, type=cliargs.output_dir, help="folder for the three files"
-    )
-    x.add_argument("--overwrite", action="store_true", help="replace other files of that name in DIR")
-    x.set_defaults(func=cmd_export)
-
-
-def cmd_export(args) -> int:
-    from rnnlab.export import need_onnx
-    from rnnlab.export.translator import FILES, export_translator
-
-    need_onnx()
-    if os.path.isdir(args.out) and not args.overwrite:
-        other = sorted(set(os.listdir(args.out)) - set(FILES))
-        if other:
-            listed = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
-            raise UserError(
-                f"--out {args.out} holds other files ({listed}): "
-                "choose an empty or new folder, or pass --overwrite"
-            )
-    tr = _load(args.model)
-    paths = export_translator(tr, args.out)
-    print(f"rnnlab translate export: {', '.join(paths)}")
-    print(f'  decode with: python docs/examples/onnx_translate.py {args.out} "a sentence"')
-    return 0
-
-
-def _add_serve_parser(sub) -> None:
-    v = sub.add_parser(
-        "serve",
-        help="serve a trained translator over HTTP (POST /translate, a web page at /)",
-        description='A translation server (FastAPI + uvicorn; pip install "rnnlab[serve]"): '
-        "POST /translate, GET /health, a web page with the attention heatmap at /.",
-    )
-    v.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
-    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    v.add_argument("--port", type=cliargs.bounded_int(65535), default=8000, help="port (default: 8000)")
-    v.set_defaults(func=cmd_serve)
-
-
-def cmd_serve(args):
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
-    from rnnlab.translate.serve import create_app
-
-    app = create_app(_load(args.model))
-    url = f"http://{args.host}:{args.port}/"
-    print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    import uvicorn
-
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -360,6 +360,7 @@ class Translator:
             raise ValueError(f"beam size must be >= 1, got {beam}")
         model = self.model_
         model.eval()
+        reorder = getattr(model, "reorder", reorder_state)  # an ensemble reorders its members'
         out: list[list[str]] = [[] for _ in toks]
         attn = [None for _ in toks]
         idx = sorted((i for i, t in enumerate(toks) if t), key=lambda i: len(toks[i]))
@@ -370,11 +371,11 @@ class Translator:
             state = model.start(src, lengths)
             if beam == 1:
                 res = greedy_search(
-                    model.step, reorder_state, state, len(chunk), cap, return_attention=return_attention
+                    model.step, reorder, state, len(chunk), cap, return_attention=return_attention
                 )
                 hyps, ws = res if return_attention else (res, None)
             else:
-                hyps, ws = beam_search(model.step, reorder_state, state, len(chunk), beam, cap, alpha), None
+                hyps, ws = beam_search(model.step, reorder, state, len(chunk), beam, cap, alpha), None
             for j, i in enumerate(chunk):
                 out[i] = self.tgt_vocab_.decode(hyps[j])
                 if ws is not None:

@@ -1,0 +1,117 @@
+"""The `rnnlab translate` subcommands around a trained model: export (ONNX), serve (HTTP),
+average (checkpoint averaging)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rnnlab import cliargs
+from rnnlab.errors import UserError
+
+
+def add_parsers(sub) -> None:
+    _add_export_parser(sub)
+    _add_serve_parser(sub)
+    _add_average_parser(sub)
+
+
+def _load(model_dir):
+    from rnnlab.translate.cli import _load as load
+
+    return load(model_dir)
+
+
+def _add_export_parser(sub) -> None:
+    x = sub.add_parser(
+        "export",
+        help="write a trained translator as ONNX graphs (encoder, decoder step) + vocabularies",
+        description="Write encoder.onnx, decoder_step.onnx and translator.json into DIR; "
+        "docs/examples/onnx_translate.py decodes with onnxruntime alone.",
+    )
+    x.add_argument("--model", metavar="DIR", required=True, help="a directory written by train")
+    x.add_argument(
+        "--out", metavar="DIR", required=True, type=cliargs.output_dir, help="folder for the three files"
+    )
+    x.add_argument("--overwrite", action="store_true", help="replace other files of that name in DIR")
+    x.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from rnnlab.export import need_onnx
+    from rnnlab.export.translator import FILES, export_translator
+
+    need_onnx()
+    if os.path.isdir(args.out) and not args.overwrite:
+        other = sorted(set(os.listdir(args.out)) - set(FILES))
+        if other:
+            listed = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise UserError(
+                f"--out {args.out} holds other files ({listed}): "
+                "choose an empty or new folder, or pass --overwrite"
+            )
+    tr = _load(args.model)
+    paths = export_translator(tr, args.out)
+    print(f"rnnlab translate export: {', '.join(paths)}")
+    print(f'  decode with: python docs/examples/onnx_translate.py {args.out} "a sentence"')
+    return 0
+
+
+def _add_serve_parser(sub) -> None:
+    v = sub.add_parser(
+        "serve",
+        help="serve a trained translator over HTTP (POST /translate, a web page at /)",
+        description='A translation server (FastAPI + uvicorn; pip install "rnnlab[serve]"): '
+        "POST /translate, GET /health, a web page with the attention heatmap at /.",
+    )
+    v.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    v.add_argument("--port", type=cliargs.bounded_int(65535), default=8000, help="port (default: 8000)")
+    v.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args):
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
+    from rnnlab.translate.serve import create_app
+
+    app = create_app(_load(args.model))
+    url = f"http://{args.host}:{args.port}/"
+    print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _add_average_parser(sub) -> None:
+    a = sub.add_parser(
+        "average",
+        help="average the parameters of checkpoints of one run into one model",
+        description="Write into --out one translator whose every parameter is the mean of the given "
+        "models' (checkpoints of one run: same vocabularies and architecture).",
+    )
+    a.add_argument("models", nargs="+", metavar="DIR", help="model or checkpoint directories")
+    a.add_argument("--out", required=True, metavar="DIR", type=cliargs.output_dir, help="the averaged model")
+    a.add_argument("--overwrite", action="store_true", help="replace --out if it holds a translator")
+    a.set_defaults(func=cmd_average)
+
+
+def cmd_average(args):
+    from rnnlab.io import check_target_dir
+    from rnnlab.translate import Translator, storage
+    from rnnlab.translate.ensemble import average
+
+    if len(args.models) < 2:
+        raise UserError("average needs at least two model directories")
+    check_target_dir(args.out, storage.is_translator_dir, "--out", "a translator", args.overwrite)
+    try:
+        avg = average([Translator.load(m) for m in args.models])
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    avg.save(args.out)
+    print(f"rnnlab translate average: {len(args.models)} models -> {args.out}")
+    return 0
