@@ -91,16 +91,6 @@ def blas_info():
     return info
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 # Timed calls per block. Rep-by-rep interleaving (block=1) times each library's call right
 # after the other's, with its own weights and buffers pushed out of the caches by the other
 # library's: not the call a user's loop makes, which calls the same layer again and again.
@@ -333,12 +323,13 @@ def format_row(r):
 def environment():
     from rnnlab import bench_limits
     from rnnlab.nn import runtime
+    from rnnlab.nn.backend import tuning
 
     blas = blas_info()
     engine = runtime.describe()
     env = {
         "date": time.strftime("%Y-%m-%d"),
-        "cpu": cpu_model(),
+        "cpu": tuning.cpu_model(),
         "cores": os.cpu_count(),
         "numpy": np.__version__,
         "blas": blas,

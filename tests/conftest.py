@@ -18,3 +18,22 @@ def assert_close(name, a, b, tol):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def run_cli(argv, capsys):
+    """``rnnlab ARGV`` in this process: ``(exit code, stdout, stderr)`` (argparse's exit too)."""
+    from rnnlab.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(code, err, needle=""):
+    """The answer to bad input: exit 2, one line on stderr naming ``needle``, no traceback."""
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert needle in err, err

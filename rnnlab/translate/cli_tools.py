@@ -73,7 +73,7 @@ def _add_serve_parser(sub) -> None:
 def cmd_serve(args):
     try:
         import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
+        import uvicorn
     except ImportError:
         raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
     from rnnlab.translate.serve import create_app
@@ -81,8 +81,6 @@ def cmd_serve(args):
     app = create_app(_load(args.model))
     url = f"http://{args.host}:{args.port}/"
     print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    import uvicorn
-
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -70,7 +70,9 @@ def train_epoch(
         if on_batch is not None:
             on_batch(n)
         over = deadline is not None and time.time() > deadline
-        if over if world is None else (deadline is not None and world.any(over)):
+        if world is not None and deadline is not None:
+            over = world.any(over)  # the ranks stop together
+        if over:
             complete = len(order) == n
             break
     if world is not None:

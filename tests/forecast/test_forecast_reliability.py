@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import assert_one_line as one_line
+from conftest import run_cli
 from forecast_helpers import TINY, random_walk, write_csv
 
-from rnnlab.cli import main
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
 from rnnlab.forecast import data as D
@@ -20,18 +21,7 @@ FAST += ["--quiet", "--no-plot"]
 
 
 def run(capsys, *argv):
-    try:
-        code = main(["forecast", *argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code, err, needle=""):
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert needle in err, err
+    return run_cli(["forecast", *argv], capsys)
 
 
 @pytest.fixture

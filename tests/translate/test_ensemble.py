@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from rnnlab.translate import Translator
 from rnnlab.translate.ensemble import average, ensemble
@@ -64,31 +65,20 @@ def test_members_must_share_vocabularies_and_shapes(two):
     assert len(ensemble([two[0], wider]).translate(TEST)) == len(TEST)  # decoding needs no same shapes
 
 
-def _cli(argv, capsys):
-    from rnnlab.cli import main
-
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_the_command_line_ensembles_and_averages(two, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     two[0].save(a)
     two[1].save(b)
-    code, out, err = _cli(["translate", "run", "--model", str(a), "--model", str(b), *TEST], capsys)
+    code, out, err = run_cli(["translate", "run", "--model", str(a), "--model", str(b), *TEST], capsys)
     assert code == 0, err
     assert out.splitlines() == ensemble(two).translate(TEST)
-    code, out, err = _cli(["translate", "average", str(a), str(b), "--out", str(tmp_path / "avg")], capsys)
+    code, out, err = run_cli(["translate", "average", str(a), str(b), "--out", str(tmp_path / "avg")], capsys)
     assert code == 0, err
     avg = Translator.load(tmp_path / "avg")
     assert avg.translate(TEST) == average(two).translate(TEST)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    code, _, err = _cli(["translate", "average", str(a), str(b), "--out", str(tmp_path / "mine")], capsys)
+    code, _, err = run_cli(["translate", "average", str(a), str(b), "--out", str(tmp_path / "mine")], capsys)
     assert code == 2 and "Traceback" not in err and (tmp_path / "mine" / "notes.txt").read_text() == "keep"
-    code, _, err = _cli(["translate", "average", str(a), "--out", str(tmp_path / "one")], capsys)
+    code, _, err = run_cli(["translate", "average", str(a), "--out", str(tmp_path / "one")], capsys)
     assert code == 2 and "at least two" in err

@@ -7,27 +7,16 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import assert_one_line as one_line
+from conftest import run_cli
 
-from rnnlab.cli import main
 from rnnlab.io import read_tensors, write_tensors
 from rnnlab.translate import storage
 
 TINY = ["--hidden", "8", "--emb", "4", "--batch-size", "32", "--min-freq", "1", "--quiet"]
 
 
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code, err, needle=""):
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert needle in err, err
+run = run_cli
 
 
 @pytest.fixture(scope="module")

@@ -113,13 +113,16 @@ def measure(libs: dict, budget=0.01) -> dict:
     after a call, and an OpenMP library timed meanwhile shares the cores with them (measured,
     Zen 4: oneDNN read 0.5-10 GF/s right after OpenBLAS, 60-200 alone)."""
     table: dict = {c: {} for c in classes()}
-    for i, (name, lib) in enumerate(libs.items()):
-        if i:
-            time.sleep(0.25)
-        for m, M in enumerate(ROW_REP):
-            for s, (K, Nc) in enumerate(SIZE_REP):
-                seconds = _time(lib, M, K, Nc, True, budget) + _time(lib, M, Nc, K, False, budget)
-                table[f"m{m}-s{s}"][name] = round(2 * 2.0 * M * K * Nc / seconds / 1e9, 1)
+    try:
+        for i, (name, lib) in enumerate(libs.items()):
+            if i:
+                time.sleep(0.25)
+            for m, M in enumerate(ROW_REP):
+                for s, (K, Nc) in enumerate(SIZE_REP):
+                    seconds = _time(lib, M, K, Nc, True, budget) + _time(lib, M, Nc, K, False, budget)
+                    table[f"m{m}-s{s}"][name] = round(2 * 2.0 * M * K * Nc / seconds / 1e9, 1)
+    finally:
+        _buffer.clear()  # 26 MB of timing data, not kept for the life of the process
     return table
 
 
