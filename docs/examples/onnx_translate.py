@@ -3,11 +3,14 @@
     rnnlab translate export --model model/ --out onnx/
     python docs/examples/onnx_translate.py onnx/ "Tom is reading." "I like cats."
 
-Needs numpy and onnxruntime only (not rnnlab). It does what ``rnnlab translate run --beam 1``
-does: the same tokens (lowercase, punctuation split off), sentences decoded in batches of 256
-sorted by length, at most max(max_len, longest source) + 5 words each (or max_output_len).
+Needs numpy and onnxruntime only (not rnnlab; and sentencepiece for a model trained with
+``--vocab bpe|unigram``). It does what ``rnnlab translate run --beam 1`` does: the same tokens
+(lowercase, punctuation split off; then subword pieces), sentences decoded in batches of 256
+sorted by length, at most max(max_len, longest source) + 5 units each (3 max_len for subwords;
+or max_output_len).
 """
 
+import base64
 import json
 import os
 import re
@@ -38,9 +41,9 @@ def translate(folder, sentences):
     step = ort.InferenceSession(
         os.path.join(folder, "decoder_step.onnx"), opts, providers=["CPUExecutionProvider"]
     )
-    stoi = {w: i for i, w in enumerate(info["src_vocab"])}
+    encode, decode = codec(info)
     sp = info["special"]
-    toks = [tokens(s, info) for s in sentences]
+    toks = [encode(tokens(s, info)) if tokens(s, info) else [] for s in sentences]
     out = [""] * len(sentences)
     order = sorted((i for i, t in enumerate(toks) if t), key=lambda i: len(toks[i]))
     for a in range(0, len(order), CHUNK):
@@ -48,7 +51,7 @@ def translate(folder, sentences):
         lengths = np.array([len(toks[i]) for i in chunk], np.int64)
         src = np.full((len(chunk), lengths.max()), sp["pad"], np.int64)
         for n, i in enumerate(chunk):
-            src[n, : lengths[n]] = [stoi.get(w, sp["unk"]) for w in toks[i]]
+            src[n, : lengths[n]] = toks[i]
         enc = dict(
             zip([o.name for o in encoder.get_outputs()], encoder.run(None, {"src": src, "lengths": lengths}))
         )
@@ -59,7 +62,8 @@ def translate(folder, sentences):
             state["pk"] = enc["pk"]
         if info["input_feed"]:
             state["feed"] = np.zeros((len(chunk), enc["h0"].shape[2]), np.float32)
-        cap = info["max_output_len"] or max(info["max_len"], int(lengths.max())) + 5
+        per_word = 3 if "subword" in info else 1
+        cap = info["max_output_len"] or max(per_word * info["max_len"], int(lengths.max())) + 5
         alive, words = np.arange(len(chunk)), [[] for _ in chunk]
         tok = np.full(len(chunk), sp["sos"], np.int64)
         names = [o.name for o in step.get_outputs()]
@@ -80,8 +84,25 @@ def translate(folder, sentences):
             for k in state:
                 state[k] = state[k][:, keep] if k in ("h", "c") else state[k][keep]
         for n, i in enumerate(chunk):
-            out[i] = " ".join(info["tgt_vocab"][t] for t in words[n] if t not in (sp["pad"], sp["sos"]))
+            out[i] = decode([t for t in words[n] if t not in (sp["pad"], sp["sos"])])
     return out
+
+
+def codec(info):
+    """tokens -> source ids, and output ids -> text: by the word lists, or the subword models."""
+    if "subword" in info:
+        import sentencepiece
+
+        src, tgt = (
+            sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(info["subword"][k]))
+            for k in ("src", "tgt")
+        )
+        return (lambda toks: src.encode(" ".join(toks))), (lambda ids: " ".join(tgt.decode(ids).split()))
+    stoi = {w: i for i, w in enumerate(info["src_vocab"])}
+    unk = info["special"]["unk"]
+    return (lambda toks: [stoi.get(w, unk) for w in toks]), (
+        lambda ids: " ".join(info["tgt_vocab"][t] for t in ids)
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ is greedy decoding with onnxruntime alone).
 
 (``pk`` only with a score, ``feed`` with input feeding, ``weights`` with attention.)
 ``translator.json``: both vocabularies (ids are list positions; 0 <pad>, 1 <unk>, 2 <sos>,
-3 <eos>), the tokenizer's settings (lowercase, the punctuation split) and the output cap.
+3 <eos>; a subword model's SentencePiece protobufs under "subword"), the tokenizer's settings
+(lowercase, the punctuation split) and the output cap.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ def export_translator(translator, directory) -> list:
     (made if missing; each file atomically); returns their paths."""
     from rnnlab.io import write_json
     from rnnlab.translate import corpus
+    from rnnlab.translate.storage import vocab_meta
 
     translator._check_fitted()
     model = translator.model_
@@ -192,8 +194,7 @@ def export_translator(translator, directory) -> list:
     info = {
         "format": "rnnlab-translator-onnx",
         "version": 1,
-        "src_vocab": translator.src_vocab_.itos,
-        "tgt_vocab": translator.tgt_vocab_.itos,
+        **vocab_meta(translator),
         "lower": translator.lower,
         "punct_regex": corpus.PUNCT.pattern,
         "max_len": translator.max_len,

@@ -1,12 +1,17 @@
 """Corpus BLEU and chrF with sacrebleu, several references per sentence.
 
-Hypotheses and references are space-joined normalised tokens (the yardstick's protocol).
+``corpus_scores``: hypotheses and references are space-joined normalised tokens (the
+yardstick's protocol, comparable with ``nmt_torch_reference.py``). ``detokenized_bleu``: the
+standard way, detokenised hypotheses against the raw reference sentences, sacrebleu's own
+tokenisation (13a unless told), its signature reported next to the score.
 sacrebleu wants reference *streams* of equal length: a sentence with fewer translations
 than the most-translated one repeats its first reference (as the yardstick does), which
 leaves BLEU's max-count clipping and closest-length choice unchanged.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import sacrebleu
 
@@ -35,3 +40,33 @@ def corpus_scores(hyps: list[str], refs: list[list[str]]) -> dict:
         "n_references": sum(len(r) for r in refs),
         "bleu_detail": str(bleu),
     }
+
+
+def _closes(tok: str) -> bool:
+    return len(tok) == 1 and unicodedata.category(tok) in ("Pe", "Pf", "Po") and tok not in '"¿¡'
+
+
+def _opens(tok: str) -> bool:
+    return len(tok) == 1 and (unicodedata.category(tok) in ("Ps", "Pi") or tok in "¿¡")
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Normalised tokens back to text: no space before closing punctuation (. , ! ? 。 」 » ...)
+    or after opening (( ¿ 「 « ...); ``13a`` splits punctuation off again, so the score does not
+    hang on typography, and text in scripts without spaces gets its own back."""
+    out = ""
+    for i, tok in enumerate(tokens):
+        if i and not (_closes(tok) or _opens(tokens[i - 1])):
+            out += " "
+        out += tok
+    return out
+
+
+def detokenized_bleu(hyps: list[str], refs: list[list[str]], lowercase: bool, tokenize: str = "13a") -> dict:
+    """``{"bleu", "signature"}``: sacrebleu on detokenised hypotheses (plain text) and raw
+    references, case-insensitive when the model was trained lower-cased."""
+    from sacrebleu.metrics import BLEU
+
+    metric = BLEU(lowercase=lowercase, tokenize=tokenize)
+    score = metric.corpus_score(hyps, reference_streams(refs))
+    return {"bleu": round(float(score.score), 4), "signature": str(metric.get_signature())}

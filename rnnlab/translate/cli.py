@@ -1,4 +1,4 @@
-"""`rnnlab translate train | eval | run`: English -> French with attention, on the command line.
+"""`rnnlab translate train | eval | run`: English -> French (or any pair) with attention, on the command line.
 
     rnnlab translate train --out runs/fr --bidirectional --attention general --time-budget 25
     rnnlab translate eval --model runs/fr --beam 5 --report fr.json
@@ -27,6 +27,7 @@ from rnnlab.translate import corpus
 from rnnlab.translate.model import CELLS
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
 from rnnlab.translate.storage import is_translator_dir
+from rnnlab.translate.subword import KINDS
 from rnnlab.translate.translator import RENAMED
 
 
@@ -84,6 +85,23 @@ def _add_data_arguments(t):
         help="vocabulary: words seen at least this often (default: 2)",
     )
     t.add_argument("--no-lower", dest="lower", action="store_const", const=False, help="keep the case")
+    t.add_argument(
+        "--reverse",
+        action="store_const",
+        const=True,
+        help="translate the file's second column into its first (French -> English on the bundled pairs)",
+    )
+    t.add_argument(
+        "--vocab",
+        choices=KINDS,
+        help="words (min-freq), or SentencePiece subwords learned on the training part (default: word)",
+    )
+    t.add_argument(
+        "--vocab-size",
+        type=cliargs.bounded_int(1_000_000),
+        help="subword vocabulary size, at most (default: 8000)",
+    )
+    t.add_argument("--joint-vocab", action="store_const", const=True, help="one subword model for both sides")
 
 
 def _add_model_arguments(t):
@@ -140,13 +158,19 @@ def _add_training_arguments(t):
     t.add_argument(
         "--lr-decay",
         type=cliargs.number(float, 0.0, "a number in (0, 1]", 1.0, low_open=True),
-        help="learning rate factor after an epoch without valid BLEU gain (default: 0.5)",
+        help="learning rate factor after an epoch without valid score gain (default: 0.5)",
     )
     t.add_argument(
         "--early-stopping",
         type=cliargs.positive_int,
         metavar="EPOCHS",
-        help="stop after this many epochs without valid BLEU gain (default: 3)",
+        help="stop after this many epochs without valid score gain (default: 3)",
+    )
+    t.add_argument(
+        "--valid-metric",
+        choices=("bleu", "chrf"),
+        help="the validation score that picks the best epoch: bleu on tokens, or chrf (characters: "
+        "for scripts written without spaces) (default: bleu)",
     )
     t.add_argument("--seed", type=cliargs.nonnegative_int, help="seed (default: 0)")
     t.add_argument(
@@ -181,6 +205,13 @@ def _add_eval_parser(sub):
         help="beam search: alpha of ((5 + |Y|) / 6) ** alpha (default: 1)",
     )
     e.add_argument("--samples", type=cliargs.nonnegative_int, default=5, help="sample translations shown")
+    e.add_argument(
+        "--sacrebleu-tokenize",
+        choices=("13a", "intl", "char", "zh", "ja-mecab", "ko-mecab", "none"),
+        default="13a",
+        help="sacrebleu's tokenisation of the detokenised score (default: 13a; zh, ja-mecab, char "
+        "for scripts without spaces)",
+    )
     e.add_argument(
         "--report",
         metavar="FILE.json",
@@ -266,7 +297,7 @@ def cmd_train(args):
     root = distributed.world().is_root  # under MPI only rank 0 checks, writes and prints
     if root:
         _check_out(out, args)
-    pairs = corpus.read_pairs(cfg["pairs"])
+    pairs = corpus.read_pairs(cfg["pairs"], reverse=cfg["reverse"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
     run_cfg = {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])}
     if args.resume and root:
@@ -277,7 +308,7 @@ def cmd_train(args):
     if root:
         print(
             f"data: {len(pairs)} pairs -> train {len(split['train'])}, valid {len(split['valid'])}, "
-            f"test {len(split['test'])} (split by English sentence, protocol {cfg['split_protocol']})"
+            f"test {len(split['test'])} (split by source sentence, protocol {cfg['split_protocol']})"
             + (f"; {distributed.world().size} ranks, each a shard of every batch" if not _single() else "")
         )
     t0 = time.time()
@@ -316,15 +347,15 @@ def _print_done(tr, out, t0):
     print(
         f"done: {tr.n_epochs_} epochs ({tr.stop_reason_}), {tr.train_seconds_:.0f} s in all, "
         f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training "
-        f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); best valid BLEU "
+        f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); best valid {tr.valid_metric} "
         f"{tr.best_bleu_ if tr.best_bleu_ is not None else float('nan'):.2f} (epoch {tr.best_epoch_}); "
         f"model in {out} [{time.time() - t0:.0f} s this run]"
     )
 
 
 def _eval_pairs(tr, model_dir, args):
-    if args.pairs:
-        return corpus.read_pairs(args.pairs), args.pairs
+    """The pairs ``translate eval`` scores (the model's split of its corpus, or ``--pairs``,
+    in the model's direction) and their name."""
     cfg_file = Path(model_dir) / "config.json"
     cfg = dict(TRAIN_DEFAULTS)
     if cfg_file.is_file():
@@ -334,6 +365,9 @@ def _eval_pairs(tr, model_dir, args):
             check_saved_types(saved)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise UserError(f"{cfg_file} is corrupt ({e})") from None
+    reverse = bool(cfg["reverse"])
+    if args.pairs:
+        return corpus.read_pairs(args.pairs, reverse=reverse), args.pairs
     if cfg["split_protocol"] not in corpus.PROTOCOLS:
         raise UserError(f"{cfg_file} is corrupt (split_protocol {cfg['split_protocol']!r})")
     if cfg["pairs"] is not None and args.corpus is None:  # never open a path read from a model file
@@ -342,21 +376,31 @@ def _eval_pairs(tr, model_dir, args):
             f"evaluate its {args.split} split (or evaluate a whole file with --pairs PATH)"
         )
     cfg["pairs"] = args.corpus if cfg["pairs"] is not None else None
-    pairs = corpus.read_pairs(cfg["pairs"])
-    return corpus.split_pairs(pairs, cfg["split_protocol"], tr.lower)[
-        args.split
-    ], f"{cfg['pairs'] or 'bundled fra-eng'} [{args.split} split, {cfg['split_protocol']}]"
+    pairs = corpus.read_pairs(cfg["pairs"], reverse=reverse)
+    name = f"{cfg['pairs'] or 'bundled fra-eng'}{' reversed' if reverse else ''}"
+    split = corpus.split_pairs(pairs, cfg["split_protocol"], tr.lower)[args.split]
+    return split, f"{name} [{args.split} split, {cfg['split_protocol']}]"
 
 
 def cmd_eval(args):
     warnings.showwarning = _warn_one_line
     tr = _load(args.model)
     pairs, name = _eval_pairs(tr, args.model[0], args)
-    res = tr.evaluate(pairs, beam_size=args.beam, length_penalty=args.length_penalty, n_samples=args.samples)
+    res = tr.evaluate(
+        pairs,
+        args.beam,
+        args.length_penalty,
+        n_samples=args.samples,
+        sacrebleu_tokenize=args.sacrebleu_tokenize,
+    )
     res = {"data": name, "model": [str(m) for m in args.model], **res, "length_penalty": args.length_penalty}
     search = "greedy" if args.beam == 1 else f"beam {args.beam}, length penalty {args.length_penalty:g}"
     print(f"{name}: {res['n_sentences']} source sentences ({res['n_references']} references), {search}")
-    print(f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}   ({res['decode_seconds']:.1f} s to translate)")
+    print(
+        f"BLEU {res['bleu']:.2f} (normalised tokens, the yardstick's protocol)   chrF {res['chrf']:.2f}   "
+        f"<unk> {100 * res['unk_share']:.2f}% of output tokens   ({res['decode_seconds']:.1f} s to translate)"
+    )
+    print(f"sacreBLEU {res['sacrebleu']['bleu']:.2f} (detokenised)   {res['sacrebleu']['signature']}")
     for s in res["samples"]:
         print(f"  {s['source']}\n    -> {s['output']}\n    ref {s['references'][0]}")
     if args.report:
@@ -386,8 +430,14 @@ def cmd_run(args):
             raise UserError("this model has no attention (trained with --attention none): nothing to plot")
         from rnnlab.translate.plots import plot_attention
 
-        (out,), (w,) = tr.translate([first], return_attention=True)
-        src = corpus.normalize(first, tr.lower)[: w.shape[1]]
-        plot_attention(src, out.split(), w, args.attention_plot, title=f"{' '.join(src)}\n-> {out}")
+        (e,) = tr.explain([first])
+        words = " ".join(corpus.normalize(first, tr.lower))
+        plot_attention(
+            e["source"],
+            e["target"][:-1],
+            e["weights"],
+            args.attention_plot,
+            title=f"{words}\n-> {e['translation']}",
+        )
         print(f"attention plot: {args.attention_plot}", file=sys.stderr)
     return 0

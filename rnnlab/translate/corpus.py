@@ -1,20 +1,27 @@
 """The parallel corpus: reading, normalisation, the train / valid / test split, references.
 
-Normalisation (the yardstick's protocol, ``shared/reference/README.md``)::
+Normalisation (the yardstick's protocol, ``shared/reference/README.md``, for any script)::
 
     lower-case (optional), narrow and no-break spaces -> spaces, Unicode NFC,
-    a space around each of . ! ? , ; : " « » ( ) ¿ ¡ , split on whitespace
+    a space around each of . ! ? , ; : " « » ( ) ¿ ¡  and around the sentence punctuation
+    of the non-Latin scripts (。、「」！？ ، ؟ । ...), split on whitespace
 
-Split, deterministic and **by distinct English sentence**, so that no English sentence (with
-all its French translations) is in two splits::
+On Latin-script text (the bundled English-French pairs among it) this is exactly the
+yardstick's rule: the added characters start at U+0370 and leave the General Punctuation block
+alone (``tests/translate/test_language_pairs.py`` checks every bundled pair). Lower-casing is
+``str.lower`` (Unicode-aware; scripts without case pass unchanged). Scripts written without
+spaces (Japanese, Chinese) give long "words": train them with ``--vocab unigram|bpe``.
 
-    bucket(en) = int(sha1(en).hexdigest(), 16) % 100      0 -> test, 1 -> valid, else train
+Split, deterministic and **by distinct source sentence** (English, on the bundled pairs), so
+that no source sentence (with all its translations) is in two splits::
 
-``protocol="sha1"`` hashes the raw English string (exactly the yardstick's rule);
-``"sha1-normalized"`` hashes the normalised English tokens instead, so that two raw spellings
+    bucket(src) = int(sha1(src).hexdigest(), 16) % 100      0 -> test, 1 -> valid, else train
+
+``protocol="sha1"`` hashes the raw source string (exactly the yardstick's rule);
+``"sha1-normalized"`` hashes the normalised source tokens instead, so that two raw spellings
 that normalise alike ("Go." and "go.") cannot straddle splits either.
-Evaluation groups the pairs of a split by normalised English sentence: every French
-translation of a sentence is a reference.
+Evaluation groups the pairs of a split by normalised source sentence: every translation of a
+sentence is a reference.
 """
 
 from __future__ import annotations
@@ -29,7 +36,22 @@ from pathlib import Path
 
 from rnnlab.errors import UserError
 
-PUNCT = re.compile(r'([.!?,;:"«»()¿¡])')
+YARDSTICK_PUNCT = '.!?,;:"«»()¿¡'
+
+
+def _other_scripts_punctuation() -> str:
+    """Sentence punctuation of the scripts past Latin (Greek's ;, Arabic's ، ؟, Devanagari's
+    ।, CJK's 。、「」, full-width ！？ ...): Unicode categories Po Ps Pe Pi Pf from U+0370 on,
+    the General Punctuation block (U+2000-U+206F: ’ – … which Latin text keeps in its words,
+    as the yardstick does) left out; dashes (Pd) and connectors (Pc) too."""
+    return "".join(
+        chr(c)
+        for c in range(0x370, 0x10000)
+        if unicodedata.category(chr(c)) in ("Po", "Ps", "Pe", "Pi", "Pf") and not 0x2000 <= c <= 0x206F
+    )
+
+
+PUNCT = re.compile("([" + re.escape(YARDSTICK_PUNCT + _other_scripts_punctuation()) + "])")
 PROTOCOLS = ("sha1", "sha1-normalized")
 BUNDLED = "fra-eng.tsv.gz"
 
@@ -61,8 +83,9 @@ def bundled_path() -> Path:
     return Path(str(resources.files("rnnlab.data").joinpath(BUNDLED)))
 
 
-def read_pairs(path=None) -> list[tuple[str, str]]:
-    """(English, French) pairs from a ``source<TAB>target[<TAB>...]`` file, .gz or plain.
+def read_pairs(path=None, reverse: bool = False) -> list[tuple[str, str]]:
+    """(source, target) pairs from a ``source<TAB>target[<TAB>...]`` file, .gz or plain
+    (``reverse``: (target, source), e.g. French -> English from the bundled file).
 
     ``path=None`` reads the bundled corpus. Blank lines are skipped; a non-blank line without
     a tab, a missing file or bad UTF-8 raise ``UserError`` naming the file and line.
@@ -87,7 +110,7 @@ def read_pairs(path=None) -> list[tuple[str, str]]:
         fields = line.split("\t")
         if len(fields) < 2:
             raise UserError(f"{path}:{lineno}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
-        pairs.append((fields[0], fields[1]))
+        pairs.append((fields[1], fields[0]) if reverse else (fields[0], fields[1]))
     if not pairs:
         raise UserError(f"corpus {path} has no sentence pairs")
     return pairs
@@ -104,14 +127,19 @@ def split_pairs(pairs, protocol: str = "sha1", lower: bool = True) -> dict[str, 
 def tokenize_pairs(pairs, max_len: int | None = 10, lower: bool = True):
     """Normalised (src tokens, tgt tokens) pairs with at most ``max_len`` tokens on both sides
     and at least one on each. Returns ``(kept, n_dropped)``."""
-    kept, dropped = [], 0
+    pairs = list(pairs)
+    kept = [(se, sf) for _, _, se, sf in kept_pairs(pairs, max_len, lower)]
+    return kept, len(pairs) - len(kept)
+
+
+def kept_pairs(pairs, max_len: int | None = 10, lower: bool = True):
+    """``(src, tgt, src tokens, tgt tokens)`` of the raw pairs ``tokenize_pairs`` keeps."""
+    out = []
     for en, fr in pairs:
         se, sf = normalize(en, lower), normalize(fr, lower)
-        if not se or not sf or (max_len is not None and (len(se) > max_len or len(sf) > max_len)):
-            dropped += 1
-            continue
-        kept.append((se, sf))
-    return kept, dropped
+        if se and sf and (max_len is None or (len(se) <= max_len and len(sf) <= max_len)):
+            out.append((en, fr, se, sf))
+    return out
 
 
 def group_references(tok_pairs) -> dict[str, list[str]]:
@@ -119,4 +147,13 @@ def group_references(tok_pairs) -> dict[str, list[str]]:
     refs: dict[str, list[str]] = {}
     for se, sf in tok_pairs:
         refs.setdefault(" ".join(se), []).append(" ".join(sf))
+    return refs
+
+
+def group_raw_references(pairs, max_len: int | None = 10, lower: bool = True) -> dict[str, list[str]]:
+    """{normalised source sentence: [every raw target translation]}: the references of
+    detokenised scoring, for the pairs and in the order of ``group_references``."""
+    refs: dict[str, list[str]] = {}
+    for _, fr, se, _ in kept_pairs(pairs, max_len, lower):
+        refs.setdefault(" ".join(se), []).append(fr.strip())
     return refs

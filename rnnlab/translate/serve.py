@@ -81,19 +81,15 @@ def create_app(translator, max_sentences: int = 64, max_chars: int = 1000, max_b
 def _translate(translator, texts, beam, attention) -> dict:
     import warnings
 
-    from rnnlab.translate import corpus
-
     with warnings.catch_warnings():  # empty sentences are translated as "" (said in the API doc)
         warnings.simplefilter("ignore")
         if not attention or translator.attention == "none":
             return {"translations": translator.translate(texts, beam_size=beam)}
-        outs, weights = translator.translate(texts, beam_size=1, return_attention=True)
-    heat = []
-    for text, out, w in zip(texts, outs, weights):
-        src = corpus.normalize(text, translator.lower)
-        if w is None:
-            heat.append(None)
-            continue
-        target = out.split() + ["<eos>"]
-        heat.append({"source": src[: w.shape[1]], "target": target, "weights": w.round(4).tolist()})
-    return {"translations": outs, "attention": heat}
+        found = translator.explain(texts)
+    heat = [
+        None
+        if e is None
+        else {"source": e["source"], "target": e["target"], "weights": e["weights"].round(4).tolist()}
+        for e in found
+    ]
+    return {"translations": [e["translation"] if e else "" for e in found], "attention": heat}

@@ -19,6 +19,8 @@ configuration and NaN/inf weights refused.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import warnings
 from pathlib import Path
@@ -38,6 +40,7 @@ from rnnlab.io import (
     write_json,
     write_tensors,
 )
+from rnnlab.translate.subword import SubwordVocab
 from rnnlab.translate.training import rng_state, set_rng_state
 from rnnlab.translate.vocab import Vocab
 
@@ -107,8 +110,7 @@ def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint
         "format_version": FORMAT_VERSION,
         "params": tr.get_params(),
         "model": tr.model_.config(),
-        "src_vocab": tr.src_vocab_.itos,
-        "tgt_vocab": tr.tgt_vocab_.itos,
+        **vocab_meta(tr),
         "fitted": {
             "history": tr.history_,
             "best_epoch": tr.best_epoch_,
@@ -124,6 +126,42 @@ def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint
         write_json(os.path.join(tmp, "translator.json"), meta)
 
     write_dir(path, fill, keep)
+
+
+def vocab_meta(tr: Translator) -> dict:
+    """Both vocabularies for a JSON file: their pieces, and a subword model's SentencePiece
+    protobuf (base64) under ``"subword"``."""
+    meta: dict[str, Any] = {"src_vocab": tr.src_vocab_.itos, "tgt_vocab": tr.tgt_vocab_.itos}
+    if isinstance(tr.src_vocab_, SubwordVocab):
+        meta["subword"] = {
+            "kind": tr.src_vocab_.kind,
+            "src": base64.b64encode(tr.src_vocab_.proto).decode("ascii"),
+            "tgt": base64.b64encode(tr.tgt_vocab_.proto).decode("ascii"),
+        }
+    return meta
+
+
+def vocabs_from_meta(meta: dict):
+    """The source and target vocabularies ``vocab_meta`` wrote (``ValueError`` if corrupt)."""
+    sub, kind = meta.get("subword"), meta["params"].get("vocab", "word")
+    if sub is None:
+        if kind != "word":
+            raise ValueError(f"params['vocab'] is {kind!r:.40} but the file holds no subword model")
+        return Vocab(meta["src_vocab"]), Vocab(meta["tgt_vocab"])
+    check_schema(sub, {"kind": "str", "src": "str", "tgt": "str"}, "['subword']")
+    if sub["kind"] not in ("bpe", "unigram") or sub["kind"] != kind:
+        raise ValueError(f"subword kind {sub['kind']!r:.40} does not match params['vocab'] {kind!r:.40}")
+    out = []
+    for side in ("src", "tgt"):
+        try:
+            proto = base64.b64decode(sub[side], validate=True)
+            vocab = SubwordVocab(proto, sub["kind"])
+        except (binascii.Error, RuntimeError, OSError) as e:
+            raise ValueError(f"the {side} subword model does not load ({type(e).__name__})") from None
+        if vocab.itos != meta[f"{side}_vocab"]:
+            raise ValueError(f"the {side} subword model does not match {side}_vocab")
+        out.append(vocab)
+    return tuple(out)
 
 
 def _check_meta(meta: dict, schema: dict, where: str) -> dict:
@@ -160,7 +198,7 @@ def read_model_dir(cls: type[Translator], path: Path) -> Translator:
         check_schema(fitted, FITTED_SCHEMA, "translator.json['fitted']")
         params = {k: v for k, v in saved.items() if k in cls._PARAMS}
         self = cls(**params)
-        self.src_vocab_, self.tgt_vocab_ = Vocab(meta["src_vocab"]), Vocab(meta["tgt_vocab"])
+        self.src_vocab_, self.tgt_vocab_ = vocabs_from_meta(meta)
         self.model_ = self._build_model()
         weights = read_tensors(weights_file)
         check_finite(weights, "model.safetensors")
@@ -188,8 +226,7 @@ def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_st
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "params": tr.get_params(),
-        "src_vocab": tr.src_vocab_.itos,
-        "tgt_vocab": tr.tgt_vocab_.itos,
+        **vocab_meta(tr),
         "rng": rng_state(tr.model_.rng),
     }
 

@@ -8,8 +8,9 @@ history); ``Translator.load(dir)`` reads them back. Nothing is pickled.
 
 Training (``fit``): Adam, gradient clipping, teacher forcing (a ratio below 1 feeds the model
 its own previous word at random steps), validation BLEU after every epoch when ``valid``
-pairs are given, the learning rate times ``lr_decay`` after every epoch that does not
-improve the best validation BLEU, early stopping after ``early_stopping`` such epochs (the
+pairs are given (``valid_metric="chrf"`` for scripts written without spaces, where BLEU on
+whitespace tokens is meaningless), the learning rate times ``lr_decay`` after every epoch that
+does not improve the best validation score, early stopping after ``early_stopping`` such epochs (the
 best epoch's weights are kept), a ``time_budget`` in minutes (all runs of a resumed training
 together; it may end an epoch early, and that partial epoch then counts as done), and with
 ``checkpoint_dir`` a checkpoint after every epoch that ``fit(..., resume=True)`` continues
@@ -22,7 +23,6 @@ GEMMs and softmax, and Adam, over that many threads and holds BLAS at one thread
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,10 @@ from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.optim import Adam
 from rnnlab.translate import corpus, parallel
-from rnnlab.translate.batching import epoch_order, make_batches, pad_sources
-from rnnlab.translate.bleu import corpus_scores
-from rnnlab.translate.model import Seq2Seq, reorder_state
+from rnnlab.translate.batching import epoch_order, make_batches
+from rnnlab.translate.decoding import Decoding
+from rnnlab.translate.model import Seq2Seq
 from rnnlab.translate.progress import progress
-from rnnlab.translate.search import beam_search, greedy_search
 from rnnlab.translate.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.translate.storage import (
     RENAMED,
@@ -46,13 +45,11 @@ from rnnlab.translate.storage import (
     save_checkpoint,
     write_model_dir,
 )
+from rnnlab.translate.subword import build_vocabs
 from rnnlab.translate.training import one_blas_thread, train_epoch
-from rnnlab.translate.vocab import Vocab
-
-CHUNK = 256  # sentences decoded together
 
 
-class Translator:
+class Translator(Decoding):
     """English -> French (or any tab-separated pair) translation with an attentional seq2seq."""
 
     def __init__(
@@ -69,6 +66,10 @@ class Translator:
         max_len=10,
         min_freq=2,
         lower=True,
+        vocab="word",
+        vocab_size=8000,
+        joint_vocab=False,
+        valid_metric="bleu",
         epochs=10,
         time_budget=None,
         batch_size=64,
@@ -97,6 +98,8 @@ class Translator:
         self.num_layers, self.hidden_size, self.embedding_size = num_layers, hidden_size, embedding_size
         self.input_feed, self.dropout, self.teacher_forcing = input_feed, dropout, teacher_forcing
         self.max_len, self.min_freq, self.lower = max_len, min_freq, lower
+        self.vocab, self.vocab_size, self.joint_vocab = vocab, vocab_size, joint_vocab
+        self.valid_metric = valid_metric
         self.epochs, self.time_budget, self.batch_size = epochs, time_budget, batch_size
         self.lr, self.clip, self.lr_decay, self.early_stopping = lr, clip, lr_decay, early_stopping
         self.beam_size, self.length_penalty = beam_size, length_penalty
@@ -116,6 +119,10 @@ class Translator:
         "max_len",
         "min_freq",
         "lower",
+        "vocab",
+        "vocab_size",
+        "joint_vocab",
+        "valid_metric",
         "epochs",
         "time_budget",
         "batch_size",
@@ -203,7 +210,7 @@ class Translator:
             if ckpt is not None and world.is_root:
                 save_checkpoint(self, ckpt, opt, st, best_state)
             if valid_refs and st["bad_epochs"] >= self.early_stopping:
-                stop = f"early stopping: no valid BLEU gain for {st['bad_epochs']} epochs"
+                stop = f"early stopping: no valid {self.valid_metric} gain for {st['bad_epochs']} epochs"
                 break
             if not stats["complete"]:
                 stop = "time budget"
@@ -215,11 +222,14 @@ class Translator:
     def _fit_setup(self, pairs, valid):
         """Tokenize the pairs, build both vocabularies and the model; returns the training
         batches and the validation references (None without ``valid``)."""
+        if self.valid_metric not in ("bleu", "chrf"):
+            raise ValueError(f"valid_metric must be 'bleu' or 'chrf', got {self.valid_metric!r}")
         train, dropped = corpus.tokenize_pairs(pairs, self.max_len, self.lower)
         if not train:
             raise UserError(f"no training pair has 1..{self.max_len} tokens on both sides")
-        self.src_vocab_ = Vocab.build((p[0] for p in train), self.min_freq)
-        self.tgt_vocab_ = Vocab.build((p[1] for p in train), self.min_freq)
+        self.src_vocab_, self.tgt_vocab_ = build_vocabs(
+            train, self.vocab, self.vocab_size, self.joint_vocab, self.min_freq
+        )
         self.model_ = self._build_model()
         valid_refs = None
         if valid is not None:
@@ -298,8 +308,8 @@ class Translator:
         msg = f"epoch {epoch}: loss {rec['loss']:.4f}, {rec['tokens_per_s']:.0f} target tokens/s"
         if valid_refs:
             bleu = parallel.valid_bleu(self, valid_refs, distributed.world())
-            rec["valid_bleu"] = bleu
-            msg += f", valid BLEU {bleu:.2f}"
+            rec[f"valid_{self.valid_metric}"] = bleu
+            msg += f", valid {self.valid_metric} {bleu:.2f}"
             if bleu > st["best_bleu"]:
                 st["best_bleu"], st["best_epoch"], st["bad_epochs"] = bleu, epoch, 0
                 best_state = self.model_.state_dict()
@@ -325,103 +335,6 @@ class Translator:
         self.train_seconds_ = round(st["elapsed"], 2)
         self.stop_reason_ = st["stop_reason"]
         self.model_.eval()
-
-    # -- translate ------------------------------------------------------------------------
-    def _prepare(self, sentences):
-        """Normalised token lists; empty ones become None, over-long ones are truncated (warned)."""
-        limit = self.max_input_len or 2 * self.max_len
-        toks: list[list[str] | None] = []
-        empty = cut = 0
-        for s in sentences:
-            if not isinstance(s, str):
-                raise TypeError(f"translate expects strings, got {type(s).__name__}")
-            t = corpus.normalize(s, self.lower)
-            if not t:
-                empty += 1
-                toks.append(None)
-                continue
-            if len(t) > limit:
-                cut += 1
-                t = t[:limit]
-            toks.append(t)
-        if empty:
-            warnings.warn(f"{empty} empty or whitespace-only sentence(s): translated as ''", stacklevel=3)
-        if cut:
-            warnings.warn(
-                f"{cut} sentence(s) longer than {limit} tokens were truncated to {limit}", stacklevel=3
-            )
-        return toks
-
-    def _translate_tokens(self, toks, beam_size=None, length_penalty=None, return_attention=False):
-        """Token lists (None = empty) -> output token lists (and attention weights)."""
-        beam = self.beam_size if beam_size is None else int(beam_size)
-        alpha = self.length_penalty if length_penalty is None else float(length_penalty)
-        if beam < 1:
-            raise ValueError(f"beam size must be >= 1, got {beam}")
-        model = self.model_
-        model.eval()
-        reorder = getattr(model, "reorder", reorder_state)  # an ensemble reorders its members'
-        out: list[list[str]] = [[] for _ in toks]
-        attn = [None for _ in toks]
-        idx = sorted((i for i, t in enumerate(toks) if t), key=lambda i: len(toks[i]))
-        for a in range(0, len(idx), CHUNK):
-            chunk = idx[a : a + CHUNK]
-            src, lengths = pad_sources([self.src_vocab_.encode(toks[i]) for i in chunk])
-            cap = self.max_output_len or max(self.max_len, int(lengths.max())) + 5
-            state = model.start(src, lengths)
-            if beam == 1:
-                res = greedy_search(
-                    model.step, reorder, state, len(chunk), cap, return_attention=return_attention
-                )
-                hyps, ws = res if return_attention else (res, None)
-            else:
-                hyps, ws = beam_search(model.step, reorder, state, len(chunk), beam, cap, alpha), None
-            for j, i in enumerate(chunk):
-                out[i] = self.tgt_vocab_.decode(hyps[j])
-                if ws is not None:
-                    attn[i] = ws[j][:, : lengths[j]]
-        return (out, attn) if return_attention else out
-
-    def translate(self, sentences, beam_size=None, length_penalty=None, return_attention=False):
-        """Translate raw strings; returns space-joined normalised target tokens per sentence
-        (and, with ``return_attention``, each sentence's (output words + <eos>, source words)
-        attention weights, greedy search only)."""
-        self._check_fitted()
-        if isinstance(sentences, str):
-            raise TypeError("translate expects a list of strings; wrap a single sentence in a list")
-        toks = self._prepare(list(sentences))
-        if return_attention:
-            if (beam_size or self.beam_size) != 1:
-                raise ValueError("attention weights are returned by greedy search (beam_size=1) only")
-            out, attn = self._translate_tokens(toks, 1, return_attention=True)
-            return [" ".join(o) for o in out], attn
-        return [" ".join(o) for o in self._translate_tokens(toks, beam_size, length_penalty)]
-
-    def _bleu(self, refs):
-        srcs = list(refs)
-        hyps = self._translate_tokens([s.split() for s in srcs], beam_size=1)
-        return corpus_scores([" ".join(h) for h in hyps], [refs[s] for s in srcs])["bleu"]
-
-    def evaluate(self, pairs, beam_size=None, length_penalty=None, n_samples=5):
-        """Corpus BLEU and chrF of raw ``(source, target)`` pairs, all targets of a source as
-        its references (pairs over ``max_len`` tokens are left out, as in training)."""
-        self._check_fitted()
-        refs = corpus.group_references(corpus.tokenize_pairs(pairs, self.max_len, self.lower)[0])
-        if not refs:
-            raise UserError(f"no evaluation pair has 1..{self.max_len} tokens on both sides")
-        srcs = list(refs)
-        t0 = time.time()
-        hyps = [
-            " ".join(h) for h in self._translate_tokens([s.split() for s in srcs], beam_size, length_penalty)
-        ]
-        seconds = time.time() - t0
-        res = corpus_scores(hyps, [refs[s] for s in srcs])
-        res["beam_size"] = self.beam_size if beam_size is None else int(beam_size)
-        res["decode_seconds"] = round(seconds, 2)
-        res["samples"] = [
-            {"source": s, "output": h, "references": refs[s]} for s, h in list(zip(srcs, hyps))[:n_samples]
-        ]
-        return res
 
     # -- save / load -----------------------------------------------------------------------
     def save(self, path):

@@ -39,6 +39,14 @@ class Vocab:
         """Token ids, ``<unk>`` for words not in the vocabulary."""
         return [self.stoi.get(w, UNK) for w in tokens]
 
+    def units(self, tokens) -> list[str]:
+        """What the model reads for ``tokens``: the words themselves (attention labels)."""
+        return list(tokens)
+
+    def labels(self, ids) -> list[str]:
+        """The words of output ids (attention rows), ``<eos>`` not included."""
+        return self.decode(ids)
+
     def decode(self, ids) -> list[str]:
         """Words of ``ids``, stopping at ``<eos>`` and skipping ``<pad>``/``<sos>``."""
         out = []

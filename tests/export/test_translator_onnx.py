@@ -43,6 +43,7 @@ CASES = [
     dict(cell="lstm", attention="dot", num_layers=2),  # dot-like scores: one direction (sizes)
     dict(cell="gru", attention="scaled_dot", input_feed=True),
     dict(cell="lstm", attention="none"),
+    dict(cell="gru", attention="general", vocab="bpe", vocab_size=300),  # pieces by sentencepiece
 ]
 
 

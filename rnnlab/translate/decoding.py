@@ -1,0 +1,153 @@
+"""The decoding half of ``Translator``: text in, translations out (greedy or beam search, in
+chunks of sentences sorted by length), the attention behind them (``explain``), and the scores
+of a test set (``evaluate``: BLEU on normalised tokens, detokenised sacreBLEU with its
+signature, chrF, the share of ``<unk>``). A mixin: ``Translator`` holds the fitted state
+(``model_``, ``src_vocab_``, ``tgt_vocab_``) and its arguments.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+from rnnlab.errors import UserError
+from rnnlab.translate import corpus
+from rnnlab.translate.batching import pad_sources
+from rnnlab.translate.bleu import corpus_scores, detokenize, detokenized_bleu
+from rnnlab.translate.model import reorder_state
+from rnnlab.translate.search import beam_search, greedy_search
+
+CHUNK = 256  # sentences decoded together
+
+
+class Decoding:
+    """``translate``, ``explain`` and ``evaluate`` of a fitted translator."""
+
+    # -- translate ------------------------------------------------------------------------
+    def _prepare(self, sentences):
+        """Normalised token lists; empty ones become None, over-long ones are truncated (warned)."""
+        limit = self.max_input_len or 2 * self.max_len
+        toks: list[list[str] | None] = []
+        empty = cut = 0
+        for s in sentences:
+            if not isinstance(s, str):
+                raise TypeError(f"translate expects strings, got {type(s).__name__}")
+            t = corpus.normalize(s, self.lower)
+            if not t:
+                empty += 1
+                toks.append(None)
+                continue
+            if len(t) > limit:
+                cut += 1
+                t = t[:limit]
+            toks.append(t)
+        if empty:
+            warnings.warn(f"{empty} empty or whitespace-only sentence(s): translated as ''", stacklevel=3)
+        if cut:
+            warnings.warn(
+                f"{cut} sentence(s) longer than {limit} tokens were truncated to {limit}", stacklevel=3
+            )
+        return toks
+
+    def _translate_tokens(self, toks, beam_size=None, length_penalty=None, return_attention=False):
+        """Token lists (None = empty) -> output token lists (and attention weights)."""
+        beam = self.beam_size if beam_size is None else int(beam_size)
+        alpha = self.length_penalty if length_penalty is None else float(length_penalty)
+        if beam < 1:
+            raise ValueError(f"beam size must be >= 1, got {beam}")
+        model = self.model_
+        model.eval()
+        reorder = getattr(model, "reorder", reorder_state)  # an ensemble reorders its members'
+        out: list[list[str]] = [[] for _ in toks]
+        attn: list[Any] = [None for _ in toks]  # (weights, output units) per sentence
+        idx = sorted((i for i, t in enumerate(toks) if t), key=lambda i: len(toks[i]))
+        for a in range(0, len(idx), CHUNK):
+            chunk = idx[a : a + CHUNK]
+            src, lengths = pad_sources([self.src_vocab_.encode(toks[i]) for i in chunk])
+            per_word = 1 if self.vocab == "word" else 3  # pieces a word may take
+            cap = self.max_output_len or max(per_word * self.max_len, int(lengths.max())) + 5
+            state = model.start(src, lengths)
+            if beam == 1:
+                res = greedy_search(
+                    model.step, reorder, state, len(chunk), cap, return_attention=return_attention
+                )
+                hyps, ws = res if return_attention else (res, None)
+            else:
+                hyps, ws = beam_search(model.step, reorder, state, len(chunk), beam, cap, alpha), None
+            for j, i in enumerate(chunk):
+                out[i] = self.tgt_vocab_.decode(hyps[j])
+                if ws is not None:
+                    attn[i] = (ws[j][:, : lengths[j]], self.tgt_vocab_.labels(hyps[j]))
+        return (out, attn) if return_attention else out
+
+    def translate(self, sentences, beam_size=None, length_penalty=None, return_attention=False):
+        """Translate raw strings; returns space-joined normalised target tokens per sentence
+        (and, with ``return_attention``, each sentence's (output words + <eos>, source words)
+        attention weights, greedy search only)."""
+        self._check_fitted()
+        if isinstance(sentences, str):
+            raise TypeError("translate expects a list of strings; wrap a single sentence in a list")
+        toks = self._prepare(list(sentences))
+        if return_attention:
+            if (beam_size or self.beam_size) != 1:
+                raise ValueError("attention weights are returned by greedy search (beam_size=1) only")
+            out, attn = self._translate_tokens(toks, 1, return_attention=True)
+            return [" ".join(o) for o in out], [None if a is None else a[0] for a in attn]
+        return [" ".join(o) for o in self._translate_tokens(toks, beam_size, length_penalty)]
+
+    def explain(self, sentences) -> list[dict | None]:
+        """Greedy translations with their attention, per sentence ``{"translation", "source",
+        "target", "weights"}``: the units the model reads and writes (words, or subword pieces)
+        with ``<eos>`` ending ``target``, and the (target, source) weights; None for an empty
+        sentence."""
+        self._check_fitted()
+        if self.attention == "none":
+            raise ValueError("this model has no attention (trained with attention='none')")
+        toks = self._prepare(list(sentences))
+        outs, attn = self._translate_tokens(toks, 1, return_attention=True)
+        res: list[dict | None] = []
+        for t, o, a in zip(toks, outs, attn):
+            if a is None or t is None:
+                res.append(None)
+                continue
+            w, lab = a
+            src = self.src_vocab_.units(t)[: w.shape[1]]
+            res.append({"translation": " ".join(o), "source": src, "target": lab + ["<eos>"], "weights": w})
+        return res
+
+    def _bleu(self, refs):
+        srcs = list(refs)
+        hyps = self._translate_tokens([s.split() for s in srcs], beam_size=1)
+        return corpus_scores([" ".join(h) for h in hyps], [refs[s] for s in srcs])[self.valid_metric]
+
+    def evaluate(self, pairs, beam_size=None, length_penalty=None, n_samples=5, sacrebleu_tokenize="13a"):
+        """Corpus BLEU and chrF of raw ``(source, target)`` pairs, all targets of a source as
+        its references (pairs over ``max_len`` tokens are left out, as in training): ``bleu``
+        on normalised tokens (the yardstick's protocol), ``sacrebleu`` on detokenised output
+        against the raw references (with sacrebleu's signature), and ``unk_share``, the share
+        of output tokens that are ``<unk>``."""
+        self._check_fitted()
+        pairs = list(pairs)
+        refs = corpus.group_references(corpus.tokenize_pairs(pairs, self.max_len, self.lower)[0])
+        if not refs:
+            raise UserError(f"no evaluation pair has 1..{self.max_len} tokens on both sides")
+        srcs = list(refs)
+        t0 = time.time()
+        outs = self._translate_tokens([s.split() for s in srcs], beam_size, length_penalty)
+        seconds = time.time() - t0
+        hyps = [" ".join(h) for h in outs]
+        res = corpus_scores(hyps, [refs[s] for s in srcs])
+        raw = corpus.group_raw_references(pairs, self.max_len, self.lower)
+        res["sacrebleu"] = detokenized_bleu(
+            [detokenize(h) for h in outs], [raw[s] for s in srcs], self.lower, sacrebleu_tokenize
+        )
+        n_out = sum(len(h) for h in outs)
+        res["unk_share"] = round(sum(h.count("<unk>") for h in outs) / max(n_out, 1), 5)
+        res["vocab"] = self.vocab
+        res["beam_size"] = self.beam_size if beam_size is None else int(beam_size)
+        res["decode_seconds"] = round(seconds, 2)
+        res["samples"] = [
+            {"source": s, "output": h, "references": refs[s]} for s, h in list(zip(srcs, hyps))[:n_samples]
+        ]
+        return res
