@@ -22,13 +22,10 @@ from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
 from rnnlab.io import check_target_dir, write_dir, write_json, write_report
 from rnnlab.nn import runtime
-from rnnlab.nn.attention import SCORES
-from rnnlab.translate import corpus
-from rnnlab.translate.model import CELLS
+from rnnlab.translate import corpus, train_args
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
 from rnnlab.translate.storage import is_translator_dir
-from rnnlab.translate.subword import KINDS
-from rnnlab.translate.translator import RENAMED
+from rnnlab.translate.translator import METRIC_NAMES, RENAMED
 
 
 def add_parser(subparsers):
@@ -49,138 +46,10 @@ def add_parser(subparsers):
 def _add_train_parser(sub):
     """``translate train``: the data, model and training options (every default None)."""
     t = sub.add_parser("train", help="train a translator, checkpoint every epoch, write DIR")
-    _add_data_arguments(t)
-    _add_model_arguments(t)
-    _add_training_arguments(t)
+    train_args.add_data_arguments(t)
+    train_args.add_model_arguments(t)
+    train_args.add_training_arguments(t)
     t.set_defaults(func=cmd_train)
-
-
-def _add_data_arguments(t):
-    """``translate train``: where the model goes, the pairs, the split and the vocabulary."""
-    t.add_argument(
-        "--out", required=True, metavar="DIR", type=cliargs.output_dir, help="model directory to write"
-    )
-    t.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="let --out replace a directory that holds something other than a translator (or a run)",
-    )
-    t.add_argument(
-        "--pairs", metavar="PATH", help="source<TAB>target file (default: the bundled Tatoeba fra-eng)"
-    )
-    t.add_argument(
-        "--split-protocol",
-        choices=corpus.PROTOCOLS,
-        help="sha1 bucket of the raw English string (the yardstick's) or of its normalised "
-        "tokens; bucket 0 test, 1 valid (default: sha1)",
-    )
-    t.add_argument(
-        "--max-len",
-        type=cliargs.bounded_int(cliargs.MAX_STEPS),
-        help="keep pairs with at most this many tokens a side (default: 10)",
-    )
-    t.add_argument(
-        "--min-freq",
-        type=cliargs.positive_int,
-        help="vocabulary: words seen at least this often (default: 2)",
-    )
-    t.add_argument("--no-lower", dest="lower", action="store_const", const=False, help="keep the case")
-    t.add_argument(
-        "--reverse",
-        action="store_const",
-        const=True,
-        help="translate the file's second column into its first (French -> English on the bundled pairs)",
-    )
-    t.add_argument(
-        "--vocab",
-        choices=KINDS,
-        help="words (min-freq), or SentencePiece subwords learned on the training part (default: word)",
-    )
-    t.add_argument(
-        "--vocab-size",
-        type=cliargs.bounded_int(1_000_000),
-        help="subword vocabulary size, at most (default: 8000)",
-    )
-    t.add_argument("--joint-vocab", action="store_const", const=True, help="one subword model for both sides")
-
-
-def _add_model_arguments(t):
-    """``translate train``: the architecture (cell, attention, sizes) and dropout."""
-    t.add_argument("--cell", choices=CELLS, help="recurrent cell of encoder and decoder (default: gru)")
-    t.add_argument(
-        "--attention",
-        choices=SCORES,
-        help="score function; none = the chapter's plain seq2seq (default: general)",
-    )
-    t.add_argument("--bidirectional", action="store_const", const=True, help="bidirectional encoder")
-    t.add_argument(
-        "--layers",
-        type=cliargs.layers,
-        dest="num_layers",
-        help="layers of encoder and decoder (default: 1)",
-    )
-    t.add_argument(
-        "--hidden", type=cliargs.hidden_size, dest="hidden_size", help="hidden units (default: 256)"
-    )
-    t.add_argument(
-        "--emb", type=cliargs.hidden_size, dest="embedding_size", help="embedding size (default: 256)"
-    )
-    t.add_argument(
-        "--input-feed",
-        action="store_const",
-        const=True,
-        help="Luong's input feeding: h~_{t-1} joins the decoder input",
-    )
-    t.add_argument(
-        "--dropout",
-        type=cliargs.number(float, 0.0, "a number in [0, 1)", 0.99),
-        help="dropout on embeddings and h~ (default: 0)",
-    )
-
-
-def _add_training_arguments(t):
-    """``translate train``: teacher forcing, epochs and time, the optimizer, threads, resuming."""
-    t.add_argument(
-        "--teacher-forcing",
-        type=cliargs.unit_interval,
-        help="probability of feeding the gold word (default: 1)",
-    )
-    t.add_argument("--epochs", type=cliargs.bounded_int(100_000), help="maximum epochs (default: 10)")
-    t.add_argument(
-        "--time-budget",
-        type=cliargs.positive_float,
-        metavar="MINUTES",
-        help="stop training after this many minutes in all (resumed runs included)",
-    )
-    t.add_argument("--batch-size", type=cliargs.positive_int, help="sentence pairs per update (default: 64)")
-    t.add_argument("--lr", type=cliargs.positive_float, help="Adam learning rate (default: 0.001)")
-    t.add_argument("--clip", type=cliargs.positive_float, help="clip the global gradient norm (default: 5)")
-    t.add_argument(
-        "--lr-decay",
-        type=cliargs.number(float, 0.0, "a number in (0, 1]", 1.0, low_open=True),
-        help="learning rate factor after an epoch without valid score gain (default: 0.5)",
-    )
-    t.add_argument(
-        "--early-stopping",
-        type=cliargs.positive_int,
-        metavar="EPOCHS",
-        help="stop after this many epochs without valid score gain (default: 3)",
-    )
-    t.add_argument(
-        "--valid-metric",
-        choices=("bleu", "chrf"),
-        help="the validation score that picks the best epoch: bleu on tokens, or chrf (characters: "
-        "for scripts written without spaces) (default: bleu)",
-    )
-    t.add_argument("--seed", type=cliargs.nonnegative_int, help="seed (default: 0)")
-    t.add_argument(
-        "--threads",
-        type=cliargs.bounded_int(256),
-        help="threads for the output layer, softmax and Adam; BLAS is held at one "
-        "(default: the CPUs, at most 4)",
-    )
-    t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_eval_parser(sub):
@@ -347,7 +216,8 @@ def _print_done(tr, out, t0):
     print(
         f"done: {tr.n_epochs_} epochs ({tr.stop_reason_}), {tr.train_seconds_:.0f} s in all, "
         f"{tokens / max(train_s, 1e-9):.0f} target tokens/s while training "
-        f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); best valid {tr.valid_metric} "
+        f"({tokens / max(tr.train_seconds_, 1e-9):.0f} counting validation); "
+        f"best valid {METRIC_NAMES[tr.valid_metric]} "
         f"{tr.best_bleu_ if tr.best_bleu_ is not None else float('nan'):.2f} (epoch {tr.best_epoch_}); "
         f"model in {out} [{time.time() - t0:.0f} s this run]"
     )

@@ -38,10 +38,16 @@ def average(translators):
     translators = list(translators)
     _check_compatible(translators, need_same_shapes=True)
     out = copy.deepcopy(translators[0])
-    states = [t.model_.state_dict() for t in translators]
-    mean = {k: sum(s[k].astype(np.float64) for s in states) / len(states) for k in states[0]}
-    out.model_.load_state_dict({k: v.astype(states[0][k].dtype) for k, v in mean.items()})
+    out.model_.load_state_dict(mean_state([t.model_.state_dict() for t in translators]))
     return out
+
+
+def mean_state(states: list[dict]) -> dict:
+    """The mean of state dicts of one architecture (summed in float64, cast back)."""
+    return {
+        k: (sum(s[k].astype(np.float64) for s in states) / len(states)).astype(v.dtype)
+        for k, v in states[0].items()
+    }
 
 
 class EnsembleModel:

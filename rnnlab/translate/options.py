@@ -20,12 +20,12 @@ TRAIN_DEFAULTS = {
     "min_freq": 2,
     "lower": True,
     "reverse": False,
-    "vocab": "word",
+    "vocab": "bpe",  # measured: the best of 25 minutes (README, benchmarks/RESULTS.md)
     "vocab_size": 8000,
     "joint_vocab": False,
     "cell": "gru",
     "attention": "general",
-    "bidirectional": False,
+    "bidirectional": True,
     "num_layers": 1,
     "hidden_size": 256,
     "embedding_size": 256,
@@ -40,9 +40,13 @@ TRAIN_DEFAULTS = {
     "lr_decay": 0.5,
     "early_stopping": 3,
     "valid_metric": "bleu",
+    "average_last": 1,
     "seed": 0,
     "threads": None,
 }
+# a saved configuration without these keys is older than them: it was trained with these values
+# (not today's defaults), so a resumed round-1/2 run keeps its word vocabulary and one direction
+BEFORE = {"reverse": False, "vocab": "word", "vocab_size": 8000, "joint_vocab": False, "valid_metric": "bleu"}
 ARCH = (
     "pairs",
     "split_protocol",
@@ -86,12 +90,13 @@ def resolve(args):
                 f"cannot resume with different {', '.join('--' + k.replace('_', '-') for k in changed)} "
                 f"(the checkpoint was trained with {', '.join(f'{k}={saved.get(k)!r}' for k in changed)})"
             )
+        cfg.update({k: v for k, v in BEFORE.items() if k not in saved})
         cfg.update({k: v for k, v in saved.items() if k in cfg})
     cfg.update(given)
     if cfg["attention"] in ("dot", "scaled_dot", "cosine") and cfg["bidirectional"]:
         raise UserError(
             f"--attention {cfg['attention']} compares decoder and encoder states directly and "
-            "needs equal sizes: drop --bidirectional or use general/additive"
+            "needs equal sizes: add --no-bidirectional or use general/additive"
         )
     if cfg["input_feed"] and cfg["attention"] == "none":
         raise UserError("--input-feed needs an attention score (not none)")

@@ -37,17 +37,17 @@ def prepare(model, world) -> None:
     world.broadcast_parameters(model)
 
 
-def share_checkpoint(model, opt, st, best_state):
-    """Rank 0's resumed weights, optimiser state, training state and best weights on every
-    rank; returns ``(st, best_state)``."""
+def share_checkpoint(model, opt, st, best_state, recent):
+    """Rank 0's resumed weights, optimiser state, training state, best weights and the last
+    epochs' weights (``average_last``) on every rank; returns ``(st, best_state, recent)``."""
     from rnnlab import distributed
 
     world = distributed.world()
     if world.size == 1:
-        return st, best_state
+        return st, best_state, recent
     world.broadcast_parameters(model)
     opt.load_state_dict(world.bcast(opt.state_dict() if world.is_root else None))
-    return world.bcast((st, best_state) if world.is_root else None)
+    return world.bcast((st, best_state, recent) if world.is_root else None)
 
 
 def epoch_rng(rng: np.random.Generator, world) -> None:
@@ -62,7 +62,7 @@ def epoch_rng(rng: np.random.Generator, world) -> None:
 
 
 def valid_bleu(tr, refs: dict, world) -> float:
-    """Corpus BLEU of greedy translations of the validation sources, the same on every rank."""
+    """The validation score (BLEU or chrF) of greedy translations, the same on every rank."""
     if world.size == 1:
         return tr._bleu(refs)
     if VALIDATION == "root":
@@ -71,4 +71,4 @@ def valid_bleu(tr, refs: dict, world) -> float:
     mine = srcs[world.shard(len(srcs))]
     hyps = [" ".join(h) for h in tr._translate_tokens([s.split() for s in mine], beam_size=1)] if mine else []
     every = [h for part in world.comm.allgather(hyps) for h in part]
-    return corpus_scores(every, [refs[s] for s in srcs])["bleu"]
+    return corpus_scores(every, [refs[s] for s in srcs])[tr.valid_metric]

@@ -118,6 +118,7 @@ def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint
             "n_epochs": tr.n_epochs_,
             "train_seconds": tr.train_seconds_,
             "stop_reason": tr.stop_reason_,
+            "average": tr.averaged_,
         },
     }
 
@@ -212,11 +213,12 @@ def read_model_dir(cls: type[Translator], path: Path) -> Translator:
     )
     self.n_epochs_, self.train_seconds_ = fitted["n_epochs"], fitted["train_seconds"]
     self.stop_reason_ = fitted["stop_reason"]
+    self.averaged_ = fitted.get("average") if isinstance(fitted.get("average"), dict) else None
     self.model_.eval()
     return self
 
 
-def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_state) -> None:
+def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_state, recent=()) -> None:
     """Write ``tr``'s weights, ``opt``'s state, the best weights (when this epoch is the best;
     else the previous ones are kept) and the training state ``st`` as the directory ``ckpt``,
     one unit: a kill leaves the previous checkpoint or this one."""
@@ -235,6 +237,9 @@ def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_st
         write_tensors(os.path.join(tmp, "optimizer.safetensors"), opt.state_dict())
         if new_best:
             write_tensors(os.path.join(tmp, "best.safetensors"), best_state)
+        if recent:  # the last epochs' weights, for average_last: "epoch/name"
+            flat = {f"{e}/{k}": v for e, w in recent for k, v in w.items()}
+            write_tensors(os.path.join(tmp, "recent.safetensors"), flat)
         write_json(os.path.join(tmp, "state.json"), state)
 
     write_dir(ckpt, fill, keep=() if new_best else ("best.safetensors",))
@@ -249,13 +254,23 @@ def _read_checkpoint(ckpt: Path):
         weights = read_tensors(ckpt / "model.safetensors")
         ostate = read_tensors(ckpt / "optimizer.safetensors")
         best = read_tensors(ckpt / "best.safetensors") if (ckpt / "best.safetensors").exists() else None
+        flat = read_tensors(ckpt / "recent.safetensors") if (ckpt / "recent.safetensors").exists() else {}
+        for name, tensors in (
+            ("model", weights),
+            ("optimizer", ostate),
+            ("best", best or {}),
+            ("recent", flat),
+        ):
+            check_finite(tensors, f"{name}.safetensors")
+        recent: dict[int, dict] = {}
+        for key, v in flat.items():
+            epoch, name = key.split("/", 1)
+            recent.setdefault(int(epoch), {})[name] = v
     except FileNotFoundError as e:
         raise UserError(f"cannot resume: no checkpoint in {ckpt} ({Path(e.filename).name} missing)") from None
-        for name, tensors in (("model", weights), ("optimizer", ostate), ("best", best or {})):
-            check_finite(tensors, f"{name}.safetensors")
     except (OSError, ValueError, TypeError, AttributeError, SafetensorError) as e:
         raise UserError(f"cannot resume: the checkpoint in {ckpt} is corrupt ({e})") from None
-    return meta, weights, ostate, best
+    return meta, weights, ostate, best, sorted(recent.items())
 
 
 def _check_compatible(tr: Translator, meta: dict) -> None:
@@ -273,8 +288,9 @@ def _check_compatible(tr: Translator, meta: dict) -> None:
 
 def load_checkpoint(tr: Translator, ckpt: Path, opt):
     """Restore ``tr``'s weights, ``opt``'s state and the dropout generator from ``ckpt``;
-    returns the training state and the best weights (or None)."""
-    meta, weights, ostate, best = _read_checkpoint(ckpt)
+    returns the training state, the best weights (or None) and the last epochs' weights
+    (``[(epoch, state)]``, for ``average_last``)."""
+    meta, weights, ostate, best, recent = _read_checkpoint(ckpt)
     _check_compatible(tr, meta)
     try:
         tr.model_.load_state_dict(weights)
@@ -284,4 +300,4 @@ def load_checkpoint(tr: Translator, ckpt: Path, opt):
         raise UserError(f"cannot resume: the checkpoint does not fit this model ({e})") from None
     st = {k: meta[k] for k in ("epoch", "elapsed", "best_bleu", "best_epoch", "bad_epochs", "history")}
     st["stop_reason"] = None
-    return st, best
+    return st, best, recent[-max(tr.average_last, 1) :] if tr.average_last > 1 else []

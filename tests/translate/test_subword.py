@@ -12,7 +12,6 @@ from rnnlab.translate import Translator, corpus
 from rnnlab.translate.subword import SubwordVocab, build_vocabs, train
 
 
-
 def tokenised(pairs):
     return corpus.tokenize_pairs(pairs, None, lower=False)[0]
 
@@ -128,3 +127,21 @@ def test_subword_resume_gives_the_same_model(tmp_path):
         Translator(epochs=3, **{**kw, "vocab": "bpe"}).fit(
             train_pairs, valid, checkpoint_dir=tmp_path / "b", resume=True
         )
+
+
+def test_the_server_answers_with_pieces_for_a_subword_model(bpe_model):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from rnnlab.translate.serve import create_app
+
+    client = TestClient(create_app(bpe_model))
+    r = client.post("/translate", json={"text": ["the cat sees a mouse .", "  "], "attention": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["translations"][0] == bpe_model.translate(["the cat sees a mouse ."])[0]
+    heat = body["attention"][0]
+    assert heat["source"] == bpe_model.src_vocab_.units(["the", "cat", "sees", "a", "mouse", "."])
+    assert heat["target"][-1] == "<eos>" and len(heat["weights"]) == len(heat["target"])
+    assert body["translations"][1] == "" and body["attention"][1] is None

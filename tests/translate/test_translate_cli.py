@@ -12,7 +12,7 @@ from rnnlab.cli import main
 from rnnlab.io import read_tensors
 
 WORDS = "le chat chien voit mange petit grand un la souris".split()
-TINY = ["--hidden", "16", "--emb", "8", "--batch-size", "16", "--min-freq", "1", "--quiet"]
+TINY = ["--hidden", "16", "--emb", "8", "--batch-size", "16", "--vocab", "word", "--min-freq", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +166,30 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(corpus_file, t
     b = read_tensors(tmp_path / "cut" / "model.safetensors")
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_run_saved_before_subwords_resumes_with_its_word_vocabulary(corpus_file, tmp_path, capsys):
+    """config.json of an older release has no vocab/reverse keys: it was trained with words and
+    resumes with them, although the default is now bpe."""
+    out = tmp_path / "old"
+    argv = ["translate", "train", "--out", str(out), "--pairs", str(corpus_file), *TINY]
+    assert main([*argv, "--epochs", "1"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    for k in ("vocab", "vocab_size", "joint_vocab", "reverse", "valid_metric"):
+        del cfg["train"][k]
+    (out / "config.json").write_text(json.dumps(cfg))
+    code, _, err = run(
+        ["translate", "train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"], capsys
+    )
+    assert code == 0, err
+    meta = json.loads((out / "translator.json").read_text())
+    assert meta["params"]["vocab"] == "word" and "subword" not in meta and meta["fitted"]["n_epochs"] == 2
+
+
+def test_the_default_is_a_bidirectional_encoder_with_bpe_pieces(corpus_file, tmp_path):
+    out = tmp_path / "d"
+    argv = ["translate", "train", "--out", str(out), "--pairs", str(corpus_file), "--epochs", "1", "--quiet"]
+    assert main([*argv, "--hidden", "16", "--emb", "8"]) == 0
+    meta = json.loads((out / "translator.json").read_text())
+    assert meta["params"]["vocab"] == "bpe" and meta["params"]["bidirectional"] is True
+    assert meta["subword"]["kind"] == "bpe"

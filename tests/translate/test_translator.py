@@ -168,3 +168,29 @@ def test_round_one_names_still_work_with_a_warning(fitted, tmp_path):
 
     with pytest.warns(DeprecationWarning, match="embedding_size"):
         assert Seq2Seq(5, 6, emb_size=7, hidden_size=4).embedding_size == 7
+
+
+def test_average_last_epochs(tmp_path):
+    """average_last=2: the final weights are the mean of the last two epochs' (without valid
+    pairs), kept only when they validate better (with them); the epochs' weights live in the
+    checkpoint, so a resumed run averages the same two."""
+    train, valid = toy_pairs(120), toy_pairs(20, seed=1)
+    tr = small(epochs=3, average_last=2).fit(train, checkpoint_dir=tmp_path / "a")
+    recent = read_tensors(tmp_path / "a" / "recent.safetensors")
+    assert sorted({k.split("/")[0] for k in recent}) == ["2", "3"]
+    for name, v in tr.model_.state_dict().items():
+        mean = (recent[f"2/{name}"].astype(np.float64) + recent[f"3/{name}"]) / 2
+        np.testing.assert_allclose(v, mean, rtol=1e-6, err_msg=name)
+    assert tr.averaged_ == {"epochs": [2, 3], "kept": True}
+    tr.save(tmp_path / "m")
+    assert Translator.load(tmp_path / "m").averaged_ == {"epochs": [2, 3], "kept": True}
+
+    full = small(epochs=3, average_last=2).fit(train, valid, checkpoint_dir=tmp_path / "b")
+    info = full.averaged_
+    assert info["epochs"] == [2, 3] and info["kept"] == (info["valid_score"] > info["best_epoch_score"])
+    assert full.best_bleu_ == max(info["valid_score"], info["best_epoch_score"])
+    small(epochs=2, average_last=2).fit(train, valid, checkpoint_dir=tmp_path / "c")
+    resumed = small(epochs=3, average_last=2).fit(train, valid, checkpoint_dir=tmp_path / "c", resume=True)
+    assert resumed.averaged_ == info
+    for k, v in full.model_.state_dict().items():
+        np.testing.assert_array_equal(v, resumed.model_.state_dict()[k], err_msg=k)
