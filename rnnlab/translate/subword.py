@@ -19,7 +19,7 @@ import io
 
 from rnnlab.errors import UserError
 from rnnlab.translate.model import EOS, PAD, SOS
-from rnnlab.translate.vocab import SPECIALS, Vocab
+from rnnlab.translate.vocab import SPECIALS, Vocab, content_ids
 
 KINDS = ("word", "bpe", "unigram")
 
@@ -58,22 +58,11 @@ class SubwordVocab:
 
     def decode(self, ids) -> list[str]:
         """Normalised tokens of piece ids, stopping at ``<eos>``, skipping ``<pad>``/``<sos>``."""
-        return self.sp.decode(self.pieces(ids)).split()
-
-    def pieces(self, ids) -> list[int]:
-        """``ids`` up to ``<eos>`` without ``<pad>``/``<sos>``."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i not in (PAD, SOS):
-                out.append(i)
-        return out
+        return self.sp.decode(content_ids(ids)).split()
 
     def labels(self, ids) -> list[str]:
         """The pieces of output ids (attention rows), ``<eos>`` not included."""
-        return [self.itos[i] for i in self.pieces(ids)]
+        return [self.itos[i] for i in content_ids(ids)]
 
 
 def train(sentences, kind: str, vocab_size: int) -> SubwordVocab:

@@ -49,12 +49,16 @@ class Vocab:
 
     def decode(self, ids) -> list[str]:
         """Words of ``ids``, stopping at ``<eos>`` and skipping ``<pad>``/``<sos>``."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i in (PAD, SOS):
-                continue
-            out.append(self.itos[i])
-        return out
+        return [self.itos[i] for i in content_ids(ids)]
+
+
+def content_ids(ids) -> list[int]:
+    """``ids`` up to the first ``<eos>``, without ``<pad>`` and ``<sos>``."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == EOS:
+            break
+        if i not in (PAD, SOS):
+            out.append(i)
+    return out

@@ -5,9 +5,9 @@ synthetic pair written in a script without spaces or case (katakana), trained wi
 import re
 import unicodedata
 
-import numpy as np
 import pytest
 from conftest import run_cli
+from test_subword import mapped_pairs
 
 from rnnlab.translate import Translator, corpus
 
@@ -62,18 +62,12 @@ def test_reverse_reads_the_second_column_as_the_source_and_splits_by_it():
     assert 1000 < len(split["test"]) < 2500
 
 
-EN = "the cat dog sees eats small big a mouse house".split()
-KANA = "ザ キャット ドッグ ミル タベル チイサイ オオキイ ア ネズミ イエ".split()
+KANA = "ザ キャット ドッグ ミル タベル チイサイ オオキイ ア ネズミ イエ".split()  # the, cat, dog ...
 
 
 def kana_pairs(n, seed=0):
     """English -> a made-up language in katakana, no spaces between its words, ending in 。"""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        idx = rng.integers(0, len(EN), rng.integers(2, 5))
-        out.append((" ".join(EN[i] for i in idx) + " .", "".join(KANA[i] for i in idx) + "。"))
-    return out
+    return mapped_pairs(n, seed, KANA, sep="", end="。", longest=4)
 
 
 def test_a_pair_in_a_script_without_spaces_learns_with_subwords_and_chrf():

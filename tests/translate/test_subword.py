@@ -55,14 +55,20 @@ EN = "the cat dog sees eats small big a mouse house".split()
 FR = "le chat chien voit mange petit grand un souris maison".split()
 
 
-def word_for_word(n, seed=0):
-    """English words -> French words in the same order (a task a small model learns fast)."""
+def mapped_pairs(n, seed, target_words, sep=" ", end=" .", longest=5):
+    """English words -> ``target_words`` in the same order, joined by ``sep`` and ending in
+    ``end`` (a task a small model learns fast)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        idx = rng.integers(0, len(EN), rng.integers(2, 6))
-        out.append((" ".join(EN[i] for i in idx) + " .", " ".join(FR[i] for i in idx) + " ."))
+        idx = rng.integers(0, len(EN), rng.integers(2, longest + 1))
+        out.append((" ".join(EN[i] for i in idx) + " .", sep.join(target_words[i] for i in idx) + end))
     return out
+
+
+def word_for_word(n, seed=0):
+    """English -> French words."""
+    return mapped_pairs(n, seed, FR)
 
 
 @pytest.fixture(scope="module")
