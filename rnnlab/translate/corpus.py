@@ -150,10 +150,10 @@ def group_references(tok_pairs) -> dict[str, list[str]]:
     return refs
 
 
-def group_raw_references(pairs, max_len: int | None = 10, lower: bool = True) -> dict[str, list[str]]:
-    """{normalised source sentence: [every raw target translation]}: the references of
-    detokenised scoring, for the pairs and in the order of ``group_references``."""
+def group_raw_references(kept) -> dict[str, list[str]]:
+    """{normalised source sentence: [every raw target translation]} of ``kept_pairs``'s output:
+    the references of detokenised scoring, in the order of ``group_references``."""
     refs: dict[str, list[str]] = {}
-    for _, fr, se, _ in kept_pairs(pairs, max_len, lower):
+    for _, fr, se, _ in kept:
         refs.setdefault(" ".join(se), []).append(fr.strip())
     return refs

@@ -116,7 +116,7 @@ class Decoding:
             res.append({"translation": " ".join(o), "source": src, "target": lab + ["<eos>"], "weights": w})
         return res
 
-    def _bleu(self, refs):
+    def _valid_score(self, refs):
         srcs = list(refs)
         hyps = self._translate_tokens([s.split() for s in srcs], beam_size=1)
         return corpus_scores([" ".join(h) for h in hyps], [refs[s] for s in srcs])[self.valid_metric]
@@ -129,7 +129,8 @@ class Decoding:
         of output tokens that are ``<unk>``."""
         self._check_fitted()
         pairs = list(pairs)
-        refs = corpus.group_references(corpus.tokenize_pairs(pairs, self.max_len, self.lower)[0])
+        kept = corpus.kept_pairs(pairs, self.max_len, self.lower)  # normalised once, for both
+        refs = corpus.group_references((se, sf) for _, _, se, sf in kept)
         if not refs:
             raise UserError(f"no evaluation pair has 1..{self.max_len} tokens on both sides")
         srcs = list(refs)
@@ -138,7 +139,7 @@ class Decoding:
         seconds = time.time() - t0
         hyps = [" ".join(h) for h in outs]
         res = corpus_scores(hyps, [refs[s] for s in srcs])
-        raw = corpus.group_raw_references(pairs, self.max_len, self.lower)
+        raw = corpus.group_raw_references(kept)
         res["sacrebleu"] = detokenized_bleu(
             [detokenize(h) for h in outs], [raw[s] for s in srcs], self.lower, sacrebleu_tokenize
         )

@@ -64,9 +64,9 @@ def epoch_rng(rng: np.random.Generator, world) -> None:
 def valid_bleu(tr, refs: dict, world) -> float:
     """The validation score (BLEU or chrF) of greedy translations, the same on every rank."""
     if world.size == 1:
-        return tr._bleu(refs)
+        return tr._valid_score(refs)
     if VALIDATION == "root":
-        return world.bcast(tr._bleu(refs) if world.is_root else None)
+        return world.bcast(tr._valid_score(refs) if world.is_root else None)
     srcs = list(refs)
     mine = srcs[world.shard(len(srcs))]
     hyps = [" ".join(h) for h in tr._translate_tokens([s.split() for s in mine], beam_size=1)] if mine else []

@@ -300,4 +300,4 @@ def load_checkpoint(tr: Translator, ckpt: Path, opt):
         raise UserError(f"cannot resume: the checkpoint does not fit this model ({e})") from None
     st = {k: meta[k] for k in ("epoch", "elapsed", "best_bleu", "best_epoch", "bad_epochs", "history")}
     st["stop_reason"] = None
-    return st, best, recent[-max(tr.average_last, 1) :] if tr.average_last > 1 else []
+    return st, best, recent[-tr.average_last :] if tr.average_last > 1 else []
