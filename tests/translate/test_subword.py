@@ -129,6 +129,9 @@ def test_subword_resume_gives_the_same_model(tmp_path):
     Translator(epochs=1, **kw).fit(train_pairs, valid, checkpoint_dir=tmp_path / "b")
     resumed = Translator(epochs=2, **kw).fit(train_pairs, valid, checkpoint_dir=tmp_path / "b", resume=True)
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
+    assert resumed.src_vocab_ == full.src_vocab_ and resumed.tgt_vocab_ == full.tgt_vocab_
+    for k, v in full.model_.state_dict().items():
+        np.testing.assert_array_equal(v, resumed.model_.state_dict()[k], err_msg=k)
     with pytest.raises(UserError, match="vocabularies differ"):
         Translator(epochs=3, **{**kw, "vocab": "bpe"}).fit(
             train_pairs, valid, checkpoint_dir=tmp_path / "b", resume=True
