@@ -9,14 +9,17 @@ levels after each origin: what ``Forecaster.forecast_from`` returns. Inside, as 
     z      = transform(history)              level: y;  diff: y_t - y_{t-1};  logreturn: log y_t - log y_{t-1}
     s      = (z - mean) / scale              the scaler fit on the training series
     per network k of the ensemble, ``steps`` times (recursive: each prediction fed back):
-        z_hat = scale * (V h_W + b_v) + mean          h_W: the last step of the RNN over the window
+        nu    = mean |window| + 0.01  (scaling="window" on changes; else 1)
+        z_hat = scale * nu * loc(V h_W + b_v) + mean  h_W: the last step of the RNN over window / nu;
+                                                      loc: the head's location (mu, or the median)
         z_hat = base + alpha_k (z_hat - base)         shrunk towards no change
         window <- [window, (z_hat - mean) / scale][-W:]
     levels = y_origin + cumsum(z) (diff), y_origin exp(cumsum(z)) (logreturn), z (level)
     forecast = mean over the networks
 
-The networks run in float32 (ONNX's LSTM / GRU / RNN operators), the rest in float64, as in
-rnnlab. ``steps`` is fixed when the graph is made (the recursion is unrolled: one subgraph per
+Only the point forecast is in the graph: the intervals come from sample paths (random draws),
+which ``rnnlab forecast predict`` computes. The networks run in float32 (ONNX's LSTM / GRU /
+RNN operators), the rest in float64, as in rnnlab. ``steps`` is fixed when the graph is made (the recursion is unrolled: one subgraph per
 network and step ahead).
 """
 
@@ -49,12 +52,19 @@ def _inputs(g: Graph, f):
     return z, s, y_origin
 
 
-def _network(g: Graph, net, win: str, q: str, p: str, W: int) -> str:
+def _network(g: Graph, f, net, win: str, q: str, p: str, W: int) -> str:
     """One application of network ``net`` (weights named ``p``) to the scaled windows ``win``
-    (M, W) float64: its output (M, K) float64."""
+    (M, W) float64: its point forecast (M, K) float64 (the head's location, times the window
+    scale ``nu`` under ``scaling="window"``)."""
     from onnx import TensorProto
 
     c = g.const
+    scaled = f.window_scaled
+    if scaled:  # nu = mean |s| + 0.01 (Forecaster.window_scale)
+        absolute = g.node("Abs", [win], [q + "abs"])
+        mean_abs = g.node("ReduceMean", [absolute], [q + "mabs"], axes=[1])  # opset 17: an attribute
+        nu = g.node("Add", [mean_abs, c(np.float64(0.01), "nu_floor")], [q + "nu"])
+        win = g.node("Div", [win, nu], [q + "win_nu"])
     V = net.head.params["weight"]
     b = net.head.params.get("bias", np.zeros(net.head.out_features, np.float32))
     x32 = g.node("Cast", [win], [q + "x32"], to=TensorProto.FLOAT)  # (M, W)
@@ -63,7 +73,19 @@ def _network(g: Graph, net, win: str, q: str, p: str, W: int) -> str:
     out, _ = add_layers(g, net.rnn, x3, q, weights=p)
     h_last = g.node("Gather", [out, c(np.array(W - 1, np.int64), "t_last")], [q + "h"], axis=0)
     pred = g.node("Gemm", [h_last, c(V, p + "V"), c(b, p + "b_v")], [q + "pred"], transB=1)  # V h_W + b_v
-    return g.node("Cast", [pred], [q + "pred64"], to=TensorProto.DOUBLE)
+    pred = g.node("Cast", [pred], [q + "pred64"], to=TensorProto.DOUBLE)
+    head, K = f.head_, f._n_out
+    if head.P > 1:  # the location of each step's P outputs: mu, or the median quantile
+        per_step = g.node("Reshape", [pred, c(np.array([-1, K, head.P], np.int64), "shape_kp")], [q + "kp"])
+        where = 0
+        if head.likelihood == "quantile":  # sorted ascending first (crossed quantiles)
+            n_params = c(_i64(head.P), "n_params")
+            per_step = g.node("TopK", [per_step, n_params], [q + "sorted", q + "order"], axis=2, largest=0)[0]
+            where = int(np.searchsorted(head.levels, 0.5))
+        pred = g.node("Gather", [per_step, c(np.array(where, np.int64), "loc_index")], [q + "loc"], axis=2)
+    if scaled:
+        pred = g.node("Mul", [pred, nu], [q + "pred_nu"])
+    return pred
 
 
 def _member(g: Graph, f, k: int, z: str, s: str, y_origin: str, steps: int) -> str:
@@ -75,7 +97,7 @@ def _member(g: Graph, f, k: int, z: str, s: str, y_origin: str, steps: int) -> s
     win, path, n = s, list[str](), 0
     while n < steps:
         q = f"{p}s{len(path)}_"
-        pred = _network(g, f.nets_[k], win, q, p, W)
+        pred = _network(g, f, f.nets_[k], win, q, p, W)
         zh = g.node("Add", [g.node("Mul", [pred, scale], [q + "zs"]), mean], [q + "zh"])
         d = g.node("Sub", [zh, base], [q + "d"])
         zh = g.node("Add", [base, g.node("Mul", [alpha, d], [q + "ad"])], [q + "zk"])  # shrink

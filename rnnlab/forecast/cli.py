@@ -18,7 +18,8 @@ import sys
 from rnnlab import cliargs, distributed
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
-from rnnlab.forecast.model import STRATEGIES, Forecaster, check_save_dir
+from rnnlab.forecast.heads import LIKELIHOODS, check_intervals
+from rnnlab.forecast.model import CALIBRATIONS, SCALINGS, STRATEGIES, Forecaster, check_save_dir
 from rnnlab.forecast.predict import add_predict_parser, series_info
 from rnnlab.forecast.report import describe, print_table
 from rnnlab.forecast.train import CELLS, INITS
@@ -48,6 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
     _add_model_args(m)
     _add_network_args(m)
+    _add_distribution_args(p.add_argument_group("uncertainty"))
     _add_training_args(p.add_argument_group("training"))
     _add_output_args(p.add_argument_group("outputs"))
     p.set_defaults(func=run_forecast)
@@ -160,6 +162,58 @@ def _add_network_args(m) -> None:
     )
 
 
+def _intervals(text):
+    """``0.8,0.95`` -> (0.8, 0.95), for argparse (one line if bad)."""
+    try:
+        return check_intervals(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected coverages in (0, 1) like 0.8,0.95, got {text!r}"
+        ) from None
+
+
+def _add_distribution_args(u) -> None:
+    """--likelihood, --interval, --calibration, --scaling, --samples."""
+    d = P.DEFAULTS
+    u.add_argument(
+        "--likelihood",
+        choices=LIKELIHOODS,
+        default=None,
+        help=f"what the networks output: a Gaussian or Student-t distribution (negative "
+        f"log-likelihood), quantiles (pinball loss), or none: a point (MSE, no intervals) "
+        f"(default {d['likelihood']}; --preset book: none)",
+    )
+    u.add_argument(
+        "--interval",
+        type=_intervals,
+        default=None,
+        dest="intervals",
+        metavar="B[,B...]",
+        help="central prediction intervals, as coverages (default 0.8,0.95)",
+    )
+    u.add_argument(
+        "--calibration",
+        choices=CALIBRATIONS,
+        default=None,
+        help=f"calibrate the intervals on the validation slice by split-conformal, or not "
+        f"(default {d['calibration']})",
+    )
+    u.add_argument(
+        "--scaling",
+        choices=SCALINGS,
+        default=None,
+        help=f"divide each window of changes by its mean absolute value (window), or only "
+        f"standardise by the training part (global) (default {d['scaling']})",
+    )
+    u.add_argument(
+        "--samples",
+        type=cliargs.bounded_int(100_000),
+        default=None,
+        dest="n_samples",
+        help=f"sample paths per forecast, over the whole ensemble (default {d['n_samples']})",
+    )
+
+
 def _add_training_args(t) -> None:
     """--epochs, --batch-size, --lr, --clip, --weight-decay, --valid-size, --patience, --seed."""
     d = P.DEFAULTS
@@ -265,6 +319,11 @@ def _config(args) -> dict:
         "patience",
         "seed",
         "test_size",
+        "likelihood",
+        "intervals",
+        "calibration",
+        "scaling",
+        "n_samples",
     )
     cfg = P.resolve_config(args.preset, **{k: getattr(args, k) for k in keys})
     Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS})._validate()  # bad values fail now, not later

@@ -19,6 +19,15 @@ loss differential ``d_t = L(e1_t) - L(e2_t)`` for an h-step forecast::
     DM*   = DM * sqrt((M + 1 - 2h + h(h-1)/M) / M)      p = 2 (1 - F_t(|DM*|; M - 1))
 
 A negative statistic means the first forecast (the model) has the smaller loss.
+
+Intervals and quantiles, with q_tau the forecast quantile at level tau::
+
+    coverage(b)  = mean(q_lo <= y <= q_hi)       the central interval lo = (1 - b) / 2, hi = 1 - lo
+    width(b)     = mean(q_hi - q_lo)
+    pinball      = mean over the intervals' levels and the median of
+                   mean(max(tau (y - q_tau), (tau - 1) (y - q_tau)))
+    CRPS         = 2 int_0^1 pinball_tau d tau  ~  2 mean over tau = 0.01 .. 0.99 (Gneiting &
+                   Raftery 2007): the distribution's error in the series' units (MAE for a point)
 """
 
 from __future__ import annotations
@@ -86,6 +95,43 @@ def all_metrics(y, f, y_origin, scale: float) -> dict:
         "directional_accuracy": directional_accuracy(y, f, y_origin),
     }
     return {k: (None if v is None or not math.isfinite(v) else v) for k, v in out.items()}
+
+
+# ----------------------------------------------------------------------------- intervals
+
+
+def level_index(levels, level: float) -> int:
+    """The index of ``level`` in ``levels`` (KeyError if absent)."""
+    k = int(np.argmin(np.abs(np.asarray(levels) - level)))
+    if abs(levels[k] - level) > 1e-9:
+        raise KeyError(f"quantile level {level} was not computed")
+    return k
+
+
+def pinball(y, q, tau: float) -> float:
+    r = np.asarray(y, np.float64) - np.asarray(q, np.float64)
+    return float(np.mean(np.maximum(tau * r, (tau - 1.0) * r)))
+
+
+def interval_metrics(y, q, levels, intervals) -> dict:
+    """``coverage`` and ``interval_width`` per interval (keys "0.8", ...), ``pinball`` and
+    ``crps`` of quantiles ``q (M, L)`` at ``levels (L,)`` (which hold 0.01 .. 0.99 and every
+    interval's bounds) for the actual values ``y (M,)``."""
+    y, q = np.asarray(y, np.float64), np.asarray(q, np.float64)
+    coverage, width, taus = {}, {}, [0.5]
+    for b in intervals:
+        lo, hi = round((1 - b) / 2, 10), round((1 + b) / 2, 10)
+        qlo, qhi = q[:, level_index(levels, lo)], q[:, level_index(levels, hi)]
+        coverage[f"{b:g}"] = float(np.mean((y >= qlo) & (y <= qhi)))
+        width[f"{b:g}"] = float(np.mean(qhi - qlo))
+        taus += [lo, hi]
+    grid = [level_index(levels, t) for t in np.round(np.arange(1, 100) / 100, 2)]
+    return {
+        "coverage": coverage,
+        "interval_width": width,
+        "pinball": float(np.mean([pinball(y, q[:, level_index(levels, t)], t) for t in sorted(set(taus))])),
+        "crps": 2.0 * float(np.mean([pinball(y, q[:, k], levels[k]) for k in grid])),
+    }
 
 
 # ----------------------------------------------------------------------------- distributions

@@ -2,12 +2,16 @@
 
     f = Forecaster(window=7, target="logreturn", seed=0).fit(y_train)   # levels, oldest first
     f.predict(y_history, steps=5)      # the next 5 levels after the end of y_history
+    f.predict_quantiles(y_history, [0.1, 0.5, 0.9], steps=5)   # (5, 3): the predictive quantiles
     f.save("model/");  Forecaster.load("model/")
 
 ``fit`` sees only the series it is given: the scaler is fit on it, and early stopping uses
 a validation slice carved from its end (never from data after it). Strategies for
 ``horizon`` H > 1: ``recursive`` (a one-step network whose predictions are fed back into
 the window) and ``direct`` (a network with H outputs, one per step ahead).
+With a probabilistic ``likelihood`` (``heads``) the networks output a distribution per step;
+sample paths give quantiles and intervals at every step (``uncertainty``), calibrated by
+split-conformal on the validation slice unless ``calibration="none"``.
 Saved models are ``model.safetensors`` (weights) + ``config.json`` (everything else);
 nothing is pickled.
 """
@@ -19,12 +23,16 @@ import numpy as np
 from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import data as D
+from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.heads import LIKELIHOODS, Head, check_intervals
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
 from rnnlab.forecast.storage import read_model_dir, write_model_dir
 from rnnlab.forecast.train import CELLS, INITS, Net, predict_scaled, train
 
 STRATEGIES = ("recursive", "direct")
+CALIBRATIONS = ("conformal", "none")
+SCALINGS = ("window", "global")
 
 
 class Forecaster:
@@ -50,7 +58,16 @@ class Forecaster:
         by a factor in [0, 1] (``shrinks_``, one per network) that best fits the validation
         slice (least squares); 0 means the network found nothing persistence does not.
     ensemble : number of networks (seeds ``seed, seed + 1, ...``) whose forecasts are averaged.
-    seed : int, all randomness (initialisation, shuffling).
+    likelihood : "gaussian" | "studentt" | "quantile" | "none", what the networks output per
+        step: a distribution trained by its negative log-likelihood, quantiles trained by the
+        pinball loss, or a point trained by MSE (no intervals).
+    intervals : the central intervals' coverages (default 0.8 and 0.95).
+    calibration : "conformal" | "none", split-conformal calibration of the intervals on the
+        validation slice (needs ``valid_size > 0``).
+    scaling : "window" | "global": after the training part's standard scaling, divide each
+        window of changes (and its targets) by its mean absolute value, or not (levels: not).
+    n_samples : sample paths per forecast, pooled over the ensemble.
+    seed : int, all randomness (initialisation, shuffling, sampling).
     """
 
     series_info_: dict  # where the training series came from (set by the CLI, saved with the model)
@@ -76,6 +93,11 @@ class Forecaster:
         shuffle=True,
         shrink=True,
         ensemble=10,
+        likelihood="gaussian",
+        scaling="window",
+        intervals=(0.8, 0.95),
+        calibration="conformal",
+        n_samples=1000,
         seed=0,
     ):
         self.window, self.horizon, self.strategy, self.target = window, horizon, strategy, target
@@ -83,6 +105,8 @@ class Forecaster:
         self.epochs, self.batch_size, self.lr, self.clip = epochs, batch_size, lr, clip
         self.weight_decay, self.valid_size, self.patience = weight_decay, valid_size, patience
         self.init, self.shuffle, self.shrink, self.ensemble, self.seed = init, shuffle, shrink, ensemble, seed
+        self.likelihood, self.intervals, self.calibration = likelihood, intervals, calibration
+        self.scaling, self.n_samples = scaling, n_samples
 
     # -- scikit-learn plumbing --------------------------------------------------------
     _PARAMS = (
@@ -105,6 +129,11 @@ class Forecaster:
         "shuffle",
         "shrink",
         "ensemble",
+        "likelihood",
+        "scaling",
+        "intervals",
+        "calibration",
+        "n_samples",
         "seed",
     )
 
@@ -130,13 +159,25 @@ class Forecaster:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise UserError(f"{name} must be a positive integer, got {v!r}")
 
-        for name in ("window", "horizon", "hidden_size", "num_layers", "epochs", "batch_size", "ensemble"):
+        for name in (
+            "window",
+            "horizon",
+            "hidden_size",
+            "num_layers",
+            "epochs",
+            "batch_size",
+            "ensemble",
+            "n_samples",
+        ):
             positive_int(name)
         for name, valid in (
             ("strategy", STRATEGIES),
             ("target", D.TARGETS),
             ("cell", tuple(CELLS)),
             ("init", INITS),
+            ("likelihood", LIKELIHOODS),
+            ("calibration", CALIBRATIONS),
+            ("scaling", SCALINGS),
         ):
             if getattr(self, name) not in valid:
                 raise UserError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
@@ -148,6 +189,10 @@ class Forecaster:
             raise UserError(f"valid_size must lie in [0, 1), got {self.valid_size!r}")
         if not 0 <= self.dropout < 1:
             raise UserError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        try:
+            self.intervals = check_intervals(self.intervals)
+        except ValueError as e:
+            raise UserError(str(e)) from None
 
     def _check_fitted(self):
         if not hasattr(self, "nets_"):
@@ -157,7 +202,17 @@ class Forecaster:
 
     @property
     def _n_out(self) -> int:
+        """Steps each network outputs: K (1 recursive, the horizon direct)."""
         return self.horizon if self.strategy == "direct" else 1
+
+    @property
+    def head_(self) -> Head:
+        """What the outputs mean (``heads.Head``): K steps of P numbers each."""
+        return Head(self.likelihood, self.intervals)
+
+    @property
+    def probabilistic(self) -> bool:
+        return self.likelihood != "none"
 
     # -- fit ------------------------------------------------------------------------------
     def fit(self, y, progress=None) -> Forecaster:
@@ -177,6 +232,7 @@ class Forecaster:
         s = self.scaler_.transform(z)
         t0 = D.first_origin(self.window, self.target)
         X, Y = D.windows(s, self.window, self._n_out, t0, len(y) - 1 - self._n_out)  # all targets in y
+        nu = self.window_scale(X)  # (M, 1): 1, or each window's mean |s| (scaling="window")
         D.check_validation_split(len(X), self._n_out, self.valid_size)
         n_valid = 0
         if self.valid_size > 0:
@@ -192,7 +248,7 @@ class Forecaster:
         for k in range(self.ensemble):
             mine = None
             if k % world.size == world.rank:
-                net, history = self._train_member(k, X, Y, n_fit, n_fit_used, n_valid, progress)
+                net, history = self._train_member(k, X / nu, Y / nu, n_fit, n_fit_used, n_valid, progress)
                 shrink = self._fit_shrink(net, X[n_fit:], Y[n_fit:]) if self.shrink and n_valid else 1.0
                 mine = (net, history, shrink)
             net, history, shrink = self._share_member(world, k, mine)
@@ -201,6 +257,10 @@ class Forecaster:
             self.shrinks_.append(shrink)
         self.n_train_windows_, self.n_valid_windows_ = n_fit_used, n_valid
         self.n_features_in_ = 1
+        self.calibration_ = None
+        if self.probabilistic and self.calibration == "conformal" and n_valid:
+            origins = t0 + n_fit + np.arange(n_valid)  # the validation windows' origins
+            self.calibration_ = U.fit_calibration(self, y, origins, self.horizon)
         return self
 
     def _train_member(self, k, X, Y, n_fit, n_fit_used, n_valid, progress):
@@ -214,7 +274,7 @@ class Forecaster:
             self.cell,
             self.hidden_size,
             self.num_layers,
-            self._n_out,
+            self._n_out * self.head_.P,
             self.dropout,
             self.init,
             np.random.default_rng(seeds[0]),
@@ -235,6 +295,7 @@ class Forecaster:
             shuffle=self.shuffle,
             rng=np.random.default_rng(seeds[1]),
             progress=report,
+            loss_fn=self.head_.loss(self._n_out),
         )
         if not all(np.isfinite(v).all() for v in net.state_dict().values()):
             raise UserError(
@@ -252,9 +313,29 @@ class Forecaster:
         sent = world.bcast(None if mine is None else (mine[0].state_dict(), mine[1], mine[2]), root=owner)
         if mine is not None:
             return mine
-        net = Net(self.cell, self.hidden_size, self.num_layers, self._n_out, self.dropout, self.init, 0)
+        net = self._empty_net()
         net.load_state_dict(sent[0])
         return net, sent[1], sent[2]
+
+    @property
+    def window_scaled(self) -> bool:
+        """Whether each window is divided by its mean |s| (changes only: levels are not)."""
+        return self.scaling == "window" and self.target != "level"
+
+    def window_scale(self, win) -> np.ndarray:
+        """``nu (M, 1)`` each scaled window ``(M, W)`` and its targets are divided by: 1 with
+        ``scaling="global"``; with ``"window"``, ``mean |s|`` over the window plus 0.01 (the
+        outputs are multiplied back), so that the networks see relative moves whatever the
+        series' volatility at the time (Salinas et al. 2020 scale each window the same way)."""
+        win = np.asarray(win, np.float64)
+        if not self.window_scaled:
+            return np.ones((len(win), 1))
+        return np.mean(np.abs(win), axis=1, keepdims=True) + 0.01
+
+    def _empty_net(self) -> Net:
+        """A network of this configuration, for weights to be loaded into."""
+        P = self.head_.P
+        return Net(self.cell, self.hidden_size, self.num_layers, self._n_out * P, self.dropout, "pytorch", 0)
 
     def _no_change(self, win):
         """Persistence in scaled space for windows (M, W): the last level, or a zero change."""
@@ -265,7 +346,9 @@ class Forecaster:
     def _fit_shrink(self, net, Xv, Yv) -> float:
         """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1]."""
         s0 = self._no_change(Xv)  # (M, 1)
-        d_hat = predict_scaled(net, Xv) - s0  # (M, K) predicted change
+        nu = self.window_scale(Xv)
+        loc = nu * self.head_.location(predict_scaled(net, Xv / nu), self._n_out)  # (M, K)
+        d_hat = loc - s0  # (M, K) predicted change
         d = Yv - s0  # (M, K) actual change
         denom = float(np.sum(d_hat * d_hat))
         return float(np.clip(np.sum(d * d_hat) / denom, 0.0, 1.0)) if denom > 0 else 0.0
@@ -290,23 +373,27 @@ class Forecaster:
                 f"(a window of {self.window} needs {t0 + 1} values up to the origin)"
             )
         D.check_target(y[: origins.max() + 1] if len(origins) else y, self.target)
-        z = D.transform(y, self.target)  # (n,)
-        s = self.scaler_.transform(z)
-        win0 = s[origins[:, None] + np.arange(-self.window + 1, 1)[None, :]]  # (M, W)
+        z, s = U.transformed(self, y)
         paths = []
         for net, alpha in zip(self.nets_, self.shrinks_):
-            win, path = win0, list[np.ndarray]()  # one (M,) array per step ahead
-            base = z[origins][:, None] if self.target == "level" else np.zeros((len(origins), 1))
-            while len(path) < steps:
-                z_hat = self.scaler_.inverse_transform(predict_scaled(net, win))  # (M, K)
-                z_hat = base + alpha * (z_hat - base)  # shrink towards no change (exact at 0)
-                path.extend(z_hat.T)
-                if self.target == "level":
-                    base = z_hat[:, -1:]  # recursive: the next "no change" level
-                win = np.concatenate([win, self.scaler_.transform(z_hat)], axis=1)[:, -self.window :]
-            z_path = np.stack(path[:steps], axis=1)  # (M, steps)
+            z_path = U.roll(self, net, alpha, z, s, origins, steps)  # (M, steps)
             paths.append(D.to_levels(y[origins], z_path, self.target))
         return np.mean(paths, axis=0)
+
+    def quantiles_from(self, y, origins, levels, steps=None, calibrated=True) -> np.ndarray:
+        """Quantiles ``(M, steps, L)`` at ``levels`` of the levels after each origin (from the
+        history up to it, as ``forecast_from``): pooled sample paths of the networks, scaled
+        by the conformal calibration unless ``calibrated`` is False."""
+        self._check_fitted()
+        if not self.probabilistic:
+            raise UserError("this forecaster gives point forecasts only (likelihood none): no quantiles")
+        levels = np.asarray(levels, np.float64).reshape(-1)
+        if not len(levels) or np.any((levels <= 0) | (levels >= 1)):
+            raise UserError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
+        steps = self.horizon if steps is None else int(steps)
+        origins = np.asarray(origins, np.int64).reshape(-1)
+        self.forecast_from(y, origins[:1], 1)  # the same checks of y and the origins
+        return U.quantiles(self, np.asarray(y, np.float64), origins, steps, levels, calibrated)
 
     def predict(self, y, steps=None) -> np.ndarray:
         """The next ``steps`` (default ``horizon``) levels after the end of ``y``: ``(steps,)``."""
@@ -319,6 +406,11 @@ class Forecaster:
                 f"(window {self.window}, target {self.target}), got shape {y.shape}"
             )
         return self.forecast_from(y, [len(y) - 1], steps)[0]
+
+    def predict_quantiles(self, y, levels, steps=None) -> np.ndarray:
+        """Quantiles ``(steps, L)`` at ``levels`` of the next ``steps`` levels after ``y``."""
+        self.predict(y, 1)  # the same checks of the history
+        return self.quantiles_from(y, [len(np.asarray(y)) - 1], levels, steps)[0]
 
     # -- save / load (rnnlab.forecast.storage) -----------------------------------------------
     def save(self, directory, overwrite=False) -> str:

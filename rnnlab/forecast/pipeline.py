@@ -22,6 +22,8 @@ from rnnlab.errors import UserError
 from rnnlab.forecast import baselines as B
 from rnnlab.forecast import data as D
 from rnnlab.forecast import metrics as Mx
+from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
 # The default configuration of `rnnlab forecast`, chosen by measurement on the bundled data
@@ -50,6 +52,8 @@ PRESETS = {
         epochs=100,
         train_windows=1000,
         init="book",
+        likelihood="none",
+        scaling="global",
         valid_size=0.0,
         shuffle=False,
         weight_decay=0.0,
@@ -105,42 +109,53 @@ def _score(y, j, preds: dict, n_train: int, horizon: int) -> dict:
     return {name: Mx.all_metrics(y[j], p, y[j - horizon], scale) for name, p in preds.items()}
 
 
+def _levels(cfg) -> np.ndarray:
+    """The quantile levels an evaluation computes: CRPS's grid 0.01 .. 0.99 and the intervals'."""
+    return np.array(sorted(set(U.DENSE.tolist()) | set(interval_levels(cfg["intervals"]))))
+
+
 def evaluate_split(
     series: D.Series, cfg: dict, n_train: int, test_end: int | None = None, progress=None
 ) -> dict:
-    """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H."""
+    """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H (and, for
+    H > 1, at every step 1 .. H), with the model's quantiles if it has a distribution."""
     y, H, W = series.values, cfg["horizon"], cfg["window"]
     test_end = len(y) if test_end is None else test_end
     model = make_forecaster(cfg).fit(y[:n_train], progress=progress)
     j = np.arange(n_train, test_end)  # test targets
     origins = j - H
-    paths = model.forecast_from(y, origins, H)  # (M, H) levels
-    preds = {"model": paths[:, H - 1]}
+    O = np.arange(n_train - H, test_end - 1)  # every origin a (target, step) pair needs
+    paths = model.forecast_from(y, O, H)  # (len(O), H) levels
+    levels = _levels(cfg)
+    Q = model.quantiles_from(y, O, levels, H) if model.probabilistic else None  # (len(O), H, L)
+    rows = lambda h: j - h - O[0]  # rows of O holding the origins j - h
+    preds = {"model": paths[rows(H), H - 1]}
     for name, b in B.all_baselines(y, origins, H, W).items():
         preds[name] = b[:, H - 1]
     out = {
         "n_train": n_train,
         "targets": j,
         "preds": preds,
+        "quantiles": None if Q is None else Q[rows(H), H - 1],  # (M, L)
+        "levels": levels,
         "model": model,
         "metrics": _score(y, j, preds, n_train, H),
         "dm": Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H),
     }
+    if Q is not None:
+        out["metrics"]["model"].update(Mx.interval_metrics(y[j], out["quantiles"], levels, cfg["intervals"]))
     if H > 1:  # every step 1..H
         by_step = []
         for h in range(1, H + 1):
-            o = j - h
-            p = {
-                "model": model.forecast_from(y, o, h)[:, h - 1],
-                "persistence": B.persistence(y, o, h)[:, h - 1],
+            p = {"model": paths[rows(h), h - 1], "persistence": B.persistence(y, j - h, h)[:, h - 1]}
+            step = {
+                "step": h,
+                **_score(y, j, p, n_train, h),
+                "dm_vs_persistence": Mx.dm_test(y[j] - p["model"], y[j] - p["persistence"], h),
             }
-            by_step.append(
-                {
-                    "step": h,
-                    **_score(y, j, p, n_train, h),
-                    "dm_vs_persistence": Mx.dm_test(y[j] - p["model"], y[j] - p["persistence"], h),
-                }
-            )
+            if Q is not None:
+                step["model"].update(Mx.interval_metrics(y[j], Q[rows(h), h - 1], levels, cfg["intervals"]))
+            by_step.append(step)
         out["by_step"] = by_step
     return out
 
@@ -163,6 +178,10 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     preds = {name: np.concatenate([r["preds"][name] for r in runs]) for name in runs[0]["preds"]}
     H = cfg["horizon"]
     metrics = _score(y, j, preds, n_train, H)
+    quantiles = None
+    if runs[0]["quantiles"] is not None:
+        quantiles = np.concatenate([r["quantiles"] for r in runs])  # (M, L)
+        metrics["model"].update(Mx.interval_metrics(y[j], quantiles, runs[0]["levels"], cfg["intervals"]))
     dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)
     p_rmse = metrics["persistence"]["rmse"]
     ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None  # None: a flat test part
@@ -174,8 +193,10 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
         "dm_test_vs_persistence": dm,
         "verdict": verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
         **_training_summary(runs),  # history, shrink, ensemble_histories
-        "predictions": _predictions(series, j, preds),
+        "predictions": _predictions(series, j, preds, quantiles, runs[0]["levels"], cfg),
     }
+    if quantiles is not None:
+        report["calibration"] = _calibration_summary(runs)
     if "by_step" in last and folds == 1:
         report["by_step"] = last["by_step"]
     if folds > 1:
@@ -184,6 +205,8 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
         "report": report,
         "targets": j,
         "preds": preds,
+        "quantiles": quantiles,
+        "levels": runs[0]["levels"],
         "n_train": n_train,
         "fold_starts": [int(b[0]) for b in blocks],
         "forecaster": last["model"],
@@ -237,10 +260,11 @@ def _training_summary(runs: list) -> dict:
     }
 
 
-def _predictions(series: D.Series, j, preds: dict) -> list:
-    """The report's ``predictions``: per test target, the actual, the model's and persistence's."""
+def _predictions(series: D.Series, j, preds: dict, quantiles, levels, cfg) -> list:
+    """The report's ``predictions``: per test target, the actual, the model's and persistence's,
+    and the model's quantiles at the levels of its intervals (when it has a distribution)."""
     y = series.values
-    return [
+    out = [
         {
             "date": series.date_str(int(t)),
             "actual": float(y[t]),
@@ -249,6 +273,20 @@ def _predictions(series: D.Series, j, preds: dict) -> list:
         }
         for i, t in enumerate(j)
     ]
+    if quantiles is not None:
+        keep = [(f"{lv:g}", Mx.level_index(levels, lv)) for lv in interval_levels(cfg["intervals"])]
+        for i, entry in enumerate(out):
+            entry["quantiles"] = {name: float(quantiles[i, k]) for name, k in keep}
+    return out
+
+
+def _calibration_summary(runs) -> dict | None:
+    """How the intervals were calibrated: the last fold's conformal factors and the raw
+    coverage they corrected on the validation slice (None: raw intervals)."""
+    cal = runs[-1]["model"].calibration_
+    if not cal:
+        return {"method": "none"}
+    return {"method": "split-conformal on the validation slice", **cal}
 
 
 def _backtest_summary(series, runs) -> dict:

@@ -39,6 +39,7 @@ def _fmt(v, digits=2):
 def print_table(report, units, file=sys.stdout):
     """Print the report's tables to ``file``; ``units`` names the series' units (e.g. USD)."""
     _print_metrics(report, units, file)
+    _print_intervals(report, units, file)
     _print_summary(report, file)
     if "backtest" in report:
         _print_backtest(report["backtest"], units, file)
@@ -62,6 +63,34 @@ def _print_metrics(report, units, file):
             f"{_fmt(m['smape'], 3):>9}{_fmt(m['mase'], 3):>8}{_fmt(m['directional_accuracy'], 3):>11}",
             file=file,
         )
+
+
+def _print_intervals(report, units, file):
+    """The model's intervals on the test part: coverage against the nominal, mean width, the
+    pinball loss and CRPS, and how they were calibrated."""
+    m = report["metrics"]["model"]
+    if "coverage" not in m:
+        if report["config"].get("likelihood") == "none":
+            print("\nNo intervals: the model is a point forecast (--likelihood none).", file=file)
+        return
+    print(f"\nPrediction intervals of the model on the test part ({units}):", file=file)
+    print(f"  {'interval':<10}{'coverage':>10}{'mean width':>14}", file=file)
+    for b, cov in m["coverage"].items():
+        print(f"  {float(b):<10.0%}{cov:>10.3f}{_fmt(m['interval_width'][b]):>14}", file=file)
+    lik = report["config"]["likelihood"]
+    print(f"  pinball loss {_fmt(m['pinball'])}, CRPS {_fmt(m['crps'])} ({lik} likelihood)", file=file)
+    cal = report.get("calibration") or {}
+    if cal.get("factors"):
+        parts = []
+        for b, f, raw in zip(cal["intervals"], cal["factors"], cal["raw_coverage"]):
+            raw_h = raw[-1]
+            parts.append(f"{b:.0%} x{f[-1]:.2f} (raw coverage {_fmt(raw_h, 2)})")
+        print(
+            f"  calibrated by split-conformal on the {cal['n'][-1]} validation targets: " + ", ".join(parts),
+            file=file,
+        )
+    else:
+        print("  raw intervals (no conformal calibration)", file=file)
 
 
 def _print_summary(report, file):

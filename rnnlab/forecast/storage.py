@@ -18,7 +18,7 @@ import numpy as np
 from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
-from rnnlab.forecast.train import Net
+from rnnlab.forecast.heads import INTERVALS
 from rnnlab.io import (
     check_finite,
     check_schema,
@@ -45,6 +45,7 @@ BOUNDS = {
     "hidden_size": cliargs.MAX_HIDDEN,
     "num_layers": cliargs.MAX_LAYERS,
     "ensemble": 100,
+    "n_samples": 100_000,
 }
 
 
@@ -82,6 +83,7 @@ def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
         "params": f.get_params(),
         "scaler": {"mean": f.scaler_.mean_, "scale": f.scaler_.scale_},
         "shrink": f.shrinks_,
+        "calibration": getattr(f, "calibration_", None),
         "n_train_windows": f.n_train_windows_,
         "n_valid_windows": f.n_valid_windows_,
         "history": json_safe(f.histories_),  # a diverged epoch's NaN loss is null
@@ -116,7 +118,7 @@ def read_model_dir(cls: type[Forecaster], directory) -> Forecaster:
         check_finite(weights, WEIGHTS_FILE)
         f.nets_ = []
         for i in range(f.ensemble):
-            net = Net(f.cell, f.hidden_size, f.num_layers, f._n_out, f.dropout, "pytorch", 0)
+            net = f._empty_net()
             prefix = f"net{i}."
             net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
             net.eval()
@@ -140,7 +142,10 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     if not isinstance(cfg.get("format_version", FORMAT_VERSION), int) or cfg.get("format_version", 1) > 1:
         raise ValueError(f"format_version {cfg.get('format_version')!r} is newer than this rnnlab reads")
     check_schema(cfg, {"params": "dict", "scaler": "dict", "shrink": "list"}, CONFIG_FILE)
-    params = cfg["params"]
+    params = dict(cfg["params"])
+    params.setdefault("likelihood", "none")  # models saved before the likelihoods were points
+    params.setdefault("intervals", list(INTERVALS))
+    params.setdefault("scaling", "global")  # ... and scaled by the training part alone
     bad = sorted(set(params) - set(cls._PARAMS))
     if bad:
         raise ValueError(f"unknown parameters {bad}")
@@ -159,6 +164,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     if len(shrinks) != f.ensemble or not all(_number(a) and 0 <= a <= 1 for a in shrinks):
         raise ValueError("shrink must hold one factor in [0, 1] per network")
     f.shrinks_ = [float(a) for a in shrinks]
+    f.calibration_ = _calibration(cfg.get("calibration"), f)
     f.histories_ = cfg.get("history", []) if isinstance(cfg.get("history"), list) else []
     n_train, n_valid = cfg.get("n_train_windows"), cfg.get("n_valid_windows")
     f.n_train_windows_ = n_train if isinstance(n_train, int) else None
@@ -179,7 +185,32 @@ _PARAM_TYPES = {
     "seed": "int",
     "shuffle": "bool",
     "shrink": "bool",
+    "likelihood": "str",
+    "intervals": "list",
+    "calibration": "str",
+    "n_samples": "int",
+    "scaling": "str",
 }
+
+
+def _calibration(cal, f) -> dict | None:
+    """The saved conformal factors, checked: one list of positive numbers per interval."""
+    if cal is None:
+        return None
+    if not isinstance(cal, dict):
+        raise ValueError("calibration must be a JSON object or null")
+    check_schema(cal, {"intervals": "list", "factors": "list"}, "calibration")
+    if [float(b) for b in cal["intervals"] if _number(b)] != list(f.intervals):
+        raise ValueError("calibration['intervals'] must be the model's intervals")
+    factors = cal["factors"]
+    good = lambda row: isinstance(row, list) and 0 < len(row) <= BOUNDS["horizon"]
+    if len(factors) != len(f.intervals) or not all(
+        good(row) and all(_number(c) and c > 0 for c in row) for row in factors
+    ):
+        raise ValueError("calibration['factors'] must hold positive numbers per interval and step")
+    if len({len(row) for row in factors}) != 1:
+        raise ValueError("calibration['factors'] must hold as many steps for every interval")
+    return {**cal, "intervals": list(f.intervals), "factors": [[float(c) for c in row] for row in factors]}
 
 
 def _number(v) -> bool:

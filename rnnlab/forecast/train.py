@@ -7,8 +7,9 @@ Network (the chapter's section 8, ``V`` the hidden-to-output weights)::
 
 K = 1 for the recursive strategy, K = horizon for the direct one.
 
-Training: MSE loss, gradients clipped by global norm (the clipped gradients ARE the ones
-applied), Adam; each step zero -> forward -> backward -> clip -> step. At batch 7 the book's
+Training: the head's loss (MSE for a point forecast, a negative log-likelihood or the pinball
+loss for a distribution: ``rnnlab.forecast.heads``), gradients clipped by global norm (the
+clipped gradients ARE the ones applied), Adam; each step zero -> forward -> backward -> clip -> step. At batch 7 the book's
 recipe runs ~14,000 tiny steps, so the per-step Python cost matters: the network's parameters
 and gradients are moved into one flat buffer each (``Module.flatten_parameters``), so zeroing,
 clipping and the Adam update are a few whole-buffer operations.
@@ -81,17 +82,19 @@ def train(
     shuffle=True,
     rng=None,
     progress=None,
+    loss_fn=None,
 ):
     """Fit ``net`` on scaled windows ``X (M, W)`` -> targets ``Y (M, K)``.
 
     With a validation set, the weights of the epoch with the lowest validation loss are
     restored at the end and training stops after ``patience`` epochs without improvement.
-    ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None.
+    ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None. ``loss_fn``: the
+    loss of outputs against targets (``heads.Head.loss``; default MSE).
     Returns the history dict.
     """
     P, _ = net.flatten_parameters()  # one buffer, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
-    loss_fn = MSELoss()
+    loss_fn = MSELoss() if loss_fn is None else loss_fn
     Xt = np.ascontiguousarray(np.asarray(X, np.float32).T[:, :, None])  # (W, M, 1) time-major
     Y = np.asarray(Y, np.float32)  # (M, K)
     M = Y.shape[0]
@@ -107,7 +110,7 @@ def train(
         history["grad_norm"].append(norms / math.ceil(M / batch_size))
         vloss = None
         if has_valid:
-            vloss = evaluate_loss(net, Xv, Yv)
+            vloss = evaluate_loss(net, Xv, Yv, loss_fn)
             history["valid_loss"].append(vloss)
             if vloss < best:
                 best, best_P, waited = vloss, P.copy(), 0
@@ -153,7 +156,7 @@ def _train_epoch(net: Net, opt, loss_fn, Xt, Y, order, batch_size, clip):
             idx = order[start : start + batch_size]
             xb, yb = Xt[:, idx], Y[idx]
         opt.zero_grad()
-        loss = loss_fn(net(xb), yb)  # mean (y_hat - y)^2
+        loss = loss_fn(net(xb), yb)  # mean (y_hat - y)^2, or the distribution's loss
         net.backward(loss_fn.backward())
         norms += clip_grad_norm(net, clip) if clip else 0.0  # scales the gradients in place
         opt.step()  # ... and those are what Adam reads
@@ -172,6 +175,9 @@ def predict_scaled(net: Net, X, batch: int = 4096) -> np.ndarray:
     return np.concatenate(out, axis=0).astype(np.float64)
 
 
-def evaluate_loss(net: Net, X, Y) -> float:
-    d = predict_scaled(net, X) - np.asarray(Y, np.float64)
-    return float(np.mean(d * d))
+def evaluate_loss(net: Net, X, Y, loss_fn=None) -> float:
+    """The loss (default MSE) of ``net``'s outputs on windows ``X`` against targets ``Y``."""
+    if loss_fn is None:
+        d = predict_scaled(net, X) - np.asarray(Y, np.float64)
+        return float(np.mean(d * d))
+    return float(loss_fn(predict_scaled(net, X), np.asarray(Y, np.float64)))

@@ -16,10 +16,19 @@ Y = 100 * np.exp(np.cumsum(0.01 * np.random.default_rng(0).standard_normal(260))
 
 @pytest.mark.parametrize("target", ["diff", "logreturn", "level"])
 @pytest.mark.parametrize(
-    "strategy,horizon,cell", [("recursive", 1, "lstm"), ("direct", 3, "gru"), ("recursive", 2, "rnn")]
+    "strategy,horizon,cell,likelihood,scaling",
+    [
+        ("recursive", 1, "lstm", "gaussian", "window"),
+        ("direct", 3, "gru", "quantile", "window"),
+        ("recursive", 2, "rnn", "studentt", "global"),
+        ("recursive", 2, "lstm", "none", "window"),
+    ],
 )
-def test_onnx_forecast_equals_rnnlab(target, strategy, horizon, cell, tmp_path):
+def test_onnx_forecast_equals_rnnlab(target, strategy, horizon, cell, likelihood, scaling, tmp_path):
+    """The point forecast (the heads' location, the window scale) of every likelihood."""
     f = Forecaster(
+        likelihood=likelihood,
+        scaling=scaling,
         window=5,
         horizon=horizon,
         strategy=strategy,

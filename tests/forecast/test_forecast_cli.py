@@ -52,8 +52,16 @@ def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
     assert set(r["data"]) >= {"path", "column", "n_points", "train", "test"}
     assert set(r["data"]["train"]) == set(r["data"]["test"]) == {"start", "end", "n"}
     assert r["data"]["test"]["n"] == 20 and r["data"]["train"]["n"] + 20 == r["data"]["n_points"] == 160
-    for name in ("model", "persistence", "drift", "moving_average"):
-        assert set(r["metrics"][name]) == {"rmse", "mae", "mape", "smape", "mase", "directional_accuracy"}
+    point = {"rmse", "mae", "mape", "smape", "mase", "directional_accuracy"}
+    for name in ("persistence", "drift", "moving_average"):
+        assert set(r["metrics"][name]) == point
+    m = r["metrics"]["model"]  # the default is probabilistic: intervals and their scores
+    assert set(m) == point | {"coverage", "interval_width", "pinball", "crps"}
+    assert set(m["coverage"]) == set(m["interval_width"]) == {"0.8", "0.95"}
+    assert 0 < m["interval_width"]["0.8"] < m["interval_width"]["0.95"] and m["crps"] > 0
+    q = r["predictions"][0]["quantiles"]
+    assert list(q) == ["0.025", "0.1", "0.5", "0.9", "0.975"] and list(q.values()) == sorted(q.values())
+    assert "Prediction intervals" in out and r["calibration"]["method"].startswith("split-conformal")
     assert set(r["dm_test_vs_persistence"]) >= {"statistic", "p_value"}
     assert len(r["history"]["train_loss"]) == 2 and len(r["history"]["valid_loss"]) == 2
     assert len(r["predictions"]) == 20
