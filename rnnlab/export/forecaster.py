@@ -19,8 +19,8 @@ levels after each origin: what ``Forecaster.forecast_from`` returns. Inside, as 
 
 Only the point forecast is in the graph: the intervals come from sample paths (random draws),
 which ``rnnlab forecast predict`` computes. The networks run in float32 (ONNX's LSTM / GRU /
-RNN operators), the rest in float64, as in rnnlab. ``steps`` is fixed when the graph is made (the recursion is unrolled: one subgraph per
-network and step ahead).
+RNN operators), the rest in float64, as in rnnlab. ``steps`` is fixed when the graph is made
+(the recursion is unrolled: one subgraph per network and step ahead).
 """
 
 from __future__ import annotations
