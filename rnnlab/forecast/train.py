@@ -11,8 +11,9 @@ Training: the head's loss (MSE for a point forecast, a negative log-likelihood o
 loss for a distribution: ``rnnlab.forecast.heads``), gradients clipped by global norm (the
 clipped gradients ARE the ones applied), Adam; each step zero -> forward -> backward -> clip
 -> step. At batch 7 the book's recipe runs ~14,000 tiny steps, so the per-step Python cost
-matters: the network's parameters and gradients are moved into one flat buffer each (``Module.flatten_parameters``), so zeroing,
-clipping and the Adam update are a few whole-buffer operations.
+matters: the network's parameters and gradients are moved into one flat buffer each
+(``Module.flatten_parameters``), so zeroing, clipping and the Adam update are a few
+whole-buffer operations.
 """
 
 from __future__ import annotations
