@@ -232,7 +232,7 @@ class Forecaster:
         s = self.scaler_.transform(z)
         t0 = D.first_origin(self.window, self.target)
         X, Y = D.windows(s, self.window, self._n_out, t0, len(y) - 1 - self._n_out)  # all targets in y
-        nu = self.window_scale(X)  # (M, 1): 1, or each window's mean |s| (scaling="window")
+        inputs, nu = self.features(X)  # the networks' inputs; nu: each window's scale (or 1)
         D.check_validation_split(len(X), self._n_out, self.valid_size)
         n_valid = 0
         if self.valid_size > 0:
@@ -248,7 +248,7 @@ class Forecaster:
         for k in range(self.ensemble):
             mine = None
             if k % world.size == world.rank:
-                net, history = self._train_member(k, X / nu, Y / nu, n_fit, n_fit_used, n_valid, progress)
+                net, history = self._train_member(k, inputs, Y / nu, n_fit, n_fit_used, n_valid, progress)
                 shrink = self._fit_shrink(net, X[n_fit:], Y[n_fit:]) if self.shrink and n_valid else 1.0
                 mine = (net, history, shrink)
             net, history, shrink = self._share_member(world, k, mine)
@@ -278,6 +278,7 @@ class Forecaster:
             self.dropout,
             self.init,
             np.random.default_rng(seeds[0]),
+            self._input_size,
         )
         report = None if progress is None else (lambda *a, k=k: progress(k, *a))
         history = train(
@@ -332,10 +333,28 @@ class Forecaster:
             return np.ones((len(win), 1))
         return np.mean(np.abs(win), axis=1, keepdims=True) + 0.01
 
+    def features(self, win):
+        """``(inputs, nu)`` of scaled windows ``(M, W)``: what the networks read and the scale
+        ``nu (M, 1)`` their outputs are multiplied by (``s / nu``; 1 unless window-scaled).
+
+        Measured: also feeding ``log nu`` as a second input (as DeepAR does) narrowed the
+        intervals of a homoscedastic random walk to the true width (2.53 against 2.56; 3.08
+        without it), but on Bitcoin, whose test volatility lies far beyond the training
+        part's, it extrapolated: 80% / 95% coverage 0.66 / 0.89 against 0.77 / 0.95."""
+        nu = self.window_scale(win)
+        return np.asarray(win, np.float64) / nu, nu
+
+    @property
+    def _input_size(self) -> int:
+        return 1
+
     def _empty_net(self) -> Net:
         """A network of this configuration, for weights to be loaded into."""
         P = self.head_.P
-        return Net(self.cell, self.hidden_size, self.num_layers, self._n_out * P, self.dropout, "pytorch", 0)
+        n_out = self._n_out * P
+        return Net(
+            self.cell, self.hidden_size, self.num_layers, n_out, self.dropout, "pytorch", 0, self._input_size
+        )
 
     def _no_change(self, win):
         """Persistence in scaled space for windows (M, W): the last level, or a zero change."""
@@ -346,8 +365,8 @@ class Forecaster:
     def _fit_shrink(self, net, Xv, Yv) -> float:
         """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1]."""
         s0 = self._no_change(Xv)  # (M, 1)
-        nu = self.window_scale(Xv)
-        loc = nu * self.head_.location(predict_scaled(net, Xv / nu), self._n_out)  # (M, K)
+        inputs, nu = self.features(Xv)
+        loc = nu * self.head_.location(predict_scaled(net, inputs), self._n_out)  # (M, K)
         d_hat = loc - s0  # (M, K) predicted change
         d = Yv - s0  # (M, K) actual change
         denom = float(np.sum(d_hat * d_hat))

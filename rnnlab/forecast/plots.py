@@ -1,7 +1,8 @@
 """The forecast picture: actual vs predicted (with persistence) and the loss curves.
 
 Top panel: the end of the training part and the whole test part, the train/test boundary
-(and backtest fold starts) marked, the model's test forecasts and the persistence baseline.
+(and backtest fold starts) marked, the model's test forecasts with a fan of its prediction
+intervals (when it has a distribution) and the persistence baseline.
 Bottom panel: training and validation loss per epoch (log scale) with the restored best
 epoch marked. An inset on the top panel zooms on the last test points, where the model's
 and persistence's one-step lag behind the actual series can be seen.
@@ -47,6 +48,7 @@ def _plot_actual_vs_predicted(ax1, dates, series, result: dict, title: str) -> N
     lo = max(0, n_train - 2 * len(j))  # some training context
     ax1.plot(dates[lo:n_train], y[lo:n_train], color="0.55", lw=1.0, label="actual (training part)")
     ax1.plot(dates[n_train:], y[n_train:], color="black", lw=1.2, label="actual (test part)")
+    _plot_fan(ax1, dates[j], result, report["config"].get("intervals", ()))
     ax1.plot(
         dates[j],
         preds["model"],
@@ -85,6 +87,22 @@ def _plot_actual_vs_predicted(ax1, dates, series, result: dict, title: str) -> N
     ax1.grid(alpha=0.3)
 
 
+def _plot_fan(ax, x, result: dict, intervals) -> None:
+    """The model's central intervals around its forecasts (the widest palest), if it has any."""
+    from rnnlab.forecast.metrics import level_index
+
+    q = result.get("quantiles")
+    if q is None:
+        return
+    levels = result["levels"]
+    for b in sorted(intervals, reverse=True):
+        lo, hi = level_index(levels, round((1 - b) / 2, 10)), level_index(levels, round((1 + b) / 2, 10))
+        shade = 0.12 + 0.18 * (1 - b) / (1 - min(intervals) + 1e-9) * (b != max(intervals))
+        ax.fill_between(
+            x, q[:, lo], q[:, hi], color="tab:red", alpha=0.12 + shade, lw=0, label=f"{b:.0%} interval"
+        )
+
+
 def _plot_last_points(ax1, dates, y, result: dict) -> None:
     """The inset on the top panel: the last (up to 30) test points, none if fewer than 5."""
     import matplotlib.dates
@@ -97,6 +115,9 @@ def _plot_last_points(ax1, dates, y, result: dict) -> None:
         ins = ax1.inset_axes([0.05, 0.30, 0.36, 0.36])
         tail = slice(len(j) - k, len(j))
         ins.plot(dates[j[tail]], y[j[tail]], color="black", lw=1.2, marker=".", ms=4)
+        _plot_fan(
+            ins, dates[j[tail]], {**result, "quantiles": _tail(result.get("quantiles"), tail)}, _ivals(result)
+        )
         ins.plot(dates[j[tail]], preds["model"][tail], color="tab:red", lw=1.0, marker=".", ms=3)
         ins.plot(dates[j[tail]], preds["persistence"][tail], color="tab:green", lw=1.0, ls="--")
         ins.set_title(f"last {k} test points, {dates[j[len(j) - k]]} .. {dates[j[-1]]}", fontsize=8)
@@ -104,6 +125,14 @@ def _plot_last_points(ax1, dates, y, result: dict) -> None:
         ins.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(maxticks=4))
         ins.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
         ins.grid(alpha=0.3)
+
+
+def _tail(q, tail):
+    return None if q is None else q[tail]
+
+
+def _ivals(result: dict):
+    return result["report"]["config"].get("intervals", ())
 
 
 def _plot_losses(ax2, result: dict) -> None:
@@ -136,9 +165,11 @@ def _plot_losses(ax2, result: dict) -> None:
                 lw=1.0,
                 label=f"best epoch {hist['best_epoch']} (weights restored)",
             )
-    ax2.set_yscale("log")
+    values = [v for v in list(tr) + list(va or []) if v is not None]
+    ax2.set_yscale("log" if values and min(values) > 0 else "linear")  # an NLL can be negative
     ax2.set_xlabel("epoch")
-    ax2.set_ylabel("MSE (standardised)")
+    lik = report["config"].get("likelihood", "none")
+    ax2.set_ylabel({"none": "MSE", "quantile": "pinball loss"}.get(lik, f"{lik} NLL") + " (scaled)")
     ax2.set_title(
         "loss per epoch" + (" (last backtest fold)" if len(result.get("fold_starts", [])) > 1 else "")
     )

@@ -11,6 +11,7 @@ import numpy as np
 from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
+from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
 
@@ -80,9 +81,24 @@ def run_predict(args) -> int:
     print(f"series: {series.column!r} from {series.path}, last value {series.values[-1]:,.2f} on {last}")
     for note in series.notes:
         print(f"  {note}")
-    print(f"\n  {'step':>4}  {'date':<12}{'forecast':>14}")
+    head = f"\n  {'step':>4}  {'date':<12}{'forecast':>14}"
+    bounds = None
+    if f.probabilistic:  # the central intervals, from the sample paths (calibrated if fitted)
+        levels = interval_levels(f.intervals)
+        q = f.predict_quantiles(series.values, levels, steps)  # (steps, L)
+        bounds = [
+            (b, q[:, levels.index(round((1 - b) / 2, 10))], q[:, levels.index(round((1 + b) / 2, 10))])
+            for b in f.intervals
+        ]
+        head += "".join(f"{f'{b:.0%} low':>14}{f'{b:.0%} high':>14}" for b in f.intervals)
+    print(head)
     for k, v in enumerate(values, 1):
-        print(f"  {k:>4}  {str(last + k * step):<12}{v:>14,.2f}")
+        row = f"  {k:>4}  {str(last + k * step):<12}{v:>14,.2f}"
+        for _, lo, hi in bounds or ():
+            row += f"{lo[k - 1]:>14,.2f}{hi[k - 1]:>14,.2f}"
+        print(row)
+    if bounds is None:
+        print("  (a point forecast: the model was trained with --likelihood none, so it has no intervals)")
     return 0
 
 

@@ -44,15 +44,16 @@ class Net(Module):
         dropout: float = 0.0,
         init: str = "pytorch",
         seed=None,
+        input_size: int = 1,
     ):
         super().__init__()
-        self.rnn = CELLS[cell](1, hidden_size, num_layers, dropout=dropout, dtype=np.float32)
+        self.rnn = CELLS[cell](input_size, hidden_size, num_layers, dropout=dropout, dtype=np.float32)
         self.head = Linear(hidden_size, n_out, dtype=np.float32)
         nn_init.apply(self, init, seed)
         self._WN = None
 
     def forward(self, x):
-        """x (W, N, 1) time-major -> (N, K)."""
+        """x (W, N, F) time-major -> (N, K)."""
         self._WN = x.shape[:2]
         out, _ = self.rnn(x)  # (W, N, H)
         return self.head(out[-1])  # (N, K)  V h_W + b_v
@@ -96,7 +97,7 @@ def train(
     P, _ = net.flatten_parameters()  # one buffer, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
     loss_fn = MSELoss() if loss_fn is None else loss_fn
-    Xt = np.ascontiguousarray(np.asarray(X, np.float32).T[:, :, None])  # (W, M, 1) time-major
+    Xt = time_major(X)  # (W, M, F)
     Y = np.asarray(Y, np.float32)  # (M, K)
     M = Y.shape[0]
     has_valid = Xv is not None and len(Xv) > 0
@@ -165,13 +166,21 @@ def _train_epoch(net: Net, opt, loss_fn, Xt, Y, order, batch_size, clip):
     return total, norms
 
 
+def time_major(X) -> np.ndarray:
+    """Windows ``(M, W)`` (one value per step) or ``(M, W, F)`` (F features) -> ``(W, M, F)``
+    float32, contiguous: what the recurrent layers read."""
+    X = np.asarray(X, np.float32)
+    X = X[:, :, None] if X.ndim == 2 else X
+    return np.ascontiguousarray(X.transpose(1, 0, 2))
+
+
 def predict_scaled(net: Net, X, batch: int = 4096) -> np.ndarray:
-    """Scaled windows ``X (M, W)`` -> network outputs ``(M, K)`` (eval mode)."""
+    """Scaled windows ``X (M, W)`` or ``(M, W, F)`` -> network outputs ``(M, K)`` (eval mode)."""
     was_training = net.training
     net.eval()
     X = np.asarray(X, np.float32)
     with inference_mode():  # nothing kept for a backward that never comes
-        out = [net(np.ascontiguousarray(X[i : i + batch].T[:, :, None])) for i in range(0, len(X), batch)]
+        out = [net(time_major(X[i : i + batch])) for i in range(0, len(X), batch)]
     net.train(was_training)
     return np.concatenate(out, axis=0).astype(np.float64)
 

@@ -46,8 +46,8 @@ def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int 
         win, base = np.repeat(win, repeat, axis=0), np.repeat(base, repeat, axis=0)
     path: list[np.ndarray] = []  # one (R,) array per step ahead
     while len(path) < steps:
-        nu = f.window_scale(win)  # (R, 1)
-        out = predict_scaled(net, win / nu)  # (R, K * P)
+        inputs, nu = f.features(win)  # nu (R, 1)
+        out = predict_scaled(net, inputs)  # (R, K * P)
         loc = f.scaler_.inverse_transform(nu * head.location(out, K))  # (R, K)
         if rng is None:
             z_hat = loc
