@@ -6,6 +6,8 @@ For a forecast origin t (the last value seen is y_t) and steps h = 1..H::
     drift            y_hat_{t+h} = y_t + h (y_t - y_0) / t               (the line from the first
                                                                          value through y_t)
     moving average   y_hat_{t+h} = mean(y_{t-W+1} .. y_t)                (the model's window W)
+    seasonal naive   y_hat_{t+h} = y_{t+h-m ceil(h/m)}                   (the same season's last
+                                                                         value; season m > 1)
 
 Each uses only values up to the origin, so none of them sees the test targets.
 All functions take the levels ``y (n,)`` and origins ``(M,)`` and return ``(M, H)``.
@@ -41,9 +43,21 @@ def moving_average(y, origins, horizon: int, window: int) -> np.ndarray:
     return np.repeat(mean[:, None], horizon, axis=1)  # (M, H)
 
 
-def all_baselines(y, origins, horizon: int, window: int) -> dict:
-    return {
+def seasonal_naive(y, origins, horizon: int, season: int) -> np.ndarray:
+    y, origins = np.asarray(y, np.float64), np.asarray(origins)
+    if np.any(origins < season - 1):
+        raise ValueError(f"the seasonal naive forecast needs a season ({season} values) up to the origin")
+    h = np.arange(1, horizon + 1)[None, :]
+    back = season * np.ceil(h / season).astype(np.int64)  # m ceil(h / m) >= h
+    return y[origins[:, None] + h - back]  # (M, H)
+
+
+def all_baselines(y, origins, horizon: int, window: int, season: int = 1) -> dict:
+    out = {
         "persistence": persistence(y, origins, horizon),
         "drift": drift(y, origins, horizon),
         "moving_average": moving_average(y, origins, horizon, window),
     }
+    if season > 1 and np.min(origins) >= season - 1:
+        out["seasonal_naive"] = seasonal_naive(y, origins, horizon, season)
+    return out

@@ -27,6 +27,7 @@ from importlib import resources
 import numpy as np
 
 from rnnlab.errors import UserError
+from rnnlab.forecast.calendar import detect_frequency
 
 TARGETS = ("level", "diff", "logreturn")
 FILLS = ("none", "ffill")
@@ -50,6 +51,8 @@ class Series:
     column: str
     date_column: str
     notes: list = field(default_factory=list)  # what the checks found (gaps, fills, order)
+    freq: str = "unknown"  # read off the dates (calendar.detect_frequency)
+    season: int = 1  # the season m it implies (1: none)
 
     def __len__(self):
         return len(self.values)
@@ -101,7 +104,9 @@ def load_series(path=None, column="Close", date_column="Date", fill="none") -> S
     if missing.any():
         values = _fill_missing(values, missing, order, days, column, path, fill, notes)
     notes.extend(_gap_notes(days))
-    return Series(values, days, path, column, date_column, notes)
+    freq, season = detect_frequency(days)
+    notes.append(f"frequency: {freq}" + (f", season {season}" if season > 1 else ", no season"))
+    return Series(values, days, path, column, date_column, notes, freq, season)
 
 
 def _parse_values(raw_column, column, path):
@@ -145,11 +150,19 @@ def _parse_dates(raw_column, date_column, path, notes: list) -> np.ndarray:
     try:
         dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
         aware = getattr(dates.dt, "tz", None) is not None
-    except (ValueError, TypeError):  # mixed offsets, or offsets next to naive dates
+    except (ValueError, TypeError, AttributeError):  # mixed offsets, or offsets next to naive
+        # dates (pandas 3 raises; pandas 2 returns objects, which have no .dt)
         dates, aware = pd.to_datetime(raw_dates, errors="coerce", format="mixed", utc=True), True
     except OverflowError:
         dates, aware = pd.Series(pd.NaT, index=raw_dates.index), False
     bad_dates = dates.isna().to_numpy()
+    if bad_dates.any() and not aware:  # ISO dates beyond pandas 2's range (1677 .. 2262): NumPy's
+        try:
+            days = dates.to_numpy().astype("datetime64[D]")
+            days[bad_dates] = np.array(raw_dates[bad_dates].tolist(), dtype="datetime64[D]")
+            return days
+        except (ValueError, TypeError, OverflowError):
+            pass
     if bad_dates.any():
         example = raw_dates[bad_dates].iloc[0]
         raise UserError(

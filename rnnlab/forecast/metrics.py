@@ -4,8 +4,9 @@ With actual ``y``, forecast ``f``, error ``e = y - f`` over M test points::
 
     RMSE  = sqrt(mean(e^2))                         MAE  = mean(|e|)
     MAPE  = 100 mean(|e| / |y|)            (%)      sMAPE = 100 mean(2 |e| / (|y| + |f|))   (%)
-    MASE  = MAE / mean_t |y_t - y_{t-1}|   the denominator over the *training* part
-            (Hyndman & Koehler 2006): MASE < 1 beats the in-sample one-step naive forecast.
+    MASE  = MAE / mean_t |y_t - y_{t-m}|   the denominator over the *training* part, m the
+            season (Hyndman & Koehler 2006; m = 1 without one): MASE < 1 beats the in-sample
+            (seasonal) naive forecast.
     directional accuracy = mean(sign(f - y_origin) == sign(y - y_origin)), the share of test
             points where the forecast moves the right way from the value at the forecast
             origin; a forecast of "no change" counts as wrong. None when a method never

@@ -20,9 +20,11 @@ import numpy as np
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import baselines as B
+from rnnlab.forecast import classical as C
 from rnnlab.forecast import data as D
 from rnnlab.forecast import metrics as Mx
 from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.calendar import seasonal_scale
 from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
@@ -103,9 +105,21 @@ def n_train_of(n: int, cfg: dict) -> int:
     return n_train
 
 
-def _score(y, j, preds: dict, n_train: int, horizon: int) -> dict:
-    """Metrics of every method on targets ``y[j]`` (forecast from ``j - horizon``)."""
-    scale = Mx.naive_scale(y[:n_train])
+def apply_season(cfg: dict, series: D.Series, season=None, window_given: bool = False) -> dict:
+    """``cfg`` with its ``season`` (``season``, else the one detected from the dates) and, unless
+    the window was chosen (an option or a preset), a window of at least one season."""
+    cfg = dict(cfg)
+    cfg["season"] = int(season) if season else int(series.season)
+    cfg["frequency"] = series.freq
+    if not window_given and cfg.get("preset") is None:
+        cfg["window"] = max(int(cfg["window"]), cfg["season"])
+    return cfg
+
+
+def _score(y, j, preds: dict, n_train: int, horizon: int, season: int = 1) -> dict:
+    """Metrics of every method on targets ``y[j]`` (forecast from ``j - horizon``); MASE is
+    scaled by the training part's seasonal naive error (season 1: the one-step naive's)."""
+    scale = seasonal_scale(y[:n_train], season)
     return {name: Mx.all_metrics(y[j], p, y[j - horizon], scale) for name, p in preds.items()}
 
 
@@ -119,7 +133,7 @@ def evaluate_split(
 ) -> dict:
     """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H (and, for
     H > 1, at every step 1 .. H), with the model's quantiles if it has a distribution."""
-    y, H, W = series.values, cfg["horizon"], cfg["window"]
+    y, H, W, m = series.values, cfg["horizon"], cfg["window"], cfg.get("season", 1)
     test_end = len(y) if test_end is None else test_end
     model = make_forecaster(cfg).fit(y[:n_train], progress=progress)
     j = np.arange(n_train, test_end)  # test targets
@@ -130,8 +144,12 @@ def evaluate_split(
     Q = model.quantiles_from(y, O, levels, H) if model.probabilistic else None  # (len(O), H, L)
     rows = lambda h: j - h - O[0]  # rows of O holding the origins j - h
     preds = {"model": paths[rows(H), H - 1]}
-    for name, b in B.all_baselines(y, origins, H, W).items():
+    for name, b in B.all_baselines(y, origins, H, W, m).items():
         preds[name] = b[:, H - 1]
+    classics, notes = {}, []
+    if cfg.get("baselines") == "stats":  # AutoETS, AutoARIMA, AutoTheta (rnnlab[stats])
+        classics, notes = C.forecasts(y, n_train, origins, H, m, cfg["intervals"])
+        preds.update({name: r["pred"] for name, r in classics.items()})
     out = {
         "n_train": n_train,
         "targets": j,
@@ -139,18 +157,22 @@ def evaluate_split(
         "quantiles": None if Q is None else Q[rows(H), H - 1],  # (M, L)
         "levels": levels,
         "model": model,
-        "metrics": _score(y, j, preds, n_train, H),
+        "classical_bounds": {name: r["bounds"] for name, r in classics.items()},
+        "classical_notes": notes,
+        "metrics": _score(y, j, preds, n_train, H, m),
         "dm": Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H),
     }
     if Q is not None:
         out["metrics"]["model"].update(Mx.interval_metrics(y[j], out["quantiles"], levels, cfg["intervals"]))
+    for name, r in classics.items():
+        out["metrics"][name].update(C.interval_scores(y[j], r["bounds"]))
     if H > 1:  # every step 1..H
         by_step = []
         for h in range(1, H + 1):
             p = {"model": paths[rows(h), h - 1], "persistence": B.persistence(y, j - h, h)[:, h - 1]}
             step = {
                 "step": h,
-                **_score(y, j, p, n_train, h),
+                **_score(y, j, p, n_train, h, m),
                 "dm_vs_persistence": Mx.dm_test(y[j] - p["model"], y[j] - p["persistence"], h),
             }
             if Q is not None:
@@ -177,7 +199,7 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     j = np.concatenate([r["targets"] for r in runs])
     preds = {name: np.concatenate([r["preds"][name] for r in runs]) for name in runs[0]["preds"]}
     H = cfg["horizon"]
-    metrics = _score(y, j, preds, n_train, H)
+    metrics = _score(y, j, preds, n_train, H, cfg.get("season", 1))
     quantiles = None
     if runs[0]["quantiles"] is not None:
         quantiles = np.concatenate([r["quantiles"] for r in runs])  # (M, L)
@@ -195,6 +217,7 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
         **_training_summary(runs),  # history, shrink, ensemble_histories
         "predictions": _predictions(series, j, preds, quantiles, runs[0]["levels"], cfg),
     }
+    _add_classics(report, runs, y, j, H)
     if quantiles is not None:
         report["calibration"] = _calibration_summary(runs)
     if "by_step" in last and folds == 1:
@@ -278,6 +301,31 @@ def _predictions(series: D.Series, j, preds: dict, quantiles, levels, cfg) -> li
         for i, entry in enumerate(out):
             entry["quantiles"] = {name: float(quantiles[i, k]) for name, k in keep}
     return out
+
+
+def _add_classics(report: dict, runs: list, y, j, H: int) -> None:
+    """The classics' interval scores over every fold, the Diebold-Mariano test of the model
+    against the best of them (lowest RMSE) and why any was left out; or how to get them."""
+    metrics = report["metrics"]
+    names = [n for n in C.NAMES if n in metrics]
+    if report["config"].get("baselines") != "stats":
+        report["classical"] = {"included": False, "how_to_get": C.HOW_TO_GET}
+        return
+    for name in names:
+        bounds = {
+            b: tuple(np.concatenate([r["classical_bounds"][name][b][k] for r in runs]) for k in (0, 1))
+            for b in runs[0]["classical_bounds"][name]
+        }
+        metrics[name].update(C.interval_scores(y[j], bounds))
+    notes = sorted({n for r in runs for n in r["classical_notes"]})
+    report["classical"] = {"included": True, "models": names, "notes": notes}
+    if names:
+        best = min(names, key=lambda n: metrics[n]["rmse"])
+        pred_best = np.concatenate([r["preds"][best] for r in runs])
+        pred_model = np.concatenate([r["preds"]["model"] for r in runs])
+        dm = Mx.dm_test(y[j] - pred_model, y[j] - pred_best, H)
+        ratio = metrics["model"]["rmse"] / metrics[best]["rmse"] if metrics[best]["rmse"] else None
+        report["classical"].update(best=best, rmse_ratio_vs_best=ratio, dm_test_vs_best=dm)
 
 
 def _calibration_summary(runs) -> dict | None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-from rnnlab.forecast.baselines import BASELINES
-
 
 def describe(cfg) -> str:
     s = (
@@ -23,6 +21,10 @@ def describe(cfg) -> str:
         s += f" max, early stopping on the last {cfg['valid_size']:.0%} of the training windows"
     if cfg.get("ensemble", 1) > 1:
         s += f", ensemble of {cfg['ensemble']}"
+    if cfg.get("likelihood", "none") != "none":
+        s += f", {cfg['likelihood']} likelihood"
+    if cfg.get("season", 1) > 1:
+        s += f", season {cfg['season']}"
     if cfg.get("preset"):
         s += f" [preset {cfg['preset']}]"
     return s
@@ -40,6 +42,7 @@ def print_table(report, units, file=sys.stdout):
     """Print the report's tables to ``file``; ``units`` names the series' units (e.g. USD)."""
     _print_metrics(report, units, file)
     _print_intervals(report, units, file)
+    _print_classics(report, file)
     _print_summary(report, file)
     if "backtest" in report:
         _print_backtest(report["backtest"], units, file)
@@ -56,7 +59,7 @@ def _print_metrics(report, units, file):
     head = f"  {'method':<16}{'RMSE':>11}{'MAE':>11}{'MAPE %':>9}{'sMAPE %':>9}{'MASE':>8}{'dir. acc.':>11}"
     print(head, file=file)
     print("  " + "-" * (len(head) - 2), file=file)
-    for name in ("model",) + BASELINES:
+    for name in ("model",) + tuple(k for k in report["metrics"] if k != "model"):
         m = report["metrics"][name]
         print(
             f"  {name.replace('_', ' '):<16}{_fmt(m['rmse']):>11}{_fmt(m['mae']):>11}{_fmt(m['mape'], 3):>9}"
@@ -74,9 +77,17 @@ def _print_intervals(report, units, file):
             print("\nNo intervals: the model is a point forecast (--likelihood none).", file=file)
         return
     print(f"\nPrediction intervals of the model on the test part ({units}):", file=file)
-    print(f"  {'interval':<10}{'coverage':>10}{'mean width':>14}", file=file)
+    others = [n for n, v in report["metrics"].items() if n != "model" and "coverage" in v]
+    print(
+        f"  {'interval':<10}{'coverage':>10}{'mean width':>14}" + "".join(f"{n:>22}" for n in others),
+        file=file,
+    )
     for b, cov in m["coverage"].items():
-        print(f"  {float(b):<10.0%}{cov:>10.3f}{_fmt(m['interval_width'][b]):>14}", file=file)
+        row = f"  {float(b):<10.0%}{cov:>10.3f}{_fmt(m['interval_width'][b]):>14}"
+        for n in others:
+            o = report["metrics"][n]
+            row += f"{o['coverage'][b]:>8.3f}{_fmt(o['interval_width'][b]):>14}"
+        print(row, file=file)
     lik = report["config"]["likelihood"]
     print(f"  pinball loss {_fmt(m['pinball'])}, CRPS {_fmt(m['crps'])} ({lik} likelihood)", file=file)
     cal = report.get("calibration") or {}
@@ -91,6 +102,26 @@ def _print_intervals(report, units, file):
         )
     else:
         print("  raw intervals (no conformal calibration)", file=file)
+
+
+def _print_classics(report, file):
+    """The model against the best statistical classic, or how to get them."""
+    cl = report.get("classical") or {}
+    if not cl.get("included"):
+        print(
+            f"\nAutoETS, AutoARIMA and AutoTheta are not in the table: {cl.get('how_to_get', '')}", file=file
+        )
+        return
+    for note in cl.get("notes", []):
+        print(f"  note: {note}", file=file)
+    if cl.get("best"):
+        dm = cl["dm_test_vs_best"]
+        print(
+            f"\nAgainst the best statistical classic ({cl['best']}): RMSE ratio "
+            f"{_fmt(cl['rmse_ratio_vs_best'], 4)}, Diebold-Mariano statistic {_fmt(dm['statistic'], 3)}, "
+            f"p-value {_fmt(dm['p_value'], 3)}",
+            file=file,
+        )
 
 
 def _print_summary(report, file):
