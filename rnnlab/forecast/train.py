@@ -90,9 +90,8 @@ def train(
 
     With a validation set, the weights of the epoch with the lowest validation loss are
     restored at the end and training stops after ``patience`` epochs without improvement.
-    ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None. ``loss_fn``: the
-    loss of outputs against targets (``heads.Head.loss``; default MSE).
-    Returns the history dict.
+    ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None. ``loss_fn``: of
+    outputs against targets (``heads.Head.loss``; default MSE). Returns the history dict.
     """
     P, _ = net.flatten_parameters()  # one buffer, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
