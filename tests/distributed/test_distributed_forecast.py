@@ -38,6 +38,8 @@ def test_the_command_prints_and_writes_on_rank_0_only(tmp_path):
         "-m",
         "rnnlab.cli",
         "forecast",
+        "--baselines",
+        "simple",
         "--epochs",
         "2",
         "--ensemble",

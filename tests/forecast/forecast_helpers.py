@@ -50,12 +50,19 @@ def random_walk(n=160, seed=0, start=100.0):
 
 
 def write_csv(
-    path, values, start="2020-01-01", newest_first=True, date_fmt="%m/%d/%Y", column="Close", raw=None
+    path,
+    values,
+    start="2020-01-01",
+    newest_first=True,
+    date_fmt="%m/%d/%Y",
+    column="Close",
+    raw=None,
+    freq="D",
 ):
     """A CSV like btc.csv: Date, Symbol, Close; ``raw`` overrides cells: {row: "text"}."""
     import pandas as pd
 
-    dates = pd.date_range(start, periods=len(values), freq="D")
+    dates = pd.date_range(start, periods=len(values), freq=freq)
     rows = [(d.strftime(date_fmt), "XYZ", f"{v:.6f}") for d, v in zip(dates, values)]
     for i, text in (raw or {}).items():
         rows[i] = (rows[i][0], rows[i][1], text)

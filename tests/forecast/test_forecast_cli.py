@@ -10,7 +10,10 @@ from forecast_helpers import random_walk, write_csv
 from rnnlab.cli import main
 from rnnlab.forecast import data as D
 
-FAST = ["--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20", "--quiet"]
+FAST = [
+    *("--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20"),
+    *("--quiet", "--baselines", "simple"),  # the classics have their own tests
+]
 REPORT_KEYS = {"data", "config", "metrics", "dm_test_vs_persistence", "history", "predictions"}
 
 

@@ -17,7 +17,7 @@ from rnnlab.forecast import data as D
 from rnnlab.io import read_tensors, write_tensors
 
 FAST = ["--epochs", "1", "--hidden", "4", "--ensemble", "1", "--window", "5", "--test-size", "20"]
-FAST += ["--quiet", "--no-plot"]
+FAST += ["--quiet", "--no-plot", "--baselines", "simple"]
 
 
 def run(capsys, *argv):

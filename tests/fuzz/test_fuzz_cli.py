@@ -25,6 +25,7 @@ FORECAST_OPTIONS = [
     "--patience", "--seed", "--target", "--strategy", "--cell", "--init", "--fill", "--column",
 ]  # fmt: skip
 FAST = ["--epochs", "1", "--hidden", "3", "--ensemble", "1", "--window", "4", "--test-size", "10"]
+FAST += ["--baselines", "simple"]
 FAST += ["--quiet", "--no-plot", "--patience", "1"]
 SAFE_INTS = {"--epochs", "--hidden", "--ensemble", "--window", "--backtest", "--horizon", "--layers"}
 

@@ -71,6 +71,8 @@ def test_random_series_through_the_whole_command(values, target):
             )
         argv = [
             "forecast",
+            "--baselines",
+            "simple",
             "--csv",
             path,
             "--epochs",
@@ -106,6 +108,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     csv = write_csv(root / "s.csv", random_walk(120))
     fast = ["--epochs", "1", "--hidden", "3", "--ensemble", "1", "--window", "4", "--test-size", "10"]
+    fast += ["--baselines", "simple"]
     assert run_cli(["forecast", "--csv", csv, *fast, "--quiet", "--no-plot", "--save", root / "f"])[0] == 0
     (root / "p.tsv").write_text("".join(f"a b {i % 4} .\tB A {i % 4} .\n" for i in range(60)))
     tiny = ["--hidden", "4", "--emb", "4", "--min-freq", "1", "--epochs", "1", "--quiet"]

@@ -1,0 +1,71 @@
+"""The statistical classics (rnnlab[stats]): fitted once, rolled by forward() without refit,
+their own intervals scored, the model tested against the best; and the table without them."""
+
+import json
+
+import numpy as np
+import pytest
+from forecast_helpers import write_csv
+from test_forecast_cli import FAST, run
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import classical as C
+
+
+def seasonal(n=150, seed=0):
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    return 200 + 0.3 * t + 15 * np.sin(2 * np.pi * t / 12) + np.cumsum(rng.normal(0, 1, n))
+
+
+def test_forecasts_are_forward_of_the_fit_without_refit():
+    pytest.importorskip("statsforecast")
+    from statsforecast.models import AutoETS
+
+    y = seasonal()
+    origins = np.arange(128, 148)  # targets 130 .. 149, two steps ahead
+    out, notes = C.forecasts(y, 130, origins, 2, 12, (0.8, 0.95))
+    assert set(out) == set(C.NAMES) and notes == []
+    fitted = AutoETS(season_length=12).fit(y[:130])  # once, on the training part only
+    want = [fitted.forward(y=y[: t + 1], h=2, level=[80, 95])["mean"][1] for t in origins]
+    np.testing.assert_allclose(out["AutoETS"]["pred"], want)
+    lo, hi = out["AutoETS"]["bounds"][0.8]
+    lo95, hi95 = out["AutoETS"]["bounds"][0.95]
+    assert np.all(lo95 <= lo) and np.all(lo <= hi) and np.all(hi <= hi95)
+    s = C.interval_scores(y[origins + 2], out["AutoETS"]["bounds"])
+    assert set(s["coverage"]) == {"0.8", "0.95"} and 0 <= s["coverage"]["0.8"] <= s["coverage"]["0.95"]
+
+
+def test_the_table_has_the_classics_and_the_test_against_the_best(tmp_path, capsys):
+    pytest.importorskip("statsforecast")
+    csv = write_csv(tmp_path / "m.csv", seasonal(), start="2000-01-01", freq="MS", date_fmt="%Y-%m-%d")
+    fast = [a for a in FAST if a not in ("--baselines", "simple")]
+    code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot", "--report", str(tmp_path / "r.json"))
+    assert code == 0, err
+    for name in C.NAMES:
+        assert name in out
+    assert "Against the best statistical classic" in out
+    r = json.loads((tmp_path / "r.json").read_text())
+    cl = r["classical"]
+    assert cl["included"] and cl["best"] in C.NAMES
+    assert cl["rmse_ratio_vs_best"] == pytest.approx(
+        r["metrics"]["model"]["rmse"] / r["metrics"][cl["best"]]["rmse"]
+    )
+    assert set(cl["dm_test_vs_best"]) >= {"statistic", "p_value"}
+    assert set(r["metrics"]["AutoARIMA"]["coverage"]) == {"0.8", "0.95"}
+
+
+def test_without_the_extra_the_table_says_how_to_get_them(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(C, "available", lambda: False)
+    csv = write_csv(tmp_path / "m.csv", seasonal(), start="2000-01-01", freq="MS", date_fmt="%Y-%m-%d")
+    fast = [a for a in FAST if a not in ("--baselines", "simple")]
+    code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot")
+    assert code == 0, err
+    assert (
+        "pip install 'rnnlab[stats]'" in out
+        and "AutoETS " not in out.split("Test metrics")[1].split("\n\n")[0]
+    )
+    code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot", "--baselines", "stats")
+    assert code == 2 and "needs statsforecast" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(UserError, match="--baselines"):
+        C.wanted("fancy")
