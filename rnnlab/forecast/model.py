@@ -25,6 +25,7 @@ from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.heads import LIKELIHOODS, Head, check_intervals
+from rnnlab.forecast.pooling import pool
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
 from rnnlab.forecast.storage import read_model_dir, write_model_dir
@@ -109,32 +110,10 @@ class Forecaster:
         self.scaling, self.n_samples = scaling, n_samples
 
     # -- scikit-learn plumbing --------------------------------------------------------
-    _PARAMS = (
-        "window",
-        "horizon",
-        "strategy",
-        "target",
-        "cell",
-        "hidden_size",
-        "num_layers",
-        "dropout",
-        "epochs",
-        "batch_size",
-        "lr",
-        "clip",
-        "weight_decay",
-        "valid_size",
-        "patience",
-        "init",
-        "shuffle",
-        "shrink",
-        "ensemble",
-        "likelihood",
-        "scaling",
-        "intervals",
-        "calibration",
-        "n_samples",
-        "seed",
+    _PARAMS = tuple(
+        "window horizon strategy target cell hidden_size num_layers dropout epochs batch_size lr "
+        "clip weight_decay valid_size patience init shuffle shrink ensemble likelihood scaling "
+        "intervals calibration n_samples seed".split()
     )
 
     def get_params(self, deep=True) -> dict:
@@ -159,16 +138,7 @@ class Forecaster:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise UserError(f"{name} must be a positive integer, got {v!r}")
 
-        for name in (
-            "window",
-            "horizon",
-            "hidden_size",
-            "num_layers",
-            "epochs",
-            "batch_size",
-            "ensemble",
-            "n_samples",
-        ):
+        for name in "window horizon hidden_size num_layers epochs batch_size ensemble n_samples".split():
             positive_int(name)
         for name, valid in (
             ("strategy", STRATEGIES),
@@ -225,22 +195,26 @@ class Forecaster:
         y = np.asarray(y, np.float64)
         if y.ndim != 1:
             raise ValueError(f"fit expects a 1-D series of levels (n,), got shape {y.shape}")
-        D.check_target(y, self.target)
-        D.check_length(len(y), self.window, self._n_out, self.target, None, self.valid_size > 0)
-        z = D.transform(y, self.target)  # (n,)
-        self.scaler_ = D.StandardScaler().fit(z[D.lag(self.target) :])  # training part only
-        s = self.scaler_.transform(z)
-        t0 = D.first_origin(self.window, self.target)
-        X, Y = D.windows(s, self.window, self._n_out, t0, len(y) - 1 - self._n_out)  # all targets in y
-        inputs, nu = self.features(X)  # the networks' inputs; nu: each window's scale (or 1)
-        D.check_validation_split(len(X), self._n_out, self.valid_size)
-        n_valid = 0
-        if self.valid_size > 0:
-            n_valid = max(int(round(self.valid_size * len(X))), 2)
-        n_fit = len(X) - n_valid
-        # the last training windows' targets must not reach into the validation targets:
-        # drop the (K - 1) windows whose later targets overlap the first validation target
-        n_fit_used = n_fit - (self._n_out - 1 if n_valid else 0)
+        return self._fit([y], None, progress)
+
+    def fit_many(self, series: dict, progress=None) -> Forecaster:
+        """One global model on many series: ``{id: levels (n_i,)}``, oldest first, of any
+        lengths and scales (each is scaled by its own training part: ``pooling``). Forecast
+        a series with ``series=id`` in ``forecast_from`` / ``predict``. Returns ``self``."""
+        self._validate()
+        if not isinstance(series, dict) or not series:
+            raise UserError("fit_many expects a non-empty dict {series id: levels}")
+        ys = [np.asarray(v, np.float64) for v in series.values()]
+        if any(y.ndim != 1 for y in ys):
+            raise ValueError("fit_many expects 1-D series of levels")
+        return self._fit(ys, [str(k) for k in series], progress)
+
+    def _fit(self, ys, ids, progress) -> Forecaster:
+        pooled = pool(self, ys)
+        inputs, nu = self.features(pooled.X_fit)  # the networks' inputs; nu: each window's scale
+        v_inputs, v_nu = self.features(pooled.X_val)
+        data = (inputs, pooled.Y_fit / nu, v_inputs, pooled.Y_val / v_nu)
+        n_valid = pooled.n_valid
         # the members are independent: under MPI rank r trains members r, r + K, ... and every
         # rank then receives the others' (docs/DISTRIBUTED.md); one process trains them all
         world = distributed.world()
@@ -248,24 +222,28 @@ class Forecaster:
         for k in range(self.ensemble):
             mine = None
             if k % world.size == world.rank:
-                net, history = self._train_member(k, inputs, Y / nu, n_fit, n_fit_used, n_valid, progress)
-                shrink = self._fit_shrink(net, X[n_fit:], Y[n_fit:]) if self.shrink and n_valid else 1.0
+                net, history = self._train_member(k, data, n_valid, progress)
+                shrink = 1.0
+                if self.shrink and n_valid:
+                    shrink = self._fit_shrink(net, pooled.X_val, pooled.Y_val, pooled.s0_val)
                 mine = (net, history, shrink)
             net, history, shrink = self._share_member(world, k, mine)
             self.histories_.append(history)
             self.nets_.append(net)
             self.shrinks_.append(shrink)
-        self.n_train_windows_, self.n_valid_windows_ = n_fit_used, n_valid
+        self.scalers_, self.series_ids_ = pooled.scalers, ids
+        self.scaler_ = pooled.scalers[0]
+        self.n_train_windows_, self.n_valid_windows_ = len(pooled.X_fit), n_valid
         self.n_features_in_ = 1
         self.calibration_ = None
         if self.probabilistic and self.calibration == "conformal" and n_valid:
-            origins = t0 + n_fit + np.arange(n_valid)  # the validation windows' origins
-            self.calibration_ = U.fit_calibration(self, y, origins, self.horizon)
+            sets = list(zip(ys, pooled.valid_origins, pooled.scalers))
+            self.calibration_ = U.fit_calibration(self, sets, self.horizon)
         return self
 
-    def _train_member(self, k, X, Y, n_fit, n_fit_used, n_valid, progress):
+    def _train_member(self, k, data, n_valid, progress):
         """Network ``k`` of the ensemble (seeds from ``seed + k``: initialisation, shuffling),
-        trained on windows ``X[:n_fit_used]``, early-stopped on ``X[n_fit:]``.
+        trained on ``data = (X, Y, X_valid, Y_valid)``, early-stopped on the validation part.
 
         Returns ``(net, history)``.
         """
@@ -283,10 +261,7 @@ class Forecaster:
         report = None if progress is None else (lambda *a, k=k: progress(k, *a))
         history = train(
             net,
-            X[:n_fit_used],
-            Y[:n_fit_used],
-            X[n_fit:],
-            Y[n_fit:],
+            *data,
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -356,15 +331,9 @@ class Forecaster:
             self.cell, self.hidden_size, self.num_layers, n_out, self.dropout, "pytorch", 0, self._input_size
         )
 
-    def _no_change(self, win):
-        """Persistence in scaled space for windows (M, W): the last level, or a zero change."""
-        if self.target == "level":
-            return win[:, -1:]  # s_t
-        return np.full((len(win), 1), self.scaler_.transform(0.0))  # z = 0
-
-    def _fit_shrink(self, net, Xv, Yv) -> float:
-        """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1]."""
-        s0 = self._no_change(Xv)  # (M, 1)
+    def _fit_shrink(self, net, Xv, Yv, s0) -> float:
+        """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1];
+        ``s0 (M, 1)``: "no change" in each window's scaled units."""
         inputs, nu = self.features(Xv)
         loc = nu * self.head_.location(predict_scaled(net, inputs), self._n_out)  # (M, K)
         d_hat = loc - s0  # (M, K) predicted change
@@ -373,11 +342,22 @@ class Forecaster:
         return float(np.clip(np.sum(d * d_hat) / denom, 0.0, 1.0)) if denom > 0 else 0.0
 
     # -- predict --------------------------------------------------------------------------
-    def forecast_from(self, y, origins, steps=None) -> np.ndarray:
+    def _scaler(self, series):
+        """The scaler of ``series`` (an id given to ``fit_many``; None: the first series)."""
+        if series is None:
+            return self.scaler_
+        ids = getattr(self, "series_ids_", None) or []
+        if str(series) not in ids:
+            shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+            raise UserError(f"series {series!r} was not among the series this model was fitted on ({shown})")
+        return self.scalers_[ids.index(str(series))]
+
+    def forecast_from(self, y, origins, steps=None, series=None) -> np.ndarray:
         """Forecast ``steps`` levels after each origin: ``(M, steps)``.
 
         Row m uses only ``y[:origins[m] + 1]`` (the history up to and including the origin).
-        An ensemble averages its members' level forecasts.
+        An ensemble averages its members' level forecasts. ``series``: its id, for a model of
+        many series (``fit_many``).
         """
         self._check_fitted()
         steps = self.horizon if steps is None else int(steps)
@@ -392,14 +372,15 @@ class Forecaster:
                 f"(a window of {self.window} needs {t0 + 1} values up to the origin)"
             )
         D.check_target(y[: origins.max() + 1] if len(origins) else y, self.target)
-        z, s = U.transformed(self, y)
+        scaler = self._scaler(series)
+        z, s = U.transformed(self, y, scaler)
         paths = []
         for net, alpha in zip(self.nets_, self.shrinks_):
-            z_path = U.roll(self, net, alpha, z, s, origins, steps)  # (M, steps)
+            z_path = U.roll(self, net, alpha, z, s, origins, steps, scaler=scaler)  # (M, steps)
             paths.append(D.to_levels(y[origins], z_path, self.target))
         return np.mean(paths, axis=0)
 
-    def quantiles_from(self, y, origins, levels, steps=None, calibrated=True) -> np.ndarray:
+    def quantiles_from(self, y, origins, levels, steps=None, calibrated=True, series=None) -> np.ndarray:
         """Quantiles ``(M, steps, L)`` at ``levels`` of the levels after each origin (from the
         history up to it, as ``forecast_from``): pooled sample paths of the networks, scaled
         by the conformal calibration unless ``calibrated`` is False."""
@@ -411,10 +392,11 @@ class Forecaster:
             raise UserError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
         steps = self.horizon if steps is None else int(steps)
         origins = np.asarray(origins, np.int64).reshape(-1)
-        self.forecast_from(y, origins[:1], 1)  # the same checks of y and the origins
-        return U.quantiles(self, np.asarray(y, np.float64), origins, steps, levels, calibrated)
+        self.forecast_from(y, origins[:1], 1, series)  # the same checks of y and the origins
+        y = np.asarray(y, np.float64)
+        return U.quantiles(self, y, origins, steps, levels, calibrated, self._scaler(series))
 
-    def predict(self, y, steps=None) -> np.ndarray:
+    def predict(self, y, steps=None, series=None) -> np.ndarray:
         """The next ``steps`` (default ``horizon``) levels after the end of ``y``: ``(steps,)``."""
         self._check_fitted()
         y = np.asarray(y, np.float64)
@@ -424,12 +406,12 @@ class Forecaster:
                 f"predict needs a 1-D history of at least {need} values "
                 f"(window {self.window}, target {self.target}), got shape {y.shape}"
             )
-        return self.forecast_from(y, [len(y) - 1], steps)[0]
+        return self.forecast_from(y, [len(y) - 1], steps, series)[0]
 
-    def predict_quantiles(self, y, levels, steps=None) -> np.ndarray:
+    def predict_quantiles(self, y, levels, steps=None, series=None) -> np.ndarray:
         """Quantiles ``(steps, L)`` at ``levels`` of the next ``steps`` levels after ``y``."""
-        self.predict(y, 1)  # the same checks of the history
-        return self.quantiles_from(y, [len(np.asarray(y)) - 1], levels, steps)[0]
+        self.predict(y, 1, series)  # the same checks of the history
+        return self.quantiles_from(y, [len(np.asarray(y)) - 1], levels, steps, series=series)[0]
 
     # -- save / load (rnnlab.forecast.storage) -----------------------------------------------
     def save(self, directory, overwrite=False) -> str:

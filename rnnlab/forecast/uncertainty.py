@@ -35,11 +35,13 @@ from rnnlab.forecast.train import predict_scaled
 DENSE = np.round(np.arange(1, 100) / 100, 2)  # 0.01 .. 0.99: the grid CRPS is integrated over
 
 
-def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int = 1) -> np.ndarray:
+def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int = 1, scaler=None):
     """One network's path of ``steps`` transformed values after each origin: ``(M * repeat,
     steps)``, row ``m * repeat + r`` from origin m. ``rng`` None: the location fed back (the
-    point path); else one draw per row (``repeat`` sample paths per origin)."""
+    point path); else one draw per row (``repeat`` sample paths per origin). ``scaler``: the
+    series' (default the forecaster's first)."""
     head, K, W = f.head_, f._n_out, f.window
+    sc = f.scaler_ if scaler is None else scaler
     win = s[origins[:, None] + np.arange(-W + 1, 1)[None, :]]  # (M, W) scaled windows
     base = z[origins][:, None] if f.target == "level" else np.zeros((len(origins), 1))
     if repeat > 1:
@@ -48,45 +50,45 @@ def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int 
     while len(path) < steps:
         inputs, nu = f.features(win)  # nu (R, 1)
         out = predict_scaled(net, inputs)  # (R, K * P)
-        loc = f.scaler_.inverse_transform(nu * head.location(out, K))  # (R, K)
+        loc = sc.inverse_transform(nu * head.location(out, K))  # (R, K)
         if rng is None:
             z_hat = loc
         else:
-            z_hat = f.scaler_.inverse_transform(nu * head.sample(out, K, 1, rng)[:, 0])
+            z_hat = sc.inverse_transform(nu * head.sample(out, K, 1, rng)[:, 0])
         z_hat = z_hat - (1.0 - alpha) * (loc - base)  # the shrink towards no change (exact at 0)
         path.extend(z_hat.T)
         if f.target == "level":
             base = z_hat[:, -1:]  # recursive: the next "no change" level
-        win = np.concatenate([win, f.scaler_.transform(z_hat)], axis=1)[:, -W:]
+        win = np.concatenate([win, sc.transform(z_hat)], axis=1)[:, -W:]
     return np.stack(path[:steps], axis=1)
 
 
-def transformed(f, y):
+def transformed(f, y, scaler=None):
     """``(z, s)``: the series' transformed values and their scaled form."""
     z = D.transform(y, f.target)
-    return z, f.scaler_.transform(z)
+    return z, (f.scaler_ if scaler is None else scaler).transform(z)
 
 
-def sample_paths(f, y, origins, steps: int) -> np.ndarray:
+def sample_paths(f, y, origins, steps: int, scaler=None) -> np.ndarray:
     """``(M, S, steps)`` sample paths of levels after each origin, pooled over the networks."""
     y = np.asarray(y, np.float64)
     origins = np.asarray(origins, np.int64)
-    z, s = transformed(f, y)
+    z, s = transformed(f, y, scaler)
     S = max(1, math.ceil(f.n_samples / len(f.nets_)))
     M = len(origins)
     pooled = []
     for k, (net, alpha) in enumerate(zip(f.nets_, f.shrinks_)):
         rng = np.random.default_rng([f.seed, k, 20_161])  # the same draws on every call
-        zp = roll(f, net, alpha, z, s, origins, steps, rng, S)  # (M * S, steps)
+        zp = roll(f, net, alpha, z, s, origins, steps, rng, S, scaler)  # (M * S, steps)
         pooled.append(D.to_levels(np.repeat(y[origins], S), zp, f.target).reshape(M, S, steps))
     return np.concatenate(pooled, axis=1)
 
 
-def quantiles(f, y, origins, steps: int, levels=DENSE, calibrated: bool = True) -> np.ndarray:
+def quantiles(f, y, origins, steps: int, levels=DENSE, calibrated: bool = True, scaler=None):
     """Quantiles ``(M, steps, L)`` of the level after each origin, at ``levels`` (L,), with the
     fitted conformal calibration unless ``calibrated`` is False."""
     levels = np.asarray(levels, np.float64)
-    paths = sample_paths(f, y, origins, steps)
+    paths = sample_paths(f, y, origins, steps, scaler)
     q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
     cal = getattr(f, "calibration_", None)
     if calibrated and cal:
@@ -124,30 +126,35 @@ def conformal_factor(scores, coverage: float) -> float:
     return float(scores[k - 1])
 
 
-def fit_calibration(f, y, origins, steps: int) -> dict:
+def fit_calibration(f, sets, steps: int) -> dict:
     """The conformal factors of ``f`` on the validation targets ``y[origins + h]`` (those inside
-    ``y``), h = 1 .. steps; with the raw and the calibrated validation coverage."""
+    ``y``), h = 1 .. steps, of every ``(y, origins, scaler)`` in ``sets`` (one per series, the
+    scores pooled); with the raw validation coverage."""
     from rnnlab.forecast.heads import interval_levels
 
-    y = np.asarray(y, np.float64)
     levels = np.array(interval_levels(f.intervals))
-    paths = sample_paths(f, y, origins, steps)
-    q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
-    med = np.median(paths, axis=1)
-    factors, raw, n_used = [], [], []
-    for b in f.intervals:
-        lo_i = int(np.argmin(np.abs(levels - (1 - b) / 2)))
-        hi_i = int(np.argmin(np.abs(levels - (1 + b) / 2)))
-        fb, rb = [], []
-        for h in range(1, steps + 1):
+    index = {
+        b: (int(np.argmin(np.abs(levels - (1 - b) / 2))), int(np.argmin(np.abs(levels - (1 + b) / 2))))
+        for b in f.intervals
+    }
+    scores = {(b, h): [] for b in f.intervals for h in range(1, steps + 1)}
+    inside = {key: [] for key in scores}
+    for y, origins, scaler in sets:
+        y = np.asarray(y, np.float64)
+        paths = sample_paths(f, y, origins, steps, scaler)
+        q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
+        med = np.median(paths, axis=1)
+        for (b, h), got in scores.items():
             ok = origins + h <= len(y) - 1
-            t = origins[ok] + h
+            t, (lo_i, hi_i) = origins[ok] + h, index[b]
             lo, hi, m = q[ok, h - 1, lo_i], q[ok, h - 1, hi_i], med[ok, h - 1]
-            E = conformal_scores(y[t], lo, hi, m)
-            fb.append(conformal_factor(E, b) if len(E) else 1.0)
-            rb.append(float(np.mean((y[t] >= lo) & (y[t] <= hi))) if len(E) else None)
-            if len(n_used) < h:
-                n_used.append(int(ok.sum()))
-        factors.append(fb)
-        raw.append(rb)
+            got.append(conformal_scores(y[t], lo, hi, m))
+            inside[(b, h)].append((y[t] >= lo) & (y[t] <= hi))
+    factors, raw = [], []
+    for b in f.intervals:
+        E = [np.concatenate(scores[(b, h)]) for h in range(1, steps + 1)]
+        factors.append([conformal_factor(e, b) if len(e) else 1.0 for e in E])
+        cov = [np.concatenate(inside[(b, h)]) for h in range(1, steps + 1)]
+        raw.append([float(np.mean(c)) if len(c) else None for c in cov])
+    n_used = [int(sum(len(s) for s in scores[(f.intervals[0], h)])) for h in range(1, steps + 1)]
     return {"intervals": list(f.intervals), "factors": factors, "raw_coverage": raw, "n": n_used}
