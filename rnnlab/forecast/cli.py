@@ -16,11 +16,15 @@ import os
 import sys
 
 from rnnlab import distributed
+from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import cli_args as A
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.model import Forecaster, check_save_dir
+from rnnlab.forecast.panel import load_panel
+from rnnlab.forecast.panel import run as run_many
+from rnnlab.forecast.panel_report import plot_panel, print_panel
 from rnnlab.forecast.predict import add_predict_parser, series_info
 from rnnlab.forecast.report import describe, print_table
 from rnnlab.io import check_output_path, write_report
@@ -102,7 +106,13 @@ def _units(series) -> str:
 
 def run_forecast(args) -> int:
     # 1. everything that can fail before training
-    series = D.load_series(args.csv, args.column, args.date_column, args.fill)
+    if args.id_column is not None:
+        panel = load_panel(args.csv, args.id_column, args.column, args.date_column, args.fill)
+        if len(panel) > 1:
+            return run_panel(args, panel)
+        series = next(iter(panel.values()))  # one series: as without --id-column
+    else:
+        series = D.load_series(args.csv, args.column, args.date_column, args.fill)
     cfg = _config(args)
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
@@ -158,6 +168,61 @@ def run_forecast(args) -> int:
         f.series_info_ = series_info(series, D.first_origin(f.window, f.target) + 1)
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
+    return 0
+
+
+def run_panel(args, panel: dict) -> int:
+    """`rnnlab forecast --id-column COL` with two or more series: one global model."""
+    first = next(iter(panel.values()))
+    cfg = _config(args)
+    if args.backtest > 1:
+        raise UserError("--backtest with --id-column is not supported yet: run one series at a time")
+    plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
+    report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
+    save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
+    cfg = P.apply_season(cfg, first, args.season, window_given=args.window is not None)
+    cfg["baselines"] = "stats" if C.wanted(args.baselines) else "simple"
+    root = distributed.world().is_root
+    out = sys.stdout if root else open(os.devnull, "w")  # closed with the process
+    lengths = [len(s) for s in panel.values()]
+    print(
+        f"rnnlab forecast: {first.column!r} of {len(panel)} series by {args.id_column!r} from "
+        f"{args.csv or D.bundled_csv()}",
+        file=out,
+    )
+    print(
+        f"  {min(lengths)} .. {max(lengths)} points per series; {first.notes[-1]} (the first series)",
+        file=out,
+    )
+    print(f"  test part: the last {cfg['test_size']} of each series' points", file=out)
+    print("  model: " + describe(cfg) + ", one network set for every series", file=out)
+    out.flush()
+    progress = None if args.quiet or not root else _Progress(cfg)
+    try:
+        result = run_many(panel, cfg, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    report = result["report"]
+    print_panel(report, file=out)
+    if not root:
+        return 0
+    if report_path:
+        write_report(report_path, report)
+        print(f"report: {report_path}", file=out)
+    if plot:
+        plot_panel(plot, panel, result)
+        print(f"plot:   {plot}", file=out)
+    if save_dir:
+        f = result["forecaster"]
+        need = D.first_origin(f.window, f.target) + 1
+        f.series_info_ = {
+            **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
+            "path": args.csv or D.bundled_csv(),
+            "panel": {k: {x: series_info(s, need)[x] for x in ("dates", "values")} for k, s in panel.items()},
+        }
+        f.save(save_dir, overwrite=args.overwrite)
+        print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save} --id ID)", file=out)
     return 0
 
 

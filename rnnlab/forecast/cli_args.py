@@ -22,6 +22,13 @@ def add_data_args(g) -> None:
     g.add_argument("--csv", metavar="PATH", default=None, help="CSV file (default: the bundled btc.csv)")
     g.add_argument("--column", default="Close", help="column to forecast (default Close)")
     g.add_argument(
+        "--id-column",
+        metavar="COL",
+        default=None,
+        help="long format: the column naming each row's series; one global model is trained "
+        "across all series, each scaled by its own training part and scored on its own",
+    )
+    g.add_argument(
         "--date-column", default="Date", help="column of dates; rows are sorted by it (default Date)"
     )
     g.add_argument(

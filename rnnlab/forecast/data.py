@@ -76,11 +76,33 @@ def load_series(path=None, column="Close", date_column="Date", fill="none") -> S
     (lists those that exist), values that are not numbers (says which lines), NaNs (unless
     ``fill="ffill"``), dates that do not parse and duplicate dates.
     """
-    import pandas as pd  # the applications' dependency; the engine does not need it
-
     if fill not in FILLS:
         raise UserError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
     path = bundled_csv() if path is None else str(path)
+    df = read_frame(path, ((column, "--column"), (date_column, "--date-column")))
+    values, missing = _parse_values(df[column], column, path)
+    notes: list = []
+    days = _parse_dates(df[date_column], date_column, path, notes)
+    return series_of(values, missing, days, path, column, date_column, fill, notes)
+
+
+def series_of(values, missing, days, path, column, date_column, fill, notes) -> Series:
+    """The checked ``Series`` of parsed rows: sorted by date, duplicates refused, missing
+    values refused or filled, gaps and the frequency noted."""
+    order, days, values, missing = _sort_by_date(days, values, missing, date_column, path, notes)
+    if missing.any():
+        values = _fill_missing(values, missing, order, days, column, path, fill, notes)
+    notes.extend(_gap_notes(days))
+    freq, season = detect_frequency(days)
+    notes.append(f"frequency: {freq}" + (f", season {season}" if season > 1 else ", no season"))
+    return Series(values, days, path, column, date_column, notes, freq, season)
+
+
+def read_frame(path: str, needed):
+    """The CSV at ``path`` as strings; UserError if it is missing, unreadable, lacks one of the
+    ``needed`` ``(column, option)`` pairs or has no rows."""
+    import pandas as pd  # the applications' dependency; the engine does not need it
+
     if not os.path.isfile(path):
         raise UserError(f"no such file: {path}")
     try:
@@ -89,24 +111,14 @@ def load_series(path=None, column="Close", date_column="Date", fill="none") -> S
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is not a readable CSV file: {first}") from None
     cols = [str(c) for c in df.columns]
-    for name, what in ((column, "--column"), (date_column, "--date-column")):
+    for name, what in needed:
         if name not in cols:
             raise UserError(
                 f"{path} has no column {name!r} ({what}); its columns are: {', '.join(repr(c) for c in cols)}"
             )
     if len(df) == 0:
         raise UserError(f"{path} has a header but no rows")
-
-    values, missing = _parse_values(df[column], column, path)
-    notes: list = []
-    days = _parse_dates(df[date_column], date_column, path, notes)
-    order, days, values, missing = _sort_by_date(days, values, missing, date_column, path, notes)
-    if missing.any():
-        values = _fill_missing(values, missing, order, days, column, path, fill, notes)
-    notes.extend(_gap_notes(days))
-    freq, season = detect_frequency(days)
-    notes.append(f"frequency: {freq}" + (f", season {season}" if season > 1 else ", no season"))
-    return Series(values, days, path, column, date_column, notes, freq, season)
+    return df
 
 
 def _parse_values(raw_column, column, path):

@@ -133,15 +133,21 @@ def evaluate_split(
 ) -> dict:
     """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H (and, for
     H > 1, at every step 1 .. H), with the model's quantiles if it has a distribution."""
+    model = make_forecaster(cfg).fit(series.values[:n_train], progress=progress)
+    return evaluate_fitted(model, series, cfg, n_train, test_end)
+
+
+def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=None, series_id=None) -> dict:
+    """``evaluate_split`` of a model already fitted on ``y[:n_train]`` (``series_id``: the
+    series' id in a model of many)."""
     y, H, W, m = series.values, cfg["horizon"], cfg["window"], cfg.get("season", 1)
     test_end = len(y) if test_end is None else test_end
-    model = make_forecaster(cfg).fit(y[:n_train], progress=progress)
     j = np.arange(n_train, test_end)  # test targets
     origins = j - H
     O = np.arange(n_train - H, test_end - 1)  # every origin a (target, step) pair needs
-    paths = model.forecast_from(y, O, H)  # (len(O), H) levels
+    paths = model.forecast_from(y, O, H, series_id)  # (len(O), H) levels
     levels = _levels(cfg)
-    Q = model.quantiles_from(y, O, levels, H) if model.probabilistic else None  # (len(O), H, L)
+    Q = model.quantiles_from(y, O, levels, H, series=series_id) if model.probabilistic else None
     rows = lambda h: j - h - O[0]  # rows of O holding the origins j - h
     preds = {"model": paths[rows(H), H - 1]}
     for name, b in B.all_baselines(y, origins, H, W, m).items():
@@ -194,7 +200,12 @@ def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     if folds > n_test:
         raise UserError(f"--backtest {folds} needs at least {folds} test points, the test part has {n_test}")
     blocks = np.array_split(np.arange(n_train, n), folds)
-    runs = _fit_folds(series, cfg, blocks, progress)
+    return assemble(series, cfg, _fit_folds(series, cfg, blocks, progress), n_train, blocks)
+
+
+def assemble(series: D.Series, cfg: dict, runs: list, n_train: int, blocks) -> dict:
+    """The report of one series from its folds' evaluations, with the arrays for the plot."""
+    y, folds = series.values, len(runs)
     last = runs[-1]
     j = np.concatenate([r["targets"] for r in runs])
     preds = {name: np.concatenate([r["preds"][name] for r in runs]) for name in runs[0]["preds"]}

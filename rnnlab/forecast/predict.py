@@ -32,6 +32,10 @@ def add_predict_parser(p) -> None:
         help="series to continue (default: the last points of the training series, saved in the model)",
     )
     q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
+    q.add_argument("--id", default=None, help="the series to continue, for a model of many series")
+    q.add_argument(
+        "--id-column", default=None, metavar="COL", help="with --csv in long format: the column of series ids"
+    )
     q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
     q.add_argument(
         "--fill",
@@ -64,9 +68,10 @@ def series_info(series, need: int, keep: int = 64) -> dict:
 
 def run_predict(args) -> int:
     f = Forecaster.load(args.model)
-    series = _predict_series(f, args)
+    sid = _series_id(f, args)
+    series = _predict_series(f, args, sid)
     steps = args.steps or f.horizon
-    values = f.predict(series.values, steps)
+    values = f.predict(series.values, steps, series=sid)
     if not np.isfinite(values).all():
         raise UserError(
             f"the forecast is not a finite number (the series' scale is far from the training one's); "
@@ -85,7 +90,7 @@ def run_predict(args) -> int:
     bounds = None
     if f.probabilistic:  # the central intervals, from the sample paths (calibrated if fitted)
         levels = interval_levels(f.intervals)
-        q = f.predict_quantiles(series.values, levels, steps)  # (steps, L)
+        q = f.predict_quantiles(series.values, levels, steps, series=sid)  # (steps, L)
         bounds = [
             (b, q[:, levels.index(round((1 - b) / 2, 10))], q[:, levels.index(round((1 + b) / 2, 10))])
             for b in f.intervals
@@ -102,14 +107,44 @@ def run_predict(args) -> int:
     return 0
 
 
-def _predict_series(f, args) -> D.Series:
+def _series_id(f, args):
+    """``--id``: required by a model of many series (and refused by one of one)."""
+    ids = getattr(f, "series_ids_", None)
+    if not ids:
+        if args.id is not None:
+            raise UserError(f"{args.model} was fitted on one series: --id does not apply")
+        return None
+    if args.id is None or args.id not in ids:
+        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+        what = "needs --id" if args.id is None else f"has no series {args.id!r}"
+        raise UserError(f"{args.model} is a model of {len(ids)} series and {what}: one of {shown}")
+    return args.id
+
+
+def _predict_series(f, args, sid=None) -> D.Series:
     """``--csv`` if given, else the history saved inside the model; never a path read from the
     model file, never the bundled data."""
     info = f.series_info_
     column = args.column or info.get("column", "Close")
     date_column = args.date_column or info.get("date_column", "Date")
+    if args.csv is not None and sid is not None:
+        from rnnlab.forecast.panel import load_panel
+
+        if args.id_column is None:
+            raise UserError("a model of many series continues a long-format --csv: name its --id-column")
+        panel = load_panel(args.csv, args.id_column, column, date_column, args.fill)
+        if sid not in panel:
+            raise UserError(f"{args.csv} has no series {sid!r} in column {args.id_column!r}")
+        return panel[sid]
     if args.csv is not None:
         return D.load_series(args.csv, column, date_column, args.fill)
+    if sid is not None:
+        hist = info.get("panel", {}).get(sid)
+        if not hist:
+            raise UserError(f"{args.model} holds no history of series {sid!r}: pass it with --csv")
+        where = f"the last {len(hist['dates'])} points of series {sid!r} saved in {args.model}"
+        dates = np.array(hist["dates"], dtype="datetime64[D]")
+        return D.Series(np.array(hist["values"]), dates, where, column, date_column)
     if not info.get("values"):
         raise UserError(f"{args.model} holds no history to continue: pass the series with --csv PATH")
     dates = np.array(info["dates"], dtype="datetime64[D]")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rnnlab.forecast.model import Forecaster
 
 FORMAT = "rnnlab-forecaster"
+MAX_SERIES = 100_000  # series a model file may name
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 # sizes a model file may ask for (the command line's bounds)
@@ -82,6 +83,10 @@ def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
         "rnnlab_version": _version(),
         "params": f.get_params(),
         "scaler": {"mean": f.scaler_.mean_, "scale": f.scaler_.scale_},
+        "series_scalers": [  # a model of many series: each one's scaler, by id
+            {"id": k, "mean": sc.mean_, "scale": sc.scale_}
+            for k, sc in zip(getattr(f, "series_ids_", None) or [], getattr(f, "scalers_", []))
+        ],
         "shrink": f.shrinks_,
         "calibration": getattr(f, "calibration_", None),
         "n_train_windows": f.n_train_windows_,
@@ -165,6 +170,9 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
         raise ValueError("shrink must hold one factor in [0, 1] per network")
     f.shrinks_ = [float(a) for a in shrinks]
     f.calibration_ = _calibration(cfg.get("calibration"), f)
+    f.scalers_, f.series_ids_ = [f.scaler_], None
+    if cfg.get("series_scalers"):
+        f.series_ids_, f.scalers_ = _series_scalers(cfg["series_scalers"])
     f.histories_ = cfg.get("history", []) if isinstance(cfg.get("history"), list) else []
     n_train, n_valid = cfg.get("n_train_windows"), cfg.get("n_valid_windows")
     f.n_train_windows_ = n_train if isinstance(n_train, int) else None
@@ -191,6 +199,24 @@ _PARAM_TYPES = {
     "n_samples": "int",
     "scaling": "str",
 }
+
+
+def _series_scalers(rows) -> tuple[list, list]:
+    """The saved per-series scalers, checked: ``[{"id", "mean", "scale"}]``, ids unique."""
+    if not isinstance(rows, list) or len(rows) > MAX_SERIES:
+        raise ValueError(f"series_scalers must be a list of at most {MAX_SERIES} scalers")
+    ids, scalers = [], []
+    for row in rows:
+        check_schema(row, {"id": "str", "mean": "number", "scale": "number"}, "series_scalers[]")
+        if not row["scale"] > 0:
+            raise ValueError("series_scalers: every scale must be positive")
+        sc = D.StandardScaler()
+        sc.mean_, sc.scale_ = float(row["mean"]), float(row["scale"])
+        ids.append(row["id"])
+        scalers.append(sc)
+    if len(set(ids)) != len(ids):
+        raise ValueError("series_scalers: the ids must be unique")
+    return ids, scalers
 
 
 def _calibration(cal, f) -> dict | None:
@@ -228,18 +254,27 @@ def _series_info(info) -> dict:
             if not isinstance(info[key], str):
                 raise ValueError(f"series[{key!r}] must be a string")
             out[key] = info[key]
+    if "panel" in info:
+        panel = info["panel"]
+        if not isinstance(panel, dict) or len(panel) > MAX_SERIES:
+            raise ValueError(f"series['panel'] must map at most {MAX_SERIES} ids to histories")
+        out["panel"] = {str(k): _history(v, f"series['panel'][{k!r}]") for k, v in panel.items()}
     if "values" in info or "dates" in info:
-        check_schema(
-            info, {"values": "list", "dates": "list", "column": "str", "date_column": "str"}, "series"
-        )
-        values, dates = info["values"], info["dates"]
-        if len(values) != len(dates) or not all(_number(v) for v in values):
-            raise ValueError("series['values'] must hold one finite number per date")
-        try:
-            days = np.array(dates, dtype="datetime64[D]")
-        except (ValueError, TypeError):
-            raise ValueError("series['dates'] must hold ISO dates") from None
-        if len(days) > 1 and not (np.diff(days).astype(np.int64) > 0).all():
-            raise ValueError("series['dates'] must be increasing")
-        out["values"], out["dates"] = [float(v) for v in values], [str(d) for d in days]
+        check_schema(info, {"column": "str", "date_column": "str"}, "series")
+        out.update(_history(info, "series"))
     return out
+
+
+def _history(info, where: str) -> dict:
+    """``{"values", "dates"}`` checked: one finite number per ISO date, the dates increasing."""
+    check_schema(info, {"values": "list", "dates": "list"}, where)
+    values, dates = info["values"], info["dates"]
+    if len(values) != len(dates) or not all(_number(v) for v in values):
+        raise ValueError(f"{where}['values'] must hold one finite number per date")
+    try:
+        days = np.array(dates, dtype="datetime64[D]")
+    except (ValueError, TypeError):
+        raise ValueError(f"{where}['dates'] must hold ISO dates") from None
+    if len(days) > 1 and not (np.diff(days).astype(np.int64) > 0).all():
+        raise ValueError(f"{where}['dates'] must be increasing")
+    return {"values": [float(v) for v in values], "dates": [str(d) for d in days]}

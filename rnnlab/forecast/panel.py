@@ -1,0 +1,119 @@
+"""Many series, one model: `rnnlab forecast --id-column COL` on a long-format CSV
+(id, date, value), one global network across every series (``Forecaster.fit_many``: each
+series scaled by its own training part), each series scored against its own baselines.
+
+The split is per series: the last ``--test-size`` points of each (a fraction: of each series'
+length) are its test part; the model sees only the training parts. The report holds
+``series: {id: {data, metrics, predictions, ...}}`` and a ``summary`` over the series: the mean
+and median RMSE ratio to persistence, the mean MASE, the mean coverage of each interval, and
+the share of series where the model beats persistence and where it beats the best baseline
+(the best statistical classic when rnnlab[stats] is installed, else the best simple one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import classical as C
+from rnnlab.forecast import data as D
+from rnnlab.forecast import pipeline as P
+
+SIMPLE = ("persistence", "drift", "moving_average", "seasonal_naive")
+
+
+def load_panel(path, id_column: str, column: str, date_column: str, fill: str = "none") -> dict:
+    """``{id: Series}`` of a long-format CSV, in the order the ids first appear; every series
+    checked as ``load_series`` checks one (dates sorted and unique within each id)."""
+    import pandas as pd
+
+    if fill not in D.FILLS:
+        raise UserError(f"--fill must be one of {', '.join(D.FILLS)}, got {fill!r}")
+    path = D.bundled_csv() if path is None else str(path)
+    needed = ((id_column, "--id-column"), (column, "--column"), (date_column, "--date-column"))
+    df = D.read_frame(path, needed)
+    values, missing = D._parse_values(df[column], column, path)
+    notes: list = []
+    days = D._parse_dates(df[date_column], date_column, path, notes)
+    ids = df[id_column].str.strip().to_numpy()
+    if (ids == "").any():
+        raise UserError(
+            f"column {id_column!r} (--id-column) is empty on line(s) {D._line_numbers(ids == '')} of {path}"
+        )
+    if fill == "none" and missing.any():
+        raise UserError(
+            f"column {column!r} has {int(missing.sum())} missing value(s) on line(s) "
+            f"{D._line_numbers(missing)} of {path}; fix them or pass --fill ffill"
+        )
+    out = {}
+    for key in pd.unique(ids):
+        rows = np.flatnonzero(ids == key)
+        where = f"{path} (series {key!r})"
+        out[str(key)] = D.series_of(
+            values[rows], missing[rows], days[rows], where, column, date_column, fill, list(notes)
+        )
+    return out
+
+
+def run(panel: dict, cfg: dict, progress=None) -> dict:
+    """Fit one model on every series' training part, evaluate each; the report and, per series,
+    the arrays for the plot."""
+    if not panel:
+        raise UserError("the file holds no series")
+    n_train = {}
+    for key, s in panel.items():
+        D.check_target(s.values, cfg["target"], f"series {key!r}")
+        try:
+            n_train[key] = P.n_train_of(len(s), cfg)
+        except UserError as e:
+            raise UserError(f"series {key!r}: {e}") from None
+    model = P.make_forecaster(cfg).fit_many(
+        {k: s.values[: n_train[k]] for k, s in panel.items()},
+        progress=None if progress is None else (lambda *a: progress(0, 1, *a)),
+    )
+    results, reports = {}, {}
+    for key, s in panel.items():
+        runs = [P.evaluate_fitted(model, s, cfg, n_train[key], series_id=key)]
+        block = np.arange(n_train[key], len(s))
+        results[key] = P.assemble(s, cfg, runs, n_train[key], [block])
+        rep = results[key]["report"]
+        reports[key] = {k: rep[k] for k in rep if k not in ("config",) + _SHARED}
+    first = results[next(iter(results))]["report"]
+    report = {
+        "config": dict(cfg),
+        "series": reports,
+        "summary": summary(reports),
+        **{k: first[k] for k in _SHARED if k in first},
+    }
+    return {"report": report, "results": results, "forecaster": model}
+
+
+_SHARED = ("history", "shrink", "ensemble_histories", "calibration")  # one model: said once
+
+
+def summary(reports: dict) -> dict:
+    """The panel's summary (module docstring) from the per-series reports."""
+    ratios = [r["rmse_ratio_vs_persistence"] for r in reports.values()]
+    ratios = np.array([x for x in ratios if x is not None], np.float64)
+    mase = [
+        r["metrics"]["model"]["mase"] for r in reports.values() if r["metrics"]["model"]["mase"] is not None
+    ]
+    beats_best, kind = [], "statistical"
+    for r in reports.values():
+        m = r["metrics"]
+        rivals = [n for n in C.NAMES if n in m] or [n for n in SIMPLE if n in m]
+        kind = "statistical" if any(n in C.NAMES for n in rivals) else "simple"
+        beats_best.append(m["model"]["rmse"] < min(m[n]["rmse"] for n in rivals))
+    out = {
+        "n_series": len(reports),
+        "mean_rmse_ratio_vs_persistence": float(np.mean(ratios)) if len(ratios) else None,
+        "median_rmse_ratio_vs_persistence": float(np.median(ratios)) if len(ratios) else None,
+        "mean_mase": float(np.mean(mase)) if mase else None,
+        "share_beating_persistence": float(np.mean(ratios < 1.0)) if len(ratios) else None,
+        "share_beating_best_baseline": float(np.mean(beats_best)),
+        "best_baseline_kind": kind,
+    }
+    covs = [r["metrics"]["model"].get("coverage") for r in reports.values()]
+    if covs and all(covs):
+        out["mean_coverage"] = {b: float(np.mean([c[b] for c in covs])) for b in covs[0]}
+    return out
