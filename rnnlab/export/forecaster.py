@@ -124,6 +124,10 @@ def build(forecaster, steps: int | None = None):
 
     f = forecaster
     f._check_fitted()
+    if f.target == "sdiff":
+        from rnnlab.errors import UserError
+
+        raise UserError("ONNX export supports the targets level, diff and logreturn, not sdiff (yet)")
     steps = f.horizon if steps is None else int(steps)
     if not 1 <= steps <= 1000:
         raise ValueError(f"steps must lie in [1, 1000] (the graph unrolls them), got {steps}")

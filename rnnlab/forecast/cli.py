@@ -165,7 +165,7 @@ def run_forecast(args) -> int:
         print(f"plot:   {plot}", file=out)
     if save_dir:
         f = result["forecaster"]
-        f.series_info_ = series_info(series, D.first_origin(f.window, f.target) + 1)
+        f.series_info_ = series_info(series, D.first_origin(f.window, f.target, f.season) + 1)
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
     return 0
@@ -215,7 +215,7 @@ def run_panel(args, panel: dict) -> int:
         print(f"plot:   {plot}", file=out)
     if save_dir:
         f = result["forecaster"]
-        need = D.first_origin(f.window, f.target) + 1
+        need = D.first_origin(f.window, f.target, f.season) + 1
         f.series_info_ = {
             **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
             "path": args.csv or D.bundled_csv(),

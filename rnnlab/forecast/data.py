@@ -8,14 +8,8 @@ What this file gets right that the book's recipe gets wrong (docs/EQUATIONS.md s
   after the training part is ever seen by the scaler, the network or early stopping;
 * the scaler is fit on the training part only.
 
-Targets (``target``) are what the network models; each has an inverse back to levels::
-
-    level      z_t = y_t                          y_hat_{t+1} = z_hat_{t+1}
-    diff       z_t = y_t - y_{t-1}                y_hat_{t+1} = y_t + z_hat_{t+1}
-    logreturn  z_t = log y_t - log y_{t-1}        y_hat_{t+1} = y_t * exp(z_hat_{t+1})
-
-A window of ``W`` transformed values ends at the forecast origin ``t``: ``z_{t-W+1} .. z_t``
-(for diff/logreturn this reads ``W + 1`` levels ``y_{t-W} .. y_t``).
+Targets (``target``: what the network models, each with an inverse back to levels) are in
+``targets``.
 """
 
 from __future__ import annotations
@@ -28,8 +22,13 @@ import numpy as np
 
 from rnnlab.errors import UserError
 from rnnlab.forecast.calendar import detect_frequency
+from rnnlab.forecast.targets import TARGETS as TARGETS  # re-exported: the targets, their windows
+from rnnlab.forecast.targets import check_target as check_target
+from rnnlab.forecast.targets import first_origin as first_origin
+from rnnlab.forecast.targets import lag as lag
+from rnnlab.forecast.targets import to_levels as to_levels
+from rnnlab.forecast.targets import transform as transform
 
-TARGETS = ("level", "diff", "logreturn")
 FILLS = ("none", "ffill")
 MIN_TRAIN_WINDOWS = 20  # fewer training windows than this cannot fit anything
 # |values| above this make sums of squares overflow float64 (1e154 ** 2 > 1.8e308): refused
@@ -289,48 +288,6 @@ def _gap_notes(days) -> list:
     ]
 
 
-# ----------------------------------------------------------------------------- targets
-
-
-def lag(target: str) -> int:
-    """Levels consumed before the first transformed value (0 for level, 1 for changes)."""
-    return 0 if target == "level" else 1
-
-
-def transform(y, target: str) -> np.ndarray:
-    """Levels (n,) -> z (n,); z[0] is NaN for diff/logreturn (no previous value)."""
-    y = np.asarray(y, np.float64)
-    if target == "level":
-        return y.copy()
-    z = np.full_like(y, np.nan)
-    if target == "diff":
-        z[1:] = y[1:] - y[:-1]  # z_t = y_t - y_{t-1}
-    else:
-        z[1:] = np.log(y[1:]) - np.log(y[:-1])  # z_t = log y_t - log y_{t-1}
-    return z
-
-
-def to_levels(y_origin, z_path, target: str) -> np.ndarray:
-    """Forecast path of z (M, H) from origins with level y_origin (M,) -> levels (M, H)."""
-    z_path = np.asarray(z_path, np.float64)
-    if target == "level":
-        return z_path
-    y0 = np.asarray(y_origin, np.float64)[:, None]
-    if target == "diff":
-        return y0 + np.cumsum(z_path, axis=1)  # y_{t+h} = y_t + sum_k z_{t+k}
-    return y0 * np.exp(np.cumsum(z_path, axis=1))  # y_{t+h} = y_t exp(sum_k z_{t+k})
-
-
-def check_target(values, target: str, where: str = "the series") -> None:
-    if target not in TARGETS:
-        raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
-    if target == "logreturn" and np.any(np.asarray(values) <= 0):
-        raise UserError(
-            f"--target logreturn needs positive values, but {where} has values <= 0; "
-            f"use --target diff or level"
-        )
-
-
 # ----------------------------------------------------------------------------- windows
 
 
@@ -346,11 +303,6 @@ def windows(z, window: int, horizon: int, first: int, last: int):
     idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]  # (M, H)
     Y = np.where(idx < len(z), z[np.minimum(idx, len(z) - 1)], np.nan)  # (M, H)
     return X, Y
-
-
-def first_origin(window: int, target: str) -> int:
-    """The earliest origin whose window is complete: W - 1 (+1 for changes)."""
-    return window - 1 + lag(target)
 
 
 # ----------------------------------------------------------------------------- split
@@ -374,19 +326,19 @@ def test_count(n: int, test_size) -> int:
     return int(test_size)
 
 
-def min_train_length(window: int, n_out: int, target: str, valid: bool = True) -> int:
+def min_train_length(window: int, n_out: int, target: str, valid: bool = True, season: int = 1) -> int:
     """The shortest training part: MIN_TRAIN_WINDOWS windows (+ a validation slice of 2 and
     the n_out - 1 windows dropped between them) with all n_out targets inside it."""
     n_windows = MIN_TRAIN_WINDOWS + (2 + n_out - 1 if valid else 0)
-    return n_windows + n_out + first_origin(window, target)
+    return n_windows + n_out + first_origin(window, target, season)
 
 
-def min_length(window: int, n_out: int, target: str, test_size, valid: bool = True) -> int:
+def min_length(window: int, n_out: int, target: str, test_size, valid: bool = True, season: int = 1) -> int:
     """The shortest series whose training part (what the test part leaves) is long enough.
 
     ``n - test_count(n)`` never decreases with n, so a bisection finds it (a test fraction
     near 1 needs about need / (1 - f) points: no loop over them)."""
-    need = min_train_length(window, n_out, target, valid)
+    need = min_train_length(window, n_out, target, valid, season)
     if isinstance(test_size, float):
         hi = max(need + 1, int((need + 2) / (1.0 - test_size)) + 2) if test_size < 1 else need + 1
     else:
@@ -414,12 +366,12 @@ def check_validation_split(n_windows: int, n_out: int, valid_size: float) -> Non
         )
 
 
-def check_length(n: int, window: int, n_out: int, target: str, test_size=None, valid: bool = True):
+def check_length(n: int, window: int, n_out: int, target: str, test_size=None, valid: bool = True, season=1):
     """UserError unless a series of n points (or a training part, if test_size is None) is long enough."""
     if test_size is None:
-        need, what = min_train_length(window, n_out, target, valid), "training part"
+        need, what = min_train_length(window, n_out, target, valid, season), "training part"
     else:
-        need, what = min_length(window, n_out, target, test_size, valid), "series"
+        need, what = min_length(window, n_out, target, test_size, valid, season), "series"
     if n < need:
         test = "" if test_size is None else f" and test size {test_size}"
         raise UserError(

@@ -29,6 +29,7 @@ from rnnlab.forecast.pooling import pool
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
 from rnnlab.forecast.storage import read_model_dir, write_model_dir
+from rnnlab.forecast.targets import histories
 from rnnlab.forecast.train import CELLS, INITS, Net, predict_scaled, train
 
 STRATEGIES = ("recursive", "direct")
@@ -68,6 +69,7 @@ class Forecaster:
     scaling : "window" | "global": after the training part's standard scaling, divide each
         window of changes (and its targets) by its mean absolute value, or not (levels: not).
     n_samples : sample paths per forecast, pooled over the ensemble.
+    season : int, the season m in steps (target "sdiff" differences over it; 1: none).
     seed : int, all randomness (initialisation, shuffling, sampling).
     """
 
@@ -99,6 +101,7 @@ class Forecaster:
         intervals=(0.8, 0.95),
         calibration="conformal",
         n_samples=1000,
+        season=1,
         seed=0,
     ):
         self.window, self.horizon, self.strategy, self.target = window, horizon, strategy, target
@@ -107,13 +110,13 @@ class Forecaster:
         self.weight_decay, self.valid_size, self.patience = weight_decay, valid_size, patience
         self.init, self.shuffle, self.shrink, self.ensemble, self.seed = init, shuffle, shrink, ensemble, seed
         self.likelihood, self.intervals, self.calibration = likelihood, intervals, calibration
-        self.scaling, self.n_samples = scaling, n_samples
+        self.scaling, self.n_samples, self.season = scaling, n_samples, season
 
     # -- scikit-learn plumbing --------------------------------------------------------
     _PARAMS = tuple(
         "window horizon strategy target cell hidden_size num_layers dropout epochs batch_size lr "
         "clip weight_decay valid_size patience init shuffle shrink ensemble likelihood scaling "
-        "intervals calibration n_samples seed".split()
+        "intervals calibration n_samples season seed".split()
     )
 
     def get_params(self, deep=True) -> dict:
@@ -138,7 +141,9 @@ class Forecaster:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise UserError(f"{name} must be a positive integer, got {v!r}")
 
-        for name in "window horizon hidden_size num_layers epochs batch_size ensemble n_samples".split():
+        for (
+            name
+        ) in "window horizon hidden_size num_layers epochs batch_size ensemble n_samples season".split():
             positive_int(name)
         for name, valid in (
             ("strategy", STRATEGIES),
@@ -159,6 +164,8 @@ class Forecaster:
             raise UserError(f"valid_size must lie in [0, 1), got {self.valid_size!r}")
         if not 0 <= self.dropout < 1:
             raise UserError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if self.target == "sdiff" and self.season < 2:
+            raise UserError("target sdiff (the seasonal difference) needs a season of 2 or more")
         try:
             self.intervals = check_intervals(self.intervals)
         except ValueError as e:
@@ -342,6 +349,10 @@ class Forecaster:
         return float(np.clip(np.sum(d * d_hat) / denom, 0.0, 1.0)) if denom > 0 else 0.0
 
     # -- predict --------------------------------------------------------------------------
+    def _history(self, y, origins):
+        """The last ``season`` levels up to each origin (target sdiff), else None."""
+        return histories(y, origins, self.target, self.season)
+
     def _scaler(self, series):
         """The scaler of ``series`` (an id given to ``fit_many``; None: the first series)."""
         if series is None:
@@ -365,7 +376,7 @@ class Forecaster:
             raise UserError(f"steps must be at least 1, got {steps}")
         y = np.asarray(y, np.float64)
         origins = np.asarray(origins, np.int64).reshape(-1)
-        t0 = D.first_origin(self.window, self.target)
+        t0 = D.first_origin(self.window, self.target, self.season)
         if len(origins) and (origins.min() < t0 or origins.max() >= len(y)):
             raise UserError(
                 f"forecast origins must lie in [{t0}, {len(y) - 1}] "
@@ -377,7 +388,7 @@ class Forecaster:
         paths = []
         for net, alpha in zip(self.nets_, self.shrinks_):
             z_path = U.roll(self, net, alpha, z, s, origins, steps, scaler=scaler)  # (M, steps)
-            paths.append(D.to_levels(y[origins], z_path, self.target))
+            paths.append(D.to_levels(y[origins], z_path, self.target, self._history(y, origins)))
         return np.mean(paths, axis=0)
 
     def quantiles_from(self, y, origins, levels, steps=None, calibrated=True, series=None) -> np.ndarray:
@@ -400,7 +411,7 @@ class Forecaster:
         """The next ``steps`` (default ``horizon``) levels after the end of ``y``: ``(steps,)``."""
         self._check_fitted()
         y = np.asarray(y, np.float64)
-        need = D.first_origin(self.window, self.target) + 1
+        need = D.first_origin(self.window, self.target, self.season) + 1
         if y.ndim != 1 or len(y) < need:
             raise UserError(
                 f"predict needs a 1-D history of at least {need} values "

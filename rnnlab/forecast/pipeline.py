@@ -90,7 +90,7 @@ def n_train_of(n: int, cfg: dict) -> int:
     or from ``test_size``."""
     n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
     if cfg.get("train_windows"):
-        n_train = cfg["train_windows"] + D.first_origin(cfg["window"], cfg["target"]) + n_out
+        n_train = cfg["train_windows"] + D.first_origin(cfg["window"], cfg["target"], cfg["season"]) + n_out
         if n_train >= n:
             raise UserError(
                 f"the series has {n} points: too short for {cfg['train_windows']} training "
@@ -98,9 +98,9 @@ def n_train_of(n: int, cfg: dict) -> int:
             )
         return n_train
     valid = cfg["valid_size"] > 0
-    D.check_length(n, cfg["window"], n_out, cfg["target"], cfg["test_size"], valid)
+    D.check_length(n, cfg["window"], n_out, cfg["target"], cfg["test_size"], valid, cfg["season"])
     n_train = n - D.test_count(n, cfg["test_size"])
-    n_windows = n_train - n_out - D.first_origin(cfg["window"], cfg["target"])  # fit's windows
+    n_windows = n_train - n_out - D.first_origin(cfg["window"], cfg["target"], cfg["season"])  # fit's
     D.check_validation_split(n_windows, n_out, cfg["valid_size"])
     return n_train
 

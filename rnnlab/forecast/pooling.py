@@ -41,16 +41,16 @@ class Pooled:
 
 def pool(f, ys) -> Pooled:
     """The windows of the series ``ys`` (1-D level arrays) for the forecaster ``f``."""
-    K, W, target = f._n_out, f.window, f.target
+    K, W, target, m = f._n_out, f.window, f.target, f.season
     parts: dict[str, list] = {k: [] for k in ("X_fit", "Y_fit", "X_val", "Y_val", "s0_val")}
     scalers, origins = [], []
     for y in ys:
         D.check_target(y, target)
-        D.check_length(len(y), W, K, target, None, f.valid_size > 0)
-        z = D.transform(y, target)  # (n,)
-        scaler = D.StandardScaler().fit(z[D.lag(target) :])  # this series' training part only
+        D.check_length(len(y), W, K, target, None, f.valid_size > 0, m)
+        z = D.transform(y, target, m)  # (n,)
+        scaler = D.StandardScaler().fit(z[D.lag(target, m) :])  # this series' training part only
         s = scaler.transform(z)
-        t0 = D.first_origin(W, target)
+        t0 = D.first_origin(W, target, m)
         X, Y = D.windows(s, W, K, t0, len(y) - 1 - K)  # all targets in y
         D.check_validation_split(len(X), K, f.valid_size)
         n_valid = max(int(round(f.valid_size * len(X))), 2) if f.valid_size > 0 else 0

@@ -47,6 +47,7 @@ BOUNDS = {
     "num_layers": cliargs.MAX_LAYERS,
     "ensemble": 100,
     "n_samples": 100_000,
+    "season": 1000,
 }
 
 
@@ -197,6 +198,7 @@ _PARAM_TYPES = {
     "intervals": "list",
     "calibration": "str",
     "n_samples": "int",
+    "season": "int",
     "scaling": "str",
 }
 

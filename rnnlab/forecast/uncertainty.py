@@ -65,7 +65,7 @@ def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int 
 
 def transformed(f, y, scaler=None):
     """``(z, s)``: the series' transformed values and their scaled form."""
-    z = D.transform(y, f.target)
+    z = D.transform(y, f.target, f.season)
     return z, (f.scaler_ if scaler is None else scaler).transform(z)
 
 
@@ -80,7 +80,9 @@ def sample_paths(f, y, origins, steps: int, scaler=None) -> np.ndarray:
     for k, (net, alpha) in enumerate(zip(f.nets_, f.shrinks_)):
         rng = np.random.default_rng([f.seed, k, 20_161])  # the same draws on every call
         zp = roll(f, net, alpha, z, s, origins, steps, rng, S, scaler)  # (M * S, steps)
-        pooled.append(D.to_levels(np.repeat(y[origins], S), zp, f.target).reshape(M, S, steps))
+        hist = f._history(y, origins)
+        hist = None if hist is None else np.repeat(hist, S, axis=0)
+        pooled.append(D.to_levels(np.repeat(y[origins], S), zp, f.target, hist).reshape(M, S, steps))
     return np.concatenate(pooled, axis=1)
 
 

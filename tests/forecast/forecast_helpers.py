@@ -32,6 +32,7 @@ TINY = dict(
     intervals=(0.8, 0.95),
     calibration="conformal",
     n_samples=200,
+    season=1,
     seed=0,
     test_size=20,
     train_windows=None,

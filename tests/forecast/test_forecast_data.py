@@ -65,12 +65,15 @@ def test_ffill_after_sorting_newest_first(tmp_path):
 
 def test_transform_and_inverse_round_trip():
     y = random_walk(40)
+    from rnnlab.forecast.targets import histories
+
     for target in D.TARGETS:
-        z = D.transform(y, target)
+        m = 3  # sdiff's season: H = 4 steps reach past it
+        z = D.transform(y, target, m)
         t = np.arange(5, 30)
         H = 4
         z_path = np.stack([z[t + h] for h in range(1, H + 1)], axis=1)  # the true future changes
-        levels = D.to_levels(y[t], z_path, target)
+        levels = D.to_levels(y[t], z_path, target, histories(y, t, target, m))
         np.testing.assert_allclose(levels, np.stack([y[t + h] for h in range(1, H + 1)], axis=1), rtol=1e-12)
 
 

@@ -53,7 +53,7 @@ def test_no_test_value_reaches_training_scaling_or_early_stopping(target, strate
     """Change every test value: the fitted scaler, weights, histories and shrink factors are
     bit-identical, and so is every forecast whose origin lies before the change."""
     y = random_walk(160, seed=2)
-    cfg = dict(TINY, target=target, strategy=strategy, horizon=horizon, epochs=4)
+    cfg = dict(TINY, target=target, strategy=strategy, horizon=horizon, epochs=4, season=4)
     n_train = P.n_train_of(len(y), cfg)
     series = D.Series(y, np.arange(len(y)).astype("datetime64[D]"), "mem", "Close", "Date")
     y2 = y.copy()
