@@ -21,7 +21,7 @@ from rnnlab.forecast import classical as C
 from rnnlab.forecast import cli_args as A
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
-from rnnlab.forecast.model import Forecaster, check_save_dir
+from rnnlab.forecast.model import check_save_dir
 from rnnlab.forecast.panel import load_panel
 from rnnlab.forecast.panel import run as run_many
 from rnnlab.forecast.panel_report import plot_panel, print_panel
@@ -63,7 +63,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- forecast
 
 
-def _config(args) -> dict:
+def _config(args, series) -> dict:
+    """The configuration: defaults, preset, options, the season of ``series``; checked."""
     keys = (
         "target",
         "window",
@@ -90,9 +91,14 @@ def _config(args) -> dict:
         "calibration",
         "scaling",
         "n_samples",
+        "min_updates",
     )
+    if args.epochs is not None and args.min_updates is None:
+        args.min_updates = 0  # --epochs N means N epochs
     cfg = P.resolve_config(args.preset, **{k: getattr(args, k) for k in keys})
-    Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS})._validate()  # bad values fail now, not later
+    cfg = P.apply_season(cfg, series, args.season, window_given=args.window is not None)
+    P.check_config(cfg)  # bad values fail now, not later
+    cfg["baselines"] = "stats" if C.wanted(args.baselines) else "simple"
     return cfg
 
 
@@ -113,16 +119,15 @@ def run_forecast(args) -> int:
         series = next(iter(panel.values()))  # one series: as without --id-column
     else:
         series = D.load_series(args.csv, args.column, args.date_column, args.fill)
-    cfg = _config(args)
+    cfg = _config(args, series)
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None
     if args.save is not None:
         save_dir = check_save_dir(args.save, args.overwrite)
-    cfg = P.apply_season(cfg, series, args.season, window_given=args.window is not None)
-    cfg["baselines"] = "stats" if C.wanted(args.baselines) else "simple"
     n_train = P.n_train_of(len(series), cfg)
-    D.check_target(series.values, cfg["target"], f"column {series.column!r}")
+    for target in P.candidates(cfg):
+        D.check_target(series.values, target, f"column {series.column!r}")
 
     # 2. say what will happen (under MPI, rank 0 alone prints and writes)
     root = distributed.world().is_root
@@ -174,14 +179,12 @@ def run_forecast(args) -> int:
 def run_panel(args, panel: dict) -> int:
     """`rnnlab forecast --id-column COL` with two or more series: one global model."""
     first = next(iter(panel.values()))
-    cfg = _config(args)
+    cfg = _config(args, first)
     if args.backtest > 1:
         raise UserError("--backtest with --id-column is not supported yet: run one series at a time")
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
-    cfg = P.apply_season(cfg, first, args.season, window_given=args.window is not None)
-    cfg["baselines"] = "stats" if C.wanted(args.baselines) else "simple"
     root = distributed.world().is_root
     out = sys.stdout if root else open(os.devnull, "w")  # closed with the process
     lengths = [len(s) for s in panel.values()]

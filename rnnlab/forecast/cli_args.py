@@ -80,7 +80,12 @@ def add_model_args(m) -> None:
         "clip 4, 100 epochs, first 1000 windows, truncated-normal init)",
     )
     m.add_argument(
-        "--target", choices=D.TARGETS, default=None, help=f"what the network models (default {d['target']})"
+        "--target",
+        choices=D.TARGETS + ("auto",),
+        default=None,
+        help=f"what the network models: levels, changes, log returns, seasonal differences, or auto: "
+        f"changes and (with a season) seasonal differences, the better on the validation slice "
+        f"(default {d['target']})",
     )
     m.add_argument(
         "--window",
@@ -203,6 +208,13 @@ def add_training_args(t) -> None:
         type=cliargs.bounded_int(100_000),
         default=None,
         help=f"maximum epochs (default {d['epochs']})",
+    )
+    t.add_argument(
+        "--min-updates",
+        type=cliargs.nonnegative_int,
+        default=None,
+        help=f"raise the epochs (and patience) of a short series to this many optimiser steps "
+        f"(default {d['min_updates']}; 0 with an explicit --epochs)",
     )
     t.add_argument(
         "--batch-size",

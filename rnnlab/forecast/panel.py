@@ -62,13 +62,15 @@ def run(panel: dict, cfg: dict, progress=None) -> dict:
         raise UserError("the file holds no series")
     n_train = {}
     for key, s in panel.items():
-        D.check_target(s.values, cfg["target"], f"series {key!r}")
+        for target in P.candidates(cfg):
+            D.check_target(s.values, target, f"series {key!r}")
         try:
             n_train[key] = P.n_train_of(len(s), cfg)
         except UserError as e:
             raise UserError(f"series {key!r}: {e}") from None
-    model = P.make_forecaster(cfg).fit_many(
-        {k: s.values[: n_train[k]] for k, s in panel.items()},
+    model = P.fit_model(
+        cfg,
+        panel={k: s.values[: n_train[k]] for k, s in panel.items()},
         progress=None if progress is None else (lambda *a: progress(0, 1, *a)),
     )
     results, reports = {}, {}
@@ -88,7 +90,14 @@ def run(panel: dict, cfg: dict, progress=None) -> dict:
     return {"report": report, "results": results, "forecaster": model}
 
 
-_SHARED = ("history", "shrink", "ensemble_histories", "calibration")  # one model: said once
+_SHARED = (
+    "history",
+    "shrink",
+    "ensemble_histories",
+    "calibration",
+    "target",
+    "target_scores",
+)  # one model: said once
 
 
 def summary(reports: dict) -> dict:

@@ -35,7 +35,7 @@ from rnnlab.forecast.model import Forecaster
 # Levels lose badly (a tanh network cannot extrapolate past the training range); log returns
 # learn the 2014-2017 drift and lose slightly; changes in USD with an ensemble tie persistence.
 # The estimator's constructor defaults ARE this configuration; the split is the CLI's.
-DEFAULTS = dict(Forecaster().get_params(), test_size=0.2, train_windows=None)
+DEFAULTS = dict(Forecaster().get_params(), target="auto", test_size=0.2, train_windows=None)
 
 # The chapter's recipe (docs/EQUATIONS.md section 8) on correctly ordered data.
 PRESETS = {
@@ -56,6 +56,7 @@ PRESETS = {
         init="book",
         likelihood="none",
         scaling="global",
+        min_updates=0,
         valid_size=0.0,
         shuffle=False,
         weight_decay=0.0,
@@ -81,6 +82,51 @@ def resolve_config(preset=None, **overrides) -> dict:
     return cfg
 
 
+def candidates(cfg: dict) -> list:
+    """The targets ``fit_model`` tries: the one asked for; "auto": diff and, with a season, sdiff."""
+    if cfg["target"] != "auto":
+        return [cfg["target"]]
+    return ["diff", "sdiff"] if cfg.get("season", 1) > 1 and cfg["valid_size"] > 0 else ["diff"]
+
+
+def check_config(cfg: dict) -> None:
+    """UserError for a value the forecaster would refuse (target "auto" checked as its candidates)."""
+    for target in candidates(cfg):
+        make_forecaster({**cfg, "target": target})._validate()
+
+
+def fit_model(cfg: dict, y=None, panel=None, progress=None) -> Forecaster:
+    """The forecaster of ``cfg`` fitted on the levels ``y`` (or on ``panel``, {id: levels}).
+
+    Target "auto" fits one forecaster per candidate (``candidates``) and keeps the one whose
+    one-step forecasts on the validation slice have the lowest RMSE relative to persistence
+    there (the mean of that ratio over the series): chosen on the training part alone."""
+    ys = [y] if panel is None else list(panel.values())
+    ids = [None] if panel is None else list(panel)
+    fitted, scores = {}, {}
+    for target in candidates(cfg):
+        f = make_forecaster({**cfg, "target": target})
+        fitted[target] = (
+            f.fit(y, progress=progress) if panel is None else f.fit_many(panel, progress=progress)
+        )
+        scores[target] = _validation_ratio(fitted[target], ys, ids) if len(candidates(cfg)) > 1 else None
+    best = min(scores, key=lambda t: scores[t] or 0.0)
+    fitted[best].target_scores_ = scores
+    return fitted[best]
+
+
+def _validation_ratio(f: Forecaster, ys, ids) -> float:
+    """The mean over the series of one-step RMSE / persistence's RMSE on the validation slice."""
+    ratios = []
+    for yi, sid, o in zip(ys, ids, f.valid_origins_):
+        yi = np.asarray(yi, np.float64)
+        err = yi[o + 1] - f.forecast_from(yi, o, 1, sid)[:, 0]
+        naive = yi[o + 1] - yi[o]
+        denom = float(np.sqrt(np.mean(naive * naive)))
+        ratios.append(float(np.sqrt(np.mean(err * err))) / denom if denom > 0 else 1.0)
+    return float(np.mean(ratios))
+
+
 def make_forecaster(cfg: dict) -> Forecaster:
     return Forecaster(**{k: cfg[k] for k in MODEL_KEYS})
 
@@ -89,8 +135,9 @@ def n_train_of(n: int, cfg: dict) -> int:
     """Points in the training part: from ``train_windows`` (the book's "first 1000 windows")
     or from ``test_size``."""
     n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
+    target = max(candidates(cfg), key=lambda t: D.lag(t, cfg["season"]))  # the longest lag
     if cfg.get("train_windows"):
-        n_train = cfg["train_windows"] + D.first_origin(cfg["window"], cfg["target"], cfg["season"]) + n_out
+        n_train = cfg["train_windows"] + D.first_origin(cfg["window"], target, cfg["season"]) + n_out
         if n_train >= n:
             raise UserError(
                 f"the series has {n} points: too short for {cfg['train_windows']} training "
@@ -98,9 +145,9 @@ def n_train_of(n: int, cfg: dict) -> int:
             )
         return n_train
     valid = cfg["valid_size"] > 0
-    D.check_length(n, cfg["window"], n_out, cfg["target"], cfg["test_size"], valid, cfg["season"])
+    D.check_length(n, cfg["window"], n_out, target, cfg["test_size"], valid, cfg["season"])
     n_train = n - D.test_count(n, cfg["test_size"])
-    n_windows = n_train - n_out - D.first_origin(cfg["window"], cfg["target"], cfg["season"])  # fit's
+    n_windows = n_train - n_out - D.first_origin(cfg["window"], target, cfg["season"])  # fit's
     D.check_validation_split(n_windows, n_out, cfg["valid_size"])
     return n_train
 
@@ -133,7 +180,7 @@ def evaluate_split(
 ) -> dict:
     """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H (and, for
     H > 1, at every step 1 .. H), with the model's quantiles if it has a distribution."""
-    model = make_forecaster(cfg).fit(series.values[:n_train], progress=progress)
+    model = fit_model(cfg, series.values[:n_train], progress=progress)
     return evaluate_fitted(model, series, cfg, n_train, test_end)
 
 
@@ -191,7 +238,8 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
 def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     """The whole evaluation; returns the report (``report`` key) and arrays for the plot."""
     y = series.values
-    D.check_target(y, cfg["target"], f"column {series.column!r}")
+    for target in candidates(cfg):
+        D.check_target(y, target, f"column {series.column!r}")
     n = len(y)
     n_train = n_train_of(n, cfg)
     if folds < 1:
@@ -226,6 +274,8 @@ def assemble(series: D.Series, cfg: dict, runs: list, n_train: int, blocks) -> d
         "dm_test_vs_persistence": dm,
         "verdict": verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
         **_training_summary(runs),  # history, shrink, ensemble_histories
+        "target": last["model"].target,
+        "target_scores": getattr(last["model"], "target_scores_", None),
         "predictions": _predictions(series, j, preds, quantiles, runs[0]["levels"], cfg),
     }
     _add_classics(report, runs, y, j, H)

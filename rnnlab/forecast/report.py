@@ -146,6 +146,14 @@ def _print_summary(report, file):
     if n_nets > 1:
         line += f" ({n_nets} networks, forecasts averaged)"
     print(line, file=file)
+    scores = report.get("target_scores") or {}
+    if len(scores) > 1:
+        shown = ", ".join(f"{t} {_fmt(v, 3)}" for t, v in scores.items())
+        print(
+            f"Target {report['target']}: the better on the validation slice (one-step RMSE / "
+            f"persistence's there: {shown})",
+            file=file,
+        )
     if report["config"].get("shrink"):
         print(
             "Shrink factor towards persistence, fitted on the validation slice (1 = the network "

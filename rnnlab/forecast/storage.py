@@ -152,6 +152,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     params.setdefault("likelihood", "none")  # models saved before the likelihoods were points
     params.setdefault("intervals", list(INTERVALS))
     params.setdefault("scaling", "global")  # ... and scaled by the training part alone
+    params.setdefault("min_updates", 0)
     bad = sorted(set(params) - set(cls._PARAMS))
     if bad:
         raise ValueError(f"unknown parameters {bad}")
@@ -199,6 +200,7 @@ _PARAM_TYPES = {
     "calibration": "str",
     "n_samples": "int",
     "season": "int",
+    "min_updates": "int",
     "scaling": "str",
 }
 

@@ -33,6 +33,7 @@ TINY = dict(
     calibration="conformal",
     n_samples=200,
     season=1,
+    min_updates=0,
     seed=0,
     test_size=20,
     train_windows=None,
