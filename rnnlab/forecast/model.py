@@ -22,19 +22,20 @@ import numpy as np
 
 from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
+from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
 from rnnlab.forecast import uncertainty as U
-from rnnlab.forecast.heads import LIKELIHOODS, Head, check_intervals
+from rnnlab.forecast.heads import Head
+from rnnlab.forecast.params import CALIBRATIONS as CALIBRATIONS  # re-exported
+from rnnlab.forecast.params import SCALINGS as SCALINGS  # re-exported
+from rnnlab.forecast.params import STRATEGIES as STRATEGIES  # re-exported
+from rnnlab.forecast.params import validate
 from rnnlab.forecast.pooling import pool
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
 from rnnlab.forecast.storage import read_model_dir, write_model_dir
 from rnnlab.forecast.targets import histories
-from rnnlab.forecast.train import CELLS, INITS, Net, predict_scaled, train
-
-STRATEGIES = ("recursive", "direct")
-CALIBRATIONS = ("conformal", "none")
-SCALINGS = ("window", "global")
+from rnnlab.forecast.train import Net, predict_scaled, train
 
 
 class Forecaster:
@@ -140,42 +141,7 @@ class Forecaster:
         return f"Forecaster({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     def _validate(self):
-        def positive_int(name):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise UserError(f"{name} must be a positive integer, got {v!r}")
-
-        for (
-            name
-        ) in "window horizon hidden_size num_layers epochs batch_size ensemble n_samples season".split():
-            positive_int(name)
-        for name, valid in (
-            ("strategy", STRATEGIES),
-            ("target", D.TARGETS),
-            ("cell", tuple(CELLS)),
-            ("init", INITS),
-            ("likelihood", LIKELIHOODS),
-            ("calibration", CALIBRATIONS),
-            ("scaling", SCALINGS),
-        ):
-            if getattr(self, name) not in valid:
-                raise UserError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
-        if not isinstance(self.min_updates, (int, np.integer)) or self.min_updates < 0:
-            raise UserError(f"min_updates must be an integer >= 0, got {self.min_updates!r}")
-        if not self.lr > 0:
-            raise UserError(f"lr must be positive, got {self.lr!r}")
-        if self.clip is not None and not self.clip >= 0:
-            raise UserError(f"clip must be >= 0 (0 or None: no clipping), got {self.clip!r}")
-        if not 0 <= self.valid_size < 1:
-            raise UserError(f"valid_size must lie in [0, 1), got {self.valid_size!r}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        if self.target == "sdiff" and self.season < 2:
-            raise UserError("target sdiff (the seasonal difference) needs a season of 2 or more")
-        try:
-            self.intervals = check_intervals(self.intervals)
-        except ValueError as e:
-            raise UserError(str(e)) from None
+        validate(self)  # params.py: every constructor argument checked, one line if bad
 
     def _check_fitted(self):
         if not hasattr(self, "nets_"):
@@ -198,34 +164,52 @@ class Forecaster:
         return self.likelihood != "none"
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, y, progress=None) -> Forecaster:
+    def fit(self, y, progress=None, past=None, future=None) -> Forecaster:
         """Train on the levels ``y (n,)``, oldest first. Returns ``self``.
 
         ``progress``: optional callable ``(member, epoch, train_loss, valid_loss)``, called
-        after every epoch of every network of the ensemble.
+        after every epoch of every network of the ensemble. ``past (n, P)`` / ``future (n, F)``:
+        covariates aligned with ``y`` (``covariates``), needed again to forecast.
         """
         self._validate()
         y = np.asarray(y, np.float64)
         if y.ndim != 1:
             raise ValueError(f"fit expects a 1-D series of levels (n,), got shape {y.shape}")
-        return self._fit([y], None, progress)
+        return self._fit([y], None, progress, [past], [future])
 
-    def fit_many(self, series: dict, progress=None) -> Forecaster:
+    def fit_many(self, series: dict, progress=None, past=None, future=None) -> Forecaster:
         """One global model on many series: ``{id: levels (n_i,)}``, oldest first, of any
         lengths and scales (each is scaled by its own training part: ``pooling``). Forecast
-        a series with ``series=id`` in ``forecast_from`` / ``predict``. Returns ``self``."""
+        a series with ``series=id`` in ``forecast_from`` / ``predict``. ``past`` / ``future``:
+        ``{id: covariates}`` as in ``fit``. Returns ``self``."""
         self._validate()
         if not isinstance(series, dict) or not series:
             raise UserError("fit_many expects a non-empty dict {series id: levels}")
         ys = [np.asarray(v, np.float64) for v in series.values()]
         if any(y.ndim != 1 for y in ys):
             raise ValueError("fit_many expects 1-D series of levels")
-        return self._fit(ys, [str(k) for k in series], progress)
+        keys = list(series)
+        pasts = [None if past is None else past[k] for k in keys]
+        futures = [None if future is None else future[k] for k in keys]
+        return self._fit(ys, [str(k) for k in keys], progress, pasts, futures)
 
-    def _fit(self, ys, ids, progress) -> Forecaster:
-        pooled = pool(self, ys)
-        inputs, nu = self.features(pooled.X_fit)  # the networks' inputs; nu: each window's scale
-        v_inputs, v_nu = self.features(pooled.X_val)
+    def _fit(self, ys, ids, progress, pasts, futures) -> Forecaster:
+        pasts = [Cov.as_2d(p, "past", len(y)) for p, y in zip(pasts, ys)]
+        futures = [Cov.as_2d(f, "future", len(y)) for f, y in zip(futures, ys)]
+        widths = {
+            (0 if p is None else p.shape[1], 0 if f is None else f.shape[1]) for p, f in zip(pasts, futures)
+        }
+        if len(widths) > 1:
+            raise UserError("every series needs the same covariate columns")
+        self.n_past_, self.n_future_ = widths.pop()
+        if self.n_past_ and self.strategy == "recursive" and self.horizon > 1:
+            raise UserError(
+                "past covariates are unknown after the forecast origin: with them use --strategy direct "
+                "(or horizon 1)"
+            )
+        pooled = pool(self, ys, pasts, futures)
+        inputs, nu = self.features(pooled.X_fit, pooled.C_fit)  # the inputs; nu: each window's scale
+        v_inputs, v_nu = self.features(pooled.X_val, pooled.C_val)
         data = (inputs, pooled.Y_fit / nu, v_inputs, pooled.Y_val / v_nu)
         n_valid = pooled.n_valid
         # the members are independent: under MPI rank r trains members r, r + K, ... and every
@@ -238,19 +222,23 @@ class Forecaster:
                 net, history = self._train_member(k, data, n_valid, progress)
                 shrink = 1.0
                 if self.shrink and n_valid:
-                    shrink = self._fit_shrink(net, pooled.X_val, pooled.Y_val, pooled.s0_val)
+                    shrink = self._fit_shrink(net, v_inputs, v_nu, pooled.Y_val, pooled.s0_val)
                 mine = (net, history, shrink)
             net, history, shrink = self._share_member(world, k, mine)
             self.histories_.append(history)
             self.nets_.append(net)
             self.shrinks_.append(shrink)
         self.scalers_, self.series_ids_, self.valid_origins_ = pooled.scalers, ids, pooled.valid_origins
-        self.scaler_ = pooled.scalers[0]
+        self.scaler_, self.cov_scalers_ = pooled.scalers[0], pooled.cov_scalers
         self.n_train_windows_, self.n_valid_windows_ = len(pooled.X_fit), n_valid
         self.n_features_in_ = 1
         self.calibration_ = None
         if self.probabilistic and self.calibration == "conformal" and n_valid:
-            sets = list(zip(ys, pooled.valid_origins, pooled.scalers))
+            covs = [
+                Cov.window_fn(self, p, f, o, sc)
+                for p, f, o, sc in zip(pasts, futures, pooled.valid_origins, pooled.cov_scalers)
+            ]
+            sets = list(zip(ys, pooled.valid_origins, pooled.scalers, covs))
             self.calibration_ = U.fit_calibration(self, sets, self.horizon)
         return self
 
@@ -328,7 +316,7 @@ class Forecaster:
             return np.ones((len(win), 1))
         return np.mean(np.abs(win), axis=1, keepdims=True) + 0.01
 
-    def features(self, win):
+    def features(self, win, cov=None):
         """``(inputs, nu)`` of scaled windows ``(M, W)``: what the networks read and the scale
         ``nu (M, 1)`` their outputs are multiplied by (``s / nu``; 1 unless window-scaled).
 
@@ -337,11 +325,14 @@ class Forecaster:
         without it), but on Bitcoin, whose test volatility lies far beyond the training
         part's, it extrapolated: 80% / 95% coverage 0.66 / 0.89 against 0.77 / 0.95."""
         nu = self.window_scale(win)
-        return np.asarray(win, np.float64) / nu, nu
+        scaled = np.asarray(win, np.float64) / nu
+        if cov is None:
+            return scaled, nu
+        return np.concatenate([scaled[:, :, None], cov], axis=2), nu  # (M, W, 1 + P + F)
 
     @property
     def _input_size(self) -> int:
-        return 1
+        return 1 + getattr(self, "n_past_", 0) + getattr(self, "n_future_", 0)
 
     def _empty_net(self) -> Net:
         """A network of this configuration, for weights to be loaded into."""
@@ -351,10 +342,9 @@ class Forecaster:
             self.cell, self.hidden_size, self.num_layers, n_out, self.dropout, "pytorch", 0, self._input_size
         )
 
-    def _fit_shrink(self, net, Xv, Yv, s0) -> float:
+    def _fit_shrink(self, net, inputs, nu, Yv, s0) -> float:
         """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1];
         ``s0 (M, 1)``: "no change" in each window's scaled units."""
-        inputs, nu = self.features(Xv)
         loc = nu * self.head_.location(predict_scaled(net, inputs), self._n_out)  # (M, K)
         d_hat = loc - s0  # (M, K) predicted change
         d = Yv - s0  # (M, K) actual change
@@ -376,7 +366,7 @@ class Forecaster:
             raise UserError(f"series {series!r} was not among the series this model was fitted on ({shown})")
         return self.scalers_[ids.index(str(series))]
 
-    def forecast_from(self, y, origins, steps=None, series=None) -> np.ndarray:
+    def forecast_from(self, y, origins, steps=None, series=None, past=None, future=None) -> np.ndarray:
         """Forecast ``steps`` levels after each origin: ``(M, steps)``.
 
         Row m uses only ``y[:origins[m] + 1]`` (the history up to and including the origin).
@@ -397,14 +387,17 @@ class Forecaster:
             )
         D.check_target(y[: origins.max() + 1] if len(origins) else y, self.target)
         scaler = self._scaler(series)
+        cov = Cov.for_forecast(self, series, past, future, origins, steps)
         z, s = U.transformed(self, y, scaler)
         paths = []
         for net, alpha in zip(self.nets_, self.shrinks_):
-            z_path = U.roll(self, net, alpha, z, s, origins, steps, scaler=scaler)  # (M, steps)
+            z_path = U.roll(self, net, alpha, z, s, origins, steps, scaler=scaler, cov=cov)  # (M, steps)
             paths.append(D.to_levels(y[origins], z_path, self.target, self._history(y, origins)))
         return np.mean(paths, axis=0)
 
-    def quantiles_from(self, y, origins, levels, steps=None, calibrated=True, series=None) -> np.ndarray:
+    def quantiles_from(
+        self, y, origins, levels, steps=None, calibrated=True, series=None, past=None, future=None
+    ) -> np.ndarray:
         """Quantiles ``(M, steps, L)`` at ``levels`` of the levels after each origin (from the
         history up to it, as ``forecast_from``): pooled sample paths of the networks, scaled
         by the conformal calibration unless ``calibrated`` is False."""
@@ -416,11 +409,12 @@ class Forecaster:
             raise UserError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
         steps = self.horizon if steps is None else int(steps)
         origins = np.asarray(origins, np.int64).reshape(-1)
-        self.forecast_from(y, origins[:1], 1, series)  # the same checks of y and the origins
+        self.forecast_from(y, origins[:1], 1, series, past, future)  # the same checks
         y = np.asarray(y, np.float64)
-        return U.quantiles(self, y, origins, steps, levels, calibrated, self._scaler(series))
+        cov = Cov.for_forecast(self, series, past, future, origins, steps)
+        return U.quantiles(self, y, origins, steps, levels, calibrated, self._scaler(series), cov)
 
-    def predict(self, y, steps=None, series=None) -> np.ndarray:
+    def predict(self, y, steps=None, series=None, past=None, future=None) -> np.ndarray:
         """The next ``steps`` (default ``horizon``) levels after the end of ``y``: ``(steps,)``."""
         self._check_fitted()
         y = np.asarray(y, np.float64)
@@ -430,12 +424,13 @@ class Forecaster:
                 f"predict needs a 1-D history of at least {need} values "
                 f"(window {self.window}, target {self.target}), got shape {y.shape}"
             )
-        return self.forecast_from(y, [len(y) - 1], steps, series)[0]
+        return self.forecast_from(y, [len(y) - 1], steps, series, past, future)[0]
 
-    def predict_quantiles(self, y, levels, steps=None, series=None) -> np.ndarray:
+    def predict_quantiles(self, y, levels, steps=None, series=None, past=None, future=None) -> np.ndarray:
         """Quantiles ``(steps, L)`` at ``levels`` of the next ``steps`` levels after ``y``."""
-        self.predict(y, 1, series)  # the same checks of the history
-        return self.quantiles_from(y, [len(np.asarray(y)) - 1], levels, steps, series=series)[0]
+        self.predict(y, 1, series, past, future)  # the same checks of the history
+        end = [len(np.asarray(y)) - 1]
+        return self.quantiles_from(y, end, levels, steps, series=series, past=past, future=future)[0]
 
     # -- save / load (rnnlab.forecast.storage) -----------------------------------------------
     def save(self, directory, overwrite=False) -> str:

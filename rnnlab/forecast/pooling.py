@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlab.forecast import covariates as C
 from rnnlab.forecast import data as D
 
 
@@ -31,6 +32,9 @@ class Pooled:
     X_val: np.ndarray  # (M_val, W)
     Y_val: np.ndarray  # (M_val, K)
     s0_val: np.ndarray  # (M_val, 1) "no change" in each validation window's scaled units
+    C_fit: np.ndarray | None = None  # (M_fit, W, P + F) covariate windows (covariates.windows)
+    C_val: np.ndarray | None = None
+    cov_scalers: list = field(default_factory=list)  # per series: (mean, sd) of its covariates
     scalers: list = field(default_factory=list)  # one StandardScaler per series
     valid_origins: list = field(default_factory=list)  # per series: its validation origins
 
@@ -39,12 +43,15 @@ class Pooled:
         return len(self.X_val)
 
 
-def pool(f, ys) -> Pooled:
-    """The windows of the series ``ys`` (1-D level arrays) for the forecaster ``f``."""
+def pool(f, ys, pasts=None, futures=None) -> Pooled:
+    """The windows of the series ``ys`` (1-D level arrays) for the forecaster ``f``, with their
+    covariates (``pasts`` / ``futures``: one array or None per series)."""
     K, W, target, m = f._n_out, f.window, f.target, f.season
     parts: dict[str, list] = {k: [] for k in ("X_fit", "Y_fit", "X_val", "Y_val", "s0_val")}
-    scalers, origins = [], []
-    for y in ys:
+    scalers, origins, cov_scalers, covs = [], [], [], {"C_fit": [], "C_val": []}
+    pasts = pasts or [None] * len(ys)
+    futures = futures or [None] * len(ys)
+    for y, past, future in zip(ys, pasts, futures):
         D.check_target(y, target)
         D.check_length(len(y), W, K, target, None, f.valid_size > 0, m)
         z = D.transform(y, target, m)  # (n,)
@@ -67,5 +74,11 @@ def pool(f, ys) -> Pooled:
             parts["s0_val"].append(np.full((len(Xv), 1), scaler.transform(0.0)))  # z = 0
         scalers.append(scaler)
         origins.append(t0 + n_fit + np.arange(n_valid))
+        cov_scalers.append(C.fit_scaler(past, future, len(y)))
+        if cov_scalers[-1] is not None:
+            cw = C.windows(past, future, t0 + np.arange(len(X)), W, cov_scalers[-1])  # (M, W, C)
+            covs["C_fit"].append(cw[:n_fit_used])
+            covs["C_val"].append(cw[n_fit:])
     cat = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
-    return Pooled(**cat, scalers=scalers, valid_origins=origins)
+    cat.update({k: np.concatenate(v, axis=0) if v else None for k, v in covs.items()})
+    return Pooled(**cat, scalers=scalers, valid_origins=origins, cov_scalers=cov_scalers)

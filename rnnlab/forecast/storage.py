@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 FORMAT = "rnnlab-forecaster"
 MAX_SERIES = 100_000  # series a model file may name
+MAX_COVARIATES = 1000  # covariate columns of each kind
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 # sizes a model file may ask for (the command line's bounds)
@@ -90,6 +91,15 @@ def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
         ],
         "shrink": f.shrinks_,
         "calibration": getattr(f, "calibration_", None),
+        "covariates": {  # how many columns of each kind, and each series' (mean, sd) of them
+            "n_past": getattr(f, "n_past_", 0),
+            "n_future": getattr(f, "n_future_", 0),
+            "scalers": [
+                None if sc is None else [list(map(float, sc[0])), list(map(float, sc[1]))]
+                for sc in getattr(f, "cov_scalers_", [])
+            ],
+            "spec": getattr(f, "covariate_spec_", {}),
+        },
         "n_train_windows": f.n_train_windows_,
         "n_valid_windows": f.n_valid_windows_,
         "history": json_safe(f.histories_),  # a diverged epoch's NaN loss is null
@@ -173,6 +183,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     f.shrinks_ = [float(a) for a in shrinks]
     f.calibration_ = _calibration(cfg.get("calibration"), f)
     f.scalers_, f.series_ids_ = [f.scaler_], None
+    f.n_past_, f.n_future_, f.cov_scalers_, f.covariate_spec_ = _covariates(cfg.get("covariates"))
     if cfg.get("series_scalers"):
         f.series_ids_, f.scalers_ = _series_scalers(cfg["series_scalers"])
     f.histories_ = cfg.get("history", []) if isinstance(cfg.get("history"), list) else []
@@ -203,6 +214,28 @@ _PARAM_TYPES = {
     "min_updates": "int",
     "scaling": "str",
 }
+
+
+def _covariates(cov) -> tuple:
+    """``(n_past, n_future, scalers, spec)`` saved, checked (absent: no covariates)."""
+    if cov is None:
+        return 0, 0, [None], {}
+    check_schema(cov, {"n_past": "int", "n_future": "int", "scalers": "list", "spec": "dict"}, "covariates")
+    P, F = cov["n_past"], cov["n_future"]
+    if not (0 <= P <= MAX_COVARIATES and 0 <= F <= MAX_COVARIATES) or len(cov["scalers"]) > MAX_SERIES:
+        raise ValueError(f"covariates: at most {MAX_COVARIATES} columns of each kind")
+    scalers = []
+    for sc in cov["scalers"]:
+        if sc is None and P + F == 0:
+            scalers.append(None)
+            continue
+        ok = (
+            isinstance(sc, list) and len(sc) == 2 and all(isinstance(v, list) and len(v) == P + F for v in sc)
+        )
+        if not ok or not all(_number(x) for v in sc for x in v) or not all(x > 0 for x in sc[1]):
+            raise ValueError("covariates['scalers'] must hold a mean and a positive sd per column")
+        scalers.append((np.array(sc[0], np.float64), np.array(sc[1], np.float64)))
+    return P, F, scalers or [None], cov["spec"]
 
 
 def _series_scalers(rows) -> tuple[list, list]:

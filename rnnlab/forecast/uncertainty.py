@@ -35,11 +35,12 @@ from rnnlab.forecast.train import predict_scaled
 DENSE = np.round(np.arange(1, 100) / 100, 2)  # 0.01 .. 0.99: the grid CRPS is integrated over
 
 
-def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int = 1, scaler=None):
+def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int = 1, scaler=None, cov=None):
     """One network's path of ``steps`` transformed values after each origin: ``(M * repeat,
     steps)``, row ``m * repeat + r`` from origin m. ``rng`` None: the location fed back (the
     point path); else one draw per row (``repeat`` sample paths per origin). ``scaler``: the
-    series' (default the forecaster's first)."""
+    series' (default the forecaster's first). ``cov``: None, or ``cov(shift)`` the covariate
+    windows ``(M, W, C)`` of the windows ending ``shift`` steps after each origin."""
     head, K, W = f.head_, f._n_out, f.window
     sc = f.scaler_ if scaler is None else scaler
     win = s[origins[:, None] + np.arange(-W + 1, 1)[None, :]]  # (M, W) scaled windows
@@ -48,7 +49,10 @@ def roll(f, net, alpha: float, z, s, origins, steps: int, rng=None, repeat: int 
         win, base = np.repeat(win, repeat, axis=0), np.repeat(base, repeat, axis=0)
     path: list[np.ndarray] = []  # one (R,) array per step ahead
     while len(path) < steps:
-        inputs, nu = f.features(win)  # nu (R, 1)
+        cw = None if cov is None else cov(len(path))
+        if cw is not None and repeat > 1:
+            cw = np.repeat(cw, repeat, axis=0)
+        inputs, nu = f.features(win, cw)  # nu (R, 1)
         out = predict_scaled(net, inputs)  # (R, K * P)
         loc = sc.inverse_transform(nu * head.location(out, K))  # (R, K)
         if rng is None:
@@ -69,7 +73,7 @@ def transformed(f, y, scaler=None):
     return z, (f.scaler_ if scaler is None else scaler).transform(z)
 
 
-def sample_paths(f, y, origins, steps: int, scaler=None) -> np.ndarray:
+def sample_paths(f, y, origins, steps: int, scaler=None, cov=None) -> np.ndarray:
     """``(M, S, steps)`` sample paths of levels after each origin, pooled over the networks."""
     y = np.asarray(y, np.float64)
     origins = np.asarray(origins, np.int64)
@@ -79,18 +83,18 @@ def sample_paths(f, y, origins, steps: int, scaler=None) -> np.ndarray:
     pooled = []
     for k, (net, alpha) in enumerate(zip(f.nets_, f.shrinks_)):
         rng = np.random.default_rng([f.seed, k, 20_161])  # the same draws on every call
-        zp = roll(f, net, alpha, z, s, origins, steps, rng, S, scaler)  # (M * S, steps)
+        zp = roll(f, net, alpha, z, s, origins, steps, rng, S, scaler, cov)  # (M * S, steps)
         hist = f._history(y, origins)
         hist = None if hist is None else np.repeat(hist, S, axis=0)
         pooled.append(D.to_levels(np.repeat(y[origins], S), zp, f.target, hist).reshape(M, S, steps))
     return np.concatenate(pooled, axis=1)
 
 
-def quantiles(f, y, origins, steps: int, levels=DENSE, calibrated: bool = True, scaler=None):
+def quantiles(f, y, origins, steps: int, levels=DENSE, calibrated: bool = True, scaler=None, cov=None):
     """Quantiles ``(M, steps, L)`` of the level after each origin, at ``levels`` (L,), with the
     fitted conformal calibration unless ``calibrated`` is False."""
     levels = np.asarray(levels, np.float64)
-    paths = sample_paths(f, y, origins, steps, scaler)
+    paths = sample_paths(f, y, origins, steps, scaler, cov)
     q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
     cal = getattr(f, "calibration_", None)
     if calibrated and cal:
@@ -130,8 +134,8 @@ def conformal_factor(scores, coverage: float) -> float:
 
 def fit_calibration(f, sets, steps: int) -> dict:
     """The conformal factors of ``f`` on the validation targets ``y[origins + h]`` (those inside
-    ``y``), h = 1 .. steps, of every ``(y, origins, scaler)`` in ``sets`` (one per series, the
-    scores pooled); with the raw validation coverage."""
+    ``y``), h = 1 .. steps, of every ``(y, origins, scaler, cov)`` in ``sets`` (one per series,
+    the scores pooled; ``cov`` as in ``roll``); with the raw validation coverage."""
     from rnnlab.forecast.heads import interval_levels
 
     levels = np.array(interval_levels(f.intervals))
@@ -141,9 +145,9 @@ def fit_calibration(f, sets, steps: int) -> dict:
     }
     scores = {(b, h): [] for b in f.intervals for h in range(1, steps + 1)}
     inside = {key: [] for key in scores}
-    for y, origins, scaler in sets:
+    for y, origins, scaler, cov in sets:
         y = np.asarray(y, np.float64)
-        paths = sample_paths(f, y, origins, steps, scaler)
+        paths = sample_paths(f, y, origins, steps, scaler, cov)
         q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
         med = np.median(paths, axis=1)
         for (b, h), got in scores.items():

@@ -1,0 +1,86 @@
+"""Covariates: a series driven by a future-known column is forecast from it, one driven by a
+lagged past column too; calendar columns; every misuse is one clear error; save / load."""
+
+import numpy as np
+import pytest
+from forecast_helpers import TINY
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import Forecaster
+from rnnlab.forecast import covariates as Cov
+from rnnlab.forecast import pipeline as P
+
+
+def tiny(**kw):
+    cfg = dict(TINY, **{"target": "diff", "epochs": 40, "min_updates": 0, **kw})
+    return Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS})
+
+
+def driven(n=400, seed=0):
+    """y's change at t is 3 x_t (+ a little noise), x known ahead; c_t = the next change / 2."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n + 5)  # known 5 steps past the end
+    d = 3 * x[:n] + 0.1 * rng.normal(size=n)
+    y = 100 + np.cumsum(d)
+    c = np.append(d[1:], 0.0) / 2  # observed at t, it announces the change at t + 1
+    return y, x[:, None], c[:, None]
+
+
+def one_step_ratio(f, y, **cov):
+    j = np.arange(300, 400)
+    p = f.forecast_from(y, j - 1, 1, **cov)[:, 0]
+    return np.sqrt(np.mean((y[j] - p) ** 2)) / np.sqrt(np.mean((y[j] - y[j - 1]) ** 2))
+
+
+def test_a_future_covariate_is_used():
+    y, x, _ = driven()
+    f = tiny().fit(y[:300], future=x[:300])
+    assert f._input_size == 2 and f.n_future_ == 1
+    with_x = one_step_ratio(f, y, future=x)
+    without = one_step_ratio(tiny().fit(y[:300]), y)
+    assert with_x < 0.5 and without > 0.9, (with_x, without)  # measured: 0.1 .. 0.3 against ~1
+    assert f.predict(y, 5, future=x).shape == (5,)  # x runs 5 steps past y
+    with pytest.raises(UserError, match="future covariate is missing"):
+        f.predict(y, 6, future=x)
+    with pytest.raises(UserError, match="needs 0 past and 1 future"):
+        f.predict(y, 1)
+    q = f.quantiles_from(y, np.arange(300, 310), [0.1, 0.9], 1, future=x)
+    assert q.shape == (10, 1, 2) and np.all(q[..., 1] > q[..., 0])
+
+
+def test_a_past_covariate_is_used_one_step_ahead():
+    y, _, c = driven(seed=1)
+    f = tiny().fit(y[:300], past=c[:300])
+    assert one_step_ratio(f, y, past=c) < 0.5
+    with pytest.raises(UserError, match="unknown after the origin"):
+        f.predict(y, 2, past=c)
+    with pytest.raises(UserError, match="strategy direct"):
+        tiny(horizon=2).fit(y[:300], past=c[:300])
+    g = tiny(horizon=2, strategy="direct").fit(y[:300], past=c[:300])
+    assert g.predict(y, 2, past=c).shape == (2,)
+    with pytest.raises(UserError, match="without covariates"):
+        tiny().fit(y[:300]).predict(y, 1, past=c)
+
+
+def test_calendar_columns():
+    d = np.arange("2021-01-04", "2021-01-18", dtype="datetime64[D]")  # two weeks from a Monday
+    cal = Cov.calendar(d, "daily")
+    assert cal.shape == (14, 2) and Cov.calendar_names("daily") == ["sin day of week", "cos day of week"]
+    np.testing.assert_allclose(cal[:7], cal[7:], atol=1e-12)  # a week's period
+    np.testing.assert_allclose(cal[0], [0.0, 1.0], atol=1e-12)  # Monday: angle 0
+    months = np.array(["2021-01-01", "2021-07-01", "2022-01-01"], dtype="datetime64[D]")
+    m = Cov.calendar(months, "monthly")
+    np.testing.assert_allclose(m[0], m[2], atol=1e-12) and np.testing.assert_allclose(
+        m[1], [0, -1], atol=1e-12
+    )
+    with pytest.raises(UserError, match="no calendar cycle"):
+        Cov.calendar(months, "yearly")
+
+
+def test_save_load_keeps_the_covariates(tmp_path):
+    y, x, _ = driven(seed=2)
+    f = tiny(epochs=3).fit(y[:300], future=x[:300])
+    f.save(tmp_path / "m")
+    g = Forecaster.load(tmp_path / "m")
+    assert (g.n_past_, g.n_future_) == (0, 1)
+    np.testing.assert_array_equal(g.predict(y, 3, future=x), f.predict(y, 3, future=x))
