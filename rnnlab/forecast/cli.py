@@ -49,6 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     A.add_data_args(p.add_argument_group("data"))
+    A.add_covariate_args(p.add_argument_group("covariates"))
     m = p.add_argument_group("model (defaults: the measured default configuration; --preset overrides)")
     A.add_model_args(m)
     A.add_network_args(m)
@@ -92,6 +93,9 @@ def _config(args, series) -> dict:
         "scaling",
         "n_samples",
         "min_updates",
+        "covariates",
+        "future_covariates",
+        "calendar",
     )
     if args.epochs is not None and args.min_updates is None:
         args.min_updates = 0  # --epochs N means N epochs
@@ -112,19 +116,13 @@ def _units(series) -> str:
 
 def run_forecast(args) -> int:
     # 1. everything that can fail before training
-    if args.id_column is not None:
-        panel = load_panel(args.csv, args.id_column, args.column, args.date_column, args.fill)
-        if len(panel) > 1:
-            return run_panel(args, panel)
-        series = next(iter(panel.values()))  # one series: as without --id-column
-    else:
-        series = D.load_series(args.csv, args.column, args.date_column, args.fill)
+    series = _load(args)
+    if isinstance(series, dict):
+        return run_panel(args, series)
     cfg = _config(args, series)
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
-    save_dir = None
-    if args.save is not None:
-        save_dir = check_save_dir(args.save, args.overwrite)
+    save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
     n_train = P.n_train_of(len(series), cfg)
     for target in P.candidates(cfg):
         D.check_target(series.values, target, f"column {series.column!r}")
@@ -171,9 +169,29 @@ def run_forecast(args) -> int:
     if save_dir:
         f = result["forecaster"]
         f.series_info_ = series_info(series, D.first_origin(f.window, f.target, f.season) + 1)
+        f.covariate_spec_ = covariate_spec(cfg, series)
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
     return 0
+
+
+def _load(args):
+    """The series of ``--csv`` (with its covariate columns), or ``{id: series}`` of two or more
+    with ``--id-column`` (one: that series, as without the option)."""
+    extra = tuple(args.covariates or ()) + tuple(args.future_covariates or ())
+    if args.id_column is None:
+        return D.load_series(args.csv, args.column, args.date_column, args.fill, extra)
+    panel = load_panel(args.csv, args.id_column, args.column, args.date_column, args.fill, extra)
+    return panel if len(panel) > 1 else next(iter(panel.values()))
+
+
+def covariate_spec(cfg: dict, series) -> dict:
+    """What a saved model needs to be given again: its covariates' names and calendar."""
+    return {
+        "past": list(cfg.get("covariates", ())),
+        "future": list(cfg.get("future_covariates", ())),
+        "calendar": series.freq if cfg.get("calendar") else None,
+    }
 
 
 def run_panel(args, panel: dict) -> int:
@@ -218,6 +236,7 @@ def run_panel(args, panel: dict) -> int:
         print(f"plot:   {plot}", file=out)
     if save_dir:
         f = result["forecaster"]
+        f.covariate_spec_ = covariate_spec(cfg, first)
         need = D.first_origin(f.window, f.target, f.season) + 1
         f.series_info_ = {
             **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},

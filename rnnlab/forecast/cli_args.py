@@ -69,6 +69,41 @@ def add_data_args(g) -> None:
     )
 
 
+def add_covariate_args(g) -> None:
+    """--covariates, --future-covariates, --calendar."""
+    g.add_argument(
+        "--covariates",
+        type=_names,
+        default=None,
+        metavar="A,B",
+        help="past-observed columns of the same CSV, read beside the series (known up to each "
+        "forecast origin: one step ahead, or the horizon with --strategy direct)",
+    )
+    g.add_argument(
+        "--future-covariates",
+        type=_names,
+        default=None,
+        metavar="C,D",
+        help="columns known ahead (holidays, prices set in advance): the model reads each step's "
+        "value for the step it forecasts; `predict` takes them for the future with --future-csv",
+    )
+    g.add_argument(
+        "--calendar",
+        action="store_true",
+        default=None,
+        help="add calendar columns from the dates, known ahead: sin/cos of the day of the week "
+        "(daily), the week (weekly), the month (monthly) or the quarter (quarterly)",
+    )
+
+
+def _names(text):
+    """``a,b`` -> ("a", "b"), for argparse."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names like a,b; got {text!r}")
+    return names
+
+
 def add_model_args(m) -> None:
     """--preset, --target, --window, --horizon, --strategy."""
     d = P.DEFAULTS

@@ -52,6 +52,7 @@ class Series:
     notes: list = field(default_factory=list)  # what the checks found (gaps, fills, order)
     freq: str = "unknown"  # read off the dates (calendar.detect_frequency)
     season: int = 1  # the season m it implies (1: none)
+    covariates: dict = field(default_factory=dict)  # more columns, {name: (n,) float64}
 
     def __len__(self):
         return len(self.values)
@@ -68,33 +69,43 @@ def _line_numbers(mask) -> str:
     return f"{shown}{more}"
 
 
-def load_series(path=None, column="Close", date_column="Date", fill="none") -> Series:
+def load_series(path=None, column="Close", date_column="Date", fill="none", covariates=()) -> Series:
     """Read ``column`` of a CSV, sort it by ``date_column`` and check it.
 
     Raises ``UserError`` (one line, says what to fix) for: a missing file, a missing column
     (lists those that exist), values that are not numbers (says which lines), NaNs (unless
-    ``fill="ffill"``), dates that do not parse and duplicate dates.
+    ``fill="ffill"``), dates that do not parse and duplicate dates. ``covariates``: more
+    columns, read and checked the same way (``Series.covariates``).
     """
     if fill not in FILLS:
         raise UserError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
     path = bundled_csv() if path is None else str(path)
-    df = read_frame(path, ((column, "--column"), (date_column, "--date-column")))
+    needed = ((column, "--column"), (date_column, "--date-column")) + tuple(
+        (c, "--covariates") for c in covariates
+    )
+    df = read_frame(path, needed)
     values, missing = _parse_values(df[column], column, path)
     notes: list = []
     days = _parse_dates(df[date_column], date_column, path, notes)
-    return series_of(values, missing, days, path, column, date_column, fill, notes)
+    extra = {c: _parse_values(df[c], c, path) for c in covariates}
+    return series_of(values, missing, days, path, column, date_column, fill, notes, extra)
 
 
-def series_of(values, missing, days, path, column, date_column, fill, notes) -> Series:
+def series_of(values, missing, days, path, column, date_column, fill, notes, extra=None) -> Series:
     """The checked ``Series`` of parsed rows: sorted by date, duplicates refused, missing
-    values refused or filled, gaps and the frequency noted."""
+    values refused or filled, gaps and the frequency noted; ``extra``: {covariate: (values,
+    missing)} sorted and filled alike."""
     order, days, values, missing = _sort_by_date(days, values, missing, date_column, path, notes)
     if missing.any():
         values = _fill_missing(values, missing, order, days, column, path, fill, notes)
+    covariates = {}
+    for name, (v, miss) in (extra or {}).items():
+        v, miss = v[order], miss[order]
+        covariates[name] = _fill_missing(v, miss, order, days, name, path, fill, []) if miss.any() else v
     notes.extend(_gap_notes(days))
     freq, season = detect_frequency(days)
     notes.append(f"frequency: {freq}" + (f", season {season}" if season > 1 else ", no season"))
-    return Series(values, days, path, column, date_column, notes, freq, season)
+    return Series(values, days, path, column, date_column, notes, freq, season, covariates)
 
 
 def read_frame(path: str, needed):

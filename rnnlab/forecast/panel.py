@@ -22,7 +22,9 @@ from rnnlab.forecast import pipeline as P
 SIMPLE = ("persistence", "drift", "moving_average", "seasonal_naive")
 
 
-def load_panel(path, id_column: str, column: str, date_column: str, fill: str = "none") -> dict:
+def load_panel(
+    path, id_column: str, column: str, date_column: str, fill: str = "none", covariates=()
+) -> dict:
     """``{id: Series}`` of a long-format CSV, in the order the ids first appear; every series
     checked as ``load_series`` checks one (dates sorted and unique within each id)."""
     import pandas as pd
@@ -31,8 +33,9 @@ def load_panel(path, id_column: str, column: str, date_column: str, fill: str = 
         raise UserError(f"--fill must be one of {', '.join(D.FILLS)}, got {fill!r}")
     path = D.bundled_csv() if path is None else str(path)
     needed = ((id_column, "--id-column"), (column, "--column"), (date_column, "--date-column"))
-    df = D.read_frame(path, needed)
+    df = D.read_frame(path, needed + tuple((c, "--covariates") for c in covariates))
     values, missing = D._parse_values(df[column], column, path)
+    extra = {c: D._parse_values(df[c], c, path) for c in covariates}
     notes: list = []
     days = D._parse_dates(df[date_column], date_column, path, notes)
     ids = df[id_column].str.strip().to_numpy()
@@ -49,8 +52,9 @@ def load_panel(path, id_column: str, column: str, date_column: str, fill: str = 
     for key in pd.unique(ids):
         rows = np.flatnonzero(ids == key)
         where = f"{path} (series {key!r})"
+        ex = {c: (v[rows], m[rows]) for c, (v, m) in extra.items()}
         out[str(key)] = D.series_of(
-            values[rows], missing[rows], days[rows], where, column, date_column, fill, list(notes)
+            values[rows], missing[rows], days[rows], where, column, date_column, fill, list(notes), ex
         )
     return out
 
@@ -68,8 +72,16 @@ def run(panel: dict, cfg: dict, progress=None) -> dict:
             n_train[key] = P.n_train_of(len(s), cfg)
         except UserError as e:
             raise UserError(f"series {key!r}: {e}") from None
+    covs = {k: P.covariate_arrays(s, cfg) for k, s in panel.items()}
+    cut = lambda a, n: None if a is None else a[:n]
+    pasts = {k: cut(c[0], n_train[k]) for k, c in covs.items()} if cfg.get("covariates") else None
+    futures = (
+        {k: cut(c[1], n_train[k]) for k, c in covs.items()} if covs[next(iter(covs))][1] is not None else None
+    )
     model = P.fit_model(
         cfg,
+        past=pasts,
+        future=futures,
         panel={k: s.values[: n_train[k]] for k, s in panel.items()},
         progress=None if progress is None else (lambda *a: progress(0, 1, *a)),
     )

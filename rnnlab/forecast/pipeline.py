@@ -14,15 +14,15 @@ cuts the test part into K consecutive blocks and refits on everything before eac
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import baselines as B
 from rnnlab.forecast import classical as C
+from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
 from rnnlab.forecast import metrics as Mx
+from rnnlab.forecast import summaries as S
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.calendar import seasonal_scale
 from rnnlab.forecast.heads import interval_levels
@@ -35,7 +35,15 @@ from rnnlab.forecast.model import Forecaster
 # Levels lose badly (a tanh network cannot extrapolate past the training range); log returns
 # learn the 2014-2017 drift and lose slightly; changes in USD with an ensemble tie persistence.
 # The estimator's constructor defaults ARE this configuration; the split is the CLI's.
-DEFAULTS = dict(Forecaster().get_params(), target="auto", test_size=0.2, train_windows=None)
+DEFAULTS = dict(
+    Forecaster().get_params(),
+    target="auto",
+    test_size=0.2,
+    train_windows=None,
+    covariates=(),  # past-observed columns (--covariates)
+    future_covariates=(),  # columns known ahead (--future-covariates)
+    calendar=False,  # calendar columns from the dates (--calendar)
+)
 
 # The chapter's recipe (docs/EQUATIONS.md section 8) on correctly ordered data.
 PRESETS = {
@@ -95,32 +103,51 @@ def check_config(cfg: dict) -> None:
         make_forecaster({**cfg, "target": target})._validate()
 
 
-def fit_model(cfg: dict, y=None, panel=None, progress=None) -> Forecaster:
-    """The forecaster of ``cfg`` fitted on the levels ``y`` (or on ``panel``, {id: levels}).
+def covariate_arrays(series: D.Series, cfg: dict):
+    """``(past (n, P), future (n, F))`` of a series (None where there are none): the columns
+    ``cfg["covariates"]``, then ``cfg["future_covariates"]`` and the calendar (``--calendar``)."""
+    past = [series.covariates[c] for c in cfg.get("covariates", ())]
+    future = [series.covariates[c] for c in cfg.get("future_covariates", ())]
+    block = [np.stack(future, axis=1)] if future else []
+    if cfg.get("calendar"):
+        block.append(Cov.calendar(series.dates, series.freq))
+    return (
+        np.stack(past, axis=1) if past else None,
+        np.concatenate(block, axis=1) if block else None,
+    )
+
+
+def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=None) -> Forecaster:
+    """The forecaster of ``cfg`` fitted on the levels ``y`` (or on ``panel``, {id: levels}),
+    with covariates ``past`` / ``future`` (arrays, or {id: array} with a panel).
 
     Target "auto" fits one forecaster per candidate (``candidates``) and keeps the one whose
     one-step forecasts on the validation slice have the lowest RMSE relative to persistence
     there (the mean of that ratio over the series): chosen on the training part alone."""
     ys = [y] if panel is None else list(panel.values())
     ids = [None] if panel is None else list(panel)
+    covs = [(past, future)] if panel is None else [((past or {}).get(k), (future or {}).get(k)) for k in ids]
     fitted, scores = {}, {}
     for target in candidates(cfg):
         f = make_forecaster({**cfg, "target": target})
-        fitted[target] = (
-            f.fit(y, progress=progress) if panel is None else f.fit_many(panel, progress=progress)
+        if panel is None:
+            fitted[target] = f.fit(y, progress=progress, past=past, future=future)
+        else:
+            fitted[target] = f.fit_many(panel, progress=progress, past=past, future=future)
+        scores[target] = (
+            _validation_ratio(fitted[target], ys, ids, covs) if len(candidates(cfg)) > 1 else None
         )
-        scores[target] = _validation_ratio(fitted[target], ys, ids) if len(candidates(cfg)) > 1 else None
     best = min(scores, key=lambda t: scores[t] or 0.0)
     fitted[best].target_scores_ = scores
     return fitted[best]
 
 
-def _validation_ratio(f: Forecaster, ys, ids) -> float:
+def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:
     """The mean over the series of one-step RMSE / persistence's RMSE on the validation slice."""
     ratios = []
-    for yi, sid, o in zip(ys, ids, f.valid_origins_):
+    for yi, sid, o, (past, future) in zip(ys, ids, f.valid_origins_, covs):
         yi = np.asarray(yi, np.float64)
-        err = yi[o + 1] - f.forecast_from(yi, o, 1, sid)[:, 0]
+        err = yi[o + 1] - f.forecast_from(yi, o, 1, sid, past, future)[:, 0]
         naive = yi[o + 1] - yi[o]
         denom = float(np.sqrt(np.mean(naive * naive)))
         ratios.append(float(np.sqrt(np.mean(err * err))) / denom if denom > 0 else 1.0)
@@ -180,7 +207,9 @@ def evaluate_split(
 ) -> dict:
     """Fit on ``y[:n_train]``, forecast targets ``y[n_train:test_end]`` at horizon H (and, for
     H > 1, at every step 1 .. H), with the model's quantiles if it has a distribution."""
-    model = fit_model(cfg, series.values[:n_train], progress=progress)
+    past, future = covariate_arrays(series, cfg)
+    cut = lambda a: None if a is None else a[:n_train]  # the training part's rows only
+    model = fit_model(cfg, series.values[:n_train], progress=progress, past=cut(past), future=cut(future))
     return evaluate_fitted(model, series, cfg, n_train, test_end)
 
 
@@ -192,9 +221,12 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
     j = np.arange(n_train, test_end)  # test targets
     origins = j - H
     O = np.arange(n_train - H, test_end - 1)  # every origin a (target, step) pair needs
-    paths = model.forecast_from(y, O, H, series_id)  # (len(O), H) levels
+    past, future = covariate_arrays(series, cfg)
+    paths = model.forecast_from(y, O, H, series_id, past, future)  # (len(O), H) levels
     levels = _levels(cfg)
-    Q = model.quantiles_from(y, O, levels, H, series=series_id) if model.probabilistic else None
+    Q = None
+    if model.probabilistic:  # (len(O), H, L)
+        Q = model.quantiles_from(y, O, levels, H, series=series_id, past=past, future=future)
     rows = lambda h: j - h - O[0]  # rows of O holding the origins j - h
     preds = {"model": paths[rows(H), H - 1]}
     for name, b in B.all_baselines(y, origins, H, W, m).items():
@@ -267,24 +299,24 @@ def assemble(series: D.Series, cfg: dict, runs: list, n_train: int, blocks) -> d
     p_rmse = metrics["persistence"]["rmse"]
     ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None  # None: a flat test part
     report = {
-        "data": _data_summary(series, n_train),
+        "data": S.data_summary(series, n_train),
         "config": {k: v for k, v in cfg.items()},
         "metrics": metrics,
         "rmse_ratio_vs_persistence": ratio,
         "dm_test_vs_persistence": dm,
-        "verdict": verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
-        **_training_summary(runs),  # history, shrink, ensemble_histories
+        "verdict": S.verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
+        **S.training_summary(runs),  # history, shrink, ensemble_histories
         "target": last["model"].target,
         "target_scores": getattr(last["model"], "target_scores_", None),
-        "predictions": _predictions(series, j, preds, quantiles, runs[0]["levels"], cfg),
+        "predictions": S.predictions(series, j, preds, quantiles, runs[0]["levels"], cfg),
     }
-    _add_classics(report, runs, y, j, H)
+    S.add_classics(report, runs, y, j, H)
     if quantiles is not None:
-        report["calibration"] = _calibration_summary(runs)
+        report["calibration"] = S.calibration_summary(runs)
     if "by_step" in last and folds == 1:
         report["by_step"] = last["by_step"]
     if folds > 1:
-        report["backtest"] = _backtest_summary(series, runs)
+        report["backtest"] = S.backtest_summary(series, runs)
     return {
         "report": report,
         "targets": j,
@@ -309,150 +341,4 @@ def _fit_folds(series: D.Series, cfg: dict, blocks, progress) -> list:
     return runs
 
 
-def _data_summary(series: D.Series, n_train: int) -> dict:
-    """The report's ``data`` section: the file, its checks' notes, the train and test parts."""
-    n = len(series)
-    return {
-        "path": series.path,
-        "column": series.column,
-        "date_column": series.date_column,
-        "n_points": n,
-        "notes": list(series.notes),
-        "train": {"start": series.date_str(0), "end": series.date_str(n_train - 1), "n": n_train},
-        "test": {"start": series.date_str(n_train), "end": series.date_str(n - 1), "n": n - n_train},
-    }
-
-
-def _training_summary(runs: list) -> dict:
-    """The report's ``history``, ``shrink`` and ``ensemble_histories``: the last fold's
-    networks (the first one's full history), the training time of every fold."""
-    last = runs[-1]
-    hist = last["model"].histories_[0]
-    return {
-        "history": {
-            "train_loss": hist["train_loss"],
-            "valid_loss": hist["valid_loss"],
-            "best_epoch": hist["best_epoch"],
-            "stopped_epoch": hist["stopped_epoch"],
-            "train_seconds": sum(h["seconds"] for r in runs for h in r["model"].histories_),
-        },
-        "shrink": last["model"].shrinks_,
-        "ensemble_histories": [
-            {"train_loss": h["train_loss"], "valid_loss": h["valid_loss"], "best_epoch": h["best_epoch"]}
-            for h in last["model"].histories_
-        ],
-    }
-
-
-def _predictions(series: D.Series, j, preds: dict, quantiles, levels, cfg) -> list:
-    """The report's ``predictions``: per test target, the actual, the model's and persistence's,
-    and the model's quantiles at the levels of its intervals (when it has a distribution)."""
-    y = series.values
-    out = [
-        {
-            "date": series.date_str(int(t)),
-            "actual": float(y[t]),
-            "predicted": float(preds["model"][i]),
-            "persistence": float(preds["persistence"][i]),
-        }
-        for i, t in enumerate(j)
-    ]
-    if quantiles is not None:
-        keep = [(f"{lv:g}", Mx.level_index(levels, lv)) for lv in interval_levels(cfg["intervals"])]
-        for i, entry in enumerate(out):
-            entry["quantiles"] = {name: float(quantiles[i, k]) for name, k in keep}
-    return out
-
-
-def _add_classics(report: dict, runs: list, y, j, H: int) -> None:
-    """The classics' interval scores over every fold, the Diebold-Mariano test of the model
-    against the best of them (lowest RMSE) and why any was left out; or how to get them."""
-    metrics = report["metrics"]
-    names = [n for n in C.NAMES if n in metrics]
-    if report["config"].get("baselines") != "stats":
-        report["classical"] = {"included": False, "how_to_get": C.HOW_TO_GET}
-        return
-    for name in names:
-        bounds = {
-            b: tuple(np.concatenate([r["classical_bounds"][name][b][k] for r in runs]) for k in (0, 1))
-            for b in runs[0]["classical_bounds"][name]
-        }
-        metrics[name].update(C.interval_scores(y[j], bounds))
-    notes = sorted({n for r in runs for n in r["classical_notes"]})
-    report["classical"] = {"included": True, "models": names, "notes": notes}
-    if names:
-        best = min(names, key=lambda n: metrics[n]["rmse"])
-        pred_best = np.concatenate([r["preds"][best] for r in runs])
-        pred_model = np.concatenate([r["preds"]["model"] for r in runs])
-        dm = Mx.dm_test(y[j] - pred_model, y[j] - pred_best, H)
-        ratio = metrics["model"]["rmse"] / metrics[best]["rmse"] if metrics[best]["rmse"] else None
-        report["classical"].update(best=best, rmse_ratio_vs_best=ratio, dm_test_vs_best=dm)
-
-
-def _calibration_summary(runs) -> dict | None:
-    """How the intervals were calibrated: the last fold's conformal factors and the raw
-    coverage they corrected on the validation slice (None: raw intervals)."""
-    cal = runs[-1]["model"].calibration_
-    if not cal:
-        return {"method": "none"}
-    return {"method": "split-conformal on the validation slice", **cal}
-
-
-def _backtest_summary(series, runs) -> dict:
-    folds = []
-    for k, r in enumerate(runs):
-        j = r["targets"]
-        folds.append(
-            {
-                "fold": k + 1,
-                "train": {
-                    "start": series.date_str(0),
-                    "end": series.date_str(r["n_train"] - 1),
-                    "n": r["n_train"],
-                },
-                "test": {
-                    "start": series.date_str(int(j[0])),
-                    "end": series.date_str(int(j[-1])),
-                    "n": len(j),
-                },
-                "metrics": r["metrics"],
-                "dm_test_vs_persistence": {"statistic": r["dm"]["statistic"], "p_value": r["dm"]["p_value"]},
-            }
-        )
-    average = {}
-    for name in runs[0]["metrics"]:
-        average[name] = {}
-        for m in Mx.METRICS:
-            vals = [f["metrics"][name][m] for f in folds if f["metrics"][name][m] is not None]
-            average[name][m] = float(np.mean(vals)) if vals else None
-    return {"folds": folds, "average": average}
-
-
-def verdict(ratio: float, dm: dict, shrinks=()) -> str:
-    p = dm.get("p_value")
-    ptxt = "n/a" if p is None else f"{p:.3f}"
-    if ratio is None or not math.isfinite(ratio):
-        return "no verdict: persistence's error is zero (the test part is flat)"
-    if shrinks and not any(shrinks):
-        return (
-            "the forecast IS persistence: on the validation slice every network did worse than "
-            "'no change', so each was shrunk to it (factor 0); nothing here beats persistence"
-        )
-    if ratio < 1.0:
-        pct = 100 * (1 - ratio)
-        if p is not None and p < 0.05:
-            return (
-                f"the model beats persistence: RMSE {pct:.2f}% lower, and the Diebold-Mariano "
-                f"test finds the difference significant (p = {ptxt})"
-            )
-        return (
-            f"the model's RMSE is {pct:.2f}% lower than persistence's, but the Diebold-Mariano "
-            f"test does not find the difference significant (p = {ptxt}): in practice it is "
-            f"no better than 'tomorrow = today'"
-        )
-    if ratio == 1.0:
-        return "the model's RMSE equals persistence's"
-    return (
-        f"the model does NOT beat persistence: its RMSE is {100 * (ratio - 1):.2f}% higher "
-        f"(Diebold-Mariano p = {ptxt})"
-    )
+verdict = S.verdict  # re-exported: the sentence under the table

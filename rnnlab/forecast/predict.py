@@ -11,6 +11,7 @@ import numpy as np
 from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
+from rnnlab.forecast import predict_covariates as PC
 from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
@@ -33,6 +34,13 @@ def add_predict_parser(p) -> None:
     )
     q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
     q.add_argument("--id", default=None, help="the series to continue, for a model of many series")
+    q.add_argument(
+        "--future-csv",
+        metavar="PATH",
+        default=None,
+        help="the future values of the model's --future-covariates: a CSV with the date column and "
+        "one row per forecast date",
+    )
     q.add_argument(
         "--id-column", default=None, metavar="COL", help="with --csv in long format: the column of series ids"
     )
@@ -63,6 +71,7 @@ def series_info(series, need: int, keep: int = 64) -> dict:
         "date_column": series.date_column,
         "dates": [str(d) for d in series.dates[tail]],
         "values": [float(v) for v in series.values[tail]],
+        "covariates": {c: [float(v) for v in a[tail]] for c, a in series.covariates.items()},
     }
 
 
@@ -71,7 +80,8 @@ def run_predict(args) -> int:
     sid = _series_id(f, args)
     series = _predict_series(f, args, sid)
     steps = args.steps or f.horizon
-    values = f.predict(series.values, steps, series=sid)
+    past, future = PC.arrays(f, series, steps, args.future_csv, _usual_step(series.dates))
+    values = f.predict(series.values, steps, series=sid, past=past, future=future)
     if not np.isfinite(values).all():
         raise UserError(
             f"the forecast is not a finite number (the series' scale is far from the training one's); "
@@ -90,7 +100,7 @@ def run_predict(args) -> int:
     bounds = None
     if f.probabilistic:  # the central intervals, from the sample paths (calibrated if fitted)
         levels = interval_levels(f.intervals)
-        q = f.predict_quantiles(series.values, levels, steps, series=sid)  # (steps, L)
+        q = f.predict_quantiles(series.values, levels, steps, series=sid, past=past, future=future)
         bounds = [
             (b, q[:, levels.index(round((1 - b) / 2, 10))], q[:, levels.index(round((1 + b) / 2, 10))])
             for b in f.intervals
@@ -137,21 +147,33 @@ def _predict_series(f, args, sid=None) -> D.Series:
             raise UserError(f"{args.csv} has no series {sid!r} in column {args.id_column!r}")
         return panel[sid]
     if args.csv is not None:
-        return D.load_series(args.csv, column, date_column, args.fill)
+        return D.load_series(args.csv, column, date_column, args.fill, tuple(sum(PC.names(f), [])))
     if sid is not None:
         hist = info.get("panel", {}).get(sid)
         if not hist:
             raise UserError(f"{args.model} holds no history of series {sid!r}: pass it with --csv")
         where = f"the last {len(hist['dates'])} points of series {sid!r} saved in {args.model}"
         dates = np.array(hist["dates"], dtype="datetime64[D]")
-        return D.Series(np.array(hist["values"]), dates, where, column, date_column)
+        return D.Series(np.array(hist["values"]), dates, where, column, date_column, covariates=_tails(hist))
     if not info.get("values"):
         raise UserError(f"{args.model} holds no history to continue: pass the series with --csv PATH")
     dates = np.array(info["dates"], dtype="datetime64[D]")
     where = f"the last {len(dates)} points saved in {args.model}"
     if info.get("path"):
         where += f" (trained on {info['path']})"
-    return D.Series(np.array(info["values"], np.float64), dates, where, info["column"], info["date_column"])
+    return D.Series(
+        np.array(info["values"], np.float64),
+        dates,
+        where,
+        info["column"],
+        info["date_column"],
+        covariates=_tails(info),
+    )
+
+
+def _tails(info) -> dict:
+    """The saved covariate columns of a history, as arrays."""
+    return {c: np.array(v, np.float64) for c, v in (info.get("covariates") or {}).items()}
 
 
 def _usual_step(dates):

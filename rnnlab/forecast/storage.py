@@ -314,4 +314,12 @@ def _history(info, where: str) -> dict:
         raise ValueError(f"{where}['dates'] must hold ISO dates") from None
     if len(days) > 1 and not (np.diff(days).astype(np.int64) > 0).all():
         raise ValueError(f"{where}['dates'] must be increasing")
-    return {"values": [float(v) for v in values], "dates": [str(d) for d in days]}
+    out = {"values": [float(v) for v in values], "dates": [str(d) for d in days]}
+    cov = info.get("covariates", {})
+    if not isinstance(cov, dict) or len(cov) > MAX_COVARIATES:
+        raise ValueError(f"{where}['covariates'] must map at most {MAX_COVARIATES} names to values")
+    for name, col in cov.items():
+        if not isinstance(col, list) or len(col) != len(values) or not all(_number(v) for v in col):
+            raise ValueError(f"{where}['covariates'][{name!r}] must hold one finite number per date")
+    out["covariates"] = {str(k): [float(v) for v in col] for k, col in cov.items()}
+    return out

@@ -1,0 +1,56 @@
+"""The covariates `rnnlab forecast predict` hands a model fitted with them: past columns over
+the history, future-known columns over the history and the steps ahead (those from
+``--future-csv``, one row per forecast date), calendar columns from the dates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.errors import UserError
+from rnnlab.forecast import covariates as Cov
+from rnnlab.forecast import data as D
+
+
+def names(f) -> tuple[list, list]:
+    """The model's ``(past, future)`` covariate column names."""
+    spec = getattr(f, "covariate_spec_", None) or {}
+    return list(spec.get("past", [])), list(spec.get("future", []))
+
+
+def arrays(f, series: D.Series, steps: int, future_csv, step) -> tuple:
+    """``(past (n, P), future (n + steps, F))`` for a forecast of ``steps`` after ``series``."""
+    spec = getattr(f, "covariate_spec_", None) or {}
+    past_names, future_names = names(f)
+    missing = [c for c in past_names + future_names if c not in series.covariates]
+    if missing:
+        raise UserError(f"the series lacks the model's covariate column(s) {', '.join(missing)}")
+    past = np.stack([series.covariates[c] for c in past_names], axis=1) if past_names else None
+    ahead = series.dates[-1] + step * np.arange(1, steps + 1)  # the forecast dates
+    blocks = []
+    if future_names:
+        if future_csv is None:
+            need = ", ".join(future_names)
+            raise UserError(f"this model reads {need} ahead: pass their future values with --future-csv")
+        known = np.stack([series.covariates[c] for c in future_names], axis=1)
+        blocks.append(
+            np.concatenate([known, _future_rows(future_csv, series.date_column, future_names, ahead)])
+        )
+    if spec.get("calendar"):
+        blocks.append(Cov.calendar(np.concatenate([series.dates, ahead]), spec["calendar"]))
+    future = np.concatenate(blocks, axis=1) if blocks else None
+    return past, future
+
+
+def _future_rows(path, date_column: str, columns: list, dates) -> np.ndarray:
+    """The rows of ``--future-csv`` at ``dates`` (len(dates), len(columns)); a missing date or
+    value is one clear error."""
+    fut = D.load_series(path, columns[0], date_column, "none", tuple(columns))
+    index = {d: i for i, d in enumerate(fut.dates)}
+    absent = [str(d) for d in dates if d not in index]
+    if absent:
+        raise UserError(
+            f"{path} has no row for {', '.join(absent[:3])}{' ...' if len(absent) > 3 else ''}: "
+            f"the forecast needs the future covariates at every date it forecasts"
+        )
+    rows = [index[d] for d in dates]
+    return np.stack([fut.covariates[c][rows] for c in columns], axis=1)
