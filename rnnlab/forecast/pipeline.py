@@ -90,6 +90,9 @@ def resolve_config(preset=None, **overrides) -> dict:
     return cfg
 
 
+SCREEN = 2  # networks per candidate target when "auto" chooses (then the winner's whole ensemble)
+
+
 def candidates(cfg: dict) -> list:
     """The targets ``fit_model`` tries: the one asked for; "auto": diff and, with a season, sdiff."""
     if cfg["target"] != "auto":
@@ -121,25 +124,34 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     """The forecaster of ``cfg`` fitted on the levels ``y`` (or on ``panel``, {id: levels}),
     with covariates ``past`` / ``future`` (arrays, or {id: array} with a panel).
 
-    Target "auto" fits one forecaster per candidate (``candidates``) and keeps the one whose
-    one-step forecasts on the validation slice have the lowest RMSE relative to persistence
-    there (the mean of that ratio over the series): chosen on the training part alone."""
+    Target "auto" fits one forecaster of ``SCREEN`` networks per candidate (``candidates``),
+    keeps the target whose one-step forecasts on the validation slice have the lowest RMSE
+    relative to persistence there (the mean of that ratio over the series; chosen on the
+    training part alone), and fits its whole ensemble."""
     ys = [y] if panel is None else list(panel.values())
     ids = [None] if panel is None else list(panel)
     covs = [(past, future)] if panel is None else [((past or {}).get(k), (future or {}).get(k)) for k in ids]
-    fitted, scores = {}, {}
-    for target in candidates(cfg):
-        f = make_forecaster({**cfg, "target": target})
+
+    def fit(c):
+        f = make_forecaster(c)
         if panel is None:
-            fitted[target] = f.fit(y, progress=progress, past=past, future=future)
-        else:
-            fitted[target] = f.fit_many(panel, progress=progress, past=past, future=future)
-        scores[target] = (
-            _validation_ratio(fitted[target], ys, ids, covs) if len(candidates(cfg)) > 1 else None
-        )
-    best = min(scores, key=lambda t: scores[t] or 0.0)
-    fitted[best].target_scores_ = scores
-    return fitted[best]
+            return f.fit(y, progress=progress, past=past, future=future)
+        return f.fit_many(panel, progress=progress, past=past, future=future)
+
+    targets = candidates(cfg)
+    if len(targets) == 1:
+        f = fit({**cfg, "target": targets[0]})
+        f.target_scores_ = {targets[0]: None}
+        return f
+    # screen the candidates with SCREEN networks each, then fit the winner's whole ensemble
+    # (its first SCREEN networks are the screened ones again: the same seeds)
+    screen = {**cfg, "ensemble": min(cfg["ensemble"], SCREEN)}
+    fitted = {t: fit({**screen, "target": t}) for t in targets}
+    scores = {t: _validation_ratio(fitted[t], ys, ids, covs) for t in targets}
+    best = min(scores, key=lambda t: scores[t])
+    f = fitted[best] if cfg["ensemble"] <= SCREEN else fit({**cfg, "target": best})
+    f.target_scores_ = scores
+    return f
 
 
 def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:
