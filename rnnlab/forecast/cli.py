@@ -158,14 +158,9 @@ def run_forecast(args) -> int:
     print_table(report, _units(series), file=out)
     if not root:
         return 0
-    if report_path:
-        write_report(report_path, report)  # strict JSON; a non-finite number is null, with the reason
-        print(f"report: {report_path}", file=out)
-    if plot:
-        from rnnlab.forecast.plots import plot_forecast
+    from rnnlab.forecast.plots import plot_forecast
 
-        plot_forecast(plot, series, result)
-        print(f"plot:   {plot}", file=out)
+    _write(report_path, report, plot, lambda path: plot_forecast(path, series, result), out)
     if save_dir:
         f = result["forecaster"]
         f.series_info_ = series_info(series, D.first_origin(f.window, f.target, f.season) + 1)
@@ -173,6 +168,17 @@ def run_forecast(args) -> int:
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
     return 0
+
+
+def _write(report_path, report: dict, plot, draw, out) -> None:
+    """The report (strict JSON: a non-finite number is null, with the reason) and the plot
+    (``draw(path)``), each where asked, each said."""
+    if report_path:
+        write_report(report_path, report)
+        print(f"report: {report_path}", file=out)
+    if plot:
+        draw(plot)
+        print(f"plot:   {plot}", file=out)
 
 
 def _load(args):
@@ -228,12 +234,7 @@ def run_panel(args, panel: dict) -> int:
     print_panel(report, file=out)
     if not root:
         return 0
-    if report_path:
-        write_report(report_path, report)
-        print(f"report: {report_path}", file=out)
-    if plot:
-        plot_panel(plot, panel, result)
-        print(f"plot:   {plot}", file=out)
+    _write(report_path, report, plot, lambda path: plot_panel(path, panel, result), out)
     if save_dir:
         f = result["forecaster"]
         f.covariate_spec_ = covariate_spec(cfg, first)
