@@ -11,7 +11,7 @@ a validation slice carved from its end (never from data after it). Strategies fo
 the window) and ``direct`` (a network with H outputs, one per step ahead).
 With a probabilistic ``likelihood`` (``heads``) the networks output a distribution per step;
 sample paths give quantiles and intervals at every step (``uncertainty``), calibrated by
-split-conformal on the validation slice unless ``calibration="none"``.
+split-conformal on the validation slice when it shows them off (``calibration="auto"``).
 Saved models are ``model.safetensors`` (weights) + ``config.json`` (everything else);
 nothing is pickled.
 """
@@ -65,7 +65,9 @@ class Forecaster:
         step: a distribution trained by its negative log-likelihood, quantiles trained by the
         pinball loss, or a point trained by MSE (no intervals).
     intervals : the central intervals' coverages (default 0.8 and 0.95).
-    calibration : "conformal" | "none", split-conformal calibration of the intervals on the
+    calibration : "auto" | "conformal" | "none", split-conformal calibration of the intervals on
+        the validation slice: when a binomial test there finds the raw coverage off (auto), always,
+        or never; on the
         validation slice (needs ``valid_size > 0``).
     scaling : "window" | "global": after the training part's standard scaling, divide each
         window of changes (and its targets) by its mean absolute value, or not (levels: not).
@@ -102,7 +104,7 @@ class Forecaster:
         likelihood="gaussian",
         scaling="window",
         intervals=(0.8, 0.95),
-        calibration="conformal",
+        calibration="auto",
         n_samples=1000,
         season=1,
         min_updates=1500,
@@ -233,13 +235,14 @@ class Forecaster:
         self.n_train_windows_, self.n_valid_windows_ = len(pooled.X_fit), n_valid
         self.n_features_in_ = 1
         self.calibration_ = None
-        if self.probabilistic and self.calibration == "conformal" and n_valid:
+        if self.probabilistic and self.calibration != "none" and n_valid:
             covs = [
                 Cov.window_fn(self, p, f, o, sc)
                 for p, f, o, sc in zip(pasts, futures, pooled.valid_origins, pooled.cov_scalers)
             ]
             sets = list(zip(ys, pooled.valid_origins, pooled.scalers, covs))
             self.calibration_ = U.fit_calibration(self, sets, self.horizon)
+            self.calibration_["applied"] = self.calibration == "conformal" or self.calibration_["off"]
         return self
 
     def _train_member(self, k, data, n_valid, progress):

@@ -11,7 +11,7 @@ from rnnlab.forecast.heads import LIKELIHOODS, check_intervals
 from rnnlab.forecast.train import CELLS, INITS
 
 STRATEGIES = ("recursive", "direct")
-CALIBRATIONS = ("conformal", "none")
+CALIBRATIONS = ("auto", "conformal", "none")
 SCALINGS = ("window", "global")
 
 

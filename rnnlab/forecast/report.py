@@ -91,13 +91,22 @@ def _print_intervals(report, units, file):
     lik = report["config"]["likelihood"]
     print(f"  pinball loss {_fmt(m['pinball'])}, CRPS {_fmt(m['crps'])} ({lik} likelihood)", file=file)
     cal = report.get("calibration") or {}
-    if cal.get("factors"):
+    if cal.get("factors") and cal.get("applied", True):
         parts = []
         for b, f, raw in zip(cal["intervals"], cal["factors"], cal["raw_coverage"]):
-            raw_h = raw[-1]
-            parts.append(f"{b:.0%} x{f[-1]:.2f} (raw coverage {_fmt(raw_h, 2)})")
+            parts.append(f"{b:.0%} x{f[-1]:.2f} (raw coverage {_fmt(raw[-1], 2)})")
         print(
             f"  calibrated by split-conformal on the {cal['n'][-1]} validation targets: " + ", ".join(parts),
+            file=file,
+        )
+    elif cal.get("factors"):
+        parts = [
+            f"{b:.0%}: {_fmt(raw[-1], 2)} (binomial p {_fmt(p[-1], 2)})"
+            for b, raw, p in zip(cal["intervals"], cal["raw_coverage"], cal["p_values"])
+        ]
+        print(
+            f"  raw intervals: their coverage on the {cal['n'][-1]} validation targets is consistent with "
+            f"the nominal (" + ", ".join(parts) + "), so no conformal calibration",
             file=file,
         )
     else:

@@ -273,7 +273,11 @@ def _calibration(cal, f) -> dict | None:
         raise ValueError("calibration['factors'] must hold positive numbers per interval and step")
     if len({len(row) for row in factors}) != 1:
         raise ValueError("calibration['factors'] must hold as many steps for every interval")
-    return {**cal, "intervals": list(f.intervals), "factors": [[float(c) for c in row] for row in factors]}
+    applied = cal.get("applied", True)
+    if not isinstance(applied, bool):
+        raise ValueError("calibration['applied'] must be true or false")
+    factors = [[float(c) for c in row] for row in factors]
+    return {**cal, "intervals": list(f.intervals), "factors": factors, "applied": applied}
 
 
 def _number(v) -> bool:

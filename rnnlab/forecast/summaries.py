@@ -100,6 +100,8 @@ def calibration_summary(runs) -> dict | None:
     cal = runs[-1]["model"].calibration_
     if not cal:
         return {"method": "none"}
+    if not cal.get("applied", True):
+        return {"method": "none: the raw coverage passed a binomial test on the validation slice", **cal}
     return {"method": "split-conformal on the validation slice", **cal}
 
 

@@ -97,7 +97,7 @@ def quantiles(f, y, origins, steps: int, levels=DENSE, calibrated: bool = True, 
     paths = sample_paths(f, y, origins, steps, scaler, cov)
     q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
     cal = getattr(f, "calibration_", None)
-    if calibrated and cal:
+    if calibrated and cal and cal.get("applied", True):
         med = np.median(paths, axis=1)  # (M, steps)
         q = apply_calibration(q, med, levels, cal)
     return q
@@ -163,4 +163,32 @@ def fit_calibration(f, sets, steps: int) -> dict:
         cov = [np.concatenate(inside[(b, h)]) for h in range(1, steps + 1)]
         raw.append([float(np.mean(c)) if len(c) else None for c in cov])
     n_used = [int(sum(len(s) for s in scores[(f.intervals[0], h)])) for h in range(1, steps + 1)]
-    return {"intervals": list(f.intervals), "factors": factors, "raw_coverage": raw, "n": n_used}
+    # is the raw coverage off? a two-sided binomial test per interval and step, Bonferroni at 5%
+    p_values = [
+        [binomial_p(round(c * n), n, b) if c is not None and n else 1.0 for c, n in zip(row, n_used)]
+        for b, row in zip(f.intervals, raw)
+    ]
+    off = min(min(row) for row in p_values) < 0.05 / (len(f.intervals) * steps)
+    return {
+        "intervals": list(f.intervals),
+        "factors": factors,
+        "raw_coverage": raw,
+        "n": n_used,
+        "p_values": p_values,
+        "off": bool(off),
+    }
+
+
+def binomial_p(k: int, n: int, p: float) -> float:
+    """Two-sided exact binomial test: P(a count as unlikely as k of n under rate p)."""
+    logs = [
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+        for i in range(n + 1)
+    ]
+    top = max(logs)
+    probs = np.exp(np.array(logs) - top)
+    return float(min(1.0, probs[probs <= probs[k] * (1 + 1e-7)].sum() / probs.sum()))

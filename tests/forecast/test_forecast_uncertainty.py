@@ -200,3 +200,25 @@ def test_load_refuses_bad_calibration(tmp_path, change, match):
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), **change}))
     with pytest.raises(UserError, match=match):
         Forecaster.load(tmp_path / "m")
+
+
+def test_binomial_test_matches_scipy():
+    from scipy import stats
+
+    for k, n, p in ((8, 10, 0.8), (3, 15, 0.8), (150, 152, 0.95), (120, 152, 0.8), (0, 5, 0.5)):
+        assert U.binomial_p(k, n, p) == pytest.approx(stats.binomtest(k, n, p).pvalue, rel=1e-6, abs=1e-12)
+
+
+def test_auto_calibration_applies_the_factors_only_when_the_raw_coverage_is_off():
+    y = random_walk(300, seed=9)
+    f = tiny(calibration="auto", epochs=3).fit(y[:250])
+    cal = f.calibration_
+    bonferroni = 0.05 / (len(cal["intervals"]) * len(cal["n"]))
+    assert cal["applied"] == (min(min(r) for r in cal["p_values"]) < bonferroni) == cal["off"]
+    origins = np.arange(250, 299)
+    calibrated = f.quantiles_from(y, origins, [0.1, 0.9], 1)
+    raw = f.quantiles_from(y, origins, [0.1, 0.9], 1, calibrated=False)
+    assert np.array_equal(calibrated, raw) == (not cal["applied"])
+    f.calibration_ = {**cal, "applied": True, "factors": [[3.0], [3.0]]}  # as if the test had failed
+    wide = f.quantiles_from(y, origins, [0.1, 0.9], 1)
+    assert np.all(wide[..., 1] - wide[..., 0] > raw[..., 1] - raw[..., 0])
