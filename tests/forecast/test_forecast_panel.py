@@ -143,3 +143,12 @@ def test_backtest_with_many_series_is_refused(tmp_path, capsys):
     path = write_panel(tmp_path / "p.csv", {"a": momentum(150, 6, 1.0), "b": momentum(150, 7, 1.0)})
     code, out, err = run(capsys, "--csv", path, *PANEL_ARGS, *FAST, "--no-plot", "--backtest", "2")
     assert code == 2 and "--backtest with --id-column" in err
+
+
+def test_the_panel_plot_is_written(tmp_path, capsys):
+    series = {f"s{k}": momentum(150, 20 + k, 1.0 + k) for k in range(4)}
+    path = write_panel(tmp_path / "p.csv", series)
+    plot = tmp_path / "grid.png"
+    code, out, err = run(capsys, "--csv", path, *PANEL_ARGS, *FAST, "--plot", str(plot))
+    assert code == 0, err
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot:   {plot}" in out
