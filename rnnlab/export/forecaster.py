@@ -124,10 +124,14 @@ def build(forecaster, steps: int | None = None):
 
     f = forecaster
     f._check_fitted()
-    if f.target == "sdiff":
-        from rnnlab.errors import UserError
+    from rnnlab.errors import UserError
 
+    if f.target == "sdiff":
         raise UserError("ONNX export supports the targets level, diff and logreturn, not sdiff (yet)")
+    if getattr(f, "n_past_", 0) or getattr(f, "n_future_", 0):
+        raise UserError(
+            "ONNX export of a model with covariates is not supported (yet): the graph reads the series only"
+        )
     steps = f.horizon if steps is None else int(steps)
     if not 1 <= steps <= 1000:
         raise ValueError(f"steps must lie in [1, 1000] (the graph unrolls them), got {steps}")

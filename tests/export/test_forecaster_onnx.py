@@ -60,3 +60,15 @@ def test_metadata_and_bounds(tmp_path):
     assert not (tmp_path / "g.onnx").exists()
     with pytest.raises(Exception, match="not fitted"):
         export_forecaster(Forecaster(), tmp_path / "h.onnx")
+
+
+def test_what_the_graph_cannot_hold_is_refused(tmp_path):
+    from rnnlab.errors import UserError
+
+    sdiff = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1, target="sdiff", season=4).fit(Y[:80])
+    with pytest.raises(UserError, match="not sdiff"):
+        export_forecaster(sdiff, tmp_path / "s.onnx")
+    x = np.arange(100.0)[:, None]
+    cov = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1).fit(Y[:80], future=x[:80])
+    with pytest.raises(UserError, match="covariates"):
+        export_forecaster(cov, tmp_path / "c.onnx")
