@@ -242,7 +242,10 @@ def run_panel(args, panel: dict) -> int:
         f.series_info_ = {
             **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
             "path": args.csv or D.bundled_csv(),
-            "panel": {k: {x: series_info(s, need)[x] for x in ("dates", "values")} for k, s in panel.items()},
+            "panel": {
+                k: {x: series_info(s, need)[x] for x in ("dates", "values", "covariates")}
+                for k, s in panel.items()
+            },
         }
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save} --id ID)", file=out)

@@ -80,7 +80,8 @@ def run_predict(args) -> int:
     sid = _series_id(f, args)
     series = _predict_series(f, args, sid)
     steps = args.steps or f.horizon
-    past, future = PC.arrays(f, series, steps, args.future_csv, _usual_step(series.dates))
+    step = _usual_step(series.dates)
+    past, future = PC.arrays(f, series, steps, args.future_csv, step, args.id_column, sid)
     values = f.predict(series.values, steps, series=sid, past=past, future=future)
     if not np.isfinite(values).all():
         raise UserError(

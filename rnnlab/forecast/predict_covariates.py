@@ -17,8 +17,10 @@ def names(f) -> tuple[list, list]:
     return list(spec.get("past", [])), list(spec.get("future", []))
 
 
-def arrays(f, series: D.Series, steps: int, future_csv, step) -> tuple:
-    """``(past (n, P), future (n + steps, F))`` for a forecast of ``steps`` after ``series``."""
+def arrays(f, series: D.Series, steps: int, future_csv, step, id_column=None, sid=None) -> tuple:
+    """``(past (n, P), future (n + steps, F))`` for a forecast of ``steps`` after ``series``
+    (``sid``: its id in a model of many series, whose ``--future-csv`` is in long format with
+    ``id_column``)."""
     spec = getattr(f, "covariate_spec_", None) or {}
     past_names, future_names = names(f)
     missing = [c for c in past_names + future_names if c not in series.covariates]
@@ -32,19 +34,29 @@ def arrays(f, series: D.Series, steps: int, future_csv, step) -> tuple:
             need = ", ".join(future_names)
             raise UserError(f"this model reads {need} ahead: pass their future values with --future-csv")
         known = np.stack([series.covariates[c] for c in future_names], axis=1)
-        blocks.append(
-            np.concatenate([known, _future_rows(future_csv, series.date_column, future_names, ahead)])
-        )
+        rows = _future_rows(future_csv, series.date_column, future_names, ahead, id_column, sid)
+        blocks.append(np.concatenate([known, rows]))
     if spec.get("calendar"):
         blocks.append(Cov.calendar(np.concatenate([series.dates, ahead]), spec["calendar"]))
     future = np.concatenate(blocks, axis=1) if blocks else None
     return past, future
 
 
-def _future_rows(path, date_column: str, columns: list, dates) -> np.ndarray:
+def _future_rows(path, date_column: str, columns: list, dates, id_column=None, sid=None) -> np.ndarray:
     """The rows of ``--future-csv`` at ``dates`` (len(dates), len(columns)); a missing date or
-    value is one clear error."""
-    fut = D.load_series(path, columns[0], date_column, "none", tuple(columns))
+    value is one clear error. A model of many series (``sid``) reads the rows of that series
+    from a long-format file (``id_column``)."""
+    if sid is None:
+        fut = D.load_series(path, columns[0], date_column, "none", tuple(columns))
+    else:
+        from rnnlab.forecast.panel import load_panel
+
+        if id_column is None:
+            raise UserError("a model of many series reads a long-format --future-csv: name its --id-column")
+        panel = load_panel(path, id_column, columns[0], date_column, "none", tuple(columns))
+        if sid not in panel:
+            raise UserError(f"{path} has no rows of series {sid!r} in column {id_column!r}")
+        fut = panel[sid]
     index = {d: i for i, d in enumerate(fut.dates)}
     absent = [str(d) for d in dates if d not in index]
     if absent:

@@ -152,3 +152,45 @@ def test_the_panel_plot_is_written(tmp_path, capsys):
     code, out, err = run(capsys, "--csv", path, *PANEL_ARGS, *FAST, "--plot", str(plot))
     assert code == 0, err
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot:   {plot}" in out
+
+
+def test_many_series_with_covariates_save_and_predict(tmp_path, capsys):
+    """A future-known column in a long file: trained with it, saved with each series' history
+    of it, predict reads that series' future rows from a long --future-csv."""
+    rng = np.random.default_rng(30)
+    rows, future = [], []
+    for key, n in (("a", 160), ("b", 150)):
+        promo = (rng.random(n + 3) < 0.3).astype(float)
+        y = 100 + np.cumsum(3 * promo[:n] + rng.normal(0, 0.3, n))
+        dates = pd.date_range("2021-01-01", periods=n + 3, freq="D").strftime("%Y-%m-%d")
+        rows += [(key, d, f"{v:.6f}", p) for d, v, p in zip(dates[:n], y, promo[:n])]
+        future += [(key, d, p) for d, p in zip(dates[n:], promo[n:])]
+    hist, fut = tmp_path / "hist.csv", tmp_path / "fut.csv"
+    pd.DataFrame(rows, columns=["id", "date", "value", "promo"]).to_csv(hist, index=False)
+    pd.DataFrame(future, columns=["id", "date", "promo"]).to_csv(fut, index=False)
+    model = tmp_path / "m"
+    argv = ["--csv", str(hist), *PANEL_ARGS, *FAST, "--no-plot", "--future-covariates", "promo"]
+    code, out, err = run(capsys, *argv, "--save", str(model))
+    assert code == 0, err
+    code = main(
+        [
+            "forecast",
+            "predict",
+            "--model",
+            str(model),
+            "--id",
+            "b",
+            "--steps",
+            "3",
+            "--future-csv",
+            str(fut),
+            "--id-column",
+            "id",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len([ln for ln in out.splitlines() if ln.strip()[:1].isdigit()]) == 3
+    code = main(["forecast", "predict", "--model", str(model), "--id", "b", "--future-csv", str(fut)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--id-column" in err
