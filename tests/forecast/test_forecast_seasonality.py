@@ -115,8 +115,8 @@ def test_the_seasonal_difference_target(tmp_path, capsys):
     assert code == 0 and "on sdiff" in out, err
     code, out, err = run(capsys, "--csv", csv, *FAST, "--no-plot", "--target", "sdiff", "--season", "1")
     assert code == 2 and "needs a season" in err
-    y = monthly_csv_values = 100 + 10 * np.sin(2 * np.pi * np.arange(120) / 12)
+    y = 100 + 10 * np.sin(2 * np.pi * np.arange(120) / 12)
     cfg = dict(P.DEFAULTS, target="sdiff", season=12, window=12, epochs=1, ensemble=1)
     f = Forecaster(**{k: cfg[k] for k in P.MODEL_KEYS}).fit(y)
     f.shrinks_ = [0.0]  # no change: the seasonal naive path, 14 steps (past one season)
-    np.testing.assert_allclose(f.predict(monthly_csv_values, 14), B.seasonal_naive(y, [119], 14, 12)[0])
+    np.testing.assert_allclose(f.predict(y, 14), B.seasonal_naive(y, [119], 14, 12)[0])

@@ -113,9 +113,11 @@ def test_interval_metrics_by_hand():
     m = Mx.interval_metrics(y, point, levels, (0.8, 0.95))
     assert m["coverage"] == {"0.8": 0.0, "0.95": 0.0} and m["interval_width"]["0.8"] == 0.0
     assert m["crps"] == pytest.approx(np.mean(np.abs(y - 0.5)))  # CRPS of a point is the MAE
-    spread = np.tile(np.linspace(-10, 10, len(levels)), (3, 1))
+    spread = np.tile(20 * (levels - 0.5), (3, 1))  # q_tau = 20 (tau - 0.5): the 80% interval is [-8, 8]
     m = Mx.interval_metrics(y, spread, levels, (0.8,))
-    assert m["coverage"]["0.8"] == pytest.approx(2 / 3) or m["coverage"]["0.8"] == 1.0
+    assert m["coverage"]["0.8"] == 1.0 and m["interval_width"]["0.8"] == pytest.approx(16.0)  # 0, 1, 5
+    m = Mx.interval_metrics(np.array([0.0, 1.0, 9.0]), spread, levels, (0.8,))
+    assert m["coverage"]["0.8"] == pytest.approx(2 / 3)  # 9 lies outside [-8, 8]
 
 
 def test_fitted_forecaster_quantiles_calibration_and_determinism():
