@@ -126,8 +126,8 @@ def build(forecaster, steps: int | None = None):
     f._check_fitted()
     from rnnlab.errors import UserError
 
-    if f.target == "sdiff":
-        raise UserError("ONNX export supports the targets level, diff and logreturn, not sdiff (yet)")
+    if f.target in ("sdiff", "deseason"):
+        raise UserError(f"ONNX export supports the targets level, diff and logreturn, not {f.target} (yet)")
     if getattr(f, "n_past_", 0) or getattr(f, "n_future_", 0):
         raise UserError(
             "ONNX export of a model with covariates is not supported (yet): the graph reads the series only"

@@ -25,7 +25,7 @@ from rnnlab.forecast.model import check_save_dir
 from rnnlab.forecast.panel import load_panel
 from rnnlab.forecast.panel import run as run_many
 from rnnlab.forecast.panel_report import plot_panel, print_panel
-from rnnlab.forecast.predict import add_predict_parser, series_info
+from rnnlab.forecast.predict import add_predict_parser, levels_needed, series_info
 from rnnlab.forecast.report import describe, print_table
 from rnnlab.io import check_output_path, write_report
 
@@ -123,8 +123,8 @@ def run_forecast(args) -> int:
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
-    n_train = P.n_train_of(len(series), cfg)
-    for target in P.candidates(cfg):
+    n_train = P.n_train_of(len(series), cfg, series.values)
+    for target in P.candidates(cfg, [series.values]):
         D.check_target(series.values, target, f"column {series.column!r}")
 
     # 2. say what will happen (under MPI, rank 0 alone prints and writes)
@@ -163,7 +163,7 @@ def run_forecast(args) -> int:
     _write(report_path, report, plot, lambda path: plot_forecast(path, series, result), out)
     if save_dir:
         f = result["forecaster"]
-        f.series_info_ = series_info(series, D.first_origin(f.window, f.target, f.season) + 1)
+        f.series_info_ = series_info(series, levels_needed(f))
         f.covariate_spec_ = covariate_spec(cfg, series)
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
@@ -238,7 +238,7 @@ def run_panel(args, panel: dict) -> int:
     if save_dir:
         f = result["forecaster"]
         f.covariate_spec_ = covariate_spec(cfg, first)
-        need = D.first_origin(f.window, f.target, f.season) + 1
+        need = levels_needed(f)
         f.series_info_ = {
             **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
             "path": args.csv or D.bundled_csv(),

@@ -118,9 +118,9 @@ def add_model_args(m) -> None:
         "--target",
         choices=D.TARGETS + ("auto",),
         default=None,
-        help=f"what the network models: levels, changes, log returns, seasonal differences, or auto: "
-        f"changes and (with a season) seasonal differences, the better on the validation slice "
-        f"(default {d['target']})",
+        help=f"what the network models: levels, changes, log returns, seasonal differences, changes of "
+        f"the seasonally adjusted log (deseason), or auto: changes and (with a season) the seasonal "
+        f"two, the best on the validation slice (default {d['target']})",
     )
     m.add_argument(
         "--window",

@@ -72,7 +72,7 @@ class Forecaster:
     scaling : "window" | "global": after the training part's standard scaling, divide each
         window of changes (and its targets) by its mean absolute value, or not (levels: not).
     n_samples : sample paths per forecast, pooled over the ensemble.
-    season : int, the season m in steps (target "sdiff" differences over it; 1: none).
+    season : int, the season m in steps (targets "sdiff" and "deseason" use it; 1: none).
     min_updates : epochs (and patience) are raised to hold at least this many optimiser steps
         (patience a tenth of them); 0: the epochs as given.
     seed : int, all randomness (initialisation, shuffling, sampling).
@@ -356,7 +356,7 @@ class Forecaster:
 
     # -- predict --------------------------------------------------------------------------
     def _history(self, y, origins):
-        """The last ``season`` levels up to each origin (target sdiff), else None."""
+        """What ``to_levels`` reads besides the origin's level (sdiff, deseason), else None."""
         return histories(y, origins, self.target, self.season)
 
     def _scaler(self, series):
@@ -395,7 +395,7 @@ class Forecaster:
         paths = []
         for net, alpha in zip(self.nets_, self.shrinks_):
             z_path = U.roll(self, net, alpha, z, s, origins, steps, scaler=scaler, cov=cov)  # (M, steps)
-            paths.append(D.to_levels(y[origins], z_path, self.target, self._history(y, origins)))
+            paths.append(D.to_levels(y[origins], z_path, self.target, self._history(y, origins), self.season))
         return np.mean(paths, axis=0)
 
     def quantiles_from(

@@ -66,10 +66,10 @@ def run(panel: dict, cfg: dict, progress=None) -> dict:
         raise UserError("the file holds no series")
     n_train = {}
     for key, s in panel.items():
-        for target in P.candidates(cfg):
+        for target in P.candidates(cfg, [v.values for v in panel.values()]):
             D.check_target(s.values, target, f"series {key!r}")
         try:
-            n_train[key] = P.n_train_of(len(s), cfg)
+            n_train[key] = P.n_train_of(len(s), cfg, s.values)
         except UserError as e:
             raise UserError(f"series {key!r}: {e}") from None
     covs = {k: P.covariate_arrays(s, cfg) for k, s in panel.items()}

@@ -46,8 +46,8 @@ def validate(f) -> None:
         raise UserError(f"valid_size must lie in [0, 1), got {f.valid_size!r}")
     if not 0 <= f.dropout < 1:
         raise UserError(f"dropout must lie in [0, 1), got {f.dropout!r}")
-    if f.target == "sdiff" and f.season < 2:
-        raise UserError("target sdiff (the seasonal difference) needs a season of 2 or more")
+    if f.target in ("sdiff", "deseason") and f.season < 2:
+        raise UserError(f"target {f.target} (seasonal) needs a season of 2 or more")
     try:
         f.intervals = check_intervals(f.intervals)
     except ValueError as e:

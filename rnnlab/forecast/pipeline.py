@@ -94,11 +94,19 @@ SCREEN = 2  # networks per candidate target when "auto" chooses on a long series
 SCREEN_ABOVE = 600  # training points over all series that make a series "long"
 
 
-def candidates(cfg: dict) -> list:
-    """The targets ``fit_model`` tries: the one asked for; "auto": diff and, with a season, sdiff."""
+def candidates(cfg: dict, ys=None) -> list:
+    """The targets ``fit_model`` tries: the one asked for; "auto": diff and, with a season, sdiff
+    and (for positive series ``ys`` of a few seasons past its history) deseason."""
     if cfg["target"] != "auto":
         return [cfg["target"]]
-    return ["diff", "sdiff"] if cfg.get("season", 1) > 1 and cfg["valid_size"] > 0 else ["diff"]
+    m = cfg.get("season", 1)
+    if m < 2 or cfg["valid_size"] <= 0:
+        return ["diff"]
+    need = D.history_length("deseason", m) + cfg["window"] + 2 * m
+    ys = [] if ys is None else [np.asarray(v, np.float64) for v in ys]
+    if all(len(v) >= need and np.all(v > 0) for v in ys):
+        return ["diff", "sdiff", "deseason"]
+    return ["diff", "sdiff"]
 
 
 def check_config(cfg: dict) -> None:
@@ -139,7 +147,7 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
             return f.fit(y, progress=progress, past=past, future=future)
         return f.fit_many(panel, progress=progress, past=past, future=future)
 
-    targets = candidates(cfg)
+    targets = candidates(cfg, ys)
     if len(targets) == 1:
         f = fit({**cfg, "target": targets[0]})
         f.target_scores_ = {targets[0]: None}
@@ -174,11 +182,12 @@ def make_forecaster(cfg: dict) -> Forecaster:
     return Forecaster(**{k: cfg[k] for k in MODEL_KEYS})
 
 
-def n_train_of(n: int, cfg: dict) -> int:
-    """Points in the training part: from ``train_windows`` (the book's "first 1000 windows")
-    or from ``test_size``."""
+def n_train_of(n: int, cfg: dict, y=None) -> int:
+    """Points in the training part (of the series ``y``, n points): from ``train_windows`` (the
+    book's "first 1000 windows") or from ``test_size``."""
     n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
-    target = max(candidates(cfg), key=lambda t: D.lag(t, cfg["season"]))  # the longest lag
+    ys = None if y is None else [y]
+    target = max(candidates(cfg, ys), key=lambda t: D.lag(t, cfg["season"]))  # the longest lag
     if cfg.get("train_windows"):
         n_train = cfg["train_windows"] + D.first_origin(cfg["window"], target, cfg["season"]) + n_out
         if n_train >= n:
@@ -286,10 +295,10 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
 def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     """The whole evaluation; returns the report (``report`` key) and arrays for the plot."""
     y = series.values
-    for target in candidates(cfg):
+    for target in candidates(cfg, [y]):
         D.check_target(y, target, f"column {series.column!r}")
     n = len(y)
-    n_train = n_train_of(n, cfg)
+    n_train = n_train_of(n, cfg, y)
     if folds < 1:
         raise UserError(f"--backtest must be at least 1, got {folds}")
     n_test = n - n_train

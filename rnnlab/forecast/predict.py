@@ -61,6 +61,11 @@ def add_predict_parser(p) -> None:
     add_export_parser(sub)
 
 
+def levels_needed(f) -> int:
+    """The levels a forecast of ``f`` reads up to its origin: its window's and the target's."""
+    return f.window - 1 + D.history_length(f.target, f.season)
+
+
 def series_info(series, need: int, keep: int = 64) -> dict:
     """Where the training series came from (for information only: predict never opens it) and
     its last ``max(need, keep)`` points, which predict continues without ``--csv``."""

@@ -159,7 +159,8 @@ def _print_summary(report, file):
     if len(scores) > 1:
         shown = ", ".join(f"{t} {_fmt(v, 3)}" for t, v in scores.items())
         print(
-            f"Target {report['target']}: the better on the validation slice (one-step RMSE / "
+            f"Target {report['target']}: the {'better' if len(scores) == 2 else 'best'} on the validation "
+            f"slice (one-step RMSE / "
             f"persistence's there: {shown})",
             file=file,
         )

@@ -6,6 +6,20 @@
     sdiff      z_t = y_t - y_{t-m}                y_hat_{t+h} = y_hat_{t+h-m} + z_hat_{t+h}
                (the seasonal difference, season m; "no change" is the seasonal naive forecast,
                and a step past the season builds on the forecast a season before it)
+    deseason   z_t = d_t - d_{t-1},  d_t = log y_t - c_t   y_hat_{t+1} = exp(d_t + z_hat_{t+1} + c_{t+1})
+               (the change of the seasonally adjusted log level; "no change" is the last
+               adjusted level with the season put back, M4's "naive 2")
+
+The seasonal component of deseason is estimated from the past only, so that every value of z
+(and every forecast) depends on the history up to its time alone, wherever the history starts
+(a classical multiplicative decomposition, Makridakis et al. 1998, made causal)::
+
+    x_t = log y_t      a_t = x_t - MA_m(x)_t        (MA_m: the centred moving average of a
+                                                      season; 2 x m for an even m)
+    c_t = mean of a_{t - j m}, j = 1 .. 5, over those defined (the last five seasons' deviations)
+
+``a_tau`` reads ``x`` up to ``tau + floor(m / 2) < t``; a forecast step past half a season reads
+the forecasts before it, as sdiff builds on its own.
 
 A window of ``W`` transformed values ends at the forecast origin ``t``: ``z_{t-W+1} .. z_t``
 (this reads ``W + lag`` levels ``y_{t-W-lag+1} .. y_t``, lag 0, 1, 1 and m).
@@ -17,13 +31,50 @@ import numpy as np
 
 from rnnlab.errors import UserError
 
-TARGETS = ("level", "diff", "logreturn", "sdiff")
+TARGETS = ("level", "diff", "logreturn", "sdiff", "deseason")
+SEASONS_BACK = 5  # deseason: the seasons whose deviations c_t averages
 
 
 def lag(target: str, season: int = 1) -> int:
     """Levels consumed before the first transformed value (0 for level, 1 for changes, m for
-    the seasonal difference)."""
-    return {"level": 0, "sdiff": max(int(season), 1)}.get(target, 1)
+    the seasonal difference, m + floor(m / 2) + 1 for deseason: its first c_{t-1})."""
+    m = max(int(season), 1)
+    return {"level": 0, "sdiff": m, "deseason": m + m // 2 + 1}.get(target, 1)
+
+
+def history_length(target: str, season: int = 1) -> int:
+    """Levels up to an origin that its transformed value and its forecast path read: ``lag + 1``,
+    and for deseason every one of the ``SEASONS_BACK`` seasons c_t averages."""
+    m = max(int(season), 1)
+    if target == "deseason":
+        return SEASONS_BACK * m + m // 2 + 2  # c_t and c_{t-1} complete
+    return lag(target, season) + 1
+
+
+def _deviations(x, m: int) -> np.ndarray:
+    """``a = x - MA_m(x)`` along the last axis (NaN where the centred average lacks a value)."""
+    w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    h = (len(w) - 1) // 2
+    n = x.shape[-1]
+    a = np.full(x.shape, np.nan)
+    if n > 2 * h:
+        windows = np.lib.stride_tricks.sliding_window_view(x, len(w), axis=-1)  # (..., n - 2h, len(w))
+        a[..., h : n - h] = x[..., h : n - h] - windows @ w  # a_t = x_t - MA_m(x)_t
+    return a
+
+
+def seasonal_component(x, m: int, at=None) -> np.ndarray:
+    """``c`` of the log levels ``x (..., n)`` (module docstring) at the positions ``at``
+    (default all): NaN where no earlier season's deviation is defined."""
+    x = np.asarray(x, np.float64)
+    n = x.shape[-1]
+    at = np.arange(n) if at is None else np.asarray(at)
+    a = _deviations(x, m)
+    past = at[:, None] - m * np.arange(1, SEASONS_BACK + 1)[None, :]  # (len(at), J) positions t - j m
+    vals = np.where(past >= 0, a[..., np.clip(past, 0, n - 1)], np.nan)  # (..., len(at), J)
+    counts = np.sum(np.isfinite(vals), axis=-1)
+    total = np.nansum(vals, axis=-1)
+    return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)  # c_t = mean_j a_{t - j m}
 
 
 def transform(y, target: str, season: int = 1) -> np.ndarray:
@@ -35,15 +86,21 @@ def transform(y, target: str, season: int = 1) -> np.ndarray:
     z = np.full_like(y, np.nan)
     if target == "logreturn":
         z[1:] = np.log(y[1:]) - np.log(y[:-1])  # z_t = log y_t - log y_{t-1}
+    elif target == "deseason":
+        x = np.log(y)
+        d = x - seasonal_component(x, int(season))  # d_t = x_t - c_t
+        z[1:] = d[1:] - d[:-1]  # z_t = d_t - d_{t-1}
+        z[:k] = np.nan
     else:
         z[k:] = y[k:] - y[:-k]  # z_t = y_t - y_{t-k}  (diff: k = 1, sdiff: k = m)
     return z
 
 
-def to_levels(y_origin, z_path, target: str, history=None) -> np.ndarray:
+def to_levels(y_origin, z_path, target: str, history=None, season: int = 1) -> np.ndarray:
     """Forecast path of z (M, H) from origins with level y_origin (M,) -> levels (M, H).
 
-    ``history (M, m)``: for sdiff, the last m levels up to each origin (oldest first)."""
+    ``history (M, L)``: for sdiff, the last m levels up to each origin (oldest first); for
+    deseason, the last ``history_length`` (NaN before the series' start)."""
     z_path = np.asarray(z_path, np.float64)
     if target == "level":
         return z_path
@@ -52,6 +109,8 @@ def to_levels(y_origin, z_path, target: str, history=None) -> np.ndarray:
         return y0 + np.cumsum(z_path, axis=1)  # y_{t+h} = y_t + sum_k z_{t+k}
     if target == "logreturn":
         return y0 * np.exp(np.cumsum(z_path, axis=1))  # y_{t+h} = y_t exp(sum_k z_{t+k})
+    if target == "deseason":
+        return _deseason_levels(np.asarray(history, np.float64), z_path, season)
     levels = np.concatenate([np.asarray(history, np.float64), np.zeros_like(z_path)], axis=1)
     m = levels.shape[1] - z_path.shape[1]
     for h in range(z_path.shape[1]):  # y_{t+h} = y_{t+h-m} + z_{t+h}
@@ -59,12 +118,24 @@ def to_levels(y_origin, z_path, target: str, history=None) -> np.ndarray:
     return levels[:, m:]
 
 
+def _deseason_levels(history, z_path, m: int) -> np.ndarray:
+    """deseason's levels: step by step, c_{t+h} from the log levels so far (forecasts included)."""
+    L, H = history.shape[1], z_path.shape[1]
+    x = np.concatenate([np.log(history), np.zeros_like(z_path)], axis=1)
+    c_prev = seasonal_component(x[:, :L], m, [L - 1])[:, 0]  # c_t at the origin
+    for h in range(H):
+        c = seasonal_component(x[:, : L + h + 1], m, [L + h])[:, 0]  # reads x up to t + h - 1 only
+        x[:, L + h] = x[:, L + h - 1] - c_prev + z_path[:, h] + c  # x_{t+h} = d_{t+h-1} + z + c_{t+h}
+        c_prev = c
+    return np.exp(x[:, L:])
+
+
 def check_target(values, target: str, where: str = "the series") -> None:
     if target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
-    if target == "logreturn" and np.any(np.asarray(values) <= 0):
+    if target in ("logreturn", "deseason") and np.any(np.asarray(values) <= 0):
         raise UserError(
-            f"--target logreturn needs positive values, but {where} has values <= 0; "
+            f"--target {target} needs positive values, but {where} has values <= 0; "
             f"use --target diff or level"
         )
 
@@ -75,8 +146,11 @@ def first_origin(window: int, target: str, season: int = 1) -> int:
 
 
 def histories(y, origins, target: str, season: int = 1):
-    """What ``to_levels`` needs besides ``y[origins]``: the last m levels (sdiff), else None."""
-    if target != "sdiff":
+    """What ``to_levels`` needs besides ``y[origins]``: the last m levels (sdiff), the last
+    ``history_length`` levels (deseason; NaN before the series' start), else None."""
+    if target not in ("sdiff", "deseason"):
         return None
-    m = lag(target, season)
-    return np.asarray(y, np.float64)[np.asarray(origins)[:, None] + np.arange(-m + 1, 1)[None, :]]
+    m = lag(target, season) if target == "sdiff" else history_length(target, season)
+    at = np.asarray(origins)[:, None] + np.arange(-m + 1, 1)[None, :]
+    y = np.asarray(y, np.float64)
+    return np.where(at >= 0, y[np.clip(at, 0, None)], np.nan)

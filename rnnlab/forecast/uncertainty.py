@@ -86,7 +86,9 @@ def sample_paths(f, y, origins, steps: int, scaler=None, cov=None) -> np.ndarray
         zp = roll(f, net, alpha, z, s, origins, steps, rng, S, scaler, cov)  # (M * S, steps)
         hist = f._history(y, origins)
         hist = None if hist is None else np.repeat(hist, S, axis=0)
-        pooled.append(D.to_levels(np.repeat(y[origins], S), zp, f.target, hist).reshape(M, S, steps))
+        pooled.append(
+            D.to_levels(np.repeat(y[origins], S), zp, f.target, hist, f.season).reshape(M, S, steps)
+        )
     return np.concatenate(pooled, axis=1)
 
 

@@ -73,7 +73,7 @@ def test_transform_and_inverse_round_trip():
         t = np.arange(5, 30)
         H = 4
         z_path = np.stack([z[t + h] for h in range(1, H + 1)], axis=1)  # the true future changes
-        levels = D.to_levels(y[t], z_path, target, histories(y, t, target, m))
+        levels = D.to_levels(y[t], z_path, target, histories(y, t, target, m), m)
         np.testing.assert_allclose(levels, np.stack([y[t + h] for h in range(1, H + 1)], axis=1), rtol=1e-12)
 
 
