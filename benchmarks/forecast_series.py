@@ -1,7 +1,7 @@
 """`rnnlab forecast` against the statistical classics on public series it was not tuned on.
 
     python benchmarks/forecast_series.py [--set dev|heldout] [--likelihood ...] [--calibration ...]
-                                         [--only NAME ...] [--out FILE.json]
+                                         [--only NAME ...] [--seeds 0 10 20] [--out FILE.json]
 
 ``dev``: six series bundled with pmdarima (pip install pmdarima), of different kinds; the
 defaults were chosen on these. ``heldout``: statsmodels' co2, sunspots, elnino, nile and
@@ -12,7 +12,10 @@ points as the test part (msft: its last 2,000 trading days, 400 of them the test
 
 Prints a Markdown table (RMSE of each method divided by persistence's, the model's coverage of
 its 80% and 95% intervals) and writes the raw reports as JSON (default
-benchmarks/results/forecast-SET-DATE.json, git-ignored).
+benchmarks/results/forecast-SET-DATE.json, git-ignored). ``--seeds``: the model is fitted once per
+seed (an ensemble of ten networks seeded ``seed .. seed + 9``: use seeds ten apart for disjoint
+ensembles) and its columns are the means over the seeds, with the range of its RMSE ratio; the
+classics are deterministic.
 """
 
 from __future__ import annotations
@@ -93,6 +96,15 @@ def run_one(name, values, dates, overrides: dict) -> dict:
     return report
 
 
+def model_ratios(reports: list) -> np.ndarray:
+    """The model's RMSE / persistence's, one per seed."""
+    return np.array([r["metrics"]["model"]["rmse"] / r["metrics"]["persistence"]["rmse"] for r in reports])
+
+
+def best_classic(m: dict) -> str:
+    return min((m[k]["rmse"], k) for k in METHODS[2:] if k in m)[1]
+
+
 def table(results: dict, kinds: dict) -> str:
     head = (
         "| series | kind | test | "
@@ -100,22 +112,29 @@ def table(results: dict, kinds: dict) -> str:
         + " | cov. 80% | cov. 95% |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for name, r in results.items():
-        m = r["metrics"]
+    for name, reports in results.items():
+        m = reports[0]["metrics"]
         p = m["persistence"]["rmse"]
         cells = []
-        best = min((m[k]["rmse"], k) for k in METHODS[2:] if k in m)[1]
+        ratios = model_ratios(reports)
         for k in METHODS:
             if k not in m:
                 cells.append("n/a")
                 continue
-            txt = f"{m[k]['rmse'] / p:.3f}"
-            cells.append(f"**{txt}**" if k == "model" and m[k]["rmse"] <= m[best]["rmse"] else txt)
-        cov = m["model"].get("coverage", {})
+            if k != "model":
+                cells.append(f"{m[k]['rmse'] / p:.3f}")
+                continue
+            txt = f"{ratios.mean():.3f}"
+            txt = f"**{txt}**" if ratios.mean() * p <= m[best_classic(m)]["rmse"] else txt
+            cells.append(txt + (f" ({ratios.min():.3f}–{ratios.max():.3f})" if len(ratios) > 1 else ""))
+        cov = [
+            np.mean([r["metrics"]["model"].get("coverage", {}).get(b, np.nan) for r in reports])
+            for b in ("0.8", "0.95")
+        ]
         lines.append(
-            f"| {name} | {kinds[name]} | {r['data']['test']['n']} | "
+            f"| {name} | {kinds[name]} | {reports[0]['data']['test']['n']} | "
             + " | ".join(cells)
-            + f" | {cov.get('0.8', float('nan')):.2f} | {cov.get('0.95', float('nan')):.2f} |"
+            + f" | {cov[0]:.2f} | {cov[1]:.2f} |"
         )
     return "\n".join(lines)
 
@@ -129,6 +148,7 @@ def main():
     ap.add_argument(
         "--param", nargs="+", default=[], metavar="KEY=VALUE", help="other settings, e.g. target=sdiff"
     )
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="one model per seed (ten apart)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     data = dev_series() if args.set == "dev" else heldout_series()
@@ -140,21 +160,26 @@ def main():
     for name, (kind, values, dates) in data.items():
         if args.only and name not in args.only:
             continue
-        results[name], kinds[name] = run_one(name, values, dates, overrides), kind
-        r = results[name]
-        print(
-            f"{name}: {r['seconds']:.0f} s, model/persistence {r['rmse_ratio_vs_persistence']:.3f}",
-            flush=True,
-        )
-    print(f"\nsettings: {overrides or 'the defaults'}\n")
+        results[name], kinds[name] = [], kind
+        for seed in args.seeds:
+            r = run_one(name, values, dates, {**overrides, "seed": seed})
+            results[name].append(r)
+            print(
+                f"{name} (seed {seed}): {r['seconds']:.0f} s, target {r['target']}, "
+                f"model/persistence {r['rmse_ratio_vs_persistence']:.3f}",
+                flush=True,
+            )
+    print(f"\nsettings: {overrides or 'the defaults'}, seeds {args.seeds}\n")
     print(table(results, kinds))
     ratios = [
-        r["metrics"]["model"]["rmse"] / min(r["metrics"][k]["rmse"] for k in METHODS[2:] if k in r["metrics"])
-        for r in results.values()
+        np.mean([r["metrics"]["model"]["rmse"] for r in reports])
+        / reports[0]["metrics"][best_classic(reports[0]["metrics"])]["rmse"]
+        for reports in results.values()
     ]
     covs = [
         r["metrics"]["model"]["coverage"]["0.8"]
-        for r in results.values()
+        for reports in results.values()
+        for r in reports
         if "coverage" in r["metrics"]["model"]
     ]
     print(
@@ -165,7 +190,7 @@ def main():
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"forecast-{args.set}-{stamp}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    write_json(out, {"settings": overrides, "reports": results})
+    write_json(out, {"settings": overrides, "seeds": args.seeds, "reports": results})
     print(f"raw reports: {out}")
 
 

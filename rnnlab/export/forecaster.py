@@ -126,7 +126,7 @@ def build(forecaster, steps: int | None = None):
     f._check_fitted()
     from rnnlab.errors import UserError
 
-    if f.target in ("sdiff", "deseason"):
+    if f.target in ("sdiff", "deseason", "deseason_mean"):
         raise UserError(f"ONNX export supports the targets level, diff and logreturn, not {f.target} (yet)")
     if getattr(f, "n_past_", 0) or getattr(f, "n_future_", 0):
         raise UserError(

@@ -118,9 +118,11 @@ def add_model_args(m) -> None:
         "--target",
         choices=D.TARGETS + ("auto",),
         default=None,
-        help=f"what the network models: levels, changes, log returns, seasonal differences, changes of "
-        f"the seasonally adjusted log (deseason), or auto: changes and (with a season) the seasonal "
-        f"two, the best on the validation slice (default {d['target']})",
+        help=f"what the network models: levels, changes, log returns, seasonal differences, the "
+        f"seasonally adjusted log level against its last value (deseason) or its mean over a season "
+        f"(deseason_mean), or auto: the best of changes and, with a season, deseason and "
+        f"deseason_mean (sdiff for a series not positive) on the validation slice "
+        f"(default {d['target']})",
     )
     m.add_argument(
         "--window",

@@ -72,7 +72,7 @@ class Forecaster:
     scaling : "window" | "global": after the training part's standard scaling, divide each
         window of changes (and its targets) by its mean absolute value, or not (levels: not).
     n_samples : sample paths per forecast, pooled over the ensemble.
-    season : int, the season m in steps (targets "sdiff" and "deseason" use it; 1: none).
+    season : int, the season m in steps (the seasonal targets use it; 1: none).
     min_updates : epochs (and patience) are raised to hold at least this many optimiser steps
         (patience a tenth of them); 0: the epochs as given.
     seed : int, all randomness (initialisation, shuffling, sampling).

@@ -9,8 +9,12 @@
     deseason   z_t = d_t - d_{t-1},  d_t = log y_t - c_t   y_hat_{t+1} = exp(d_t + z_hat_{t+1} + c_{t+1})
                (the change of the seasonally adjusted log level; "no change" is the last
                adjusted level with the season put back, M4's "naive 2")
+    deseason_mean  z_t = d_t - b_{t-1},  b_t = mean(d_{t-m+1} .. d_t)
+                                              y_hat_{t+1} = exp(b_t + z_hat_{t+1} + c_{t+1})
+               (the adjusted log level against its mean over the season before; "no change"
+               is that mean with the season put back: a moving average of naive 2's levels)
 
-The seasonal component of deseason is estimated from the past only, so that every value of z
+The seasonal component of the deseason targets is estimated from the past only, so that every value of z
 (and every forecast) depends on the history up to its time alone, wherever the history starts
 (a classical multiplicative decomposition, Makridakis et al. 1998, made causal)::
 
@@ -22,7 +26,7 @@ The seasonal component of deseason is estimated from the past only, so that ever
 the forecasts before it, as sdiff builds on its own.
 
 A window of ``W`` transformed values ends at the forecast origin ``t``: ``z_{t-W+1} .. z_t``
-(this reads ``W + lag`` levels ``y_{t-W-lag+1} .. y_t``, lag 0, 1, 1 and m).
+(this reads ``W + lag`` levels ``y_{t-W-lag+1} .. y_t``, ``lag`` below).
 """
 
 from __future__ import annotations
@@ -31,23 +35,31 @@ import numpy as np
 
 from rnnlab.errors import UserError
 
-TARGETS = ("level", "diff", "logreturn", "sdiff", "deseason")
-SEASONS_BACK = 5  # deseason: the seasons whose deviations c_t averages
+TARGETS = ("level", "diff", "logreturn", "sdiff", "deseason", "deseason_mean")
+SEASONS_BACK = 5  # the deseason targets: the seasons whose deviations c_t averages
+DESEASON = ("deseason", "deseason_mean")
+
+
+def span(target: str, season: int) -> int:
+    """The adjusted levels ``b_{t-1}`` averages: 1 (deseason), the season (deseason_mean)."""
+    return max(int(season), 1) if target == "deseason_mean" else 1
 
 
 def lag(target: str, season: int = 1) -> int:
     """Levels consumed before the first transformed value (0 for level, 1 for changes, m for
-    the seasonal difference, m + floor(m / 2) + 1 for deseason: its first c_{t-1})."""
+    the seasonal difference, m + floor(m / 2) + span for the deseason targets: the first c)."""
     m = max(int(season), 1)
-    return {"level": 0, "sdiff": m, "deseason": m + m // 2 + 1}.get(target, 1)
+    if target in DESEASON:
+        return m + m // 2 + span(target, m)
+    return {"level": 0, "sdiff": m}.get(target, 1)
 
 
 def history_length(target: str, season: int = 1) -> int:
     """Levels up to an origin that its transformed value and its forecast path read: ``lag + 1``,
-    and for deseason every one of the ``SEASONS_BACK`` seasons c_t averages."""
+    and for the deseason targets every one of the ``SEASONS_BACK`` seasons c averages."""
     m = max(int(season), 1)
-    if target == "deseason":
-        return SEASONS_BACK * m + m // 2 + 2  # c_t and c_{t-1} complete
+    if target in DESEASON:
+        return SEASONS_BACK * m + m // 2 + span(target, m) + 1  # c_t .. c_{t-span} complete
     return lag(target, season) + 1
 
 
@@ -86,10 +98,11 @@ def transform(y, target: str, season: int = 1) -> np.ndarray:
     z = np.full_like(y, np.nan)
     if target == "logreturn":
         z[1:] = np.log(y[1:]) - np.log(y[:-1])  # z_t = log y_t - log y_{t-1}
-    elif target == "deseason":
-        x = np.log(y)
-        d = x - seasonal_component(x, int(season))  # d_t = x_t - c_t
-        z[1:] = d[1:] - d[:-1]  # z_t = d_t - d_{t-1}
+    elif target in DESEASON:
+        q = span(target, season)
+        d = np.log(y) - seasonal_component(np.log(y), int(season))  # d_t = x_t - c_t
+        b = np.convolve(d, np.ones(q) / q, mode="valid")  # b_t = mean(d_{t-q+1} .. d_t), t >= q - 1
+        z[q:] = d[q:] - b[:-1]  # z_t = d_t - b_{t-1}
         z[:k] = np.nan
     else:
         z[k:] = y[k:] - y[:-k]  # z_t = y_t - y_{t-k}  (diff: k = 1, sdiff: k = m)
@@ -109,8 +122,8 @@ def to_levels(y_origin, z_path, target: str, history=None, season: int = 1) -> n
         return y0 + np.cumsum(z_path, axis=1)  # y_{t+h} = y_t + sum_k z_{t+k}
     if target == "logreturn":
         return y0 * np.exp(np.cumsum(z_path, axis=1))  # y_{t+h} = y_t exp(sum_k z_{t+k})
-    if target == "deseason":
-        return _deseason_levels(np.asarray(history, np.float64), z_path, season)
+    if target in DESEASON:
+        return _deseason_levels(np.asarray(history, np.float64), z_path, season, span(target, season))
     levels = np.concatenate([np.asarray(history, np.float64), np.zeros_like(z_path)], axis=1)
     m = levels.shape[1] - z_path.shape[1]
     for h in range(z_path.shape[1]):  # y_{t+h} = y_{t+h-m} + z_{t+h}
@@ -118,22 +131,24 @@ def to_levels(y_origin, z_path, target: str, history=None, season: int = 1) -> n
     return levels[:, m:]
 
 
-def _deseason_levels(history, z_path, m: int) -> np.ndarray:
-    """deseason's levels: step by step, c_{t+h} from the log levels so far (forecasts included)."""
+def _deseason_levels(history, z_path, m: int, q: int) -> np.ndarray:
+    """The deseason targets' levels, step by step: c_{t+h} from the log levels so far (forecasts
+    included), d_{t+h} = b_{t+h-1} + z_{t+h} with b the mean of the last q adjusted levels."""
     L, H = history.shape[1], z_path.shape[1]
     x = np.concatenate([np.log(history), np.zeros_like(z_path)], axis=1)
-    c_prev = seasonal_component(x[:, :L], m, [L - 1])[:, 0]  # c_t at the origin
+    d = x[:, L - q : L] - seasonal_component(x[:, :L], m, np.arange(L - q, L))  # d_{t-q+1} .. d_t
     for h in range(H):
         c = seasonal_component(x[:, : L + h + 1], m, [L + h])[:, 0]  # reads x up to t + h - 1 only
-        x[:, L + h] = x[:, L + h - 1] - c_prev + z_path[:, h] + c  # x_{t+h} = d_{t+h-1} + z + c_{t+h}
-        c_prev = c
+        d_new = d[:, -q:].mean(axis=1) + z_path[:, h]  # d_{t+h} = b_{t+h-1} + z_{t+h}
+        x[:, L + h] = d_new + c  # x_{t+h} = d_{t+h} + c_{t+h}
+        d = np.concatenate([d[:, 1:], d_new[:, None]], axis=1)
     return np.exp(x[:, L:])
 
 
 def check_target(values, target: str, where: str = "the series") -> None:
     if target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
-    if target in ("logreturn", "deseason") and np.any(np.asarray(values) <= 0):
+    if target in ("logreturn", *DESEASON) and np.any(np.asarray(values) <= 0):
         raise UserError(
             f"--target {target} needs positive values, but {where} has values <= 0; "
             f"use --target diff or level"
@@ -148,7 +163,7 @@ def first_origin(window: int, target: str, season: int = 1) -> int:
 def histories(y, origins, target: str, season: int = 1):
     """What ``to_levels`` needs besides ``y[origins]``: the last m levels (sdiff), the last
     ``history_length`` levels (deseason; NaN before the series' start), else None."""
-    if target not in ("sdiff", "deseason"):
+    if target not in ("sdiff", *DESEASON):
         return None
     m = lag(target, season) if target == "sdiff" else history_length(target, season)
     at = np.asarray(origins)[:, None] + np.arange(-m + 1, 1)[None, :]

@@ -68,9 +68,10 @@ def test_what_the_graph_cannot_hold_is_refused(tmp_path):
     sdiff = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1, target="sdiff", season=4).fit(Y[:80])
     with pytest.raises(UserError, match="not sdiff"):
         export_forecaster(sdiff, tmp_path / "s.onnx")
-    deseason = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1, target="deseason", season=4)
-    with pytest.raises(UserError, match="not deseason"):
-        export_forecaster(deseason.fit(Y[:80] - Y.min() + 1), tmp_path / "d.onnx")
+    for target in ("deseason", "deseason_mean"):
+        seasonal = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1, target=target, season=4)
+        with pytest.raises(UserError, match=f"not {target}"):
+            export_forecaster(seasonal.fit(Y[:80] - Y.min() + 1), tmp_path / "d.onnx")
     x = np.arange(100.0)[:, None]
     cov = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1).fit(Y[:80], future=x[:80])
     with pytest.raises(UserError, match="covariates"):

@@ -70,7 +70,7 @@ def test_transform_and_inverse_round_trip():
     for target in D.TARGETS:
         m = 3  # sdiff's season: H = 4 steps reach past it
         z = D.transform(y, target, m)
-        t = np.arange(5, 30)
+        t = np.arange(max(5, D.lag(target, m)), 30)  # origins with a whole history
         H = 4
         z_path = np.stack([z[t + h] for h in range(1, H + 1)], axis=1)  # the true future changes
         levels = D.to_levels(y[t], z_path, target, histories(y, t, target, m), m)

@@ -1,6 +1,7 @@
-"""Target deseason: the change of the seasonally adjusted log level, its seasonal component
-estimated from the past only (rnnlab/forecast/targets.py), checked against a loop written
-from the definition, for causality, for its "no change" forecast and through the CLI."""
+"""Targets deseason and deseason_mean: the seasonally adjusted log level against its last value
+or its mean over the season before, the seasonal component estimated from the past only
+(rnnlab/forecast/targets.py), checked against loops written from the definition, for
+causality, for their "no change" forecasts and through the CLI."""
 
 import json
 
@@ -44,57 +45,64 @@ def test_the_seasonal_component_matches_its_definition(m):
     )
 
 
-def test_deseason_reads_only_the_past_and_only_its_history():
+@pytest.mark.parametrize("target", T.DESEASON)
+def test_deseason_reads_only_the_past_and_only_its_history(target):
     """z up to t is unchanged when the values after t change; the levels rebuilt from the true
     future z are the true levels, from the whole series or from its last history_length levels."""
     y, m = seasonal(), 12
-    z = T.transform(y, "deseason", m)
-    lag = T.lag("deseason", m)
+    z = T.transform(y, target, m)
+    lag = T.lag(target, m)
     assert np.isnan(z[:lag]).all() and np.isfinite(z[lag:]).all()
     t = 90
     other = y.copy()
     other[t + 1 :] *= np.linspace(0.5, 2.0, len(y) - t - 1)
-    np.testing.assert_array_equal(T.transform(other, "deseason", m)[: t + 1], z[: t + 1])
-    L = T.history_length("deseason", m)
+    np.testing.assert_array_equal(T.transform(other, target, m)[: t + 1], z[: t + 1])
+    L = T.history_length(target, m)
     tail = y[t + 1 - L : t + 1]
     for series, origin in ((y, t), (tail, L - 1)):
-        hist = T.histories(series, [origin], "deseason", m)
-        levels = T.to_levels(series[[origin]], z[None, t + 1 : t + 25], "deseason", hist, m)  # 2 seasons
+        hist = T.histories(series, [origin], target, m)
+        levels = T.to_levels(series[[origin]], z[None, t + 1 : t + 25], target, hist, m)  # 2 seasons
         np.testing.assert_allclose(levels[0], y[t + 1 : t + 25], rtol=1e-12)
 
 
-def test_no_change_is_the_last_adjusted_level_with_the_season_put_back():
-    """A network shrunk to nothing forecasts exp(d_t + c_{t+1}) (M4's naive 2), from a saved
-    tail as from the whole series."""
+@pytest.mark.parametrize("target,span", [("deseason", 1), ("deseason_mean", 12)])
+def test_no_change_is_the_adjusted_level_with_the_season_put_back(target, span):
+    """A network shrunk to nothing forecasts exp(b_t + c_{t+1}), b_t the last adjusted level
+    (M4's naive 2) or their mean over the last season, from a saved tail as from the whole
+    series."""
     y, m = seasonal(), 12
-    f = Forecaster(window=12, target="deseason", season=m, hidden_size=4, epochs=1, ensemble=1, min_updates=0)
+    f = Forecaster(window=12, target=target, season=m, hidden_size=4, epochs=1, ensemble=1, min_updates=0)
     f.fit(y[:120])
     f.shrinks_ = [0.0]
     x = np.log(y)
     c = component_by_loops(x, m)
     origins = np.arange(100, 149)
-    want = np.exp(x[origins] - c[origins] + c[origins + 1])  # d_t + c_{t+1}
+    b = np.array([np.mean(x[t - span + 1 : t + 1] - c[t - span + 1 : t + 1]) for t in origins])
+    want = np.exp(b + c[origins + 1])  # b_t + c_{t+1}
     np.testing.assert_allclose(f.forecast_from(y, origins, 1)[:, 0], want, rtol=1e-12)
-    need = f.window - 1 + T.history_length("deseason", m)
+    need = f.window - 1 + T.history_length(target, m)
     np.testing.assert_allclose(f.predict(y[-need:], 3), f.predict(y, 3), rtol=1e-12)
 
 
-def test_deseason_is_refused_where_it_cannot_work():
+@pytest.mark.parametrize("target", T.DESEASON)
+def test_deseason_is_refused_where_it_cannot_work(target):
     with pytest.raises(UserError, match="needs a season"):
-        Forecaster(target="deseason", season=1).fit(seasonal())
+        Forecaster(target=target, season=1).fit(seasonal())
     with pytest.raises(UserError, match="positive values"):
-        Forecaster(target="deseason", season=12).fit(seasonal() - 100)
+        Forecaster(target=target, season=12).fit(seasonal() - 100)
 
 
 def test_auto_tries_deseason_on_positive_seasonal_series_only():
     cfg = dict(P.DEFAULTS, season=12, window=12)
-    assert P.candidates(cfg, [seasonal()]) == ["diff", "sdiff", "deseason"]
-    assert P.candidates(cfg, [seasonal() - 100]) == ["diff", "sdiff"]  # not positive
-    assert P.candidates(cfg, [seasonal(60)]) == ["diff", "sdiff"]  # too short for its seasons
+    assert P.candidates(cfg, [seasonal()]) == ["diff", "deseason", "deseason_mean"]
+    assert P.candidates(cfg, [seasonal(), seasonal() - 100]) == ["diff", "sdiff"]  # one not positive
+    assert P.candidates(cfg, [seasonal(80)]) == ["diff", "sdiff"]  # too short for c's seasons
     assert P.candidates(dict(cfg, season=1), [seasonal()]) == ["diff"]
+    assert P.candidates(dict(cfg, target="sdiff"), [seasonal()]) == ["sdiff"]
 
 
-def test_the_command_line_saves_and_predicts_a_deseason_model(tmp_path, capsys):
+@pytest.mark.parametrize("target", T.DESEASON)
+def test_the_command_line_saves_and_predicts_a_deseason_model(tmp_path, capsys, target):
     """--target deseason end to end; predict continues the saved tail exactly as the model
     continues the whole series."""
     y = seasonal(160)
@@ -122,5 +130,22 @@ def test_the_command_line_saves_and_predicts_a_deseason_model(tmp_path, capsys):
     for v in want:
         assert f"{v:,.2f}" in out
     negative = write_csv(tmp_path / "n.csv", y - 200, start="2000-01-01", freq="MS", date_fmt="%Y-%m-%d")
-    code, out, err = run(capsys, "--csv", negative, *fast, "--no-plot", "--target", "deseason")
+    code, out, err = run(capsys, "--csv", negative, *fast, "--no-plot", "--target", target)
     assert code == 2 and "positive values" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_auto_keeps_the_target_with_the_lowest_validation_ratio(monkeypatch, long):
+    """fit_model tries every candidate, scores each by one-step RMSE / persistence's on the
+    validation slice and keeps the lowest; on a long series it screens with SCREEN networks
+    and then fits the winner's whole ensemble."""
+    if long:
+        monkeypatch.setattr(P, "SCREEN_ABOVE", 10)
+    y = seasonal(150)
+    cfg = dict(P.DEFAULTS, season=12, window=12, hidden_size=4, epochs=2, ensemble=3, min_updates=0)
+    f = P.fit_model(cfg, y)
+    scores = f.target_scores_
+    assert list(scores) == P.candidates(cfg, [y])
+    assert f.target == min(scores, key=scores.get) and len(f.nets_) == 3
+    if not long:  # the kept forecaster is the one that was scored
+        assert P._validation_ratio(f, [y], [None], [(None, None)]) == pytest.approx(scores[f.target])
