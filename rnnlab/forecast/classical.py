@@ -43,8 +43,9 @@ def _model(name: str, season: int):
 
 
 def forecasts(y, n_train: int, origins, horizon: int, season: int, intervals) -> tuple[dict, list]:
-    """``({name: {"pred": (M,), "bounds": {b: (lo (M,), hi (M,))}}}, notes)``: each classic's
-    H-step forecast from every origin, and a note for each one that could not be fitted."""
+    """``({name: {"paths": (M, H), "bounds": {b: (lo (M, H), hi (M, H))}}}, notes)``: each
+    classic's forecasts of steps 1 .. H from every origin, and a note for each one that could
+    not be fitted."""
     y = np.asarray(y, np.float64)
     levels = [int(round(100 * b)) if abs(100 * b - round(100 * b)) < 1e-9 else 100 * b for b in intervals]
     out, notes = {}, []
@@ -58,18 +59,18 @@ def forecasts(y, n_train: int, origins, horizon: int, season: int, intervals) ->
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             notes.append(f"{name} could not be fitted: {first}")
             continue
-        pred = np.array([r["mean"][horizon - 1] for r in rows])
+        paths = np.array([r["mean"][:horizon] for r in rows]).reshape(len(rows), horizon)
         bounds = {
             b: (
-                np.array([r[f"lo-{lv}"][horizon - 1] for r in rows]),
-                np.array([r[f"hi-{lv}"][horizon - 1] for r in rows]),
+                np.array([r[f"lo-{lv}"][:horizon] for r in rows]).reshape(len(rows), horizon),
+                np.array([r[f"hi-{lv}"][:horizon] for r in rows]).reshape(len(rows), horizon),
             )
             for b, lv in zip(intervals, levels)
         }
-        if not np.isfinite(pred).all():
+        if not np.isfinite(paths).all():
             notes.append(f"{name} gave non-finite forecasts: left out")
             continue
-        out[name] = {"pred": pred, "bounds": bounds}
+        out[name] = {"paths": paths, "bounds": bounds}
     return out, notes
 
 

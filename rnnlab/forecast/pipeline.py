@@ -268,9 +268,11 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
     for name, b in B.all_baselines(y, origins, H, W, m).items():
         preds[name] = b[:, H - 1]
     classics, notes = {}, []
-    if cfg.get("baselines") == "stats":  # AutoETS, AutoARIMA, AutoTheta (rnnlab[stats])
-        classics, notes = C.forecasts(y, n_train, origins, H, m, cfg["intervals"])
-        preds.update({name: r["pred"] for name, r in classics.items()})
+    if (
+        cfg.get("baselines") == "stats"
+    ):  # AutoETS, AutoARIMA, AutoTheta (rnnlab[stats]), from every origin in O
+        classics, notes = C.forecasts(y, n_train, O, H, m, cfg["intervals"])
+        preds.update({name: r["paths"][rows(H), H - 1] for name, r in classics.items()})
     out = {
         "n_train": n_train,
         "targets": j,
@@ -278,7 +280,10 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
         "quantiles": None if Q is None else Q[rows(H), H - 1],  # (M, L)
         "levels": levels,
         "model": model,
-        "classical_bounds": {name: r["bounds"] for name, r in classics.items()},
+        "classical_bounds": {
+            name: {b: (lo[rows(H), H - 1], hi[rows(H), H - 1]) for b, (lo, hi) in r["bounds"].items()}
+            for name, r in classics.items()
+        },
         "classical_notes": notes,
         "metrics": _score(y, j, preds, n_train, H, m),
         "dm": Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H),
@@ -286,11 +291,12 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
     if Q is not None:
         out["metrics"]["model"].update(Mx.interval_metrics(y[j], out["quantiles"], levels, cfg["intervals"]))
     for name, r in classics.items():
-        out["metrics"][name].update(C.interval_scores(y[j], r["bounds"]))
+        out["metrics"][name].update(C.interval_scores(y[j], out["classical_bounds"][name]))
     if H > 1:  # every step 1..H
         by_step = []
         for h in range(1, H + 1):
             p = {"model": paths[rows(h), h - 1], "persistence": B.persistence(y, j - h, h)[:, h - 1]}
+            p.update({name: r["paths"][rows(h), h - 1] for name, r in classics.items()})
             step = {
                 "step": h,
                 **_score(y, j, p, n_train, h, m),

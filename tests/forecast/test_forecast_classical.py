@@ -27,12 +27,14 @@ def test_forecasts_are_forward_of_the_fit_without_refit():
     out, notes = C.forecasts(y, 130, origins, 2, 12, (0.8, 0.95))
     assert set(out) == set(C.NAMES) and notes == []
     fitted = AutoETS(season_length=12).fit(y[:130])  # once, on the training part only
-    want = [fitted.forward(y=y[: t + 1], h=2, level=[80, 95])["mean"][1] for t in origins]
-    np.testing.assert_allclose(out["AutoETS"]["pred"], want)
+    want = [fitted.forward(y=y[: t + 1], h=2, level=[80, 95])["mean"] for t in origins]
+    np.testing.assert_allclose(out["AutoETS"]["paths"], want)  # (M, 2): steps 1 and 2
     lo, hi = out["AutoETS"]["bounds"][0.8]
     lo95, hi95 = out["AutoETS"]["bounds"][0.95]
+    assert lo.shape == (len(origins), 2)
     assert np.all(lo95 <= lo) and np.all(lo <= hi) and np.all(hi <= hi95)
-    s = C.interval_scores(y[origins + 2], out["AutoETS"]["bounds"])
+    step2 = {b: (lo[:, 1], hi[:, 1]) for b, (lo, hi) in out["AutoETS"]["bounds"].items()}
+    s = C.interval_scores(y[origins + 2], step2)
     assert set(s["coverage"]) == {"0.8", "0.95"} and 0 <= s["coverage"]["0.8"] <= s["coverage"]["0.95"]
 
 
@@ -53,6 +55,31 @@ def test_the_table_has_the_classics_and_the_test_against_the_best(tmp_path, caps
     )
     assert set(cl["dm_test_vs_best"]) >= {"statistic", "p_value"}
     assert set(r["metrics"]["AutoARIMA"]["coverage"]) == {"0.8", "0.95"}
+
+
+def test_every_step_of_a_multi_step_forecast_has_the_classics(tmp_path, capsys):
+    """by_step holds each classic's forecast of step h from the origins j - h; its last step is
+    the H-step table."""
+    pytest.importorskip("statsforecast")
+    from statsforecast.models import AutoTheta
+
+    y = seasonal()
+    csv = write_csv(tmp_path / "m.csv", y, start="2000-01-01", freq="MS", date_fmt="%Y-%m-%d")
+    fast = [a for a in FAST if a not in ("--baselines", "simple")]
+    rep = tmp_path / "r.json"
+    code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot", "--horizon", "3", "--report", str(rep))
+    assert code == 0, err
+    r = json.loads(rep.read_text())
+    n_train = r["data"]["train"]["n"]
+    fitted = AutoTheta(season_length=12).fit(y[:n_train])
+    j = np.arange(n_train, len(y))
+    for step in r["by_step"]:
+        h = step["step"]
+        assert set(C.NAMES) <= set(step)
+        pred = [fitted.forward(y=y[: t + 1], h=h)["mean"][h - 1] for t in j - h]
+        want = float(np.sqrt(np.mean((y[j] - np.array(pred)) ** 2)))
+        assert step["AutoTheta"]["rmse"] == pytest.approx(want, rel=1e-6)
+    assert r["by_step"][-1]["AutoETS"]["rmse"] == pytest.approx(r["metrics"]["AutoETS"]["rmse"])
 
 
 def test_without_the_extra_the_table_says_how_to_get_them(tmp_path, capsys, monkeypatch):
