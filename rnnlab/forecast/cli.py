@@ -16,7 +16,6 @@ import os
 import sys
 
 from rnnlab import distributed
-from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import cli_args as A
 from rnnlab.forecast import data as D
@@ -204,8 +203,6 @@ def run_panel(args, panel: dict) -> int:
     """`rnnlab forecast --id-column COL` with two or more series: one global model."""
     first = next(iter(panel.values()))
     cfg = _config(args, first)
-    if args.backtest > 1:
-        raise UserError("--backtest with --id-column is not supported yet: run one series at a time")
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
@@ -221,16 +218,18 @@ def run_panel(args, panel: dict) -> int:
         f"  {min(lengths)} .. {max(lengths)} points per series; {first.notes[-1]} (the first series)",
         file=out,
     )
-    print(f"  test part: the last {cfg['test_size']} of each series' points", file=out)
+    folds = f", in {args.backtest} backtest folds (one model refitted per fold)" if args.backtest > 1 else ""
+    print(f"  test part: the last {cfg['test_size']} of each series' points{folds}", file=out)
     print("  model: " + describe(cfg) + ", one network set for every series", file=out)
     out.flush()
     progress = None if args.quiet or not root else _Progress(cfg)
     try:
-        result = run_many(panel, cfg, progress=progress)
+        result = run_many(panel, cfg, progress=progress, folds=args.backtest)
     finally:
         if progress is not None:
             progress.close()
     report = result["report"]
+    report["config"]["backtest"] = args.backtest
     print_panel(report, file=out)
     if not root:
         return 0

@@ -3,7 +3,9 @@
 series scaled by its own training part), each series scored against its own baselines.
 
 The split is per series: the last ``--test-size`` points of each (a fraction: of each series'
-length) are its test part; the model sees only the training parts. The report holds
+length) are its test part; the model sees only the training parts (``--backtest K``: each
+series' test part in K consecutive blocks, the global model refitted for each block on every
+series up to it). The report holds
 ``series: {id: {data, metrics, predictions, ...}}`` and a ``summary`` over the series: the mean
 and median RMSE ratio to persistence, the mean MASE, the mean coverage of each interval, and
 the share of series where the model beats persistence and where it beats the best baseline
@@ -59,9 +61,10 @@ def load_panel(
     return out
 
 
-def run(panel: dict, cfg: dict, progress=None) -> dict:
+def run(panel: dict, cfg: dict, progress=None, folds: int = 1) -> dict:
     """Fit one model on every series' training part, evaluate each; the report and, per series,
-    the arrays for the plot."""
+    the arrays for the plot. ``folds`` K > 1 (``--backtest``): each series' test part cut into K
+    consecutive blocks, and for block k one model refitted on every series up to its block k."""
     if not panel:
         raise UserError("the file holds no series")
     n_train = {}
@@ -72,24 +75,28 @@ def run(panel: dict, cfg: dict, progress=None) -> dict:
             n_train[key] = P.n_train_of(len(s), cfg, s.values)
         except UserError as e:
             raise UserError(f"series {key!r}: {e}") from None
-    covs = {k: P.covariate_arrays(s, cfg) for k, s in panel.items()}
-    cut = lambda a, n: None if a is None else a[:n]
-    pasts = {k: cut(c[0], n_train[k]) for k, c in covs.items()} if cfg.get("covariates") else None
-    futures = (
-        {k: cut(c[1], n_train[k]) for k, c in covs.items()} if covs[next(iter(covs))][1] is not None else None
-    )
-    model = P.fit_model(
-        cfg,
-        past=pasts,
-        future=futures,
-        panel={k: s.values[: n_train[k]] for k, s in panel.items()},
-        progress=None if progress is None else (lambda *a: progress(0, 1, *a)),
-    )
+    if folds < 1:
+        raise UserError(f"--backtest must be at least 1, got {folds}")
+    for key, s in panel.items():
+        if folds > len(s) - n_train[key]:
+            raise UserError(
+                f"--backtest {folds} needs at least {folds} test points; series {key!r} has "
+                f"{len(s) - n_train[key]}"
+            )
+    blocks = {k: np.array_split(np.arange(n_train[k], len(s)), folds) for k, s in panel.items()}
+    runs: dict = {k: [] for k in panel}
+    for fold in range(folds):
+        ends = {k: int(b[fold][0]) for k, b in blocks.items()}  # each series' training end
+        fold_progress = None if progress is None else (lambda *a, f=fold: progress(f, folds, *a))
+        model = _fit_on(panel, cfg, ends, fold_progress)
+        for key, s in panel.items():
+            block = blocks[key][fold]
+            runs[key].append(
+                P.evaluate_fitted(model, s, cfg, int(block[0]), int(block[-1]) + 1, series_id=key)
+            )
     results, reports = {}, {}
     for key, s in panel.items():
-        runs = [P.evaluate_fitted(model, s, cfg, n_train[key], series_id=key)]
-        block = np.arange(n_train[key], len(s))
-        results[key] = P.assemble(s, cfg, runs, n_train[key], [block])
+        results[key] = P.assemble(s, cfg, runs[key], n_train[key], blocks[key])
         rep = results[key]["report"]
         reports[key] = {k: rep[k] for k in rep if k not in ("config",) + _SHARED}
     first = results[next(iter(results))]["report"]
@@ -100,6 +107,18 @@ def run(panel: dict, cfg: dict, progress=None) -> dict:
         **{k: first[k] for k in _SHARED if k in first},
     }
     return {"report": report, "results": results, "forecaster": model}
+
+
+def _fit_on(panel: dict, cfg: dict, ends: dict, progress):
+    """One global model fitted on ``y[:ends[id]]`` of every series (and those rows of its
+    covariates)."""
+    covs = {k: P.covariate_arrays(s, cfg) for k, s in panel.items()}
+    cut = lambda a, n: None if a is None else a[:n]
+    pasts = {k: cut(c[0], ends[k]) for k, c in covs.items()} if cfg.get("covariates") else None
+    has_future = covs[next(iter(covs))][1] is not None
+    futures = {k: cut(c[1], ends[k]) for k, c in covs.items()} if has_future else None
+    train = {k: s.values[: ends[k]] for k, s in panel.items()}
+    return P.fit_model(cfg, past=pasts, future=futures, panel=train, progress=progress)
 
 
 _SHARED = (

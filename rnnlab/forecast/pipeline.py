@@ -290,8 +290,8 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
     }
     if Q is not None:
         out["metrics"]["model"].update(Mx.interval_metrics(y[j], out["quantiles"], levels, cfg["intervals"]))
-    for name, r in classics.items():
-        out["metrics"][name].update(C.interval_scores(y[j], out["classical_bounds"][name]))
+    for name, bounds in out["classical_bounds"].items():
+        out["metrics"][name].update(C.interval_scores(y[j], bounds))
     if H > 1:  # every step 1..H
         by_step = []
         for h in range(1, H + 1):

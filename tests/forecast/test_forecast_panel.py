@@ -139,10 +139,30 @@ def test_save_and_predict_a_series_by_id(tmp_path, capsys):
     assert code == 0
 
 
-def test_backtest_with_many_series_is_refused(tmp_path, capsys):
-    path = write_panel(tmp_path / "p.csv", {"a": momentum(150, 6, 1.0), "b": momentum(150, 7, 1.0)})
-    code, out, err = run(capsys, "--csv", path, *PANEL_ARGS, *FAST, "--no-plot", "--backtest", "2")
-    assert code == 2 and "--backtest with --id-column" in err
+def test_backtest_refits_the_global_model_per_fold(tmp_path, capsys):
+    """--backtest 2 with --id-column: each series' test part in two blocks, one global model
+    refitted on every series up to its second block; that fold's forecasts are this model's."""
+    series = {"a": momentum(150, 6, 1.0), "b": momentum(170, 7, 30.0)}
+    path = write_panel(tmp_path / "p.csv", series)
+    rep = tmp_path / "r.json"
+    argv = ["--csv", path, *PANEL_ARGS, *FAST, "--no-plot", "--backtest", "2", "--target", "diff"]
+    code, out, err = run(capsys, *argv, "--report", str(rep))
+    assert code == 0 and "2 backtest folds" in out, err
+    r = json.loads(rep.read_text())
+    assert r["config"]["backtest"] == 2
+    panel = load_panel(path, "id", "value", "date")
+    second = P.fit_model(r["config"], panel={k: s.values[: len(s) - 10] for k, s in panel.items()})
+    for key, s in panel.items():
+        rs = r["series"][key]
+        folds = rs["backtest"]["folds"]
+        assert [f["train"]["n"] for f in folds] == [len(s) - 20, len(s) - 10]
+        assert [f["test"]["n"] for f in folds] == [10, 10] and len(rs["predictions"]) == 20
+        origins = np.arange(len(s) - 11, len(s) - 1)  # the second block's targets, one step ahead
+        want = second.forecast_from(s.values, origins, 1, series=key)[:, 0]
+        got = [p["predicted"] for p in rs["predictions"][10:]]
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+    code, out, err = run(capsys, "--csv", path, *PANEL_ARGS, *FAST, "--no-plot", "--backtest", "21")
+    assert code == 2 and "needs at least 21 test points; series" in err and "has 20" in err
 
 
 def test_the_panel_plot_is_written(tmp_path, capsys):
