@@ -2,8 +2,10 @@
 
 The graph takes ``history (M, W + lag)`` float64, each row the last levels up to a forecast
 origin (``lag`` = 0 for ``target="level"``, 1 for ``diff`` and ``logreturn``, which need the
-level before the window), and returns ``forecast (M, steps)`` float64, the next ``steps``
-levels after each origin: what ``Forecaster.forecast_from`` returns. Inside, as in
+level before the window, m for ``sdiff``, and for the deseason targets all the seasons their
+seasonal component reads: ``rnnlab/export/seasonal.py``), and returns ``forecast (M, steps)``
+float64, the next ``steps`` levels after each origin: what ``Forecaster.forecast_from`` returns.
+Inside, as in
 ``model.py``::
 
     z      = transform(history)              level: y;  diff: y_t - y_{t-1};  logreturn: log y_t - log y_{t-1}
@@ -14,7 +16,8 @@ levels after each origin: what ``Forecaster.forecast_from`` returns. Inside, as 
                                                       loc: the head's location (mu, or the median)
         z_hat = base + alpha_k (z_hat - base)         shrunk towards no change
         window <- [window, (z_hat - mean) / scale][-W:]
-    levels = y_origin + cumsum(z) (diff), y_origin exp(cumsum(z)) (logreturn), z (level)
+    levels = y_origin + cumsum(z) (diff), y_origin exp(cumsum(z)) (logreturn), z (level),
+             step by step for the seasonal targets (seasonal.py)
     forecast = mean over the networks
 
 Only the point forecast is in the graph: the intervals come from sample paths (random draws),
@@ -27,7 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.export import seasonal
 from rnnlab.export.onnx_graph import Graph, add_layers, save
+
+SEASONAL = ("sdiff", "deseason", "deseason_mean")  # their transforms: rnnlab/export/seasonal.py
 
 
 def _i64(*v):
@@ -39,7 +45,9 @@ def _inputs(g: Graph, f):
     c, W, y = g.const, f.window, "history"
     mean, scale = c(np.float64(f.scaler_.mean_), "mean"), c(np.float64(f.scaler_.scale_), "scale")
     axis1 = c(_i64(1), "axis1")
-    if f.target == "level":
+    if f.target in SEASONAL:
+        z = seasonal.window(g, f, y)
+    elif f.target == "level":
         z = y
     else:
         lo = g.node("Slice", [y, c(_i64(0), "zero"), c(_i64(-1), "minus1"), axis1], ["y_prev"])
@@ -112,6 +120,8 @@ def _member(g: Graph, f, k: int, z: str, s: str, y_origin: str, steps: int) -> s
     zpath = g.node("Slice", [zpath, c(_i64(0), "zero"), c(_i64(steps), "steps"), axis1], [p + "zpath"])
     if level:
         return zpath
+    if f.target in SEASONAL:
+        return seasonal.levels(g, f, "history", zpath, steps, p)
     cum = g.node("CumSum", [zpath, c(np.array(1, np.int64), "axis_scalar")], [p + "cum"])
     if f.target == "diff":
         return g.node("Add", [y_origin, cum], [p + "levels"])
@@ -126,8 +136,6 @@ def build(forecaster, steps: int | None = None):
     f._check_fitted()
     from rnnlab.errors import UserError
 
-    if f.target in ("sdiff", "deseason", "deseason_mean"):
-        raise UserError(f"ONNX export supports the targets level, diff and logreturn, not {f.target} (yet)")
     if getattr(f, "n_past_", 0) or getattr(f, "n_future_", 0):
         raise UserError(
             "ONNX export of a model with covariates is not supported (yet): the graph reads the series only"
@@ -135,7 +143,7 @@ def build(forecaster, steps: int | None = None):
     steps = f.horizon if steps is None else int(steps)
     if not 1 <= steps <= 1000:
         raise ValueError(f"steps must lie in [1, 1000] (the graph unrolls them), got {steps}")
-    lag = 0 if f.target == "level" else 1
+    lag = seasonal.width(f) - f.window
     g = Graph()
     z, s, y_origin = _inputs(g, f)
     paths = [_member(g, f, k, z, s, y_origin, steps) for k in range(len(f.nets_))]
@@ -158,7 +166,11 @@ def export_forecaster(forecaster, path, steps: int | None = None) -> str:
 
 def histories(forecaster, y, origins) -> np.ndarray:
     """The graph's input for ``origins`` of the levels ``y``: ``(M, W + lag)`` float64."""
-    lag = 0 if forecaster.target == "level" else 1
+    L = seasonal.width(forecaster)
     y = np.asarray(y, np.float64)
     origins = np.asarray(origins, np.int64).reshape(-1)
-    return y[origins[:, None] + np.arange(-(forecaster.window + lag) + 1, 1)[None, :]]
+    if len(origins) and (origins.min() < L - 1 or origins.max() >= len(y)):
+        raise ValueError(
+            f"the graph reads {L} levels up to each origin: origins must lie in [{L - 1}, {len(y) - 1}]"
+        )
+    return y[origins[:, None] + np.arange(-L + 1, 1)[None, :]]

@@ -210,16 +210,15 @@ def add_export_parser(sub) -> None:
 def run_export(args) -> int:
     from rnnlab.export import need_onnx
     from rnnlab.export.forecaster import export_forecaster
+    from rnnlab.export.seasonal import width
 
     need_onnx()
     f = Forecaster.load(args.model)
     steps = args.steps or f.horizon
     path = export_forecaster(f, args.out, steps)
-    lag = 0 if f.target == "level" else 1
+    L = width(f)
     print(f"rnnlab forecast export: {path}")
-    print(
-        f"  input  history  (M, {f.window + lag}) float64: the last {f.window + lag} levels up to each origin"
-    )
+    print(f"  input  history  (M, {L}) float64: the last {L} levels up to each origin")
     print(f"  output forecast (M, {steps}) float64: the next {steps} levels")
     print(f"  ({f.cell.upper()} {f.hidden_size}, {len(f.nets_)} network(s), target {f.target}, {f.strategy})")
     return 0

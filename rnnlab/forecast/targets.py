@@ -89,6 +89,24 @@ def seasonal_component(x, m: int, at=None) -> np.ndarray:
     return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)  # c_t = mean_j a_{t - j m}
 
 
+def adjusted_change(x, m: int, q: int) -> np.ndarray:
+    """The deseason targets' z of the log levels ``x (n,)``: linear in x where it is defined."""
+    d = x - seasonal_component(x, m)  # d_t = x_t - c_t
+    b = np.convolve(d, np.ones(q) / q, mode="valid")  # b_t = mean(d_{t-q+1} .. d_t), t >= q - 1
+    z = np.full(len(x), np.nan)
+    z[q:] = d[q:] - b[:-1]  # z_t = d_t - b_{t-1}
+    return z
+
+
+def next_base(x, m: int, q: int):
+    """``b_t + c_{t+1}`` of the log levels ``x (..., L)`` ending at t: the next log level when
+    z_{t+1} = 0 (linear in x; it reads x up to t only)."""
+    L = x.shape[-1]
+    ext = np.concatenate([x, np.zeros(x.shape[:-1] + (1,))], axis=-1)
+    d = x[..., L - q :] - seasonal_component(x, m, np.arange(L - q, L))  # d_{t-q+1} .. d_t
+    return d.mean(axis=-1) + seasonal_component(ext, m, [L])[..., 0]
+
+
 def transform(y, target: str, season: int = 1) -> np.ndarray:
     """Levels (n,) -> z (n,); the first ``lag`` values of z are NaN (no earlier value)."""
     y = np.asarray(y, np.float64)
@@ -99,10 +117,7 @@ def transform(y, target: str, season: int = 1) -> np.ndarray:
     if target == "logreturn":
         z[1:] = np.log(y[1:]) - np.log(y[:-1])  # z_t = log y_t - log y_{t-1}
     elif target in DESEASON:
-        q = span(target, season)
-        d = np.log(y) - seasonal_component(np.log(y), int(season))  # d_t = x_t - c_t
-        b = np.convolve(d, np.ones(q) / q, mode="valid")  # b_t = mean(d_{t-q+1} .. d_t), t >= q - 1
-        z[q:] = d[q:] - b[:-1]  # z_t = d_t - b_{t-1}
+        z = adjusted_change(np.log(y), int(season), span(target, season))
         z[:k] = np.nan
     else:
         z[k:] = y[k:] - y[:-k]  # z_t = y_t - y_{t-k}  (diff: k = 1, sdiff: k = m)
@@ -136,12 +151,8 @@ def _deseason_levels(history, z_path, m: int, q: int) -> np.ndarray:
     included), d_{t+h} = b_{t+h-1} + z_{t+h} with b the mean of the last q adjusted levels."""
     L, H = history.shape[1], z_path.shape[1]
     x = np.concatenate([np.log(history), np.zeros_like(z_path)], axis=1)
-    d = x[:, L - q : L] - seasonal_component(x[:, :L], m, np.arange(L - q, L))  # d_{t-q+1} .. d_t
-    for h in range(H):
-        c = seasonal_component(x[:, : L + h + 1], m, [L + h])[:, 0]  # reads x up to t + h - 1 only
-        d_new = d[:, -q:].mean(axis=1) + z_path[:, h]  # d_{t+h} = b_{t+h-1} + z_{t+h}
-        x[:, L + h] = d_new + c  # x_{t+h} = d_{t+h} + c_{t+h}
-        d = np.concatenate([d[:, 1:], d_new[:, None]], axis=1)
+    for h in range(H):  # x_{t+h} = b_{t+h-1} + z_{t+h} + c_{t+h}, from x up to t + h - 1
+        x[:, L + h] = next_base(x[:, : L + h], m, q) + z_path[:, h]
     return np.exp(x[:, L:])
 
 
