@@ -14,9 +14,9 @@
                (the adjusted log level against its mean over the season before; "no change"
                is that mean with the season put back: a moving average of naive 2's levels)
 
-The seasonal component of the deseason targets is estimated from the past only, so that every value of z
-(and every forecast) depends on the history up to its time alone, wherever the history starts
-(a classical multiplicative decomposition, Makridakis et al. 1998, made causal)::
+The seasonal component of the deseason targets is estimated from the past only, so that every
+value of z (and every forecast) depends on the history up to its time alone, wherever the
+history starts (a classical multiplicative decomposition, Makridakis et al. 1998, made causal)::
 
     x_t = log y_t      a_t = x_t - MA_m(x)_t        (MA_m: the centred moving average of a
                                                       season; 2 x m for an even m)
