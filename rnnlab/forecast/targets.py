@@ -63,9 +63,14 @@ def history_length(target: str, season: int = 1) -> int:
     return lag(target, season) + 1
 
 
+def _ma_weights(m: int) -> np.ndarray:
+    """The centred moving average of one season: 2 x m for an even m (2h + 1 weights)."""
+    return np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+
+
 def _deviations(x, m: int) -> np.ndarray:
     """``a = x - MA_m(x)`` along the last axis (NaN where the centred average lacks a value)."""
-    w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    w = _ma_weights(m)
     h = (len(w) - 1) // 2
     n = x.shape[-1]
     a = np.full(x.shape, np.nan)
@@ -77,12 +82,23 @@ def _deviations(x, m: int) -> np.ndarray:
 
 def seasonal_component(x, m: int, at=None) -> np.ndarray:
     """``c`` of the log levels ``x (..., n)`` (module docstring) at the positions ``at``
-    (default all): NaN where no earlier season's deviation is defined."""
+    (default all; a position may be n, the step after x, as c reads only the past): NaN where
+    no earlier season's deviation is defined."""
     x = np.asarray(x, np.float64)
     n = x.shape[-1]
     at = np.arange(n) if at is None else np.asarray(at)
-    a = _deviations(x, m)
     past = at[:, None] - m * np.arange(1, SEASONS_BACK + 1)[None, :]  # (len(at), J) positions t - j m
+    if len(at) > 2:
+        a = _deviations(x, m)  # many positions: one pass over x (a strided view, no copy)
+    else:  # one forecast step: only the SEASONS_BACK deviations it reads
+        a = np.full(x.shape, np.nan)
+        need = np.unique(past[past >= 0])
+        w = _ma_weights(m)
+        h = (len(w) - 1) // 2
+        need = need[(need >= h) & (need + h < n)]
+        if len(need):
+            cols = x[..., need[:, None] + np.arange(-h, h + 1)[None, :]]  # (..., P, len(w))
+            a[..., need] = x[..., need] - cols @ w  # a_t = x_t - MA_m(x)_t
     vals = np.where(past >= 0, a[..., np.clip(past, 0, n - 1)], np.nan)  # (..., len(at), J)
     counts = np.sum(np.isfinite(vals), axis=-1)
     total = np.nansum(vals, axis=-1)
@@ -102,9 +118,8 @@ def next_base(x, m: int, q: int):
     """``b_t + c_{t+1}`` of the log levels ``x (..., L)`` ending at t: the next log level when
     z_{t+1} = 0 (linear in x; it reads x up to t only)."""
     L = x.shape[-1]
-    ext = np.concatenate([x, np.zeros(x.shape[:-1] + (1,))], axis=-1)
     d = x[..., L - q :] - seasonal_component(x, m, np.arange(L - q, L))  # d_{t-q+1} .. d_t
-    return d.mean(axis=-1) + seasonal_component(ext, m, [L])[..., 0]
+    return d.mean(axis=-1) + seasonal_component(x, m, [L])[..., 0]
 
 
 def transform(y, target: str, season: int = 1) -> np.ndarray:
@@ -151,8 +166,12 @@ def _deseason_levels(history, z_path, m: int, q: int) -> np.ndarray:
     included), d_{t+h} = b_{t+h-1} + z_{t+h} with b the mean of the last q adjusted levels."""
     L, H = history.shape[1], z_path.shape[1]
     x = np.concatenate([np.log(history), np.zeros_like(z_path)], axis=1)
-    for h in range(H):  # x_{t+h} = b_{t+h-1} + z_{t+h} + c_{t+h}, from x up to t + h - 1
-        x[:, L + h] = next_base(x[:, : L + h], m, q) + z_path[:, h]
+    d = x[:, L - q : L] - seasonal_component(x[:, :L], m, np.arange(L - q, L))  # d_{t-q+1} .. d_t
+    for h in range(H):  # as next_base, with the adjusted levels carried from step to step
+        c = seasonal_component(x[:, : L + h], m, [L + h])[:, 0]  # c_{t+h}: reads x up to t + h - 1
+        d_new = d[:, -q:].mean(axis=1) + z_path[:, h]  # d_{t+h} = b_{t+h-1} + z_{t+h}
+        x[:, L + h] = d_new + c  # x_{t+h} = d_{t+h} + c_{t+h}
+        d = np.concatenate([d[:, 1:], d_new[:, None]], axis=1)
     return np.exp(x[:, L:])
 
 

@@ -40,9 +40,12 @@ def component_by_loops(x, m, K=T.SEASONS_BACK):
 @pytest.mark.parametrize("m", [4, 7, 12])
 def test_the_seasonal_component_matches_its_definition(m):
     x = np.log(seasonal(120, m, seed=m))
-    np.testing.assert_allclose(
-        T.seasonal_component(x, m), component_by_loops(x, m), rtol=1e-12, equal_nan=True
-    )
+    want = component_by_loops(x, m)
+    np.testing.assert_allclose(T.seasonal_component(x, m), want, rtol=1e-12, equal_nan=True)
+    for t in (0, m, 3 * m + 1, 119):  # one position at a time: the path a forecast step takes
+        np.testing.assert_allclose(T.seasonal_component(x, m, [t]), want[[t]], rtol=1e-12, equal_nan=True)
+    ahead = component_by_loops(np.r_[x, 0.0], m)[120]  # the step after x reads x alone
+    np.testing.assert_allclose(T.seasonal_component(x, m, [120]), [ahead], rtol=1e-12)
 
 
 @pytest.mark.parametrize("target", T.DESEASON)
