@@ -123,7 +123,7 @@ def run_forecast(args) -> int:
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
     n_train = P.n_train_of(len(series), cfg, series.values)
-    for target in P.candidates(cfg, [series.values]):
+    for target in P.candidates(cfg, [P.training_part(series.values, cfg)]):
         D.check_target(series.values, target, f"column {series.column!r}")
 
     # 2. say what will happen (under MPI, rank 0 alone prints and writes)

@@ -69,7 +69,7 @@ def run(panel: dict, cfg: dict, progress=None, folds: int = 1) -> dict:
         raise UserError("the file holds no series")
     n_train = {}
     for key, s in panel.items():
-        for target in P.candidates(cfg, [v.values for v in panel.values()]):
+        for target in P.candidates(cfg, [P.training_part(v.values, cfg) for v in panel.values()]):
             D.check_target(s.values, target, f"series {key!r}")
         try:
             n_train[key] = P.n_train_of(len(s), cfg, s.values)

@@ -94,10 +94,17 @@ SCREEN = 2  # networks per candidate target when "auto" chooses on a long series
 SCREEN_ABOVE = 600  # training points over all series that make a series "long"
 
 
+def training_part(y, cfg: dict):
+    """The levels of ``y`` the model is fitted on (what the test part leaves)."""
+    if cfg.get("train_windows"):
+        return y  # the book's "first 1000 windows": its target is fixed, nothing to choose
+    return y[: len(y) - D.test_count(len(y), cfg["test_size"])]
+
+
 def candidates(cfg: dict, ys=None) -> list:
     """The targets ``fit_model`` tries: the one asked for; "auto": diff and, with a season,
-    deseason and deseason_mean (positive series ``ys`` a few seasons past their history), else
-    sdiff.
+    deseason and deseason_mean (training parts ``ys`` positive and a few seasons past their
+    history), else sdiff (training parts long enough for its windows).
 
     Every candidate is another chance for a short validation slice to pick by luck (measured:
     with sdiff a fifth candidate, austres, 9 validation windows, took sdiff at 0.11 of
@@ -117,7 +124,9 @@ def candidates(cfg: dict, ys=None) -> list:
     need = D.history_length("deseason_mean", m) + cfg["window"] + 2 * m
     if all(np.all(v > 0) and len(v) >= need for v in ys):
         return ["diff", "deseason", "deseason_mean"]
-    return ["diff", "sdiff"]
+    n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
+    sdiff = D.min_train_length(cfg["window"], n_out, "sdiff", True, m)
+    return ["diff", "sdiff"] if all(len(v) >= sdiff for v in ys) else ["diff"]
 
 
 def check_config(cfg: dict) -> None:
@@ -197,7 +206,7 @@ def n_train_of(n: int, cfg: dict, y=None) -> int:
     """Points in the training part (of the series ``y``, n points): from ``train_windows`` (the
     book's "first 1000 windows") or from ``test_size``."""
     n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
-    ys = None if y is None else [y]
+    ys = None if y is None else [training_part(y, cfg)]
     target = max(candidates(cfg, ys), key=lambda t: D.lag(t, cfg["season"]))  # the longest lag
     if cfg.get("train_windows"):
         n_train = cfg["train_windows"] + D.first_origin(cfg["window"], target, cfg["season"]) + n_out
@@ -312,7 +321,7 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
 def run(series: D.Series, cfg: dict, folds: int = 1, progress=None) -> dict:
     """The whole evaluation; returns the report (``report`` key) and arrays for the plot."""
     y = series.values
-    for target in candidates(cfg, [y]):
+    for target in candidates(cfg, [training_part(y, cfg)]):
         D.check_target(y, target, f"column {series.column!r}")
     n = len(y)
     n_train = n_train_of(n, cfg, y)

@@ -100,6 +100,7 @@ def test_auto_tries_deseason_on_positive_seasonal_series_only():
     assert P.candidates(cfg, [seasonal()]) == ["diff", "deseason", "deseason_mean"]
     assert P.candidates(cfg, [seasonal(), seasonal() - 100]) == ["diff", "sdiff"]  # one not positive
     assert P.candidates(cfg, [seasonal(80)]) == ["diff", "sdiff"]  # too short for c's seasons
+    assert P.candidates(cfg, [seasonal(40)]) == ["diff"]  # too short for sdiff's windows too
     assert P.candidates(dict(cfg, season=1), [seasonal()]) == ["diff"]
     assert P.candidates(dict(cfg, target="sdiff"), [seasonal()]) == ["sdiff"]
 
@@ -152,3 +153,16 @@ def test_auto_keeps_the_target_with_the_lowest_validation_ratio(monkeypatch, lon
     assert f.target == min(scores, key=scores.get) and len(f.nets_) == 3
     if not long:  # the kept forecaster is the one that was scored
         assert P._validation_ratio(f, [y], [None], [(None, None)]) == pytest.approx(scores[f.target])
+
+
+def test_auto_on_a_series_too_short_for_its_seasonal_candidates_runs_on_changes(tmp_path, capsys):
+    """52 months: long enough for changes with a window of a season, too short for sdiff's
+    windows; auto keeps diff instead of refusing the series for a target nobody asked for."""
+    y = seasonal(52)
+    csv = write_csv(tmp_path / "short.csv", y, start="2000-01-01", freq="MS", date_fmt="%Y-%m-%d")
+    fast = [a for a in FAST if a not in ("--window", "5", "--test-size", "20")]
+    code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot", "--report", str(tmp_path / "r.json"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["target"] == "diff"
+    code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot", "--target", "sdiff")
+    assert code == 2 and "too short" in err and "target sdiff" in err
