@@ -87,7 +87,7 @@ def run_one(name, values, dates, overrides: dict) -> dict:
     test_size = 400 if name == "msft" else 0.2
     cfg = P.resolve_config(None, test_size=test_size, **overrides)
     cfg = P.apply_season(cfg, series)
-    if cfg["target"] in ("sdiff", "deseason", "deseason_mean") and cfg["season"] < 2:
+    if cfg["target"] in D.SEASONAL and cfg["season"] < 2:
         cfg["target"] = "diff"  # no season to difference over
     cfg["baselines"] = "stats"
     t0 = time.perf_counter()

@@ -32,8 +32,9 @@ import numpy as np
 
 from rnnlab.export import seasonal
 from rnnlab.export.onnx_graph import Graph, add_layers, save
+from rnnlab.forecast import targets as T
 
-SEASONAL = ("sdiff", "deseason", "deseason_mean")  # their transforms: rnnlab/export/seasonal.py
+SEASONAL = T.SEASONAL  # their transforms: rnnlab/export/seasonal.py
 
 
 def _i64(*v):

@@ -20,10 +20,8 @@ from rnnlab.forecast import targets as T
 
 
 def width(f) -> int:
-    """Levels the graph reads per origin."""
-    if f.target in T.DESEASON:
-        return f.window - 1 + T.history_length(f.target, f.season)
-    return f.window + T.lag(f.target, f.season)
+    """Levels the graph reads per origin (what a forecast reads: ``targets.levels_read``)."""
+    return T.levels_read(f.window, f.target, f.season)
 
 
 def z_matrix(f) -> np.ndarray:

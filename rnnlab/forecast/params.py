@@ -46,7 +46,7 @@ def validate(f) -> None:
         raise UserError(f"valid_size must lie in [0, 1), got {f.valid_size!r}")
     if not 0 <= f.dropout < 1:
         raise UserError(f"dropout must lie in [0, 1), got {f.dropout!r}")
-    if f.target in ("sdiff", "deseason", "deseason_mean") and f.season < 2:
+    if f.target in D.SEASONAL and f.season < 2:
         raise UserError(f"target {f.target} (seasonal) needs a season of 2 or more")
     try:
         f.intervals = check_intervals(f.intervals)

@@ -61,11 +61,6 @@ def add_predict_parser(p) -> None:
     add_export_parser(sub)
 
 
-def levels_needed(f) -> int:
-    """The levels a forecast of ``f`` reads up to its origin: its window's and the target's."""
-    return f.window - 1 + D.history_length(f.target, f.season)
-
-
 def series_info(series, need: int, keep: int = 64) -> dict:
     """Where the training series came from (for information only: predict never opens it) and
     its last ``max(need, keep)`` points, which predict continues without ``--csv``."""
@@ -210,13 +205,12 @@ def add_export_parser(sub) -> None:
 def run_export(args) -> int:
     from rnnlab.export import need_onnx
     from rnnlab.export.forecaster import export_forecaster
-    from rnnlab.export.seasonal import width
 
     need_onnx()
     f = Forecaster.load(args.model)
     steps = args.steps or f.horizon
     path = export_forecaster(f, args.out, steps)
-    L = width(f)
+    L = D.levels_read(f.window, f.target, f.season)
     print(f"rnnlab forecast export: {path}")
     print(f"  input  history  (M, {L}) float64: the last {L} levels up to each origin")
     print(f"  output forecast (M, {steps}) float64: the next {steps} levels")

@@ -38,6 +38,7 @@ from rnnlab.errors import UserError
 TARGETS = ("level", "diff", "logreturn", "sdiff", "deseason", "deseason_mean")
 SEASONS_BACK = 5  # the deseason targets: the seasons whose deviations c_t averages
 DESEASON = ("deseason", "deseason_mean")
+SEASONAL = ("sdiff", *DESEASON)  # the targets that need a season
 
 
 def span(target: str, season: int) -> int:
@@ -61,6 +62,11 @@ def history_length(target: str, season: int = 1) -> int:
     if target in DESEASON:
         return SEASONS_BACK * m + m // 2 + span(target, m) + 1  # c_t .. c_{t-span} complete
     return lag(target, season) + 1
+
+
+def levels_read(window: int, target: str, season: int = 1) -> int:
+    """Levels up to an origin that a forecast from it reads: the window's and the target's."""
+    return window - 1 + history_length(target, season)
 
 
 def _ma_weights(m: int) -> np.ndarray:
@@ -193,7 +199,7 @@ def first_origin(window: int, target: str, season: int = 1) -> int:
 def histories(y, origins, target: str, season: int = 1):
     """What ``to_levels`` needs besides ``y[origins]``: the last m levels (sdiff), the last
     ``history_length`` levels (deseason; NaN before the series' start), else None."""
-    if target not in ("sdiff", *DESEASON):
+    if target not in SEASONAL:
         return None
     m = lag(target, season) if target == "sdiff" else history_length(target, season)
     at = np.asarray(origins)[:, None] + np.arange(-m + 1, 1)[None, :]
