@@ -20,7 +20,9 @@ Inside, as in
              step by step for the seasonal targets (seasonal.py)
     forecast = mean over the networks
 
-Only the point forecast is in the graph: the intervals come from sample paths (random draws),
+A ``Combination``'s graph holds each member's graph (its names prefixed ``m{k}_``), each
+reading the last levels it needs of ``history``, and returns their mean. Only the point
+forecast is in the graph: the intervals come from sample paths (random draws),
 which ``rnnlab forecast predict`` computes. The networks run in float32 (ONNX's LSTM / GRU /
 RNN operators), the rest in float64, as in rnnlab. ``steps`` is fixed when the graph is made
 (the recursion is unrolled: one subgraph per network and step ahead).
@@ -130,11 +132,45 @@ def _member(g: Graph, f, k: int, z: str, s: str, y_origin: str, steps: int) -> s
 
 
 def build(forecaster, steps: int | None = None):
-    """The ``onnx.ModelProto`` of a fitted ``Forecaster`` for ``steps`` (default its horizon)."""
+    """The ``onnx.ModelProto`` of a fitted ``Forecaster`` or ``Combination`` for ``steps``
+    (default its horizon)."""
+    forecaster._check_fitted()
+    if hasattr(forecaster, "members_"):
+        return _combination(forecaster, steps)
+    return _forecaster(forecaster, steps)
+
+
+def _combination(comb, steps: int | None):
+    """A ``Combination``'s graph: each member's own graph (its names prefixed ``m{k}_``) reads
+    the last ``levels_read`` columns of ``history`` it needs; ``forecast`` is their mean."""
+    from onnx import TensorProto, compose, helper
+
+    steps = comb.horizon if steps is None else int(steps)
+    L, g = comb.levels_read, Graph()
+    total = None
+    for k, m in enumerate(comb.members_):
+        sub = compose.add_prefix(_forecaster(m, steps), f"m{k}_")
+        start = g.const(_i64(L - m.levels_read), f"from{k}")
+        g.node(
+            "Slice", ["history", start, g.const(_i64(L), "to"), g.const(_i64(1), "axis")], [f"m{k}_history"]
+        )
+        g.nodes.extend(sub.graph.node)
+        g.inits.extend(sub.graph.initializer)
+        out = f"m{k}_forecast"
+        total = out if total is None else g.node("Add", [total, out], [f"sum{k}"])
+    g.node("Div", [total, g.const(np.float64(len(comb.members_)), "members")], ["forecast"])
+    inputs = [helper.make_tensor_value_info("history", TensorProto.DOUBLE, ["M", L])]
+    outputs = [helper.make_tensor_value_info("forecast", TensorProto.DOUBLE, ["M", steps])]
+    model = g.model("rnnlab-forecast-combination", inputs, outputs)
+    meta = {"window": comb.window, "lag": L - comb.window, "steps": steps, "target": comb.target}
+    helper.set_model_props(model, {**{k: str(v) for k, v in meta.items()}, "ensemble": str(len(comb.nets_))})
+    return model
+
+
+def _forecaster(f, steps: int | None):
+    """A ``Forecaster``'s graph (module docstring)."""
     from onnx import TensorProto, helper
 
-    f = forecaster
-    f._check_fitted()
     from rnnlab.errors import UserError
 
     if getattr(f, "n_past_", 0) or getattr(f, "n_future_", 0):
@@ -167,7 +203,7 @@ def export_forecaster(forecaster, path, steps: int | None = None) -> str:
 
 def histories(forecaster, y, origins) -> np.ndarray:
     """The graph's input for ``origins`` of the levels ``y``: ``(M, W + lag)`` float64."""
-    L = seasonal.width(forecaster)
+    L = forecaster.levels_read
     y = np.asarray(y, np.float64)
     origins = np.asarray(origins, np.int64).reshape(-1)
     if len(origins) and (origins.min() < L - 1 or origins.max() >= len(y)):

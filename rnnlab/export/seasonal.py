@@ -21,7 +21,7 @@ from rnnlab.forecast import targets as T
 
 def width(f) -> int:
     """Levels the graph reads per origin (what a forecast reads: ``targets.levels_read``)."""
-    return T.levels_read(f.window, f.target, f.season)
+    return f.levels_read
 
 
 def z_matrix(f) -> np.ndarray:

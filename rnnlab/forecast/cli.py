@@ -162,7 +162,7 @@ def run_forecast(args) -> int:
     _write(report_path, report, plot, lambda path: plot_forecast(path, series, result), out)
     if save_dir:
         f = result["forecaster"]
-        f.series_info_ = series_info(series, D.levels_read(f.window, f.target, f.season))
+        f.series_info_ = series_info(series, f.levels_read)
         f.covariate_spec_ = covariate_spec(cfg, series)
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
@@ -237,7 +237,7 @@ def run_panel(args, panel: dict) -> int:
     if save_dir:
         f = result["forecaster"]
         f.covariate_spec_ = covariate_spec(cfg, first)
-        need = D.levels_read(f.window, f.target, f.season)
+        need = f.levels_read
         f.series_info_ = {
             **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
             "path": args.csv or D.bundled_csv(),

@@ -28,7 +28,6 @@ from rnnlab.forecast.targets import check_target as check_target
 from rnnlab.forecast.targets import first_origin as first_origin
 from rnnlab.forecast.targets import history_length as history_length
 from rnnlab.forecast.targets import lag as lag
-from rnnlab.forecast.targets import levels_read as levels_read
 from rnnlab.forecast.targets import to_levels as to_levels
 from rnnlab.forecast.targets import transform as transform
 

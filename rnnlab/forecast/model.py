@@ -25,6 +25,7 @@ from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
 from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.heads import Head
 from rnnlab.forecast.params import CALIBRATIONS as CALIBRATIONS  # re-exported
 from rnnlab.forecast.params import SCALINGS as SCALINGS  # re-exported
@@ -34,11 +35,11 @@ from rnnlab.forecast.pooling import pool
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
 from rnnlab.forecast.storage import read_model_dir, write_model_dir
-from rnnlab.forecast.targets import histories
+from rnnlab.forecast.targets import histories, levels_read
 from rnnlab.forecast.train import Net, predict_scaled, train
 
 
-class Forecaster:
+class Forecaster(Forecasts):
     """Recurrent forecaster of a univariate series (positive for ``target="logreturn"``).
 
     The defaults are ``rnnlab forecast``'s, chosen by measurement on the bundled Bitcoin
@@ -164,6 +165,16 @@ class Forecaster:
     @property
     def probabilistic(self) -> bool:
         return self.likelihood != "none"
+
+    @property
+    def first_origin(self) -> int:
+        """The earliest origin a forecast can start from (its window complete)."""
+        return D.first_origin(self.window, self.target, self.season)
+
+    @property
+    def levels_read(self) -> int:
+        """Levels up to an origin that a forecast from it reads (``targets.levels_read``)."""
+        return levels_read(self.window, self.target, self.season)
 
     # -- fit ------------------------------------------------------------------------------
     def fit(self, y, progress=None, past=None, future=None) -> Forecaster:
@@ -382,7 +393,7 @@ class Forecaster:
             raise UserError(f"steps must be at least 1, got {steps}")
         y = np.asarray(y, np.float64)
         origins = np.asarray(origins, np.int64).reshape(-1)
-        t0 = D.first_origin(self.window, self.target, self.season)
+        t0 = self.first_origin
         if len(origins) and (origins.min() < t0 or origins.max() >= len(y)):
             raise UserError(
                 f"forecast origins must lie in [{t0}, {len(y) - 1}] "
@@ -416,24 +427,6 @@ class Forecaster:
         y = np.asarray(y, np.float64)
         cov = Cov.for_forecast(self, series, past, future, origins, steps)
         return U.quantiles(self, y, origins, steps, levels, calibrated, self._scaler(series), cov)
-
-    def predict(self, y, steps=None, series=None, past=None, future=None) -> np.ndarray:
-        """The next ``steps`` (default ``horizon``) levels after the end of ``y``: ``(steps,)``."""
-        self._check_fitted()
-        y = np.asarray(y, np.float64)
-        need = D.first_origin(self.window, self.target, self.season) + 1
-        if y.ndim != 1 or len(y) < need:
-            raise UserError(
-                f"predict needs a 1-D history of at least {need} values "
-                f"(window {self.window}, target {self.target}), got shape {y.shape}"
-            )
-        return self.forecast_from(y, [len(y) - 1], steps, series, past, future)[0]
-
-    def predict_quantiles(self, y, levels, steps=None, series=None, past=None, future=None) -> np.ndarray:
-        """Quantiles ``(steps, L)`` at ``levels`` of the next ``steps`` levels after ``y``."""
-        self.predict(y, 1, series, past, future)  # the same checks of the history
-        end = [len(np.asarray(y)) - 1]
-        return self.quantiles_from(y, end, levels, steps, series=series, past=past, future=future)[0]
 
     # -- save / load (rnnlab.forecast.storage) -----------------------------------------------
     def save(self, directory, overwrite=False) -> str:

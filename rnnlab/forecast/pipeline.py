@@ -25,6 +25,7 @@ from rnnlab.forecast import metrics as Mx
 from rnnlab.forecast import summaries as S
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.calendar import seasonal_scale
+from rnnlab.forecast.combination import BAND, Combination
 from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
@@ -154,9 +155,11 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     with covariates ``past`` / ``future`` (arrays, or {id: array} with a panel).
 
     Target "auto" fits one forecaster per candidate (``candidates``; of ``SCREEN`` networks past
-    ``SCREEN_ABOVE`` training points), keeps the target whose one-step forecasts on the
-    validation slice have the lowest RMSE relative to persistence there (the mean of that ratio
-    over the series; chosen on the training part alone), and fits its whole ensemble."""
+    ``SCREEN_ABOVE`` training points) and scores each by its one-step forecasts on the
+    validation slice: their RMSE relative to persistence's there (the mean of that ratio over
+    the series; chosen on the training part alone). It keeps the best target and every other
+    within ``BAND`` of it (``members_of``), fits their whole ensembles, and returns the best's
+    ``Forecaster`` alone or a ``Combination`` averaging them."""
     ys = [y] if panel is None else list(panel.values())
     ids = [None] if panel is None else list(panel)
     covs = [(past, future)] if panel is None else [((past or {}).get(k), (future or {}).get(k)) for k in ids]
@@ -172,18 +175,27 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
         f = fit({**cfg, "target": targets[0]})
         f.target_scores_ = {targets[0]: None}
         return f
-    # a long series: screen the candidates with SCREEN networks each, then fit the winner's whole
-    # ensemble (its first SCREEN networks are the screened ones again: the same seeds); a short
-    # one is cheap, and two networks choose worse there (measured: wineind took diff, 0.70 of
-    # persistence's RMSE against sdiff's 0.35 with ten)
+    # a long series: screen the candidates with SCREEN networks each, then fit the members' whole
+    # ensembles (their first SCREEN networks are the screened ones again: the same seeds); a
+    # short one is cheap, and two networks choose worse there (measured: wineind took diff, 0.70
+    # of persistence's RMSE against sdiff's 0.35 with ten)
     long = sum(len(v) for v in ys) > SCREEN_ABOVE
     screen = {**cfg, "ensemble": min(cfg["ensemble"], SCREEN)} if long else cfg
     fitted = {t: fit({**screen, "target": t}) for t in targets}
     scores = {t: _validation_ratio(fitted[t], ys, ids, covs) for t in targets}
-    best = min(scores, key=lambda t: scores[t])
-    f = fitted[best] if screen["ensemble"] == cfg["ensemble"] else fit({**cfg, "target": best})
+    keep = members_of(scores)
+    if screen["ensemble"] != cfg["ensemble"]:
+        fitted = {t: fit({**cfg, "target": t}) for t in keep}
+    f = fitted[keep[0]] if len(keep) == 1 else Combination([fitted[t] for t in keep])
     f.target_scores_ = scores
     return f
+
+
+def members_of(scores: dict) -> list:
+    """The candidates "auto" keeps, best first: those whose validation score is within
+    ``combination.BAND`` of the best (one: it is chosen; more: they are averaged)."""
+    best = min(scores.values())
+    return sorted((t for t in scores if scores[t] <= BAND * best), key=lambda t: scores[t])
 
 
 def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:

@@ -12,8 +12,8 @@ from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast import predict_covariates as PC
+from rnnlab.forecast.combination import load as load_model
 from rnnlab.forecast.heads import interval_levels
-from rnnlab.forecast.model import Forecaster
 
 
 def add_predict_parser(p) -> None:
@@ -76,7 +76,7 @@ def series_info(series, need: int, keep: int = 64) -> dict:
 
 
 def run_predict(args) -> int:
-    f = Forecaster.load(args.model)
+    f = load_model(args.model)
     sid = _series_id(f, args)
     series = _predict_series(f, args, sid)
     steps = args.steps or f.horizon
@@ -207,10 +207,10 @@ def run_export(args) -> int:
     from rnnlab.export.forecaster import export_forecaster
 
     need_onnx()
-    f = Forecaster.load(args.model)
+    f = load_model(args.model)
     steps = args.steps or f.horizon
     path = export_forecaster(f, args.out, steps)
-    L = D.levels_read(f.window, f.target, f.season)
+    L = f.levels_read
     print(f"rnnlab forecast export: {path}")
     print(f"  input  history  (M, {L}) float64: the last {L} levels up to each origin")
     print(f"  output forecast (M, {steps}) float64: the next {steps} levels")

@@ -58,10 +58,16 @@ def _version() -> str:
     return getattr(rnnlab, "__version__", "unknown")
 
 
+COMBINATION = "rnnlab-forecast-combination"  # a Combination's directory (combination.py)
+
+
 def is_forecast_model(directory) -> bool:
-    """A directory written by ``save`` (with the format marker, or an older one without)."""
+    """A directory written by ``save`` (with the format marker, or an older one without), of a
+    ``Forecaster`` or a ``Combination``."""
     fmt = json_format(os.path.join(str(directory), CONFIG_FILE))
-    return fmt == FORMAT or (fmt == "" and os.path.isfile(os.path.join(str(directory), WEIGHTS_FILE)))
+    if fmt in (FORMAT, COMBINATION):
+        return True
+    return fmt == "" and os.path.isfile(os.path.join(str(directory), WEIGHTS_FILE))
 
 
 def check_save_dir(directory, overwrite: bool = False) -> str:
@@ -73,6 +79,11 @@ def check_save_dir(directory, overwrite: bool = False) -> str:
 def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
     """Write ``f``'s ``config.json`` and ``model.safetensors`` as one directory, all or nothing."""
     directory = check_save_dir(directory, overwrite)
+    return write_dir(directory, lambda tmp: fill_model_dir(f, tmp))
+
+
+def fill_model_dir(f: Forecaster, tmp) -> None:
+    """Write ``f``'s ``config.json`` and ``model.safetensors`` into the new directory ``tmp``."""
     weights = {
         f"net{i}.{k}": np.ascontiguousarray(v)
         for i, net in enumerate(f.nets_)
@@ -106,11 +117,8 @@ def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
         "series": getattr(f, "series_info_", {}),
     }
 
-    def fill(tmp):
-        write_tensors(os.path.join(tmp, WEIGHTS_FILE), weights)
-        write_json(os.path.join(tmp, CONFIG_FILE), config, indent=2)
-
-    return write_dir(directory, fill)
+    write_tensors(os.path.join(tmp, WEIGHTS_FILE), weights)
+    write_json(os.path.join(tmp, CONFIG_FILE), config, indent=2)
 
 
 def read_model_dir(cls: type[Forecaster], directory) -> Forecaster:
@@ -122,6 +130,10 @@ def read_model_dir(cls: type[Forecaster], directory) -> Forecaster:
     cfg_path, w_path = os.path.join(directory, CONFIG_FILE), os.path.join(directory, WEIGHTS_FILE)
     if not os.path.isdir(directory):
         raise UserError(f"model directory {directory} does not exist")
+    if json_format(cfg_path) == COMBINATION:
+        raise UserError(
+            f"{directory} is a combination of forecasters: load it with rnnlab.forecast.load_model"
+        )
     if not (os.path.isfile(cfg_path) and os.path.isfile(w_path)):
         raise UserError(
             f"{directory} is not an rnnlab forecast model directory "
@@ -178,7 +190,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     f.scaler_ = D.StandardScaler()
     f.scaler_.mean_, f.scaler_.scale_ = float(cfg["scaler"]["mean"]), float(cfg["scaler"]["scale"])
     shrinks = cfg["shrink"]
-    if len(shrinks) != f.ensemble or not all(_number(a) and 0 <= a <= 1 for a in shrinks):
+    if len(shrinks) != f.ensemble or not all(is_number(a) and 0 <= a <= 1 for a in shrinks):
         raise ValueError("shrink must hold one factor in [0, 1] per network")
     f.shrinks_ = [float(a) for a in shrinks]
     f.calibration_ = _calibration(cfg.get("calibration"), f)
@@ -190,7 +202,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     n_train, n_valid = cfg.get("n_train_windows"), cfg.get("n_valid_windows")
     f.n_train_windows_ = n_train if isinstance(n_train, int) else None
     f.n_valid_windows_ = n_valid if isinstance(n_valid, int) else None
-    f.series_info_ = _series_info(cfg.get("series", {}))
+    f.series_info_ = series_info(cfg.get("series", {}))
     f.n_features_in_ = 1
     return f
 
@@ -232,7 +244,7 @@ def _covariates(cov) -> tuple:
         ok = (
             isinstance(sc, list) and len(sc) == 2 and all(isinstance(v, list) and len(v) == P + F for v in sc)
         )
-        if not ok or not all(_number(x) for v in sc for x in v) or not all(x > 0 for x in sc[1]):
+        if not ok or not all(is_number(x) for v in sc for x in v) or not all(x > 0 for x in sc[1]):
             raise ValueError("covariates['scalers'] must hold a mean and a positive sd per column")
         scalers.append((np.array(sc[0], np.float64), np.array(sc[1], np.float64)))
     return P, F, scalers or [None], cov["spec"]
@@ -263,12 +275,12 @@ def _calibration(cal, f) -> dict | None:
     if not isinstance(cal, dict):
         raise ValueError("calibration must be a JSON object or null")
     check_schema(cal, {"intervals": "list", "factors": "list"}, "calibration")
-    if [float(b) for b in cal["intervals"] if _number(b)] != list(f.intervals):
+    if [float(b) for b in cal["intervals"] if is_number(b)] != list(f.intervals):
         raise ValueError("calibration['intervals'] must be the model's intervals")
     factors = cal["factors"]
     good = lambda row: isinstance(row, list) and 0 < len(row) <= BOUNDS["horizon"]
     if len(factors) != len(f.intervals) or not all(
-        good(row) and all(_number(c) and c > 0 for c in row) for row in factors
+        good(row) and all(is_number(c) and c > 0 for c in row) for row in factors
     ):
         raise ValueError("calibration['factors'] must hold positive numbers per interval and step")
     if len({len(row) for row in factors}) != 1:
@@ -280,11 +292,11 @@ def _calibration(cal, f) -> dict | None:
     return {**cal, "intervals": list(f.intervals), "factors": factors, "applied": applied}
 
 
-def _number(v) -> bool:
+def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
-def _series_info(info) -> dict:
+def series_info(info) -> dict:
     """The saved ``series`` section, checked: names (strings) and, in newer models, the last
     dates (ISO strings) and values (finite numbers) that predict continues."""
     if not isinstance(info, dict):
@@ -310,7 +322,7 @@ def _history(info, where: str) -> dict:
     """``{"values", "dates"}`` checked: one finite number per ISO date, the dates increasing."""
     check_schema(info, {"values": "list", "dates": "list"}, where)
     values, dates = info["values"], info["dates"]
-    if len(values) != len(dates) or not all(_number(v) for v in values):
+    if len(values) != len(dates) or not all(is_number(v) for v in values):
         raise ValueError(f"{where}['values'] must hold one finite number per date")
     try:
         days = np.array(dates, dtype="datetime64[D]")
@@ -323,7 +335,7 @@ def _history(info, where: str) -> dict:
     if not isinstance(cov, dict) or len(cov) > MAX_COVARIATES:
         raise ValueError(f"{where}['covariates'] must map at most {MAX_COVARIATES} names to values")
     for name, col in cov.items():
-        if not isinstance(col, list) or len(col) != len(values) or not all(_number(v) for v in col):
+        if not isinstance(col, list) or len(col) != len(values) or not all(is_number(v) for v in col):
             raise ValueError(f"{where}['covariates'][{name!r}] must hold one finite number per date")
     out["covariates"] = {str(k): [float(v) for v in col] for k, col in cov.items()}
     return out

@@ -77,7 +77,12 @@ def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
     assert set(r["predictions"][0]) >= {"date", "actual", "predicted"}
     assert r["predictions"][0]["date"] == r["data"]["test"]["start"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(os.listdir(model)) == ["config.json", "model.safetensors"]
+    members = [f"member{k}" for k in range(r["target"].count("+") + 1)] if "+" in r["target"] else []
+    assert (
+        sorted(os.listdir(model)) == ["config.json", *members]
+        if members
+        else ["config.json", "model.safetensors"]
+    )
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".rnnlab")]  # no temp files left
 
     # predict with the saved model: defaults to the series it was trained on
@@ -91,14 +96,14 @@ def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
 
 
 def test_predict_matches_the_python_api(tmp_path, capsys, csv_path):
-    from rnnlab.forecast import Forecaster, load_series
+    from rnnlab.forecast import load_model, load_series
 
     model = tmp_path / "m"
     assert run(capsys, "--csv", csv_path, *FAST, "--no-plot", "--save", str(model))[0] == 0
     code = main(["forecast", "predict", "--model", str(model), "--csv", csv_path, "--steps", "2"])
     out, _ = capsys.readouterr()
     assert code == 0
-    values = Forecaster.load(model).predict(load_series(csv_path).values, 2)
+    values = load_model(model).predict(load_series(csv_path).values, 2)
     for v in values:
         assert f"{v:,.2f}" in out
 

@@ -138,23 +138,6 @@ def test_the_command_line_saves_and_predicts_a_deseason_model(tmp_path, capsys, 
     assert code == 2 and "positive values" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("long", [False, True])
-def test_auto_keeps_the_target_with_the_lowest_validation_ratio(monkeypatch, long):
-    """fit_model tries every candidate, scores each by one-step RMSE / persistence's on the
-    validation slice and keeps the lowest; on a long series it screens with SCREEN networks
-    and then fits the winner's whole ensemble."""
-    if long:
-        monkeypatch.setattr(P, "SCREEN_ABOVE", 10)
-    y = seasonal(150)
-    cfg = dict(P.DEFAULTS, season=12, window=12, hidden_size=4, epochs=2, ensemble=3, min_updates=0)
-    f = P.fit_model(cfg, y)
-    scores = f.target_scores_
-    assert list(scores) == P.candidates(cfg, [y])
-    assert f.target == min(scores, key=scores.get) and len(f.nets_) == 3
-    if not long:  # the kept forecaster is the one that was scored
-        assert P._validation_ratio(f, [y], [None], [(None, None)]) == pytest.approx(scores[f.target])
-
-
 def test_auto_on_a_series_too_short_for_its_seasonal_candidates_runs_on_changes(tmp_path, capsys):
     """52 months: long enough for changes with a window of a season, too short for sdiff's
     windows; auto keeps diff instead of refusing the series for a target nobody asked for."""

@@ -117,7 +117,8 @@ def test_save_and_predict_a_series_by_id(tmp_path, capsys):
     series = {"x": momentum(150, 4, 1.0), "y": momentum(140, 5, 50.0)}
     path = write_panel(tmp_path / "p.csv", series)
     model = tmp_path / "m"
-    code, out, err = run(capsys, "--csv", path, *PANEL_ARGS, *FAST, "--no-plot", "--save", str(model))
+    argv = ["--csv", path, *PANEL_ARGS, *FAST, "--no-plot", "--target", "diff", "--save", str(model)]
+    code, out, err = run(capsys, *argv)
     assert code == 0, err
     f = Forecaster.load(model)
     assert f.series_ids_ == ["x", "y"] and f.scalers_[1].scale_ > 10 * f.scalers_[0].scale_

@@ -18,6 +18,7 @@ from rnnlab.io import read_tensors, write_tensors
 
 FAST = ["--epochs", "1", "--hidden", "4", "--ensemble", "1", "--window", "5", "--test-size", "20"]
 FAST += ["--quiet", "--no-plot", "--baselines", "simple"]
+FAST += ["--target", "diff"]  # one Forecaster's directory (a Combination's: test_forecast_combination)
 
 
 def run(capsys, *argv):

@@ -1,0 +1,204 @@
+"""``Combination``: the forecasts of several fitted ``Forecaster``s, one per target, averaged.
+
+``--target auto`` fits a forecaster per candidate target and scores each on its validation
+slice (``pipeline.fit_model``). When several score close to the best (within ``BAND``), none of
+them is clearly better on so few windows, and picking one is a bet on noise: the combination
+averages them instead (Bates & Granger 1969; the M4 competition's lesson that combinations
+beat their members, Makridakis et al. 2020). With K members::
+
+    y_hat(t + h)    = (1 / K) sum_k y_hat_k(t + h)          the point forecast
+    Q(tau; t + h)   = (1 / K) sum_k Q_k(tau; t + h)         each quantile level averaged
+
+Averaging quantiles ("Vincentization", Lichtendahl, Grushka-Cockayne & Winkler 2013) keeps
+each member's calibrated intervals (``uncertainty``) and gives a valid quantile function
+(an average of non-decreasing ones); a mixture of the members' paths would widen the intervals
+by the members' disagreement, which their own calibration has already priced in.
+
+Saved as a directory: ``config.json`` (the format marker, the targets, their validation scores,
+the series' tail for predict) and ``member0/`` .. ``member{K-1}/``, each a ``Forecaster``'s own
+directory (``storage``); the member directories' names come from their count, never from the
+file. ``load`` reads either kind.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rnnlab.errors import NotFittedError, UserError
+from rnnlab.forecast import storage as St
+from rnnlab.forecast.forecasts import Forecasts
+from rnnlab.forecast.model import Forecaster
+from rnnlab.io import check_schema, json_format, read_json_object, write_dir, write_json
+
+BAND = 1.1  # members: the candidates whose validation score is within 10% of the best one's
+FORMAT = St.COMBINATION
+MAX_MEMBERS = 16
+# what every member shares (the configuration the CLI chose); read from the first member
+SHARED = (
+    "window horizon strategy cell hidden_size num_layers likelihood intervals season "
+    "n_past_ n_future_ series_ids_".split()
+)
+
+
+class Combination(Forecasts):
+    """The average of fitted ``Forecaster``s of one series (or one panel) that differ in their
+    target only (module docstring)."""
+
+    def __init__(self, members, scores=None):
+        members = list(members)
+        if not members or not all(isinstance(m, Forecaster) for m in members):
+            raise UserError("a Combination needs one or more fitted Forecasters")
+        if len(members) > MAX_MEMBERS:
+            raise UserError(f"a Combination holds at most {MAX_MEMBERS} forecasters, got {len(members)}")
+        first = members[0]
+        for m in members:
+            m._check_fitted()
+            for name in SHARED:
+                if getattr(m, name, None) != getattr(first, name, None):
+                    raise UserError(f"the forecasters of a Combination must share {name}")
+        self.members_ = members
+        self.target_scores_ = scores
+        self.series_info_: dict = {}
+        self.covariate_spec_: dict = {}
+
+    def __getattr__(self, name):
+        if name in SHARED:  # only called when normal lookup fails: the members' common settings
+            return getattr(self.__dict__["members_"][0], name)
+        raise AttributeError(f"'Combination' object has no attribute {name!r}")
+
+    def __repr__(self):
+        return f"Combination(target={self.target!r}, members={len(self.members_)})"
+
+    def _check_fitted(self):
+        if not self.members_:
+            raise NotFittedError("this Combination has no members")
+
+    # -- what the applications read -----------------------------------------------------
+    @property
+    def target(self) -> str:
+        """The members' targets joined by ``+``, e.g. ``deseason+deseason_mean``."""
+        return "+".join(m.target for m in self.members_)
+
+    @property
+    def probabilistic(self) -> bool:
+        return self.members_[0].probabilistic
+
+    @property
+    def first_origin(self) -> int:
+        return max(m.first_origin for m in self.members_)
+
+    @property
+    def levels_read(self) -> int:
+        return max(m.levels_read for m in self.members_)
+
+    @property
+    def nets_(self) -> list:
+        return [net for m in self.members_ for net in m.nets_]
+
+    @property
+    def shrinks_(self) -> list:
+        return [a for m in self.members_ for a in m.shrinks_]
+
+    @property
+    def histories_(self) -> list:
+        return [h for m in self.members_ for h in m.histories_]
+
+    @property
+    def calibration_(self):
+        """The first member's calibration (the report's); each member applies its own."""
+        return self.members_[0].calibration_
+
+    def get_params(self, deep=True) -> dict:
+        return {**self.members_[0].get_params(), "target": self.target}
+
+    # -- forecasts --------------------------------------------------------------------------
+    def _check_origins(self, y, origins):
+        origins = np.asarray(origins, np.int64).reshape(-1)
+        t0 = self.first_origin
+        if len(origins) and (origins.min() < t0 or origins.max() >= len(np.asarray(y))):
+            raise UserError(
+                f"forecast origins must lie in [{t0}, {len(np.asarray(y)) - 1}] "
+                f"(targets {self.target} with a window of {self.window} need {t0 + 1} values up to "
+                "the origin)"
+            )
+        return origins
+
+    def forecast_from(self, y, origins, steps=None, series=None, past=None, future=None) -> np.ndarray:
+        """``(M, steps)``: the mean of the members' ``forecast_from`` (``Forecaster``'s)."""
+        origins = self._check_origins(y, origins)
+        return np.mean(
+            [m.forecast_from(y, origins, steps, series, past, future) for m in self.members_], axis=0
+        )
+
+    def quantiles_from(
+        self, y, origins, levels, steps=None, calibrated=True, series=None, past=None, future=None
+    ) -> np.ndarray:
+        """``(M, steps, L)``: the mean of the members' quantiles at each level."""
+        origins = self._check_origins(y, origins)
+        q = [
+            m.quantiles_from(y, origins, levels, steps, calibrated, series, past, future)
+            for m in self.members_
+        ]
+        return np.mean(q, axis=0)
+
+    # -- save / load ------------------------------------------------------------------------
+    def save(self, directory, overwrite=False) -> str:
+        """``config.json`` and one ``Forecaster`` directory per member, all or nothing."""
+        directory = St.check_save_dir(directory, overwrite)
+        config = {
+            "format": FORMAT,
+            "format_version": 1,
+            "targets": [m.target for m in self.members_],
+            "target_scores": self.target_scores_,
+            "series": self.series_info_,
+            "covariate_spec": self.covariate_spec_,
+        }
+
+        def fill(tmp):
+            for k, m in enumerate(self.members_):
+                os.mkdir(os.path.join(tmp, f"member{k}"))
+                St.fill_model_dir(m, os.path.join(tmp, f"member{k}"))
+            write_json(os.path.join(tmp, St.CONFIG_FILE), config, indent=2)
+
+        return write_dir(directory, fill)
+
+    @classmethod
+    def load(cls, directory) -> Combination:
+        """A saved combination; anything else raises ``UserError`` (one line)."""
+        directory = str(directory)
+        try:
+            cfg = read_json_object(os.path.join(directory, St.CONFIG_FILE))
+            if cfg.get("format") != FORMAT or cfg.get("format_version") != 1:
+                raise ValueError(f"format is {cfg.get('format')!r} version {cfg.get('format_version')!r}")
+            check_schema(cfg, {"targets": "list", "series": "dict", "covariate_spec": "dict"}, St.CONFIG_FILE)
+            n = len(cfg["targets"])
+            if not 1 <= n <= MAX_MEMBERS:
+                raise ValueError(f"targets must name 1 to {MAX_MEMBERS} members")
+            scores = cfg.get("target_scores")
+            if scores is not None and not (
+                isinstance(scores, dict) and all(v is None or St.is_number(v) for v in scores.values())
+            ):
+                raise ValueError("target_scores must map targets to numbers")
+            series = St.series_info(cfg["series"])
+        except (ValueError, TypeError, UserError, OSError) as e:
+            raise UserError(
+                f"{directory} is not a valid rnnlab forecast model: {str(e).splitlines()[0]}"
+            ) from None
+        members = [St.read_model_dir(Forecaster, os.path.join(directory, f"member{k}")) for k in range(n)]
+        if [m.target for m in members] != cfg["targets"]:
+            raise UserError(
+                f"{directory} is not a valid rnnlab forecast model: its members' targets differ from "
+                "config.json's"
+            )
+        out = cls(members, scores)
+        out.series_info_, out.covariate_spec_ = series, cfg["covariate_spec"]
+        return out
+
+
+def load(directory):
+    """The model saved in ``directory``: a ``Combination`` or a ``Forecaster`` (by its format)."""
+    if json_format(os.path.join(str(directory), St.CONFIG_FILE)) == FORMAT:
+        return Combination.load(directory)
+    return Forecaster.load(directory)
