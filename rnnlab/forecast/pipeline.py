@@ -19,13 +19,13 @@ import numpy as np
 from rnnlab.errors import UserError
 from rnnlab.forecast import baselines as B
 from rnnlab.forecast import classical as C
+from rnnlab.forecast import combination as Cm
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
 from rnnlab.forecast import metrics as Mx
 from rnnlab.forecast import summaries as S
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.calendar import seasonal_scale
-from rnnlab.forecast.combination import BAND, Combination
 from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
@@ -158,7 +158,7 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     ``SCREEN_ABOVE`` training points) and scores each by its one-step forecasts on the
     validation slice: their RMSE relative to persistence's there (the mean of that ratio over
     the series; chosen on the training part alone). It keeps the best target and every other
-    within ``BAND`` of it (``members_of``), fits their whole ensembles, and returns the best's
+    within ``combination.BAND`` of it (``members_of``), fits their whole ensembles, and returns the best's
     ``Forecaster`` alone or a ``Combination`` averaging them."""
     ys = [y] if panel is None else list(panel.values())
     ids = [None] if panel is None else list(panel)
@@ -186,7 +186,7 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     keep = members_of(scores)
     if screen["ensemble"] != cfg["ensemble"]:
         fitted = {t: fit({**cfg, "target": t}) for t in keep}
-    f = fitted[keep[0]] if len(keep) == 1 else Combination([fitted[t] for t in keep])
+    f = fitted[keep[0]] if len(keep) == 1 else Cm.Combination([fitted[t] for t in keep])
     f.target_scores_ = scores
     return f
 
@@ -195,7 +195,7 @@ def members_of(scores: dict) -> list:
     """The candidates "auto" keeps, best first: those whose validation score is within
     ``combination.BAND`` of the best (one: it is chosen; more: they are averaged)."""
     best = min(scores.values())
-    return sorted((t for t in scores if scores[t] <= BAND * best), key=lambda t: scores[t])
+    return sorted((t for t in scores if scores[t] <= Cm.BAND * best), key=lambda t: scores[t])
 
 
 def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:

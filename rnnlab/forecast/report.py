@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from rnnlab.forecast import combination as Cm
+
 
 def describe(cfg) -> str:
     s = (
@@ -158,10 +160,11 @@ def _print_summary(report, file):
     scores = report.get("target_scores") or {}
     if len(scores) > 1:
         shown = ", ".join(f"{t} {_fmt(v, 3)}" for t, v in scores.items())
+        what = f"the {'better' if len(scores) == 2 else 'best'} on the validation slice"
+        if "+" in report["target"]:
+            what = f"averaged, each within {Cm.BAND - 1:.0%} of the best on the validation slice"
         print(
-            f"Target {report['target']}: the {'better' if len(scores) == 2 else 'best'} on the validation "
-            f"slice (one-step RMSE / "
-            f"persistence's there: {shown})",
+            f"Target {report['target']}: {what} (one-step RMSE / persistence's there: {shown})",
             file=file,
         )
     if report["config"].get("shrink"):

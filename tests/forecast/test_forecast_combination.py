@@ -168,7 +168,7 @@ def test_onnx_graph_of_a_combination_matches_its_forecasts(members):
 def test_the_command_line_saves_predicts_and_exports_a_combination(tmp_path, capsys, monkeypatch):
     """A wide band keeps every candidate: the report names them, the saved combination predicts
     the saved tail as the combination does the whole series, and exports."""
-    monkeypatch.setattr(P, "BAND", 1e9)
+    monkeypatch.setattr(Cm, "BAND", 1e9)
     y = seasonal(170)
     csv = write_csv(tmp_path / "m.csv", y, start="2000-01-01", freq="MS", date_fmt="%Y-%m-%d")
     fast = [a for a in FAST if a not in ("--window", "5")]
@@ -176,6 +176,7 @@ def test_the_command_line_saves_predicts_and_exports_a_combination(tmp_path, cap
     code, out, err = run(capsys, "--csv", csv, *fast, "--no-plot", "--save", str(model), "--report", str(rep))
     assert code == 0, err
     report = json.loads(rep.read_text())
+    assert f"Target {report['target']}: averaged, each within" in out
     assert report["target"] == "+".join(P.members_of(report["target_scores"])) and "+" in report["target"]
     code, out, err = run(capsys, "predict", "--model", str(model), "--steps", "3")
     assert code == 0, err
@@ -191,7 +192,7 @@ def test_a_panel_combination_predicts_each_series_by_id(tmp_path, capsys, monkey
     saved combination predicts series y from its saved tail as the fitted one does."""
     from test_forecast_panel import PANEL_ARGS, write_panel
 
-    monkeypatch.setattr(P, "BAND", 1e9)
+    monkeypatch.setattr(Cm, "BAND", 1e9)
     series = {"x": seasonal(120, m=7, seed=1), "y": 30 * seasonal(110, m=7, seed=2)}
     path = write_panel(tmp_path / "p.csv", series)
     model = tmp_path / "m"
