@@ -158,7 +158,7 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     ``SCREEN_ABOVE`` training points) and scores each by its one-step forecasts on the
     validation slice: their RMSE relative to persistence's there (the mean of that ratio over
     the series; chosen on the training part alone). It keeps the best target and every other
-    within ``combination.BAND`` of it (``members_of``), fits their whole ensembles, and returns the best's
+    close to it (``combination.members``), fits their whole ensembles, and returns the best's
     ``Forecaster`` alone or a ``Combination`` averaging them."""
     ys = [y] if panel is None else list(panel.values())
     ids = [None] if panel is None else list(panel)
@@ -182,8 +182,9 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     long = sum(len(v) for v in ys) > SCREEN_ABOVE
     screen = {**cfg, "ensemble": min(cfg["ensemble"], SCREEN)} if long else cfg
     fitted = {t: fit({**screen, "target": t}) for t in targets}
-    scores = {t: _validation_ratio(fitted[t], ys, ids, covs) for t in targets}
-    keep = members_of(scores)
+    errors = {t: _validation_errors(fitted[t], ys, ids, covs) for t in targets}
+    scores = {t: _ratio(errors[t]) for t in targets}
+    keep = Cm.members(scores, errors)
     if screen["ensemble"] != cfg["ensemble"]:
         fitted = {t: fit({**cfg, "target": t}) for t in keep}
     f = fitted[keep[0]] if len(keep) == 1 else Cm.Combination([fitted[t] for t in keep])
@@ -191,23 +192,29 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
     return f
 
 
-def members_of(scores: dict) -> list:
-    """The candidates "auto" keeps, best first: those whose validation score is within
-    ``combination.BAND`` of the best (one: it is chosen; more: they are averaged)."""
-    best = min(scores.values())
-    return sorted((t for t in scores if scores[t] <= Cm.BAND * best), key=lambda t: scores[t])
-
-
-def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:
-    """The mean over the series of one-step RMSE / persistence's RMSE on the validation slice."""
-    ratios = []
+def _validation_errors(f: Forecaster, ys, ids, covs) -> list:
+    """Per series, ``{origin: one-step error / persistence's RMSE}`` on ``f``'s validation slice
+    (a flat slice, where persistence is exact: the errors over their own RMSE)."""
+    out = []
     for yi, sid, o, (past, future) in zip(ys, ids, f.valid_origins_, covs):
         yi = np.asarray(yi, np.float64)
         err = yi[o + 1] - f.forecast_from(yi, o, 1, sid, past, future)[:, 0]
         naive = yi[o + 1] - yi[o]
         denom = float(np.sqrt(np.mean(naive * naive)))
-        ratios.append(float(np.sqrt(np.mean(err * err))) / denom if denom > 0 else 1.0)
-    return float(np.mean(ratios))
+        if not denom > 0:
+            denom = max(float(np.sqrt(np.mean(err * err))), 1e-300)
+        out.append(dict(zip(o.tolist(), (err / denom).tolist())))
+    return out
+
+
+def _ratio(errors: list) -> float:
+    """The mean over the series of one-step RMSE / persistence's RMSE (``_validation_errors``)."""
+    return float(np.mean([np.sqrt(np.mean(np.square(list(e.values())))) for e in errors]))
+
+
+def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:
+    """The mean over the series of one-step RMSE / persistence's RMSE on the validation slice."""
+    return _ratio(_validation_errors(f, ys, ids, covs))
 
 
 def make_forecaster(cfg: dict) -> Forecaster:
