@@ -121,8 +121,8 @@ def add_model_args(m) -> None:
         help=f"what the network models: levels, changes, log returns, seasonal differences, the "
         f"seasonally adjusted log level against its last value (deseason) or its mean over a season "
         f"(deseason_mean), or auto: the best of changes and, with a season, deseason and "
-        f"deseason_mean (sdiff for a series not positive) on the validation slice "
-        f"(default {d['target']})",
+        f"deseason_mean (sdiff for a series not positive) on the validation slice, averaged "
+        f"with those within 10%% of it and not significantly worse (default {d['target']})",
     )
     m.add_argument(
         "--window",
