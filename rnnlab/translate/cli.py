@@ -169,10 +169,14 @@ def cmd_train(args):
     pairs = corpus.read_pairs(cfg["pairs"], reverse=cfg["reverse"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
     run_cfg = {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])}
-    if args.resume and root:
-        write_json(out / "config.json", run_cfg)
-    elif root:  # a fresh run gets a fresh directory: nothing of an older one mixes in
+    if root and not args.resume:  # a fresh run gets a fresh directory: nothing of an older one mixes in
         write_dir(out, lambda tmp: write_json(os.path.join(tmp, "config.json"), run_cfg))
+
+    def save_config():
+        """A resumed run's config.json, once its checkpoint loaded: a refused resume changes nothing."""
+        if args.resume and root:
+            write_json(out / "config.json", run_cfg)
+
     tr = Translator(**translator_params(cfg), threads=threads, verbose=1 if args.quiet else 2)
     if root:
         print(
@@ -184,12 +188,14 @@ def cmd_train(args):
     try:
         tr.fit(split["train"], valid=split["valid"], checkpoint_dir=out / "checkpoint", resume=args.resume)
     except KeyboardInterrupt:
+        save_config()
         print(
             f"rnnlab translate: interrupted; the last finished epoch is saved in {out / 'checkpoint'}: "
             f"continue with 'rnnlab translate train --out {out} --resume'",
             file=sys.stderr,
         )
         return 130
+    save_config()
     if root:
         tr.save(out)
         _print_done(tr, out, t0)

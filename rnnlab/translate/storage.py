@@ -267,7 +267,8 @@ def _read_checkpoint(ckpt: Path):
             epoch, name = key.split("/", 1)
             recent.setdefault(int(epoch), {})[name] = v
     except FileNotFoundError as e:
-        raise UserError(f"cannot resume: no checkpoint in {ckpt} ({Path(e.filename).name} missing)") from None
+        missing = Path(e.filename or str(e).rsplit(": ", 1)[-1]).name  # safetensors sets no filename
+        raise UserError(f"cannot resume: no checkpoint in {ckpt} ({missing} missing)") from None
     except (OSError, ValueError, TypeError, AttributeError, SafetensorError) as e:
         raise UserError(f"cannot resume: the checkpoint in {ckpt} is corrupt ({e})") from None
     return meta, weights, ostate, best, sorted(recent.items())

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.errors import UserError
-from rnnlab.forecast import Forecaster
+from rnnlab.forecast import Combination, Forecaster
 from rnnlab.forecast import data as D
 
 DATES = st.one_of(
@@ -104,12 +104,18 @@ def test_random_series_through_the_whole_command(values, target):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """One forecast model (with its saved history) and one translator, made once."""
+    """One forecast model (with its saved history), one combination of two and one translator,
+    made once."""
     root = tmp_path_factory.mktemp("models")
-    csv = write_csv(root / "s.csv", random_walk(120))
+    y = random_walk(120)
+    csv = write_csv(root / "s.csv", y)
     fast = ["--epochs", "1", "--hidden", "3", "--ensemble", "1", "--window", "4", "--test-size", "10"]
-    fast += ["--baselines", "simple"]
+    fast += ["--baselines", "simple", "--target", "diff"]
     assert run_cli(["forecast", "--csv", csv, *fast, "--quiet", "--no-plot", "--save", root / "f"])[0] == 0
+    f = Forecaster.load(root / "f")
+    c = Combination([f, Forecaster(**{**f.get_params(), "target": "level"}).fit(y[:110])])
+    c.series_info_ = f.series_info_
+    c.save(root / "c")
     (root / "p.tsv").write_text("".join(f"a b {i % 4} .\tB A {i % 4} .\n" for i in range(60)))
     tiny = ["--hidden", "4", "--emb", "4", "--min-freq", "1", "--epochs", "1", "--quiet"]
     assert run_cli(["translate", "train", "--out", root / "t", "--pairs", root / "p.tsv", *tiny])[0] == 0
@@ -147,7 +153,7 @@ def _corrupt(data, path):
 
 @given(st.data())
 def test_corrupted_model_directories_load_or_say_why(models, data):
-    kind = data.draw(st.sampled_from(["f", "t"]))
+    kind = data.draw(st.sampled_from(["f", "c", "t"]))
     with tempfile.TemporaryDirectory() as tmp:
         d = os.path.join(tmp, "m")
         shutil.copytree(models / kind, d)
@@ -155,7 +161,7 @@ def test_corrupted_model_directories_load_or_say_why(models, data):
         for name in data.draw(st.lists(st.sampled_from(files), min_size=1, max_size=2, unique=True)):
             _corrupt(data, os.path.join(d, name))
         if data.draw(st.booleans()):  # swap a file between the two applications
-            other = models / ("t" if kind == "f" else "f")
+            other = models / ("f" if kind == "t" else "t")
             src = data.draw(st.sampled_from(sorted(os.listdir(other))))
             if os.path.isfile(other / src):
                 shutil.copy(
@@ -164,7 +170,7 @@ def test_corrupted_model_directories_load_or_say_why(models, data):
                         d, data.draw(st.sampled_from(["config.json", "translator.json", "model.safetensors"]))
                     ),
                 )
-        if kind == "f":
+        if kind in ("f", "c"):
             run_cli(["forecast", "predict", "--model", d, "--steps", "3"])
         else:
             run_cli(["translate", "run", "--model", d, "a b 1 ."])
@@ -198,7 +204,7 @@ def test_save_never_replaces_what_is_not_a_model(models, files):
 
 SAVER = """
 import sys
-from rnnlab.forecast import Forecaster
+from rnnlab.forecast import Combination, Forecaster
 f = Forecaster.load(sys.argv[1])
 print("ready", flush=True)
 while True:
