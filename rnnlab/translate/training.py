@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from rnnlab.errors import UserError
 from rnnlab.nn import runtime
 from rnnlab.optim import clip_grad_norm
 from rnnlab.translate.batching import count_target_tokens, shard_batch
@@ -63,7 +64,7 @@ def train_epoch(
         tokens += k
         n += 1
         if not np.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss} at batch {n}: lower the learning rate")
+            raise UserError(f"training diverged: the loss became {loss} at batch {n} (lower --lr, or --clip)")
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")

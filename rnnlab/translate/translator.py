@@ -218,6 +218,11 @@ class Translator(Decoding):
                 break
             epoch = st["epoch"] + 1
             stats = self._fit_epoch(opt, batches, epoch, deadline)
+            if not all(np.isfinite(v).all() for v in self.model_.state_dict().values()):
+                raise UserError(
+                    f"training diverged: the weights became NaN or infinite in epoch {epoch} "
+                    "(lower --lr, or --clip)"
+                )
             best_state = self._record_epoch(st, epoch, stats, opt, valid_refs, best_state, t_start)
             if self.average_last > 1:  # the last K epochs' weights, averaged at the end
                 recent = [*recent, (epoch, self.model_.state_dict())][-self.average_last :]

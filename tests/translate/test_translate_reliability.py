@@ -74,6 +74,16 @@ def test_blank_stdin_is_refused_like_an_empty_argument(model_dir, tmp_path, caps
     assert not (tmp_path / "a.png").exists()
 
 
+@pytest.mark.parametrize("batch", ["512", "32"])  # one batch an epoch (the weights), or several (the loss)
+def test_a_diverging_training_says_so_in_one_line(corpus_file, tmp_path, capsys, batch):
+    out = tmp_path / "m"
+    argv = ["translate", "train", "--out", str(out), "--pairs", str(corpus_file), "--epochs", "2", *TINY]
+    code, _, err = run([*argv, "--lr", "1e40", "--batch-size", batch], capsys)
+    assert code == 2 and "Traceback" not in err, err  # numpy's overflow warnings come first, a line each
+    assert err.strip().splitlines()[-1].startswith("rnnlab translate: error: training diverged")
+    assert not (out / "translator.json").exists()
+
+
 def test_train_refuses_a_directory_that_is_not_a_translator(model_dir, corpus_file, tmp_path, capsys):
     other = tmp_path / "forecast-model"
     other.mkdir()
