@@ -52,6 +52,8 @@ positive_float = number(float, 0.0, "a positive number", low_open=True)
 nonnegative_float = number(float, 0.0, "a number >= 0")
 unit_interval = number(float, 0.0, "a number in [0, 1]", 1.0)
 fraction = number(float, 0.0, "a number in [0, 1)", 1.0, high_open=True)
+# Adam's step is about lr in every weight: past 10 a step overflows float32 in a few updates
+learning_rate = number(float, 0.0, "a learning rate in (0, 10]", 10.0, low_open=True)
 
 
 def bounded_int(high: int, low: int = 1):

@@ -260,7 +260,7 @@ def add_training_args(t) -> None:
         help=f"windows per batch (default {d['batch_size']})",
     )
     t.add_argument(
-        "--lr", type=cliargs.positive_float, default=None, help=f"Adam learning rate (default {d['lr']})"
+        "--lr", type=cliargs.learning_rate, default=None, help=f"Adam learning rate (default {d['lr']})"
     )
     t.add_argument(
         "--clip",

@@ -114,7 +114,7 @@ def add_training_arguments(t):
         help="stop training after this many minutes in all (resumed runs included)",
     )
     t.add_argument("--batch-size", type=cliargs.positive_int, help="sentence pairs per update (default: 64)")
-    t.add_argument("--lr", type=cliargs.positive_float, help="Adam learning rate (default: 0.001)")
+    t.add_argument("--lr", type=cliargs.learning_rate, help="Adam learning rate (default: 0.001)")
     t.add_argument("--clip", type=cliargs.positive_float, help="clip the global gradient norm (default: 5)")
     t.add_argument(
         "--lr-decay",

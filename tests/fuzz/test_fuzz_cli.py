@@ -78,6 +78,14 @@ TRANSLATE_OPTIONS = [
 ]  # fmt: skip
 
 
+def _float(text):
+    """``text`` as a number, or None ("²" is a digit to ``str.isdigit`` and no number)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 @given(st.sampled_from(TRANSLATE_OPTIONS), ODD)
 def test_translate_train_options_that_are_refused_touch_nothing(option, value):
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +94,7 @@ def test_translate_train_options_that_are_refused_touch_nothing(option, value):
             fh.write("".join(f"a b {i} .\tB A {i} .\n" for i in range(40)))
         argv = ["translate", "train", "--out", os.path.join(tmp, "m"), "--pairs", pairs, "--quiet"]
         argv += ["--epochs", "1", "--hidden", "4", "--emb", "4", "--min-freq", "1"]
-        v = float(value) if value.replace(".", "", 1).isdigit() else None
+        v = _float(value)
         if v is not None and v > 3 and option in ("--epochs", "--hidden", "--emb", "--layers", "--max-len"):
             value = "3"  # inside the bounds: keep the case small
         if option == "--time-budget" and v is not None and v > 0:
