@@ -409,6 +409,14 @@ def _cli(args):
         else:
             print(f"# GEMM libraries timed on {entry['key']['cpu']}, {entry['key']['threads']} threads")
             print(bench_limits.tune_table(entry) + "\n")
+            from rnnlab.nn.backend.tuning import CONTENDED
+
+            share = entry.get("contention")
+            if share is not None and share > CONTENDED:
+                print(
+                    f"# other processes took {share:.0%} of the timed threads' time: this choice is"
+                    " used by this run only, not cached (run --tune again when the machine is quiet)\n"
+                )
     env = environment()
     print("# " + describe_environment(env))
     print(HEADER)

@@ -66,7 +66,11 @@ def test_parallel_directions_equal_serial(mode, kw, N, lengths, jobs):
     ref = run(mode, kw, 1, N, True, lengths)
     assert jobs == []  # one thread: the directions in turn
     got = run(mode, kw, 2, N, True, lengths)
-    assert jobs and all(j == (2, 2) for j in jobs)  # every layer: two jobs, two threads
+    # every layer: two jobs with a thread each; a library with per-thread counts keeps its
+    # global count (each job sets its own), one without has it lowered to 1 for the run
+    # (which library runs is measured per machine: tuning.py)
+    per_caller = 2 if FAST.lib.local_threads is not None else 1
+    assert jobs and all(j == (2, per_caller) for j in jobs), (type(FAST.lib).__name__, jobs)
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-5)
 

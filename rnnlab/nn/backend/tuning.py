@@ -11,6 +11,7 @@ the loops use it (``h @ W^T`` forward, ``da @ W`` backward), with each library's
 The choice is cached in ``$XDG_CACHE_HOME/rnnlab/gemm-choice.json`` (``~/.cache`` by default;
 ``RNNLAB_CACHE_DIR`` moves it), keyed by the CPU model, the thread count and the libraries'
 versions: the first use on a machine measures (about 1-3 s), later runs read it.
+A measurement that other processes got in the way of is not cached (``contention``).
 ``rnnlab bench --tune`` measures again and prints the table. ``RNNLAB_TUNE=0`` skips the
 measurement (then the first library of ``ORDER`` that loads runs everything).
 """
@@ -168,16 +169,52 @@ def load_choice(libs, threads):
     return entry
 
 
+CONTENDED = 0.25  # a measurement is not cached when others took this share of its threads' time
+
+
+def _cpu_jiffies():
+    """(busy, total) clock ticks of the whole machine since boot (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def contention(run, threads: int):
+    """``(run(), share)``: ``share`` is the part of ``threads`` cores' time during ``run`` that
+    other processes took beyond the cores this process leaves free (0: nobody in the way;
+    None: not measurable here). Measured on this machine: a test suite's MPI ranks running
+    during the measurement made oneDNN read ~100 GF/s (one core's worth) against ~210 alone, and
+    OpenBLAS won every class; cached, that choice would have stayed for every later run."""
+    before, own0, t0 = _cpu_jiffies(), os.times(), time.perf_counter()
+    result = run()
+    after, own1, wall = _cpu_jiffies(), os.times(), time.perf_counter() - t0
+    if before is None or after is None or after[1] <= before[1] or wall <= 0:
+        return result, None
+    tick = (after[1] - before[1]) / (os.cpu_count() or 1) / wall  # ticks per core-second
+    others = (after[0] - before[0]) / tick - (own1.user + own1.system - own0.user - own0.system)
+    spare = max((os.cpu_count() or 1) - threads, 0) * wall  # core-seconds we do not use
+    return result, max(others - spare, 0.0) / (max(threads, 1) * wall)
+
+
 def tune(libs: dict, threads: int, budget=0.01) -> dict:
-    """Measure, choose, cache; returns the entry (``choice``, ``table``, ``key``, ``date``)."""
-    table = measure(libs, budget)
+    """Measure, choose, cache; returns the entry (``choice``, ``table``, ``key``, ``date``,
+    ``contention``). A measurement that other processes contended (``contention``, above
+    ``CONTENDED``) is used by this process only: the next one measures again."""
+    table, share = contention(lambda: measure(libs, budget), threads)
     key = _key(libs, threads)
     entry = {
         "choice": choose(table, {n: lib.pool for n, lib in libs.items()}),
         "table": table,
         "key": key,
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "contention": None if share is None else round(share, 3),
     }
+    if share is not None and share > CONTENDED:
+        return entry
     path = cache_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
