@@ -79,7 +79,11 @@ def test_tune_caches_by_cpu_threads_and_versions(cache, monkeypatch):
     pytest.importorskip("numba")
     calls = []
     real = tuning.measure
-    monkeypatch.setattr(tuning, "measure", lambda libs, budget=0.01: calls.append(1) or real(libs, 0.002))
+    monkeypatch.setattr(
+        tuning,
+        "measure",
+        lambda libs, budget=0.01, threads=None: calls.append(1) or real(libs, 0.002, threads),
+    )
     entry = tuning.tune(LIBS, 2)
     assert calls and set(entry["choice"]) == set(tuning.classes())
     assert set(entry["choice"].values()) <= set(LIBS)
@@ -182,7 +186,7 @@ def test_a_mixed_choice_equals_the_numpy_loop(mode, N, lengths, monkeypatch):
         assert_close(k, got[k], ref[k], 1e-5)
 
 
-def _fake_measure(libs, budget=0.01):
+def _fake_measure(libs, budget=0.01, threads=None):
     return {c: {n: 100.0 + i for i, n in enumerate(libs)} for c in tuning.classes()}
 
 
@@ -224,3 +228,30 @@ def test_contention_sees_processes_on_the_cores_it_times(monkeypatch):
     assert busy is not None and busy > 0.5, busy  # every core taken by someone else: ~1.0
     monkeypatch.setattr(tuning, "_cpu_jiffies", lambda: None)
     assert tuning.contention(lambda: 7, cores) == (7, None)  # not measurable: None
+
+
+def test_each_library_is_timed_on_the_threads_asked_then_set_back(monkeypatch):
+    """torch.set_num_threads(1) leaves the OpenMP count (oneDNN's, MKL's) at 1 and OpenBLAS' at
+    2: timed as found, the OpenMP libraries would read half their rate."""
+
+    class Counted(_Lib):
+        count = 1
+
+        def get_threads(self):
+            return self.count
+
+        def set_threads(self, n):
+            self.count = n
+
+    libs = {"a": Counted("a", "p"), "b": Counted("b", "q")}
+    libs["b"].count = 3
+    seen = []
+    monkeypatch.setattr(
+        tuning, "_measure_one", lambda table, name, lib, budget: seen.append((name, lib.count))
+    )
+    tuning.measure(libs, threads=2)
+    assert seen == [("a", 2), ("b", 2)]
+    assert (libs["a"].count, libs["b"].count) == (1, 3)  # as they were
+    seen.clear()
+    tuning.measure(libs)  # no count asked: as found
+    assert seen == [("a", 1), ("b", 3)]

@@ -107,24 +107,37 @@ def _data(shape):
 _buffer: list = []
 
 
-def measure(libs: dict, budget=0.01) -> dict:
+def measure(libs: dict, budget=0.01, threads: int | None = None) -> dict:
     """``{class: {library: GF/s}}`` for every class (both orientations, summed time).
 
     One library at a time, with a pause between libraries: OpenBLAS' threads spin for a while
     after a call, and an OpenMP library timed meanwhile shares the cores with them (measured,
-    Zen 4: oneDNN read 0.5-10 GF/s right after OpenBLAS, 60-200 alone)."""
+    Zen 4: oneDNN read 0.5-10 GF/s right after OpenBLAS, 60-200 alone). ``threads``: each
+    library is set to that many for its timing (and set back after), so that no library is
+    timed on a count another program left behind (``torch.set_num_threads(1)`` sets the
+    OpenMP count that oneDNN and MKL read, not OpenBLAS')."""
     table: dict = {c: {} for c in classes()}
     try:
         for i, (name, lib) in enumerate(libs.items()):
             if i:
                 time.sleep(0.25)
-            for m, M in enumerate(ROW_REP):
-                for s, (K, Nc) in enumerate(SIZE_REP):
-                    seconds = _time(lib, M, K, Nc, True, budget) + _time(lib, M, Nc, K, False, budget)
-                    table[f"m{m}-s{s}"][name] = round(2 * 2.0 * M * K * Nc / seconds / 1e9, 1)
+            before = lib.get_threads()
+            if threads is not None:
+                lib.set_threads(threads)
+            try:
+                _measure_one(table, name, lib, budget)
+            finally:
+                lib.set_threads(before)
     finally:
         _buffer.clear()  # 26 MB of timing data, not kept for the life of the process
     return table
+
+
+def _measure_one(table, name, lib, budget):
+    for m, M in enumerate(ROW_REP):
+        for s, (K, Nc) in enumerate(SIZE_REP):
+            seconds = _time(lib, M, K, Nc, True, budget) + _time(lib, M, Nc, K, False, budget)
+            table[f"m{m}-s{s}"][name] = round(2 * 2.0 * M * K * Nc / seconds / 1e9, 1)
 
 
 def choose(table: dict, pools: dict) -> dict:
@@ -204,7 +217,7 @@ def tune(libs: dict, threads: int, budget=0.01) -> dict:
     """Measure, choose, cache; returns the entry (``choice``, ``table``, ``key``, ``date``,
     ``contention``). A measurement that other processes contended (``contention``, above
     ``CONTENDED``) is used by this process only: the next one measures again."""
-    table, share = contention(lambda: measure(libs, budget), threads)
+    table, share = contention(lambda: measure(libs, budget, threads), threads)
     key = _key(libs, threads)
     entry = {
         "choice": choose(table, {n: lib.pool for n, lib in libs.items()}),
