@@ -1,5 +1,6 @@
 """`rnnlab forecast` against the statistical classics on public series it was not tuned on.
 
+    pip install -e ".[bench]"     # pmdarima's and statsmodels' series, statsforecast's classics
     python benchmarks/forecast_series.py [--set dev|heldout] [--likelihood ...] [--calibration ...]
                                          [--only NAME ...] [--seeds 0 10 20] [--out FILE.json]
 

@@ -66,7 +66,7 @@ def choice():
         libs = {n: lib for n in names if (lib := library(n)) is not None}
         if not libs:
             _state[key] = None
-        elif len(libs) == 1 or not tuning.enabled():
+        elif len(libs) == 1 or not tuning.enabled() or not _numba_imports():
             first = next(n for n in tuning.ORDER + (setting,) if n in libs)
             _state[key] = ({c: first for c in tuning.classes()}, libs)
         else:
@@ -74,6 +74,16 @@ def choice():
             entry = tuning.load_choice(libs, threads) or tuning.tune(libs, threads)
             _state[key] = (entry["choice"], libs)
     return _state[key]
+
+
+def _numba_imports() -> bool:
+    """The timing runs the products through the compiled loops: without numba there is
+    nothing to time (and nothing compiled that a choice would serve)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def forget_choice() -> None:
