@@ -33,6 +33,9 @@ from rnnlab.forecast.targets import transform as transform
 
 FILLS = ("none", "ffill")
 MIN_TRAIN_WINDOWS = 20  # fewer training windows than this cannot fit anything
+# a series of a panel (one global model) needs one training window of its own: the pool of
+# every series' windows is what must reach MIN_TRAIN_WINDOWS (pooling.pool)
+MIN_SERIES_WINDOWS = 1
 # |values| above this make sums of squares overflow float64 (1e154 ** 2 > 1.8e308): refused
 MAX_ABS_VALUE = 1e150
 
@@ -339,19 +342,29 @@ def test_count(n: int, test_size) -> int:
     return int(test_size)
 
 
-def min_train_length(window: int, n_out: int, target: str, valid: bool = True, season: int = 1) -> int:
-    """The shortest training part: MIN_TRAIN_WINDOWS windows (+ a validation slice of 2 and
+def min_train_length(
+    window: int, n_out: int, target: str, valid: bool = True, season: int = 1, min_windows=MIN_TRAIN_WINDOWS
+) -> int:
+    """The shortest training part: ``min_windows`` windows (+ a validation slice of 2 and
     the n_out - 1 windows dropped between them) with all n_out targets inside it."""
-    n_windows = MIN_TRAIN_WINDOWS + (2 + n_out - 1 if valid else 0)
+    n_windows = min_windows + (2 + n_out - 1 if valid else 0)
     return n_windows + n_out + first_origin(window, target, season)
 
 
-def min_length(window: int, n_out: int, target: str, test_size, valid: bool = True, season: int = 1) -> int:
+def min_length(
+    window: int,
+    n_out: int,
+    target: str,
+    test_size,
+    valid: bool = True,
+    season: int = 1,
+    min_windows=MIN_TRAIN_WINDOWS,
+) -> int:
     """The shortest series whose training part (what the test part leaves) is long enough.
 
     ``n - test_count(n)`` never decreases with n, so a bisection finds it (a test fraction
     near 1 needs about need / (1 - f) points: no loop over them)."""
-    need = min_train_length(window, n_out, target, valid, season)
+    need = min_train_length(window, n_out, target, valid, season, min_windows)
     if isinstance(test_size, float):
         hi = max(need + 1, int((need + 2) / (1.0 - test_size)) + 2) if test_size < 1 else need + 1
     else:
@@ -368,29 +381,44 @@ def min_length(window: int, n_out: int, target: str, test_size, valid: bool = Tr
     return lo
 
 
-def check_validation_split(n_windows: int, n_out: int, valid_size: float) -> None:
-    """UserError unless ``valid_size`` of ``n_windows`` leaves MIN_TRAIN_WINDOWS to train on."""
+def check_validation_split(
+    n_windows: int, n_out: int, valid_size: float, min_windows=MIN_TRAIN_WINDOWS
+) -> int:
+    """The windows ``valid_size`` of ``n_windows`` leaves to train on; UserError when fewer
+    than ``min_windows``."""
     n_valid = max(int(round(valid_size * n_windows)), 2) if valid_size > 0 else 0
     n_fit = n_windows - n_valid - (n_out - 1 if n_valid else 0)
-    if n_fit < MIN_TRAIN_WINDOWS:
+    if n_fit < min_windows:
         raise UserError(
             f"--valid-size {valid_size} leaves {max(n_fit, 0)} of {n_windows} training windows to train "
-            f"on; at least {MIN_TRAIN_WINDOWS} are needed: lower --valid-size"
+            f"on; at least {min_windows} are needed: lower --valid-size"
         )
+    return n_fit
 
 
-def check_length(n: int, window: int, n_out: int, target: str, test_size=None, valid: bool = True, season=1):
-    """UserError unless a series of n points (or a training part, if test_size is None) is long enough."""
+def check_length(
+    n: int,
+    window: int,
+    n_out: int,
+    target: str,
+    test_size=None,
+    valid: bool = True,
+    season=1,
+    min_windows=MIN_TRAIN_WINDOWS,
+):
+    """UserError unless a series of n points (or a training part, if test_size is None) is long
+    enough for ``min_windows`` training windows."""
     if test_size is None:
-        need, what = min_train_length(window, n_out, target, valid, season), "training part"
+        need, what = min_train_length(window, n_out, target, valid, season, min_windows), "training part"
     else:
-        need, what = min_length(window, n_out, target, test_size, valid, season), "series"
+        need, what = min_length(window, n_out, target, test_size, valid, season, min_windows), "series"
     if n < need:
         test = "" if test_size is None else f" and test size {test_size}"
         raise UserError(
             f"the {what} has {n} points, too short for window {window}, "
             f"{n_out} output(s), target {target}{test}: it needs at least {need} points "
-            f"({MIN_TRAIN_WINDOWS} training windows{' and a validation slice' if valid else ''})"
+            f"({min_windows} training window{'s' if min_windows > 1 else ''}"
+            f"{' and a validation slice' if valid else ''})"
         )
 
 

@@ -221,9 +221,11 @@ def make_forecaster(cfg: dict) -> Forecaster:
     return Forecaster(**{k: cfg[k] for k in MODEL_KEYS})
 
 
-def n_train_of(n: int, cfg: dict, y=None) -> int:
+def n_train_of(n: int, cfg: dict, y=None, min_windows=D.MIN_TRAIN_WINDOWS) -> int:
     """Points in the training part (of the series ``y``, n points): from ``train_windows`` (the
-    book's "first 1000 windows") or from ``test_size``."""
+    book's "first 1000 windows") or from ``test_size``; UserError unless it holds
+    ``min_windows`` training windows (a series of a panel: ``D.MIN_SERIES_WINDOWS``, the pool of
+    every series' windows is checked when the model is fitted, ``pooling.pool``)."""
     n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
     ys = None if y is None else [training_part(y, cfg)]
     target = max(candidates(cfg, ys), key=lambda t: D.lag(t, cfg["season"]))  # the longest lag
@@ -236,10 +238,10 @@ def n_train_of(n: int, cfg: dict, y=None) -> int:
             )
         return n_train
     valid = cfg["valid_size"] > 0
-    D.check_length(n, cfg["window"], n_out, target, cfg["test_size"], valid, cfg["season"])
+    D.check_length(n, cfg["window"], n_out, target, cfg["test_size"], valid, cfg["season"], min_windows)
     n_train = n - D.test_count(n, cfg["test_size"])
     n_windows = n_train - n_out - D.first_origin(cfg["window"], target, cfg["season"])  # fit's
-    D.check_validation_split(n_windows, n_out, cfg["valid_size"])
+    D.check_validation_split(n_windows, n_out, cfg["valid_size"], min_windows)
     return n_train
 
 

@@ -11,6 +11,9 @@ For series i with levels ``y_i``::
 
 A global model thus learns from every series at once on one scale-free footing, and early
 stopping, the shrink factor and the conformal calibration see every series' validation slice.
+A series of a panel needs one training window of its own (``D.MIN_SERIES_WINDOWS``) besides
+its validation slice; the pool is what must reach ``D.MIN_TRAIN_WINDOWS`` (short yearly series,
+M4's kind, are what a global model is for).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlab.errors import UserError
 from rnnlab.forecast import covariates as C
 from rnnlab.forecast import data as D
 
@@ -51,15 +55,16 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
     scalers, origins, cov_scalers, covs = [], [], [], {"C_fit": [], "C_val": []}
     pasts = pasts or [None] * len(ys)
     futures = futures or [None] * len(ys)
+    own = D.MIN_SERIES_WINDOWS if len(ys) > 1 else D.MIN_TRAIN_WINDOWS  # the pool: checked below
     for y, past, future in zip(ys, pasts, futures):
         D.check_target(y, target)
-        D.check_length(len(y), W, K, target, None, f.valid_size > 0, m)
+        D.check_length(len(y), W, K, target, None, f.valid_size > 0, m, own)
         z = D.transform(y, target, m)  # (n,)
         scaler = D.StandardScaler().fit(z[D.lag(target, m) :])  # this series' training part only
         s = scaler.transform(z)
         t0 = D.first_origin(W, target, m)
         X, Y = D.windows(s, W, K, t0, len(y) - 1 - K)  # all targets in y
-        D.check_validation_split(len(X), K, f.valid_size)
+        D.check_validation_split(len(X), K, f.valid_size, own)
         n_valid = max(int(round(f.valid_size * len(X))), 2) if f.valid_size > 0 else 0
         n_fit = len(X) - n_valid
         n_fit_used = n_fit - (K - 1 if n_valid else 0)
@@ -80,5 +85,11 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
             covs["C_fit"].append(cw[:n_fit_used])
             covs["C_val"].append(cw[n_fit:])
     cat = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+    if len(cat["X_fit"]) < D.MIN_TRAIN_WINDOWS:
+        raise UserError(
+            f"the {len(ys)} series give {len(cat['X_fit'])} training windows together (window {W}, "
+            f"target {target}); at least {D.MIN_TRAIN_WINDOWS} are needed: longer series, more of "
+            "them or a shorter --window"
+        )
     cat.update({k: np.concatenate(v, axis=0) if v else None for k, v in covs.items()})
     return Pooled(**cat, scalers=scalers, valid_origins=origins, cov_scalers=cov_scalers)

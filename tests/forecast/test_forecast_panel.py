@@ -215,3 +215,43 @@ def test_many_series_with_covariates_save_and_predict(tmp_path, capsys):
     code = main(["forecast", "predict", "--model", str(model), "--id", "b", "--future-csv", str(fut)])
     _, err = capsys.readouterr()
     assert code == 2 and "--id-column" in err
+
+
+def test_short_series_pool_their_windows_in_a_panel(tmp_path, capsys):
+    """A series of a panel needs one training window of its own; the pool of every series'
+    windows is what must reach MIN_TRAIN_WINDOWS (short yearly series are a global model's use).
+    Window 5, target diff, test 4, valid 15%: a 14-point series has 10 training points, 4
+    windows (2 to fit, 2 to validate), far from 20 alone."""
+    short = {f"s{k}": momentum(14, 20 + k, 1.0 + k) for k in range(12)}  # 12 x 2 = 24 fitting windows
+    path = write_panel(tmp_path / "short.csv", short)
+    args = [*PANEL_ARGS, "--epochs", "2", "--hidden", "4", "--ensemble", "1", "--window", "5"]
+    args += ["--test-size", "4", "--target", "diff", "--quiet", "--baselines", "simple", "--no-plot"]
+    rep = tmp_path / "r.json"
+    code, out, err = run(capsys, "--csv", path, *args, "--report", str(rep))
+    assert code == 0, err
+    r = json.loads(rep.read_text())
+    assert set(r["series"]) == set(short)
+    assert all(len(s["predictions"]) == 4 for s in r["series"].values())
+    # alone, one of them is refused as before
+    one = write_panel(tmp_path / "one.csv", {"s0": short["s0"]})
+    code, out, err = run(capsys, "--csv", one, *args)
+    assert code == 2 and "too short" in err and "20 training windows" in err, err
+    # a pool of fewer than 20 windows: one line naming the pool
+    few = write_panel(tmp_path / "few.csv", {k: short[k] for k in list(short)[:5]})  # 5 x 2 = 10
+    code, out, err = run(capsys, "--csv", few, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "the 5 series give 10 training windows together" in err, err
+    # a series without even one fitting window of its own is named
+    tiny = write_panel(tmp_path / "tiny.csv", {**short, "t": momentum(11, 99, 1.0)})
+    code, out, err = run(capsys, "--csv", tiny, *args)
+    assert code == 2 and "series 't'" in err and "1 training window" in err, err
+
+
+def test_fit_many_pools_short_series():
+    ys = {f"s{k}": momentum(12, 40 + k, 1.0) for k in range(10)}  # 12 points: 4 fitting windows each
+    f = tiny(target="diff", window=5).fit_many(ys)
+    assert len(f.scalers_) == 10 and np.isfinite(f.predict(ys["s3"], 2, series="s3")).all()
+    with pytest.raises(UserError, match="the 4 series give 16 training windows together"):
+        tiny(target="diff", window=5).fit_many({k: ys[k] for k in list(ys)[:4]})
+    with pytest.raises(UserError, match="too short"):
+        tiny(target="diff", window=5).fit(ys["s0"])  # alone: 20 windows needed
