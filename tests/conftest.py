@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 # The suite never writes the user's cache (the GEMM choice, rnnlab/nn/backend/tuning.py: a choice
-# timed while the suite's own MPI ranks ran was once cached there for every later run); the
-# CLI and MPI processes the tests start inherit the folder.
+# timed inside a test run was once cached there for every later run, and a test passed only
+# because that file existed); the CLI and MPI processes the tests start inherit the folder.
 if "RNNLAB_CACHE_DIR" not in os.environ:
     os.environ["RNNLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnnlab-tests-cache-")
     atexit.register(shutil.rmtree, os.environ["RNNLAB_CACHE_DIR"], True)

@@ -192,8 +192,8 @@ def _fake_measure(libs, budget=0.01, threads=None):
 
 @pytest.mark.parametrize("share,cached", [(0.6, False), (0.1, True), (None, True)])
 def test_a_contended_measurement_is_used_but_not_cached(cache, monkeypatch, share, cached):
-    """Other processes in the way of the timing (a test suite's MPI ranks did it here: oneDNN
-    read half its rate) make a choice for this process only; a quiet or unmeasurable one is kept."""
+    """Other processes in the way of the timing make a choice for this process only (it is
+    cached for every later run); a quiet or unmeasurable one is kept."""
     monkeypatch.setattr(tuning, "measure", _fake_measure)
     monkeypatch.setattr(tuning, "contention", lambda run, threads: (run(), share))
     libs = {"a": LIBS_FAKE["a"], "b": LIBS_FAKE["b"]}
@@ -231,8 +231,8 @@ def test_contention_sees_processes_on_the_cores_it_times(monkeypatch):
 
 
 def test_each_library_is_timed_on_the_threads_asked_then_set_back(monkeypatch):
-    """torch.set_num_threads(1) leaves the OpenMP count (oneDNN's, MKL's) at 1 and OpenBLAS' at
-    2: timed as found, the OpenMP libraries would read half their rate."""
+    """A library timed on a count earlier code left (in a test run here oneDNN read one core's
+    rate under a two-thread key, and that choice was cached) is set to the key's count first."""
 
     class Counted(_Lib):
         count = 1

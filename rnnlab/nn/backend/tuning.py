@@ -114,8 +114,9 @@ def measure(libs: dict, budget=0.01, threads: int | None = None) -> dict:
     after a call, and an OpenMP library timed meanwhile shares the cores with them (measured,
     Zen 4: oneDNN read 0.5-10 GF/s right after OpenBLAS, 60-200 alone). ``threads``: each
     library is set to that many for its timing (and set back after), so that no library is
-    timed on a count another program left behind (``torch.set_num_threads(1)`` sets the
-    OpenMP count that oneDNN and MKL read, not OpenBLAS')."""
+    timed on a count some earlier code left behind. Measured here (Zen 4, a test run's process,
+    key 2 threads): timed as found, oneDNN read ~100-115 GF/s, one core's worth, and MKL 196,
+    so the cached choice was wrong; set to 2 in the same run, oneDNN read ~215."""
     table: dict = {c: {} for c in classes()}
     try:
         for i, (name, lib) in enumerate(libs.items()):
@@ -199,9 +200,9 @@ def _cpu_jiffies():
 def contention(run, threads: int):
     """``(run(), share)``: ``share`` is the part of ``threads`` cores' time during ``run`` that
     other processes took beyond the cores this process leaves free (0: nobody in the way;
-    None: not measurable here). Measured on this machine: a test suite's MPI ranks running
-    during the measurement made oneDNN read ~100 GF/s (one core's worth) against ~210 alone, and
-    OpenBLAS won every class; cached, that choice would have stayed for every later run."""
+    None: not measurable here). A choice is cached for every later run on the machine, so one
+    timed while a build or another job held a core would stay wrong (measured: a busy process
+    beside a two-thread timing on a two-core machine takes ~0.5)."""
     before, own0, t0 = _cpu_jiffies(), os.times(), time.perf_counter()
     result = run()
     after, own1, wall = _cpu_jiffies(), os.times(), time.perf_counter() - t0
