@@ -36,6 +36,14 @@ MIN_TRAIN_WINDOWS = 20  # fewer training windows than this cannot fit anything
 # a series of a panel (one global model) needs one training window of its own: the pool of
 # every series' windows is what must reach MIN_TRAIN_WINDOWS (pooling.pool)
 MIN_SERIES_WINDOWS = 1
+
+
+def windows_each(n_series: int) -> int:
+    """The training windows each of ``n_series`` series needs of its own: all of them alone,
+    one in a panel (the pool is checked as a whole)."""
+    return MIN_SERIES_WINDOWS if n_series > 1 else MIN_TRAIN_WINDOWS
+
+
 # |values| above this make sums of squares overflow float64 (1e154 ** 2 > 1.8e308): refused
 MAX_ABS_VALUE = 1e150
 
@@ -383,9 +391,8 @@ def min_length(
 
 def check_validation_split(
     n_windows: int, n_out: int, valid_size: float, min_windows=MIN_TRAIN_WINDOWS
-) -> int:
-    """The windows ``valid_size`` of ``n_windows`` leaves to train on; UserError when fewer
-    than ``min_windows``."""
+) -> None:
+    """UserError unless ``valid_size`` of ``n_windows`` leaves ``min_windows`` to train on."""
     n_valid = max(int(round(valid_size * n_windows)), 2) if valid_size > 0 else 0
     n_fit = n_windows - n_valid - (n_out - 1 if n_valid else 0)
     if n_fit < min_windows:
@@ -393,7 +400,6 @@ def check_validation_split(
             f"--valid-size {valid_size} leaves {max(n_fit, 0)} of {n_windows} training windows to train "
             f"on; at least {min_windows} are needed: lower --valid-size"
         )
-    return n_fit
 
 
 def check_length(

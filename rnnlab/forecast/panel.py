@@ -68,8 +68,7 @@ def run(panel: dict, cfg: dict, progress=None, folds: int = 1) -> dict:
     if not panel:
         raise UserError("the file holds no series")
     n_train = {}
-    # short series are fine in a panel: one training window each, the pool reaches the minimum
-    own = D.MIN_SERIES_WINDOWS if len(panel) > 1 else D.MIN_TRAIN_WINDOWS
+    own = D.windows_each(len(panel))  # short series are fine in a panel: the pool is checked
     for key, s in panel.items():
         for target in P.candidates(cfg, [P.training_part(v.values, cfg) for v in panel.values()]):
             D.check_target(s.values, target, f"series {key!r}")

@@ -55,7 +55,7 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
     scalers, origins, cov_scalers, covs = [], [], [], {"C_fit": [], "C_val": []}
     pasts = pasts or [None] * len(ys)
     futures = futures or [None] * len(ys)
-    own = D.MIN_SERIES_WINDOWS if len(ys) > 1 else D.MIN_TRAIN_WINDOWS  # the pool: checked below
+    own = D.windows_each(len(ys))  # the pool: checked below
     for y, past, future in zip(ys, pasts, futures):
         D.check_target(y, target)
         D.check_length(len(y), W, K, target, None, f.valid_size > 0, m, own)

@@ -186,6 +186,17 @@ def test_a_mixed_choice_equals_the_numpy_loop(mode, N, lengths, monkeypatch):
         assert_close(k, got[k], ref[k], 1e-5)
 
 
+class _Lib:
+    def __init__(self, name, pool):
+        self.name, self.pool = name, pool
+
+    def version(self):
+        return self.name + " 1.0"
+
+
+LIBS_FAKE = {"a": _Lib("a", "p"), "b": _Lib("b", "p")}
+
+
 def _fake_measure(libs, budget=0.01, threads=None):
     return {c: {n: 100.0 + i for i, n in enumerate(libs)} for c in tuning.classes()}
 
@@ -196,22 +207,10 @@ def test_a_contended_measurement_is_used_but_not_cached(cache, monkeypatch, shar
     cached for every later run); a quiet or unmeasurable one is kept."""
     monkeypatch.setattr(tuning, "measure", _fake_measure)
     monkeypatch.setattr(tuning, "contention", lambda run, threads: (run(), share))
-    libs = {"a": LIBS_FAKE["a"], "b": LIBS_FAKE["b"]}
-    entry = tuning.tune(libs, 2)
+    entry = tuning.tune(LIBS_FAKE, 2)
     assert entry["contention"] == share and set(entry["choice"].values()) == {"b"}
     assert cache.exists() == cached
-    assert (tuning.load_choice(libs, 2) is not None) == cached
-
-
-class _Lib:
-    def __init__(self, name, pool):
-        self.name, self.pool = name, pool
-
-    def version(self):
-        return self.name + " 1.0"
-
-
-LIBS_FAKE = {"a": _Lib("a", "p"), "b": _Lib("b", "p")}
+    assert (tuning.load_choice(LIBS_FAKE, 2) is not None) == cached
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads /proc/stat")
