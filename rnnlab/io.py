@@ -6,9 +6,11 @@
     write_json / write_tensors    JSON (strict: no NaN) and safetensors, atomically
     read_tensors                  safetensors (no pickle: safe on a file from anyone)
     check_output_path             fail BEFORE a long run if an output cannot be written there
-    write_dir(dir, fill, keep)    a directory as a whole: fill a fresh one beside ``dir``, swap
-                                  it in (one ``renameat2`` exchange on Linux), remove the old
-    check_target_dir              refuse a non-empty directory that is not ours (no --overwrite)
+    write_dir(dir, fill, keep, owned)
+                                  a directory as a whole: fill a fresh one beside ``dir``, carry
+                                  over every entry rnnlab did not write, swap it in (one
+                                  ``renameat2`` exchange on Linux), remove the old
+    check_target_dir              refuse a non-empty directory without our format marker (no --overwrite)
     read_json_object / check_schema / check_finite
                                   reading back: JSON objects only, typed keys, finite tensors
     write_report                  a report as strict JSON, non-finite numbers as null + reason
@@ -25,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -197,22 +200,31 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def write_dir(target, fill, keep=()) -> str:
+def write_dir(target, fill, keep=(), owned=None) -> str:
     """A directory written as a whole: ``fill(tmp)`` writes a fresh temporary directory beside
-    ``target``, the entries named in ``keep`` are carried over from the old ``target`` (hard
-    links where possible), then one swap puts it in place and the old one is removed."""
+    ``target``, entries of the old ``target`` are carried over (hard links where possible), then
+    one swap puts it in place and the old one is removed.
+
+    What is carried over: the entries named in ``keep``, and every entry that ``owned`` (a
+    collection of names, or a predicate on a name) does not claim: only files this kind of
+    directory writes are ever dropped, never a file rnnlab did not write. ``owned=None``
+    claims every entry (for a directory that only rnnlab writes into, e.g. a checkpoint)."""
     target = os.path.abspath(str(target))
     parent = os.path.dirname(target)
+    claims = (lambda name: True) if owned is None else owned if callable(owned) else set(owned).__contains__
     tmp = tempfile.mkdtemp(prefix=".rnnlab-", suffix=".tmp", dir=parent)
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; use the usual mode
         fill(tmp)
-        for name in keep:
+        old = os.listdir(target) if os.path.isdir(target) and not os.path.islink(target) else []
+        for name in old:
             src, dst = os.path.join(target, name), os.path.join(tmp, name)
-            if os.path.lexists(dst) or not os.path.lexists(src):
+            if os.path.lexists(dst) or (claims(name) and name not in keep):
                 continue
-            if os.path.isdir(src):
-                shutil.copytree(src, dst, copy_function=_link_or_copy)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)  # a link stays a link, never followed
+            elif os.path.isdir(src):
+                shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
             else:
                 _link_or_copy(src, dst)
         _fsync_dir(tmp)
@@ -221,6 +233,13 @@ def write_dir(target, fill, keep=()) -> str:
         shutil.rmtree(tmp, ignore_errors=True)  # the new one on failure, else the old one
     _fsync_dir(parent)
     return target
+
+
+def owned_names(directory, is_ours, names):
+    """The entries of ``directory`` a writer may drop: ``names`` (a collection or a predicate)
+    where ``is_ours(directory)`` (a format marker of this kind was found), nothing otherwise
+    (a directory taken over with --overwrite keeps every file rnnlab did not write)."""
+    return names if os.path.isdir(str(directory)) and is_ours(directory) else ()
 
 
 def make_dir(path) -> str:
@@ -245,7 +264,8 @@ def check_target_dir(directory, is_ours, option: str, what: str, overwrite: bool
         if os.listdir(directory) and not overwrite and not is_ours(directory):
             raise UserError(
                 f"{option}: {directory} exists and holds other files than an rnnlab {what}; "
-                f"choose a new directory, or pass --overwrite to replace it"
+                "choose a new directory, or pass --overwrite to write rnnlab's files into it "
+                "(the others are kept)"
             )
     return directory
 
@@ -253,16 +273,44 @@ def check_target_dir(directory, is_ours, option: str, what: str, overwrite: bool
 # ----------------------------------------------------------------------------- reading back
 
 
+MAX_JSON_BYTES = 256 * 2**20  # the largest JSON file rnnlab reads (a model's config.json is ~1 MiB)
+
+
+def read_regular_file(path, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``limit`` bytes: a FIFO,
+    a device (``/dev/zero``) or a directory raises ``ValueError`` at once instead of hanging
+    or filling the memory. The file is opened non-blocking, so a FIFO never blocks the open."""
+    fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        name = os.path.basename(str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{name} is not a regular file")
+        if st.st_size > limit:
+            raise ValueError(f"{name} is {st.st_size} bytes, more than the {limit} allowed")
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise ValueError(f"{name} is more than the {limit} bytes allowed")
+    return data
+
+
 def read_json_object(path) -> dict:
-    """A JSON file that must hold an object (``ValueError`` otherwise; NaN and inf refused)."""
+    """A JSON file that must hold an object (``ValueError`` otherwise; NaN and inf refused, a
+    file that is not a regular one or too large refused before it is read, nesting too deep
+    for the parser refused)."""
+    name = os.path.basename(str(path))
 
-    def refuse(name):
-        raise ValueError(f"{os.path.basename(str(path))} holds {name}, not a number")
+    def refuse(constant):
+        raise ValueError(f"{name} holds {constant}, not a number")
 
-    with open(path, encoding="utf-8") as fh:
-        obj = json.load(fh, parse_constant=refuse)
+    try:
+        obj = json.loads(read_regular_file(path).decode("utf-8"), parse_constant=refuse)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be a file rnnlab wrote") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{os.path.basename(str(path))} holds a JSON {type(obj).__name__}, not an object")
+        raise ValueError(f"{name} holds a JSON {type(obj).__name__}, not an object")
     return obj
 
 

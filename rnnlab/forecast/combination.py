@@ -31,7 +31,7 @@ from rnnlab.forecast import storage as St
 from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.metrics import dm_test
 from rnnlab.forecast.model import Forecaster
-from rnnlab.io import check_schema, json_format, read_json_object, write_dir, write_json
+from rnnlab.io import check_schema, json_format, read_json_object, write_json
 
 BAND = 1.1  # members: the candidates whose validation score is within 10% of the best one's ...
 LEVEL = 0.05  # ... and that are not worse than it at this level (one-sided Diebold-Mariano)
@@ -177,7 +177,7 @@ class Combination(Forecasts):
     # -- save / load ------------------------------------------------------------------------
     def save(self, directory, overwrite=False) -> str:
         """``config.json`` and one ``Forecaster`` directory per member, all or nothing."""
-        directory = St.check_save_dir(directory, overwrite)
+        St.check_save_dir(directory, overwrite)  # before any work
         config = {
             "format": FORMAT,
             "format_version": 1,
@@ -193,7 +193,7 @@ class Combination(Forecasts):
                 St.fill_model_dir(m, os.path.join(tmp, f"member{k}"))
             write_json(os.path.join(tmp, St.CONFIG_FILE), config, indent=2)
 
-        return write_dir(directory, fill)
+        return St.save_dir(directory, fill, overwrite)
 
     @classmethod
     def load(cls, directory) -> Combination:

@@ -25,6 +25,7 @@ from rnnlab.io import (
     check_target_dir,
     json_format,
     json_safe,
+    owned_names,
     read_json_object,
     read_tensors,
     write_dir,
@@ -62,12 +63,22 @@ COMBINATION = "rnnlab-forecast-combination"  # a Combination's directory (combin
 
 
 def is_forecast_model(directory) -> bool:
-    """A directory written by ``save`` (with the format marker, or an older one without), of a
-    ``Forecaster`` or a ``Combination``."""
-    fmt = json_format(os.path.join(str(directory), CONFIG_FILE))
-    if fmt in (FORMAT, COMBINATION):
-        return True
-    return fmt == "" and os.path.isfile(os.path.join(str(directory), WEIGHTS_FILE))
+    """A directory written by ``save`` of a ``Forecaster`` or a ``Combination``, known by the
+    format marker in its ``config.json`` and nothing else: a ``config.json`` beside a
+    ``model.safetensors`` is what many programs write (a translator run, a Hugging Face model)."""
+    return json_format(os.path.join(str(directory), CONFIG_FILE)) in (FORMAT, COMBINATION)
+
+
+def owned(name: str) -> bool:
+    """The entries a forecast model directory is made of (what a new save may drop)."""
+    return name in (CONFIG_FILE, WEIGHTS_FILE) or (name.startswith("member") and name[6:].isdecimal())
+
+
+def save_dir(directory, fill, overwrite: bool = False) -> str:
+    """Check ``directory`` (``check_save_dir``), then write it as a whole with ``fill(tmp)``:
+    a model of ours is replaced, any other file there is kept."""
+    directory = check_save_dir(directory, overwrite)
+    return write_dir(directory, fill, owned=owned_names(directory, is_forecast_model, owned))
 
 
 def check_save_dir(directory, overwrite: bool = False) -> str:
@@ -78,8 +89,7 @@ def check_save_dir(directory, overwrite: bool = False) -> str:
 
 def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
     """Write ``f``'s ``config.json`` and ``model.safetensors`` as one directory, all or nothing."""
-    directory = check_save_dir(directory, overwrite)
-    return write_dir(directory, lambda tmp: fill_model_dir(f, tmp))
+    return save_dir(directory, lambda tmp: fill_model_dir(f, tmp), overwrite)
 
 
 def fill_model_dir(f: Forecaster, tmp) -> None:

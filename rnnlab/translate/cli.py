@@ -11,7 +11,6 @@ configuration (``config.json``), reports and plots. Data: the bundled Tatoeba pa
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -20,11 +19,11 @@ from pathlib import Path
 
 from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
-from rnnlab.io import check_target_dir, write_dir, write_json, write_report
+from rnnlab.io import check_target_dir, owned_names, read_json_object, write_dir, write_json, write_report
 from rnnlab.nn import runtime
 from rnnlab.translate import corpus, train_args
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
-from rnnlab.translate.storage import is_translator_dir
+from rnnlab.translate.storage import OWNED, RUN_FORMAT, is_translator_dir
 from rnnlab.translate.translator import METRIC_NAMES, RENAMED
 
 
@@ -168,9 +167,10 @@ def cmd_train(args):
         _check_out(out, args)
     pairs = corpus.read_pairs(cfg["pairs"], reverse=cfg["reverse"])
     split = corpus.split_pairs(pairs, cfg["split_protocol"], cfg["lower"])
-    run_cfg = {"train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])}
-    if root and not args.resume:  # a fresh run gets a fresh directory: nothing of an older one mixes in
-        write_dir(out, lambda tmp: write_json(os.path.join(tmp, "config.json"), run_cfg))
+    run_cfg = {"format": RUN_FORMAT, "train": cfg, "command": "rnnlab translate " + " ".join(sys.argv[2:])}
+    if root and not args.resume:  # a fresh run: nothing of an older run mixes in, no other file is lost
+        owned = owned_names(out, is_translator_dir, OWNED)
+        write_dir(out, lambda tmp: write_json(os.path.join(tmp, "config.json"), run_cfg), owned=owned)
 
     def save_config():
         """A resumed run's config.json, once its checkpoint loaded: a refused resume changes nothing."""
@@ -236,7 +236,7 @@ def _eval_pairs(tr, model_dir, args):
     cfg = dict(TRAIN_DEFAULTS)
     if cfg_file.is_file():
         try:
-            saved = json.loads(cfg_file.read_text(encoding="utf-8"))["train"]
+            saved = read_json_object(cfg_file)["train"]
             cfg.update({RENAMED.get(k, k): v for k, v in saved.items()})
             check_saved_types(saved)
         except (ValueError, KeyError, TypeError, AttributeError) as e:

@@ -5,10 +5,10 @@ saved one type-checked before use.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rnnlab.errors import UserError
+from rnnlab.io import read_json_object
 from rnnlab.translate.translator import RENAMED
 
 # option -> (default, help); every train option is None on the command line so that an explicit
@@ -79,7 +79,7 @@ def resolve(args):
                 f"cannot resume: {saved_file} not found (was {out} written by 'translate train'?)"
             )
         try:
-            saved = json.loads(saved_file.read_text(encoding="utf-8"))["train"]
+            saved = read_json_object(saved_file)["train"]
             saved = {RENAMED.get(k, k): v for k, v in saved.items()}  # a round-1 run too
             check_saved_types(saved)
         except (ValueError, KeyError, AttributeError, TypeError) as e:

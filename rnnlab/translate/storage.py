@@ -34,6 +34,7 @@ from rnnlab.io import (
     check_finite,
     check_schema,
     json_format,
+    owned_names,
     read_json_object,
     read_tensors,
     write_dir,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 
 FORMAT, FORMAT_VERSION = "rnnlab-translator", 1
 LEGACY_FORMATS = ("rnnlab.translate/1", "")  # read, never written
+RUN_FORMAT = "rnnlab-translate-run"  # the config.json of a ``translate train --out`` directory
+OWNED = ("config.json", "checkpoint", "model.safetensors", "translator.json")  # what we write there
 # sizes a model file may ask for (the command line's bounds), checked before anything is built
 BOUNDS = {"hidden_size": cliargs.MAX_HIDDEN, "embedding_size": cliargs.MAX_HIDDEN}
 BOUNDS.update(num_layers=cliargs.MAX_LAYERS, max_len=cliargs.MAX_STEPS)
@@ -89,15 +92,16 @@ def renamed(params: dict, where: str) -> dict:
 
 
 def is_translator_dir(path) -> bool:
-    """A directory written by ``translate train`` or ``save``: a model, or a run with its
-    ``config.json`` and checkpoint."""
+    """A directory written by ``translate train`` or ``save``, known by a format marker and
+    nothing else: a model's ``translator.json``, a run's ``config.json`` or (a run of an
+    earlier release) its ``checkpoint/state.json``. A ``config.json`` that merely looks like
+    ours (a ``"train"`` key) is someone else's."""
     path = Path(path)
-    if json_format(path / "translator.json") in (FORMAT, *LEGACY_FORMATS):
-        return True
-    try:
-        return "train" in read_json_object(path / "config.json")
-    except (OSError, ValueError):
-        return False
+    return (
+        json_format(path / "translator.json") in (FORMAT, LEGACY_FORMATS[0])
+        or json_format(path / "config.json") == RUN_FORMAT
+        or json_format(path / "checkpoint" / "state.json") == FORMAT
+    )
 
 
 def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint")) -> None:
@@ -126,7 +130,7 @@ def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint
         write_tensors(os.path.join(tmp, "model.safetensors"), state)
         write_json(os.path.join(tmp, "translator.json"), meta)
 
-    write_dir(path, fill, keep)
+    write_dir(path, fill, keep, owned=owned_names(path, is_translator_dir, OWNED))
 
 
 def vocab_meta(tr: Translator) -> dict:
@@ -242,7 +246,9 @@ def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_st
             write_tensors(os.path.join(tmp, "recent.safetensors"), flat)
         write_json(os.path.join(tmp, "state.json"), state)
 
-    write_dir(ckpt, fill, keep=() if new_best else ("best.safetensors",))
+    is_ckpt = lambda d: json_format(Path(d) / "state.json") == FORMAT  # noqa: E731
+    keep = () if new_best else ("best.safetensors",)
+    write_dir(ckpt, fill, keep, owned=owned_names(ckpt, is_ckpt, lambda name: True))
 
 
 def _read_checkpoint(ckpt: Path):

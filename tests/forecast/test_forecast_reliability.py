@@ -89,6 +89,65 @@ def test_save_refuses_what_is_not_a_forecast_model(tmp_path, capsys, csv_path):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".rnnlab")]
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        # a translator's run directory (translate train --out): config.json beside model.safetensors
+        {"config.json": '{"train": {}}', "model.safetensors": "w", "translator.json": "{}", "ckpt/x": "c"},
+        # a Hugging Face-style model directory
+        {"config.json": '{"model_type": "bert"}', "model.safetensors": "w", "tokenizer.json": "{}"},
+        # a forecast model of an earlier release had no marker; without one it is not taken for ours
+        {"config.json": '{"params": {}}', "model.safetensors": "w"},
+    ],
+)
+def test_save_never_replaces_another_programs_model_directory(tmp_path, capsys, csv_path, files):
+    d = tmp_path / "theirs"
+    for name, text in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+    before = {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()}
+    code, _, err = run(capsys, "--csv", csv_path, *FAST, "--save", str(d))
+    one_line(code, err, "--overwrite")
+    assert {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()} == before
+    assert all((d / n).read_text() == t for n, t in files.items())
+    # with --overwrite rnnlab writes its two files and keeps every other one
+    code, _, err = run(capsys, "--csv", csv_path, *FAST, "--save", str(d), "--overwrite")
+    assert code == 0, err
+    assert json.loads((d / "config.json").read_text())["format"] == "rnnlab-forecaster"
+    theirs = {n: t for n, t in files.items() if n not in ("config.json", "model.safetensors")}
+    assert all((d / n).read_text() == t for n, t in theirs.items())
+    assert Forecaster.load(d).window == 5
+    # now it is ours: a second save replaces our files only, and still keeps the others
+    code, _, err = run(capsys, "--csv", csv_path, *FAST, "--save", str(d))
+    assert code == 0, err
+    assert {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()} == before | {"model.safetensors"}
+
+
+def test_a_save_over_our_own_model_keeps_the_users_files(model_dir, capsys, csv_path):
+    (model_dir / "NOTES.md").write_text("my notes")
+    code, _, err = run(capsys, "--csv", csv_path, *FAST, "--save", str(model_dir))
+    assert code == 0, err
+    assert (model_dir / "NOTES.md").read_text() == "my notes"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "deep", "dir"])
+def test_a_config_that_is_no_regular_json_file_is_one_line(model_dir, capsys, csv_path, kind):
+    cfg = model_dir / "config.json"
+    os.remove(cfg)
+    if kind == "fifo":
+        os.mkfifo(cfg)  # reading it would block forever
+    elif kind == "deep":
+        cfg.write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        cfg.mkdir()
+    t0 = time.time()
+    code, _, err = run(capsys, "predict", "--model", str(model_dir))
+    one_line(code, err, str(model_dir))
+    code, _, err = run(capsys, "--csv", csv_path, *FAST, "--save", str(model_dir))
+    one_line(code, err, "--overwrite")
+    assert time.time() - t0 < 30
+
+
 def test_a_saved_model_carries_its_format_and_older_ones_still_load(model_dir):
     cfg = json.loads((model_dir / "config.json").read_text())
     assert cfg["format"] == "rnnlab-forecaster" and cfg["format_version"] == 1

@@ -114,6 +114,37 @@ def test_train_refuses_a_directory_that_is_not_a_translator(model_dir, corpus_fi
     ).is_file()
 
 
+def test_train_never_deletes_files_it_did_not_write(corpus_file, tmp_path, capsys):
+    p = tmp_path / "p"
+    p.mkdir()
+    (p / "config.json").write_text('{"train": {}}')  # looks like a run's, but has no format marker
+    (p / "results.csv").write_text("x")
+    argv = ["translate", "train", "--out", str(p), "--pairs", str(corpus_file), "--epochs", "1", *TINY]
+    code, _, err = run(argv, capsys)
+    one_line(code, err, "--overwrite")
+    assert sorted(os.listdir(p)) == ["config.json", "results.csv"]
+    code, _, err = run([*argv, "--overwrite"], capsys)
+    assert code == 0, err
+    assert (p / "results.csv").read_text() == "x"  # kept: rnnlab did not write it
+    assert json.loads((p / "config.json").read_text())["format"] == storage.RUN_FORMAT
+    # the run is ours now: a fresh run replaces its checkpoint and model, and keeps results.csv
+    code, _, err = run([*argv, "--overwrite"], capsys)
+    assert code == 0, err
+    assert sorted(os.listdir(p)) == [
+        *("checkpoint", "config.json", "model.safetensors", "results.csv", "translator.json")
+    ]
+
+
+def test_a_run_of_an_earlier_release_is_still_recognised(model_dir):
+    cfg = json.loads((model_dir / "config.json").read_text())
+    del cfg["format"]  # a run written before the marker: its checkpoint's state.json has one
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    os.remove(model_dir / "translator.json")
+    assert storage.is_translator_dir(model_dir)
+    (model_dir / "checkpoint" / "state.json").write_text('{"train": 1}')
+    assert not storage.is_translator_dir(model_dir)
+
+
 @pytest.mark.parametrize(
     "file,content,needle",
     [
