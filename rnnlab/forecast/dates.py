@@ -1,0 +1,330 @@
+"""A series' calendar: its frequency as a pandas offset alias, the dates after its end, and
+how its dates are written.
+
+* ``infer_freq(dates)``: the alias (``D``, ``B``, ``W-WED``, ``MS``, ``ME``, ``QS-JAN``,
+  ``QE-DEC``, ``YS-JAN``, ``YE-DEC``, ``h``, ``15min`` ...) that ``pd.infer_freq`` reads off
+  ascending dates; when rows are missing (``pd.infer_freq`` then gives up) the alias whose
+  grid from the first date to the last holds every date and is at least ``MIN_COVERAGE``
+  full (the best such grid; a daily series missing a few days is still daily). ``None``:
+  irregular.
+* ``future_dates(series, steps)``: the ``steps`` dates after the last one,
+  ``pd.date_range(start=last, periods=steps + 1, freq=alias)[1:]`` -- calendar arithmetic, so
+  a monthly series goes 2002-01-01, 2002-02-01, 2002-03-01 and month ends cross February as
+  2024-01-31, 2024-02-29, 2024-03-31; in the series' time zone, so hours cross a DST change as
+  pandas does. ``--freq none``: integer steps (the row numbers after the last row).
+* ``format_date`` / ``date_strings``: ISO 8601, a date for daily and coarser series, date and
+  time for sub-daily ones, with the UTC offset when the series has a time zone.
+* ``label(alias)``: the frequency's name and season m (hourly 24, daily 7, business-daily 5,
+  weekly 52, monthly 12, quarterly 4, half-yearly 2, yearly 1).
+
+Dates are held as ``datetime64[s]`` wall-clock times of the series' zone ``tz`` (``None``:
+naive; a fixed offset such as ``+05:00``; ``UTC``; or an IANA name) -- the day a user reads in
+the file, which is what calendars and seasons need, at a resolution that holds sub-hourly data
+and years past 2262.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from rnnlab.errors import UserError
+
+UNIT = "datetime64[s]"  # the resolution of Series.dates
+MIN_COVERAGE = 0.75  # with missing rows: the least share of its grid a frequency must fill
+NONE = "none"  # --freq none: integer steps, no dates ahead
+EXAMPLES = "D, B, W-SUN, MS, ME, QS, QE, YS, YE, h, 15min"
+
+
+def _pd():
+    import pandas as pd  # the applications' dependency; the engine does not need it
+
+    return pd
+
+
+def to_offset(alias: str, option: str = "--freq"):
+    """The pandas offset of ``alias`` (old spellings such as ``M``, ``H``, ``A`` accepted without
+    pandas' deprecation warning); UserError naming ``option`` for an unknown alias."""
+    pd = _pd()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            offset = pd.tseries.frequencies.to_offset(str(alias).strip())
+        except (ValueError, TypeError):
+            offset = None
+    if offset is None or offset.n < 1:
+        raise UserError(
+            f"{option} {alias!r} is not a pandas frequency alias: use one such as {EXAMPLES}, "
+            f"or {NONE} for integer steps"
+        )
+    return offset
+
+
+def check_freq(alias) -> str | None:
+    """``--freq``: the canonical alias (``M`` -> ``ME``, ``H`` -> ``h``), ``NONE`` kept, None kept
+    (infer it); UserError (one line) for anything else."""
+    if alias is None:
+        return None
+    if str(alias).strip().lower() == NONE:
+        return NONE
+    return to_offset(alias).freqstr
+
+
+# ----------------------------------------------------------------------------- frequency
+
+
+def _index(dates, tz=None):
+    """A ``DatetimeIndex`` of wall-clock ``dates`` in zone ``tz``."""
+    pd = _pd()
+    idx = pd.DatetimeIndex(np.asarray(dates).astype(UNIT))
+    return _localize(idx, tz) if tz else idx
+
+
+def _localize(idx, tz):
+    try:
+        return idx.tz_localize(tz, ambiguous="infer", nonexistent="shift_forward")
+    except (ValueError, TypeError):  # ambiguity that cannot be inferred from a short stretch
+        return idx.tz_localize(tz, ambiguous=np.ones(len(idx), bool), nonexistent="shift_forward")
+
+
+def infer_freq(dates) -> str | None:
+    """The pandas offset alias ascending ``dates`` follow, or None (irregular, or < 3 dates).
+
+    ``pd.infer_freq`` first; when it gives up (missing rows), the candidate grid from the first
+    date to the last that contains every date and fills the largest share of it, if that share is
+    at least ``MIN_COVERAGE``."""
+    pd = _pd()
+    d = np.asarray(dates).astype(UNIT)
+    if len(d) < 3 or not (np.diff(d).astype(np.int64) > 0).all():
+        return None
+    idx = pd.DatetimeIndex(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            alias = pd.infer_freq(idx)
+        except (ValueError, TypeError):
+            alias = None
+    if alias is not None:
+        return to_offset(alias).freqstr
+    best, share = None, MIN_COVERAGE
+    for cand in _candidates(idx):
+        s = _coverage(idx, cand)
+        if s > share + 1e-12:
+            best, share = cand, s
+    return best
+
+
+def _candidates(idx) -> list[str]:
+    """Aliases worth trying on dates with missing rows: multiples of the smallest step, and the
+    calendar frequencies anchored where the first date lies."""
+    pd = _pd()
+    steps = np.diff(_seconds(idx))
+    small = int(steps.min())
+    out = []
+    day = 86_400
+    if small % day:  # a sub-daily clock: the smallest step, and the smallest common one
+        common = int(np.gcd.reduce(steps[:10_000]))
+        for sec in dict.fromkeys((small, common)):
+            out.append(pd.tseries.frequencies.to_offset(pd.Timedelta(sec, unit="s")).freqstr)
+        return out
+    first = idx[0]
+    months = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+    wday = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[first.dayofweek]
+    out += ["D", "B", f"W-{wday}", f"2W-{wday}", "MS", "ME", "BMS", "BME", "SMS", "SME"]
+    m = first.month - 1
+    for q in ("QS", "QE", "BQS", "BQE", "2QS", "2QE"):
+        out.append(f"{q}-{months[m]}")  # QS-JAN: Jan, Apr, Jul, Oct; QE-MAR = QE-DEC
+    for y in ("YS", "YE", "BYS", "BYE"):
+        out.append(f"{y}-{months[m]}")
+    n_days = small // day
+    if n_days > 1:
+        out.append(f"{n_days}D")
+    return out
+
+
+def _coverage(idx, alias: str) -> float:
+    """The share of the grid ``date_range(first, last, alias)`` that ``idx`` fills; 0 unless the
+    grid holds every date (and is no larger than ``len(idx) / MIN_COVERAGE``)."""
+    pd = _pd()
+    offset = to_offset(alias)
+    first, last = idx[0], idx[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not offset.is_on_offset(first):
+            return 0.0
+        probe = _seconds(pd.date_range(first, periods=21, freq=offset, unit="s"))
+        nominal = (probe[-1] - probe[0]) / 20  # seconds a step, on average for calendar offsets
+        span = int(_seconds(idx[-1:])[0] - _seconds(idx[:1])[0])
+        if span / max(nominal, 1) + 1 > len(idx) / MIN_COVERAGE + 2:
+            return 0.0
+        grid = pd.date_range(first, last, freq=offset, unit="s")
+    if len(grid) == 0 or not np.isin(_seconds(idx), _seconds(grid)).all():
+        return 0.0
+    return len(idx) / len(grid)
+
+
+def _seconds(idx) -> np.ndarray:
+    """Seconds since 1970 of a naive ``DatetimeIndex`` (whatever its unit)."""
+    return np.asarray(idx.to_numpy()).astype(UNIT).astype(np.int64)
+
+
+def irregularity(dates, limit: int = 3) -> str:
+    """One phrase saying how ``dates`` are irregular: their steps and where the odd ones are."""
+    d = np.asarray(dates).astype(UNIT)
+    if len(d) < 3:
+        return f"only {len(d)} date(s), too few to read a frequency from"
+    step = np.diff(d).astype(np.int64)
+    usual = int(np.median(step))
+    odd = np.flatnonzero(step != usual)
+    shown = ", ".join(f"{format_date(d[i])}..{format_date(d[i + 1])}" for i in odd[:limit])
+    more = f" and {len(odd) - limit} more" if len(odd) > limit else ""
+    return f"steps of {_span(int(step.min()))} to {_span(int(step.max()))} ({shown}{more})"
+
+
+def _span(seconds: int) -> str:
+    for unit, s in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds % s == 0:
+            n = seconds // s
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} s"
+
+
+def missing_dates(dates, alias: str | None) -> np.ndarray:
+    """The dates of the ``alias`` grid from the first date to the last that ``dates`` lack."""
+    if alias is None or alias == NONE or len(dates) < 2:
+        return np.array([], UNIT)
+    pd = _pd()
+    idx = _index(dates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        offset = to_offset(alias)
+        if not offset.is_on_offset(idx[0]):
+            return np.array([], UNIT)
+        grid = pd.date_range(idx[0], idx[-1], freq=offset, unit="s")
+    g = _seconds(grid)
+    return g[~np.isin(g, _seconds(idx))].astype(UNIT)
+
+
+# ----------------------------------------------------------------------------- names, seasons
+
+_MONTHS_LABEL = {1: ("monthly", 12), 2: ("every 2 months", 6), 3: ("quarterly", 4), 6: ("half-yearly", 2)}
+
+
+def label(alias: str | None) -> tuple[str, int]:
+    """``(name, season m)`` of a frequency alias: the season is the cycle the seasonal naive
+    forecast repeats (hourly 24: a day; daily 7: a week; business-daily 5; weekly 52; monthly 12;
+    quarterly 4; half-yearly 2; yearly 1: none). Sub-hourly series take the day as their season
+    when it has at most 96 steps (15 minutes or longer), else the hour. ``None``: irregular."""
+    if alias is None:
+        return "irregular", 1
+    if alias == NONE:
+        return "integer steps", 1
+    pd = _pd()
+    off = to_offset(alias)
+    n = off.n
+    name = type(off).__name__
+    if isinstance(off, pd.tseries.offsets.Tick) and name != "Day":
+        sec = off.nanos / 1e9
+        if sec == 3600:
+            return "hourly", 24
+        per_day, per_hour = 86_400 / sec, 3_600 / sec
+        season = per_day if per_day <= 96 else per_hour
+        season = int(season) if float(season).is_integer() and season > 1 else 1
+        what = "hourly" if sec > 3600 else "sub-hourly"
+        return f"{what}, every {_span(int(sec)) if sec.is_integer() else f'{sec:g} s'}", season
+    if name == "Day":
+        return ("daily", 7) if n == 1 else (f"every {n} days", 1)
+    if name == "BusinessDay":
+        return ("business-daily", 5) if n == 1 else (f"every {n} business days", 1)
+    if name == "Week":
+        return ("weekly", 52) if n == 1 else (f"every {n} weeks", 52 // n if 52 % n == 0 else 1)
+    if name in ("SemiMonthBegin", "SemiMonthEnd"):
+        return "semi-monthly", 24
+    if "Month" in name:
+        return _MONTHS_LABEL.get(n, (f"every {n} months", 12 // n if 12 % n == 0 else 1))
+    if "Quarter" in name:
+        return _MONTHS_LABEL.get(3 * n, (f"every {n} quarters", 1))
+    if "Year" in name:
+        return ("yearly", 1) if n == 1 else (f"every {n} years", 1)
+    return alias, 1
+
+
+def is_sub_daily(alias: str | None) -> bool:
+    """Whether steps of ``alias`` are shorter than a day (then dates are written with times)."""
+    if alias is None or alias == NONE:
+        return False
+    off = to_offset(alias)
+    pd = _pd()
+    return isinstance(off, pd.tseries.offsets.Tick) and off.nanos < 86_400 * 10**9
+
+
+# ----------------------------------------------------------------------------- the future
+
+
+def future_dates(series, steps: int) -> np.ndarray:
+    """The ``steps`` dates after ``series``' last date: ``pd.date_range(start=last, periods=steps
+    + 1, freq=alias)[1:]`` in the series' zone, as wall-clock ``datetime64[s]``; integer row
+    numbers ``n .. n + steps - 1`` with ``--freq none``. UserError for irregular dates: says
+    which steps make them so and suggests ``--freq``."""
+    pd = _pd()
+    alias = getattr(series, "freq_alias", None)
+    if alias == NONE or (alias is None and getattr(series, "freq", None) == label(NONE)[0]):
+        return np.arange(len(series), len(series) + steps, dtype=np.int64)
+    dates = np.asarray(series.dates).astype(UNIT)
+    if alias is None:
+        alias = infer_freq(dates)
+    if alias is None:
+        raise UserError(
+            f"the dates are irregular ({irregularity(dates)}), so the forecast has no dates: pass "
+            f"--freq ALIAS (e.g. {EXAMPLES}) or --freq {NONE} for integer steps"
+        )
+    tz = getattr(series, "tz", None)
+    offset = to_offset(alias)
+    last = _index(dates[-48:], tz)[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if offset.is_on_offset(last):
+            ahead = pd.date_range(start=last, periods=steps + 1, freq=offset)[1:]
+        else:  # a --freq the dates do not follow: the next points of its grid
+            ahead = pd.date_range(start=last + offset, periods=steps, freq=offset)
+    if tz:
+        ahead = ahead.tz_localize(None)  # wall-clock times of the zone
+    return ahead.as_unit("s").to_numpy().astype(UNIT)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def format_date(d, sub_daily: bool | None = None, tz: str | None = None) -> str:
+    """ISO 8601 text of one wall-clock date: ``2024-02-29`` (daily and coarser) or
+    ``2024-02-29T13:00:00`` (sub-daily; ``sub_daily=None``: when it has a time of day), with the
+    UTC offset of zone ``tz`` after a time (``2024-02-29T13:00:00+01:00``); an integer step as
+    itself."""
+    if isinstance(d, (int, np.integer)):
+        return str(int(d))
+    d = np.datetime64(d, "s")
+    if sub_daily is None:
+        sub_daily = d != d.astype("datetime64[D]")
+    if not sub_daily:
+        return str(d.astype("datetime64[D]"))
+    text = str(d)
+    if tz:
+        text = _index(np.array([d]), tz)[0].isoformat()
+    return text
+
+
+def date_strings(dates, alias: str | None = None, tz: str | None = None) -> list[str]:
+    """``format_date`` of each date, all written alike: with times when ``alias`` is sub-daily
+    (or, without an alias, when any date has a time of day)."""
+    d = np.asarray(dates)
+    if d.dtype.kind in "iu":
+        return [str(int(v)) for v in d]
+    d = d.astype(UNIT)
+    if alias is not None and alias != NONE:
+        sub = is_sub_daily(alias)
+    else:
+        sub = bool(len(d)) and bool((d != d.astype("datetime64[D]")).any())
+    if sub and tz:
+        return [t.isoformat() for t in _index(d, tz)]
+    return [format_date(v, sub) for v in d]
