@@ -22,6 +22,7 @@ from rnnlab.forecast import classical as C
 from rnnlab.forecast import combination as Cm
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
+from rnnlab.forecast import horizons as Hz
 from rnnlab.forecast import metrics as Mx
 from rnnlab.forecast import summaries as S
 from rnnlab.forecast import uncertainty as U
@@ -236,12 +237,14 @@ def n_train_of(n: int, cfg: dict, y=None, min_windows=D.MIN_TRAIN_WINDOWS) -> in
                 f"the series has {n} points: too short for {cfg['train_windows']} training "
                 f"windows and a test part (it needs at least {n_train + 1} points)"
             )
+        Hz.check_horizon(cfg["horizon"], n_train, cfg, target)
         return n_train
     valid = cfg["valid_size"] > 0
     D.check_length(n, cfg["window"], n_out, target, cfg["test_size"], valid, cfg["season"], min_windows)
     n_train = n - D.test_count(n, cfg["test_size"])
     n_windows = n_train - n_out - D.first_origin(cfg["window"], target, cfg["season"])  # fit's
     D.check_validation_split(n_windows, n_out, cfg["valid_size"], min_windows)
+    Hz.check_horizon(cfg["horizon"], n_train, cfg, target)
     return n_train
 
 
@@ -370,13 +373,20 @@ def assemble(series: D.Series, cfg: dict, runs: list, n_train: int, blocks) -> d
     dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)
     p_rmse = metrics["persistence"]["rmse"]
     ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None  # None: a flat test part
+    best = S.best_baseline(metrics) or "persistence"  # the verdict is against the best of the table
+    b_rmse = metrics[best]["rmse"]
+    b_ratio = metrics["model"]["rmse"] / b_rmse if b_rmse else None
+    b_dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds[best], H)
     report = {
         "data": S.data_summary(series, n_train),
         "config": {k: v for k, v in cfg.items()},
         "metrics": metrics,
         "rmse_ratio_vs_persistence": ratio,
         "dm_test_vs_persistence": dm,
-        "verdict": S.verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
+        "best_baseline": best,
+        "rmse_ratio_vs_best_baseline": b_ratio,
+        "dm_test_vs_best_baseline": b_dm,
+        "verdict": S.verdict(b_ratio, b_dm, [a for r in runs for a in r["model"].shrinks_], best),
         **S.training_summary(runs),  # history, shrink, ensemble_histories
         "target": last["model"].target,
         "target_scores": getattr(last["model"], "target_scores_", None),
