@@ -26,11 +26,11 @@ sentence is a reference.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import re
 import unicodedata
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -96,9 +96,9 @@ def read_pairs(path=None, reverse: bool = False) -> list[tuple[str, str]]:
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            raw = gunzip(raw, path)
         text = raw.decode("utf-8")
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except OSError as e:
         raise UserError(f"cannot read corpus {path}: {e}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"corpus {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
@@ -114,6 +114,44 @@ def read_pairs(path=None, reverse: bool = False) -> list[tuple[str, str]]:
     if not pairs:
         raise UserError(f"corpus {path} has no sentence pairs")
     return pairs
+
+
+GZIP_CHUNK = 1 << 16
+
+
+def gunzip(raw: bytes, path) -> bytes:
+    """The gzip members of ``raw``, one after another (as ``gzip.decompress``); header, data and
+    trailer (CRC-32, length) checked. A corrupt or truncated file is a ``UserError`` naming the
+    byte offset (from 0) where its compressed data first stops making sense."""
+    out, start = [], 0
+    while start < len(raw):
+        if raw[start : start + 2] != b"\x1f\x8b":
+            raise UserError(f"corpus {path} is corrupt: bytes that are no gzip data at byte {start}")
+        d, pos = zlib.decompressobj(wbits=31), start
+        while not d.eof:
+            if pos >= len(raw):
+                raise UserError(
+                    f"corpus {path} is truncated: its gzip data ends at byte {len(raw)} before the end marker"
+                )
+            chunk, before = raw[pos : pos + GZIP_CHUNK], d.copy()
+            try:
+                out.append(d.decompress(chunk))
+            except zlib.error as e:
+                reason, at = str(e).split(": ", 1)[-1], pos + _first_bad(before, chunk)
+                raise UserError(f"corpus {path} is corrupt: {reason} at byte {at}") from None
+            pos += len(chunk) - len(d.unused_data)
+        start = pos
+    return b"".join(out)
+
+
+def _first_bad(d, chunk: bytes) -> int:
+    """The index of the byte of ``chunk`` at which the decompressor ``d`` fails."""
+    for i in range(len(chunk)):
+        try:
+            d.decompress(chunk[i : i + 1])
+        except zlib.error:
+            return i
+    return len(chunk) - 1  # (not reached: the whole chunk failed)
 
 
 def split_pairs(pairs, protocol: str = "sha1", lower: bool = True) -> dict[str, list]:
