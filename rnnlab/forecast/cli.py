@@ -14,18 +14,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from rnnlab import distributed
+from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import cli_args as A
 from rnnlab.forecast import data as D
+from rnnlab.forecast import future as F
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.model import check_save_dir
 from rnnlab.forecast.panel import load_panel
 from rnnlab.forecast.panel import run as run_many
 from rnnlab.forecast.panel_report import plot_panel, print_panel
 from rnnlab.forecast.predict import add_predict_parser, series_info
-from rnnlab.forecast.report import describe, print_table
+from rnnlab.forecast.report import describe, print_future, print_table
 from rnnlab.io import check_output_path, write_report
 
 EPILOG = """examples:
@@ -55,6 +58,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     A.add_distribution_args(p.add_argument_group("uncertainty"))
     A.add_training_args(p.add_argument_group("training"))
     A.add_output_args(p.add_argument_group("outputs"))
+    A.add_future_args(p.add_argument_group("the future (after the backtest)"))
     p.set_defaults(func=run_forecast)
     add_predict_parser(p)
     return p
@@ -122,6 +126,7 @@ def run_forecast(args) -> int:
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
+    forecast_out = _check_future(args, {None: series}, cfg)
     n_train = P.n_train_of(len(series), cfg, series.values)
     for target in P.candidates(cfg, [P.training_part(series.values, cfg)]):
         D.check_target(series.values, target, f"column {series.column!r}")
@@ -144,6 +149,7 @@ def run_forecast(args) -> int:
     out.flush()
 
     # 3. train and evaluate
+    t0 = time.perf_counter()
     progress = None if args.quiet or not root else _Progress(cfg)
     try:
         result = P.run(series, cfg, folds=args.backtest, progress=progress)
@@ -152,21 +158,101 @@ def run_forecast(args) -> int:
             progress.close()
     report = result["report"]
     report["config"]["backtest"] = args.backtest
-
-    # 4. print and write
+    report["seconds"] = {"backtest": round(time.perf_counter() - t0, 3)}
     print_table(report, _units(series), file=out)
+    out.flush()
+
+    # 4. the future: refit on every point, forecast after the last date
+    f = result["forecaster"]
+    f.covariate_spec_ = covariate_spec(cfg, series)
+    if not args.no_refit:
+        fut = _future(args, {None: series}, cfg, f, progress is not None, out)
+        f, result["future"] = fut["model"], fut["rows"]
+        report["forecast"] = F.records(fut["rows"])
+        report["refit"] = fut["about"]
+        report["seconds"].update(fut["seconds"])
+
+    # 5. write
     if not root:
         return 0
     from rnnlab.forecast.plots import plot_forecast
 
     _write(report_path, report, plot, lambda path: plot_forecast(path, series, result), out)
+    _write_future(forecast_out, result.get("future"), f, out)
     if save_dir:
-        f = result["forecaster"]
         f.series_info_ = series_info(series, f.levels_read)
         f.covariate_spec_ = covariate_spec(cfg, series)
         f.save(save_dir, overwrite=args.overwrite)
-        print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save})", file=out)
+        what = "refitted on the whole series" if not args.no_refit else "fitted on the training part"
+        print(f"model:  {save_dir}  ({what}; rnnlab forecast predict --model {args.save})", file=out)
     return 0
+
+
+def _check_future(args, panel: dict, cfg: dict):
+    """Before any work: ``--forecast-out``'s path, and that the options agree; returns the path."""
+    if args.no_refit and (args.future is not None or args.forecast_out is not None):
+        raise UserError("--no-refit makes no future forecast: drop --future / --forecast-out, or --no-refit")
+    return None if args.forecast_out is None else F.check_forecast_out(args.forecast_out)
+
+
+def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
+    """Refit ``model`` on every point of every series of ``panel`` ({id: Series}; one series:
+    {None: it}) and forecast the next ``--future`` (default ``--horizon``) steps of each;
+    printed, returned as ``{"model", "rows", "about", "seconds"}``."""
+    steps = args.future or cfg["horizon"]
+    many = None not in panel
+    arrays = [P.covariate_arrays(s, cfg) for s in panel.values()]
+    epochs = [F.epochs_found(h) for h in model.histories_]
+    bar = _Progress({**cfg, "epochs": max(epochs)}, "refit") if show else None
+    t0 = time.perf_counter()
+    try:
+        fitted = F.refit(
+            model,
+            [s.values for s in panel.values()],
+            list(panel) if many else None,
+            [a[0] for a in arrays],
+            [a[1] for a in arrays],
+            None if bar is None else (lambda *a: bar(0, 1, *a)),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    fitted.covariate_spec_ = covariate_spec(cfg, next(iter(panel.values())))
+    t1 = time.perf_counter()
+    rows, skipped = [], None
+    items = panel.items() if not show or len(panel) < 2 else _bar(panel.items(), len(panel), "future")
+    try:
+        for sid, s in items:
+            rows += F.forecast_rows(fitted, s, steps, sid)
+    except UserError as e:
+        if not cfg.get("future_covariates"):
+            raise
+        rows, skipped = [], str(e)
+    t2 = time.perf_counter()
+    about = {
+        "points": int(sum(len(s) for s in panel.values())),
+        "epochs": epochs,
+        "shrink_and_calibration": "the backtest's (fitted on its validation slice)",
+        "steps": steps,
+    }
+    if skipped:
+        about["no_forecast"] = skipped
+        print(f"\nThe future: not forecast ({skipped}); use rnnlab forecast predict --future-csv", file=out)
+    else:
+        span = f"{min(epochs)}-{max(epochs)}" if min(epochs) != max(epochs) else str(epochs[0])
+        title = (
+            f"\nThe future: the next {steps} step(s), from the model refitted on all {about['points']} "
+            f"points ({span} epochs a network, as early stopping found in the backtest; shrink and "
+            "calibration from the backtest's validation slice):"
+        )
+        print_future(rows, fitted, title, file=out)
+    return {"model": fitted, "rows": rows, "about": about, "seconds": {"refit": t1 - t0, "future": t2 - t1}}
+
+
+def _write_future(path, rows, model, out) -> None:
+    if path and rows:
+        F.write_frame(rows, path)
+        print(f"future: {path}", file=out)
 
 
 def _write(report_path, report: dict, plot, draw, out) -> None:
@@ -206,6 +292,7 @@ def run_panel(args, panel: dict) -> int:
     plot = None if args.no_plot else _check_out(args.plot or A.DEFAULT_PLOT, ".png", "--plot")
     report_path = None if args.report is None else _check_out(args.report, ".json", "--report")
     save_dir = None if args.save is None else check_save_dir(args.save, args.overwrite)
+    forecast_out = _check_future(args, panel, cfg)
     root = distributed.world().is_root
     out = sys.stdout if root else open(os.devnull, "w")  # closed with the process
     lengths = [len(s) for s in panel.values()]
@@ -222,6 +309,7 @@ def run_panel(args, panel: dict) -> int:
     print(f"  test part: the last {cfg['test_size']} of each series' points{folds}", file=out)
     print("  model: " + describe(cfg) + ", one network set for every series", file=out)
     out.flush()
+    t0 = time.perf_counter()
     progress = None if args.quiet or not root else _Progress(cfg)
     try:
         result = run_many(panel, cfg, progress=progress, folds=args.backtest)
@@ -230,12 +318,22 @@ def run_panel(args, panel: dict) -> int:
             progress.close()
     report = result["report"]
     report["config"]["backtest"] = args.backtest
+    report["seconds"] = {"backtest": round(time.perf_counter() - t0, 3)}
     print_panel(report, file=out)
+    out.flush()
+    f = result["forecaster"]
+    f.covariate_spec_ = covariate_spec(cfg, first)
+    if not args.no_refit:
+        fut = _future(args, panel, cfg, f, progress is not None, out)
+        f, result["future"] = fut["model"], fut["rows"]
+        report["forecast"] = F.records(fut["rows"])
+        report["refit"] = fut["about"]
+        report["seconds"].update(fut["seconds"])
     if not root:
         return 0
     _write(report_path, report, plot, lambda path: plot_panel(path, panel, result), out)
+    _write_future(forecast_out, result.get("future"), f, out)
     if save_dir:
-        f = result["forecaster"]
         f.covariate_spec_ = covariate_spec(cfg, first)
         need = f.levels_read
         f.series_info_ = {
@@ -254,9 +352,9 @@ def run_panel(args, panel: dict) -> int:
 class _Progress:
     """One tqdm bar per network: epochs, with the running training and validation loss."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, phase: str = ""):
         self.epochs, self.n_members = cfg["epochs"], cfg["ensemble"]
-        self.bar, self.key = None, None
+        self.bar, self.key, self.phase = None, None, phase
 
     def __call__(self, fold, n_folds, member, epoch, train_loss, valid_loss):
         from tqdm import tqdm
@@ -264,7 +362,7 @@ class _Progress:
         if (fold, member) != self.key:
             self.close()
             self.key = (fold, member)
-            parts = []
+            parts = [self.phase] if self.phase else []
             if n_folds > 1:
                 parts.append(f"fold {fold + 1}/{n_folds}")
             if self.n_members > 1:
@@ -287,6 +385,14 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _bar(items, total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(
+        items, total=total, desc=desc, unit="series", leave=False, file=sys.stderr, dynamic_ncols=True
+    )
 
 
 def _check_out(path, suffix, option):

@@ -322,3 +322,27 @@ def add_output_args(o) -> None:
         help="let --save replace a directory that holds something other than a forecast model",
     )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_future_args(o) -> None:
+    """--future, --no-refit, --forecast-out: the forecast after the last date (future.py)."""
+    o.add_argument(
+        "--future",
+        metavar="H",
+        type=cliargs.bounded_int(cliargs.MAX_STEPS),
+        default=None,
+        help="after the backtest, refit on the whole series and forecast the next H steps "
+        "(default: --horizon)",
+    )
+    o.add_argument(
+        "--no-refit", action="store_true", help="stop after the backtest: no refit, no future forecast"
+    )
+    o.add_argument(
+        "--forecast-out",
+        metavar="FILE",
+        default=None,
+        help="write the future forecast (unique_id, ds, mean, lo-80, hi-80, ...) as .csv, .json or .parquet",
+    )
+
+
+interval_list = _intervals  # the type of --interval, for `forecast predict` too

@@ -277,7 +277,7 @@ class Forecaster(Forecasts):
         history = train(
             net,
             *data,
-            epochs=self._budget(self.epochs, len(data[0])),
+            epochs=self._epochs_of(k, len(data[0])),
             batch_size=self.batch_size,
             lr=self.lr,
             clip=self.clip,
@@ -294,6 +294,12 @@ class Forecaster(Forecasts):
                 f"(lower --lr, or clip the gradients with --clip)"
             )
         return net, history
+
+    def _epochs_of(self, k: int, n_windows: int) -> int:
+        """Network ``k``'s epochs: set one by one by a refit (``future.refit``: the epochs its
+        backtest found), else ``epochs`` raised to ``min_updates`` (``_budget``)."""
+        fixed = getattr(self, "member_epochs_", None)
+        return int(fixed[k]) if fixed else self._budget(self.epochs, n_windows)
 
     def _budget(self, epochs: int, n_windows: int, per: int = 1) -> int:
         """``epochs`` (or patience), raised so that they hold ``min_updates / per`` optimiser

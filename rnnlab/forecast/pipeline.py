@@ -373,13 +373,20 @@ def assemble(series: D.Series, cfg: dict, runs: list, n_train: int, blocks) -> d
     dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds["persistence"], H)
     p_rmse = metrics["persistence"]["rmse"]
     ratio = metrics["model"]["rmse"] / p_rmse if p_rmse else None  # None: a flat test part
+    best = S.best_baseline(metrics) or "persistence"  # the verdict is against the best of the table
+    b_rmse = metrics[best]["rmse"]
+    b_ratio = metrics["model"]["rmse"] / b_rmse if b_rmse else None
+    b_dm = Mx.dm_test(y[j] - preds["model"], y[j] - preds[best], H)
     report = {
         "data": S.data_summary(series, n_train),
         "config": {k: v for k, v in cfg.items()},
         "metrics": metrics,
         "rmse_ratio_vs_persistence": ratio,
         "dm_test_vs_persistence": dm,
-        "verdict": S.verdict(ratio, dm, [a for r in runs for a in r["model"].shrinks_]),
+        "best_baseline": best,
+        "rmse_ratio_vs_best_baseline": b_ratio,
+        "dm_test_vs_best_baseline": b_dm,
+        "verdict": S.verdict(b_ratio, b_dm, [a for r in runs for a in r["model"].shrinks_], best),
         **S.training_summary(runs),  # history, shrink, ensemble_histories
         "target": last["model"].target,
         "target_scores": getattr(last["model"], "target_scores_", None),

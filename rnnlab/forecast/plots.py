@@ -73,6 +73,7 @@ def _plot_actual_vs_predicted(ax1, dates, series, result: dict, title: str) -> N
             lw=0.8,
             label="backtest fold start (refit on all before it)" if k == 0 else None,
         )
+    _plot_future(ax1, result.get("future"), report["config"].get("intervals", ()))
     ax1.set_ylabel(units)
     ratio = report["rmse_ratio_vs_persistence"]
     ax1.set_title(
@@ -85,6 +86,41 @@ def _plot_actual_vs_predicted(ax1, dates, series, result: dict, title: str) -> N
     )
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(alpha=0.3)
+
+
+def future_x(rows):
+    """The future rows' dates as datetimes for the x axis (wall clock); None for integer steps."""
+    import pandas as pd
+
+    ds = [r["ds"] for r in rows]
+    if not ds or str(ds[0]).lstrip("-").isdigit():
+        return None
+    t = pd.to_datetime(pd.Series(ds), utc=False, format="ISO8601")
+    if getattr(t.dt, "tz", None) is not None:
+        t = t.dt.tz_localize(None)
+    return [d.to_pydatetime() for d in t]
+
+
+def _plot_future(ax, rows, intervals) -> None:
+    """The future after the last date (the refitted model's): its mean and a fan of its
+    intervals, in blue to tell it from the backtest."""
+    x = None if not rows else future_x(rows)
+    if x is None:
+        return
+    for b in sorted(intervals, reverse=True):
+        lo, hi = f"lo-{round(100 * b, 8):g}", f"hi-{round(100 * b, 8):g}"
+        if lo in rows[0]:
+            alpha = 0.15 + 0.2 * (b != max(intervals))
+            ax.fill_between(
+                x, [r[lo] for r in rows], [r[hi] for r in rows], color="tab:blue", alpha=alpha, lw=0
+            )
+    ax.plot(
+        x,
+        [r["mean"] for r in rows],
+        color="tab:blue",
+        lw=1.4,
+        label=f"the future: next {len(rows)} step(s), refitted on all",
+    )
 
 
 def _plot_fan(ax, x, result: dict, intervals) -> None:

@@ -6,14 +6,16 @@ saved inside the model: never a path read from the model file, never the bundled
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast import predict_covariates as PC
+from rnnlab.forecast.cli_args import interval_list
 from rnnlab.forecast.combination import load as load_model
-from rnnlab.forecast.heads import interval_levels
 
 
 def add_predict_parser(p) -> None:
@@ -33,7 +35,11 @@ def add_predict_parser(p) -> None:
         help="series to continue (default: the last points of the training series, saved in the model)",
     )
     q.add_argument("--column", default=None, help="column to forecast (default: the model's)")
-    q.add_argument("--id", default=None, help="the series to continue, for a model of many series")
+    q.add_argument(
+        "--id",
+        default=None,
+        help="for a model of many series: the series to forecast, comma-separated (default: all)",
+    )
     q.add_argument(
         "--future-csv",
         metavar="PATH",
@@ -57,6 +63,20 @@ def add_predict_parser(p) -> None:
         default=None,
         help=f"points to forecast, at most {cliargs.MAX_STEPS} (default: the model's horizon)",
     )
+    q.add_argument(
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="write the forecast (unique_id, ds, mean, lo-80, hi-80, ...) as .csv, .json or .parquet "
+        "instead of printing it",
+    )
+    q.add_argument(
+        "--interval",
+        dest="intervals",
+        type=interval_list,
+        default=None,
+        help="central intervals, as coverages (default: the model's, e.g. 0.8,0.95)",
+    )
     q.set_defaults(func=run_predict)
     add_export_parser(sub)
 
@@ -76,46 +96,56 @@ def series_info(series, need: int, keep: int = 64) -> dict:
 
 
 def run_predict(args) -> int:
+    from rnnlab.forecast import future as F
+    from rnnlab.forecast.report import print_future
+
+    out_path = None if args.out is None else F.check_forecast_out(args.out)
     f = load_model(args.model)
-    sid = _series_id(f, args)
-    series = _predict_series(f, args, sid)
-    steps = args.steps or f.horizon
-    step = _usual_step(series.dates)
-    past, future = PC.arrays(f, series, steps, args.future_csv, step, args.id_column, sid)
-    values = f.predict(series.values, steps, series=sid, past=past, future=future)
-    if not np.isfinite(values).all():
+    if args.intervals is not None and not f.probabilistic:
         raise UserError(
-            f"the forecast is not a finite number (the series' scale is far from the training one's); "
-            f"model {args.model}"
+            f"--interval: {args.model} gives point forecasts only (trained with --likelihood none)"
         )
-    step = _usual_step(series.dates)
-    last = series.dates[-1]
+    steps = args.steps or f.horizon
+    rows, about = [], None
+    ids = _series_ids(f, args)
+    panel = _csv_panel(f, args) if args.csv is not None and ids[0] is not None else None
+    for sid in ids:
+        series = _predict_series(f, args, sid, panel)
+        if about is None:
+            about = series
+        rows += F.forecast_rows(f, series, steps, sid, args.intervals, args.future_csv, args.id_column)
+    n_ids = len({r["unique_id"] for r in rows})
     print(
         f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
         f"window {f.window}, horizon {f.horizon}, {f.strategy})"
     )
-    print(f"series: {series.column!r} from {series.path}, last value {series.values[-1]:,.2f} on {last}")
-    for note in series.notes:
-        print(f"  {note}")
-    head = f"\n  {'step':>4}  {'date':<12}{'forecast':>14}"
-    bounds = None
-    if f.probabilistic:  # the central intervals, from the sample paths (calibrated if fitted)
-        levels = interval_levels(f.intervals)
-        q = f.predict_quantiles(series.values, levels, steps, series=sid, past=past, future=future)
-        bounds = [
-            (b, q[:, levels.index(round((1 - b) / 2, 10))], q[:, levels.index(round((1 + b) / 2, 10))])
-            for b in f.intervals
-        ]
-        head += "".join(f"{f'{b:.0%} low':>14}{f'{b:.0%} high':>14}" for b in f.intervals)
-    print(head)
-    for k, v in enumerate(values, 1):
-        row = f"  {k:>4}  {str(last + k * step):<12}{v:>14,.2f}"
-        for _, lo, hi in bounds or ():
-            row += f"{lo[k - 1]:>14,.2f}{hi[k - 1]:>14,.2f}"
-        print(row)
-    if bounds is None:
-        print("  (a point forecast: the model was trained with --likelihood none, so it has no intervals)")
+    if n_ids == 1:
+        last = F.last_date(about)
+        print(f"series: {about.column!r} from {about.path}, last value {about.values[-1]:,.2f} on {last}")
+        for note in about.notes:
+            print(f"  {note}")
+    else:
+        print(f"series: {n_ids} of the model's series, each from its own last date")
+    if out_path is not None:
+        F.write_frame(rows, out_path)
+        print(f"forecast: {len(rows)} rows ({n_ids} series x {steps} steps) in {out_path}")
+    else:
+        print_future(rows, f, f"\nthe next {steps} step(s):", limit=steps, max_series=n_ids)
     return 0
+
+
+def _series_ids(f, args) -> list:
+    """The series to forecast: the one of a model of one series; of a model of many, those of
+    ``--id`` (comma-separated) or, by default, every series it was fitted on."""
+    ids = getattr(f, "series_ids_", None)
+    if not ids:
+        return [_series_id(f, args)]
+    if args.id is None:
+        return list(ids)
+    wanted = [k.strip() for k in str(args.id).split(",") if k.strip()]
+    for k in wanted:
+        _series_id(f, argparse.Namespace(**{**vars(args), "id": k}))
+    return wanted
 
 
 def _series_id(f, args):
@@ -132,18 +162,26 @@ def _series_id(f, args):
     return args.id
 
 
-def _predict_series(f, args, sid=None) -> D.Series:
-    """``--csv`` if given, else the history saved inside the model; never a path read from the
-    model file, never the bundled data."""
+def _csv_panel(f, args) -> dict:
+    """``{id: Series}`` of a long-format ``--csv`` for a model of many series (read once)."""
+    from rnnlab.forecast.panel import load_panel
+
+    if args.id_column is None:
+        raise UserError("a model of many series continues a long-format --csv: name its --id-column")
     info = f.series_info_
     column = args.column or info.get("column", "Close")
     date_column = args.date_column or info.get("date_column", "Date")
-    if args.csv is not None and sid is not None:
-        from rnnlab.forecast.panel import load_panel
+    covariates = tuple(sum(PC.names(f), []))  # the model's covariate columns, read with the values
+    return load_panel(args.csv, args.id_column, column, date_column, args.fill, covariates)
 
-        if args.id_column is None:
-            raise UserError("a model of many series continues a long-format --csv: name its --id-column")
-        panel = load_panel(args.csv, args.id_column, column, date_column, args.fill)
+
+def _predict_series(f, args, sid=None, panel=None) -> D.Series:
+    """``--csv`` if given (``panel``: its series by id, for a model of many), else the history
+    saved inside the model; never a path read from the model file, never the bundled data."""
+    info = f.series_info_
+    column = args.column or info.get("column", "Close")
+    date_column = args.date_column or info.get("date_column", "Date")
+    if panel is not None:
         if sid not in panel:
             raise UserError(f"{args.csv} has no series {sid!r} in column {args.id_column!r}")
         return panel[sid]
@@ -175,12 +213,6 @@ def _predict_series(f, args, sid=None) -> D.Series:
 def _tails(info) -> dict:
     """The saved covariate columns of a history, as arrays."""
     return {c: np.array(v, np.float64) for c, v in (info.get("covariates") or {}).items()}
-
-
-def _usual_step(dates):
-    if len(dates) < 2:
-        return np.timedelta64(1, "D")
-    return np.timedelta64(int(np.median(np.diff(dates).astype(np.int64))), "D")
 
 
 def add_export_parser(sub) -> None:

@@ -27,7 +27,10 @@ def arrays(f, series: D.Series, steps: int, future_csv, step, id_column=None, si
     if missing:
         raise UserError(f"the series lacks the model's covariate column(s) {', '.join(missing)}")
     past = np.stack([series.covariates[c] for c in past_names], axis=1) if past_names else None
-    ahead = series.dates[-1] + step * np.arange(1, steps + 1)  # the forecast dates
+    if np.ndim(step):  # the forecast dates themselves (dates.future_dates)
+        ahead = np.asarray(step)
+    else:
+        ahead = series.dates[-1] + step * np.arange(1, steps + 1)  # the forecast dates
     blocks = []
     if future_names:
         if future_csv is None:

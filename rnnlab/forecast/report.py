@@ -147,6 +147,15 @@ def _print_summary(report, file):
         f"(negative: the model's errors are smaller)",
         file=file,
     )
+    best = report.get("best_baseline")
+    if best and best != "persistence":
+        bdm, name = report["dm_test_vs_best_baseline"], best.replace("_", " ")
+        print(
+            f"Best baseline of the table: {name}, RMSE ratio model / {name} "
+            f"{_fmt(report['rmse_ratio_vs_best_baseline'], 5)}, Diebold-Mariano statistic "
+            f"{_fmt(bdm['statistic'], 3)}, p-value {_fmt(bdm['p_value'], 3)}",
+            file=file,
+        )
     print(f"Verdict: {report['verdict']}.", file=file)
     hist = report["history"]
     line = f"Training: {len(hist['train_loss'])} epochs"
@@ -199,3 +208,37 @@ def _print_backtest(bt, units, file):
         f"{_fmt(_ratio(a['model']['rmse'], a['persistence']['rmse']), 4):>8}",
         file=file,
     )
+
+
+def print_future(rows: list, model, title: str, file=None, limit: int = 12, max_series: int = 5) -> None:
+    """The future forecast under ``title``: one line per series and step (the first ``limit``
+    steps of the first ``max_series`` series), the mean and each central interval."""
+    from rnnlab.forecast.future import records
+
+    if not rows:
+        return
+    recs = records(rows)
+    bounds = [k[3:] for k in recs[0] if k.startswith("lo-")]
+    ids = list(dict.fromkeys(r["unique_id"] for r in recs))
+    print(title, file=file)
+    w = max(len(str(r["ds"])) for r in recs) + 3
+    head = f"  {'series':<12}" if len(ids) > 1 else "  "
+    head += f"{'ds':<{w}}{'mean':>12}" + "".join(f"{'lo-' + b:>14}{'hi-' + b:>14}" for b in bounds)
+    print(head, file=file)
+    shown: dict = {}
+    for r in recs:
+        shown[r["unique_id"]] = shown.get(r["unique_id"], 0) + 1
+        if shown[r["unique_id"]] > limit or len(shown) > max_series:
+            continue
+        line = f"  {r['unique_id'][:11]:<12}" if len(ids) > 1 else "  "
+        line += f"{r['ds']:<{w}}{_fmt(r['mean']):>12}"
+        line += "".join(f"{_fmt(r['lo-' + b]):>14}{_fmt(r['hi-' + b]):>14}" for b in bounds)
+        print(line, file=file)
+    hidden = len(recs) - sum(min(n, limit) for n in list(shown.values())[:max_series])
+    if hidden:
+        print(f"  ... {hidden} more row(s): write them all with --forecast-out FILE", file=file)
+    if not getattr(model, "probabilistic", False):
+        print(
+            "  (a point forecast: the model was trained with --likelihood none, so it has no intervals)",
+            file=file,
+        )

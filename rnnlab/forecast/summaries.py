@@ -135,11 +135,24 @@ def backtest_summary(series, runs) -> dict:
     return {"folds": folds, "average": average}
 
 
-def verdict(ratio: float, dm: dict, shrinks=()) -> str:
+NAMES = {"persistence": "persistence ('tomorrow = today')", "moving_average": "the moving average"}
+
+
+def best_baseline(metrics: dict) -> str | None:
+    """The baseline of the table with the lowest RMSE (persistence, drift, moving average,
+    seasonal naive and, when installed, the statistical classics); None if there is none."""
+    rmse = {k: v["rmse"] for k, v in metrics.items() if k != "model" and v.get("rmse") is not None}
+    return min(rmse, key=lambda k: (rmse[k], k != "persistence")) if rmse else None
+
+
+def verdict(ratio: float, dm: dict, shrinks=(), against: str = "persistence") -> str:
+    """The sentence under the table: the model against ``against`` (the best baseline of the
+    table), by RMSE ``ratio`` and the Diebold-Mariano test ``dm`` of the two."""
+    name = NAMES.get(against, against.replace("_", " "))
     p = dm.get("p_value")
     ptxt = "n/a" if p is None else f"{p:.3f}"
     if ratio is None or not math.isfinite(ratio):
-        return "no verdict: persistence's error is zero (the test part is flat)"
+        return f"no verdict: {name}'s error is zero (the test part is flat)"
     if shrinks and not any(shrinks):
         return (
             "the forecast IS persistence: on the validation slice every network did worse than "
@@ -149,17 +162,17 @@ def verdict(ratio: float, dm: dict, shrinks=()) -> str:
         pct = 100 * (1 - ratio)
         if p is not None and p < 0.05:
             return (
-                f"the model beats persistence: RMSE {pct:.2f}% lower, and the Diebold-Mariano "
-                f"test finds the difference significant (p = {ptxt})"
+                f"the model beats the best baseline, {name}: RMSE {pct:.2f}% lower, and the "
+                f"Diebold-Mariano test finds the difference significant (p = {ptxt})"
             )
         return (
-            f"the model's RMSE is {pct:.2f}% lower than persistence's, but the Diebold-Mariano "
-            f"test does not find the difference significant (p = {ptxt}): in practice it is "
-            f"no better than 'tomorrow = today'"
+            f"the model's RMSE is {pct:.2f}% lower than the best baseline's ({name}), but the "
+            f"Diebold-Mariano test does not find the difference significant (p = {ptxt}): in "
+            f"practice it is no better than {name}"
         )
     if ratio == 1.0:
-        return "the model's RMSE equals persistence's"
+        return f"the model's RMSE equals the best baseline's ({name})"
     return (
-        f"the model does NOT beat persistence: its RMSE is {100 * (ratio - 1):.2f}% higher "
-        f"(Diebold-Mariano p = {ptxt})"
+        f"the model does NOT beat the best baseline, {name}: its RMSE is {100 * (ratio - 1):.2f}% "
+        f"higher (Diebold-Mariano p = {ptxt})"
     )
