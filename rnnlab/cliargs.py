@@ -10,6 +10,7 @@ prints an error as one line (no usage block) and exits 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import os
 import sys
@@ -18,12 +19,59 @@ from rnnlab.io import can_write_into, output_file_problem
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose errors are one line: ``prog: error: ... (see --help)``."""
+    """``argparse.ArgumentParser`` whose errors are one line: ``prog: error: ... (see --help)``.
+
+    An option the command does not know is named as such, with the closest one it does know
+    (``difflib``), by the (sub)command it was given to: argparse alone took the value after
+    ``--no-such-option value`` for a sub-command and said "invalid choice: 'value'"."""
+
+    _argv: list = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras:  # (a sub-command's parser has refused its own already)
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
 
     def error(self, message):
+        unknown = self._unknown_option()
+        if unknown is not None:
+            names = {o.lstrip("-"): o for o in self._long_options()}  # the dashes are no likeness
+            close = difflib.get_close_matches(unknown.lstrip("-"), list(names), n=1, cutoff=0.6)
+            message = f"unknown option {unknown}" + (f" (did you mean {names[close[0]]}?)" if close else "")
         message = " ".join(message.split())
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+    def _long_options(self) -> list:
+        return sorted(o for o in self._option_string_actions if o.startswith("--"))
+
+    def _unknown_option(self):
+        """The first word of this parser's arguments (up to its sub-command) that looks like an
+        option and is none of its options or their unique abbreviations; None if there is none."""
+        subparsers = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        subcommands = {c for a in subparsers for c in a.choices}
+        takes_value = False
+        for word in self._argv:
+            if word == "--":
+                return None
+            if takes_value:  # the value of the option before it
+                takes_value = False
+                continue
+            if word in subcommands:
+                return None  # the rest is the sub-command's
+            if not word.startswith("-") or word == "-" or self._negative_number_matcher.match(word):
+                continue
+            name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
+            action = self._option_string_actions.get(name)
+            if action is None and word.startswith("--"):
+                hits = [o for o in self._long_options() if o.startswith(name)]
+                action = self._option_string_actions[hits[0]] if hits else None
+            if action is None:
+                return name
+            takes_value = action.nargs != 0 and "=" not in word and len(word) == len(name)
+        return None
 
 
 def number(kind, low=None, what="a number", high=None, low_open=False, high_open=False):
