@@ -188,11 +188,10 @@ def add_network_args(m) -> None:
 def _intervals(text):
     """``0.8,0.95`` -> (0.8, 0.95), for argparse (one line if bad)."""
     try:
-        return check_intervals(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected coverages in (0, 1) like 0.8,0.95, got {text!r}"
-        ) from None
+        return check_intervals([float(v) for v in text.split(",")])
+    except ValueError as e:
+        why = str(e) if str(e).startswith("coverage ") else "expected coverages in (0, 1) like 0.8,0.95"
+        raise argparse.ArgumentTypeError(f"{why}, got {text!r}") from None
 
 
 def add_distribution_args(u) -> None:

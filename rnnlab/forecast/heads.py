@@ -36,13 +36,23 @@ def interval_levels(intervals) -> list[float]:
 
 
 def check_intervals(intervals) -> tuple[float, ...]:
-    """``intervals`` as a sorted tuple of coverages in (0, 1); ValueError otherwise."""
+    """``intervals`` as a sorted tuple of coverages in (0, 1); ValueError otherwise, and for a
+    coverage whose ends ``interval_levels`` rounds to the levels 0 and 1 (or to the median):
+    0.99999999999 trained, then failed in the quantile head (issue 34)."""
     try:
         out = tuple(sorted({float(b) for b in intervals}))
     except (TypeError, ValueError):
-        raise ValueError(f"intervals must be coverages in (0, 1), got {intervals!r}") from None
+        raise ValueError("intervals must be coverages in (0, 1), e.g. 0.8,0.95") from None
     if not out or not all(0 < b < 1 for b in out):
-        raise ValueError(f"intervals must be coverages in (0, 1), e.g. 0.8,0.95; got {intervals!r}")
+        raise ValueError(f"intervals must be coverages in (0, 1), e.g. 0.8,0.95; got {list(out)}")
+    for b in out:
+        lo = round((1 - b) / 2, 10)  # as interval_levels rounds it
+        if not 0 < lo < 0.5:
+            near, limit = (1, "at most 0.9999999998") if lo <= 0 else (0, "at least 2e-10")
+            raise ValueError(
+                f"coverage {b!r} is too close to {near}: its interval's ends round to the "
+                f"quantile levels {lo:g} and {round((1 + b) / 2, 10):g}; use {limit}"
+            )
     return out
 
 

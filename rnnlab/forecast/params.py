@@ -36,6 +36,8 @@ def validate(f) -> None:
     ):
         if getattr(f, name) not in valid:
             raise UserError(f"{name} must be one of {', '.join(valid)}, got {getattr(f, name)!r}")
+    if not isinstance(f.seed, (int, np.integer)) or isinstance(f.seed, bool) or f.seed < 0:
+        raise UserError(f"seed must be an integer >= 0, got {f.seed!r}")  # numpy seeds nothing below 0
     if not isinstance(f.min_updates, (int, np.integer)) or f.min_updates < 0:
         raise UserError(f"min_updates must be an integer >= 0, got {f.min_updates!r}")
     if not f.lr > 0:

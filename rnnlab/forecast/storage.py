@@ -195,8 +195,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     f = cls(**params)
     f._validate()
     check_schema(cfg["scaler"], {"mean": "number", "scale": "number"}, "scaler")
-    if not cfg["scaler"]["scale"] > 0:
-        raise ValueError("scaler['scale'] must be positive")
+    _check_scaler(cfg["scaler"], "scaler")
     f.scaler_ = D.StandardScaler()
     f.scaler_.mean_, f.scaler_.scale_ = float(cfg["scaler"]["mean"]), float(cfg["scaler"]["scale"])
     shrinks = cfg["shrink"]
@@ -257,7 +256,34 @@ def _covariates(cov) -> tuple:
         if not ok or not all(is_number(x) for v in sc for x in v) or not all(x > 0 for x in sc[1]):
             raise ValueError("covariates['scalers'] must hold a mean and a positive sd per column")
         scalers.append((np.array(sc[0], np.float64), np.array(sc[1], np.float64)))
-    return P, F, scalers or [None], cov["spec"]
+    return P, F, scalers or [None], _covariate_spec(cov["spec"], P, F)
+
+
+def _covariate_spec(spec: dict, n_past: int, n_future: int) -> dict:
+    """The saved covariate names and calendar, checked against the column counts: ``{}`` (none,
+    or a model saved before them) or ``{"past": [names], "future": [names], "calendar": a
+    frequency with a calendar cycle or null}`` (a number for the names was a TypeError)."""
+    from rnnlab.forecast.covariates import calendar_names
+
+    if not spec:
+        return {}
+    check_schema(spec, {"past": "list", "future": "list", "calendar": "str|null"}, "covariates['spec']")
+    names = spec["past"] + spec["future"]
+    if not all(isinstance(v, str) and 0 < len(v) <= 256 for v in names):
+        raise ValueError("covariates['spec'] must name each column with a string")
+    calendar = calendar_names(spec["calendar"]) if spec["calendar"] is not None else []
+    if spec["calendar"] is not None and not calendar:
+        raise ValueError(f"covariates['spec']['calendar'] {spec['calendar']!r:.20} has no calendar cycle")
+    if len(spec["past"]) != n_past or len(spec["future"]) + len(calendar) != n_future:
+        raise ValueError("covariates['spec'] must name as many columns as the model reads")
+    return {"past": list(spec["past"]), "future": list(spec["future"]), "calendar": spec["calendar"]}
+
+
+def _check_scaler(sc: dict, where: str) -> None:
+    """A saved ``mean`` and positive ``scale`` within ``D.MAX_ABS_VALUE`` (an edited mean of 1e308
+    overflowed every forecast: seven warnings, then an error; issue 34)."""
+    if not 0 < sc["scale"] <= D.MAX_ABS_VALUE or not abs(sc["mean"]) <= D.MAX_ABS_VALUE:
+        raise ValueError(f"{where}: 'mean' and 'scale' must lie within {D.MAX_ABS_VALUE:g}, 'scale' above 0")
 
 
 def _series_scalers(rows) -> tuple[list, list]:
@@ -267,8 +293,7 @@ def _series_scalers(rows) -> tuple[list, list]:
     ids, scalers = [], []
     for row in rows:
         check_schema(row, {"id": "str", "mean": "number", "scale": "number"}, "series_scalers[]")
-        if not row["scale"] > 0:
-            raise ValueError("series_scalers: every scale must be positive")
+        _check_scaler(row, "series_scalers[]")
         sc = D.StandardScaler()
         sc.mean_, sc.scale_ = float(row["mean"]), float(row["scale"])
         ids.append(row["id"])
@@ -276,6 +301,11 @@ def _series_scalers(rows) -> tuple[list, list]:
     if len(set(ids)) != len(ids):
         raise ValueError("series_scalers: the ids must be unique")
     return ids, scalers
+
+
+# a conformal factor widens an interval about its median: past this the interval means nothing
+# (1e308 gave infinite bounds and exit 0; measured factors lie near 1, the widest seen ~3)
+MAX_FACTOR = 1e6
 
 
 def _calibration(cal, f) -> dict | None:
@@ -290,9 +320,11 @@ def _calibration(cal, f) -> dict | None:
     factors = cal["factors"]
     good = lambda row: isinstance(row, list) and 0 < len(row) <= BOUNDS["horizon"]
     if len(factors) != len(f.intervals) or not all(
-        good(row) and all(is_number(c) and c > 0 for c in row) for row in factors
+        good(row) and all(is_number(c) and 0 < c <= MAX_FACTOR for c in row) for row in factors
     ):
-        raise ValueError("calibration['factors'] must hold positive numbers per interval and step")
+        raise ValueError(
+            f"calibration['factors'] must hold positive numbers up to {MAX_FACTOR:g} per interval and step"
+        )
     if len({len(row) for row in factors}) != 1:
         raise ValueError("calibration['factors'] must hold as many steps for every interval")
     applied = cal.get("applied", True)

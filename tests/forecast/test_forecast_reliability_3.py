@@ -37,3 +37,83 @@ def test_a_horizon_the_series_cannot_support_is_refused_before_training_with_the
     one_line(code, err, f"at most {longest}")
     code, _, err = run(capsys, "--csv", csv_path, *FAST, *extra, "--horizon", str(longest))
     assert code == 0, err
+
+
+@pytest.mark.parametrize("likelihood", ["quantile", "gaussian"])
+@pytest.mark.parametrize("interval", ["0.99999999999", "1e-12", "0.8,0.99999999999"])
+def test_an_interval_whose_levels_round_to_0_and_1_is_refused_at_parse_time(capsys, likelihood, interval):
+    """Its levels rounded to 0 and 1: a traceback after training (quantile), or a 1,077-character
+    line (gaussian). Now one line before the data is read (the CSV does not exist)."""
+    argv = ["--csv", "/nonexistent.csv", "--likelihood", likelihood, "--interval", interval]
+    code, _, err = run(capsys, *argv)
+    one_line(code, err, "argument --interval: coverage ")
+    assert len(err) < 300
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A model saved once for the module (the edits below copy it)."""
+    import contextlib
+    import io
+
+    from rnnlab.cli import main
+
+    tmp = tmp_path_factory.mktemp("saved")
+    csv = write_csv(tmp / "series.csv", random_walk())
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["forecast", "--csv", csv, *FAST, "--save", str(tmp / "m")]) == 0
+    return tmp / "m"
+
+
+def edited(saved, tmp_path, edit):
+    import json
+    import shutil
+
+    target = tmp_path / "m"
+    shutil.copytree(saved, target)
+    cfg = json.loads((target / "config.json").read_text())
+    edit(cfg)
+    (target / "config.json").write_text(json.dumps(cfg))
+    return str(target)
+
+
+def _set(*keys_value):
+    *keys, value = keys_value
+
+    def edit(cfg):
+        for k in keys[:-1]:
+            cfg = cfg[k]
+        cfg[keys[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (_set("params", "seed", -1), "seed must be an integer >= 0"),
+        (_set("covariates", "spec", {"past": 5, "future": [], "calendar": None}), "covariates['spec']"),
+        (_set("covariates", "spec", {"past": [3], "future": [], "calendar": None}), "covariates['spec']"),
+        (_set("covariates", "spec", {"past": ["a"], "future": [], "calendar": None}), "as many columns"),
+        (_set("covariates", "spec", {"past": [], "future": [], "calendar": "x"}), "no calendar cycle"),
+        (_set("covariates", "spec", [1]), "covariates['spec']"),
+        (_set("scaler", "mean", 1e308), "scaler: 'mean' and 'scale' must lie within"),
+        (_set("scaler", "scale", 1e308), "scaler: 'mean' and 'scale' must lie within"),
+        (_set("calibration", "factors", [[1e308], [1e308]]), "calibration['factors']"),
+    ],
+)
+def test_an_edited_model_is_one_line_on_load(capsys, saved, tmp_path, edit, needle):
+    """params.seed -1 and a wrong-typed covariates.spec ended in tracebacks; a scaler mean of
+    1e308 printed seven warnings before its error; calibration factors of 1e308 gave infinite
+    intervals with exit 0."""
+    model = edited(saved, tmp_path, edit)
+    code, out, err = run(capsys, "predict", "--model", model, "--steps", "3")
+    one_line(code, err, needle)
+    assert "inf" not in out
+
+
+def test_the_unedited_model_still_predicts(capsys, saved, tmp_path):
+    code, out, err = run(
+        capsys, "predict", "--model", edited(saved, tmp_path, lambda c: None), "--steps", "3"
+    )
+    assert code == 0 and err == "", err
