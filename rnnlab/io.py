@@ -9,7 +9,8 @@
     write_dir(dir, fill, keep, owned)
                                   a directory as a whole: fill a fresh one beside ``dir``, carry
                                   over every entry rnnlab did not write, swap it in (one
-                                  ``renameat2`` exchange on Linux), remove the old
+                                  ``renameat2`` exchange on Linux), remove the old; first remove
+                                  the temporaries of killed writes beside it (``clean_stale``)
     check_target_dir              refuse a non-empty directory without our format marker (no --overwrite)
     read_json_object / check_schema / check_finite
                                   reading back: JSON objects only, typed keys, finite tensors
@@ -26,6 +27,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.errors import UserError
+from rnnlab.stale import clean_stale, hold
 
 
 def _fsync_dir(folder) -> None:
@@ -93,11 +96,22 @@ def write_json(path, obj, indent=1) -> str:
 
 
 def write_tensors(path, tensors) -> str:
-    """A dict of arrays as safetensors, atomically (0-d arrays stay 0-d)."""
+    """A dict of arrays as safetensors, atomically (0-d arrays stay 0-d). A failed write (a full
+    disk) is the ``OSError`` safetensors wraps in its own error (``IoError(Os { code: 28 ..``)."""
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     arrays = {k: np.require(v, requirements="C") for k, v in tensors.items()}
-    return atomic_write(path, lambda tmp: save_file(arrays, tmp))
+
+    def write(tmp):
+        try:
+            save_file(arrays, tmp)
+        except SafetensorError as e:
+            code = re.search(r"code: (\d+)", str(e))
+            err = int(code.group(1)) if code else errno.EIO
+            raise OSError(err, os.strerror(err), str(path)) from None
+
+    return atomic_write(path, write)
 
 
 def read_tensors(path) -> dict:
@@ -212,25 +226,33 @@ def write_dir(target, fill, keep=(), owned=None) -> str:
     target = os.path.abspath(str(target))
     parent = os.path.dirname(target)
     claims = (lambda name: True) if owned is None else owned if callable(owned) else set(owned).__contains__
+    clean_stale(parent)
     tmp = tempfile.mkdtemp(prefix=".rnnlab-", suffix=".tmp", dir=parent)
+    lock = hold(tmp)  # tells clean_stale that a live writer is at work in it
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; use the usual mode
-        fill(tmp)
-        old = os.listdir(target) if os.path.isdir(target) and not os.path.islink(target) else []
-        for name in old:
-            src, dst = os.path.join(target, name), os.path.join(tmp, name)
-            if os.path.lexists(dst) or (claims(name) and name not in keep):
-                continue
-            if os.path.islink(src):
-                os.symlink(os.readlink(src), dst)  # a link stays a link, never followed
-            elif os.path.isdir(src):
-                shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
-            else:
-                _link_or_copy(src, dst)
-        _fsync_dir(tmp)
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; use the usual mode
+            fill(tmp)
+            old = os.listdir(target) if os.path.isdir(target) and not os.path.islink(target) else []
+            for name in old:
+                src, dst = os.path.join(target, name), os.path.join(tmp, name)
+                if os.path.lexists(dst) or (claims(name) and name not in keep):
+                    continue
+                if os.path.islink(src):
+                    os.symlink(os.readlink(src), dst)  # a link stays a link, never followed
+                elif os.path.isdir(src):
+                    shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+                else:
+                    _link_or_copy(src, dst)
+            _fsync_dir(tmp)
+        except OSError as e:  # a full disk: say which directory, and that it was not touched
+            was = "it is unchanged" if os.path.lexists(target) else "nothing was written"
+            raise OSError(e.errno, f"cannot write {target}: {e.strerror or e}; {was}") from None
         _swap_in(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # the new one on failure, else the old one
+        if lock is not None:
+            os.close(lock)
     _fsync_dir(parent)
     return target
 

@@ -1,5 +1,6 @@
 """The defects of issue 34 in `rnnlab forecast`, each pinned (docs/RELIABILITY.md)."""
 
+import os
 import re
 import time
 
@@ -117,3 +118,36 @@ def test_the_unedited_model_still_predicts(capsys, saved, tmp_path):
         capsys, "predict", "--model", edited(saved, tmp_path, lambda c: None), "--steps", "3"
     )
     assert code == 0 and err == "", err
+
+
+def _tree(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("error", ["safetensors", "oserror"])
+def test_a_full_disk_during_save_is_one_line_and_the_old_model_stays(
+    capsys, saved, tmp_path, monkeypatch, error
+):
+    """A full disk while the weights were written ended in a SafetensorError traceback."""
+    import errno
+
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
+    model = edited(saved, tmp_path, lambda c: None)
+    before = _tree(tmp_path / "m")
+
+    def full(*a, **k):
+        if error == "safetensors":  # what safetensors raises on ENOSPC
+            raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, .. })")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    csv = write_csv(tmp_path / "series.csv", random_walk())
+    code, _, err = run(capsys, "--csv", csv, *FAST, "--save", model, "--overwrite")
+    one_line(code, err, f"cannot write {model}: {os.strerror(errno.ENOSPC)}; it is unchanged")
+    assert _tree(tmp_path / "m") == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".rnnlab-")]
+    monkeypatch.undo()
+    code, _, err = run(capsys, "predict", "--model", model, "--steps", "2")
+    assert code == 0, err
