@@ -1,61 +1,40 @@
 """The series' frequency, read off its dates, and the season it implies.
 
-The usual (median) step between consecutive dates decides::
+The frequency is a pandas offset alias (``dates.infer_freq``: ``pd.infer_freq``, or the grid
+that the bulk of the dates follow when rows are missing); its name and season are::
 
-    step (days)    frequency        season m     (the seasonal naive forecast repeats y_{t+h-m})
-    1              daily            7            (a week)
-    1, with ~1/5 of the steps 3 days (Friday -> Monday)
-                   business-daily   5            (a trading week)
-    7              weekly           52
-    28 .. 31       monthly          12
-    89 .. 92       quarterly        4
-    181 .. 184     half-yearly      2
-    365 .. 366     yearly           1            (no season)
-    other          every N days     1
+    alias                 frequency        season m     (the seasonal naive forecast repeats y_{t+h-m})
+    15min, 30min ...      sub-hourly       steps a day (at most 96), else steps an hour
+    h                     hourly           24           (a day)
+    D                     daily            7            (a week)
+    B                     business-daily   5            (a trading week)
+    W-SUN, W-WED ...      weekly           52
+    MS, ME                monthly          12
+    QS-JAN, QE-DEC ...    quarterly        4
+    6MS, 2QS ...          half-yearly      2
+    YS-JAN, YE-DEC ...    yearly           1            (no season)
+    10D, 2W ...           every N days     1 (52 / N for every N weeks)
+    (none)                irregular        1
 
-``--season N`` overrides m (1: no season). The season sets the seasonal-naive baseline, the
-seasonal MASE (its denominator is the in-sample seasonal naive error, Hyndman & Koehler 2006)
-and the default window (at least one season).
+``--season N`` overrides m (1: no season); ``--freq ALIAS`` the alias. The season sets the
+seasonal-naive baseline, the seasonal MASE (its denominator is the in-sample seasonal naive
+error, Hyndman & Koehler 2006) and the default window (at least one season).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-FREQUENCIES = {
-    "daily": 7,
-    "business-daily": 5,
-    "weekly": 52,
-    "monthly": 12,
-    "quarterly": 4,
-    "half-yearly": 2,
-    "yearly": 1,
-}
+from rnnlab.forecast import dates as Dt
 
 
 def detect_frequency(dates) -> tuple[str, int]:
-    """``(frequency, season)`` of ascending ``datetime64[D]`` dates (see the module table)."""
-    days = np.asarray(dates, dtype="datetime64[D]")
-    if len(days) < 3:
+    """``(frequency, season)`` of ascending dates (see the module table): the name and season of
+    their alias (``dates.label(dates.infer_freq(dates))``); ``("unknown", 1)`` for < 3 dates."""
+    d = np.asarray(dates).astype(Dt.UNIT)
+    if len(d) < 3:
         return "unknown", 1
-    step = np.diff(days).astype(np.int64)
-    usual = int(np.median(step))
-    if usual == 1:
-        weekend = np.mean(step == 3)
-        weekday = days.astype(np.int64) % 7  # 1970-01-01 was a Thursday: 2 Saturday, 3 Sunday
-        if 0.1 <= weekend <= 0.3 and not np.isin(weekday, [2, 3]).any():
-            return "business-daily", 5
-        return "daily", 7
-    for name, lo, hi in (
-        ("weekly", 7, 7),
-        ("monthly", 28, 31),
-        ("quarterly", 89, 92),
-        ("half-yearly", 181, 184),
-        ("yearly", 365, 366),
-    ):
-        if lo <= usual <= hi:
-            return name, FREQUENCIES[name]
-    return f"every {usual} days", 1
+    return Dt.label(Dt.infer_freq(d))
 
 
 def seasonal_scale(y_train, season: int) -> float:

@@ -21,6 +21,7 @@ from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import cli_args as A
 from rnnlab.forecast import data as D
+from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import future as F
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.model import check_save_dir
@@ -192,6 +193,10 @@ def _check_future(args, panel: dict, cfg: dict):
     """Before any work: ``--forecast-out``'s path, and that the options agree; returns the path."""
     if args.no_refit and (args.future is not None or args.forecast_out is not None):
         raise UserError("--no-refit makes no future forecast: drop --future / --forecast-out, or --no-refit")
+    asked = args.future is not None or args.forecast_out is not None  # irregular dates: refused now
+    undated = next((r for r in map(Dt.undated, panel.values()) if r), None) if asked else None
+    if undated:
+        raise UserError(undated)
     return None if args.forecast_out is None else F.check_forecast_out(args.forecast_out)
 
 
@@ -225,7 +230,7 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
         for sid, s in items:
             rows += F.forecast_rows(fitted, s, steps, sid)
     except UserError as e:
-        if not cfg.get("future_covariates"):
+        if not cfg.get("future_covariates") and not Dt.undated(s):
             raise
         rows, skipped = [], str(e)
     t2 = time.perf_counter()
@@ -237,7 +242,8 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
     }
     if skipped:
         about["no_forecast"] = skipped
-        print(f"\nThe future: not forecast ({skipped}); use rnnlab forecast predict --future-csv", file=out)
+        tail = "" if Dt.undated(s) else "; use rnnlab forecast predict --future-csv"  # s: where it stopped
+        print(f"\nThe future: not forecast ({skipped}){tail}", file=out)
     else:
         span = f"{min(epochs)}-{max(epochs)}" if min(epochs) != max(epochs) else str(epochs[0])
         title = (
@@ -270,9 +276,10 @@ def _load(args):
     """The series of ``--csv`` (with its covariate columns), or ``{id: series}`` of two or more
     with ``--id-column`` (one: that series, as without the option)."""
     extra = tuple(args.covariates or ()) + tuple(args.future_covariates or ())
+    dating = (getattr(args, "date_format", None), getattr(args, "freq", None))  # --date-format, --freq
     if args.id_column is None:
-        return D.load_series(args.csv, args.column, args.date_column, args.fill, extra)
-    panel = load_panel(args.csv, args.id_column, args.column, args.date_column, args.fill, extra)
+        return D.load_series(args.csv, args.column, args.date_column, args.fill, extra, *dating)
+    panel = load_panel(args.csv, args.id_column, args.column, args.date_column, args.fill, extra, *dating)
     return panel if len(panel) > 1 else next(iter(panel.values()))
 
 
@@ -340,7 +347,7 @@ def run_panel(args, panel: dict) -> int:
             **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
             "path": args.csv or D.bundled_csv(),
             "panel": {
-                k: {x: series_info(s, need)[x] for x in ("dates", "values", "covariates")}
+                k: {x: series_info(s, need)[x] for x in ("dates", "values", "covariates", "freq_alias", "tz")}
                 for k, s in panel.items()
             },
         }

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 
 from rnnlab import cliargs
+from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import data as D
+from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.heads import LIKELIHOODS, check_intervals
 from rnnlab.forecast.model import CALIBRATIONS, SCALINGS, STRATEGIES
@@ -17,7 +19,7 @@ DEFAULT_PLOT = "forecast.png"
 
 
 def add_data_args(g) -> None:
-    """--csv, --column, --date-column, --fill, --test-size, --backtest."""
+    """--csv, --column, --date-column, --fill, --test-size, --backtest, --date-format, --freq."""
     d = P.DEFAULTS
     g.add_argument("--csv", metavar="PATH", default=None, help="CSV file (default: the bundled btc.csv)")
     g.add_argument("--column", default="Close", help="column to forecast (default Close)")
@@ -67,6 +69,35 @@ def add_data_args(g) -> None:
         metavar="K",
         help="rolling-origin backtest: cut the test part into K blocks and refit before each (default 1)",
     )
+    add_date_args(g, "read off the dates")
+
+
+def add_date_args(q, freq_default: str) -> None:
+    """--date-format and --freq (README "Dates and frequencies")."""
+    q.add_argument(
+        "--date-format",
+        metavar="FMT",
+        default=None,
+        help="how the dates are written: a strftime format such as %%d/%%m/%%Y (needed when day and "
+        "month could be swapped), excel (Excel serial days) or unix (seconds since 1970); "
+        "default: one format guessed for the whole column",
+    )
+    q.add_argument(
+        "--freq",
+        metavar="ALIAS",
+        type=_freq_type,
+        default=None,
+        help=f"the dates' frequency as a pandas alias ({Dt.EXAMPLES}), or none for integer steps "
+        f"(default: {freq_default})",
+    )
+
+
+def _freq_type(text: str) -> str:
+    """argparse type of --freq: the canonical alias, or argparse's one-line error (exit 2)."""
+    try:
+        return str(Dt.check_freq(text))
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--freq ")) from None
 
 
 def add_covariate_args(g) -> None:

@@ -21,7 +21,8 @@ from importlib import resources
 import numpy as np
 
 from rnnlab.errors import UserError
-from rnnlab.forecast.calendar import detect_frequency
+from rnnlab.forecast import dates as Dt
+from rnnlab.forecast.date_columns import parse_dates
 from rnnlab.forecast.targets import SEASONAL as SEASONAL
 from rnnlab.forecast.targets import TARGETS as TARGETS  # re-exported: the targets, their windows
 from rnnlab.forecast.targets import check_target as check_target
@@ -58,20 +59,39 @@ class Series:
     """A checked, date-sorted univariate series."""
 
     values: np.ndarray  # (n,) float64, oldest first
-    dates: np.ndarray  # (n,) datetime64[D], ascending, unique
+    dates: np.ndarray  # (n,) datetime64[s], ascending, unique: wall-clock times of ``tz``
     path: str
     column: str
     date_column: str
     notes: list = field(default_factory=list)  # what the checks found (gaps, fills, order)
-    freq: str = "unknown"  # read off the dates (calendar.detect_frequency)
+    freq: str = "unknown"  # the frequency's name (dates.label of freq_alias: daily, monthly ...)
     season: int = 1  # the season m it implies (1: none)
     covariates: dict = field(default_factory=dict)  # more columns, {name: (n,) float64}
+    freq_alias: str | None = None  # pandas offset alias (D, MS, W-SUN, h ...); None: irregular
+    tz: str | None = None  # None (naive), a fixed offset "+05:00", "UTC" or an IANA zone name
+    date_format: str | None = None  # the --date-format the dates were read with (None: guessed)
+
+    def __post_init__(self):
+        self.dates = np.asarray(self.dates).astype(Dt.UNIT)
 
     def __len__(self):
         return len(self.values)
 
     def date_str(self, i: int) -> str:
-        return str(self.dates[i])
+        """Date ``i`` as the user reads it (``dates.format_date``: a date, or date and time for
+        sub-daily series, with the UTC offset of a zone)."""
+        return self.date_strings(self.dates[i : i + 1 if i != -1 else None])[0]
+
+    def date_strings(self, dates=None) -> list[str]:
+        """``dates`` (default: the series' own) written as ``date_str`` writes one."""
+        d = self.dates if dates is None else np.asarray(dates)
+        if d.dtype.kind in "iu":  # integer steps (--freq none)
+            return [str(int(v)) for v in d]
+        if self.freq_alias is None:  # irregular: times when any date of the series has one
+            sub = bool((self.dates != self.dates.astype("datetime64[D]")).any())
+        else:
+            sub = Dt.is_sub_daily(self.freq_alias)
+        return Dt.date_strings(d, sub_daily=sub, tz=self.tz)
 
 
 def _line_numbers(mask) -> str:
@@ -82,14 +102,19 @@ def _line_numbers(mask) -> str:
     return f"{shown}{more}"
 
 
-def load_series(path=None, column="Close", date_column="Date", fill="none", covariates=()) -> Series:
+def load_series(
+    path=None, column="Close", date_column="Date", fill="none", covariates=(), date_format=None, freq=None
+) -> Series:
     """Read ``column`` of a CSV, sort it by ``date_column`` and check it.
 
     Raises ``UserError`` (one line, says what to fix) for: a missing file, a missing column
     (lists those that exist), values that are not numbers (says which lines), NaNs (unless
-    ``fill="ffill"``), dates that do not parse and duplicate dates. ``covariates``: more
-    columns, read and checked the same way (``Series.covariates``).
+    ``fill="ffill"``), dates that do not parse in one format (``date_format``: ``--date-format``,
+    see ``date_columns``) and duplicate dates. ``covariates``: more columns, read and checked the
+    same way (``Series.covariates``). ``freq``: a pandas offset alias that overrides the one read
+    off the dates (``none``: integer steps).
     """
+    freq = Dt.check_freq(freq)
     if fill not in FILLS:
         raise UserError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
     path = bundled_csv() if path is None else str(path)
@@ -99,15 +124,32 @@ def load_series(path=None, column="Close", date_column="Date", fill="none", cova
     df = read_frame(path, needed)
     values, missing = _parse_values(df[column], column, path)
     notes: list = []
-    days = _parse_dates(df[date_column], date_column, path, notes)
+    days, tz = _parse_dates(df[date_column], date_column, path, notes, date_format)
     extra = {c: _parse_values(df[c], c, path) for c in covariates}
-    return series_of(values, missing, days, path, column, date_column, fill, notes, extra)
+    fmt = date_format
+    return series_of(values, missing, days, path, column, date_column, fill, notes, extra, tz, freq, fmt)
 
 
-def series_of(values, missing, days, path, column, date_column, fill, notes, extra=None) -> Series:
+def series_of(
+    values,
+    missing,
+    days,
+    path,
+    column,
+    date_column,
+    fill,
+    notes,
+    extra=None,
+    tz=None,
+    freq=None,
+    date_format=None,
+) -> Series:
     """The checked ``Series`` of parsed rows: sorted by date, duplicates refused, missing
     values refused or filled, gaps and the frequency noted; ``extra``: {covariate: (values,
-    missing)} sorted and filled alike."""
+    missing)} sorted and filled alike. ``tz``: the dates' zone; ``freq``: a checked ``--freq``
+    alias (``dates.check_freq``) that overrides the inferred one; ``date_format``: the
+    ``--date-format`` they were read with, kept for files read beside them (``--future-csv``)."""
+    days = np.asarray(days).astype(Dt.UNIT)
     order, days, values, missing = _sort_by_date(days, values, missing, date_column, path, notes)
     if missing.any():
         values = _fill_missing(values, missing, order, days, column, path, fill, notes)
@@ -115,10 +157,18 @@ def series_of(values, missing, days, path, column, date_column, fill, notes, ext
     for name, (v, miss) in (extra or {}).items():
         v, miss = v[order], miss[order]
         covariates[name] = _fill_missing(v, miss, order, days, name, path, fill, []) if miss.any() else v
-    notes.extend(_gap_notes(days))
-    freq, season = detect_frequency(days)
-    notes.append(f"frequency: {freq}" + (f", season {season}" if season > 1 else ", no season"))
-    return Series(values, days, path, column, date_column, notes, freq, season, covariates)
+    alias = Dt.infer_freq(days) if freq is None else (None if freq == Dt.NONE else freq)
+    notes.extend(_gap_notes(days, alias if freq is None else None))
+    if freq is None and len(days) < 3:
+        label, season = "unknown", 1
+    else:
+        label, season = Dt.label(Dt.NONE if freq == Dt.NONE else alias)
+    if freq not in (None, Dt.NONE) and not Dt.follows(days, freq):
+        notes.append(f"the dates do not all lie on the --freq {freq} calendar; the future dates follow it")
+    notes.append(f"frequency: {label}" + (f", season {season}" if season > 1 else ", no season"))
+    return Series(
+        values, days, path, column, date_column, notes, label, season, covariates, alias, tz, date_format
+    )
 
 
 def read_frame(path: str, needed):
@@ -174,78 +224,10 @@ def _parse_values(raw_column, column, path):
     return values, missing
 
 
-def _parse_dates(raw_column, date_column, path, notes: list) -> np.ndarray:
-    """The cells of ``date_column`` as ``datetime64[D] (n,)``; UserError for cells that are not dates.
-
-    Dates with time-zone offsets are converted to the first such date's offset (said in
-    ``notes``) before the calendar day is taken, so that no day shifts without a word."""
-    import pandas as pd
-
-    raw_dates = raw_column.str.strip()
-    try:
-        dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
-        aware = getattr(dates.dt, "tz", None) is not None
-    except (ValueError, TypeError, AttributeError):  # mixed offsets, or offsets next to naive
-        # dates (pandas 3 raises; pandas 2 returns objects, which have no .dt)
-        dates, aware = pd.to_datetime(raw_dates, errors="coerce", format="mixed", utc=True), True
-    except OverflowError:
-        dates, aware = pd.Series(pd.NaT, index=raw_dates.index), False
-    bad_dates = dates.isna().to_numpy()
-    if bad_dates.any() and not aware:  # ISO dates beyond pandas 2's range (1677 .. 2262): NumPy's
-        try:
-            days = dates.to_numpy().astype("datetime64[D]")
-            days[bad_dates] = np.array(raw_dates[bad_dates].tolist(), dtype="datetime64[D]")
-            return days
-        except (ValueError, TypeError, OverflowError):
-            pass
-    if bad_dates.any():
-        example = raw_dates[bad_dates].iloc[0]
-        raise UserError(
-            f"column {date_column!r} has values that are not dates{_date_reason(example)} on line(s) "
-            f"{_line_numbers(bad_dates)} of {path} (e.g. {example!r})"
-        )
-    if aware:
-        offset = _first_offset(raw_dates)
-        local = dates.dt.tz_convert("UTC").dt.tz_localize(None) + offset
-        notes.append(
-            f"dates carry time-zone offsets; converted to the first one's (UTC{_fmt_offset(offset)}) "
-            f"before taking the calendar day (dates without one are read as UTC)"
-        )
-        return local.to_numpy().astype("datetime64[D]")
-    return dates.to_numpy().astype("datetime64[D]")
-
-
-def _date_reason(text) -> str:
-    """Why pandas could not read ``text`` as a date, when the reason is its range."""
-    import pandas as pd
-
-    try:
-        pd.Timestamp(text)
-    except pd.errors.OutOfBoundsDatetime:
-        return " pandas can hold (outside its date range)"
-    except (ValueError, TypeError, OverflowError):
-        pass
-    return ""
-
-
-def _first_offset(raw_dates):
-    """The UTC offset of the first date that has one (a ``pd.Timedelta``)."""
-    import pandas as pd
-
-    for text in raw_dates:
-        try:
-            ts = pd.Timestamp(text)
-        except (ValueError, TypeError, OverflowError):
-            continue
-        if ts.tzinfo is not None:
-            return pd.Timedelta(ts.utcoffset())
-    return pd.Timedelta(0)
-
-
-def _fmt_offset(offset) -> str:
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+def _parse_dates(raw_column, date_column, path, notes: list, date_format=None):
+    """The cells of ``date_column`` as ``(dates (n,) datetime64[s], tz)``: one format for the
+    whole column (``date_columns.parse_dates``: ``--date-format``, ambiguity, numbers, zones)."""
+    return parse_dates(raw_column, date_column, path, notes, date_format)
 
 
 def _sort_by_date(days, values, missing, date_column, path, notes: list):
@@ -296,18 +278,30 @@ def _fill_missing(values, missing, order, days, column, path, fill, notes: list)
     return values
 
 
-def _gap_notes(days) -> list:
-    """Report steps longer than the usual (median) spacing of the dates."""
+def _gap_notes(days, alias=None) -> list:
+    """The gaps: the dates of the ``alias`` calendar that are missing, or (irregular dates, no
+    alias) the steps longer than the usual (median) one."""
     if len(days) < 3:
         return []
-    step = np.diff(days).astype(np.int64)  # days between rows
+    if alias is not None:
+        missing = Dt.missing_dates(days, alias)
+        if not len(missing):
+            return [f"no gaps: every step is one {alias} step"]
+        at = np.searchsorted(days, missing)  # the gap each missing date lies in: days[at - 1 .. at]
+        starts = np.unique(at)
+        shown = ", ".join(f"{Dt.format_date(days[i - 1])}..{Dt.format_date(days[i])}" for i in starts[:3])
+        return [
+            f"{len(starts)} gap(s), {len(missing)} missing {alias} date(s): {shown}"
+            + (" ..." if len(starts) > 3 else "")
+        ]
+    step = np.diff(days).astype(np.int64)  # seconds between rows
     usual = int(np.median(step))
     gaps = np.flatnonzero(step > usual)
     if not len(gaps):
-        return [f"no gaps: every step is {usual} day(s)"]
-    shown = ", ".join(f"{days[i]}..{days[i + 1]}" for i in gaps[:3])
+        return [f"no gaps: every step is {Dt._span(usual)}"]
+    shown = ", ".join(f"{Dt.format_date(days[i])}..{Dt.format_date(days[i + 1])}" for i in gaps[:3])
     return [
-        f"{len(gaps)} gap(s) longer than the usual {usual} day(s): {shown}"
+        f"{len(gaps)} gap(s) longer than the usual {Dt._span(usual)}: {shown}"
         + (" ..." if len(gaps) > 3 else "")
     ]
 

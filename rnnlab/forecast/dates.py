@@ -11,7 +11,7 @@ how its dates are written.
   ``pd.date_range(start=last, periods=steps + 1, freq=alias)[1:]`` -- calendar arithmetic, so
   a monthly series goes 2002-01-01, 2002-02-01, 2002-03-01 and month ends cross February as
   2024-01-31, 2024-02-29, 2024-03-31; in the series' time zone, so hours cross a DST change as
-  pandas does. ``--freq none``: integer steps (the row numbers after the last row).
+  pandas does. ``--freq none``: integer steps (1, 2, ... after the last date).
 * ``format_date`` / ``date_strings``: ISO 8601, a date for daily and coarser series, date and
   time for sub-daily ones, with the UTC offset when the series has a time zone.
 * ``label(alias)``: the frequency's name and season m (hourly 24, daily 7, business-daily 5,
@@ -62,13 +62,32 @@ def to_offset(alias: str, option: str = "--freq"):
 
 
 def check_freq(alias) -> str | None:
-    """``--freq``: the canonical alias (``M`` -> ``ME``, ``H`` -> ``h``), ``NONE`` kept, None kept
-    (infer it); UserError (one line) for anything else."""
+    """``--freq``: the canonical alias (``M`` -> ``ME``, ``H`` -> ``h``, ``QS-JAN`` -> ``QS-OCT``),
+    ``NONE`` kept, None kept (infer it); UserError (one line) for anything else."""
     if alias is None:
         return None
     if str(alias).strip().lower() == NONE:
         return NONE
-    return to_offset(alias).freqstr
+    return canonical(alias)
+
+
+def canonical(alias: str) -> str:
+    """The name pandas' ``infer_freq`` gives the grid of ``alias``: quarters are named by the
+    last month of the year they fall on (``QS-JAN`` and ``QS-OCT`` are one grid)."""
+    off = to_offset(alias)
+    month = getattr(off, "startingMonth", None)
+    if month is not None and "Quarter" in type(off).__name__:
+        off = type(off)(n=off.n, startingMonth=(month - 1) % 3 + 10)
+    return off.freqstr
+
+
+def check_tz(tz: str) -> str:
+    """``tz`` if pandas knows the zone (``+05:00``, ``UTC``, ``Europe/Berlin``); else UserError."""
+    try:
+        _pd().Timestamp(0).tz_localize(tz)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, LookupError):
+        raise UserError(f"unknown time zone {tz!r}") from None
+    return tz
 
 
 # ----------------------------------------------------------------------------- frequency
@@ -106,13 +125,19 @@ def infer_freq(dates) -> str | None:
         except (ValueError, TypeError):
             alias = None
     if alias is not None:
-        return to_offset(alias).freqstr
+        return canonical(alias)
+    days = d.astype("datetime64[D]")
+    if (days != d).any() and (np.diff(days).astype(np.int64) > 0).all():
+        # times of day that vary a little (a reading at 09:29, 09:31 ...; offsets that change
+        # with summer time, converted to UTC): the days may still be regular
+        alias = infer_freq(days)
+        return alias if alias is not None and not is_sub_daily(alias) else None
     best, share = None, MIN_COVERAGE
     for cand in _candidates(idx):
         s = _coverage(idx, cand)
         if s > share + 1e-12:
             best, share = cand, s
-    return best
+    return None if best is None else canonical(best)
 
 
 def _candidates(idx) -> list[str]:
@@ -164,22 +189,44 @@ def _coverage(idx, alias: str) -> float:
     return len(idx) / len(grid)
 
 
+def follows(dates, alias: str) -> bool:
+    """Whether every one of ``dates`` lies on the ``alias`` grid that starts at the first."""
+    d = np.asarray(dates).astype(UNIT)
+    if len(d) < 2:
+        return True
+    idx = _pd().DatetimeIndex(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        offset = to_offset(alias)
+        if not offset.is_on_offset(idx[0]):
+            return False
+        grid = _pd().date_range(idx[0], idx[-1], freq=offset, unit="s")
+    return bool(np.isin(_seconds(idx), _seconds(grid)).all())
+
+
 def _seconds(idx) -> np.ndarray:
     """Seconds since 1970 of a naive ``DatetimeIndex`` (whatever its unit)."""
     return np.asarray(idx.to_numpy()).astype(UNIT).astype(np.int64)
 
 
 def irregularity(dates, limit: int = 3) -> str:
-    """One phrase saying how ``dates`` are irregular: their steps and where the odd ones are."""
+    """One phrase saying how ``dates`` are irregular: their steps, and the first steps that are
+    not the usual (median) one."""
     d = np.asarray(dates).astype(UNIT)
     if len(d) < 3:
         return f"only {len(d)} date(s), too few to read a frequency from"
     step = np.diff(d).astype(np.int64)
     usual = int(np.median(step))
     odd = np.flatnonzero(step != usual)
-    shown = ", ".join(f"{format_date(d[i])}..{format_date(d[i + 1])}" for i in odd[:limit])
+    sub = bool((d != d.astype("datetime64[D]")).any())
+    shown = ", ".join(
+        f"{format_date(d[i], sub)}..{format_date(d[i + 1], sub)} ({_span(int(step[i]))})" for i in odd[:limit]
+    )
     more = f" and {len(odd) - limit} more" if len(odd) > limit else ""
-    return f"steps of {_span(int(step.min()))} to {_span(int(step.max()))} ({shown}{more})"
+    return (
+        f"steps from {_span(int(step.min()))} to {_span(int(step.max()))}, usually {_span(usual)}; "
+        f"{len(odd)} of {len(step)} are not: {shown}{more}"
+    )
 
 
 def _span(seconds: int) -> str:
@@ -195,7 +242,10 @@ def missing_dates(dates, alias: str | None) -> np.ndarray:
     if alias is None or alias == NONE or len(dates) < 2:
         return np.array([], UNIT)
     pd = _pd()
-    idx = _index(dates)
+    d = np.asarray(dates).astype(UNIT)
+    if not is_sub_daily(alias):  # daily and coarser: the days count, not the times of day
+        d = d.astype("datetime64[D]").astype(UNIT)
+    idx = _index(d)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         offset = to_offset(alias)
@@ -264,21 +314,18 @@ def is_sub_daily(alias: str | None) -> bool:
 
 def future_dates(series, steps: int) -> np.ndarray:
     """The ``steps`` dates after ``series``' last date: ``pd.date_range(start=last, periods=steps
-    + 1, freq=alias)[1:]`` in the series' zone, as wall-clock ``datetime64[s]``; integer row
-    numbers ``n .. n + steps - 1`` with ``--freq none``. UserError for irregular dates: says
+    + 1, freq=alias)[1:]`` in the series' zone, as wall-clock ``datetime64[s]``; with ``--freq
+    none`` the integer steps ``1 .. steps`` after the last date. UserError for irregular dates: says
     which steps make them so and suggests ``--freq``."""
     pd = _pd()
     alias = getattr(series, "freq_alias", None)
     if alias == NONE or (alias is None and getattr(series, "freq", None) == label(NONE)[0]):
-        return np.arange(len(series), len(series) + steps, dtype=np.int64)
+        return np.arange(1, steps + 1, dtype=np.int64)
     dates = np.asarray(series.dates).astype(UNIT)
     if alias is None:
         alias = infer_freq(dates)
     if alias is None:
-        raise UserError(
-            f"the dates are irregular ({irregularity(dates)}), so the forecast has no dates: pass "
-            f"--freq ALIAS (e.g. {EXAMPLES}) or --freq {NONE} for integer steps"
-        )
+        raise UserError(str(undated(series)))
     tz = getattr(series, "tz", None)
     offset = to_offset(alias)
     last = _index(dates[-48:], tz)[-1]
@@ -291,6 +338,21 @@ def future_dates(series, steps: int) -> np.ndarray:
     if tz:
         ahead = ahead.tz_localize(None)  # wall-clock times of the zone
     return ahead.as_unit("s").to_numpy().astype(UNIT)
+
+
+def undated(series) -> str | None:
+    """Why ``future_dates(series, ...)`` cannot date the future (one line: the irregular steps,
+    and ``--freq`` to say what they are), or None when it can."""
+    alias = getattr(series, "freq_alias", None)
+    if alias is not None or getattr(series, "freq", None) == label(NONE)[0]:
+        return None
+    dates = np.asarray(series.dates).astype(UNIT)
+    if infer_freq(dates) is not None:
+        return None
+    return (
+        f"the dates are irregular ({irregularity(dates)}), so the future has no dates: pass "
+        f"--freq ALIAS (e.g. {EXAMPLES}) or --freq {NONE} for integer steps"
+    )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -314,14 +376,16 @@ def format_date(d, sub_daily: bool | None = None, tz: str | None = None) -> str:
     return text
 
 
-def date_strings(dates, alias: str | None = None, tz: str | None = None) -> list[str]:
+def date_strings(dates, alias: str | None = None, tz: str | None = None, sub_daily=None) -> list[str]:
     """``format_date`` of each date, all written alike: with times when ``alias`` is sub-daily
-    (or, without an alias, when any date has a time of day)."""
+    (or, without an alias, when any date has a time of day; ``sub_daily`` decides if given)."""
     d = np.asarray(dates)
     if d.dtype.kind in "iu":
         return [str(int(v)) for v in d]
     d = d.astype(UNIT)
-    if alias is not None and alias != NONE:
+    if sub_daily is not None:
+        sub = bool(sub_daily)
+    elif alias is not None and alias != NONE:
         sub = is_sub_daily(alias)
     else:
         sub = bool(len(d)) and bool((d != d.astype("datetime64[D]")).any())

@@ -25,10 +25,18 @@ SIMPLE = ("persistence", "drift", "moving_average", "seasonal_naive")
 
 
 def load_panel(
-    path, id_column: str, column: str, date_column: str, fill: str = "none", covariates=()
+    path,
+    id_column: str,
+    column: str,
+    date_column: str,
+    fill: str = "none",
+    covariates=(),
+    date_format=None,
+    freq=None,
 ) -> dict:
     """``{id: Series}`` of a long-format CSV, in the order the ids first appear; every series
-    checked as ``load_series`` checks one (dates sorted and unique within each id)."""
+    checked as ``load_series`` checks one (dates sorted and unique within each id; one date
+    format for the whole file, ``date_format``/``freq`` as ``load_series`` takes them)."""
     import pandas as pd
 
     if fill not in D.FILLS:
@@ -39,7 +47,8 @@ def load_panel(
     values, missing = D._parse_values(df[column], column, path)
     extra = {c: D._parse_values(df[c], c, path) for c in covariates}
     notes: list = []
-    days = D._parse_dates(df[date_column], date_column, path, notes)
+    freq = D.Dt.check_freq(freq)
+    days, tz = D._parse_dates(df[date_column], date_column, path, notes, date_format)
     ids = df[id_column].str.strip().to_numpy()
     if (ids == "").any():
         raise UserError(
@@ -56,7 +65,18 @@ def load_panel(
         where = f"{path} (series {key!r})"
         ex = {c: (v[rows], m[rows]) for c, (v, m) in extra.items()}
         out[str(key)] = D.series_of(
-            values[rows], missing[rows], days[rows], where, column, date_column, fill, list(notes), ex
+            values[rows],
+            missing[rows],
+            days[rows],
+            where,
+            column,
+            date_column,
+            fill,
+            list(notes),
+            ex,
+            tz,
+            freq,
+            date_format,
         )
     return out
 
@@ -88,7 +108,7 @@ def run(panel: dict, cfg: dict, progress=None, folds: int = 1) -> dict:
     runs: dict = {k: [] for k in panel}
     for fold in range(folds):
         ends = {k: int(b[fold][0]) for k, b in blocks.items()}  # each series' training end
-        fold_progress = None if progress is None else (lambda *a, f=fold: progress(f, folds, *a))
+        fold_progress = None if progress is None else (lambda *a, f=fold, **kw: progress(f, folds, *a, **kw))
         model = _fit_on(panel, cfg, ends, fold_progress)
         for key, s in panel.items():
             block = blocks[key][fold]

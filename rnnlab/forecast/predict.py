@@ -13,8 +13,9 @@ import numpy as np
 from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
+from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import predict_covariates as PC
-from rnnlab.forecast.cli_args import interval_list
+from rnnlab.forecast.cli_args import add_date_args, interval_list
 from rnnlab.forecast.combination import load as load_model
 
 
@@ -51,6 +52,7 @@ def add_predict_parser(p) -> None:
         "--id-column", default=None, metavar="COL", help="with --csv in long format: the column of series ids"
     )
     q.add_argument("--date-column", default=None, help="column of dates (default: the model's)")
+    add_date_args(q, "the model's, else read off the dates")
     q.add_argument(
         "--fill",
         choices=D.FILLS,
@@ -89,9 +91,11 @@ def series_info(series, need: int, keep: int = 64) -> dict:
         "path": series.path,
         "column": series.column,
         "date_column": series.date_column,
-        "dates": [str(d) for d in series.dates[tail]],
+        "dates": [str(d) for d in np.asarray(series.dates[tail]).astype(Dt.UNIT)],  # to the second
         "values": [float(v) for v in series.values[tail]],
         "covariates": {c: [float(v) for v in a[tail]] for c, a in series.covariates.items()},
+        "freq_alias": Dt.NONE if series.freq == Dt.label(Dt.NONE)[0] else series.freq_alias,
+        "tz": series.tz,
     }
 
 
@@ -172,7 +176,9 @@ def _csv_panel(f, args) -> dict:
     column = args.column or info.get("column", "Close")
     date_column = args.date_column or info.get("date_column", "Date")
     covariates = tuple(sum(PC.names(f), []))  # the model's covariate columns, read with the values
-    return load_panel(args.csv, args.id_column, column, date_column, args.fill, covariates)
+    return load_panel(
+        args.csv, args.id_column, column, date_column, args.fill, covariates, _date_format(args), _freq(args)
+    )
 
 
 def _predict_series(f, args, sid=None, panel=None) -> D.Series:
@@ -186,28 +192,41 @@ def _predict_series(f, args, sid=None, panel=None) -> D.Series:
             raise UserError(f"{args.csv} has no series {sid!r} in column {args.id_column!r}")
         return panel[sid]
     if args.csv is not None:
-        return D.load_series(args.csv, column, date_column, args.fill, tuple(sum(PC.names(f), [])))
+        covariates = tuple(sum(PC.names(f), []))
+        freq = _freq(args)
+        return D.load_series(args.csv, column, date_column, args.fill, covariates, _date_format(args), freq)
     if sid is not None:
         hist = info.get("panel", {}).get(sid)
         if not hist:
             raise UserError(f"{args.model} holds no history of series {sid!r}: pass it with --csv")
         where = f"the last {len(hist['dates'])} points of series {sid!r} saved in {args.model}"
-        dates = np.array(hist["dates"], dtype="datetime64[D]")
-        return D.Series(np.array(hist["values"]), dates, where, column, date_column, covariates=_tails(hist))
+        return _saved_series(hist, where, column, date_column, _freq(args))
     if not info.get("values"):
         raise UserError(f"{args.model} holds no history to continue: pass the series with --csv PATH")
-    dates = np.array(info["dates"], dtype="datetime64[D]")
-    where = f"the last {len(dates)} points saved in {args.model}"
+    where = f"the last {len(info['dates'])} points saved in {args.model}"
     if info.get("path"):
         where += f" (trained on {info['path']})"
-    return D.Series(
-        np.array(info["values"], np.float64),
-        dates,
-        where,
-        info["column"],
-        info["date_column"],
-        covariates=_tails(info),
-    )
+    return _saved_series(info, where, info["column"], info["date_column"], _freq(args))
+
+
+def _freq(args):
+    return getattr(args, "freq", None)
+
+
+def _date_format(args):
+    return getattr(args, "date_format", None)
+
+
+def _saved_series(hist: dict, where: str, column: str, date_column: str, freq=None) -> D.Series:
+    """A history saved inside the model as a checked ``Series``: its dates (ISO text; models before
+    the frequency was saved hold days), zone and frequency alias (``freq``: ``--freq`` instead)."""
+    dates = np.array(hist["dates"], dtype=Dt.UNIT)
+    values = np.array(hist["values"], np.float64)
+    missing = np.zeros(len(values), bool)
+    extra = {c: (v, missing) for c, v in _tails(hist).items()}
+    freq = Dt.check_freq(freq if freq is not None else hist.get("freq_alias"))
+    tz = hist.get("tz")
+    return D.series_of(values, missing, dates, where, column, date_column, "none", [], extra, tz, freq)
 
 
 def _tails(info) -> dict:

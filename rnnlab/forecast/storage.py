@@ -360,19 +360,41 @@ def series_info(info) -> dict:
     return out
 
 
+def _calendar_of(info, where: str) -> dict:
+    """A history's ``freq_alias`` (a pandas alias, ``none`` or null) and ``tz`` (a zone pandas
+    knows, or null), checked; absent in models saved before them (read off the dates then)."""
+    from rnnlab.forecast import dates as Dt
+
+    out = {}
+    for key in ("freq_alias", "tz"):
+        v = info.get(key)
+        if v is not None and (not isinstance(v, str) or len(v) > 64):
+            raise ValueError(f"{where}[{key!r}] must be a short string or null")
+        if key in info:
+            out[key] = v
+    try:
+        Dt.check_freq(out.get("freq_alias"))
+        if out.get("tz"):
+            Dt.check_tz(str(out["tz"]))
+    except UserError as e:
+        raise ValueError(f"{where}: {e}") from None
+    return out
+
+
 def _history(info, where: str) -> dict:
     """``{"values", "dates"}`` checked: one finite number per ISO date, the dates increasing."""
     check_schema(info, {"values": "list", "dates": "list"}, where)
     values, dates = info["values"], info["dates"]
     if len(values) != len(dates) or not all(is_number(v) for v in values):
         raise ValueError(f"{where}['values'] must hold one finite number per date")
-    try:
-        days = np.array(dates, dtype="datetime64[D]")
-    except (ValueError, TypeError):
+    try:  # ISO dates (older models) or wall-clock times to the second
+        days = np.array(dates, dtype="datetime64[s]")
+    except (ValueError, TypeError, OverflowError):
         raise ValueError(f"{where}['dates'] must hold ISO dates") from None
     if len(days) > 1 and not (np.diff(days).astype(np.int64) > 0).all():
         raise ValueError(f"{where}['dates'] must be increasing")
     out = {"values": [float(v) for v in values], "dates": [str(d) for d in days]}
+    out.update(_calendar_of(info, where))
     cov = info.get("covariates", {})
     if not isinstance(cov, dict) or len(cov) > MAX_COVARIATES:
         raise ValueError(f"{where}['covariates'] must map at most {MAX_COVARIATES} names to values")

@@ -11,8 +11,9 @@ from rnnlab.forecast import data as D
 def test_bundled_btc_is_sorted_ascending_with_no_gaps():
     s = D.load_series()
     assert len(s) == 1273
-    assert str(s.dates[0]) == "2014-12-01" and str(s.dates[-1]) == "2018-05-26"
-    assert np.all(np.diff(s.dates).astype(int) == 1)
+    assert s.date_str(0) == "2014-12-01" and s.date_str(-1) == "2018-05-26"
+    assert s.dates.dtype == np.dtype("datetime64[s]") and s.freq_alias == "D"
+    assert np.all(np.diff(s.dates) == np.timedelta64(1, "D"))
     assert s.values[-1] == 7520.0  # the file's FIRST row (newest first)
     assert any("newest first" in n for n in s.notes)
     assert any("no gaps" in n for n in s.notes)
@@ -22,7 +23,7 @@ def test_sorting_keeps_value_date_pairs(tmp_path):
     y = random_walk(50)
     s = D.load_series(write_csv(tmp_path / "a.csv", y, newest_first=True))
     np.testing.assert_allclose(s.values, np.round(y, 6))
-    assert np.all(np.diff(s.dates).astype(int) == 1)
+    assert np.all(np.diff(s.dates) == np.timedelta64(1, "D"))
 
 
 def test_gap_is_reported(tmp_path):

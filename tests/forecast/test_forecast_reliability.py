@@ -218,7 +218,7 @@ def test_time_zone_offsets_are_converted_and_said(tmp_path):
     rows = ["Date,Close"] + [f"2020-01-{d:02d}T00:30:00+05:00,{100 + d}" for d in range(1, 29)]
     path.write_text("\n".join(rows) + "\n")
     s = D.load_series(path)
-    assert str(s.dates[0]) == "2020-01-01"  # the local day, not UTC's 2019-12-31
+    assert s.date_str(0) == "2020-01-01" and s.tz == "+05:00"  # the local day, not UTC's 2019-12-31
     assert any("UTC+05:00" in n for n in s.notes)
     rows[5] = "2020-01-05T00:30:00-03:00,105"  # mixed offsets: pandas refuses them without utc=True
     path.write_text("\n".join(rows) + "\n")
@@ -229,7 +229,7 @@ def test_time_zone_offsets_are_converted_and_said(tmp_path):
 def test_dates_after_2262_load(tmp_path):
     path = tmp_path / "far.csv"
     path.write_text("Date,Close\n" + "".join(f"2300-01-{d:02d},{d}\n" for d in range(1, 29)))
-    assert str(D.load_series(path).dates[-1]) == "2300-01-28"
+    assert D.load_series(path).date_str(-1) == "2300-01-28"
 
 
 def test_a_diverging_fit_says_so(tmp_path):
