@@ -22,7 +22,7 @@ def plot_forecast(path: str, series, result: dict, title: str = "") -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dates = series.dates.astype("datetime64[D]").astype("O")
+    dates = series.dates.astype("datetime64[s]").astype("O")  # datetimes: hourly series keep their hours
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 8.5), gridspec_kw={"height_ratios": [1.5, 1]})
     _plot_actual_vs_predicted(ax1, dates, series, result, title)
     _plot_last_points(ax1, dates, series.values, result)
