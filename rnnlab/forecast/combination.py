@@ -158,21 +158,33 @@ class Combination(Forecasts):
 
     def forecast_from(self, y, origins, steps=None, series=None, past=None, future=None) -> np.ndarray:
         """``(M, steps)``: the mean of the members' ``forecast_from`` (``Forecaster``'s)."""
-        origins = self._check_origins(y, origins)
-        return np.mean(
-            [m.forecast_from(y, origins, steps, series, past, future) for m in self.members_], axis=0
-        )
+        return self.forecast_many([(y, origins, series, past, future)], steps)[0]
+
+    def forecast_many(self, items, steps=None) -> list:
+        """``forecast_from`` of every ``(y, origins, series, past, future)`` in ``items``, each
+        member's batched (``Forecaster.forecast_many``)."""
+        items = [(y, self._check_origins(y, o), *rest) for y, o, *rest in items]
+        each = [m.forecast_many(items, steps) for m in self.members_]  # [member][item]
+        return [np.mean(qs, axis=0) for qs in zip(*each)]
 
     def quantiles_from(
         self, y, origins, levels, steps=None, calibrated=True, series=None, past=None, future=None
     ) -> np.ndarray:
         """``(M, steps, L)``: the mean of the members' quantiles at each level."""
-        origins = self._check_origins(y, origins)
-        q = [
-            m.quantiles_from(y, origins, levels, steps, calibrated, series, past, future)
-            for m in self.members_
-        ]
-        return np.mean(q, axis=0)
+        return self.quantiles_many([(y, origins, series, past, future)], levels, steps, calibrated)[0]
+
+    def quantiles_many(self, items, levels, steps=None, calibrated=True, progress=None) -> list:
+        """``quantiles_from`` of every ``(y, origins, series, past, future)`` in ``items``, each
+        member's batched (``Forecaster.quantiles_many``); ``progress(done, total)`` counts the
+        networks of every member (``total`` = all members' networks x batches)."""
+        items = [(y, self._check_origins(y, o), *rest) for y, o, *rest in items]
+        each = []
+        for k, m in enumerate(self.members_):
+            report = None
+            if progress is not None:  # member k's count, scaled to the whole: members have equal shares
+                report = lambda d, t, k=k: progress(k * t + d, t * len(self.members_))
+            each.append(m.quantiles_many(items, levels, steps, calibrated, report))
+        return [np.mean(qs, axis=0) for qs in zip(*each)]
 
     # -- save / load ------------------------------------------------------------------------
     def save(self, directory, overwrite=False) -> str:

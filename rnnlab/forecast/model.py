@@ -393,10 +393,49 @@ class Forecaster(Forecasts):
         An ensemble averages its members' level forecasts. ``series``: its id, for a model of
         many series (``fit_many``).
         """
+        return self.forecast_many([(y, origins, series, past, future)], steps)[0]
+
+    def forecast_many(self, items, steps=None) -> list:
+        """``forecast_from`` of every ``(y, origins, series, past, future)`` in ``items`` (e.g. each
+        series of a panel from its end), batched: one forward per network and step for them all.
+        Returns one ``(M_i, steps)`` array per item."""
+        steps = self._steps(steps)
+        return U.point_paths(self, [self._forecast_set(item, steps) for item in items], steps)
+
+    def quantiles_from(
+        self, y, origins, levels, steps=None, calibrated=True, series=None, past=None, future=None
+    ) -> np.ndarray:
+        """Quantiles ``(M, steps, L)`` at ``levels`` of the levels after each origin (from the
+        history up to it, as ``forecast_from``): pooled sample paths of the networks, scaled
+        by the conformal calibration unless ``calibrated`` is False."""
+        return self.quantiles_many([(y, origins, series, past, future)], levels, steps, calibrated)[0]
+
+    def quantiles_many(self, items, levels, steps=None, calibrated=True, progress=None) -> list:
+        """``quantiles_from`` of every ``(y, origins, series, past, future)`` in ``items``,
+        batched as ``forecast_many`` (``uncertainty.quantiles_many``): one ``(M_i, steps, L)``
+        array per item. ``progress(done, total)``: called after each network's sample paths of
+        each batch (``total`` = networks x batches), e.g. for a progress bar."""
+        self._check_fitted()
+        if not self.probabilistic:
+            raise UserError("this forecaster gives point forecasts only (likelihood none): no quantiles")
+        levels = np.asarray(levels, np.float64).reshape(-1)
+        if not len(levels) or np.any((levels <= 0) | (levels >= 1)):
+            raise UserError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
+        steps = self._steps(steps)
+        sets = [self._forecast_set(item, steps) for item in items]
+        return U.quantiles_many(self, sets, steps, levels, calibrated, progress)
+
+    def _steps(self, steps) -> int:
         self._check_fitted()
         steps = self.horizon if steps is None else int(steps)
         if steps < 1:
             raise UserError(f"steps must be at least 1, got {steps}")
+        return steps
+
+    def _forecast_set(self, item, steps: int):
+        """``(y, origins, scaler, cov)`` of a forecast ``item = (y, origins, series, past, future)``,
+        checked: what ``uncertainty`` reads."""
+        y, origins, series, past, future = item
         y = np.asarray(y, np.float64)
         origins = np.asarray(origins, np.int64).reshape(-1)
         t0 = self.first_origin
@@ -407,32 +446,7 @@ class Forecaster(Forecasts):
             )
         D.check_target(y[: origins.max() + 1] if len(origins) else y, self.target)
         scaler = self._scaler(series)
-        cov = Cov.for_forecast(self, series, past, future, origins, steps)
-        z, s = U.transformed(self, y, scaler)
-        paths = []
-        for net, alpha in zip(self.nets_, self.shrinks_):
-            z_path = U.roll(self, net, alpha, z, s, origins, steps, scaler=scaler, cov=cov)  # (M, steps)
-            paths.append(D.to_levels(y[origins], z_path, self.target, self._history(y, origins), self.season))
-        return np.mean(paths, axis=0)
-
-    def quantiles_from(
-        self, y, origins, levels, steps=None, calibrated=True, series=None, past=None, future=None
-    ) -> np.ndarray:
-        """Quantiles ``(M, steps, L)`` at ``levels`` of the levels after each origin (from the
-        history up to it, as ``forecast_from``): pooled sample paths of the networks, scaled
-        by the conformal calibration unless ``calibrated`` is False."""
-        self._check_fitted()
-        if not self.probabilistic:
-            raise UserError("this forecaster gives point forecasts only (likelihood none): no quantiles")
-        levels = np.asarray(levels, np.float64).reshape(-1)
-        if not len(levels) or np.any((levels <= 0) | (levels >= 1)):
-            raise UserError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
-        steps = self.horizon if steps is None else int(steps)
-        origins = np.asarray(origins, np.int64).reshape(-1)
-        self.forecast_from(y, origins[:1], 1, series, past, future)  # the same checks
-        y = np.asarray(y, np.float64)
-        cov = Cov.for_forecast(self, series, past, future, origins, steps)
-        return U.quantiles(self, y, origins, steps, levels, calibrated, self._scaler(series), cov)
+        return y, origins, scaler, Cov.for_forecast(self, series, past, future, origins, steps)
 
     # -- save / load (rnnlab.forecast.storage) -----------------------------------------------
     def save(self, directory, overwrite=False) -> str:

@@ -96,16 +96,18 @@ def seasonal_component(x, m: int, at=None) -> np.ndarray:
     past = at[:, None] - m * np.arange(1, SEASONS_BACK + 1)[None, :]  # (len(at), J) positions t - j m
     if len(at) > 2:
         a = _deviations(x, m)  # many positions: one pass over x (a strided view, no copy)
-    else:  # one forecast step: only the SEASONS_BACK deviations it reads
-        a = np.full(x.shape, np.nan)
-        need = np.unique(past[past >= 0])
+        vals = np.where(past >= 0, a[..., np.clip(past, 0, n - 1)], np.nan)  # (..., len(at), J)
+    else:  # one forecast step: only the SEASONS_BACK deviations it reads (no (..., n) array)
         w = _ma_weights(m)
         h = (len(w) - 1) // 2
-        need = need[(need >= h) & (need + h < n)]
-        if len(need):
-            cols = x[..., need[:, None] + np.arange(-h, h + 1)[None, :]]  # (..., P, len(w))
-            a[..., need] = x[..., need] - cols @ w  # a_t = x_t - MA_m(x)_t
-    vals = np.where(past >= 0, a[..., np.clip(past, 0, n - 1)], np.nan)  # (..., len(at), J)
+        flat = past.reshape(-1)
+        ok = (flat >= 0) & (flat >= h) & (flat + h < n)
+        vals = np.full(x.shape[:-1] + (flat.size,), np.nan)
+        if ok.any():
+            p = flat[ok]
+            cols = x[..., p[:, None] + np.arange(-h, h + 1)[None, :]]  # (..., P, len(w))
+            vals[..., ok] = x[..., p] - cols @ w  # a_t = x_t - MA_m(x)_t
+        vals = vals.reshape(x.shape[:-1] + past.shape)  # (..., len(at), J)
     counts = np.sum(np.isfinite(vals), axis=-1)
     total = np.nansum(vals, axis=-1)
     return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)  # c_t = mean_j a_{t - j m}
