@@ -67,7 +67,7 @@ class Series:
     freq: str = "unknown"  # the frequency's name (dates.label of freq_alias: daily, monthly ...)
     season: int = 1  # the season m it implies (1: none)
     covariates: dict = field(default_factory=dict)  # more columns, {name: (n,) float64}
-    freq_alias: str | None = None  # pandas offset alias (D, MS, W-SUN, h ...); None: irregular
+    freq_alias: str | None = None  # a pandas alias (D, MS, h ...); "none": integer steps; None: irregular
     tz: str | None = None  # None (naive), a fixed offset "+05:00", "UTC" or an IANA zone name
     date_format: str | None = None  # the --date-format the dates were read with (None: guessed)
 
@@ -157,13 +157,14 @@ def series_of(
     for name, (v, miss) in (extra or {}).items():
         v, miss = v[order], miss[order]
         covariates[name] = _fill_missing(v, miss, order, days, name, path, fill, []) if miss.any() else v
-    alias = Dt.infer_freq(days) if freq is None else (None if freq == Dt.NONE else freq)
-    notes.extend(_gap_notes(days, alias if freq is None else None))
+    alias = Dt.infer_freq(days) if freq is None else freq  # --freq none: "none", integer steps
+    fits = freq is None or freq == Dt.NONE or Dt.follows(days, freq)
+    notes.extend(_gap_notes(days, alias if alias != Dt.NONE and fits else None))
     if freq is None and len(days) < 3:
         label, season = "unknown", 1
     else:
-        label, season = Dt.label(Dt.NONE if freq == Dt.NONE else alias)
-    if freq not in (None, Dt.NONE) and not Dt.follows(days, freq):
+        label, season = Dt.label(alias)
+    if not fits:
         notes.append(f"the dates do not all lie on the --freq {freq} calendar; the future dates follow it")
     notes.append(f"frequency: {label}" + (f", season {season}" if season > 1 else ", no season"))
     return Series(

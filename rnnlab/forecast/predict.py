@@ -94,7 +94,7 @@ def series_info(series, need: int, keep: int = 64) -> dict:
         "dates": [str(d) for d in np.asarray(series.dates[tail]).astype(Dt.UNIT)],  # to the second
         "values": [float(v) for v in series.values[tail]],
         "covariates": {c: [float(v) for v in a[tail]] for c, a in series.covariates.items()},
-        "freq_alias": Dt.NONE if series.freq == Dt.label(Dt.NONE)[0] else series.freq_alias,
+        "freq_alias": series.freq_alias,  # "none": integer steps; null: irregular
         "tz": series.tz,
     }
 
