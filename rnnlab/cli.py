@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from rnnlab.nn import runtime
+
+        runtime.settings()  # a bad RNNLAB_* value: one line before any work (--help has run already)
         with distributed.abort_on_error(f"rnnlab {args.command}", code=2):  # MPI: one failing rank ends all
             return int(args.func(args) or 0)
     except UserError as e:

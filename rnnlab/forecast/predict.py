@@ -7,6 +7,7 @@ saved inside the model: never a path read from the model file, never the bundled
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 
@@ -244,6 +245,7 @@ def add_export_parser(sub) -> None:
     )
     q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
     q.add_argument("--out", metavar="FILE.onnx", required=True, type=cliargs.output_file(".onnx"))
+    q.add_argument("--overwrite", action="store_true", help="replace FILE.onnx if it exists")
     q.add_argument(
         "--steps",
         type=cliargs.bounded_int(1000),
@@ -257,6 +259,8 @@ def run_export(args) -> int:
     from rnnlab.export import need_onnx
     from rnnlab.export.forecaster import export_forecaster
 
+    if os.path.lexists(args.out) and not args.overwrite:  # as translate export refuses
+        raise UserError(f"--out {args.out} exists: choose another name, or pass --overwrite to replace it")
     need_onnx()
     f = load_model(args.model)
     steps = args.steps or f.horizon

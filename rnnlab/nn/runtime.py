@@ -9,7 +9,8 @@ Everything the engine does for speed is governed from here, and only from here::
         ...
     runtime.describe()                      # what actually runs: backend, GEMM library, threads
 
-Settings (their environment variables are read ONCE, when this module is imported):
+Settings (their environment variables are read ONCE, when this module is imported; a value that
+is none of a variable's own is a one-line ``UserError`` when the settings are first asked for):
 
     backend     "auto"     the compiled loops for float32 when numba and a GEMM library load,
                            else the NumPy reference loop          RNNLAB_BACKEND=auto|numpy|compiled
@@ -78,41 +79,63 @@ class Settings:
 
 
 def _from_environment(env=os.environ) -> Settings:
-    """The settings the environment asks for (the old RNNLAB_NO_* switches included)."""
+    """The settings the environment asks for (the old RNNLAB_NO_* switches included);
+    ``ValueError`` naming the first ``RNNLAB_*`` variable whose value is none of its own."""
     backend = env.get("RNNLAB_BACKEND", "auto").strip().lower() or "auto"
     if env.get("RNNLAB_NO_FUSED"):
         backend = "numpy"
     gemm = env.get("RNNLAB_GEMM", "auto").strip().lower() or "auto"
     if env.get("RNNLAB_NO_MKL"):
         gemm = "openblas"
+    for name, value, valid in (("RNNLAB_BACKEND", backend, BACKENDS), ("RNNLAB_GEMM", gemm, GEMMS)):
+        if value not in valid:
+            raise ValueError(f"{name}={env[name]!r} must be one of {', '.join(valid)}")
+    mine = env.get("RNNLAB_NUM_THREADS", "").strip()
+    if mine and not (mine.isdigit() and 0 < int(mine) <= 4096):
+        raise ValueError(f"RNNLAB_NUM_THREADS={mine!r} must be a positive integer")
     threads = None
     for name in ("RNNLAB_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = env.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
             threads = int(value)
             break
-    return Settings(
-        backend=backend, gemm=gemm, threads=threads, scratch_mib=float(env.get("RNNLAB_SCRATCH_MIB", 256))
-    ).check()
+    scratch = env.get("RNNLAB_SCRATCH_MIB", "256").strip()
+    try:
+        scratch_mib = float(scratch)
+        if not 0 <= scratch_mib < float("inf"):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"RNNLAB_SCRATCH_MIB={scratch!r} must be a number of MiB >= 0") from None
+    return Settings(backend=backend, gemm=gemm, threads=threads, scratch_mib=scratch_mib).check()
 
 
-_settings = _from_environment()
+# A bad RNNLAB_* value is reported when the engine is used (``settings()``), not at import: an
+# import-time ValueError was a traceback for every command, `--help` included (issue 34).
+try:
+    _settings, _environment_problem = _from_environment(), None
+except ValueError as e:
+    _settings, _environment_problem = Settings(), str(e)
 _lock = threading.Lock()
 _listeners: list = []  # called with (old, new) after every change (backend/)
 
 
 def settings() -> Settings:
-    """The current settings."""
+    """The current settings; ``UserError`` (one line) while an ``RNNLAB_*`` variable has a value
+    the engine cannot use and no ``set`` has taken over."""
+    if _environment_problem is not None:
+        from rnnlab.errors import UserError
+
+        raise UserError(f"{_environment_problem} (fix or unset it)")
     return _settings
 
 
 def set(**changes: Any) -> Settings:  # noqa: A001  (the scikit-learn set_config idiom)
     """Change settings for the rest of the process; returns the previous ones."""
-    global _settings
+    global _settings, _environment_problem
     with _lock:
         old = _settings
         new = dataclasses.replace(old, **changes).check()
-        _settings = new
+        _settings, _environment_problem = new, None  # the code's choice, not the environment's
     for listener in _listeners:
         listener(old, new)
     return old

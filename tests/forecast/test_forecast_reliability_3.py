@@ -151,3 +151,15 @@ def test_a_full_disk_during_save_is_one_line_and_the_old_model_stays(
     monkeypatch.undo()
     code, _, err = run(capsys, "predict", "--model", model, "--steps", "2")
     assert code == 0, err
+
+
+def test_export_refuses_an_existing_file_without_overwrite(capsys, saved, tmp_path):
+    """`forecast export --out` replaced an existing file (`translate export` refuses)."""
+    pytest.importorskip("onnx")
+    out = tmp_path / "f.onnx"
+    out.write_bytes(b"mine")
+    code, _, err = run(capsys, "export", "--model", str(saved), "--out", str(out))
+    one_line(code, err, "--overwrite")
+    assert out.read_bytes() == b"mine"
+    code, _, err = run(capsys, "export", "--model", str(saved), "--out", str(out), "--overwrite")
+    assert code == 0 and out.read_bytes() != b"mine", err
