@@ -135,6 +135,7 @@ def build(forecaster, steps: int | None = None):
     """The ``onnx.ModelProto`` of a fitted ``Forecaster`` or ``Combination`` for ``steps``
     (default its horizon)."""
     forecaster._check_fitted()
+    forecaster = vars(forecaster).get("model_", forecaster)  # what a Forecaster resolved at fit
     if hasattr(forecaster, "members_"):
         return _combination(forecaster, steps)
     return _forecaster(forecaster, steps)

@@ -363,13 +363,13 @@ class _Progress:
         self.epochs, self.n_members = cfg["epochs"], cfg["ensemble"]
         self.bar, self.key, self.phase = None, None, phase
 
-    def __call__(self, fold, n_folds, member, epoch, train_loss, valid_loss):
+    def __call__(self, fold, n_folds, member, epoch, train_loss, valid_loss, label=None):
         from tqdm import tqdm
 
-        if (fold, member) != self.key:
+        if (fold, member, label) != self.key:
             self.close()
-            self.key = (fold, member)
-            parts = [self.phase] if self.phase else []
+            self.key = (fold, member, label)
+            parts = [p for p in (self.phase, label) if p]
             if n_folds > 1:
                 parts.append(f"fold {fold + 1}/{n_folds}")
             if self.n_members > 1:

@@ -16,6 +16,32 @@ class Forecasts:
 
     window: int
 
+    def __getattr__(self, name):
+        """A fitted attribute (``nets_``, ``scalers_``, ``target_scores_`` ...) of the model a
+        ``Forecaster`` resolved at fit (``model_``, see ``frames``)."""
+        model = vars(self).get("model_")
+        if model is None or not name.endswith("_") or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(model, name)
+
+    def predict(self, *args, **kwargs):
+        """``predict(h, level=[80, 95], new_df=None, futr_df=None)``: a DataFrame of the next ``h``
+        values after the fitted histories (``frames.predict_frame``); ``predict(y, steps, ...)``
+        with an array ``y``: the next ``steps`` levels after it, ``(steps,)``."""
+        first = args[0] if args else kwargs.get("h", kwargs.get("y"))
+        scalar = isinstance(first, (int, np.integer)) and not isinstance(first, bool)
+        if "h" in kwargs or scalar:
+            from rnnlab.forecast import frames
+
+            return frames.predict_frame(self, *args, **kwargs)
+        return self.predict_levels(*args, **kwargs)
+
+    def sample_paths(self, h: int, n: int = 1000, new_df=None) -> np.ndarray:
+        """``(series, n, h)`` sample paths after the fitted histories (``frames.sample_paths``)."""
+        from rnnlab.forecast import frames
+
+        return frames.sample_paths(self, h, n, new_df)
+
     @property
     def first_origin(self) -> int:
         raise NotImplementedError
@@ -31,7 +57,7 @@ class Forecasts:
     ) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, y, steps=None, series=None, past=None, future=None) -> np.ndarray:
+    def predict_levels(self, y, steps=None, series=None, past=None, future=None) -> np.ndarray:
         """The next ``steps`` (default ``horizon``) levels after the end of ``y``: ``(steps,)``."""
         self._check_fitted()
         y = np.asarray(y, np.float64)
@@ -39,12 +65,12 @@ class Forecasts:
         if y.ndim != 1 or len(y) < need:
             raise UserError(
                 f"predict needs a 1-D history of at least {need} values "
-                f"(window {self.window}, target {self.target}), got shape {y.shape}"  # type: ignore[attr-defined]
+                f"(window {self.window}, target {self.target}), got shape {y.shape}"
             )
         return self.forecast_from(y, [len(y) - 1], steps, series, past, future)[0]
 
     def predict_quantiles(self, y, levels, steps=None, series=None, past=None, future=None) -> np.ndarray:
         """Quantiles ``(steps, L)`` at ``levels`` of the next ``steps`` levels after ``y``."""
-        self.predict(y, 1, series, past, future)  # the same checks of the history
+        self.predict_levels(y, 1, series, past, future)  # the same checks of the history
         end = [len(np.asarray(y)) - 1]
         return self.quantiles_from(y, end, levels, steps, series=series, past=past, future=future)[0]

@@ -93,12 +93,21 @@ def forecast_rows(
 ):
     """The rows (dicts, ``columns``) of the next ``steps`` values after ``series`` (its id
     ``sid`` in a model of many series), with the central ``intervals`` (default the model's;
-    none for a point forecaster), at the dates that follow its last one."""
+    none for a point forecaster), at the dates that follow its last one; the covariates the
+    model reads from the series and ``future_csv`` (``predict_covariates.arrays``)."""
+    from rnnlab.forecast.dates import future_dates
+
+    past, future = PC.arrays(model, series, steps, future_csv, future_dates(series, steps), id_column, sid)
+    return rows_of(model, series, steps, sid, intervals, past, future)
+
+
+def rows_of(model, series: D.Series, steps: int, sid=None, intervals=None, past=None, future=None, name=None):
+    """``forecast_rows`` with the covariate arrays given: ``past (n, P)``, ``future (n + steps,
+    F)``; ``name`` the rows' ``unique_id`` (default ``sid``, else the series' column)."""
     from rnnlab.forecast.dates import date_strings, future_dates
 
     dates = future_dates(series, steps)
     ds = date_strings(dates, getattr(series, "freq_alias", None), getattr(series, "tz", None))
-    past, future = PC.arrays(model, series, steps, future_csv, dates, id_column, sid)
     mean = model.forecast_from(series.values, [len(series) - 1], steps, sid, past, future)[0]
     if not np.isfinite(mean).all():
         raise UserError(
@@ -113,13 +122,10 @@ def forecast_rows(
         for b in intervals:
             lo, hi = levels.index(round((1 - b) / 2, 10)), levels.index(round((1 + b) / 2, 10))
             bounds[b] = (q[:, lo], q[:, hi])
+    uid = str(name if name is not None else sid if sid is not None else series.column)
     rows = []
     for k in range(steps):
-        row = {
-            "unique_id": str(sid if sid is not None else series.column),
-            "ds": ds[k],
-            "mean": float(mean[k]),
-        }
+        row = {"unique_id": uid, "ds": ds[k], "mean": float(mean[k])}
         for b in sorted(bounds):
             row[f"lo-{level_name(b)}"] = float(bounds[b][0][k])
             row[f"hi-{level_name(b)}"] = float(bounds[b][1][k])
@@ -132,8 +138,13 @@ def frame(rows: list):
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=list(rows[0]) if rows else columns(()))
-    if len(df) and not str(df["ds"].iloc[0]).lstrip("-").isdigit():
-        df["ds"] = pd.to_datetime(df["ds"])
+    if len(df) and str(df["ds"].iloc[0]).lstrip("-").isdigit():
+        df["ds"] = df["ds"].astype(np.int64)  # --freq none: steps ahead
+    elif len(df):
+        try:
+            df["ds"] = pd.to_datetime(df["ds"], format="ISO8601")
+        except (ValueError, TypeError):  # offsets that change (a zone with summer time): as UTC
+            df["ds"] = pd.to_datetime(df["ds"], format="ISO8601", utc=True)
     return df
 
 

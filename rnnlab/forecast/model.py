@@ -24,6 +24,7 @@ from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
+from rnnlab.forecast import frames
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.heads import Head
@@ -86,7 +87,7 @@ class Forecaster(Forecasts):
         window=7,
         horizon=1,
         strategy="recursive",
-        target="diff",
+        target="auto",
         cell="lstm",
         hidden_size=16,
         num_layers=1,
@@ -107,7 +108,7 @@ class Forecaster(Forecasts):
         intervals=(0.8, 0.95),
         calibration="auto",
         n_samples=1000,
-        season=1,
+        season=None,
         min_updates=1500,
         seed=0,
     ):
@@ -169,22 +170,32 @@ class Forecaster(Forecasts):
     @property
     def first_origin(self) -> int:
         """The earliest origin a forecast can start from (its window complete)."""
+        if "model_" in vars(self):
+            return self.model_.first_origin
         return D.first_origin(self.window, self.target, self.season)
 
     @property
     def levels_read(self) -> int:
         """Levels up to an origin that a forecast from it reads (``targets.levels_read``)."""
+        if "model_" in vars(self):  # resolved at fit (frames.py)
+            return self.model_.levels_read
         return levels_read(self.window, self.target, self.season)
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, y, progress=None, past=None, future=None) -> Forecaster:
-        """Train on the levels ``y (n,)``, oldest first. Returns ``self``.
+    def fit(self, y, progress=None, past=None, future=None, past_covariates=(), future_covariates=()):
+        """Train on the levels ``y (n,)``, oldest first, a long DataFrame ``unique_id, ds, y``
+        or a pandas Series with a DatetimeIndex (``frames``: then ``predict(h)``). Returns ``self``.
 
         ``progress``: optional callable ``(member, epoch, train_loss, valid_loss)``, called
         after every epoch of every network of the ensemble. ``past (n, P)`` / ``future (n, F)``:
-        covariates aligned with ``y`` (``covariates``), needed again to forecast.
+        covariates aligned with ``y`` (``covariates``), needed again to forecast; with a
+        DataFrame, the names of its ``past_covariates`` / ``future_covariates`` columns.
         """
+        vars(self).pop("model_", None)
+        if frames.resolves(self, y):  # target "auto", season from the dates: as the CLI does
+            return frames.fit_resolved(self, y, progress, past, future, past_covariates, future_covariates)
         self._validate()
+        self.history_, self.ids_ = frames.to_panel(y), None
         y = np.asarray(y, np.float64)
         if y.ndim != 1:
             raise ValueError(f"fit expects a 1-D series of levels (n,), got shape {y.shape}")
@@ -195,6 +206,9 @@ class Forecaster(Forecasts):
         lengths and scales (each is scaled by its own training part: ``pooling``). Forecast
         a series with ``series=id`` in ``forecast_from`` / ``predict``. ``past`` / ``future``:
         ``{id: covariates}`` as in ``fit``. Returns ``self``."""
+        vars(self).pop("model_", None)
+        if isinstance(series, dict) and series and frames.resolves(self, None):
+            return frames.fit_resolved(self, series, progress, past, future)
         self._validate()
         if not isinstance(series, dict) or not series:
             raise UserError("fit_many expects a non-empty dict {series id: levels}")
@@ -399,6 +413,8 @@ class Forecaster(Forecasts):
         """``forecast_from`` of every ``(y, origins, series, past, future)`` in ``items`` (e.g. each
         series of a panel from its end), batched: one forward per network and step for them all.
         Returns one ``(M_i, steps)`` array per item."""
+        if "model_" in vars(self):
+            return self.model_.forecast_many(items, steps)
         steps = self._steps(steps)
         return U.point_paths(self, [self._forecast_set(item, steps) for item in items], steps)
 
@@ -415,6 +431,8 @@ class Forecaster(Forecasts):
         batched as ``forecast_many`` (``uncertainty.quantiles_many``): one ``(M_i, steps, L)``
         array per item. ``progress(done, total)``: called after each network's sample paths of
         each batch (``total`` = networks x batches), e.g. for a progress bar."""
+        if "model_" in vars(self):
+            return self.model_.quantiles_many(items, levels, steps, calibrated, progress)
         self._check_fitted()
         if not self.probabilistic:
             raise UserError("this forecaster gives point forecasts only (likelihood none): no quantiles")
@@ -453,6 +471,8 @@ class Forecaster(Forecasts):
         """Write ``config.json`` and ``model.safetensors`` as the directory ``directory``, all or
         nothing. A non-empty directory that is not a forecast model is refused (``UserError``)
         unless ``overwrite``."""
+        if "model_" in vars(self):  # the resolved model (a Forecaster or a Combination)
+            return self.model_.save(directory, overwrite)
         self._check_fitted()
         return write_model_dir(self, directory, overwrite)
 

@@ -23,11 +23,13 @@ def validate(f) -> None:
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise UserError(f"{name} must be a positive integer, got {v!r}")
 
-    for name in "window horizon hidden_size num_layers epochs batch_size ensemble n_samples season".split():
+    for name in "window horizon hidden_size num_layers epochs batch_size ensemble n_samples".split():
         positive_int(name)
+    if f.season is not None:  # None: from the dates at fit (frames.py)
+        positive_int("season")
     for name, valid in (
         ("strategy", STRATEGIES),
-        ("target", D.TARGETS),
+        ("target", (*D.TARGETS, "auto")),  # auto: chosen at fit (pipeline.candidates)
         ("cell", tuple(CELLS)),
         ("init", INITS),
         ("likelihood", LIKELIHOODS),
@@ -48,7 +50,7 @@ def validate(f) -> None:
         raise UserError(f"valid_size must lie in [0, 1), got {f.valid_size!r}")
     if not 0 <= f.dropout < 1:
         raise UserError(f"dropout must lie in [0, 1), got {f.dropout!r}")
-    if f.target in D.SEASONAL and f.season < 2:
+    if f.target in D.SEASONAL and f.season is not None and f.season < 2:
         raise UserError(f"target {f.target} (seasonal) needs a season of 2 or more")
     try:
         f.intervals = check_intervals(f.intervals)

@@ -167,9 +167,12 @@ def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=No
 
     def fit(c):
         f = make_forecaster(c)
+        shown = progress  # several candidates: each bar says which target it trains
+        if progress is not None and len(targets) > 1:
+            shown = lambda *a: progress(*a, label=f"target {c['target']}:")  # noqa: E731
         if panel is None:
-            return f.fit(y, progress=progress, past=past, future=future)
-        return f.fit_many(panel, progress=progress, past=past, future=future)
+            return f.fit(y, progress=shown, past=past, future=future)
+        return f.fit_many(panel, progress=shown, past=past, future=future)
 
     targets = candidates(cfg, ys)
     if len(targets) == 1:
@@ -418,7 +421,7 @@ def _fit_folds(series: D.Series, cfg: dict, blocks, progress) -> list:
     for k, block in enumerate(blocks):
         fold_progress = None
         if progress is not None:
-            fold_progress = lambda *a, k=k: progress(k, len(blocks), *a)
+            fold_progress = lambda *a, k=k, **kw: progress(k, len(blocks), *a, **kw)
         runs.append(evaluate_split(series, cfg, int(block[0]), int(block[-1]) + 1, fold_progress))
     return runs
 

@@ -91,7 +91,7 @@ def test_forecast_writes_report_plot_and_model(tmp_path, capsys, csv_path):
     assert code == 0, err
     lines = [ln for ln in out.splitlines() if ln.strip()[:1].isdigit()]
     assert len(lines) == 3
-    last = D.load_series(csv_path).dates[-1]
+    last = D.load_series(csv_path).dates[-1].astype("datetime64[D]")  # a daily series: the next days
     assert str(last + 1) in lines[0] and str(last + 3) in lines[2]
 
 

@@ -232,4 +232,4 @@ def test_a_panel_combination_predicts_each_series_by_id(tmp_path, capsys, monkey
     assert code == 0, err
     rows = [ln.split() for ln in out.splitlines() if ln.strip()[:1].isdigit()]
     want = f.predict(series["y"], 2, series="y")
-    assert [float(r[2].replace(",", "")) for r in rows] == pytest.approx(want, abs=0.01)
+    assert [float(r[1].replace(",", "")) for r in rows] == pytest.approx(want, abs=0.01)  # ds, mean, ...

@@ -173,10 +173,10 @@ def test_a_panel_with_past_and_future_covariates_predicts_from_csv_and_future_cs
     assert code == 0, err
     code, out, err = run(
         capsys, "predict", "--model", str(tmp_path / "m"), "--csv", csv, "--id-column", "store",
-        "--future-csv", future_csv, "--steps", "2", "--out", str(tmp_path / "p.csv"),
+        "--future-csv", future_csv, "--steps", "2", "--out", str(tmp_path / "out.csv"),
     )  # fmt: skip
     assert code == 0, err
-    rows = pd.read_csv(tmp_path / "p.csv")
+    rows = pd.read_csv(tmp_path / "out.csv")
     assert len(rows) == 6 and rows["mean"].notna().all()
     argv = ["predict", "--model", str(tmp_path / "m"), "--csv", csv, "--id-column", "store", "--steps", "2"]
     code, _, err = run(capsys, *argv)

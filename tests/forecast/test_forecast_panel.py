@@ -127,9 +127,11 @@ def test_save_and_predict_a_series_by_id(tmp_path, capsys):
     assert code == 0, err
     rows = [ln.split() for ln in out.splitlines() if ln.strip()[:1].isdigit()]
     want = f.predict(series["y"], 2, series="y")
-    assert [float(r[2].replace(",", "")) for r in rows] == pytest.approx(want, abs=0.01)
+    assert [float(r[1].replace(",", "")) for r in rows] == pytest.approx(want, abs=0.01)  # ds, mean, ...
+    code = main(["forecast", "predict", "--model", str(model), "--steps", "2"])  # every series by default
+    out, _ = capsys.readouterr()
+    assert code == 0 and out.count("\n  x ") == 2 and out.count("\n  y ") == 2, out
     for argv, msg in (
-        ([], "needs --id"),
         (["--id", "zz"], "has no series 'zz'"),
         (["--id", "x", "--csv", path], "--id-column"),
     ):
