@@ -97,6 +97,7 @@ def _config(args, series) -> dict:
         "scaling",
         "n_samples",
         "min_updates",
+        "parallel",
         "covariates",
         "future_covariates",
         "calendar",

@@ -277,6 +277,13 @@ def add_training_args(t) -> None:
         help=f"maximum epochs (default {d['epochs']})",
     )
     t.add_argument(
+        "--parallel",
+        choices=("members", "data"),
+        default=None,
+        help="under mpiexec: each rank trains whole networks of the ensemble (members, the default) "
+        "or every rank a shard of every batch, gradients summed (data: a panel too big for one)",
+    )
+    t.add_argument(
         "--min-updates",
         type=cliargs.nonnegative_int,
         default=None,

@@ -78,6 +78,9 @@ class Forecaster(Forecasts):
     min_updates : epochs (and patience) are raised to hold at least this many optimiser steps
         (patience a tenth of them); 0: the epochs as given.
     seed : int, all randomness (initialisation, shuffling, sampling).
+    parallel : "members" | "data", how MPI ranks share the training (docs/DISTRIBUTED.md): each
+        rank trains whole networks of the ensemble, or every rank takes its shard of every batch
+        and the gradients are summed (``translate train``'s recipe, for a panel too big for one).
     """
 
     series_info_: dict  # where the training series came from (set by the CLI, saved with the model)
@@ -111,6 +114,7 @@ class Forecaster(Forecasts):
         season=None,
         min_updates=1500,
         seed=0,
+        parallel="members",
     ):
         self.window, self.horizon, self.strategy, self.target = window, horizon, strategy, target
         self.cell, self.hidden_size, self.num_layers, self.dropout = cell, hidden_size, num_layers, dropout
@@ -119,13 +123,13 @@ class Forecaster(Forecasts):
         self.init, self.shuffle, self.shrink, self.ensemble, self.seed = init, shuffle, shrink, ensemble, seed
         self.likelihood, self.intervals, self.calibration = likelihood, intervals, calibration
         self.scaling, self.n_samples, self.season = scaling, n_samples, season
-        self.min_updates = min_updates
+        self.min_updates, self.parallel = min_updates, parallel
 
     # -- scikit-learn plumbing --------------------------------------------------------
     _PARAMS = tuple(
         "window horizon strategy target cell hidden_size num_layers dropout epochs batch_size lr "
         "clip weight_decay valid_size patience init shuffle shrink ensemble likelihood scaling "
-        "intervals calibration n_samples season min_updates seed".split()
+        "intervals calibration n_samples season min_updates seed parallel".split()
     )
 
     def get_params(self, deep=True) -> dict:
@@ -242,16 +246,20 @@ class Forecaster(Forecasts):
         # the members are independent: under MPI rank r trains members r, r + K, ... and every
         # rank then receives the others' (docs/DISTRIBUTED.md); one process trains them all
         world = distributed.world()
+        data_parallel = self.parallel == "data" and world.size > 1
         self.nets_, self.histories_, self.shrinks_ = [], [], []
         for k in range(self.ensemble):
             mine = None
-            if k % world.size == world.rank:
-                net, history = self._train_member(k, data, n_valid, progress)
+            if data_parallel or k % world.size == world.rank:
+                net, history = self._train_member(
+                    k, data, n_valid, progress, world if data_parallel else None
+                )
                 shrink = 1.0
                 if self.shrink and n_valid:
                     shrink = self._fit_shrink(net, v_inputs, v_nu, pooled.Y_val, pooled.s0_val)
                 mine = (net, history, shrink)
-            net, history, shrink = self._share_member(world, k, mine)
+            shared = self._share_member(world, k, mine) if not data_parallel else mine
+            net, history, shrink = shared  # type: ignore[misc]  # mine is set when data-parallel
             self.histories_.append(history)
             self.nets_.append(net)
             self.shrinks_.append(shrink)
@@ -270,7 +278,7 @@ class Forecaster(Forecasts):
             self.calibration_["applied"] = self.calibration == "conformal" or self.calibration_["off"]
         return self
 
-    def _train_member(self, k, data, n_valid, progress):
+    def _train_member(self, k, data, n_valid, progress, world=None):
         """Network ``k`` of the ensemble (seeds from ``seed + k``: initialisation, shuffling),
         trained on ``data = (X, Y, X_valid, Y_valid)``, early-stopped on the validation part.
 
@@ -301,6 +309,7 @@ class Forecaster(Forecasts):
             rng=np.random.default_rng(seeds[1]),
             progress=report,
             loss_fn=self.head_.loss(self._n_out),
+            shards=world,
         )
         if not all(np.isfinite(v).all() for v in net.state_dict().values()):
             raise UserError(

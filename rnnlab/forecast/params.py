@@ -13,6 +13,7 @@ from rnnlab.forecast.train import CELLS, INITS
 STRATEGIES = ("recursive", "direct")
 CALIBRATIONS = ("auto", "conformal", "none")
 SCALINGS = ("window", "global")
+PARALLEL = ("members", "data")
 
 
 def validate(f) -> None:
@@ -35,6 +36,7 @@ def validate(f) -> None:
         ("likelihood", LIKELIHOODS),
         ("calibration", CALIBRATIONS),
         ("scaling", SCALINGS),
+        ("parallel", PARALLEL),
     ):
         if getattr(f, name) not in valid:
             raise UserError(f"{name} must be one of {', '.join(valid)}, got {getattr(f, name)!r}")

@@ -185,6 +185,9 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     params.setdefault("intervals", list(INTERVALS))
     params.setdefault("scaling", "global")  # ... and scaled by the training part alone
     params.setdefault("min_updates", 0)
+    params.setdefault("season", 1)  # ... and had no season, no "auto" target, one way to share ranks
+    params.setdefault("target", "diff")
+    params.setdefault("parallel", "members")
     bad = sorted(set(params) - set(cls._PARAMS))
     if bad:
         raise ValueError(f"unknown parameters {bad}")
@@ -233,6 +236,7 @@ _PARAM_TYPES = {
     "n_samples": "int",
     "season": "int",
     "min_updates": "int",
+    "parallel": "str",
     "scaling": "str",
 }
 

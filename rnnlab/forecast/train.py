@@ -14,6 +14,15 @@ clipped gradients ARE the ones applied), Adam; each step zero -> forward -> back
 matters: the network's parameters and gradients are moved into one flat buffer each
 (``Module.flatten_parameters``), so zeroing, clipping and the Adam update are a few
 whole-buffer operations.
+
+Data-parallel (``shards``: an MPI world of K ranks, ``rnnlab.distributed``; or K, the same
+arithmetic in one process): rank r takes its contiguous shard of b_r of the batch's B windows,
+and with w_r = b_r / B the summed gradient is the full batch's (the loss is a mean)::
+
+    L = sum_r w_r L_r          g = sum_r w_r g_r
+
+then clipping and Adam run identically on every rank. With K = 2 the sum has two terms and is
+order-independent, so two ranks equal one process accumulating the two shards, bit for bit.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import time
 
 import numpy as np
 
+from rnnlab.distributed import shard_bounds
 from rnnlab.nn import GRU, LSTM, RNN, Linear, Module, MSELoss, inference_mode
 from rnnlab.nn import init as nn_init
 from rnnlab.nn.backend import scratch
@@ -85,15 +95,17 @@ def train(
     rng=None,
     progress=None,
     loss_fn=None,
+    shards=None,
 ):
     """Fit ``net`` on scaled windows ``X (M, W)`` -> targets ``Y (M, K)``.
 
     With a validation set, the weights of the epoch with the lowest validation loss are
     restored at the end and training stops after ``patience`` epochs without improvement.
     ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None. ``loss_fn``: of
-    outputs against targets (``heads.Head.loss``; default MSE). Returns the history dict.
+    outputs against targets (``heads.Head.loss``; default MSE). ``shards``: None, an MPI world or
+    an int K, data-parallel over K shards of every batch (module docstring). Returns the history.
     """
-    P, _ = net.flatten_parameters()  # one buffer, views in the layers
+    P, G = net.flatten_parameters()  # one buffer each, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
     loss_fn = MSELoss() if loss_fn is None else loss_fn
     Xt = time_major(X)  # (W, M, F)
@@ -106,7 +118,7 @@ def train(
     for epoch in range(epochs):
         net.train()
         order = rng.permutation(M) if shuffle else None
-        total, norms = _train_epoch(net, opt, loss_fn, Xt, Y, order, batch_size, clip)
+        total, norms = _train_epoch(net, opt, loss_fn, Xt, Y, order, batch_size, clip, (shards, G))
         history["train_loss"].append(total / M)
         history["grad_norm"].append(norms / math.ceil(M / batch_size))
         vloss = None
@@ -142,12 +154,14 @@ def _new_history() -> dict:
     }
 
 
-def _train_epoch(net: Net, opt, loss_fn, Xt, Y, order, batch_size, clip):
-    """One pass over the windows ``Xt (W, M, 1)`` -> ``Y (M, K)``, in ``order`` (None: as stored).
+def _train_epoch(net: Net, opt, loss_fn, Xt, Y, order, batch_size, clip, sharding=(None, None)):
+    """One pass over the windows ``Xt (W, M, 1)`` -> ``Y (M, K)``, in ``order`` (None: as stored);
+    ``sharding = (shards, G)``: data-parallel (``train``) with the flat gradient buffer ``G``.
 
     Returns ``(total, norms)``: the summed ``loss * batch size`` and the summed pre-clip
     gradient norms (0 when clipping is off).
     """
+    shards, G = sharding
     M = Y.shape[0]
     total, norms = 0.0, 0.0
     for start in range(0, M, batch_size):
@@ -157,12 +171,44 @@ def _train_epoch(net: Net, opt, loss_fn, Xt, Y, order, batch_size, clip):
             idx = order[start : start + batch_size]
             xb, yb = Xt[:, idx], Y[idx]
         opt.zero_grad()
-        loss = loss_fn(net(xb), yb)  # mean (y_hat - y)^2, or the distribution's loss
-        net.backward(loss_fn.backward())
+        if shards is None:
+            loss = loss_fn(net(xb), yb)  # mean (y_hat - y)^2, or the distribution's loss
+            net.backward(loss_fn.backward())
+        else:
+            loss = _sharded_step(net, loss_fn, xb, yb, shards, G)
         norms += clip_grad_norm(net, clip) if clip else 0.0  # scales the gradients in place
         opt.step()  # ... and those are what Adam reads
         total += loss * len(yb)
     return total, norms
+
+
+def _sharded_step(net: Net, loss_fn, xb, yb, shards, G) -> float:
+    """Forward and backward of a batch in shards; ``G`` then holds ``sum_r w_r g_r`` and the
+    returned loss is ``sum_r w_r L_r`` (``train``'s docstring). ``shards``: an MPI world (this
+    rank's shard, then one allreduce) or an int K (every shard here, summed in rank order)."""
+    B = len(yb)
+
+    def shard_loss(rank, size):  # L_r, with g_r in G; 0 for an empty shard
+        lo, hi = shard_bounds(B, rank, size)
+        if hi == lo:
+            return 0.0, 0.0
+        loss = loss_fn(net(xb[:, lo:hi]), yb[lo:hi])
+        net.backward(loss_fn.backward())
+        return float(loss), (hi - lo) / B
+
+    if not isinstance(shards, int):  # an MPI world: this rank's shard
+        loss, w = shard_loss(shards.rank, shards.size)
+        shards.allreduce_gradients(net, w)  # G <- sum_r w_r g_r, on every rank
+        return shards.sum(w * loss)
+    acc, total = None, 0.0
+    for r in range(shards):
+        G[...] = 0.0
+        loss, w = shard_loss(r, shards)
+        G *= w  # w_r g_r, as allreduce_gradients scales it
+        acc = G.copy() if acc is None else acc + G
+        total += w * loss
+    G[...] = acc
+    return total
 
 
 def time_major(X) -> np.ndarray:

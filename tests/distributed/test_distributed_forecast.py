@@ -33,6 +33,44 @@ def test_two_ranks_fit_the_same_ensemble_as_one_process(tmp_path):
         assert r["shrinks"] == alone["shrinks"] and r["pred"] == alone["pred"]
 
 
+def test_data_parallel_two_ranks_equal_two_shards_accumulated_bitwise(tmp_path):
+    """parallel="data" (issue 35 item 8): each rank a shard of every batch of the panel's global
+    model, the gradients summed with one allreduce; two ranks equal one process that accumulates
+    the same two shards, bit for bit, and every rank holds the same networks."""
+    res = run_mpi([HERE / "forecast_data_case.py", tmp_path], timeout=180)
+    assert res.returncode == 0, res.stderr
+    ranks = [json.loads((tmp_path / f"data-rank{r}-of-2.json").read_text()) for r in (0, 1)]
+    one = _alone([HERE / "forecast_data_case.py", tmp_path])
+    assert one.returncode == 0, one.stderr
+    alone = json.loads((tmp_path / "data-rank0-of-1.json").read_text())
+    for r in ranks:
+        assert r["hashes"] == alone["hashes"] and len(set(r["hashes"])) == 2
+        assert r["shrinks"] == alone["shrinks"] and r["pred"] == alone["pred"]
+
+
+def test_two_shards_in_one_process_are_the_full_batchs_gradient():
+    """The in-process accumulation equals the unsharded batch up to float rounding (a check of
+    the weights w_r = b_r / B), on a small network."""
+    import numpy as np
+
+    from rnnlab.forecast.train import Net, _sharded_step
+    from rnnlab.nn import MSELoss
+
+    rng = np.random.default_rng(0)
+    net = Net("lstm", 5, 1, 1, 0.0, "pytorch", np.random.default_rng(1), 1)
+    _, G = net.flatten_parameters()
+    xb = rng.standard_normal((6, 7, 1)).astype(np.float32)  # (W, B, 1), B = 7: shards 4 and 3
+    yb = rng.standard_normal((7, 1)).astype(np.float32)
+    loss_fn = MSELoss()
+    G[...] = 0
+    full = loss_fn(net(xb), yb)
+    net.backward(loss_fn.backward())
+    want = G.copy()
+    got_loss = _sharded_step(net, loss_fn, xb, yb, 2, G)
+    assert abs(got_loss - float(full)) < 1e-6
+    np.testing.assert_allclose(G, want, rtol=1e-5, atol=1e-7)
+
+
 def test_the_command_prints_and_writes_on_rank_0_only(tmp_path):
     args = [
         "-m",
