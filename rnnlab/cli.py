@@ -40,6 +40,9 @@ def main(argv=None) -> int:
 
         runtime.settings()  # a bad RNNLAB_* value: one line before any work (--help has run already)
         with distributed.abort_on_error(f"rnnlab {args.command}", code=2):  # MPI: one failing rank ends all
+            distributed.check_same_arguments(
+                sys.argv[1:] if argv is None else list(argv), f"rnnlab {args.command}"
+            )
             return int(args.func(args) or 0)
     except UserError as e:
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)

@@ -218,11 +218,17 @@ def init(use_mpi: bool | None = None) -> World:
     return _world
 
 
+EXIT_WAIT_S = 600.0  # how long a finished rank waits for the others (RNNLAB_MPI_EXIT_WAIT)
+
+
 @contextlib.contextmanager
 def abort_on_error(prog: str = "rnnlab", code: int = 1):
     """In a world of more than one rank: an exception escaping the block is printed as one
     line naming the rank, and the whole job is aborted (``MPI_Abort``), so that no other rank
-    hangs in a collective. In a world of one it does nothing."""
+    hangs in a collective. A rank that leaves the block normally waits for every other one
+    (a non-blocking barrier, polled) at most ``RNNLAB_MPI_EXIT_WAIT`` seconds (default 600): a
+    rank still inside a collective then would wait forever, so the job is aborted with one line
+    naming the rank that left. In a world of one it does nothing."""
     w = world()
     if w.comm is None:
         yield w
@@ -231,13 +237,65 @@ def abort_on_error(prog: str = "rnnlab", code: int = 1):
         yield w
     except BaseException as e:  # noqa: B036 - everything, Ctrl-C included, must end the job
         if isinstance(e, SystemExit) and not e.code:
+            _leave_together(w, prog)
             raise
-        print(f"{prog}: rank {w.rank} of {w.size}: {_one_line(e)}; aborting the job", file=sys.stderr)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        status = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else code
-        w.comm.Abort(status)
-        os._exit(status)  # MPI_Abort may return before the launcher kills this process
+        _abort(w, f"{prog}: rank {w.rank} of {w.size}: {_one_line(e)}; aborting the job", code, e)
+    _leave_together(w, prog)
+
+
+def _abort(w: World, line: str, code: int, e: BaseException | None = None):
+    print(line, file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    status = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else code
+    w.comm.Abort(status)
+    os._exit(status)  # MPI_Abort may return before the launcher kills this process
+
+
+def _leave_together(w: World, prog: str) -> None:
+    """Every rank finished: return. Else, after the wait, abort the job naming this rank."""
+    import time
+
+    try:
+        wait = float(os.environ.get("RNNLAB_MPI_EXIT_WAIT", EXIT_WAIT_S))
+    except ValueError:
+        wait = EXIT_WAIT_S
+    request = w.comm.Ibarrier()
+    deadline = time.monotonic() + wait
+    while not request.Test():
+        if time.monotonic() > deadline:
+            _abort(
+                w,
+                f"{prog}: rank {w.rank} of {w.size} finished, but another rank did not within "
+                f"{wait:g} s (it waits in a collective this rank left, or is stuck); aborting the job",
+                1,
+            )
+        time.sleep(0.01)
+
+
+def check_same_arguments(argv: list, prog: str = "rnnlab") -> None:
+    """Under MPI: every rank's command line must be rank 0's; else rank 0 stops the job with
+    one line naming the first option that differs (``mpiexec -n 1 ... : -n 1 ...`` with
+    another ``--epochs`` hung, another ``--hidden`` said only "Other MPI error")."""
+    w = world()
+    if w.comm is None:
+        return
+    every = w.comm.allgather([str(a) for a in argv])
+    root = every[0]
+    odd = [r for r, a in enumerate(every) if a != root]
+    if not odd:
+        return
+    if w.is_root:
+        other = every[odd[0]]
+        k = next((i for i, (a, b) in enumerate(zip(root, other)) if a != b), min(len(root), len(other)))
+        option = next((a for a in root[: k + 1][::-1] if a.startswith("-")), "")
+        theirs = " ".join(([option] if option and other[k : k + 1] != [option] else []) + other[k : k + 1])
+        ours = " ".join(([option] if option and root[k : k + 1] != [option] else []) + root[k : k + 1])
+        raise UserError(
+            f"rank {odd[0]} was started with {theirs or 'fewer arguments'!r}, rank 0 with "
+            f"{ours or 'fewer arguments'!r}: every rank needs the same command line"
+        )
+    w.comm.Barrier()  # rank 0 aborts the job; this rank waits for it
 
 
 def _one_line(e: BaseException) -> str:
