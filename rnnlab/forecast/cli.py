@@ -345,7 +345,11 @@ def run_panel(args, panel: dict) -> int:
         f.covariate_spec_ = covariate_spec(cfg, first)
         need = f.levels_read
         f.series_info_ = {
-            **{k: v for k, v in series_info(first, need).items() if k in ("column", "date_column")},
+            **{
+                k: v
+                for k, v in series_info(first, need).items()
+                if k in ("column", "date_column", "date_format")
+            },
             "path": args.csv or D.bundled_csv(),
             "panel": {
                 k: {x: series_info(s, need)[x] for x in ("dates", "values", "covariates", "freq_alias", "tz")}

@@ -96,6 +96,7 @@ def series_info(series, need: int, keep: int = 64) -> dict:
         "values": [float(v) for v in series.values[tail]],
         "covariates": {c: [float(v) for v in a[tail]] for c, a in series.covariates.items()},
         "freq_alias": series.freq_alias,  # "none": integer steps; null: irregular
+        "date_format": series.date_format,  # --date-format, predict's default for --csv
         "tz": series.tz,
     }
 
@@ -178,7 +179,14 @@ def _csv_panel(f, args) -> dict:
     date_column = args.date_column or info.get("date_column", "Date")
     covariates = tuple(sum(PC.names(f), []))  # the model's covariate columns, read with the values
     return load_panel(
-        args.csv, args.id_column, column, date_column, args.fill, covariates, _date_format(args), _freq(args)
+        args.csv,
+        args.id_column,
+        column,
+        date_column,
+        args.fill,
+        covariates,
+        _date_format(args, info),
+        _freq(args),
     )
 
 
@@ -194,14 +202,16 @@ def _predict_series(f, args, sid=None, panel=None) -> D.Series:
         return panel[sid]
     if args.csv is not None:
         covariates = tuple(sum(PC.names(f), []))
-        freq = _freq(args)
-        return D.load_series(args.csv, column, date_column, args.fill, covariates, _date_format(args), freq)
+        fmt, freq = _date_format(args, info), _freq(args)
+        return D.load_series(args.csv, column, date_column, args.fill, covariates, fmt, freq)
     if sid is not None:
         hist = info.get("panel", {}).get(sid)
         if not hist:
             raise UserError(f"{args.model} holds no history of series {sid!r}: pass it with --csv")
         where = f"the last {len(hist['dates'])} points of series {sid!r} saved in {args.model}"
-        return _saved_series(hist, where, column, date_column, _freq(args))
+        return _saved_series(
+            {**hist, "date_format": info.get("date_format")}, where, column, date_column, _freq(args)
+        )
     if not info.get("values"):
         raise UserError(f"{args.model} holds no history to continue: pass the series with --csv PATH")
     where = f"the last {len(info['dates'])} points saved in {args.model}"
@@ -214,8 +224,9 @@ def _freq(args):
     return getattr(args, "freq", None)
 
 
-def _date_format(args):
-    return getattr(args, "date_format", None)
+def _date_format(args, info=None):
+    """``--date-format``, else the one the model was trained with (None: guessed)."""
+    return getattr(args, "date_format", None) or (info or {}).get("date_format")
 
 
 def _saved_series(hist: dict, where: str, column: str, date_column: str, freq=None) -> D.Series:
@@ -226,8 +237,8 @@ def _saved_series(hist: dict, where: str, column: str, date_column: str, freq=No
     missing = np.zeros(len(values), bool)
     extra = {c: (v, missing) for c, v in _tails(hist).items()}
     freq = Dt.check_freq(freq if freq is not None else hist.get("freq_alias"))
-    tz = hist.get("tz")
-    return D.series_of(values, missing, dates, where, column, date_column, "none", [], extra, tz, freq)
+    tz, fmt = hist.get("tz"), hist.get("date_format")  # fmt: for the --future-csv beside it
+    return D.series_of(values, missing, dates, where, column, date_column, "none", [], extra, tz, freq, fmt)
 
 
 def _tails(info) -> dict:

@@ -348,9 +348,9 @@ def series_info(info) -> dict:
     if not isinstance(info, dict):
         raise ValueError(f"series must be a JSON object, got {type(info).__name__}")
     out = {}
-    for key in ("path", "column", "date_column"):
-        if key in info:
-            if not isinstance(info[key], str):
+    for key in ("path", "column", "date_column", "date_format"):
+        if key in info and info[key] is not None:
+            if not isinstance(info[key], str) or len(info[key]) > 4096:
                 raise ValueError(f"series[{key!r}] must be a string")
             out[key] = info[key]
     if "panel" in info:

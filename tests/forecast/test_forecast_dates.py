@@ -155,13 +155,20 @@ def write(path, dates, values=None):
 
 
 def test_day_first_is_refused_as_ambiguous_and_read_right_when_told(tmp_path, capsys):
-    months = pd.date_range("2015-01-01", periods=48, freq="MS")
+    months = pd.date_range("2015-01-01", periods=96, freq="MS")
     path = write(tmp_path / "dm.csv", months.strftime("%d/%m/%Y"))  # every day is 01: both read
     code, _, err = run_cli(["forecast", "--csv", path, *FAST, "--no-plot"], capsys)
     assert_one_line(code, err, "--date-format %d/%m/%Y")
     s = D.load_series(path, date_format="%d/%m/%Y")
     assert s.date_strings()[:3] == ["2015-01-01", "2015-02-01", "2015-03-01"]
     assert s.freq_alias == "MS" and not any("sorted" in n for n in s.notes)
+    model = str(tmp_path / "model")  # the model keeps the format: predict reads the file again with it
+    argv = ["forecast", "--csv", path, *FAST, "--no-plot", "--date-format", "%d/%m/%Y", "--save", model]
+    assert run_cli(argv, capsys)[0] == 0
+    code, out, err = run_cli(["forecast", "predict", "--model", model, "--csv", path, "--steps", "2"], capsys)
+    assert code == 0, err
+    ds = [ln.split()[0] for ln in out.splitlines() if ln.strip()[:4].isdigit()]
+    assert ds == ["2023-01-01", "2023-02-01"]
     # a day above 12 anywhere settles it: the whole column day-first, none read month-first
     days = pd.date_range("2020-01-01", periods=40, freq="D")
     s = D.load_series(write(tmp_path / "d.csv", days.strftime("%d/%m/%Y")))
