@@ -78,11 +78,30 @@ def cmd_serve(args):
         raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
     from rnnlab.translate.serve import create_app
 
+    _check_port(args.host, args.port)
     app = create_app(_load(args.model))
     url = f"http://{args.host}:{args.port}/"
     print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """One line, before the model loads, when the address cannot be listened on (uvicorn exits
+    with status 3 after its own log lines)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: {e.strerror or e}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def _add_average_parser(sub) -> None:

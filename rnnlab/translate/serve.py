@@ -1,81 +1,267 @@
 """`rnnlab translate serve`: a trained translator behind HTTP (FastAPI + uvicorn, ``rnnlab[serve]``).
 
-    POST /translate  {"text": ["Tom is reading.", ...], "beam": 1, "attention": false}
+    POST /translate  {"text": "Tom is reading." | ["Tom is reading.", ...], "beam": 1, "attention": false}
                      -> {"translations": ["tom lit .", ...], "attention": [...] (when asked)}
-    GET  /health     -> {"status": "ok", "model": {...}}
+                        (and "translation": "..." when "text" was one string)
+    GET  /health     -> {"status": "ok", "model": {...}, "queued": n}
     GET  /           a page: type English, see the French and the attention heatmap (SVG, no CDN)
-    GET  /docs       the OpenAPI page FastAPI makes (schema at /openapi.json)
+    GET  /docs       the API, as a page that loads nothing (schema at /openapi.json)
 
-Errors are JSON, never a traceback: invalid JSON 400, a body over ``max_bytes`` 413, a request
-outside the schema (too many sentences, a sentence too long, a bad beam) 422, anything else
-500 with one line; the server keeps serving. The translator is not thread-safe, so requests
-run one at a time under a lock (FastAPI runs the endpoint on its thread pool); attention
-weights come from greedy search, so a request asking for them uses beam 1.
+**Dynamic batching.** One worker thread owns the translator (it is not thread-safe). Requests
+wait in a bounded queue; the worker takes the first, then whatever else arrives within
+``max_wait_ms`` (10 ms) up to ``max_batch`` sentences, and decodes the sentences of every
+request with the same beam in one call: requests arriving together are decoded together, one
+model in memory. A full queue answers 503; a request not answered within ``timeout_s`` gets 504
+(if it had not started it is dropped); a request's work (sentences x beam) is bounded before it
+is queued, so no request holds the worker for long.
+
+Errors are JSON ``{"error": "..."}``, never a traceback: invalid JSON 400, a body over
+``max_bytes`` 413 (counted as it arrives, chunked bodies too), a request outside the schema
+422, queue full 503, time limit 504, anything else 500 with one line; the server keeps serving.
+Attention weights come from greedy search, so a request asking for them uses beam 1.
 """
 
 # no `from __future__ import annotations` here: FastAPI reads the endpoint's annotations as
 # objects, and the request model is made inside create_app (its limits are arguments)
+import html
+import json
+import queue
 import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Annotated
 
 PAGE = Path(__file__).with_name("serve_page.html")
 
 
-def create_app(translator, max_sentences: int = 64, max_chars: int = 1000, max_bytes: int = 1 << 18):
-    """The FastAPI application serving ``translator`` (a fitted ``Translator``)."""
+class Job:
+    """One request's sentences, its decoding options and the future its answer is set on."""
+
+    def __init__(self, texts, beam, attention):
+        self.texts, self.beam, self.attention = texts, beam, attention
+        self.future: Future = Future()
+
+
+class Batcher:
+    """The worker thread and its bounded queue (module docstring)."""
+
+    def __init__(self, translator, max_batch=64, max_wait_ms=10.0, queue_size=64):
+        self.translator, self.max_batch, self.max_wait = translator, max_batch, max_wait_ms / 1000
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.batches = 0  # decoding calls made (for /health and the tests)
+        threading.Thread(target=self._run, name="rnnlab-translate-batcher", daemon=True).start()
+
+    def submit(self, job: Job) -> bool:
+        """Queue ``job``; False when the queue is full."""
+        try:
+            self.queue.put_nowait(job)
+            return True
+        except queue.Full:
+            return False
+
+    def _run(self):
+        while True:
+            jobs = [self.queue.get()]
+            n, deadline = len(jobs[0].texts), time.monotonic() + self.max_wait
+            while n < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    jobs.append(self.queue.get(timeout=left))
+                except queue.Empty:
+                    break
+                n += len(jobs[-1].texts)
+            live = [j for j in jobs if j.future.set_running_or_notify_cancel()]  # timed out: dropped
+            for key in dict.fromkeys((j.beam, j.attention) for j in live):
+                self._decode([j for j in live if (j.beam, j.attention) == key])
+
+    def _decode(self, jobs):
+        """One decoding call for the sentences of ``jobs`` (same beam and attention), split back."""
+        texts = [t for j in jobs for t in j.texts]
+        try:
+            out = _translate(self.translator, texts, jobs[0].beam, jobs[0].attention)
+        except Exception as e:  # noqa: BLE001 - every waiting request gets an answer
+            for j in jobs:
+                j.future.set_exception(e)
+            return
+        self.batches += 1
+        start = 0
+        for j in jobs:
+            part = {k: v[start : start + len(j.texts)] for k, v in out.items()}
+            start += len(j.texts)
+            j.future.set_result(part)
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``max_bytes`` is refused (413) by ``Content-Length`` or,
+    for a chunked body, as its bytes arrive; nothing past the limit is kept."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        size = dict(scope.get("headers") or []).get(b"content-length")
+        if size is not None and (not size.isdigit() or int(size) > self.max_bytes):
+            return await _json(send, 413, f"request body over {self.max_bytes} bytes")
+        seen, over = 0, False
+
+        async def counted():
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    over = True
+                    return {"type": "http.disconnect"}  # the app stops reading
+            return message
+
+        started = False
+
+        async def watched_send(message):
+            nonlocal started
+            if over and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await _json(send, 413, f"request body over {self.max_bytes} bytes")
+
+
+async def _json(send, status: int, error: str):
+    body = json.dumps({"error": error}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    translator,
+    max_sentences: int = 64,
+    max_chars: int = 1000,
+    max_bytes: int = 1 << 18,
+    max_work: int = 256,
+    max_batch: int = 64,
+    max_wait_ms: float = 10.0,
+    queue_size: int = 64,
+    timeout_s: float = 30.0,
+):
+    """The FastAPI application serving ``translator`` (a fitted ``Translator``). ``max_work``:
+    the most sentences x beam one request may ask for."""
+    import asyncio
+
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
     from pydantic import BaseModel, Field
+    from starlette.exceptions import HTTPException
+
+    Sentences = Annotated[list[str], Field(min_length=1, max_length=max_sentences)]
 
     class TranslateRequest(BaseModel):
-        text: list[str] = Field(min_length=1, max_length=max_sentences)
+        text: str | Sentences  # one sentence, or a list of them
         beam: int = Field(1, ge=1, le=16)
         attention: bool = False
 
-    app = FastAPI(title="rnnlab translate", version="1", docs_url="/docs")
-    lock = threading.Lock()
+    app = FastAPI(title="rnnlab translate", version="1", docs_url=None, redoc_url=None)
+    batcher = Batcher(translator, max_batch, max_wait_ms, queue_size)
+    app.state.batcher = batcher
     info = {k: translator.get_params()[k] for k in ("cell", "attention", "hidden_size", "num_layers")}
 
-    @app.middleware("http")
-    async def limit_size(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > max_bytes):
-            return JSONResponse({"error": f"request body over {max_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+    def error(status: int, text: str):
+        return JSONResponse({"error": text}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
-        where = ".".join(str(p) for p in errors[0].get("loc", ())[1:]) if errors else ""
-        msg = errors[0].get("msg", "invalid request") if errors else "invalid request"
-        return JSONResponse({"error": f"{where}: {msg}" if where else msg}, status_code=422)
+            return error(400, "the body is not valid JSON")
+        # "text" is a string or a list: report the branch of the type the client sent
+        sent_list = [
+            e for e in errors if isinstance(e.get("input"), list) and "list[str]" in e.get("loc", ())
+        ]
+        first = (sent_list or errors or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", ())[1:] if p not in ("str", "list[str]"))
+        msg = first.get("msg", "invalid request")
+        return error(422, f"{where}: {msg}" if where else msg)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):  # 404, 405 ...: one body shape
+        return error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):  # pragma: no cover - a bug, not input
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+        return error(500, f"internal error: {type(exc).__name__}")
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": info}
+        return {"status": "ok", "model": info, "queued": batcher.queue.qsize()}
 
     @app.get("/", response_class=HTMLResponse)
     def page():
         return PAGE.read_text(encoding="utf-8")
 
-    @app.post("/translate")
-    def translate(req: TranslateRequest):
-        too_long = [i for i, t in enumerate(req.text) if len(t) > max_chars]
-        if too_long:
-            return JSONResponse(
-                {"error": f"text.{too_long[0]}: over {max_chars} characters"}, status_code=422
-            )
-        with lock:
-            return _translate(translator, req.text, req.beam, req.attention)
+    @app.get("/docs", response_class=HTMLResponse)
+    def docs():
+        return _docs_page(app.openapi())
 
-    return app
+    @app.post("/translate")
+    async def translate(req: TranslateRequest):
+        one = isinstance(req.text, str)
+        texts = [req.text] if one else list(req.text)
+        too_long = [i for i, t in enumerate(texts) if len(t) > max_chars]
+        if too_long:
+            where = "text" if one else f"text.{too_long[0]}"
+            return error(422, f"{where}: over {max_chars} characters")
+        beam = 1 if req.attention else req.beam
+        if len(texts) * beam > max_work:
+            return error(
+                422, f"text x beam: {len(texts)} x {beam} is over the {max_work} sentence-beams allowed"
+            )
+        job = Job(texts, beam, req.attention)
+        if not batcher.submit(job):
+            return error(503, f"busy: {batcher.queue.maxsize} requests are waiting; try again shortly")
+        try:
+            out = await asyncio.wait_for(asyncio.wrap_future(job.future), timeout_s)
+        except asyncio.TimeoutError:
+            return error(504, f"not answered within {timeout_s:g} s (the server is overloaded)")
+        if one:
+            out = {**out, "translation": out["translations"][0]}
+        return out
+
+    return BodyLimit(app, max_bytes)
+
+
+def _docs_page(spec: dict) -> str:
+    """The API as plain HTML (no script, no stylesheet from anywhere): each path, its method and
+    summary, and the request body's schema."""
+    rows = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            ref = (body or {}).get("$ref", "").rsplit("/", 1)[-1]
+            schema = spec.get("components", {}).get("schemas", {}).get(ref) if ref else body
+            rows.append(
+                f"<h2>{html.escape(method.upper())} {html.escape(path)}</h2>"
+                f"<p>{html.escape(op.get('summary', ''))}</p>"
+                + (f"<pre>{html.escape(json.dumps(schema, indent=2))}</pre>" if schema else "")
+            )
+    title = html.escape(spec.get("info", {}).get("title", "API"))
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+        f"<h1>{title}</h1><p>The schema as JSON: <a href='/openapi.json'>/openapi.json</a></p>"
+        + "".join(rows)
+        + "</body></html>"
+    )
 
 
 def _translate(translator, texts, beam, attention) -> dict:

@@ -111,11 +111,22 @@ def test_attention_on_request_and_the_page(server, model):
         (json.dumps({"text": ["a"] * 65}).encode(), 422, "text"),
         (json.dumps({"text": ["a" * 1001]}).encode(), 422, "1000 characters"),
         (json.dumps({"text": ["a"], "beam": 0}).encode(), 422, "beam"),
-        (json.dumps({"text": "not a list"}).encode(), 422, "text"),
+        (json.dumps({"text": 5}).encode(), 422, "text"),
+        (json.dumps({"text": ["a"] * 64, "beam": 16}).encode(), 422, "sentence-beams"),
         (json.dumps({"words": ["a"]}).encode(), 422, "text"),
         (b"x" * (1 << 18 + 1), 413, "bytes"),
     ],
-    ids=["bad-json", "empty", "too-many", "too-long", "beam-0", "not-a-list", "no-text", "too-big"],
+    ids=[
+        "bad-json",
+        "empty",
+        "too-many",
+        "too-long",
+        "beam-0",
+        "a-number",
+        "too-much-work",
+        "no-text",
+        "too-big",
+    ],
 )
 def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, body, status, needle):
     r = httpx.post(
@@ -124,6 +135,65 @@ def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, body,
     assert r.status_code == status
     assert needle in r.json()["error"] and "Traceback" not in r.text
     assert httpx.get(server + "/health").status_code == 200
+
+
+def test_one_string_a_chunked_body_and_the_offline_docs(server, model):
+    tr, _ = model
+    r = httpx.post(server + "/translate", json={"text": TESTS[0]}, timeout=30)
+    assert r.status_code == 200 and r.json()["translation"] == tr.translate([TESTS[0]])[0]
+
+    def chunks():  # no Content-Length: 2 MiB in 64 KiB pieces, counted as they arrive
+        for _ in range(32):
+            yield b"x" * (1 << 16)
+
+    r = httpx.post(server + "/translate", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.json()["error"]
+    docs = httpx.get(server + "/docs")
+    assert docs.status_code == 200 and "/translate" in docs.text
+    assert not re.search(r"<(script|link|img)\b", docs.text)  # nothing to fetch: works offline
+    r = httpx.get(server + "/no-such-page")
+    assert r.status_code == 404 and "error" in r.json()  # one error shape everywhere
+    assert httpx.get(server + "/health").status_code == 200
+
+
+def test_requests_arriving_together_are_decoded_together_a_full_queue_is_503_a_slow_one_504():
+    """In process, with a translator that takes 0.2 s a call: 8 concurrent requests share a few
+    decoding calls; with a queue of 1 the surplus is refused at once; past the time limit 504."""
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from rnnlab.translate.serve import create_app
+
+    class Slow:
+        attention = "none"
+
+        def get_params(self):
+            return dict(cell="gru", attention="none", hidden_size=1, num_layers=1)
+
+        def translate(self, texts, beam_size=1):
+            time.sleep(0.2)
+            return [t.upper() for t in texts]
+
+    app = create_app(Slow(), max_wait_ms=50)
+    client = TestClient(app)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: client.post("/translate", json={"text": [f"s{i}"]}), range(8)))
+    assert [r.json()["translations"] for r in got] == [[f"S{i}"] for i in range(8)]
+    assert app.app.state.batcher.batches <= 3  # not 8: batched
+    small = TestClient(create_app(Slow(), queue_size=1, max_wait_ms=0))
+    barrier = threading.Barrier(6)
+
+    def burst(i):
+        barrier.wait()
+        return small.post("/translate", json={"text": ["x"]}).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(burst, range(6)))
+    assert 503 in codes and 200 in codes and set(codes) <= {200, 503}
+    late = TestClient(create_app(Slow(), timeout_s=0.05))
+    r = late.post("/translate", json={"text": ["x"]})
+    assert r.status_code == 504 and "within" in r.json()["error"]
 
 
 def test_concurrent_requests(server, model):
@@ -169,3 +239,28 @@ def test_the_page_in_headless_chromium_shows_the_translation(server, model, tmp_
     ).stdout
     assert f'<div id="out">{out}</div>' in dom
     assert 'id="attention"' in dom and dom.count("<rect") == w.size
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(model):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rnnlab.cli",
+                "translate",
+                "serve",
+                "--model",
+                str(model[1]),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "in use" in res.stderr
