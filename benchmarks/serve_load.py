@@ -1,11 +1,13 @@
 """Load on `rnnlab translate serve` over loopback: C concurrent clients x R requests each.
 
-    python benchmarks/serve_load.py --model runs/fr [--clients 8] [--requests 50] [--sentences 4]
+    python benchmarks/serve_load.py --model runs/fr [--clients 1 8 32] [--requests 50] [--sentences 4]
 
-Starts the real server process on a free port, waits for /health, then every client posts R
+For each server configuration (``--configs``; default: ``unbatched``, one request at a time as
+before dynamic batching, ``--max-batch 1``, and ``batched``, the defaults) and each client count,
+starts the real server process on a free port, waits for /health, then every client posts R
 requests of S sentences (taken in turn from a fixed list) and records each latency. Prints
 requests/s, sentences/s, p50/p95/max latency, errors (any status but 200, or a transport
-error) and the server's peak resident memory (VmHWM); the whole run is bounded by --timeout.
+error) and the server's peak resident memory (VmHWM); each run is bounded by --timeout.
 """
 
 import argparse
@@ -37,14 +39,35 @@ def _free_port():
         return s.getsockname()[1]
 
 
+CONFIGS = {"unbatched": ["--max-batch", "1", "--max-wait-ms", "0"], "batched": []}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--sentences", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     args = ap.parse_args()
+    print(f"{os.uname().machine}; {args.requests} requests x {args.sentences} sentences per client")
+    print(
+        f"{'server':<10} {'clients':>7} {'req/s':>7} {'sent/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'max ms':>7} errors  RSS MiB"
+    )
+    for name in args.configs:
+        for c in args.clients:
+            r = run(args, CONFIGS[name], c)
+            print(
+                f"{name:<10} {c:>7} {r['rps']:>7.1f} {r['sps']:>7.0f} {r['p50']:>7.0f} {r['p95']:>7.0f} "
+                f"{r['max']:>7.0f} {r['errors']:>6}  {r['rss']:>7.0f}",
+                flush=True,
+            )
+
+
+def run(args, extra, clients) -> dict:
+    """One server process with ``extra`` options under ``clients`` concurrent clients."""
     port = _free_port()
     cmd = [
         sys.executable,
@@ -57,7 +80,7 @@ def main():
         "--port",
         str(port),
     ]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -85,8 +108,8 @@ def main():
             return out
 
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            results = [x for part in pool.map(client, range(args.clients)) for x in part]
+        with ThreadPoolExecutor(clients) as pool:
+            results = [x for part in pool.map(client, range(clients)) for x in part]
         wall = time.perf_counter() - t0
         with open(f"/proc/{server.pid}/status") as f:
             hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
@@ -94,13 +117,17 @@ def main():
         server.terminate()
         server.wait(timeout=10)
     lat = sorted(t for t, _ in results)
-    errors = sum(not ok for _, ok in results)
-    q = statistics.quantiles(lat, n=20)
-    n, p50, p95, S = len(results), 1e3 * statistics.median(lat), 1e3 * q[18], args.sentences
-    print(f"{os.uname().machine}: {args.clients} clients x {args.requests} requests x {S} sentences")
-    print(f"{n} requests in {wall:.1f} s: {n / wall:.1f} requests/s, {n * S / wall:.0f} sentences/s")
-    print(f"latency p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {1e3 * lat[-1]:.0f} ms; errors {errors}")
-    print(f"server peak RSS {hwm / 1024:.0f} MiB")
+    q = statistics.quantiles(lat, n=20) if len(lat) > 1 else [lat[0]] * 19
+    n = len(results)
+    return {
+        "rps": n / wall,
+        "sps": n * args.sentences / wall,
+        "p50": 1e3 * statistics.median(lat),
+        "p95": 1e3 * q[18],
+        "max": 1e3 * lat[-1],
+        "errors": sum(not ok for _, ok in results),
+        "rss": hwm / 1024,
+    }
 
 
 if __name__ == "__main__":

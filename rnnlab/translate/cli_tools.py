@@ -67,6 +67,27 @@ def _add_serve_parser(sub) -> None:
     v.add_argument("--model", required=True, metavar="DIR", help="a directory written by train")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     v.add_argument("--port", type=cliargs.bounded_int(65535), default=8000, help="port (default: 8000)")
+    v.add_argument(
+        "--max-batch",
+        type=cliargs.bounded_int(1024),
+        default=64,
+        help="sentences decoded together at most (default 64; 1: one request at a time)",
+    )
+    v.add_argument(
+        "--max-wait-ms",
+        type=cliargs.number(float, 0.0, "a number of milliseconds in [0, 1000]", 1000.0),
+        default=10.0,
+        help="how long the first request of a batch waits for others (default 10 ms)",
+    )
+    v.add_argument(
+        "--queue", type=cliargs.bounded_int(10_000), default=64, help="requests waiting at most (default 64)"
+    )
+    v.add_argument(
+        "--timeout",
+        type=cliargs.number(float, 0.1, "a number of seconds in [0.1, 3600]", 3600.0),
+        default=30.0,
+        help="seconds a request may wait for its answer (default 30)",
+    )
     v.set_defaults(func=cmd_serve)
 
 
@@ -79,7 +100,13 @@ def cmd_serve(args):
     from rnnlab.translate.serve import create_app
 
     _check_port(args.host, args.port)
-    app = create_app(_load(args.model))
+    app = create_app(
+        _load(args.model),
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        queue_size=args.queue,
+        timeout_s=args.timeout,
+    )
     url = f"http://{args.host}:{args.port}/"
     print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
