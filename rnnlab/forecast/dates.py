@@ -332,9 +332,9 @@ def future_dates(series, steps: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if offset.is_on_offset(last):
-            ahead = pd.date_range(start=last, periods=steps + 1, freq=offset)[1:]
+            ahead = pd.date_range(start=last, periods=steps + 1, freq=offset, unit="s")[1:]
         else:  # a --freq the dates do not follow: the next points of its grid
-            ahead = pd.date_range(start=last + offset, periods=steps, freq=offset)
+            ahead = pd.date_range(start=last + offset, periods=steps, freq=offset, unit="s")
     if tz:
         ahead = ahead.tz_localize(None)  # wall-clock times of the zone
     return ahead.as_unit("s").to_numpy().astype(UNIT)
