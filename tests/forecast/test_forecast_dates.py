@@ -276,3 +276,10 @@ def test_future_csv_rows_are_matched_on_month_starts(tmp_path, capsys):
         ["forecast", "predict", "--model", model, "--steps", "4", "--future-csv", str(fut)], capsys
     )
     assert_one_line(code, err, "no row for 2010-04-01")
+
+
+def test_dates_past_pandas_range_continue(tmp_path):
+    s = D.load_series(write(tmp_path / "far.csv", [f"2300-01-{d:02d}" for d in range(1, 29)]))
+    assert s.freq_alias == "D"
+    want = ["2300-01-29", "2300-01-30", "2300-01-31", "2300-02-01"]
+    assert Dt.date_strings(Dt.future_dates(s, 4), "D") == want
