@@ -222,7 +222,7 @@ def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:
 
 
 def make_forecaster(cfg: dict) -> Forecaster:
-    return Forecaster(**{k: cfg[k] for k in MODEL_KEYS})
+    return Forecaster(**{k: cfg[k] for k in MODEL_KEYS if k in cfg})  # the rest: Forecaster's defaults
 
 
 def n_train_of(n: int, cfg: dict, y=None, min_windows=D.MIN_TRAIN_WINDOWS) -> int:

@@ -35,6 +35,7 @@ TINY = dict(
     season=1,
     min_updates=0,
     seed=0,
+    parallel="members",
     test_size=20,
     train_windows=None,
     preset=None,
