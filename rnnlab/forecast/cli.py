@@ -226,14 +226,17 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
     fitted.covariate_spec_ = covariate_spec(cfg, next(iter(panel.values())))
     t1 = time.perf_counter()
     rows, skipped = [], None
-    items = panel.items() if not show or len(panel) < 2 else _bar(panel.items(), len(panel), "future")
+    undated = next((r for r in map(Dt.undated, panel.values()) if r), None)
+    bar = _Bar("intervals", "batch") if show and fitted.probabilistic else None
     try:
-        for sid, s in items:
-            rows += F.forecast_rows(fitted, s, steps, sid)
+        rows = F.panel_rows(fitted, panel, steps, progress=bar)
     except UserError as e:
-        if not cfg.get("future_covariates") and not Dt.undated(s):
+        if not cfg.get("future_covariates") and not undated:
             raise
         rows, skipped = [], str(e)
+    finally:
+        if bar is not None:
+            bar.close()
     t2 = time.perf_counter()
     about = {
         "points": int(sum(len(s) for s in panel.values())),
@@ -243,7 +246,7 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
     }
     if skipped:
         about["no_forecast"] = skipped
-        tail = "" if Dt.undated(s) else "; use rnnlab forecast predict --future-csv"  # s: where it stopped
+        tail = "" if undated else "; use rnnlab forecast predict --future-csv"
         print(f"\nThe future: not forecast ({skipped}){tail}", file=out)
     else:
         span = f"{min(epochs)}-{max(epochs)}" if min(epochs) != max(epochs) else str(epochs[0])
@@ -399,12 +402,22 @@ class _Progress:
             self.bar = None
 
 
-def _bar(items, total: int, desc: str):
-    from tqdm import tqdm
+class _Bar:
+    """A labelled tqdm bar fed ``(done, total)``, e.g. the sample paths' ``progress`` hook."""
 
-    return tqdm(
-        items, total=total, desc=desc, unit="series", leave=False, file=sys.stderr, dynamic_ncols=True
-    )
+    def __init__(self, desc: str, unit: str):
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def __call__(self, done: int, total: int):
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _check_out(path, suffix, option):

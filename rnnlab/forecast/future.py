@@ -101,35 +101,56 @@ def forecast_rows(
     return rows_of(model, series, steps, sid, intervals, past, future)
 
 
+def panel_rows(
+    model, panel: dict, steps: int, future_csv=None, id_column=None, progress=None, intervals=None
+):
+    """``forecast_rows`` of every series of ``panel`` ({id: Series}; one series: {None: it}),
+    batched (``rows_many``)."""
+    from rnnlab.forecast.dates import future_dates
+
+    items = []
+    for sid, s in panel.items():
+        past, fut = PC.arrays(model, s, steps, future_csv, future_dates(s, steps), id_column, sid)
+        items.append((s, sid, past, fut, None))
+    return rows_many(model, items, steps, intervals, progress)
+
+
 def rows_of(model, series: D.Series, steps: int, sid=None, intervals=None, past=None, future=None, name=None):
     """``forecast_rows`` with the covariate arrays given: ``past (n, P)``, ``future (n + steps,
     F)``; ``name`` the rows' ``unique_id`` (default ``sid``, else the series' column)."""
+    return rows_many(model, [(series, sid, past, future, name)], steps, intervals)
+
+
+def rows_many(model, items: list, steps: int, intervals=None, progress=None) -> list:
+    """The rows of every ``(series, sid, past, future, name)`` in ``items``, batched: one
+    ``forecast_many`` and one ``quantiles_many`` for them all (one forward per network and step
+    for every series of a panel). ``progress(done, total)``: the sample paths' progress."""
     from rnnlab.forecast.dates import date_strings, future_dates
 
-    dates = future_dates(series, steps)
-    ds = date_strings(dates, getattr(series, "freq_alias", None), getattr(series, "tz", None))
-    mean = model.forecast_from(series.values, [len(series) - 1], steps, sid, past, future)[0]
-    if not np.isfinite(mean).all():
-        raise UserError(
-            f"the forecast of {series.path} is not a finite number (the series' scale is far from "
-            "the training one's)"
-        )
+    sets = [(s.values, [len(s) - 1], sid, past, fut) for s, sid, past, fut, _ in items]
+    means = [m[0] for m in model.forecast_many(sets, steps)]
+    for (s, *_), mean in zip(items, means):
+        if not np.isfinite(mean).all():
+            raise UserError(
+                f"the forecast of {s.path} is not a finite number (the series' scale is far from "
+                "the training one's)"
+            )
     intervals = tuple(model.intervals if intervals is None else intervals) if model.probabilistic else ()
-    bounds = {}
+    qs = [None] * len(items)
     if intervals:
         levels = interval_levels(intervals)
-        q = model.quantiles_from(series.values, [len(series) - 1], levels, steps, True, sid, past, future)[0]
-        for b in intervals:
-            lo, hi = levels.index(round((1 - b) / 2, 10)), levels.index(round((1 + b) / 2, 10))
-            bounds[b] = (q[:, lo], q[:, hi])
-    uid = str(name if name is not None else sid if sid is not None else series.column)
+        qs = [q[0] for q in model.quantiles_many(sets, levels, steps, True, progress)]
     rows = []
-    for k in range(steps):
-        row = {"unique_id": uid, "ds": ds[k], "mean": float(mean[k])}
-        for b in sorted(bounds):
-            row[f"lo-{level_name(b)}"] = float(bounds[b][0][k])
-            row[f"hi-{level_name(b)}"] = float(bounds[b][1][k])
-        rows.append(row)
+    for (s, sid, _, _, name), mean, q in zip(items, means, qs):
+        ds = date_strings(future_dates(s, steps), getattr(s, "freq_alias", None), getattr(s, "tz", None))
+        uid = str(name if name is not None else sid if sid is not None else s.column)
+        for k in range(steps):
+            row = {"unique_id": uid, "ds": ds[k], "mean": float(mean[k])}
+            for b in sorted(intervals):
+                lo, hi = levels.index(round((1 - b) / 2, 10)), levels.index(round((1 + b) / 2, 10))
+                row[f"lo-{level_name(b)}"] = float(q[k, lo])
+                row[f"hi-{level_name(b)}"] = float(q[k, hi])
+            rows.append(row)
     return rows
 
 

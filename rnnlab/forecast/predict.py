@@ -112,14 +112,11 @@ def run_predict(args) -> int:
             f"--interval: {args.model} gives point forecasts only (trained with --likelihood none)"
         )
     steps = args.steps or f.horizon
-    rows, about = [], None
     ids = _series_ids(f, args)
     panel = _csv_panel(f, args) if args.csv is not None and ids[0] is not None else None
-    for sid in ids:
-        series = _predict_series(f, args, sid, panel)
-        if about is None:
-            about = series
-        rows += F.forecast_rows(f, series, steps, sid, args.intervals, args.future_csv, args.id_column)
+    histories = {sid: _predict_series(f, args, sid, panel) for sid in ids}
+    about = next(iter(histories.values()))
+    rows = F.panel_rows(f, histories, steps, args.future_csv, args.id_column, None, args.intervals)
     n_ids = len({r["unique_id"] for r in rows})
     print(
         f"rnnlab forecast predict: model {args.model} ({f.cell.upper()} {f.hidden_size}, target {f.target}, "
