@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
-from rnnlab.forecast import frames
+from rnnlab.forecast import frames, members
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.heads import Head
@@ -37,7 +36,7 @@ from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
 from rnnlab.forecast.storage import read_model_dir, write_model_dir
 from rnnlab.forecast.targets import histories, levels_read
-from rnnlab.forecast.train import Net, predict_scaled, train
+from rnnlab.forecast.train import Net
 
 
 class Forecaster(Forecasts):
@@ -243,26 +242,9 @@ class Forecaster(Forecasts):
         v_inputs, v_nu = self.features(pooled.X_val, pooled.C_val)
         data = (inputs, pooled.Y_fit / nu, v_inputs, pooled.Y_val / v_nu)
         n_valid = pooled.n_valid
-        # the members are independent: under MPI rank r trains members r, r + K, ... and every
-        # rank then receives the others' (docs/DISTRIBUTED.md); one process trains them all
-        world = distributed.world()
-        data_parallel = self.parallel == "data" and world.size > 1
-        self.nets_, self.histories_, self.shrinks_ = [], [], []
-        for k in range(self.ensemble):
-            mine = None
-            if data_parallel or k % world.size == world.rank:
-                net, history = self._train_member(
-                    k, data, n_valid, progress, world if data_parallel else None
-                )
-                shrink = 1.0
-                if self.shrink and n_valid:
-                    shrink = self._fit_shrink(net, v_inputs, v_nu, pooled.Y_val, pooled.s0_val)
-                mine = (net, history, shrink)
-            shared = self._share_member(world, k, mine) if not data_parallel else mine
-            net, history, shrink = shared  # type: ignore[misc]  # mine is set when data-parallel
-            self.histories_.append(history)
-            self.nets_.append(net)
-            self.shrinks_.append(shrink)
+        self.nets_, self.histories_, self.shrinks_ = members.train_all(
+            self, data, pooled, v_inputs, v_nu, progress
+        )
         self.scalers_, self.series_ids_, self.valid_origins_ = pooled.scalers, ids, pooled.valid_origins
         self.scaler_, self.cov_scalers_ = pooled.scalers[0], pooled.cov_scalers
         self.n_train_windows_, self.n_valid_windows_ = len(pooled.X_fit), n_valid
@@ -278,71 +260,9 @@ class Forecaster(Forecasts):
             self.calibration_["applied"] = self.calibration == "conformal" or self.calibration_["off"]
         return self
 
-    def _train_member(self, k, data, n_valid, progress, world=None):
-        """Network ``k`` of the ensemble (seeds from ``seed + k``: initialisation, shuffling),
-        trained on ``data = (X, Y, X_valid, Y_valid)``, early-stopped on the validation part.
-
-        Returns ``(net, history)``.
-        """
-        seeds = np.random.SeedSequence(self.seed + k).spawn(2)
-        net = Net(
-            self.cell,
-            self.hidden_size,
-            self.num_layers,
-            self._n_out * self.head_.P,
-            self.dropout,
-            self.init,
-            np.random.default_rng(seeds[0]),
-            self._input_size,
-        )
-        report = None if progress is None else (lambda *a, k=k: progress(k, *a))
-        history = train(
-            net,
-            *data,
-            epochs=self._epochs_of(k, len(data[0])),
-            batch_size=self.batch_size,
-            lr=self.lr,
-            clip=self.clip,
-            weight_decay=self.weight_decay,
-            patience=self._budget(self.patience, len(data[0]), 10) if n_valid else None,
-            shuffle=self.shuffle,
-            rng=np.random.default_rng(seeds[1]),
-            progress=report,
-            loss_fn=self.head_.loss(self._n_out),
-            shards=world,
-        )
-        if not all(np.isfinite(v).all() for v in net.state_dict().values()):
-            raise UserError(
-                f"training diverged: network {k + 1}'s weights became NaN or infinite "
-                f"(lower --lr, or clip the gradients with --clip)"
-            )
-        return net, history
-
-    def _epochs_of(self, k: int, n_windows: int) -> int:
-        """Network ``k``'s epochs: set one by one by a refit (``future.refit``: the epochs its
-        backtest found), else ``epochs`` raised to ``min_updates`` (``_budget``)."""
-        fixed = getattr(self, "member_epochs_", None)
-        return int(fixed[k]) if fixed else self._budget(self.epochs, n_windows)
-
-    def _budget(self, epochs: int, n_windows: int, per: int = 1) -> int:
-        """``epochs`` (or patience), raised so that they hold ``min_updates / per`` optimiser
-        steps: a short series has few batches an epoch (measured: lynx, 3 a batch of 32, was
-        undertrained at 60 epochs; RMSE / persistence 0.92 at 60, 0.82 at 300)."""
-        per_epoch = max(1, -(-n_windows // self.batch_size))
-        return max(int(epochs), -(-int(self.min_updates) // (per * per_epoch)))
-
-    def _share_member(self, world, k, mine):
-        """Member ``k`` on every rank: ``mine`` where this rank trained it, else its weights,
-        history and shrink as its rank sends them (a world of one: ``mine`` itself)."""
-        if world.size == 1:
-            return mine
-        owner = k % world.size
-        sent = world.bcast(None if mine is None else (mine[0].state_dict(), mine[1], mine[2]), root=owner)
-        if mine is not None:
-            return mine
-        net = self._empty_net()
-        net.load_state_dict(sent[0])
-        return net, sent[1], sent[2]
+    def _train_member(self, k, data, n_valid, progress, shards=None):
+        """Network ``k`` of the ensemble, trained (``members.train_member``)."""
+        return members.train_member(self, k, data, n_valid, progress, shards)
 
     @property
     def window_scaled(self) -> bool:
@@ -384,15 +304,6 @@ class Forecaster(Forecasts):
         return Net(
             self.cell, self.hidden_size, self.num_layers, n_out, self.dropout, "pytorch", 0, self._input_size
         )
-
-    def _fit_shrink(self, net, inputs, nu, Yv, s0) -> float:
-        """alpha = argmin sum (y - s0 - alpha (s_hat - s0))^2 over the validation slice, in [0, 1];
-        ``s0 (M, 1)``: "no change" in each window's scaled units."""
-        loc = nu * self.head_.location(predict_scaled(net, inputs), self._n_out)  # (M, K)
-        d_hat = loc - s0  # (M, K) predicted change
-        d = Yv - s0  # (M, K) actual change
-        denom = float(np.sum(d_hat * d_hat))
-        return float(np.clip(np.sum(d * d_hat) / denom, 0.0, 1.0)) if denom > 0 else 0.0
 
     # -- predict --------------------------------------------------------------------------
     def _history(self, y, origins):
