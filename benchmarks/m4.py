@@ -17,7 +17,10 @@ statsforecast's models (SeasonalNaive, AutoETS, AutoTheta with season 24; MSTL w
 and 168) run with ``n_jobs=1``; their forecasts are cached in ``benchmarks/results/`` and
 ``--reuse`` takes them from there (AutoETS alone is ~9 minutes on one core). rnnlab fits one
 global model over all the series (``Forecaster.fit_many``) and forecasts each from the end of
-its training part; ``--strategies`` runs it once per strategy.
+its training part; ``--strategies`` runs it once per strategy (``recursive direct``). The
+defaults of the rnnlab options are the configuration of the table in benchmarks/RESULTS.md
+(direct, window 168, two networks trained by MSE); ``--reuse`` takes its forecasts from the
+cache too when the configuration and the series are the same.
 """
 
 from __future__ import annotations
@@ -192,15 +195,15 @@ def main(argv=None) -> None:
     ap.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
     ap.add_argument("--reuse", action="store_true", help="statsforecast forecasts from benchmarks/results/")
     ap.add_argument("--json", default=None, help="raw results (default benchmarks/results/m4_hourly.json)")
-    ap.add_argument("--strategies", nargs="+", default=["recursive"], choices=["recursive", "direct"])
-    ap.add_argument("--window", type=int, default=48)
+    ap.add_argument("--strategies", nargs="+", default=["direct"], choices=["recursive", "direct"])
+    ap.add_argument("--window", type=int, default=168)
     ap.add_argument("--hidden", type=int, default=16)
-    ap.add_argument("--ensemble", type=int, default=10)
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--min-updates", type=int, default=1500)
-    ap.add_argument("--patience", type=int, default=10)
-    ap.add_argument("--likelihood", default="gaussian")
+    ap.add_argument("--ensemble", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--min-updates", type=int, default=0)
+    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--likelihood", default="none")
     ap.add_argument("--calibration", default="auto")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument(
