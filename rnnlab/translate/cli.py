@@ -109,6 +109,33 @@ def _add_run_parser(sub):
         type=cliargs.output_file(".png"),
         help="attention heatmap of the first sentence",
     )
+    r.add_argument(
+        "--output", metavar="FILE", default=None, help="write the translations here (default: stdout)"
+    )
+    r.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text: one translation a line (with --n-best: 'i ||| translation ||| score', Moses' n-best "
+        "format); jsonl: one JSON object a line (source, translation, score, n_best, attention)",
+    )
+    r.add_argument(
+        "--n-best",
+        type=cliargs.bounded_int(100),
+        default=None,
+        metavar="K",
+        help="the K best translations (beam search)",
+    )
+    r.add_argument(
+        "--attention", action="store_true", help="with --format jsonl: the attention weights (greedy)"
+    )
+    r.add_argument(
+        "--batch-lines",
+        type=cliargs.bounded_int(100_000),
+        default=256,
+        help="lines of standard input translated together (default 256)",
+    )
+    r.add_argument("--quiet", action="store_true", help="no prompt and no closing speed line on stderr")
     r.set_defaults(func=cmd_run)
 
 
@@ -286,20 +313,22 @@ def cmd_eval(args):
 
 
 def cmd_run(args):
+    from rnnlab.translate import run_output
+
     warnings.showwarning = _warn_one_line
+    run_output.check(args)
     texts = list(args.text)
-    if not texts:
-        if sys.stdin.isatty():
-            print("rnnlab translate run: type sentences, one per line (Ctrl-D to end)", file=sys.stderr)
-        texts = [line.rstrip("\n") for line in sys.stdin]
-        if not any(t.strip() for t in texts):
-            raise UserError("no text to translate (give sentences as arguments or on standard input)")
-    elif not any(t.strip() for t in texts):
+    if texts and not any(t.strip() for t in texts):
         raise UserError("the text to translate is empty")
+    if not texts and sys.stdin.isatty() and not args.quiet:
+        print("rnnlab translate run: type sentences, one per line (Ctrl-D to end)", file=sys.stderr)
+    batches = [texts] if texts else run_output.stdin_batches(sys.stdin, args.batch_lines)
     tr = _load(args.model)
-    outputs = tr.translate(texts, beam_size=args.beam, length_penalty=args.length_penalty)
-    for o in outputs:
-        print(o)
+    done = run_output.translate_all(tr, batches, args)
+    if not done:
+        raise UserError("no text to translate (give sentences as arguments or on standard input)")
+    if not texts:
+        texts = done
     if args.attention_plot:
         first = next((t for t in texts if t.strip()), None)
         if tr.attention == "none":

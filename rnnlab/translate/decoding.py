@@ -50,8 +50,9 @@ class Decoding:
             )
         return toks
 
-    def _translate_tokens(self, toks, beam_size=None, length_penalty=None, return_attention=False):
-        """Token lists (None = empty) -> output token lists (and attention weights)."""
+    def _translate_tokens(self, toks, beam_size=None, length_penalty=None, return_attention=False, n_best=0):
+        """Token lists (None = empty) -> output token lists (and attention weights); with
+        ``n_best`` K, each sentence's K best ``(tokens, score)`` instead (beam search)."""
         beam = self.beam_size if beam_size is None else int(beam_size)
         alpha = self.length_penalty if length_penalty is None else float(length_penalty)
         if beam < 1:
@@ -74,8 +75,12 @@ class Decoding:
                 )
                 hyps, ws = res if return_attention else (res, None)
             else:
-                hyps, ws = beam_search(model.step, reorder, state, len(chunk), beam, cap, alpha), None
+                hyps = beam_search(model.step, reorder, state, len(chunk), beam, cap, alpha, n_best=n_best)
+                ws = None
             for j, i in enumerate(chunk):
+                if n_best:
+                    out[i] = [(self.tgt_vocab_.decode(h), float(s)) for s, h in hyps[j]]  # type: ignore[misc]
+                    continue
                 out[i] = self.tgt_vocab_.decode(hyps[j])
                 if ws is not None:
                     attn[i] = (ws[j][:, : lengths[j]], self.tgt_vocab_.labels(hyps[j]))
@@ -95,6 +100,20 @@ class Decoding:
             out, attn = self._translate_tokens(toks, 1, return_attention=True)
             return [" ".join(o) for o in out], [None if a is None else a[0] for a in attn]
         return [" ".join(o) for o in self._translate_tokens(toks, beam_size, length_penalty)]
+
+    def translate_nbest(self, sentences, n_best: int, beam_size=None, length_penalty=None) -> list:
+        """The ``n_best`` best translations of each sentence by beam search (``beam_size`` at least
+        ``n_best``), best first: per sentence a list of ``(translation, score)``, score the
+        length-normalised log-probability; an empty sentence gets ``[]``."""
+        self._check_fitted()
+        beam = self.beam_size if beam_size is None else int(beam_size)
+        if not 1 <= n_best <= beam or beam < 2:
+            raise ValueError(
+                f"n_best {n_best} needs a beam search of at least 2 and n_best beams, got beam {beam}"
+            )
+        toks = self._prepare(list(sentences))
+        out = self._translate_tokens(toks, beam, length_penalty, n_best=n_best)
+        return [[(" ".join(t), s) for t, s in o] if o else [] for o in out]
 
     def explain(self, sentences) -> list[dict | None]:
         """Greedy translations with their attention, per sentence ``{"translation", "source",

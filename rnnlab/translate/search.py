@@ -84,8 +84,10 @@ def _done(finished, sent, new_scores, K, lp_max):
     return (n_fin >= K) | (best_fin >= new_scores.max(axis=1) / lp_max)
 
 
-def beam_search(step, reorder, state, batch_size, beam_size, max_len, alpha=1.0, sos=SOS, eos=EOS):
-    """Returns the best hypothesis of every sentence (token lists, <eos> removed)."""
+def beam_search(step, reorder, state, batch_size, beam_size, max_len, alpha=1.0, sos=SOS, eos=EOS, n_best=0):
+    """Returns the best hypothesis of every sentence (token lists, <eos> removed); with
+    ``n_best`` K > 0, the K best of every sentence instead, as ``(score, tokens)`` best first
+    (score = log p / lp, the length-normalised log-probability the search ranks by)."""
     if beam_size < 1 or max_len < 1:
         raise ValueError(f"beam_size and max_len must be >= 1, got {beam_size} and {max_len}")
     if alpha < 0:
@@ -139,4 +141,6 @@ def beam_search(step, reorder, state, batch_size, beam_size, max_len, alpha=1.0,
         state = reorder(state, rows)
         sent, scores, hist = sent[keep], new_scores[keep], hist[keep]
         tokens = new_word[keep].reshape(-1)
+    if n_best:
+        return [sorted(f, key=lambda x: -x[0])[:n_best] for f in finished]
     return [max(f, key=lambda x: x[0])[1] if f else [] for f in finished]
