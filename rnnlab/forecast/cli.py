@@ -316,6 +316,16 @@ def run_panel(args, panel: dict) -> int:
         f"  {min(lengths)} .. {max(lengths)} points per series; {first.notes[-1]} (the first series)",
         file=out,
     )
+    freqs = {}
+    for s in panel.values():
+        freqs[s.freq] = freqs.get(s.freq, 0) + 1
+    if len(freqs) > 1:  # one season and calendar serve every series: say whose
+        shown = ", ".join(f"{n} {f}" for f, n in freqs.items())
+        print(
+            f"  note: the series have different frequencies ({shown}); the first series' season "
+            f"{cfg['season']} is used for all (--season N to choose; or split the file by frequency)",
+            file=out,
+        )
     folds = f", in {args.backtest} backtest folds (one model refitted per fold)" if args.backtest > 1 else ""
     print(f"  test part: the last {cfg['test_size']} of each series' points{folds}", file=out)
     print("  model: " + describe(cfg) + ", one network set for every series", file=out)

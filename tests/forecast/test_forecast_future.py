@@ -208,3 +208,21 @@ def test_a_trend_makes_drift_the_yardstick(tmp_path, capsys):
     assert "drift" in rep["verdict"] and "Best baseline of the table: drift" in out
     m = rep["metrics"]
     assert rep["rmse_ratio_vs_best_baseline"] == pytest.approx(m["model"]["rmse"] / m["drift"]["rmse"])
+
+
+def test_a_mixed_frequency_panel_says_whose_season_and_dates_each_series_by_its_own(tmp_path, capsys):
+    rows = []
+    for k, freq in enumerate(["D", "D", "MS"]):
+        dates = pd.date_range("2015-01-01", periods=80, freq=freq)
+        y = 100 + np.cumsum(np.random.default_rng(k).normal(size=80))
+        rows += [{"id": f"s{k}", "Date": d.strftime("%Y-%m-%d"), "Close": v} for d, v in zip(dates, y)]
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, out, err = run(
+        capsys, "--csv", str(path), "--id-column", "id", *FAST, "--forecast-out", str(tmp_path / "f.csv")
+    )
+    assert code == 0, err
+    assert "different frequencies (2 daily, 1 monthly)" in out and "season 7 is used for all" in out
+    f = pd.read_csv(tmp_path / "f.csv")
+    assert f[f.unique_id == "s0"]["ds"].iloc[0] == "2015-03-22"  # the day after its last
+    assert f[f.unique_id == "s2"]["ds"].iloc[0] == "2021-09-01"  # the month after its last
