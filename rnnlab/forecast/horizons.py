@@ -28,31 +28,31 @@ def n_valid_windows(n_windows: int, valid_size: float) -> int:
 
 def max_horizon(
     n_train: int, window: int, n_out: int, target: str, season: int, valid_size: float, calibrated: bool
-) -> tuple[int, int]:
-    """``(longest horizon, longest without calibration)`` for a training part of ``n_train``
-    points (module docstring); the two are equal when nothing is calibrated."""
+) -> tuple[int, int | None]:
+    """``(longest an evaluation forecasts, longest the calibration holds or None)`` for a
+    training part of ``n_train`` points (module docstring)."""
     t0 = first_origin(window, target, season)
-    uncalibrated = n_train - t0
     n_valid = n_valid_windows(n_train - n_out - t0, valid_size)
-    if not (calibrated and n_valid):
-        return uncalibrated, uncalibrated
-    return min(uncalibrated, n_valid + n_out - 1), uncalibrated
+    return n_train - t0, (n_valid + n_out - 1 if calibrated and n_valid else None)
 
 
-def check_horizon(horizon: int, n_train: int, cfg: dict, target: str) -> None:
+def check_horizon(horizon: int, n_train: int, cfg: dict, target: str, evaluated: bool = True) -> None:
     """UserError naming the longest horizon unless ``cfg``'s horizon fits ``n_train`` points
-    (``target``: the candidate with the longest lag, the one that binds)."""
+    (``target``: the candidate with the longest lag, the one that binds). ``evaluated`` False:
+    a fit alone (the Python API), which only the calibration bounds (a recursive model fitted
+    without one forecasts as far as it is asked)."""
     n_out = horizon if cfg["strategy"] == "direct" else 1
     calibrated = cfg["likelihood"] != "none" and cfg["calibration"] != "none"
-    longest, uncalibrated = max_horizon(
+    evaluation, calibration = max_horizon(
         n_train, cfg["window"], n_out, target, cfg["season"], cfg["valid_size"], calibrated
     )
-    if horizon <= longest:
+    bounds = [b for b in (evaluation if evaluated else None, calibration) if b is not None]
+    if not bounds or horizon <= min(bounds):
         return
+    longest = min(bounds)
     why = f"the training part has {n_train} points (window {cfg['window']}, target {target})"
-    if longest < uncalibrated:
-        why += (
-            f" and its validation slice calibrates the intervals' steps up to {longest} "
-            f"(--calibration none allows up to {uncalibrated}, a larger --valid-size more)"
-        )
+    if calibration is not None and longest == calibration:
+        why += f" and its validation slice calibrates the intervals' steps up to {longest}"
+        if evaluated and evaluation > calibration:
+            why += f" (--calibration none allows up to {evaluation}, a larger --valid-size more)"
     raise UserError(f"--horizon {horizon} is longer than this series supports: at most {longest}; {why}")

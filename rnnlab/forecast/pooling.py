@@ -25,6 +25,7 @@ import numpy as np
 from rnnlab.errors import UserError
 from rnnlab.forecast import covariates as C
 from rnnlab.forecast import data as D
+from rnnlab.forecast import horizons as Hz
 
 
 @dataclass
@@ -65,6 +66,7 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
         t0 = D.first_origin(W, target, m)
         X, Y = D.windows(s, W, K, t0, len(y) - 1 - K)  # all targets in y
         D.check_validation_split(len(X), K, f.valid_size, own)
+        Hz.check_horizon(f.horizon, len(y), {**f.get_params(), "season": m}, target, evaluated=False)
         n_valid = max(int(round(f.valid_size * len(X))), 2) if f.valid_size > 0 else 0
         n_fit = len(X) - n_valid
         n_fit_used = n_fit - (K - 1 if n_valid else 0)

@@ -163,3 +163,18 @@ def test_export_refuses_an_existing_file_without_overwrite(capsys, saved, tmp_pa
     assert out.read_bytes() == b"mine"
     code, _, err = run(capsys, "export", "--model", str(saved), "--out", str(out), "--overwrite")
     assert code == 0 and out.read_bytes() != b"mine", err
+
+
+def test_the_python_api_refuses_the_horizon_before_training_too():
+    from rnnlab.errors import UserError
+    from rnnlab.forecast import Forecaster
+    from rnnlab.forecast.horizons import max_horizon
+
+    y = random_walk(200)
+    f = Forecaster(target="diff", horizon=40, epochs=1, ensemble=1, hidden_size=4, season=1, window=5)
+    _, longest = max_horizon(len(y), 5, 1, "diff", 1, f.valid_size, True)
+    assert longest < 40
+    with pytest.raises(UserError, match=f"at most {longest};"):
+        f.fit(y)
+    f.set_params(horizon=longest).fit(y)  # the longest named trains
+    f.set_params(horizon=1000, likelihood="none").fit(y)  # nothing calibrated: any horizon fits
