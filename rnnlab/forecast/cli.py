@@ -150,29 +150,12 @@ def run_forecast(args) -> int:
     print("  model: " + describe(cfg), file=out)
     out.flush()
 
-    # 3. train and evaluate
-    t0 = time.perf_counter()
-    progress = None if args.quiet or not root else _Progress(cfg)
-    try:
-        result = P.run(series, cfg, folds=args.backtest, progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
+    # 3. train and evaluate; 4. the future: refit on every point, forecast after the last date
+    result = _backtest(args, cfg, root, lambda progress: P.run(series, cfg, args.backtest, progress))
     report = result["report"]
-    report["config"]["backtest"] = args.backtest
-    report["seconds"] = {"backtest": round(time.perf_counter() - t0, 3)}
     print_table(report, _units(series), file=out)
     out.flush()
-
-    # 4. the future: refit on every point, forecast after the last date
-    f = result["forecaster"]
-    f.covariate_spec_ = covariate_spec(cfg, series)
-    if not args.no_refit:
-        fut = _future(args, {None: series}, cfg, f, progress is not None, out)
-        f, result["future"] = fut["model"], fut["rows"]
-        report["forecast"] = F.records(fut["rows"])
-        report["refit"] = fut["about"]
-        report["seconds"].update(fut["seconds"])
+    f = _refit(args, {None: series}, cfg, result, root, out)
 
     # 5. write
     if not root:
@@ -188,6 +171,34 @@ def run_forecast(args) -> int:
         what = "refitted on the whole series" if not args.no_refit else "fitted on the training part"
         print(f"model:  {save_dir}  ({what}; rnnlab forecast predict --model {args.save})", file=out)
     return 0
+
+
+def _backtest(args, cfg: dict, root: bool, run) -> dict:
+    """``run(progress)``, the backtest, with its bars; its time in the report's ``seconds``."""
+    t0 = time.perf_counter()
+    progress = None if args.quiet or not root else _Progress(cfg)
+    try:
+        result = run(progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    result["report"]["config"]["backtest"] = args.backtest
+    result["report"]["seconds"] = {"backtest": round(time.perf_counter() - t0, 3)}
+    return result
+
+
+def _refit(args, panel: dict, cfg: dict, result: dict, root: bool, out):
+    """The model to save: the backtest's (``--no-refit``) or the one refitted on every point,
+    whose future goes into ``result["future"]`` and the report."""
+    f = result["forecaster"]
+    f.covariate_spec_ = covariate_spec(cfg, next(iter(panel.values())))
+    if args.no_refit:
+        return f
+    fut = _future(args, panel, cfg, f, not args.quiet and root, out)
+    report = result["report"]
+    result["future"], report["forecast"], report["refit"] = fut["rows"], F.records(fut["rows"]), fut["about"]
+    report["seconds"].update(fut["seconds"])
+    return fut["model"]
 
 
 def _check_future(args, panel: dict, cfg: dict):
@@ -330,48 +341,35 @@ def run_panel(args, panel: dict) -> int:
     print(f"  test part: the last {cfg['test_size']} of each series' points{folds}", file=out)
     print("  model: " + describe(cfg) + ", one network set for every series", file=out)
     out.flush()
-    t0 = time.perf_counter()
-    progress = None if args.quiet or not root else _Progress(cfg)
-    try:
-        result = run_many(panel, cfg, progress=progress, folds=args.backtest)
-    finally:
-        if progress is not None:
-            progress.close()
+    result = _backtest(args, cfg, root, lambda progress: run_many(panel, cfg, progress, args.backtest))
     report = result["report"]
-    report["config"]["backtest"] = args.backtest
-    report["seconds"] = {"backtest": round(time.perf_counter() - t0, 3)}
     print_panel(report, file=out)
     out.flush()
-    f = result["forecaster"]
-    f.covariate_spec_ = covariate_spec(cfg, first)
-    if not args.no_refit:
-        fut = _future(args, panel, cfg, f, progress is not None, out)
-        f, result["future"] = fut["model"], fut["rows"]
-        report["forecast"] = F.records(fut["rows"])
-        report["refit"] = fut["about"]
-        report["seconds"].update(fut["seconds"])
+    f = _refit(args, panel, cfg, result, root, out)
     if not root:
         return 0
     _write(report_path, report, plot, lambda path: plot_panel(path, panel, result), out)
     _write_future(forecast_out, result.get("future"), f, out)
     if save_dir:
         f.covariate_spec_ = covariate_spec(cfg, first)
-        need = f.levels_read
-        f.series_info_ = {
-            **{
-                k: v
-                for k, v in series_info(first, need).items()
-                if k in ("column", "date_column", "date_format")
-            },
-            "path": args.csv or D.bundled_csv(),
-            "panel": {
-                k: {x: series_info(s, need)[x] for x in ("dates", "values", "covariates", "freq_alias", "tz")}
-                for k, s in panel.items()
-            },
-        }
+        f.series_info_ = _panel_info(args, panel, f.levels_read)
         f.save(save_dir, overwrite=args.overwrite)
         print(f"model:  {save_dir}  (rnnlab forecast predict --model {args.save} --id ID)", file=out)
     return 0
+
+
+def _panel_info(args, panel: dict, need: int) -> dict:
+    """What a panel model saves of its series: the columns, and each series' last points."""
+    first = next(iter(panel.values()))
+    keep = ("column", "date_column", "date_format")
+    return {
+        **{k: v for k, v in series_info(first, need).items() if k in keep},
+        "path": args.csv or D.bundled_csv(),
+        "panel": {
+            k: {x: series_info(s, need)[x] for x in ("dates", "values", "covariates", "freq_alias", "tz")}
+            for k, s in panel.items()
+        },
+    }
 
 
 class _Progress:

@@ -66,6 +66,13 @@ def add_predict_parser(p) -> None:
         default=None,
         help=f"points to forecast, at most {cliargs.MAX_STEPS} (default: the model's horizon)",
     )
+    _add_output_args(q)
+    q.set_defaults(func=run_predict)
+    add_export_parser(sub)
+
+
+def _add_output_args(q) -> None:
+    """`forecast predict`'s --out and --interval."""
     q.add_argument(
         "--out",
         metavar="FILE",
@@ -80,8 +87,6 @@ def add_predict_parser(p) -> None:
         default=None,
         help="central intervals, as coverages (default: the model's, e.g. 0.8,0.95)",
     )
-    q.set_defaults(func=run_predict)
-    add_export_parser(sub)
 
 
 def series_info(series, need: int, keep: int = 64) -> dict:

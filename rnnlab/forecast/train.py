@@ -108,8 +108,7 @@ def train(
     P, G = net.flatten_parameters()  # one buffer each, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
     loss_fn = MSELoss() if loss_fn is None else loss_fn
-    Xt = time_major(X)  # (W, M, F)
-    Y = np.asarray(Y, np.float32)  # (M, K)
+    Xt, Y = time_major(X), np.asarray(Y, np.float32)  # (W, M, F), (M, K)
     M = Y.shape[0]
     has_valid = Xv is not None and len(Xv) > 0
     history = _new_history()
@@ -121,15 +120,11 @@ def train(
         total, norms = _train_epoch(net, opt, loss_fn, Xt, Y, order, batch_size, clip, (shards, G))
         history["train_loss"].append(total / M)
         history["grad_norm"].append(norms / math.ceil(M / batch_size))
-        vloss = None
-        if has_valid:
-            vloss = evaluate_loss(net, Xv, Yv, loss_fn)
+        vloss = None if not has_valid else evaluate_loss(net, Xv, Yv, loss_fn)
+        if vloss is not None:
             history["valid_loss"].append(vloss)
-            if vloss < best:
-                best, best_P, waited = vloss, P.copy(), 0
-                history["best_epoch"] = epoch + 1
-            else:
-                waited += 1
+            best, best_P, waited = (vloss, P.copy(), 0) if vloss < best else (best, best_P, waited + 1)
+            history["best_epoch"] = epoch + 1 if waited == 0 else history["best_epoch"]
         if progress is not None:
             progress(epoch + 1, total / M, vloss)
         if has_valid and patience is not None and waited >= patience:

@@ -157,13 +157,9 @@ def create_app(
 ):
     """The FastAPI application serving ``translator`` (a fitted ``Translator``). ``max_work``:
     the most sentences x beam one request may ask for."""
-    import asyncio
-
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
+    from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse
     from pydantic import BaseModel, Field
-    from starlette.exceptions import HTTPException
 
     Sentences = Annotated[list[str], Field(min_length=1, max_length=max_sentences)]
 
@@ -179,6 +175,58 @@ def create_app(
 
     def error(status: int, text: str):
         return JSONResponse({"error": text}, status_code=status)
+
+    _error_handlers(app, error)
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "model": info, "queued": batcher.queue.qsize()}
+
+    @app.get("/", response_class=HTMLResponse)
+    def page():
+        return PAGE.read_text(encoding="utf-8")
+
+    @app.get("/docs", response_class=HTMLResponse)
+    def docs():
+        return _docs_page(app.openapi())
+
+    @app.post("/translate")
+    async def translate(req: TranslateRequest):
+        return await _answer(batcher, req, max_chars, max_work, timeout_s, error)
+
+    return BodyLimit(app, max_bytes)
+
+
+async def _answer(batcher, req, max_chars: int, max_work: int, timeout_s: float, error):
+    """A request's answer: its sentences checked, queued, decoded with whatever arrives with
+    them (``Batcher``), or the error (422, 503, 504) as ``error(status, text)``."""
+    import asyncio
+
+    one = isinstance(req.text, str)
+    texts = [req.text] if one else list(req.text)
+    too_long = [i for i, t in enumerate(texts) if len(t) > max_chars]
+    if too_long:
+        where = "text" if one else f"text.{too_long[0]}"
+        return error(422, f"{where}: over {max_chars} characters")
+    beam = 1 if req.attention else req.beam
+    if len(texts) * beam > max_work:
+        return error(422, f"text x beam: {len(texts)} x {beam} is over the {max_work} sentence-beams allowed")
+    job = Job(texts, beam, req.attention)
+    if not batcher.submit(job):
+        return error(503, f"busy: {batcher.queue.maxsize} requests are waiting; try again shortly")
+    try:
+        out = await asyncio.wait_for(asyncio.wrap_future(job.future), timeout_s)
+    except asyncio.TimeoutError:
+        return error(504, f"not answered within {timeout_s:g} s (the server is overloaded)")
+    return {**out, "translation": out["translations"][0]} if one else out
+
+
+def _error_handlers(app, error) -> None:
+    """Every error as ``error(status, text)``: invalid JSON 400, outside the schema 422 (the
+    first error, of the type the client sent for "text"), 404/405 ..., anything else 500."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -201,44 +249,6 @@ def create_app(
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):  # pragma: no cover - a bug, not input
         return error(500, f"internal error: {type(exc).__name__}")
-
-    @app.get("/health")
-    def health():
-        return {"status": "ok", "model": info, "queued": batcher.queue.qsize()}
-
-    @app.get("/", response_class=HTMLResponse)
-    def page():
-        return PAGE.read_text(encoding="utf-8")
-
-    @app.get("/docs", response_class=HTMLResponse)
-    def docs():
-        return _docs_page(app.openapi())
-
-    @app.post("/translate")
-    async def translate(req: TranslateRequest):
-        one = isinstance(req.text, str)
-        texts = [req.text] if one else list(req.text)
-        too_long = [i for i, t in enumerate(texts) if len(t) > max_chars]
-        if too_long:
-            where = "text" if one else f"text.{too_long[0]}"
-            return error(422, f"{where}: over {max_chars} characters")
-        beam = 1 if req.attention else req.beam
-        if len(texts) * beam > max_work:
-            return error(
-                422, f"text x beam: {len(texts)} x {beam} is over the {max_work} sentence-beams allowed"
-            )
-        job = Job(texts, beam, req.attention)
-        if not batcher.submit(job):
-            return error(503, f"busy: {batcher.queue.maxsize} requests are waiting; try again shortly")
-        try:
-            out = await asyncio.wait_for(asyncio.wrap_future(job.future), timeout_s)
-        except asyncio.TimeoutError:
-            return error(504, f"not answered within {timeout_s:g} s (the server is overloaded)")
-        if one:
-            out = {**out, "translation": out["translations"][0]}
-        return out
-
-    return BodyLimit(app, max_bytes)
 
 
 def _docs_page(spec: dict) -> str:
