@@ -12,6 +12,13 @@ shifted with its location by the shrink towards "no change"::
 Levels follow from ``z`` as in ``data.to_levels``. An ensemble's sample paths are pooled:
 ``n_samples`` paths in all, ``ceil(n_samples / members)`` from each network (a mixture).
 
+Batched (``Batch``, ``roll_batch``): a network rolls the paths of every origin of every series
+given together in one forward per step (``CHUNK_ROWS`` rows at most), and reads the first step's
+window, which all paths of an origin share, once per origin. Each series draws from its own
+generator per network, seeded ``(seed, network, 20161)`` as ever, in the order of its rows
+(origin-major, path-minor), so batching changes no draw; only the float32 forward may round a
+row differently in a batch of another size (measured: ~1e-9 relative in the levels).
+
 Split-conformal calibration (Vovk et al. 2005; the quantile form of Romano et al. 2019,
 scaled about the median): on the validation slice at the end of the training part, for the
 central interval of coverage b with raw bounds [lo, hi] and median m, each of the n targets
@@ -20,7 +27,8 @@ has the score ``E = max((m - y) / (m - lo), (y - m) / (hi - m))`` and the factor
 interval is ``[m - c_b (m - lo), m + c_b (hi - m)]``: it covers y exactly when E <= c_b. One
 factor per step ahead and interval; any other level tau uses the factor interpolated at
 coverage ``|2 tau - 1|`` (constant beyond the outer intervals), and the quantiles are sorted
-after scaling so that they never cross.
+after scaling so that they never cross. More than ``CAL_ORIGINS`` validation origins in all:
+the same share of each series' is scored, evenly spaced (``calibration_origins``).
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ from rnnlab.forecast.train import predict_scaled
 
 DENSE = np.round(np.arange(1, 100) / 100, 2)  # 0.01 .. 0.99: the grid CRPS is integrated over
 # sample-path rows (origins x paths per network) rolled in one batch: with 100 paths a network,
-# 327 origins, ~125 MB of pooled paths at 48 steps; a forward of this many rows costs no more
-# per row than one of 4096 (measured: train.predict_scaled)
+# 327 origins, ~125 MB of pooled paths at 48 steps (train.predict_scaled feeds the network 4096
+# rows at a time)
 CHUNK_ROWS = 32_768
 # validation origins the calibration scores at most (all series together): 1,000 scores per step
 # and interval put c_b within a standard error of 0.7 (95%) to 1.3 (80%) points of coverage

@@ -80,11 +80,13 @@ def test_a_panel_batched_gives_each_series_what_it_gets_alone(monkeypatch):
     alone = [f.quantiles_from(y, o, levels, 5, series=k) for y, o, k, _, _ in items]
     together = f.quantiles_many(items, levels, 5)
     for a, b in zip(alone, together):
-        np.testing.assert_allclose(b, a, rtol=1e-6)  # each series keeps its own draws
+        # each series keeps its own draws; the float32 forward may round a row differently in
+        # another batch (measured: 1e-9 relative in the levels)
+        np.testing.assert_allclose(b, a, rtol=1e-6)
     monkeypatch.setattr(U, "CHUNK_ROWS", 300)  # many batches, a series split from the others
     assert len(U.chunks([(None, o) for _, o, *_ in items], 20)) > 1
     for a, b in zip(together, f.quantiles_many(items, levels, 5)):
-        np.testing.assert_array_equal(b, a)
+        np.testing.assert_allclose(b, a, rtol=1e-6)  # the same draws, another batch's rounding
     points = f.forecast_many([(y, [len(y) - 1], k, None, None) for k, y in series.items()], 4)
     for (k, y), p in zip(series.items(), points):
         np.testing.assert_allclose(p, f.forecast_from(y, [len(y) - 1], 4, series=k), rtol=1e-9)
