@@ -39,7 +39,11 @@ def _free_port():
         return s.getsockname()[1]
 
 
-CONFIGS = {"unbatched": ["--max-batch", "1", "--max-wait-ms", "0"], "batched": []}
+CONFIGS = {
+    "unbatched": ["--max-batch", "1", "--max-wait-ms", "0"],  # one request at a time, as before
+    "batched": [],  # the defaults: a batch is every request waiting when the model is free
+    "wait10": ["--max-wait-ms", "10"],  # ... and what arrives within 10 ms of the first
+}
 
 
 def main():

@@ -76,8 +76,9 @@ def _add_serve_parser(sub) -> None:
     v.add_argument(
         "--max-wait-ms",
         type=cliargs.number(float, 0.0, "a number of milliseconds in [0, 1000]", 1000.0),
-        default=10.0,
-        help="how long the first request of a batch waits for others (default 10 ms)",
+        default=0.0,
+        help="how long the first request of a batch waits for others (default 0: the batch is what "
+        "waits when the model is free)",
     )
     v.add_argument(
         "--queue", type=cliargs.bounded_int(10_000), default=64, help="requests waiting at most (default 64)"
