@@ -40,6 +40,7 @@ from rnnlab.forecast.model import Forecaster
 DEFAULTS = dict(
     Forecaster().get_params(),
     target="auto",
+    season=1,  # the CLI reads it off the dates (apply_season); the estimator's None means the same
     test_size=0.2,
     train_windows=None,
     covariates=(),  # past-observed columns (--covariates)
