@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.errors import UserError
 from rnnlab.export import seasonal
 from rnnlab.export.onnx_graph import Graph, add_layers, save
 from rnnlab.forecast import targets as T
@@ -136,6 +137,12 @@ def build(forecaster, steps: int | None = None):
     (default its horizon)."""
     forecaster._check_fitted()
     forecaster = vars(forecaster).get("model_", forecaster)  # what a Forecaster resolved at fit
+    ids = getattr(forecaster, "series_ids_", None) or []
+    if len(ids) > 1:  # one graph holds one scaler: the others' series would be silently off
+        raise UserError(
+            f"this model was fitted on {len(ids)} series, each with its own scaler; the ONNX graph "
+            "holds one: export a model of one series (a panel model forecasts with rnnlab forecast predict)"
+        )
     if hasattr(forecaster, "members_"):
         return _combination(forecaster, steps)
     return _forecaster(forecaster, steps)
@@ -171,8 +178,6 @@ def _combination(comb, steps: int | None):
 def _forecaster(f, steps: int | None):
     """A ``Forecaster``'s graph (module docstring)."""
     from onnx import TensorProto, helper
-
-    from rnnlab.errors import UserError
 
     if getattr(f, "n_past_", 0) or getattr(f, "n_future_", 0):
         raise UserError(

@@ -98,3 +98,15 @@ def test_what_the_graph_cannot_hold_is_refused(tmp_path):
     cov = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1).fit(Y[:80], future=x[:80])
     with pytest.raises(UserError, match="covariates"):
         export_forecaster(cov, tmp_path / "c.onnx")
+
+
+def test_a_panel_model_is_refused_not_exported_with_one_series_scaler(tmp_path):
+    """Issue 34: the graph held the first series' scaler, and the others' forecasts were off by
+    0.7-0.9% (a trend reversed); a model of many series is refused in one line."""
+    from rnnlab.errors import UserError
+
+    f = Forecaster(window=4, hidden_size=3, epochs=1, ensemble=1, target="diff", season=1)
+    f.fit_many({"a": Y[:120], "b": 3 * Y[120:240]})
+    with pytest.raises(UserError, match="2 series"):
+        export_forecaster(f, tmp_path / "p.onnx")
+    assert not (tmp_path / "p.onnx").exists()
