@@ -74,7 +74,19 @@ def word_for_word(n, seed=0):
 @pytest.fixture(scope="module")
 def bpe_model():
     """8 epochs: held-out BLEU 47 (0 untrained: it emits nothing); the ~260 pieces no sentence
-    uses (bytes) slow a model this small, and a plateau would halve the rate, so lr_decay=1."""
+    uses (bytes) slow a model this small, and a plateau would halve the rate, so lr_decay=1.
+
+    On the NumPy loop with one thread: a model this small lands anywhere from BLEU 22 to 46 with
+    the GEMM library the timing picks and the thread count earlier tests left (measured: oneDNN
+    and MKL 36.9, OpenBLAS 46.3, 21.8 after the real-corpus tests), so the check would depend on
+    the machine and the order of the suite; pinned, it is 46.1 whatever the library."""
+    from rnnlab.nn import runtime
+
+    with runtime.override(backend="numpy", threads=1):
+        return _fit_bpe()
+
+
+def _fit_bpe():
     return Translator(
         vocab="bpe",
         vocab_size=330,
