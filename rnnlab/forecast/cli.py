@@ -196,7 +196,7 @@ def _refit(args, panel: dict, cfg: dict, result: dict, root: bool, out):
         return f
     fut = _future(args, panel, cfg, f, not args.quiet and root, out)
     report = result["report"]
-    result["future"], report["forecast"], report["refit"] = fut["rows"], F.records(fut["rows"]), fut["about"]
+    result["future"], report["forecast"], report["refit"] = fut["rows"], list(fut["rows"]), fut["about"]
     report["seconds"].update(fut["seconds"])
     return fut["model"]
 

@@ -153,7 +153,7 @@ def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
     panel = f.history_ if new_df is None else to_panel(new_df, past_names, future_names)
     ahead = None if futr_df is None else to_panel(futr_df, (), future_names)
     intervals = None if level is None else [_coverage(v) for v in np.atleast_1d(level)]
-    rows = []
+    items = []
     many = len(getattr(model, "series_ids_", None) or []) > 0
     for key, s in panel.items():
         sid = key if many else None
@@ -166,8 +166,8 @@ def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
                     f"series {key!r} with futr_df (unique_id, ds and those columns)"
                 )
             fut = np.concatenate([_stack(s, future_names), _stack(ahead[key], future_names)[:h]])
-        rows += F.rows_of(model, s, h, sid, intervals, past, fut, name=key)
-    df = F.frame(rows)
+        items.append((s, sid, past, fut, key))
+    df = F.frame(F.rows_many(model, items, h, intervals))  # every series in one batch
     return df if len(df) else pd.DataFrame(columns=F.columns(()))
 
 

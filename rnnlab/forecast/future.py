@@ -10,7 +10,7 @@ every point of every series:
 - the shrink factors and the conformal calibration, which need held-out data, are the
   backtest's, fitted on its validation slice (the refit has none).
 
-``forecast_frame`` gives the next ``steps`` values of each series after its last date, with the
+``panel_rows`` gives the next ``steps`` values of each series after its last date, with the
 central intervals as the columns statsforecast users know::
 
     unique_id, ds, mean, lo-80, hi-80, lo-95, hi-95
@@ -88,24 +88,14 @@ def columns(intervals) -> list:
     return cols
 
 
-def forecast_rows(
-    model, series: D.Series, steps: int, sid=None, intervals=None, future_csv=None, id_column=None
-):
-    """The rows (dicts, ``columns``) of the next ``steps`` values after ``series`` (its id
-    ``sid`` in a model of many series), with the central ``intervals`` (default the model's;
-    none for a point forecaster), at the dates that follow its last one; the covariates the
-    model reads from the series and ``future_csv`` (``predict_covariates.arrays``)."""
-    from rnnlab.forecast.dates import future_dates
-
-    past, future = PC.arrays(model, series, steps, future_csv, future_dates(series, steps), id_column, sid)
-    return rows_of(model, series, steps, sid, intervals, past, future)
-
-
 def panel_rows(
     model, panel: dict, steps: int, future_csv=None, id_column=None, progress=None, intervals=None
 ):
-    """``forecast_rows`` of every series of ``panel`` ({id: Series}; one series: {None: it}),
-    batched (``rows_many``)."""
+    """The rows (dicts, ``columns``) of the next ``steps`` values after each series of ``panel``
+    ({id: Series}; one series: {None: it}) at the dates that follow its last one, with the central
+    ``intervals`` (default the model's; none for a point forecaster) and the covariates the model
+    reads from each series and ``future_csv`` (``predict_covariates.arrays``); batched
+    (``rows_many``)."""
     from rnnlab.forecast.dates import future_dates
 
     items = []
@@ -113,12 +103,6 @@ def panel_rows(
         past, fut = PC.arrays(model, s, steps, future_csv, future_dates(s, steps), id_column, sid)
         items.append((s, sid, past, fut, None))
     return rows_many(model, items, steps, intervals, progress)
-
-
-def rows_of(model, series: D.Series, steps: int, sid=None, intervals=None, past=None, future=None, name=None):
-    """``forecast_rows`` with the covariate arrays given: ``past (n, P)``, ``future (n + steps,
-    F)``; ``name`` the rows' ``unique_id`` (default ``sid``, else the series' column)."""
-    return rows_many(model, [(series, sid, past, future, name)], steps, intervals)
 
 
 def rows_many(model, items: list, steps: int, intervals=None, progress=None) -> list:
@@ -169,11 +153,6 @@ def frame(rows: list):
     return df
 
 
-def records(rows: list) -> list:
-    """The rows as JSON-ready dicts (they are: ``ds`` is ISO text already)."""
-    return [dict(r) for r in rows]
-
-
 def check_forecast_out(path) -> str:
     """``--forecast-out FILE``: a known suffix and a folder it can be written in, checked before
     any work (one line and exit 2 otherwise)."""
@@ -202,7 +181,7 @@ def write_frame(rows: list, path) -> str:
     path = str(path)
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".json":
-        text = json.dumps(records(rows), indent=1, allow_nan=False) + "\n"
+        text = json.dumps(rows, indent=1, allow_nan=False) + "\n"  # ds is ISO text already
 
         def write_text(tmp):
             with open(tmp, "w", encoding="utf-8") as fh:

@@ -213,11 +213,9 @@ def _print_backtest(bt, units, file):
 def print_future(rows: list, model, title: str, file=None, limit: int = 12, max_series: int = 5) -> None:
     """The future forecast under ``title``: one line per series and step (the first ``limit``
     steps of the first ``max_series`` series), the mean and each central interval."""
-    from rnnlab.forecast.future import records
-
     if not rows:
         return
-    recs = records(rows)
+    recs = rows
     bounds = [k[3:] for k in recs[0] if k.startswith("lo-")]
     ids = list(dict.fromkeys(r["unique_id"] for r in recs))
     print(title, file=file)
