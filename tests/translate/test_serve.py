@@ -44,21 +44,27 @@ def model(tmp_path_factory):
     return tr, path
 
 
-@pytest.fixture(scope="module")
-def server(model):
-    port = _free_port()
-    cmd = [
+def _serve(model_dir, port) -> list:
+    """The command line of the real server process."""
+    return [
         sys.executable,
         "-m",
         "rnnlab.cli",
         "translate",
         "serve",
         "--model",
-        str(model[1]),
+        str(model_dir),
         "--port",
         str(port),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    port = _free_port()
+    proc = subprocess.Popen(
+        _serve(model[1], port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -247,17 +253,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(model):
         s.listen()
         port = s.getsockname()[1]
         res = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rnnlab.cli",
-                "translate",
-                "serve",
-                "--model",
-                str(model[1]),
-                "--port",
-                str(port),
-            ],
+            _serve(model[1], port),
             capture_output=True,
             text=True,
             timeout=60,
