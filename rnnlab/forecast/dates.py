@@ -25,6 +25,7 @@ and years past 2262.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -43,14 +44,28 @@ def _pd():
     return pd
 
 
+# the spellings pandas 2.2 deprecated and pandas 3 removed, and their successors
+OLD_ALIASES = {"M": "ME", "BM": "BME", "SM": "SME", "Q": "QE", "BQ": "BQE", "A": "YE", "Y": "YE"}
+OLD_ALIASES.update({"BA": "BYE", "BY": "BYE", "AS": "YS", "BAS": "BYS", "H": "h", "BH": "bh"})
+OLD_ALIASES.update({"T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns"})
+
+
+def _modern(alias: str) -> str:
+    """``alias`` in today's spelling: ``M`` -> ``ME``, ``2H`` -> ``2h``, ``A-DEC`` -> ``YE-DEC``."""
+    m = re.fullmatch(r"(\d*)([A-Za-z]+)(-.+)?", alias)
+    if not m or m.group(2) not in OLD_ALIASES:
+        return alias
+    return m.group(1) + OLD_ALIASES[m.group(2)] + (m.group(3) or "")
+
+
 def to_offset(alias: str, option: str = "--freq"):
-    """The pandas offset of ``alias`` (old spellings such as ``M``, ``H``, ``A`` accepted without
-    pandas' deprecation warning); UserError naming ``option`` for an unknown alias."""
+    """The pandas offset of ``alias`` (old spellings such as ``M``, ``H``, ``A`` accepted on every
+    pandas: 3 removed them); UserError naming ``option`` for an unknown alias."""
     pd = _pd()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            offset = pd.tseries.frequencies.to_offset(str(alias).strip())
+            offset = pd.tseries.frequencies.to_offset(_modern(str(alias).strip()))
         except (ValueError, TypeError):
             offset = None
     if offset is None or offset.n < 1:
