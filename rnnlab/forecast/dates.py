@@ -170,7 +170,7 @@ def _candidates(idx) -> list[str]:
         return out
     first = idx[0]
     months = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-    wday = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[first.dayofweek]
+    wday = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[first.day_of_week]
     out += ["D", "B", f"W-{wday}", f"2W-{wday}", "MS", "ME", "BMS", "BME", "SMS", "SME"]
     m = first.month - 1
     for q in ("QS", "QE", "BQS", "BQE", "2QS", "2QE"):
