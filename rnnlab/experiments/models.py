@@ -16,7 +16,7 @@ from rnnlab import nn
 from rnnlab.nn import init
 
 CELLS = ("rnn", "lstm", "gru")
-_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class SequenceModel(nn.Module):
@@ -34,7 +34,7 @@ class SequenceModel(nn.Module):
         init.apply(self.rnn, "orthogonal", seed)
         self.init = "orthogonal"
         self.head = nn.Linear(hidden_size, output_size, seed=seed + 1, dtype=dtype)  # V, b_V
-        self._shape = None
+        self._shape: tuple[int, ...] = ()  # (T, N, H) of the last forward
 
     def astype(self, dtype):
         """A copy of this model with every parameter in ``dtype`` (e.g. float64 for probing)."""

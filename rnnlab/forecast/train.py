@@ -33,12 +33,12 @@ import time
 import numpy as np
 
 from rnnlab.distributed import shard_bounds
-from rnnlab.nn import GRU, LSTM, RNN, Linear, Module, MSELoss, inference_mode
+from rnnlab.nn import GRU, LSTM, RNN, Linear, Module, MSELoss, RNNBase, inference_mode
 from rnnlab.nn import init as nn_init
 from rnnlab.nn.backend import scratch
 from rnnlab.optim import Adam, clip_grad_norm
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELLS: dict[str, type[RNNBase]] = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 INITS = nn_init.SCHEMES
 
 
@@ -60,7 +60,7 @@ class Net(Module):
         self.rnn = CELLS[cell](input_size, hidden_size, num_layers, dropout=dropout, dtype=np.float32)
         self.head = Linear(hidden_size, n_out, dtype=np.float32)
         nn_init.apply(self, init, seed)
-        self._WN = None
+        self._WN: tuple[int, int] = (0, 0)  # (W, N) of the last forward
 
     def forward(self, x):
         """x (W, N, F) time-major -> (N, K)."""

@@ -83,6 +83,9 @@ class RNNBase(Module):
         self._inferred = False
         self._dh_norms = None
 
+    def backward(self, dout, dfinal=None):  # pragma: no cover - each cell's own (RNN, GRU, LSTM)
+        raise NotImplementedError
+
     def _suffixes(self, layer):
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
@@ -345,8 +348,13 @@ class GRU(RNNBase):
             reset_after=self.reset_after,
         )
 
-    forward = RNN.forward
-    backward = RNN.backward
+    def forward(self, x, h0=None, lengths=None):
+        out, (h_n,) = self._forward(x, [h0], lengths)
+        return out, h_n
+
+    def backward(self, dout, dh_n=None):
+        dx, (dh0,) = self._backward(dout, [dh_n])
+        return dx, dh0
 
 
 class LSTM(RNNBase):
