@@ -4,8 +4,9 @@
     python docs/learn/render.py --quick    # RNNLAB_LEARN_QUICK=1: less training (what CI runs)
     python docs/learn/render.py 03         # the notebooks whose name starts with 03
 
-The committed notebooks hold no outputs (clean diffs); the rendered Markdown (with its plots as
-PNG files) is for reading without Jupyter. Needs ``pip install -e ".[learn]"``.
+The committed notebooks hold no outputs (clean diffs); the rendered Markdown, with its plots as
+PNG files in NAME_files/ (committed: .gitignore lets them through), is for reading without
+Jupyter. Needs ``pip install -e ".[learn]"``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import shutil
 import sys
 import time
 
@@ -48,6 +50,7 @@ def render(nb, name: str, out_dir: str) -> str:
         nb, resources={"output_files_dir": f"{name}_files"}
     )
     os.makedirs(out_dir, exist_ok=True)
+    shutil.rmtree(os.path.join(out_dir, f"{name}_files"), ignore_errors=True)  # no stale figures
     for rel, data in resources.get("outputs", {}).items():
         target = os.path.join(out_dir, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
