@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def blas_info():
     from rnnlab.nn import backend, runtime
 
     mkl_lib = backend.library("mkl")  # loaded, so threadpoolctl sees it
-    info = {"threads": os.cpu_count(), "internal_api": "unknown"}
+    info: dict[str, Any] = {"threads": os.cpu_count(), "internal_api": "unknown"}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -108,7 +109,7 @@ def _time(fns, reps, min_time=0.5, block=BLOCK):
     for fn in fns:
         fn()
         fn()  # warm-up (allocations, caches, JIT)
-    times = [[] for _ in fns]
+    times: list[list[float]] = [[] for _ in fns]
     t_start = time.perf_counter()
     while len(times[0]) < reps or (time.perf_counter() - t_start < min_time and len(times[0]) < 200):
         for fn, ts in zip(fns, times):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import statistics
 import time
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def peak_gflops(sizes=(1024, 2048), reps: int = 3) -> dict:
 
     libs = {"numpy": None, **{n: lib for n in tuning.ORDER if (lib := backend.library(n)) is not None}}
     rng = np.random.default_rng(0)
-    best = {"gflops": 0.0, "library": None, "size": None}
+    best: dict[str, float | str | None] = {"gflops": 0.0, "library": None, "size": None}
     for name, lib in libs.items():
         for size in sizes:
             a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
@@ -115,7 +116,12 @@ def streaming(kind: str, reps: int = 5, with_torch: bool = True, threads: int = 
     for _ in range(reps):  # alternating, rep by rep: both see the same load
         for fn, ts in zip(fns, times):
             ts.append(_seconds(fn))
-    row = {"kind": kind, "config": f"stream {T}x(N={N},I={I},H={H})", "mode": "step", "reps": reps}
+    row: dict[str, Any] = {
+        "kind": kind,
+        "config": f"stream {T}x(N={N},I={I},H={H})",
+        "mode": "step",
+        "reps": reps,
+    }
     row["rnnlab_ms"] = 1e3 * statistics.median(times[0])
     row["rnnlab_spread_ms"] = [1e3 * min(times[0]), 1e3 * max(times[0])]
     if with_torch:

@@ -57,7 +57,7 @@ def gradcheck(
         zero_grad()
     forward()
     dinputs = backward() or {}
-    analytic = {f"param:{k}": np.array(grads[k], copy=True) for k in params} if params else {}
+    analytic = {f"param:{k}": np.array(grads[k], copy=True) for k in params} if grads is not None else {}
     analytic.update({f"input:{k}": np.array(dinputs[k], copy=True) for k in inputs if k in dinputs})
     report = {}
     for kind, tensors in (("param", params), ("input", inputs)):

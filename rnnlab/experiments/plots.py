@@ -136,7 +136,7 @@ def plot_gates(gates, path, n_units=32, title=None):
     grid = fig.add_gridspec(
         len(rows), 2, width_ratios=[1, 0.025], wspace=0.03, height_ratios=[0.6, 1, 1, 1, 1]
     )
-    axes = []
+    axes: list[plt.Axes] = []
     t = np.arange(1, T + 1)
     for r, (name, a) in enumerate(rows):
         ax = fig.add_subplot(grid[r, 0], sharex=axes[0] if axes else None)

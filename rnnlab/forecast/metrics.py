@@ -211,7 +211,13 @@ def dm_test(e1, e2, horizon: int = 1, loss: str = "squared") -> dict:
     else:
         raise ValueError(f"dm_test: loss must be 'squared' or 'absolute', got {loss!r}")
     M, h = len(d), int(horizon)
-    out = {"statistic": None, "p_value": None, "n": M, "horizon": h, "loss": loss}
+    out: dict[str, float | int | str | None] = {
+        "statistic": None,
+        "p_value": None,
+        "n": M,
+        "horizon": h,
+        "loss": loss,
+    }
     scale = float(np.mean(np.abs(e1)) + np.mean(np.abs(e2)))
     if M < 2 or np.all(np.abs(e1 - e2) <= 1e-9 * max(scale, 1e-300)):
         return out  # the same forecasts (up to rounding): no test

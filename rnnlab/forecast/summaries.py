@@ -126,7 +126,7 @@ def backtest_summary(series, runs) -> dict:
                 "dm_test_vs_persistence": {"statistic": r["dm"]["statistic"], "p_value": r["dm"]["p_value"]},
             }
         )
-    average = {}
+    average: dict[str, dict[str, float | None]] = {}
     for name in runs[0]["metrics"]:
         average[name] = {}
         for m in Mx.METRICS:

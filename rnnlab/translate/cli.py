@@ -331,6 +331,8 @@ def cmd_run(args):
         texts = done
     if args.attention_plot:
         first = next((t for t in texts if t.strip()), None)
+        if first is None:
+            raise UserError("every sentence is empty: no attention to plot")
         if tr.attention == "none":
             raise UserError("this model has no attention (trained with --attention none): nothing to plot")
         from rnnlab.translate.plots import plot_attention

@@ -156,7 +156,7 @@ def _first_bad(d, chunk: bytes) -> int:
 
 def split_pairs(pairs, protocol: str = "sha1", lower: bool = True) -> dict[str, list]:
     """{'train': [...], 'valid': [...], 'test': [...]} of raw (English, French) pairs."""
-    out = {"train": [], "valid": [], "test": []}
+    out: dict[str, list] = {"train": [], "valid": [], "test": []}
     for en, fr in pairs:
         out[split_of(en, protocol, lower)].append((en, fr))
     return out

@@ -15,14 +15,35 @@ from rnnlab.errors import UserError
 from rnnlab.translate import corpus
 from rnnlab.translate.batching import pad_sources
 from rnnlab.translate.bleu import corpus_scores, detokenize, detokenized_bleu
-from rnnlab.translate.model import reorder_state
+from rnnlab.translate.ensemble import EnsembleModel
+from rnnlab.translate.model import Seq2Seq, reorder_state
 from rnnlab.translate.search import beam_search, greedy_search
+from rnnlab.translate.subword import SubwordVocab
+from rnnlab.translate.vocab import Vocab
 
 CHUNK = 256  # sentences decoded together
 
 
 class Decoding:
     """``translate``, ``explain`` and ``evaluate`` of a fitted translator."""
+
+    # what ``Translator`` holds: the arguments read here ...
+    attention: str
+    beam_size: int
+    length_penalty: float
+    lower: bool
+    max_len: int
+    max_input_len: int | None
+    max_output_len: int | None
+    valid_metric: str
+    vocab: str
+    # ... and the fitted state (set by fit or load)
+    model_: Seq2Seq | EnsembleModel
+    src_vocab_: Vocab | SubwordVocab
+    tgt_vocab_: Vocab | SubwordVocab
+
+    def _check_fitted(self) -> None:  # pragma: no cover - Translator's own
+        raise NotImplementedError
 
     # -- translate ------------------------------------------------------------------------
     def _prepare(self, sentences):

@@ -46,7 +46,13 @@ TRAIN_DEFAULTS = {
 }
 # a saved configuration without these keys is older than them: it was trained with these values
 # (not today's defaults), so a resumed round-1/2 run keeps its word vocabulary and one direction
-BEFORE = {"reverse": False, "vocab": "word", "vocab_size": 8000, "joint_vocab": False, "valid_metric": "bleu"}
+BEFORE: dict[str, bool | int | str] = {
+    "reverse": False,
+    "vocab": "word",
+    "vocab_size": 8000,
+    "joint_vocab": False,
+    "valid_metric": "bleu",
+}
 ARCH = (
     "pairs",
     "split_protocol",

@@ -56,6 +56,10 @@ def epoch_rng(rng: np.random.Generator, world) -> None:
         return
     bits = type(rng.bit_generator)()
     bits.state = world.bcast(rng.bit_generator.state)
+    if not isinstance(bits, (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.MT19937)):
+        raise TypeError(
+            f"the epoch generator must be jumpable (PCG64, Philox ...), got {type(bits).__name__}"
+        )
     if world.rank:
         bits = bits.jumped(world.rank)
     rng.bit_generator.state = bits.state

@@ -37,7 +37,7 @@ def greedy_search(step, reorder, state, batch_size, max_len, sos=SOS, eos=EOS, r
     out = np.full((B, max_len), eos, np.int64)
     alive = np.arange(B)  # sentences still decoding
     tokens = np.full(B, sos, np.int64)
-    weights = [[] for _ in range(B)]
+    weights: list[list[np.ndarray]] = [[] for _ in range(B)]
     for t in range(max_len):
         logp, state, w = step(tokens, state)  # (B_alive, V)
         tok = logp.argmax(axis=1)  # y_t = argmax log p
@@ -99,7 +99,7 @@ def beam_search(step, reorder, state, batch_size, beam_size, max_len, alpha=1.0,
     scores[:, 0] = 0.0  # at first one beam: <sos>
     hist = np.zeros((N, K, 0), np.int64)  # the words so far
     tokens = np.full(N * K, sos, np.int64)
-    finished = [[] for _ in range(N)]  # (score / lp, words)
+    finished: list[list[tuple]] = [[] for _ in range(N)]  # (score / lp, words)
     lp_max = length_penalty(max_len, alpha)
     for t in range(max_len):
         logp, state, _ = step(tokens, state)  # (n*K, V)

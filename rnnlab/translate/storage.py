@@ -107,13 +107,13 @@ def is_translator_dir(path) -> bool:
 def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint")) -> None:
     """Write the fitted ``tr``'s ``model.safetensors`` and ``translator.json`` as the directory
     ``path``, all or nothing; the entries named in ``keep`` come along from the old one."""
-    state = tr.model_.state_dict()
+    state = tr._one_model().state_dict()
     check_finite(state, "the model to save")
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "params": tr.get_params(),
-        "model": tr.model_.config(),
+        "model": tr._one_model().config(),
         **vocab_meta(tr),
         "fitted": {
             "history": tr.history_,
@@ -137,7 +137,7 @@ def vocab_meta(tr: Translator) -> dict:
     """Both vocabularies for a JSON file: their pieces, and a subword model's SentencePiece
     protobuf (base64) under ``"subword"``."""
     meta: dict[str, Any] = {"src_vocab": tr.src_vocab_.itos, "tgt_vocab": tr.tgt_vocab_.itos}
-    if isinstance(tr.src_vocab_, SubwordVocab):
+    if isinstance(tr.src_vocab_, SubwordVocab) and isinstance(tr.tgt_vocab_, SubwordVocab):
         meta["subword"] = {
             "kind": tr.src_vocab_.kind,
             "src": base64.b64encode(tr.src_vocab_.proto).decode("ascii"),
@@ -233,7 +233,7 @@ def save_checkpoint(tr: Translator, ckpt: Path, opt, st: dict[str, Any], best_st
         "format_version": FORMAT_VERSION,
         "params": tr.get_params(),
         **vocab_meta(tr),
-        "rng": rng_state(tr.model_.rng),
+        "rng": rng_state(tr._one_model().rng),
     }
 
     def fill(tmp):
@@ -300,9 +300,10 @@ def load_checkpoint(tr: Translator, ckpt: Path, opt):
     meta, weights, ostate, best, recent = _read_checkpoint(ckpt)
     _check_compatible(tr, meta)
     try:
-        tr.model_.load_state_dict(weights)
+        model = tr._one_model()
+        model.load_state_dict(weights)
         opt.load_state_dict(ostate)
-        set_rng_state(tr.model_.rng, meta["rng"])
+        set_rng_state(model.rng, meta["rng"])
     except (KeyError, ValueError, TypeError) as e:
         raise UserError(f"cannot resume: the checkpoint does not fit this model ({e})") from None
     st = {k: meta[k] for k in ("epoch", "elapsed", "best_bleu", "best_epoch", "bad_epochs", "history")}

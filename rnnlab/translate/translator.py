@@ -173,7 +173,13 @@ class Translator(Decoding):
         if not hasattr(self, "model_"):
             raise NotFittedError("this Translator is not fitted yet: call fit(pairs) or Translator.load(dir)")
 
-    def _build_model(self):
+    def _one_model(self) -> Seq2Seq:
+        """The model that training, saving and resuming work on: one ``Seq2Seq``, not an ensemble."""
+        if not isinstance(self.model_, Seq2Seq):
+            raise TypeError("an ensemble only decodes (translate, evaluate): save or train its members")
+        return self.model_
+
+    def _build_model(self) -> Seq2Seq:
         return Seq2Seq(
             len(self.src_vocab_),
             len(self.tgt_vocab_),
@@ -207,7 +213,7 @@ class Translator(Decoding):
         batches, valid_refs = self._fit_setup(pairs, valid)
         parallel.prepare(self.model_, world)  # MPI: one flat buffer, rank 0's weights
         opt = Adam([self.model_], lr=self.lr, threads=self.threads or 1)
-        self.model_.threads = self.threads or 1
+        self._one_model().threads = self.threads or 1
         st, ckpt, best_state, recent = self._fit_start(checkpoint_dir, resume, opt)
         t_start = time.time() - st["elapsed"]
         deadline = None if self.time_budget is None else t_start + 60.0 * float(self.time_budget)
@@ -298,7 +304,7 @@ class Translator(Decoding):
         bar, world = None, distributed.world()
         if self.verbose >= 2 and world.is_root:
             bar = progress(len(batches), f"epoch {epoch}")
-        parallel.epoch_rng(self.model_.rng, world)  # MPI: rank r's own dropout draws
+        parallel.epoch_rng(self._one_model().rng, world)  # MPI: rank r's own dropout draws
         try:
             return train_epoch(
                 self.model_,
@@ -351,7 +357,7 @@ class Translator(Decoding):
         mean = mean_state([w for _, w in recent])
         info: dict[str, Any] = {"epochs": [e for e, _ in recent], "kept": True}
         if valid_refs:
-            self.model_.load_state_dict(mean)
+            self._one_model().load_state_dict(mean)
             score = parallel.valid_bleu(self, valid_refs, distributed.world())
             info.update(valid_score=score, best_epoch_score=st["best_bleu"], kept=score > st["best_bleu"])
             if info["kept"]:
@@ -368,7 +374,7 @@ class Translator(Decoding):
     def _fit_finish(self, st, stop, best_state):
         """Keep the best epoch's weights and set the learned attributes from the training state."""
         if best_state is not None:
-            self.model_.load_state_dict(best_state)  # the best epoch's weights
+            self._one_model().load_state_dict(best_state)  # the best epoch's weights
         st["stop_reason"] = stop or "epochs"
         self.history_ = st["history"]
         self.best_epoch_ = st["best_epoch"] or st["epoch"]
