@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 from rnnlab import distributed
 from rnnlab.errors import UserError
@@ -238,16 +239,16 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
     t1 = time.perf_counter()
     rows, skipped = [], None
     undated = next((r for r in map(Dt.undated, panel.values()) if r), None)
-    bar = _Bar("intervals", "batch") if show and fitted.probabilistic else None
+    paths_bar = _Bar("intervals", "batch") if show and fitted.probabilistic else None
     try:
-        rows = F.panel_rows(fitted, panel, steps, progress=bar)
+        rows = F.panel_rows(fitted, panel, steps, progress=paths_bar)
     except UserError as e:
         if not cfg.get("future_covariates") and not undated:
             raise
         rows, skipped = [], str(e)
     finally:
-        if bar is not None:
-            bar.close()
+        if paths_bar is not None:
+            paths_bar.close()
     t2 = time.perf_counter()
     about = {
         "points": int(sum(len(s) for s in panel.values())),
@@ -327,7 +328,7 @@ def run_panel(args, panel: dict) -> int:
         f"  {min(lengths)} .. {max(lengths)} points per series; {first.notes[-1]} (the first series)",
         file=out,
     )
-    freqs = {}
+    freqs: dict[str, int] = {}
     for s in panel.values():
         freqs[s.freq] = freqs.get(s.freq, 0) + 1
     if len(freqs) > 1:  # one season and calendar serve every series: say whose
@@ -377,7 +378,9 @@ class _Progress:
 
     def __init__(self, cfg, phase: str = ""):
         self.epochs, self.n_members = cfg["epochs"], cfg["ensemble"]
-        self.bar, self.key, self.phase = None, None, phase
+        self.bar: Any = None  # a tqdm bar (untyped), one per network
+        self.key: tuple | None = None  # (fold, member, label) of the network it shows
+        self.phase = phase
 
     def __call__(self, fold, n_folds, member, epoch, train_loss, valid_loss, label=None):
         from tqdm import tqdm
@@ -414,7 +417,8 @@ class _Bar:
     """A labelled tqdm bar fed ``(done, total)``, e.g. the sample paths' ``progress`` hook."""
 
     def __init__(self, desc: str, unit: str):
-        self.desc, self.unit, self.bar = desc, unit, None
+        self.desc, self.unit = desc, unit
+        self.bar: Any = None  # a tqdm bar (untyped), from the first call
 
     def __call__(self, done: int, total: int):
         from tqdm import tqdm

@@ -129,8 +129,13 @@ def fit_resolved(f, data, progress=None, past=None, future=None, past_covariates
     return f
 
 
+def _columns(s: D.Series, names) -> np.ndarray:
+    """(n, len(names)): the covariates ``names`` of ``s``, one column each."""
+    return np.stack([s.covariates[c] for c in names], axis=1)
+
+
 def _stack(s: D.Series, names) -> np.ndarray | None:
-    return np.stack([s.covariates[c] for c in names], axis=1) if names else None
+    return _columns(s, names) if names else None
 
 
 def _none_if_empty(d: dict):
@@ -165,7 +170,7 @@ def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
                     f"this model reads {', '.join(future_names)} ahead: pass their next {h} values of "
                     f"series {key!r} with futr_df (unique_id, ds and those columns)"
                 )
-            fut = np.concatenate([_stack(s, future_names), _stack(ahead[key], future_names)[:h]])
+            fut = np.concatenate([_columns(s, future_names), _columns(ahead[key], future_names)[:h]])
         items.append((s, sid, past, fut, key))
     df = F.frame(F.rows_many(model, items, h, intervals))  # every series in one batch
     return df if len(df) else pd.DataFrame(columns=F.columns(()))

@@ -120,7 +120,7 @@ def rows_many(model, items: list, steps: int, intervals=None, progress=None) -> 
                 "the training one's)"
             )
     intervals = tuple(model.intervals if intervals is None else intervals) if model.probabilistic else ()
-    qs = [None] * len(items)
+    qs = [np.empty((steps, 0))] * len(items)  # (h, L) quantiles of each series; none asked: L = 0
     if intervals:
         levels = interval_levels(intervals)
         qs = [q[0] for q in model.quantiles_many(sets, levels, steps, True, progress)]

@@ -83,6 +83,11 @@ class Forecaster(Forecasts):
     """
 
     series_info_: dict  # where the training series came from (set by the CLI, saved with the model)
+    covariate_spec_: dict  # the covariate columns it reads (set by the CLI and frames, saved with it)
+    member_epochs_: list[int]  # refit: each network's epochs, found by the backtest's early stopping
+    target_scores_: dict | None  # --target auto: each candidate's validation score
+    n_train_windows_: int | None  # the windows it trained on (None: loaded from an older save)
+    n_valid_windows_: int | None
 
     def __init__(
         self,
@@ -109,7 +114,7 @@ class Forecaster(Forecasts):
         scaling="window",
         intervals=(0.8, 0.95),
         calibration="auto",
-        n_samples=1000,
+        n_samples=500,
         season=None,
         min_updates=1500,
         seed=0,

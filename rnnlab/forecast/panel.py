@@ -154,8 +154,8 @@ _SHARED = (
 
 def summary(reports: dict) -> dict:
     """The panel's summary (module docstring) from the per-series reports."""
-    ratios = [r["rmse_ratio_vs_persistence"] for r in reports.values()]
-    ratios = np.array([x for x in ratios if x is not None], np.float64)
+    given = [r["rmse_ratio_vs_persistence"] for r in reports.values()]
+    ratios = np.array([x for x in given if x is not None], np.float64)  # None: a flat test part
     mase = [
         r["metrics"]["model"]["mase"] for r in reports.values() if r["metrics"]["model"]["mase"] is not None
     ]
@@ -165,7 +165,7 @@ def summary(reports: dict) -> dict:
         rivals = [n for n in C.NAMES if n in m] or [n for n in SIMPLE if n in m]
         kind = "statistical" if any(n in C.NAMES for n in rivals) else "simple"
         beats_best.append(m["model"]["rmse"] < min(m[n]["rmse"] for n in rivals))
-    out = {
+    out: dict[str, object] = {
         "n_series": len(reports),
         "mean_rmse_ratio_vs_persistence": float(np.mean(ratios)) if len(ratios) else None,
         "median_rmse_ratio_vs_persistence": float(np.median(ratios)) if len(ratios) else None,

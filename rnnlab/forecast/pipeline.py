@@ -152,7 +152,9 @@ def covariate_arrays(series: D.Series, cfg: dict):
     )
 
 
-def fit_model(cfg: dict, y=None, panel=None, progress=None, past=None, future=None) -> Forecaster:
+def fit_model(
+    cfg: dict, y=None, panel=None, progress=None, past=None, future=None
+) -> Forecaster | Cm.Combination:
     """The forecaster of ``cfg`` fitted on the levels ``y`` (or on ``panel``, {id: levels}),
     with covariates ``past`` / ``future`` (arrays, or {id: array} with a panel).
 
@@ -304,7 +306,8 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
     preds = {"model": paths[rows(H), H - 1]}
     for name, b in B.all_baselines(y, origins, H, W, m).items():
         preds[name] = b[:, H - 1]
-    classics, notes = {}, []
+    classics: dict[str, dict] = {}  # name -> {"bounds": ...} of each statistical classic
+    notes: list[str] = []
     if (
         cfg.get("baselines") == "stats"
     ):  # AutoETS, AutoARIMA, AutoTheta (rnnlab[stats]), from every origin in O

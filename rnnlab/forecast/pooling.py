@@ -53,7 +53,8 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
     covariates (``pasts`` / ``futures``: one array or None per series)."""
     K, W, target, m = f._n_out, f.window, f.target, f.season
     parts: dict[str, list] = {k: [] for k in ("X_fit", "Y_fit", "X_val", "Y_val", "s0_val")}
-    scalers, origins, cov_scalers, covs = [], [], [], {"C_fit": [], "C_val": []}
+    scalers, origins, cov_scalers = [], [], []
+    covs: dict[str, list[np.ndarray]] = {"C_fit": [], "C_val": []}
     pasts = pasts or [None] * len(ys)
     futures = futures or [None] * len(ys)
     own = D.windows_each(len(ys))  # the pool: checked below
@@ -82,8 +83,8 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
         scalers.append(scaler)
         origins.append(t0 + n_fit + np.arange(n_valid))
         cov_scalers.append(C.fit_scaler(past, future, len(y)))
-        if cov_scalers[-1] is not None:
-            cw = C.windows(past, future, t0 + np.arange(len(X)), W, cov_scalers[-1])  # (M, W, C)
+        cw = C.windows(past, future, t0 + np.arange(len(X)), W, cov_scalers[-1])  # (M, W, C); None: none
+        if cw is not None:
             covs["C_fit"].append(cw[:n_fit_used])
             covs["C_val"].append(cw[n_fit:])
     cat = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
@@ -93,5 +94,7 @@ def pool(f, ys, pasts=None, futures=None) -> Pooled:
             f"target {target}); at least {D.MIN_TRAIN_WINDOWS} are needed: longer series, more of "
             "them or a shorter --window"
         )
-    cat.update({k: np.concatenate(v, axis=0) if v else None for k, v in covs.items()})
-    return Pooled(**cat, scalers=scalers, valid_origins=origins, cov_scalers=cov_scalers)
+    C_fit, C_val = (np.concatenate(covs[k], axis=0) if covs[k] else None for k in ("C_fit", "C_val"))
+    return Pooled(
+        **cat, C_fit=C_fit, C_val=C_val, scalers=scalers, valid_origins=origins, cov_scalers=cov_scalers
+    )

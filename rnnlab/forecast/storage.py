@@ -249,7 +249,7 @@ def _covariates(cov) -> tuple:
     P, F = cov["n_past"], cov["n_future"]
     if not (0 <= P <= MAX_COVARIATES and 0 <= F <= MAX_COVARIATES) or len(cov["scalers"]) > MAX_SERIES:
         raise ValueError(f"covariates: at most {MAX_COVARIATES} columns of each kind")
-    scalers = []
+    scalers: list[tuple[np.ndarray, np.ndarray] | None] = []  # (mean, sd) per series, None: no covariates
     for sc in cov["scalers"]:
         if sc is None and P + F == 0:
             scalers.append(None)

@@ -145,7 +145,7 @@ def best_baseline(metrics: dict) -> str | None:
     return min(rmse, key=lambda k: (rmse[k], k != "persistence")) if rmse else None
 
 
-def verdict(ratio: float, dm: dict, shrinks=(), against: str = "persistence") -> str:
+def verdict(ratio: float | None, dm: dict, shrinks=(), against: str = "persistence") -> str:
     """The sentence under the table: the model against ``against`` (the best baseline of the
     table), by RMSE ``ratio`` and the Diebold-Mariano test ``dm`` of the two."""
     name = NAMES.get(against, against.replace("_", " "))
