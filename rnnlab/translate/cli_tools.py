@@ -89,16 +89,23 @@ def _add_serve_parser(sub) -> None:
         default=30.0,
         help="seconds a request may wait for its answer (default 30)",
     )
+    v.add_argument(
+        "--read-timeout",
+        type=cliargs.number(float, 0.1, "a number of seconds in [0.1, 3600]", 3600.0),
+        default=10.0,
+        help="seconds a client has to send its whole request, else 408 and the connection is "
+        "closed (default 10)",
+    )
     v.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args):
     try:
         import fastapi  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError:
         raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
-    from rnnlab.translate.serve import create_app
+    from rnnlab.translate.serve import create_app, run
 
     _check_port(args.host, args.port)
     app = create_app(
@@ -110,7 +117,7 @@ def cmd_serve(args):
     )
     url = f"http://{args.host}:{args.port}/"
     print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    run(app, args.host, args.port, read_timeout_s=args.read_timeout)
     return 0
 
 

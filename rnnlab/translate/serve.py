@@ -22,6 +22,14 @@ Errors are JSON ``{"error": "..."}``, never a traceback: invalid JSON 400, a bod
 ``max_bytes`` 413 (counted as it arrives, chunked bodies too), a request outside the schema
 422, queue full 503, time limit 504, anything else 500 with one line; the server keeps serving.
 Attention weights come from greedy search, so a request asking for them uses beam 1.
+
+**Slow clients.** uvicorn closes an idle kept-alive connection after ``timeout_keep_alive``
+seconds but has no limit on how long a request may take to arrive: a client that sends half a
+request and stalls held its connection for ever. ``run`` serves with ``ReadTimeout``, uvicorn's
+h11 protocol with one timer more: a request must arrive whole (its line, headers and body)
+within ``read_timeout_s`` of its first byte, or of the connection; else the client gets 408
+(``{"error": ...}``) and the connection is closed. Other clients are not held up meanwhile
+(one event loop serves every connection).
 """
 
 # no `from __future__ import annotations` here: FastAPI reads the endpoint's annotations as
@@ -169,7 +177,10 @@ def create_app(
         beam: int = Field(1, ge=1, le=16)
         attention: bool = False
 
-    app = FastAPI(title="rnnlab translate", version="1", docs_url=None, redoc_url=None)
+    # no redirect of /translate/ to /translate: a 307 with an empty body, not the one error shape
+    app = FastAPI(
+        title="rnnlab translate", version="1", docs_url=None, redoc_url=None, redirect_slashes=False
+    )
     batcher = Batcher(translator, max_batch, max_wait_ms, queue_size)
     app.state.batcher = batcher
     info = {k: translator.get_params()[k] for k in ("cell", "attention", "hidden_size", "num_layers")}
@@ -196,6 +207,62 @@ def create_app(
         return await _answer(batcher, req, max_chars, max_work, timeout_s, error)
 
     return BodyLimit(app, max_bytes)
+
+
+def run(app, host: str, port: int, read_timeout_s: float = 10.0, keep_alive_s: int = 5) -> None:
+    """Serve ``app`` on ``host:port`` with uvicorn until interrupted (module docstring: slow
+    clients)."""
+    import uvicorn
+
+    http = read_timeout_protocol(read_timeout_s)
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=http, timeout_keep_alive=keep_alive_s)
+
+
+def read_timeout_protocol(read_timeout_s: float):
+    """uvicorn's h11 protocol whose requests must arrive whole within ``read_timeout_s``."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    body = json.dumps({"error": f"the request did not arrive within {read_timeout_s:g} s"}).encode()
+    too_slow = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        + b"content-length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    received = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+    class ReadTimeout(H11Protocol):
+        timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.timer = self.loop.call_later(read_timeout_s, self.too_slow)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state in received:  # whole: the request's own time limit runs
+                self.stop_timer()
+            elif self.timer is None:  # the next request on a kept-alive connection began
+                self.timer = self.loop.call_later(read_timeout_s, self.too_slow)
+
+        def connection_lost(self, exc):
+            self.stop_timer()
+            super().connection_lost(exc)
+
+        def stop_timer(self):
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+
+        def too_slow(self):
+            self.timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+                self.transport.write(too_slow)
+            self.transport.close()
+
+    return ReadTimeout
 
 
 async def _answer(batcher, req, max_chars: int, max_work: int, timeout_s: float, error):

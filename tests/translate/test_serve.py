@@ -3,12 +3,14 @@ real HTTP client: translations equal `Translator.translate`, attention on reques
 answered with JSON errors (400, 413, 422) and the server still serving, concurrent requests all
 right. Needs the ``serve`` extra (FastAPI, uvicorn, httpx)."""
 
+import contextlib
 import json
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,13 +61,21 @@ def _serve(model_dir, port) -> list:
     ]
 
 
-@pytest.fixture(scope="module")
-def server(model):
+@contextlib.contextmanager
+def running_server(model_dir, *extra, host=None):
+    """The real server process on a free port (of ``--host host`` if given), answering /health:
+    ``(url, stderr)``, where ``stderr()`` is what it wrote there so far (a file, not a pipe that
+    could fill and stall it)."""
     port = _free_port()
-    proc = subprocess.Popen(
-        _serve(model[1], port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
+    errors = tempfile.TemporaryFile(mode="w+")
+    argv = [*_serve(model_dir, port), *(["--host", host] if host else []), *extra]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+
+    def stderr() -> str:
+        errors.seek(0)
+        return errors.read()
+
+    url = f"http://{host or '127.0.0.1'}:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -74,13 +84,22 @@ def server(model):
         except httpx.TransportError:
             time.sleep(0.2)
         if proc.poll() is not None:
-            pytest.fail(f"the server exited: {proc.stderr.read()}")
+            pytest.fail(f"the server exited: {stderr()}")
     else:
         proc.kill()
         pytest.fail("the server did not answer /health within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield url, stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        errors.close()
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    with running_server(model[1]) as (url, _):
+        yield url
 
 
 def test_translations_equal_the_translator(server, model):
