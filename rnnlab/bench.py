@@ -390,17 +390,21 @@ def add_parser(sub):
         help="time the GEMM libraries again on this machine, cache the choice and print the table first",
     )
     p.add_argument(
-        "--json", metavar="FILE", type=cliargs.output_file(".json"), help="also write the results as JSON"
+        "--report",
+        "--json",
+        metavar="FILE.json",
+        type=cliargs.output_file(".json"),
+        help="also write the results as JSON here (- : standard output, the table then goes to stderr)",
     )
     p.set_defaults(func=_cli)
     return p
 
 
 def _cli(args):
-    if args.json:
+    if args.report:
         from rnnlab.io import check_output_path
 
-        check_output_path(args.json, ".json", "--json")  # before the run, not after it
+        check_output_path(args.report, ".json", "--report")  # before the run, not after it
     if args.tune:
         from rnnlab import bench_limits
 
@@ -432,9 +436,9 @@ def _cli(args):
         peak=env["peak_sgemm"]["gflops"],
         stream=not args.no_stream,
     )
-    if args.json:
+    if args.report:
         from rnnlab.io import write_report
 
-        write_report(args.json, {"environment": env, "results": rows})
-        print(f"results written to {args.json}")
+        write_report(args.report, {"environment": env, "results": rows})
+        print(f"results written to {args.report}")
     return 0

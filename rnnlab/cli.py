@@ -5,19 +5,32 @@ Each application owns its sub-command in ``<app>/cli.py`` with ``add_parser(subp
 can fix (bad file, bad option) are raised as ``rnnlab.errors.UserError`` and printed as one line;
 so are a failed allocation and a failed write (exit 2), so no input ends in a traceback
 (docs/RELIABILITY.md).
+
+The conventions every command shares are kept here: ``--version``; ``--quiet`` (added where a
+command has none); a warning is one line ``rnnlab CMD: warning: ...`` on stderr, and the
+libraries' own (numpy's overflow, deprecations) are not shown (``python -W`` still shows them);
+``--report -`` writes the JSON report to stdout and everything else to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
 
-from rnnlab import cliargs, distributed
+from rnnlab import __version__, cliargs, distributed
 from rnnlab.errors import UserError
+from rnnlab.io import STDOUT, report_to_stdout
+
+QUIET_HELP = "no progress bars, prompts or warnings on standard error"
+# the libraries' warnings about their own state or future, not the user's input: never shown
+HIDDEN = (RuntimeWarning, DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cliargs.Parser(prog="rnnlab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{forecast,translate,experiment,bench}")
     sub.required = True
     from rnnlab import bench
@@ -29,7 +42,50 @@ def build_parser() -> argparse.ArgumentParser:
     translate_cli.add_parser(sub)
     experiments_cli.add_parser(sub)
     bench.add_parser(sub)
+    for p in _commands(parser):
+        if "--quiet" not in p._option_string_actions:
+            p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     return parser
+
+
+def _commands(parser):
+    """The parsers that run something (those that set ``func``), sub-commands included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if sub.get_default("func") is not None:
+                    yield sub
+                yield from _commands(sub)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(command: str, quiet: bool):
+    """A warning is one line ``rnnlab CMD: warning: ...`` (each once; none with --quiet); the
+    ``HIDDEN`` kinds are dropped. ``python -W`` / ``PYTHONWARNINGS`` (a developer's) win."""
+    if sys.warnoptions:
+        yield
+        return
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if not quiet and text not in seen:
+            seen.add(text)
+            print(f"rnnlab {command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        for kind in HIDDEN:
+            warnings.simplefilter("ignore", kind)
+        warnings.showwarning = show
+        yield
+
+
+def _run(args) -> int:
+    quiet = bool(getattr(args, "quiet", False))
+    report = getattr(args, "report", None) == STDOUT
+    with _warnings_as_lines(args.command, quiet), report_to_stdout() if report else contextlib.nullcontext():
+        return int(args.func(args) or 0)
 
 
 def main(argv=None) -> int:
@@ -43,7 +99,7 @@ def main(argv=None) -> int:
             distributed.check_same_arguments(
                 sys.argv[1:] if argv is None else list(argv), f"rnnlab {args.command}"
             )
-            return int(args.func(args) or 0)
+            return _run(args)
     except UserError as e:
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2

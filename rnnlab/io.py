@@ -14,7 +14,8 @@
     check_target_dir              refuse a non-empty directory without our format marker (no --overwrite)
     read_json_object / check_schema / check_finite
                                   reading back: JSON objects only, typed keys, finite tensors
-    write_report                  a report as strict JSON, non-finite numbers as null + reason
+    write_report                  a report as strict JSON, non-finite numbers as null + reason;
+                                  the path ``-``: standard output (``report_to_stdout``)
 
 Temporary names are unique per call (``tempfile.mkstemp``/``mkdtemp``), so two runs writing
 the same target never collide; files and folders get the usual modes (0666/0777 less the umask).
@@ -30,7 +31,9 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +136,10 @@ def can_write_into(folder) -> bool:
 
 
 def output_file_problem(path, suffix: str) -> str | None:
-    """Why an output file could not be written at ``path`` (None: it can)."""
+    """Why an output file could not be written at ``path`` (None: it can; ``-``, standard output,
+    always can for a JSON report)."""
+    if path == STDOUT and suffix == ".json":
+        return None
     path = os.path.abspath(str(path))
     folder = os.path.dirname(path)
     if not path.lower().endswith(suffix):
@@ -152,7 +158,7 @@ def check_output_path(path, suffix: str, option: str) -> str:
     problem = output_file_problem(path, suffix)
     if problem:
         raise UserError(f"{option}: {problem}")
-    return os.path.abspath(str(path))
+    return path if path == STDOUT else os.path.abspath(str(path))
 
 
 # ----------------------------------------------------------------------------- directories
@@ -392,11 +398,33 @@ def json_safe(obj, path="", nulls=None):
     return obj
 
 
+STDOUT = "-"  # the report path that means standard output
+_report_streams: list = []  # where a "-" report goes while report_to_stdout() is active
+
+
+@contextmanager
+def report_to_stdout():
+    """Inside: ``write_report("-", ...)`` writes to the standard output of the moment of entry,
+    and everything else printed goes to standard error, so that the JSON is all stdout holds."""
+    _report_streams.append(sys.stdout)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _report_streams.pop()
+
+
 def write_report(path, obj, indent=2) -> str:
     """A report as strict JSON: a value that is not a finite number is written as null, and
-    the report's ``"nulls"`` says which and why."""
+    the report's ``"nulls"`` says which and why. ``path`` ``-``: standard output."""
     nulls: dict = {}
     safe = json_safe(obj, nulls=nulls)
     if nulls and isinstance(safe, dict):
         safe["nulls"] = nulls
-    return write_json(path, safe, indent=indent)
+    if path != STDOUT:
+        return write_json(path, safe, indent=indent)
+    out = _report_streams[-1] if _report_streams else sys.stdout
+    text = json.dumps(safe, indent=indent, ensure_ascii=False, default=_json_default, allow_nan=False)
+    out.write(text + "\n")
+    out.flush()
+    return path

@@ -19,7 +19,7 @@ from rnnlab.errors import UserError
 from rnnlab.experiments import plots, probes
 from rnnlab.experiments.models import CELLS
 from rnnlab.experiments.train import run_adding, run_copy
-from rnnlab.io import write_report
+from rnnlab.io import STDOUT, write_report
 
 CELL_CHOICES = (*CELLS, "all")
 
@@ -134,7 +134,7 @@ def _output_arguments(p):
         "--report",
         metavar="FILE.json",
         type=cliargs.output_file(".json"),
-        help="write the results as JSON here",
+        help="write the results as JSON here (- : standard output; the rest then goes to stderr)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -184,8 +184,8 @@ def add_parser(subparsers):
 
 
 def _check_out(path, ext):
-    if path is None:
-        return None
+    if path is None or (path == STDOUT and ext == ".json"):  # --report -: standard output
+        return path
     if not path.lower().endswith(ext):
         raise UserError(f"output file {path!r} must end with {ext}")
     folder = os.path.dirname(os.path.abspath(path))

@@ -336,7 +336,7 @@ def add_output_args(o) -> None:
         metavar="FILE.json",
         type=cliargs.output_file(".json"),
         default=None,
-        help="write the full report as JSON",
+        help="write the full report as JSON (- : standard output; the rest then goes to stderr)",
     )
     o.add_argument(
         "--plot",

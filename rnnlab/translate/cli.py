@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from rnnlab import cliargs, distributed
@@ -84,7 +83,7 @@ def _add_eval_parser(sub):
         "--report",
         metavar="FILE.json",
         type=cliargs.output_file(".json"),
-        help="write the scores and samples here",
+        help="write the scores and samples here (- : standard output; the rest then goes to stderr)",
     )
     e.set_defaults(func=cmd_eval)
 
@@ -142,10 +141,6 @@ def _add_run_parser(sub):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _warn_one_line(message, category, filename, lineno, file=None, line=None):
-    print(f"rnnlab translate: warning: {message}", file=sys.stderr)
-
-
 def _threads(n):
     """rnnlab's own threads (output layer, softmax, Adam; default: the CPUs, at most 4) and
     BLAS held at one thread: the big GEMMs are split by rnnlab, and threaded BLAS on the many
@@ -185,7 +180,6 @@ def _load(model_dir):
 def cmd_train(args):
     from rnnlab.translate import Translator
 
-    warnings.showwarning = _warn_one_line
     cfg = resolve(args)
     threads = _threads(cfg["threads"])
     out = Path(args.out)
@@ -286,7 +280,6 @@ def _eval_pairs(tr, model_dir, args):
 
 
 def cmd_eval(args):
-    warnings.showwarning = _warn_one_line
     tr = _load(args.model)
     pairs, name = _eval_pairs(tr, args.model[0], args)
     res = tr.evaluate(
@@ -315,7 +308,6 @@ def cmd_eval(args):
 def cmd_run(args):
     from rnnlab.translate import run_output
 
-    warnings.showwarning = _warn_one_line
     run_output.check(args)
     texts = list(args.text)
     if texts and not any(t.strip() for t in texts):
