@@ -22,6 +22,7 @@ import warnings
 from rnnlab import __version__, cliargs, distributed
 from rnnlab.errors import UserError
 from rnnlab.io import STDOUT, report_to_stdout
+from rnnlab.nn import runtime
 
 QUIET_HELP = "no progress bars, prompts or warnings on standard error"
 # the libraries' warnings about their own state or future, not the user's input: never shown
@@ -82,9 +83,15 @@ def _warnings_as_lines(command: str, quiet: bool):
 
 
 def _run(args) -> int:
+    threads = getattr(args, "threads", None)  # every training command's --threads: the engine's
     quiet = bool(getattr(args, "quiet", False))
     report = getattr(args, "report", None) == STDOUT
-    with _warnings_as_lines(args.command, quiet), report_to_stdout() if report else contextlib.nullcontext():
+    with contextlib.ExitStack() as stack:
+        if threads is not None:  # (translate train then holds BLAS at one and sizes its own pool)
+            stack.enter_context(runtime.override(threads=threads))
+        stack.enter_context(_warnings_as_lines(args.command, quiet))
+        if report:
+            stack.enter_context(report_to_stdout())
         return int(args.func(args) or 0)
 
 
@@ -92,8 +99,6 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        from rnnlab.nn import runtime
-
         runtime.settings()  # a bad RNNLAB_* value: one line before any work (--help has run already)
         with distributed.abort_on_error(f"rnnlab {args.command}", code=2):  # MPI: one failing rank ends all
             distributed.check_same_arguments(

@@ -115,6 +115,17 @@ def _training_arguments(p, lr):
         default=0,
         help="seed for weights, training batches and test batch (default: 0)",
     )
+    p.add_argument(
+        "--time-budget",
+        type=cliargs.positive_float,
+        metavar="MINUTES",
+        help="stop each cell's training after this many minutes, short of --steps (default: no limit)",
+    )
+    p.add_argument(
+        "--threads",
+        type=cliargs.bounded_int(256),
+        help="threads of the engine's GEMMs and row blocks (default: RNNLAB_NUM_THREADS or the libraries')",
+    )
 
 
 def _output_arguments(p):
@@ -216,6 +227,7 @@ def _run(args):
         test_size=args.test_size,
         seed=args.seed,
         progress=not args.quiet,
+        time_budget=args.time_budget,
     )
     t0 = time.perf_counter()
     if args.experiment == "adding":

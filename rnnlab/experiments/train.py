@@ -89,10 +89,11 @@ def learning_rates(lr, cells):
     return {c: _check("lr", lr, 1e-12, float) for c in cells}
 
 
-def _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells):
+def _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells, time_budget=None):
     rates = learning_rates(lr, cells)
     return {
         "steps": _check("steps", steps, 1),
+        "time_budget": None if time_budget is None else _check("time_budget", time_budget, 1e-9, float),
         "hidden_size": _check("hidden_size", hidden_size, 1),
         "batch_size": _check("batch_size", batch_size, 1),
         "lr": rates[cells[0]] if len(set(rates.values())) == 1 else rates,
@@ -111,7 +112,10 @@ def _lr(cfg, cell):
 
 
 def _fit(model, batches, loss_fn, score, test, cfg, desc, progress):
-    """Train ``model`` for cfg["steps"] Adam steps; return history [[step, score], ...]."""
+    """Train ``model`` for cfg["steps"] Adam steps, or until cfg["time_budget"] minutes have
+    passed (then it is scored at the step it stopped); return history [[step, score], ...]."""
+    budget = cfg.get("time_budget")
+    deadline = None if budget is None else time.perf_counter() + 60.0 * budget
     opt = optim.Adam([model], lr=_lr(cfg, model.cell))
     x_test, y_test = test
     history = [[0, score(model, x_test, y_test)]]
@@ -130,9 +134,12 @@ def _fit(model, batches, loss_fn, score, test, cfg, desc, progress):
         model.backward(loss_fn.backward())
         optim.clip_grad_norm([model], cfg["clip"])
         opt.step()
-        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+        out_of_time = deadline is not None and time.perf_counter() > deadline
+        if step % cfg["eval_every"] == 0 or step == cfg["steps"] or out_of_time:
             history.append([step, score(model, x_test, y_test)])
             bar.set_postfix_str(f"test={history[-1][1]:.4f}")
+        if out_of_time:
+            break
     bar.close()
     return history
 
@@ -162,17 +169,19 @@ def run_adding(
     test_size=500,
     seed=0,
     progress=True,
+    time_budget=None,
 ):
     """Train each cell on the adding problem with sequences of ``length`` steps.
 
     Returns an ``Experiment`` whose runs hold ``test_mse`` (final), ``history``
     ``[[step, test_mse], ...]``, ``lr``, ``wall_time_s``; the config holds the constant-1
     baseline (exact 1/6 and as measured on the test batch). ``lr`` is one Adam rate for every
-    cell or a dict ``{"default": 1e-2, "rnn": 1e-3}`` (see ``learning_rates``).
+    cell or a dict ``{"default": 1e-2, "rnn": 1e-3}`` (see ``learning_rates``). ``time_budget``:
+    minutes each cell may train before it stops short of ``steps`` (None: no limit).
     """
     cells = check_cells(cells)
     length = _check("length", length, 2)
-    cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells)
+    cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells, time_budget)
     test = adding_problem(cfg["test_size"], length, np.random.default_rng([cfg["seed"], 1]))
     config = {
         "task": "adding",
@@ -221,6 +230,7 @@ def run_copy(
     n_symbols=8,
     n_recall=5,
     progress=True,
+    time_budget=None,
 ):
     """Train each cell on the copy task: remember ``n_recall`` symbols across ``length`` blanks.
 
@@ -231,7 +241,7 @@ def run_copy(
     cells = check_cells(cells)
     length = _check("length", length, 0)
     n_symbols, n_recall = _check("n_symbols", n_symbols, 2), _check("n_recall", n_recall, 1)
-    cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells)
+    cfg = _settings(steps, hidden_size, batch_size, lr, clip, eval_every, test_size, seed, cells, time_budget)
 
     def draw(n, rng):
         return copy_problem(n, length, rng, n_symbols=n_symbols, n_recall=n_recall)

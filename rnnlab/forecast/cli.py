@@ -37,7 +37,7 @@ EPILOG = """examples:
   rnnlab forecast                                   the default run on the bundled Bitcoin prices
   rnnlab forecast --preset book                     the chapter's recipe, correctly ordered
   rnnlab forecast --horizon 7 --strategy direct --backtest 4
-  rnnlab forecast --csv prices.csv --column Price --save model/
+  rnnlab forecast --csv prices.csv --column Price --out model/
   rnnlab forecast predict --model model/ --steps 5
 """
 

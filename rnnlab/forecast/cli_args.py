@@ -327,10 +327,15 @@ def add_training_args(t) -> None:
     t.add_argument(
         "--seed", type=cliargs.nonnegative_int, default=None, help=f"random seed (default {d['seed']})"
     )
+    t.add_argument(
+        "--threads",
+        type=cliargs.bounded_int(256),
+        help="threads of the engine's GEMMs and row blocks (default: RNNLAB_NUM_THREADS or the libraries')",
+    )
 
 
 def add_output_args(o) -> None:
-    """--report, --plot, --no-plot, --save, --quiet."""
+    """--report, --plot, --no-plot, --out (--save), --quiet."""
     o.add_argument(
         "--report",
         metavar="FILE.json",
@@ -347,11 +352,13 @@ def add_output_args(o) -> None:
     )
     o.add_argument("--no-plot", action="store_true", help="do not write a plot")
     o.add_argument(
+        "--out",
         "--save",
+        dest="save",
         metavar="DIR",
         type=cliargs.output_dir,
         default=None,
-        help="save the trained model (safetensors + JSON) in DIR",
+        help="save the trained model (safetensors + JSON) in DIR (--save: the same)",
     )
     o.add_argument(
         "--overwrite",

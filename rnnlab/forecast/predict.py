@@ -26,10 +26,10 @@ def add_predict_parser(p) -> None:
     q = sub.add_parser(
         "predict",
         help="forecast the next points with a saved model",
-        description="Load a model saved with `rnnlab forecast --save DIR` and forecast "
+        description="Load a model saved with `rnnlab forecast --out DIR` and forecast "
         "the next K points after the end of a series.",
     )
-    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
+    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --out (--save)")
     q.add_argument(
         "--csv",
         metavar="PATH",
@@ -252,11 +252,11 @@ def add_export_parser(sub) -> None:
     q = sub.add_parser(
         "export",
         help="write a saved forecaster as one ONNX graph (levels in, levels out)",
-        description="Write a model saved with `rnnlab forecast --save DIR` as one ONNX graph: "
+        description="Write a model saved with `rnnlab forecast --out DIR` as one ONNX graph: "
         "input `history` (M, window + lag) float64 levels, output `forecast` (M, steps) float64 "
         "levels, the same numbers as `rnnlab forecast predict`.",
     )
-    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --save")
+    q.add_argument("--model", metavar="DIR", required=True, help="directory written by --out (--save)")
     q.add_argument("--out", metavar="FILE.onnx", required=True, type=cliargs.output_file(".onnx"))
     q.add_argument("--overwrite", action="store_true", help="replace FILE.onnx if it exists")
     q.add_argument(

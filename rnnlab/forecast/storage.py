@@ -84,7 +84,7 @@ def save_dir(directory, fill, overwrite: bool = False) -> str:
 def check_save_dir(directory, overwrite: bool = False) -> str:
     """Refuse (``UserError``) a target that is a file, or a non-empty directory that is not a
     forecast model, unless ``overwrite``; returns the absolute path."""
-    return check_target_dir(directory, is_forecast_model, "--save", "forecast model", overwrite)
+    return check_target_dir(directory, is_forecast_model, "--out", "forecast model", overwrite)
 
 
 def write_model_dir(f: Forecaster, directory, overwrite: bool = False) -> str:
@@ -147,7 +147,7 @@ def read_model_dir(cls: type[Forecaster], directory) -> Forecaster:
     if not (os.path.isfile(cfg_path) and os.path.isfile(w_path)):
         raise UserError(
             f"{directory} is not an rnnlab forecast model directory "
-            f"(it needs {CONFIG_FILE} and {WEIGHTS_FILE}; make one with --save)"
+            f"(it needs {CONFIG_FILE} and {WEIGHTS_FILE}; make one with rnnlab forecast --out)"
         )
     try:
         cfg = read_json_object(cfg_path)
