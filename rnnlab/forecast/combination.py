@@ -235,8 +235,12 @@ class Combination(Forecasts):
                 f"{directory} is not a valid rnnlab forecast model: its members' targets differ from "
                 "config.json's"
             )
+        try:  # the covariate names, checked as a member's are (a null list was a TypeError later)
+            spec = St._covariate_spec(cfg["covariate_spec"], members[0].n_past_, members[0].n_future_)
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{directory} is not a valid rnnlab forecast model: {e}") from None
         out = cls(members, scores)
-        out.series_info_, out.covariate_spec_ = series, cfg["covariate_spec"]
+        out.series_info_, out.covariate_spec_ = series, spec
         return out
 
 
