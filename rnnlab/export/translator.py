@@ -180,17 +180,16 @@ def build_decoder_step(model):
 
 def export_translator(translator, directory) -> list:
     """Write ``encoder.onnx``, ``decoder_step.onnx`` and ``translator.json`` into ``directory``
-    (made if missing; each file atomically); returns their paths."""
-    from rnnlab.io import write_json
+    as one unit (``rnnlab.io.write_dir``: a kill leaves the old three or the new three, never
+    the encoder of one model beside the decoder of another; other files in it are kept);
+    returns their paths."""
+    from rnnlab.io import write_dir, write_json
     from rnnlab.translate import corpus
     from rnnlab.translate.storage import vocab_meta
 
     translator._check_fitted()
     model = translator.model_
-    os.makedirs(directory, exist_ok=True)
-    paths = [os.path.join(directory, f) for f in FILES]
-    save(build_encoder(model), paths[0])
-    save(build_decoder_step(model), paths[1])
+    encoder, decoder = build_encoder(model), build_decoder_step(model)
     info = {
         "format": "rnnlab-translator-onnx",
         "version": 1,
@@ -205,5 +204,11 @@ def export_translator(translator, directory) -> list:
         "attention": model.score,
         "special": {"pad": 0, "unk": 1, "sos": 2, "eos": 3},
     }
-    write_json(paths[2], info)
-    return paths
+
+    def fill(tmp):
+        save(encoder, os.path.join(tmp, FILES[0]))
+        save(decoder, os.path.join(tmp, FILES[1]))
+        write_json(os.path.join(tmp, FILES[2]), info)
+
+    write_dir(directory, fill, owned=FILES)
+    return [os.path.join(directory, f) for f in FILES]
