@@ -35,6 +35,7 @@ def test_every_command_is_reached():
 def test_an_unknown_option_is_named_by_every_command(capsys, path, tail):
     code, _, err = run_cli([*path, *tail], capsys)
     one_line(code, err, f"rnnlab {' '.join(path)}: error: unknown option --no-such-option")
+    assert err.rstrip().endswith(f"(see rnnlab {' '.join(path)} --help)"), err  # that command's help
     assert "invalid choice" not in err
 
 
