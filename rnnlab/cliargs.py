@@ -116,6 +116,16 @@ hidden_size = bounded_int(MAX_HIDDEN)
 layers = bounded_int(MAX_LAYERS)
 
 
+def add_threads(group) -> None:
+    """``--threads N`` of a training command: the engine's threads while it runs (``rnnlab.cli``
+    applies it; ``translate train`` has its own, which also sizes its pool)."""
+    group.add_argument(
+        "--threads",
+        type=bounded_int(256),
+        help="threads of the engine's GEMMs and row blocks (default: RNNLAB_NUM_THREADS or the libraries')",
+    )
+
+
 def output_file(suffix: str):
     """A path where a ``suffix`` file can be written now (its folder exists and is writable)."""
 

@@ -121,11 +121,7 @@ def _training_arguments(p, lr):
         metavar="MINUTES",
         help="stop each cell's training after this many minutes, short of --steps (default: no limit)",
     )
-    p.add_argument(
-        "--threads",
-        type=cliargs.bounded_int(256),
-        help="threads of the engine's GEMMs and row blocks (default: RNNLAB_NUM_THREADS or the libraries')",
-    )
+    cliargs.add_threads(p)
 
 
 def _output_arguments(p):

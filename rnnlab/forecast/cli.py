@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from rnnlab import distributed
+from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import cli_args as A
@@ -58,7 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     A.add_model_args(m)
     A.add_network_args(m)
     A.add_distribution_args(p.add_argument_group("uncertainty"))
-    A.add_training_args(p.add_argument_group("training"))
+    training = p.add_argument_group("training")
+    A.add_training_args(training)
+    cliargs.add_threads(training)
     A.add_output_args(p.add_argument_group("outputs"))
     A.add_future_args(p.add_argument_group("the future (after the backtest)"))
     p.set_defaults(func=run_forecast)

@@ -327,11 +327,6 @@ def add_training_args(t) -> None:
     t.add_argument(
         "--seed", type=cliargs.nonnegative_int, default=None, help=f"random seed (default {d['seed']})"
     )
-    t.add_argument(
-        "--threads",
-        type=cliargs.bounded_int(256),
-        help="threads of the engine's GEMMs and row blocks (default: RNNLAB_NUM_THREADS or the libraries')",
-    )
 
 
 def add_output_args(o) -> None:
