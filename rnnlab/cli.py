@@ -7,7 +7,8 @@ so are a failed allocation and a failed write (exit 2), so no input ends in a tr
 (docs/RELIABILITY.md).
 
 The conventions every command shares are kept here: ``--version``; ``--quiet`` (added where a
-command has none); a warning is one line ``rnnlab CMD: warning: ...`` on stderr, and the
+command has none: no progress or chatter on stderr); a warning is one line ``rnnlab CMD: warning:
+...`` on stderr, even with ``--quiet`` (it is about the user's input or the run), and the
 libraries' own (numpy's overflow, deprecations) are not shown (``python -W`` still shows them);
 ``--report -`` writes the JSON report to stdout and everything else to stderr.
 """
@@ -24,7 +25,7 @@ from rnnlab.errors import UserError
 from rnnlab.io import STDOUT, report_to_stdout
 from rnnlab.nn import runtime
 
-QUIET_HELP = "no progress bars, prompts or warnings on standard error"
+QUIET_HELP = "no progress bars or status lines on standard error (warnings and errors still show)"
 # the libraries' warnings about their own state or future, not the user's input: never shown
 HIDDEN = (RuntimeWarning, DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning)
 
@@ -60,9 +61,9 @@ def _commands(parser):
 
 
 @contextlib.contextmanager
-def _warnings_as_lines(command: str, quiet: bool):
-    """A warning is one line ``rnnlab CMD: warning: ...`` (each once; none with --quiet); the
-    ``HIDDEN`` kinds are dropped. ``python -W`` / ``PYTHONWARNINGS`` (a developer's) win."""
+def _warnings_as_lines(command: str):
+    """A warning is one line ``rnnlab CMD: warning: ...``, each once; the ``HIDDEN`` kinds are
+    dropped. ``python -W`` / ``PYTHONWARNINGS`` (a developer's choice) win."""
     if sys.warnoptions:
         yield
         return
@@ -70,7 +71,7 @@ def _warnings_as_lines(command: str, quiet: bool):
 
     def show(message, category, filename, lineno, file=None, line=None):
         text = " ".join(str(message).split())
-        if not quiet and text not in seen:
+        if text not in seen:
             seen.add(text)
             print(f"rnnlab {command}: warning: {text}", file=sys.stderr)
 
@@ -84,12 +85,11 @@ def _warnings_as_lines(command: str, quiet: bool):
 
 def _run(args) -> int:
     threads = getattr(args, "threads", None)  # every training command's --threads: the engine's
-    quiet = bool(getattr(args, "quiet", False))
     report = getattr(args, "report", None) == STDOUT
     with contextlib.ExitStack() as stack:
         if threads is not None:  # (translate train then holds BLAS at one and sizes its own pool)
             stack.enter_context(runtime.override(threads=threads))
-        stack.enter_context(_warnings_as_lines(args.command, quiet))
+        stack.enter_context(_warnings_as_lines(args.command))
         if report:
             stack.enter_context(report_to_stdout())
         return int(args.func(args) or 0)

@@ -143,7 +143,7 @@ def _output_arguments(p):
         type=cliargs.output_file(".json"),
         help="write the results as JSON here (- : standard output; the rest then goes to stderr)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_parser(subparsers):

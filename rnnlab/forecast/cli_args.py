@@ -360,7 +360,7 @@ def add_output_args(o) -> None:
         action="store_true",
         help="let --save replace a directory that holds something other than a forecast model",
     )
-    o.add_argument("--quiet", action="store_true", help="no progress bar and no warnings")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_future_args(o) -> None:

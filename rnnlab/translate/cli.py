@@ -134,7 +134,7 @@ def _add_run_parser(sub):
         default=256,
         help="lines of standard input translated together (default 256)",
     )
-    r.add_argument("--quiet", action="store_true", help="no prompt, closing speed line or warnings on stderr")
+    r.add_argument("--quiet", action="store_true", help="no prompt and no closing speed line on stderr")
     r.set_defaults(func=cmd_run)
 
 

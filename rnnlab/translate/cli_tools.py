@@ -115,8 +115,9 @@ def cmd_serve(args):
         queue_size=args.queue,
         timeout_s=args.timeout,
     )
-    url = f"http://{args.host}:{args.port}/"
-    print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    if not args.quiet:  # (rnnlab.cli gives every command --quiet)
+        url = f"http://{args.host}:{args.port}/"
+        print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
     run(app, args.host, args.port, read_timeout_s=args.read_timeout)
     return 0
 

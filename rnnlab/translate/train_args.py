@@ -148,4 +148,4 @@ def add_training_arguments(t):
         "(default: the CPUs, at most 4)",
     )
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bar and no warnings")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
