@@ -38,7 +38,7 @@ def median_ms(fn, reps=41):
 
 def main():
     T, N, I, H = (int(a) for a in sys.argv[1:5]) if len(sys.argv) == 5 else (50, 32, 32, 128)
-    fast = backend.select(rnn.LSTM(1, 1).cell, np.float32)
+    fast = backend.select(rnn.LSTM(1, 1).spec, np.float32)
     if fast is None:
         sys.exit("needs the compiled backend: pip install -e '.[fast]'")
     from rnnlab.nn.backend import kernels, loops

@@ -79,7 +79,7 @@ class RNNCell(_CellBase):
 
     def forward(self, x, h=None):
         x, h, xg, b_hh = self._prepare(x, h)
-        h_new, cache = rnn.rnn_step_forward(xg, h, self.params["weight_hh"].T, b_hh, self.nonlinearity)
+        h_new, cache = rnn.rnn_step_forward(xg, h, self.params["weight_hh"], b_hh, self.nonlinearity)
         self._last = (x, cache)
         return h_new
 
@@ -98,7 +98,7 @@ class LSTMCell(_CellBase):
         h, c = (None, None) if hx is None else hx
         x, h, xg, b_hh = self._prepare(x, h)
         _, c, _, _ = self._prepare(x, c)
-        h_new, c_new, cache = lstm.lstm_step_forward(xg, h, c, self.params["weight_hh"].T, b_hh)
+        h_new, c_new, cache = lstm.lstm_step_forward(xg, h, c, self.params["weight_hh"], b_hh)
         self._last = (x, cache)
         return h_new, c_new
 
@@ -119,7 +119,7 @@ class GRUCell(_CellBase):
 
     def forward(self, x, h=None):
         x, h, xg, b_hh = self._prepare(x, h)
-        h_new, cache = gru.gru_step_forward(xg, h, self.params["weight_hh"].T, b_hh, self.reset_after)
+        h_new, cache = gru.gru_step_forward(xg, h, self.params["weight_hh"], b_hh, self.reset_after)
         self._last = (x, cache)
         return h_new
 

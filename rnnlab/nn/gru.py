@@ -48,82 +48,51 @@ class GRUStepCache(NamedTuple):
     hn: np.ndarray  # (N, H) reset_after: W_n h + b_hn;  reset_before: r * h_{t-1}
 
 
-def gru_step_forward(xg, h_prev, W_T, b_hh, reset_after=True, *, gates=None, hn=None, h=None, hg=None):
-    """One GRU step. xg: (N, 3H) = U x_t + b_ih; W_T: (H, 3H) = ``W.T`` (contiguous is faster).
-
-    Returns ``h (N, H), cache``.
-    """
+def gru_step_forward(xg, h_prev, W, b_hh, reset_after=True):
+    """One GRU step. ``xg (N, 3H) = U x_t + b_ih`` (the time loop computes it for all steps at
+    once); ``W (3H, H)``, ``b_hh (3H,)``. Returns ``h (N, H), cache``."""
     H = h_prev.shape[1]
-    if gates is None:
-        gates = np.empty_like(xg)
-    if hn is None:
-        hn = np.empty_like(h_prev)
-    rz = gates[:, : 2 * H]
     if reset_after:
-        hg = np.matmul(h_prev, W_T, out=hg)  # (N, 3H)  hg = W h + b_hh
-        hg += b_hh
-        np.add(xg[:, : 2 * H], hg[:, : 2 * H], out=rz)
-        sigmoid(rz, out=rz)  # r, z = sigma(xg + hg)
-        r, z = gates[:, :H], gates[:, H : 2 * H]
-        hn[...] = hg[:, 2 * H :]  # keep W_n h + b_hn for backward
-        n = np.multiply(r, hn, out=gates[:, 2 * H :])  # r * (W_n h + b_hn)
+        hg = h_prev @ W.T + b_hh  # (N, 3H)  hg = W h_{t-1} + b_hh
+        r = sigmoid(xg[:, :H] + hg[:, :H])  # (N, H)  r = sigma(xg_r + hg_r)
+        z = sigmoid(xg[:, H : 2 * H] + hg[:, H : 2 * H])  # z = sigma(xg_z + hg_z)
+        hn = hg[:, 2 * H :]  # W_n h_{t-1} + b_hn, kept for backward
+        n = np.tanh(xg[:, 2 * H :] + r * hn)  # n = tanh(xg_n + r * hg_n)
     else:
-        np.matmul(h_prev, W_T[:, : 2 * H], out=rz)  # (N, 2H)  W_rz h
-        rz += xg[:, : 2 * H]
-        rz += b_hh[: 2 * H]
-        sigmoid(rz, out=rz)
-        r, z = gates[:, :H], gates[:, H : 2 * H]
-        np.multiply(r, h_prev, out=hn)  # r * h_{t-1}
-        n = np.matmul(hn, W_T[:, 2 * H :], out=gates[:, 2 * H :])  # W_n (r * h)
-        n += b_hh[2 * H :]
-    n += xg[:, 2 * H :]
-    np.tanh(n, out=n)  # n = tanh(...)
-    # h = (1 - z) n + z h_prev = n + z (h_prev - n)
-    h = np.subtract(h_prev, n, out=h)
-    h *= z
-    h += n
+        hg = h_prev @ W[: 2 * H].T + b_hh[: 2 * H]  # (N, 2H)  W_rz h_{t-1} + b_rz
+        r = sigmoid(xg[:, :H] + hg[:, :H])  # r = sigma(xg_r + W_r h_{t-1} + b_hr)
+        z = sigmoid(xg[:, H : 2 * H] + hg[:, H:])  # z = sigma(xg_z + W_z h_{t-1} + b_hz)
+        hn = r * h_prev  # r * h_{t-1}, kept for backward
+        n = np.tanh(xg[:, 2 * H :] + hn @ W[2 * H :].T + b_hh[2 * H :])  # c = tanh(xg_n + W_n (r h) + b_hn)
+    h = (1 - z) * n + z * h_prev  # (N, H)  h_t = (1 - z) * n + z * h_{t-1}
+    gates = np.concatenate([r, z, n], axis=1)  # (N, 3H) kept for backward
     return h, GRUStepCache(h_prev, gates, hn)
 
 
-def gru_step_backward(dh, cache: GRUStepCache, W, reset_after=True, *, dxg=None, dhg=None):
+def gru_step_backward(dh, cache: GRUStepCache, W, reset_after=True):
     """Invert one step. Returns ``dxg (N, 3H), dhg (N, 3H), dh_prev (N, H)``.
 
     ``dxg`` is the gradient of ``U x + b_ih``; ``dhg`` is what multiplies the operand of
     ``W`` (``h_{t-1}``, or ``r * h_{t-1}`` for the n block when reset_after=False).
     """
     H = dh.shape[1]
-    g = cache.gates
+    g, h_prev = cache.gates, cache.h_prev
     r, z, n = g[:, :H], g[:, H : 2 * H], g[:, 2 * H :]
-    if dxg is None:
-        dxg = np.empty_like(g)
-    da_r, da_z, da_n = dxg[:, :H], dxg[:, H : 2 * H], dxg[:, 2 * H :]
-    # h = n + z (h_prev - n):  dz = dh (h_prev - n),  dn = dh (1 - z)
-    np.subtract(cache.h_prev, n, out=da_z)
-    da_z *= dh
-    da_z *= z
-    da_z *= 1.0 - z  # da_z = dz z (1 - z)
-    np.multiply(n, n, out=da_n)
-    np.subtract(1.0, da_n, out=da_n)
-    da_n *= dh
-    da_n *= 1.0 - z  # da_n = dh (1 - z)(1 - n^2)
-    dh_prev = dh * z  # direct path h_prev -> h
+    dn = dh * (1 - z)  # h = (1 - z) * n + z * h_prev
+    dz = dh * (h_prev - n)
+    dh_prev = dh * z  #   the direct path h_prev -> h
+    da_n = dn * (1 - n**2)  # n = tanh(a_n)
+    da_z = dz * z * (1 - z)  # z = sigma(a_z)
     if reset_after:
-        if dhg is None:
-            dhg = np.empty_like(g)
-        # n = tanh(xg_n + r * hn):  dr = da_n * hn,  d(hn) = da_n * r
-        np.multiply(da_n, cache.hn, out=da_r)
-        da_r *= r
-        da_r *= 1.0 - r  # da_r = dr r (1 - r)
-        dhg[:, : 2 * H] = dxg[:, : 2 * H]
-        np.multiply(da_n, r, out=dhg[:, 2 * H :])
-        dh_prev += dhg @ W  # W^T dhg
+        dr = da_n * cache.hn  # a_n = xg_n + r * hn
+        da_r = dr * r * (1 - r)  # r = sigma(a_r)
+        dxg = np.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H)
+        dhg = np.concatenate([da_r, da_z, r * da_n], axis=1)  # (N, 3H)  d(W h + b_hh)
+        dh_prev = dh_prev + dhg @ W  # hg = W h_{t-1} + b_hh
     else:
-        dhg = dxg  # b_hn is additive: same gradient
-        drh = da_n @ W[2 * H :]  # d(r h) = W_n^T da_c
-        np.multiply(drh, cache.h_prev, out=da_r)
-        da_r *= r
-        da_r *= 1.0 - r  # da_r = d(rh) h r (1 - r)
-        drh *= r
-        dh_prev += drh  # d(rh) * r
-        dh_prev += dxg[:, : 2 * H] @ W[: 2 * H]  # W_rz^T [da_r, da_z]
+        drh = da_n @ W[2 * H :]  # (N, H)  a_n = xg_n + W_n (r h_{t-1}) + b_hn
+        da_r = drh * h_prev * r * (1 - r)  # r h_{t-1}, r = sigma(a_r)
+        dxg = np.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H)
+        dhg = dxg  # b_hh is additive: the same gradient
+        dh_prev = dh_prev + drh * r + dxg[:, : 2 * H] @ W[: 2 * H]  # r h_{t-1} and W_rz h_{t-1}
     return dxg, dhg, dh_prev

@@ -2,9 +2,10 @@
 
 A layer owns its parameters (PyTorch's names and layouts), checks shapes, applies dropout
 between layers and reverses the input for the backward direction; the time loop of each layer
-and direction is ``recurrent.direction_forward`` / ``direction_backward``, whatever backend
-runs it. ``step`` / ``step_backward`` (``stepping.py``) advance a unidirectional stack one time
-step at a time, for decoders and online inference.
+and direction is a typed job (``direction.ForwardJob`` / ``BackwardJob``) that
+``recurrent.forward`` / ``recurrent.backward`` run, whatever backend runs them. ``step`` /
+``step_backward`` (``stepping.py``) advance a unidirectional stack one time step at a time, for
+decoders and online inference.
 Shapes: T time, N batch, I input, H hidden, D directions (1 or 2), L layers.
 """
 
@@ -12,19 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.nn import backend
+from rnnlab.nn import recurrent
+from rnnlab.nn.direction import BackwardJob, ForwardJob, GRUSpec, LSTMSpec, RNNSpec
 from rnnlab.nn.module import Module, is_inference_mode_enabled
-from rnnlab.nn.recurrent import (
-    GRUSteps,
-    LSTMSteps,
-    RNNSteps,
-    direction_backward,
-    direction_forward,
-    reverse_index,
-    take_time,
-)
+from rnnlab.nn.recurrent import reverse_index, take_time
+from rnnlab.nn.steps import binding
 
-_CELLS = {"RNN": RNNSteps, "LSTM": LSTMSteps, "GRU": GRUSteps}
+_SPECS = {"RNN": RNNSpec, "LSTM": LSTMSpec, "GRU": GRUSpec}
 
 
 class RNNBase(Module):
@@ -66,7 +61,8 @@ class RNNBase(Module):
         self.num_directions = 2 if bidirectional else 1
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self.cell = _CELLS[self.mode](**cell_options)  # what the time loop calls
+        self.spec = _SPECS[self.mode](**cell_options)  # the cell, described to the time loop
+        self.cell = binding(self.spec)  # its step functions (stepping.StackedCell)
         G, H = self.cell.n_gates, self.hidden_size
         self._zero_bias = np.zeros(G * H, self.dtype)
         for layer in range(self.num_layers):
@@ -137,10 +133,6 @@ class RNNBase(Module):
             return np.ascontiguousarray(x), None, None
         return np.ascontiguousarray(x), lengths.astype(np.int64), mask
 
-    def _work(self, T, N, I):
-        """Multiply-adds of one layer's GEMMs, all directions (whether to run them in parallel)."""
-        return self.num_directions * T * N * self.cell.n_gates * self.hidden_size * (I + self.hidden_size)
-
     # -- forward / backward -----------------------------------------------------------
     def _forward(self, x, states0, lengths):
         self._cache = None  # frees the last pass's buffers for reuse (backend/scratch.py)
@@ -161,23 +153,9 @@ class RNNBase(Module):
                 U, W, b_ih, b_hh = self._weights(sfx)
                 k = layer * self.num_directions + d
                 xin = layer_in if d == 0 else take_time(layer_in, rev)
-                jobs.append(
-                    (
-                        direction_forward,
-                        self.cell,
-                        xin,
-                        [s[k] for s in states0],
-                        U,
-                        W,
-                        b_ih,
-                        b_hh,
-                        mask,
-                        not infer,
-                    )
-                )
-            work = self._work(T, N, layer_in.shape[2])
-            results = backend.run_directions(self.cell, self.dtype, jobs, work)
-            for d, (out, cache) in enumerate(results):  # the directions
+                s0 = [s[k] for s in states0]
+                jobs.append(ForwardJob(self.spec, xin, s0, U, W, b_ih, b_hh, mask, keep=not infer))
+            for d, (out, cache) in enumerate(recurrent.forward(jobs)):  # the directions
                 k = layer * self.num_directions + d
                 for s, S in zip(finals, cache.S):
                     s[k] = S[T]  # the state after the last real step
@@ -224,24 +202,20 @@ class RNNBase(Module):
                 dout_d = dout[:, :, d * H : (d + 1) * H]
                 if d == 1:
                     dout_d = take_time(dout_d, rev)
-                jobs.append(
-                    (direction_backward, self.cell, dout_d, [s[k] for s in dfinals], dir_caches[d], U, W)
-                )
-            work = self._work(T, N, dir_caches[0].x.shape[2])
-            results = backend.run_directions(self.cell, self.dtype, jobs, work)  # the directions
-            for d, sfx in enumerate(self._suffixes(layer)):
+                jobs.append(BackwardJob(self.spec, dout_d, [s[k] for s in dfinals], dir_caches[d], U, W))
+            for d, (sfx, grads) in enumerate(zip(self._suffixes(layer), recurrent.backward(jobs))):
                 k = layer * self.num_directions + d
-                dx, ds0, dU, dW, db_ih, db_hh, sq = results[d]
+                dx, sq = grads.dx, grads.dh_sq
                 if d == 1:
                     dx, sq = take_time(dx, rev), take_time(sq, rev)  # per-sequence time order
-                for s, v in zip(dstates0, ds0):
+                for s, v in zip(dstates0, grads.dstates0):
                     s[k] = v
                 g = self.grads
-                g["weight_ih" + sfx] += dU
-                g["weight_hh" + sfx] += dW
+                g["weight_ih" + sfx] += grads.dU
+                g["weight_hh" + sfx] += grads.dW
                 if self.bias:
-                    g["bias_ih" + sfx] += db_ih
-                    g["bias_hh" + sfx] += db_hh
+                    g["bias_ih" + sfx] += grads.db_ih
+                    g["bias_hh" + sfx] += grads.db_hh
                 self._dh_norms[(layer, d)] = np.sqrt(sq.sum(1))
                 dx_sum = dx if dx_sum is None else dx_sum + dx
             dout = dx_sum if drop is None else dx_sum * drop
@@ -265,7 +239,7 @@ class RNNBase(Module):
             raise RuntimeError("gate_trace needs a forward pass first (outside inference_mode)")
         caches, rev, T, N = self._cache
         cache = caches[layer][1][direction]
-        trace = self.cell.trace(cache.S, cache.ws, self.hidden_size)
+        trace = self.cell.trace(cache)
         trace = {k: (take_time(v, rev) if direction == 1 else v).copy() for k, v in trace.items()}
         if cache.mask is not None:  # past a sequence's length: no value
             for v in trace.values():

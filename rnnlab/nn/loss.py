@@ -13,6 +13,8 @@ in float64, the gradient written over the logits.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from rnnlab.nn import runtime
@@ -132,7 +134,7 @@ class LinearCrossEntropy:
 
         parts = self.parts if M >= 2 * self.parts else 1
         colsums = np.empty((parts, C), z.dtype)
-        losses = runtime.run([(block, a, c, colsums[k]) for k, (a, c) in enumerate(_blocks(M, parts))])
+        losses = runtime.run([partial(block, a, c, colsums[k]) for k, (a, c) in enumerate(_blocks(M, parts))])
         self._cache = (h, z, colsums.sum(axis=0))  # z now holds dz
         return sum(losses) / M
 
@@ -148,16 +150,16 @@ class LinearCrossEntropy:
         def input_grad(a, c):
             np.matmul(dz[a:c], W, out=dh[a:c])  # dh = dz V
 
-        runtime.run([(input_grad, a, c) for a, c in _blocks(M, parts)])
+        runtime.run([partial(input_grad, a, c) for a, c in _blocks(M, parts)])
         tmp = scratch.empty(W.shape, W.dtype)
 
         def weight_grad(a, c):
             np.matmul(dz[:, a:c].T, h, out=tmp[a:c])  # dV = dz^T h
             g["weight"][a:c] += tmp[a:c]
 
-        jobs = [(weight_grad, a, c) for a, c in _blocks(W.shape[0], max(1, self.parts - 1))]
+        jobs = [partial(weight_grad, a, c) for a, c in _blocks(W.shape[0], max(1, self.parts - 1))]
         if self.parts > 1:
-            self._pending = [runtime.pool().submit(fn, a, c) for fn, a, c in jobs]
+            self._pending = [runtime.pool().submit(job) for job in jobs]
         else:
             runtime.run(jobs)
         if "bias" in g:

@@ -43,67 +43,41 @@ class LSTMStepCache(NamedTuple):
     tanh_c: np.ndarray  # (N, H)
 
 
-def lstm_step_forward(xg, h_prev, c_prev, W_T, b_hh=None, *, gates=None, h=None, c=None, tanh_c=None):
-    """One LSTM step.
-
-    xg: (N, 4H) input projection ``U x_t + b_ih`` (hoisted out of the time loop);
-    W_T: (H, 4H) ``W`` transposed (``W.T``; a contiguous copy makes the GEMM faster).
-    ``b_hh`` may be None when the caller folded it into ``xg``.
-    Returns ``h (N, H), c (N, H), cache``; the keyword arrays are optional output buffers.
-    """
+def lstm_step_forward(xg, h_prev, c_prev, W, b_hh):
+    """One LSTM step. ``xg (N, 4H) = U x_t + b_ih`` (the time loop computes it for all steps at
+    once); ``W (4H, H)``, ``b_hh (4H,)``. Returns ``h (N, H), c (N, H), cache``."""
     H = h_prev.shape[1]
-    a = np.matmul(h_prev, W_T, out=gates)  # (N, 4H)  W h_{t-1}
-    a += xg  # a = U x_t + W h_{t-1} + b
-    if b_hh is not None:
-        a += b_hh
-    sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # i, f = sigma(a_i), sigma(a_f)
-    np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g = tanh(a_g)
-    sigmoid(a[:, 3 * H :], out=a[:, 3 * H :])  # o = sigma(a_o)
-    i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-    c = np.multiply(f, c_prev, out=c)  # c = f * c_{t-1}
-    c += i * g  #     + i * g
-    tanh_c = np.tanh(c, out=tanh_c)
-    h = np.multiply(o, tanh_c, out=h)  # h = o * tanh(c)
-    return h, c, LSTMStepCache(h_prev, c_prev, a, tanh_c)
+    a = xg + h_prev @ W.T + b_hh  # (N, 4H)  a = U x_t + b_ih + W h_{t-1} + b_hh
+    i = sigmoid(a[:, :H])  # (N, H)  i = sigma(a_i)
+    f = sigmoid(a[:, H : 2 * H])  # f = sigma(a_f)
+    g = np.tanh(a[:, 2 * H : 3 * H])  # g = tanh(a_g)
+    o = sigmoid(a[:, 3 * H :])  # o = sigma(a_o)
+    c = f * c_prev + i * g  # (N, H)  c_t = f * c_{t-1} + i * g
+    tanh_c = np.tanh(c)
+    h = o * tanh_c  # (N, H)  h_t = o * tanh(c_t)
+    gates = np.concatenate([i, f, g, o], axis=1)  # (N, 4H) kept for backward
+    return h, c, LSTMStepCache(h_prev, c_prev, gates, tanh_c)
 
 
-def lstm_step_backward(dh, dc, cache: LSTMStepCache, W, *, da=None, work=None):
-    """Invert one step. ``dh, dc`` (N, H) hold all gradient reaching h_t and c_t.
+def lstm_step_backward(dh, dc, cache: LSTMStepCache, W):
+    """Invert one step. ``dh, dc (N, H)`` hold all gradient reaching h_t and c_t.
 
-    Returns ``da (N, 4H)`` (gradient of the pre-activations, for dU, dW, db and dx),
-    ``dh_prev (N, H)`` and ``dc_prev (N, H)``. ``dc`` is not modified.
+    Returns ``da (N, 4H)`` (the gradient of the pre-activations, for dU, dW, db and dx),
+    ``dh_prev (N, H)`` and ``dc_prev (N, H)``.
     """
     H = dh.shape[1]
-    gates = cache.gates
+    gates, tanh_c = cache.gates, cache.tanh_c
     i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-    if da is None:
-        da = np.empty_like(gates)
-    if work is None:
-        work = np.empty_like(dh)
-    dc_t = work
-    # h = o * tanh(c)  ->  dc_t = dc + dh * o * (1 - tanh(c)^2)
-    np.multiply(cache.tanh_c, cache.tanh_c, out=dc_t)
-    np.subtract(1.0, dc_t, out=dc_t)
-    dc_t *= o
-    dc_t *= dh
-    dc_t += dc
-    # o: da_o = dh * tanh(c) * o * (1 - o)
-    da_o = da[:, 3 * H :]
-    np.multiply(dh, cache.tanh_c, out=da_o)
-    da_o *= o
-    da_o *= 1.0 - o
-    # c = f * c_prev + i * g
-    da_i, da_f, da_g = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H]
-    np.multiply(dc_t, g, out=da_i)  # di = dc * g
-    da_i *= i
-    da_i *= 1.0 - i  # da_i = di * i (1 - i)
-    np.multiply(dc_t, cache.c_prev, out=da_f)  # df = dc * c_{t-1}
-    da_f *= f
-    da_f *= 1.0 - f  # da_f = df * f (1 - f)
-    np.multiply(g, g, out=da_g)
-    np.subtract(1.0, da_g, out=da_g)
-    da_g *= dc_t
-    da_g *= i  # da_g = dc * i * (1 - g^2)
-    dc_prev = dc_t * f  # dc_{t-1} = dc * f
-    dh_prev = da @ W  # dh_{t-1} = W^T da      (N, H)
+    do = dh * tanh_c  # h = o * tanh(c)
+    dc = dc + dh * o * (1 - tanh_c**2)  #   and through tanh(c)
+    di = dc * g  # c = f * c_prev + i * g
+    df = dc * cache.c_prev
+    dg = dc * i
+    da_i = di * i * (1 - i)  # i = sigma(a_i)
+    da_f = df * f * (1 - f)  # f = sigma(a_f)
+    da_g = dg * (1 - g**2)  # g = tanh(a_g)
+    da_o = do * o * (1 - o)  # o = sigma(a_o)
+    da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (N, 4H)
+    dh_prev = da @ W  # (N, H)  a = ... + W h_{t-1}
+    dc_prev = dc * f  # (N, H)  c = f * c_{t-1} + ...
     return da, dh_prev, dc_prev

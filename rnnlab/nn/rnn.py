@@ -30,29 +30,16 @@ class RNNStepCache(NamedTuple):
     h: np.ndarray  # (N, H) h_t, which is all backward needs
 
 
-def rnn_step_forward(xg, h_prev, W_T, b_hh=None, nonlinearity="tanh", *, h=None):
-    """One step. xg: (N, H) = U x_t + b_ih (b_hh may be folded in); W_T: (H, H) = ``W.T``.
-
-    Returns ``h, cache``.
-    """
-    a = np.matmul(h_prev, W_T, out=h)  # W h_{t-1}
-    a += xg
-    if b_hh is not None:
-        a += b_hh
-    if nonlinearity == "tanh":
-        np.tanh(a, out=a)  # h = tanh(a)
-    else:
-        np.maximum(a, 0.0, out=a)  # h = relu(a)
-    return a, RNNStepCache(h_prev, a)
+def rnn_step_forward(xg, h_prev, W, b_hh, nonlinearity="tanh"):
+    """One step. ``xg (N, H) = U x_t + b_ih``; ``W (H, H)``, ``b_hh (H,)``. Returns ``h, cache``."""
+    a = xg + h_prev @ W.T + b_hh  # (N, H)  a = U x_t + b_ih + W h_{t-1} + b_hh
+    h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)  # h = tanh(a)  or relu(a)
+    return h, RNNStepCache(h_prev, h)
 
 
-def rnn_step_backward(dh, cache: RNNStepCache, W, nonlinearity="tanh", *, da=None):
+def rnn_step_backward(dh, cache: RNNStepCache, W, nonlinearity="tanh"):
     """Invert one step. Returns ``da (N, H)`` and ``dh_prev (N, H)``."""
     h = cache.h
-    if nonlinearity == "tanh":
-        da = np.multiply(h, h, out=da)
-        np.subtract(1.0, da, out=da)
-        da *= dh  # h = tanh(a): da = dh (1 - h^2)
-    else:
-        da = np.multiply(dh, h > 0, out=da)  # h = relu(a): da = dh [a > 0]
-    return da, da @ W  # dh_{t-1} = W^T da
+    da = dh * (1 - h**2) if nonlinearity == "tanh" else dh * (h > 0)  # tanh: 1 - h^2;  relu: [a > 0]
+    dh_prev = da @ W  # (N, H)  a = ... + W h_{t-1}
+    return da, dh_prev

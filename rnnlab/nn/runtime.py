@@ -31,13 +31,17 @@ is none of a variable's own is a one-line ``UserError`` when the settings are fi
     scratch_mib 256        the most memory the buffer pool keeps (backend/scratch.py)
                                                                   RNNLAB_SCRATCH_MIB
     min_rows    16         row blocks of a batch run in parallel only with at least this many
-                           rows each (measured: backend/compiled.py)
+                           rows each (backend/compiled.py)
     min_work    4e6        directions of a bidirectional layer run in parallel only above this
                            many multiply-adds (a job costs tens of us to hand over)
     align       64         byte alignment of every pooled buffer (a cache line, an AVX-512 vector)
 
 ``pool()`` is the engine's one thread pool, shared by the parallel directions, the translator's
 output layer and the optimisers' threaded updates.
+
+This module is a leaf: it imports nothing of the engine. The backend (``backend/``), which
+imports it, ``attach``-es what it contributes: a listener for every change (a new thread count
+for the GEMM libraries) and what ``describe()`` reports of it.
 """
 
 from __future__ import annotations
@@ -46,9 +50,13 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+from rnnlab.errors import UserError
+
+R = TypeVar("R")
 
 BACKENDS = ("auto", "numpy", "compiled")
 GEMMS = ("auto", "onednn", "mkl", "openblas")
@@ -117,14 +125,13 @@ except ValueError as e:
     _settings, _environment_problem = Settings(), str(e)
 _lock = threading.Lock()
 _listeners: list = []  # called with (old, new) after every change (backend/)
+_describers: list = []  # each returns a dict for describe() (backend/)
 
 
 def settings() -> Settings:
     """The current settings; ``UserError`` (one line) while an ``RNNLAB_*`` variable has a value
     the engine cannot use and no ``set`` has taken over."""
     if _environment_problem is not None:
-        from rnnlab.errors import UserError
-
         raise UserError(f"{_environment_problem} (fix or unset it)")
     return _settings
 
@@ -151,17 +158,20 @@ def override(**changes: Any) -> Iterator[Settings]:
         set(**dataclasses.asdict(old))
 
 
-def on_change(listener) -> None:
-    """Register ``listener(old, new)``, called after every change (how the backend applies
-    a new thread count to the GEMM library)."""
-    _listeners.append(listener)
+def attach(on_change: Callable[[Settings, Settings], None], describe: Callable[[], dict]) -> None:
+    """What a backend adds to the runtime: ``on_change(old, new)``, called after every change
+    (how it applies a new thread count to its GEMM libraries), and ``describe()``, merged into
+    this module's ``describe``."""
+    _listeners.append(on_change)
+    _describers.append(describe)
 
 
 def describe() -> dict:
     """What runs now: the settings and what they resolved to (backend, GEMM library, threads)."""
-    from rnnlab.nn import backend
-
-    return {"settings": dataclasses.asdict(_settings), **backend.describe()}
+    out: dict = {"settings": dataclasses.asdict(_settings)}
+    for describer in _describers:
+        out.update(describer())
+    return out
 
 
 _pool: list = []
@@ -177,10 +187,10 @@ def pool() -> ThreadPoolExecutor:
     return _pool[0]
 
 
-def run(jobs: list, parallel: bool = True) -> list:
-    """Results of ``[(fn, *args), ...]``: on the pool when ``parallel`` and more than one job,
-    else here, in order."""
-    if not parallel or len(jobs) < 2:
-        return [fn(*args) for fn, *args in jobs]
-    futures = [pool().submit(fn, *args) for fn, *args in jobs]
+def run(calls: Sequence[Callable[[], R]], parallel: bool = True) -> list[R]:
+    """Results of the calls (each takes no argument: ``functools.partial(fn, ...)``), in order:
+    on the pool when ``parallel`` and there are more than one, else here."""
+    if not parallel or len(calls) < 2:
+        return [call() for call in calls]
+    futures = [pool().submit(call) for call in calls]
     return [f.result() for f in futures]

@@ -87,7 +87,7 @@ class StackedCell:
             U, W, b_ih, b_hh = self.layer._weights(f"_l{layer}")
             xg = x @ U.T  # (N, G*H)  U x_t
             xg += b_ih  #   + b_ih
-            states, cache = self.cell.one_step(xg, [s[layer] for s in state], W.T, b_hh)
+            states, cache = self.cell.step(xg, [s[layer] for s in state], W, b_hh)
             for s, v in zip(new, states):
                 s[layer] = v
             xs.append(x)
@@ -109,7 +109,7 @@ class StackedCell:
         for layer in range(self.layer.num_layers - 1, -1, -1):
             U, W, _, _ = self.layer._weights(f"_l{layer}")
             dS = [dstate[0][layer] + dinp] + [d[layer] for d in dstate[1:]]  # recurrent + from above
-            dxg, dhg, dprev = self.cell.one_step_backward(dS, caches[layer], W)
+            dxg, dhg, dprev = self.cell.step_backward(dS, caches[layer], W)
             for d, v in zip(dstate, dprev):
                 d[layer] = v
             dxgs.append(dxg)

@@ -19,6 +19,8 @@ chunk right after its use (one pass less than a separate ``zero_grad``).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from rnnlab.nn import runtime
@@ -178,7 +180,8 @@ class Adam(Optimizer):
 
         kernel = _compiled.adam_kernel() if self.compiled in ("auto", True) else None
         jobs = [
-            (self._run, group, tmp, kernel, step, s2, zero_grad) for group, tmp in zip(self._work, self._tmp)
+            partial(self._run, group, tmp, kernel, step, s2, zero_grad)
+            for group, tmp in zip(self._work, self._tmp)
         ]
         runtime.run(jobs, parallel=self.threads > 1)
 

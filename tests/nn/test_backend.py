@@ -79,7 +79,7 @@ def test_compiled_matches_numpy(mode, kw, L, bidir, batch_first, lengths):
     ref = run_layer(*args, fast=False)
     got = run_layer(*args, fast=True)
     assert (
-        backend.select(rnn.GRU(1, 1).cell if mode == "GRU" else rnn.LSTM(1, 1).cell, np.float32) is not None
+        backend.select(rnn.GRU(1, 1).spec if mode == "GRU" else rnn.LSTM(1, 1).spec, np.float32) is not None
     ), "the compiled loops did not run"
     for name in ref:
         assert_close(name, got[name], ref[name], TOL)
@@ -132,7 +132,7 @@ def test_transpose(rows, cols):
 def test_setting_and_dtype_choose_the_loop(monkeypatch):
     """backend="numpy" and float64 take the NumPy loop; float32 with "auto" or "compiled"
     one compiled call per sequence (no Python loop over the steps)."""
-    assert backend.select(rnn.LSTM(1, 1).cell, np.float32) is not None  # compiled and checked
+    assert backend.select(rnn.LSTM(1, 1).spec, np.float32) is not None  # compiled and checked
     calls = []
     real = loops.lstm_forward
     monkeypatch.setattr(loops, "lstm_forward", lambda *a: (calls.append(a[2].shape[0]), real(*a))[1])
@@ -188,8 +188,8 @@ def test_compile_failure_falls_back_with_one_warning(monkeypatch):
     x = np.random.default_rng(0).standard_normal((3, 2, 4)).astype(np.float32)
     with pytest.warns(RuntimeWarning, match="using the NumPy path"):
         out, _ = rnn.GRU(4, 5, seed=0)(x)
-    assert backend.select(rnn.GRU(4, 5).cell, np.float32) is None  # GRU: NumPy from now on
-    assert backend.select(rnn.LSTM(4, 5).cell, np.float32) is not None  # the LSTM is unaffected
+    assert backend.select(rnn.GRU(4, 5).spec, np.float32) is None  # GRU: NumPy from now on
+    assert backend.select(rnn.LSTM(4, 5).spec, np.float32) is not None  # the LSTM is unaffected
     with runtime.override(backend="numpy"):
         ref, _ = rnn.GRU(4, 5, seed=0)(x)
     np.testing.assert_array_equal(out, ref)

@@ -16,7 +16,7 @@ from conftest import assert_close
 
 import rnnlab.nn as rnn
 from rnnlab.nn import backend, runtime
-from rnnlab.nn.backend import gemm
+from rnnlab.nn.backend import gemm, libraries
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 NAMES = [n for n in ("onednn", "mkl", "openblas") if backend.library(n) is not None]
@@ -65,9 +65,9 @@ def test_numpys_openblas_is_found_beside_scipys():
     pytest.importorskip("scipy.linalg")
     if "openblas" not in NAMES:
         pytest.skip("NumPy runs on another BLAS here")
-    path = gemm._numpy_openblas_path()
+    path = gemm.numpy_openblas_path()
     assert os.sep + "numpy" in path, path
-    assert gemm.load("openblas") is not None
+    assert libraries.load("openblas") is not None
 
 
 def test_matmul_falls_back_for_other_dtypes_and_layouts(lib):

@@ -12,7 +12,7 @@ from rnnlab.nn import backend, runtime
 pytest.importorskip("numba", reason="the compiled loops are optional")
 from rnnlab.nn.backend import loops  # noqa: E402
 
-FAST = backend.select(rnn.LSTM(1, 1).cell, np.float32)
+FAST = backend.select(rnn.LSTM(1, 1).spec, np.float32)
 pytestmark = pytest.mark.skipif(FAST is None, reason="needs the compiled backend")
 
 
@@ -69,7 +69,7 @@ def test_parallel_directions_equal_serial(mode, kw, N, lengths, jobs):
     # every layer: two jobs with a thread each; a library with per-thread counts keeps its
     # global count (each job sets its own), one without has it lowered to 1 for the run
     # (which library runs is measured per machine: tuning.py)
-    per_caller = 2 if FAST.lib.local_threads is not None else 1
+    per_caller = 2 if FAST.local_threads(FAST.lib) is not None else 1
     assert jobs and all(j == (2, per_caller) for j in jobs), (type(FAST.lib).__name__, jobs)
     for k in ref:
         assert_close(k, got[k], ref[k], 1e-5)
@@ -83,7 +83,7 @@ def _parallel(jobs, cls, T, N, I, H, bidir=True, threads=2, dtype=np.float32):
 
 
 def test_small_work_one_thread_one_direction_or_float64_stays_serial(jobs):
-    lstm, gru = rnn.LSTM(1, 1).cell, rnn.GRU(1, 1).cell
+    lstm, gru = rnn.LSTM(1, 1).spec, rnn.GRU(1, 1).spec
     with runtime.override(threads=2):
         assert FAST.row_blocks(gru, 64) == 1  # row blocks are the LSTM's only
         assert FAST.row_blocks(lstm, 64) == min(2, FAST.parallel_threads())
@@ -130,14 +130,14 @@ def test_row_blocks_equal_one_block(N, lengths, infer, bidir, monkeypatch):
 
 @ROWS
 def test_how_many_blocks():
-    cell = rnn.LSTM(3, 4).cell
+    spec = rnn.LSTM(3, 4).spec
     with runtime.override(threads=2):
-        assert FAST.row_blocks(cell, 64) == 2  # two threads, 32 rows each
-        assert FAST.row_blocks(cell, 20) == 1  # 10 rows: one threaded GEMM
-        assert FAST.row_blocks(cell, 33) == 1  # 2 does not divide 33
-        assert FAST.row_blocks(rnn.GRU(3, 4).cell, 64) == 1  # LSTM only
+        assert FAST.row_blocks(spec, 64) == 2  # two threads, 32 rows each
+        assert FAST.row_blocks(spec, 20) == 1  # 10 rows: one threaded GEMM
+        assert FAST.row_blocks(spec, 33) == 1  # 2 does not divide 33
+        assert FAST.row_blocks(rnn.GRU(3, 4).spec, 64) == 1  # LSTM only
     with runtime.override(threads=1):
-        assert FAST.row_blocks(cell, 64) == 1
+        assert FAST.row_blocks(spec, 64) == 1
 
 
 @ROWS
@@ -166,7 +166,7 @@ def test_numba_start_leaves_openmp_nesting_as_it_was():
         "import ctypes; from numba.np.ufunc import omppool; "
         "lib = ctypes.CDLL(omppool.__file__); before = lib.omp_get_max_active_levels(); "
         "import numpy as np, rnnlab.nn as rnn; from rnnlab.nn import backend; "
-        "n = backend.select(rnn.LSTM(1, 1).cell, np.float32).parallel_threads(); "
+        "n = backend.select(rnn.LSTM(1, 1).spec, np.float32).parallel_threads(); "
         "import numba; print(before, lib.omp_get_max_active_levels(), n, "
         "numba.threading_layer())"
     )

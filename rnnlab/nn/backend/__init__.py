@@ -1,45 +1,58 @@
 """The engine's speed, behind one interface.
 
-``recurrent.py`` is the readable time loop. Per call it asks ``select(cell, dtype)``: None
-means "run the NumPy loop yourself"; otherwise it gets a backend with four methods::
+``recurrent.py`` is the readable time loop. For the directions of a layer it asks
+``select(spec, dtype)``: None means "run the NumPy loop yourself"; otherwise it gets a
+``Backend``, which takes the same typed jobs (``direction.py``) and gives the same caches and
+gradients as the NumPy loop, so the layer above never knows which one ran::
 
-    matmul(a, b, out)                                    the hoisted 2-D products (X U^T, dx, dW)
-    forward(cell, XG, S, W, b_ih, b_hh, mask, keep) -> ws      the whole forward time loop
-    backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq) -> dS0  the whole backward time loop
-    run_directions(cell, jobs, work) -> results           the directions of a layer, maybe in parallel
+    forward(jobs: [ForwardJob])   -> [(out, DirectionCache)]   the whole forward time loop
+    backward(jobs: [BackwardJob]) -> [DirectionGrads]          the whole backward time loop
 
-with the same inputs and outputs (buffers, caches) as the NumPy loop, so the layer above never
-knows which one ran. Today there is one such backend, ``compiled.Compiled``: Numba loops
-(``loops.py``, one per cell) calling a GEMM library from compiled code (``gemm.py``: MKL or
-OpenBLAS), optionally in parallel row blocks. It runs float32 LSTM and GRU when numba and a
+A cell reaches the backend only as its ``direction.CellSpec`` (plain data); nothing here imports
+the math. Today there is one such backend, ``compiled.Compiled``: Numba loops (``loops.py``,
+one per cell, around them ``cell_loops.py``) calling a GEMM library from compiled code
+(``gemm.py``, ``onednn.py``: oneDNN, MKL or OpenBLAS, chosen per product shape by
+``tuning.py``), optionally in parallel row blocks. It runs float32 LSTM and GRU when numba and a
 GEMM library load and ``runtime.settings().backend`` is not "numpy"; everything else (float64,
-the Elman RNN, no numba) takes the NumPy loop. ``scratch.py`` is the buffer pool both use.
+the Elman RNN, no numba) takes the NumPy loop. ``scratch.py`` is its buffer pool.
+
+The modules that import numba (``compiled``, ``cell_loops``, ``loops``, ``kernels``) are loaded
+by name on first use (``importlib``), so that ``import rnnlab`` stays light without them;
+``tests/test_import_graph.py`` follows those names like any import.
 """
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from importlib.util import find_spec
+from typing import Any, Protocol
 
 import numpy as np
 
 from rnnlab.nn import runtime
+from rnnlab.nn.backend import libraries, tuning
+from rnnlab.nn.direction import BackwardJob, CellSpec, DirectionCache, DirectionGrads, ForwardJob, LSTMSpec
 
 _F32 = np.dtype(np.float32)
 _state: dict = {}  # "compiled": the backend (or None), "libraries": {name: lib}
 
 
-def library(name: str | None = None):
+class Backend(Protocol):
+    def forward(self, jobs: list[ForwardJob]) -> list[tuple[np.ndarray, DirectionCache]]: ...
+
+    def backward(self, jobs: list[BackwardJob]) -> list[DirectionGrads]: ...
+
+
+def library(name: str | None = None) -> Any:
     """The GEMM library ``name`` ("mkl", "openblas", "onednn"), loaded once, or None where it
     does not load; without a name, the one that runs most of the products (``choice``)."""
-    from rnnlab.nn.backend import gemm
-
     if name is None:
         chosen = choice()
         return None if chosen is None else chosen[1][_most_chosen(chosen[0])]
     libs = _state.setdefault("libraries", {})
     if name not in libs:
-        lib = libs[name] = gemm.load(name)
+        lib = libs[name] = libraries.load(name)
         threads = runtime.settings().threads
         if lib is not None:
             lib.default_threads = lib.get_threads()  # what threads=None gives back
@@ -57,8 +70,6 @@ def choice():
     """``({shape class: library name}, {name: library})``: which GEMM library runs which products
     (tuning.py), or None when none loads. ``runtime.settings().gemm`` "auto" measures (once per
     machine, then cached); a library's name sends every product to it."""
-    from rnnlab.nn.backend import tuning
-
     setting = runtime.settings().gemm
     key = ("choice", setting)
     if key not in _state:
@@ -80,7 +91,7 @@ def _numba_imports() -> bool:
     """The timing runs the products through the compiled loops: without numba there is
     nothing to time (and nothing compiled that a choice would serve)."""
     try:
-        import numba  # noqa: F401
+        importlib.import_module("numba")
     except ImportError:
         return False
     return True
@@ -101,10 +112,8 @@ def _compiled():
     if key not in _state:
         backend = None
         if chosen is not None and find_spec("numba") is not None:
-            from rnnlab.nn.backend.compiled import Compiled
-
-            try:
-                backend = Compiled(*chosen)
+            try:  # numba (optional, ~0.5 s to import) loads with the compiled backend, on first use
+                backend = importlib.import_module("rnnlab.nn.backend.compiled").Compiled(*chosen)
             except ImportError as e:  # numba installed but broken: the NumPy loop
                 warnings.warn(
                     f"rnnlab: numba does not import ({e}); using the NumPy path", RuntimeWarning, stacklevel=4
@@ -113,39 +122,30 @@ def _compiled():
     return _state[key]
 
 
-_chosen: dict = {}  # cell name -> the backend select() returns while the settings stay
+_chosen: dict = {}  # cell spec -> the backend select() returns while the settings stay
 
 
-def select(cell, dtype):
-    """The backend that runs ``cell``'s time loop for ``dtype``, or None: the NumPy loop.
-    (Decided once per cell and settings: a layer asks at every call.)"""
+def select(spec: CellSpec, dtype) -> Backend | None:
+    """The backend that runs the time loop of the cell ``spec`` for ``dtype``, or None: the
+    NumPy loop. (Decided once per cell and settings: a layer asks at every call.)"""
     if dtype != _F32:
         return None
     try:
-        return _chosen[cell.name]
+        return _chosen[spec]
     except KeyError:
         pass
     fast = None if runtime.settings().backend == "numpy" else _compiled()
-    if fast is not None and not fast.ready(cell.name):
+    if fast is not None and not fast.ready(spec):
         fast = None
-    _chosen[cell.name] = fast
+    _chosen[spec] = fast
     return fast
-
-
-def run_directions(cell, dtype, jobs, work):
-    """Results of the direction jobs ``[(fn, *args), ...]`` of one layer; ``work``: the
-    layer's multiply-adds (small passes are not worth a hand-over to another thread)."""
-    fast = select(cell, dtype)
-    if fast is None:
-        return [fn(*args) for fn, *args in jobs]
-    return fast.run_directions(cell, jobs, work)
 
 
 def _apply_threads(old, new):
     """A new thread count goes to every GEMM library loaded and to NumPy's own OpenBLAS (so
     that ``runtime.override(threads=1)`` means one thread for every product); any change of the
     settings makes ``select`` decide again, and the GEMM choice is made again for the new
-    thread count (it was measured at another) or library setting."""
+    thread count (it was timed at another) or library setting."""
     _chosen.clear()
     if new.threads != old.threads or new.gemm != old.gemm:
         forget_choice()
@@ -154,9 +154,6 @@ def _apply_threads(old, new):
         for lib in _state.get("libraries", {}).values():
             if lib is not None:
                 lib.set_threads(lib.default_threads if new.threads is None else new.threads)
-
-
-runtime.on_change(_apply_threads)
 
 
 def threads() -> int:
@@ -172,7 +169,7 @@ def describe() -> dict:
     lib = library()
     chosen = choice()
     fast = _compiled() if runtime.settings().backend != "numpy" else None
-    ready = fast is not None and fast.ready("lstm")
+    ready = fast is not None and fast.ready(LSTMSpec())
     return {
         "backend": "compiled" if ready else "numpy",
         "gemm": None if lib is None else lib.name,
@@ -188,3 +185,6 @@ def reset() -> None:
     """Forget the loaded libraries and backends (tests; a new choice after ``bench --tune``)."""
     _state.clear()
     _chosen.clear()
+
+
+runtime.attach(on_change=_apply_threads, describe=describe)

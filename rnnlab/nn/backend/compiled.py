@@ -1,32 +1,49 @@
-"""The compiled backend: the NumPy loop's inputs in, its outputs out, the loop in ``loops.py``.
+"""The compiled backend: the jobs of ``direction.py`` in, the NumPy loop's outputs out.
 
-For each call it decides what the loop needs around it: the weight operands (packed once per
-sequence by the GEMM library, ``gemm.py``), how many row blocks of the batch run in parallel,
-and whether the two directions of a bidirectional layer run as parallel jobs.
+A direction's pass here is the reference's (``recurrent.py``) with every speed device the
+reference leaves out: the hoisted products on the GEMM library chosen for their shape
+(``tuning.py``), buffers from the pool (``scratch.py``), the time loop compiled (``loops.py``,
+around it ``cell_loops.py``: weight operands packed once per sequence, row blocks of the batch
+in parallel), the weight gradients of the LSTM and the RNN-like forms as ONE GEMM over
+``[x | h_{t-1} | 1]``, and the two directions of a bidirectional layer as parallel jobs.
 
-Row blocks (LSTM): below ``runtime.settings().min_rows`` rows per block, the row-block loops
-lose to one threaded GEMM per step (measured, LSTM inference, 2 threads: 10 rows per block
-11.3 -> 12.4 ms; 16 and 32 gain: (50,32,32,128) 1.70 -> 1.21 ms, (50,64,128,256) 8.8 -> 7.1 ms).
-
-Directions: the two directions of a bidirectional layer are independent recurrences; with
-several GEMM threads they run as two jobs on the runtime's pool, each with half of the threads
-(measured, 2 threads: LSTM (20,64,256,256) 2 layers bidirectional, training 105 -> 98 ms,
-inference 34 -> 33 ms). Where the LSTM's loop runs in row blocks instead, the directions run one
-after the other, each with all threads (a little faster, and one direction's buffers alive at
-a time). Passes of less than ``runtime.settings().min_work`` multiply-adds stay serial.
+Row blocks (LSTM): below ``runtime.settings().min_rows`` rows per block the row-block loops lose
+to one threaded GEMM per step. Directions: with several GEMM threads the two directions run as
+two jobs on the runtime's pool, each with half of the threads; where the LSTM's loop runs in row
+blocks instead, they run one after the other, each with all threads. Passes of less than
+``runtime.settings().min_work`` multiply-adds stay serial. (The measurements behind these
+rules: benchmarks/RESULTS.md, "Where the speed rules come from".)
 
 If a loop fails to compile, we warn once and that cell takes the NumPy loop.
+This module imports numba: ``backend.select`` loads it by name on first use only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import warnings
 
+import numba
 import numpy as np
 
 from rnnlab.nn import runtime
-from rnnlab.nn.backend import scratch
+from rnnlab.nn.backend import loops, scratch, tuning
+from rnnlab.nn.backend.cell_loops import LOOPS, CellLoop
+from rnnlab.nn.direction import (
+    BackwardJob,
+    CellSpec,
+    DirectionCache,
+    DirectionGrads,
+    ForwardJob,
+    work,
+)
+
+try:  # numba's OpenMP layer (absent where numba runs on TBB or its workqueue only)
+    from numba.np.ufunc import omppool  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the numba build
+    omppool = None
 
 
 class Compiled:
@@ -34,63 +51,103 @@ class Compiled:
 
     def __init__(self, choice, libs):
         """``choice``: {shape class: library name} (tuning.py); ``libs``: {name: library}."""
-        from rnnlab.nn.backend import loops, tuning  # imports numba: only now
-
-        self.loops, self._class = loops, tuning.shape_class
         self.choice, self.libs = dict(choice), dict(libs)
         names = list(self.choice.values())
         self.lib = self.libs[max(set(names), key=names.count)]  # thread counts are asked of it
         self._ready: dict = {}
         self._threads: list = []
+        self._local: dict = {}
 
     def lib_for(self, M, K, Nc):
         """The GEMM library that runs ``(M, K) @ (K, Nc)`` products here (chosen by timing)."""
-        return self.libs[self.choice[self._class(M, K, Nc)]]
+        return self.libs[self.choice[tuning.shape_class(M, K, Nc)]]
 
     def matmul(self, a, b, out=None):
         """``a @ b`` for the hoisted products, on the library chosen for their shape."""
         return self.lib_for(a.shape[0], a.shape[1], b.shape[1]).matmul(a, b, out)
 
-    # -- availability --------------------------------------------------------------------
-    def ready(self, cell_name: str) -> bool:
+    # -- the interface (backend.Backend) ------------------------------------------------------
+    def forward(self, jobs: list[ForwardJob]) -> list[tuple[np.ndarray, DirectionCache]]:
+        return self._directions([functools.partial(self.direction_forward, j) for j in jobs], work(jobs))
+
+    def backward(self, jobs: list[BackwardJob]) -> list[DirectionGrads]:
+        return self._directions([functools.partial(self.direction_backward, j) for j in jobs], work(jobs))
+
+    def ready(self, spec: CellSpec) -> bool:
         """Whether the compiled loops of this cell run here (compiled and checked once)."""
-        ok = self._ready.get(cell_name)
+        ok = self._ready.get(spec)
         if ok is None:
-            ok = self._ready[cell_name] = self._warm_up(cell_name)
+            ok = self._ready[spec] = type(spec) in LOOPS and self._warm_up(spec)
         return ok
 
-    def _warm_up(self, cell_name):
-        if cell_name not in ("lstm", "gru"):
-            return False
-        from rnnlab.nn.recurrent import GRUSteps, LSTMSteps
+    # -- one direction ---------------------------------------------------------------------
+    def direction_forward(self, job: ForwardJob) -> tuple[np.ndarray, DirectionCache]:
+        x, spec, mask = job.x, job.spec, job.mask
+        T, N, I = x.shape
+        H = job.W.shape[1]
+        XG = scratch.empty((T, N, spec.n_gates * H), x.dtype)
+        self.matmul(x.reshape(T * N, I), job.U.T, out=XG.reshape(T * N, -1))  # XG = X U^T, one GEMM
+        S = [scratch.empty((T + 1, N, H), x.dtype) for _ in range(spec.n_states)]
+        for s, s0 in zip(S, job.states0):
+            s[0] = s0  # h_0 (, c_0)
+        active = np.ones((0, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+        tape = LOOPS[type(spec)].forward(self, spec, XG, S, job.W, job.b_ih, job.b_hh, active, job.keep)
+        out = S[0][1:] if mask is None else S[0][1:] * mask
+        return out, DirectionCache(x, S, tape, mask)
 
+    def direction_backward(self, job: BackwardJob) -> DirectionGrads:
+        cache, spec, loop = job.cache, job.spec, LOOPS[type(job.spec)]
+        x, mask = cache.x, cache.mask
+        T, N, I = x.shape
+        H = job.W.shape[1]
+        dXG = scratch.empty((T, N, spec.n_gates * H), x.dtype)  # gradient of U x_t + b_ih
+        dHG = dXG if loop.shares_dhg(spec) else scratch.empty(dXG.shape, x.dtype)  # ... of W h + b_hh
+        dS = [scratch.copy(d, x.dtype) for d in job.dstates]
+        dout = np.ascontiguousarray(job.dout if mask is None else job.dout * mask)
+        active = np.ones((T, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+        dh_sq = scratch.empty((T, N), np.float64)
+        dS = loop.backward(self, spec, dout, dS, cache, job.W, dXG, dHG, dh_sq, active)
+        dU, dW, db_ih, db_hh = self._weight_grads(loop, spec, dXG, dHG, cache)
+        dx = self.matmul(dXG.reshape(T * N, -1), job.U).reshape(T, N, I)  # dx_t = U^T dXG_t
+        return DirectionGrads(dx, dS, dU, dW, db_ih, db_hh, dh_sq)
+
+    def _weight_grads(self, loop: CellLoop, spec, dXG, dHG, cache):
+        """dU = sum_t dXG_t^T x_t,  dW = sum_t dHG_t^T h_{t-1},  db = sum_t dXG_t (and dHG_t):
+        ONE GEMM over ``[x_t | h_{t-1} | 1]`` where both are one gradient times one operand."""
+        x = cache.x
+        T, N, I = x.shape
+        H, M = cache.S[0].shape[2], T * N
+        ops = loop.hh_operands(spec, cache)  # [(gate rows, (T, N, H))]
+        if dHG is dXG and len(ops) == 1:
+            Z = scratch.empty((M, I + H + 1), x.dtype)  # [x_t | h_{t-1} | 1]
+            Z[:, :I], Z[:, I : I + H], Z[:, I + H] = x.reshape(M, I), ops[0][1].reshape(M, H), 1
+            dUWb = self.matmul(dXG.reshape(M, -1).T, Z)  # (G*H, I + H + 1)
+            db = np.ascontiguousarray(dUWb[:, I + H])
+            return dUWb[:, :I], dUWb[:, I : I + H], db, db.copy()  # b_hh adds like b_ih
+        dXG2, dHG2 = dXG.reshape(M, -1), dHG.reshape(M, -1)
+        dU = self.matmul(dXG2.T, x.reshape(M, I))
+        dWs = [self.matmul(dHG2[:, rows].T, op.reshape(M, H)) for rows, op in ops]  # per block of gates
+        dW = dWs[0] if len(dWs) == 1 else np.concatenate(dWs)
+        db_ih = dXG2.sum(0)
+        db_hh = db_ih.copy() if dHG is dXG else dHG2.sum(0)
+        return dU, dW, db_ih, db_hh
+
+    # -- availability ----------------------------------------------------------------------
+    def _warm_up(self, spec):
+        """Compile this cell's loops on a tiny pass (T, N, H = 2, 2, 3); False if they fail."""
         try:
-            T, N, H = 2, 2, 3
-            cells = [LSTMSteps()] if cell_name == "lstm" else [GRUSteps(True), GRUSteps(False)]
-            for cell in cells:
-                G = cell.n_gates
-                z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
-                S = [z(T + 1, N, H) for _ in range(cell.n_states)]
-                ws = self.forward(cell, z(T, N, G * H), S, z(G * H, H), z(G * H), z(G * H), None, True)
-                from rnnlab.nn.recurrent import DirectionCache
-
-                self.backward(
-                    cell,
-                    z(T, N, H),
-                    [z(N, H) for _ in S],
-                    DirectionCache(z(T, N, 1), S, ws, None),
-                    z(G * H, H),
-                    z(T, N, G * H),
-                    z(T, N, G * H),
-                    np.zeros((T, N)),
-                )
+            T, N, H, G = 2, 2, 3, spec.n_gates
+            z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+            states, U, W, b = [z(N, H)] * spec.n_states, z(G * H, 1), z(G * H, H), z(G * H)
+            _, cache = self.direction_forward(ForwardJob(spec, z(T, N, 1), states, U, W, b, b, None))
+            self.direction_backward(BackwardJob(spec, z(T, N, H), states, cache, U, W))
             return True
         except Exception as e:  # noqa: BLE001  any compile failure means: use NumPy
             warnings.warn(
-                f"rnnlab: the compiled {cell_name.upper()} loops are unavailable "
+                f"rnnlab: the compiled {type(spec).__name__[:-4]} loops are unavailable "
                 f"({type(e).__name__}: {e}); using the NumPy path",
                 RuntimeWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
             return False
 
@@ -101,10 +158,6 @@ class Compiled:
         if not self._threads:
             n = 1
             try:
-                import numba
-
-                loops = self.loops
-
                 _keeping_omp_levels(lambda: loops.probe(np.zeros(2)))
                 if numba.threading_layer() == "omp":
                     n = numba.config.NUMBA_NUM_THREADS
@@ -118,167 +171,64 @@ class Compiled:
             self._threads.append(n)
         return self._threads[0]
 
-    def row_blocks(self, cell, N):
-        """How many row blocks of the batch the loop runs in parallel: one per GEMM thread, at
-        least ``min_rows`` rows each, dividing N; else 1. LSTM only (measured: the GRU's two
-        kernels per step gain nothing)."""
+    def row_blocks(self, spec: CellSpec, N):
+        """How many row blocks of the batch the loop of ``spec`` runs in parallel: one per GEMM
+        thread, at least ``min_rows`` rows each, dividing N; else 1 (and 1 for the GRU)."""
         threads = self.lib.get_threads()
-        if threads < 2 or cell.name != "lstm":
+        loop = LOOPS.get(type(spec))
+        if threads < 2 or loop is None or not loop.row_blocks:
             return 1
         blocks = min(threads, N // runtime.settings().min_rows)
         while blocks > 1 and N % blocks:
             blocks -= 1
         return min(blocks, self.parallel_threads()) if blocks > 1 else 1
 
-    # -- the loops -----------------------------------------------------------------------
-    def forward(self, cell, XG, S, W, b_ih, b_hh, mask, keep):
-        """XG (T, N, G*H) holds U x_t (no biases); fills S; returns the cell's WS."""
-        active = np.ones((0, XG.shape[1]), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-        if cell.name == "lstm":
-            return self._lstm_forward(cell, XG, S, W, b_ih, b_hh, active, keep)
-        return self._gru_forward(cell, XG, S, W, b_ih, b_hh, active, keep)
+    def local_threads(self, lib):
+        """A compiled ``int(int)`` the row blocks call on their threads to give this thread
+        ``n`` GEMM threads (returning the count before), or None: the library's own
+        (MKL_Set_Num_Threads_Local), or, for an OpenMP library (oneDNN), one made here."""
+        if lib.local_threads is not None or lib.omp is None:
+            return lib.local_threads
+        if lib.name not in self._local:
+            get, put = lib.omp.omp_get_max_threads, lib.omp.omp_set_num_threads
 
-    def backward(self, cell, dout, dS, cache, W, dXG, dHG, dh_sq):
-        """dS holds dL/dh_T (, dL/dc_T); fills dXG, dHG, dh_sq; returns dL/dh_0 (, dL/dc_0)."""
-        T, N = dout.shape[:2]
-        mask = cache.mask
-        active = np.ones((T, N), bool) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-        dout = np.ascontiguousarray(dout)
-        if cell.name == "lstm":
-            return self._lstm_backward(cell, dout, dS, cache, W, dXG, dh_sq, active)
-        return self._gru_backward(cell, dout, dS, cache, W, dXG, dHG, dh_sq, active)
+            @numba.cfunc(numba.int32(numba.int32))
+            def local(n):  # pragma: no cover - compiled
+                before = get()
+                put(n)
+                return before
 
-    def _lstm_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
-        T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
-        blocks = self.row_blocks(cell, N)
-        lib = self.lib_for(N // blocks, H, 4 * H)
-        Wp = lib.operand(W.T, N // blocks, T)  # (H, 4H) W^T, packed or copied once
-        tanh_c = scratch.empty((T if keep else 1, N, H), XG.dtype)
-        b = np.add(b_ih, b_hh, out=scratch.empty(b_ih.shape, XG.dtype))  # b_ih + b_hh
-        args = (lib.compiled, Wp.operand, XG, b, S[0], S[1], tanh_c, active, keep)
-        if blocks > 1:
-            _set_numba_threads(blocks)
-            with lib.threads_per_caller(1):
-                self.loops.lstm_forward_rows(*args, blocks, lib.local_threads)
-        else:
-            self.loops.lstm_forward(*args, 0, N)
-        return cell.WS(XG, tanh_c)  # XG now holds the activated gates
-
-    def _lstm_backward(self, cell, dout, dS, cache, W, dXG, dh_sq, active):
-        S, ws = cache.S, cache.ws
-        N, H = dout.shape[1], W.shape[1]
-        blocks = self.row_blocks(cell, N)
-        lib = self.lib_for(N // blocks, 4 * H, H)
-        Wp = lib.operand(W, N // blocks, dout.shape[0])  # (4H, H) W
-        dh, dc = dS
-        other = scratch.empty(dh.shape, dh.dtype)  # dh_{t-1}, swapped with dh each step
-        args = (lib.compiled, Wp.operand, dh, dc, other, dout, ws.gates, S[1], ws.tanh_c, active, dXG, dh_sq)
-        if blocks > 1:
-            _set_numba_threads(blocks)
-            with lib.threads_per_caller(1):
-                in_dh = self.loops.lstm_backward_rows(*args, blocks, lib.local_threads)
-        else:
-            in_dh = self.loops.lstm_backward_loop(*args, 0, N)
-        return [dh if in_dh else other, dc]
-
-    def _gru_operands(self, cell, W, N, T, transposed):
-        """The library and (W1, W2): all of W (reset_after) or W_rz and W_n, for forward (W^T)
-        or backward."""
-        H = W.shape[1]
-        lib = self.lib_for(N, H, 3 * H) if transposed else self.lib_for(N, 3 * H, H)
-        parts = [W] if cell.reset_after else [W[: 2 * H], W[2 * H :]]
-        ops = [lib.operand(p.T if transposed else p, N, T) for p in parts]
-        return lib, ops[0], ops[-1]
-
-    def _gru_forward(self, cell, XG, S, W, b_ih, b_hh, active, keep):
-        T, N, H = XG.shape[0], XG.shape[1], S[0].shape[2]
-        lib, W1, W2 = self._gru_operands(cell, W, N, T, True)
-        ws = cell.workspace(T if keep else 1, N, H, XG.dtype)
-        self.loops.gru_forward_loop(
-            lib.compiled,
-            W1.operand,
-            W2.operand,
-            XG,
-            b_ih,
-            b_hh,
-            S[0],
-            ws.gates,
-            ws.hn,
-            active,
-            int(keep),
-            cell.reset_after,
-        )
-        return ws
-
-    def _gru_backward(self, cell, dout, dS, cache, W, dXG, dHG, dh_sq, active):
-        S, ws = cache.S, cache.ws
-        T, N = dout.shape[:2]
-        lib, W1, W2 = self._gru_operands(cell, W, N, T, False)
-        dh = dS[0]  # W^T dhg_{t+1} (dL/dh_T on entry)
-        carry = scratch.empty(dh.shape, dh.dtype)  # the direct path z dL/dh_t
-        carry[...] = 0
-        drh = scratch.empty(dh.shape, dh.dtype)  # d(r h), reset before W_n
-        self.loops.gru_backward_loop(
-            lib.compiled,
-            W1.operand,
-            W2.operand,
-            dh,
-            carry,
-            drh,
-            dout,
-            ws.gates,
-            S[0],
-            ws.hn,
-            active,
-            dXG,
-            dHG,
-            dh_sq,
-            cell.reset_after,
-        )
-        return [dh + carry]
+            self._local[lib.name] = local.ctypes
+        return self._local[lib.name]
 
     # -- directions ----------------------------------------------------------------------
-    def run_directions(self, cell, jobs, work):
+    def _directions(self, calls, work):
         """The directions of a layer as parallel jobs, each with its share of the threads,
-        when there are two and enough work; inside a job the loop then runs on one thread
-        (no row blocks). Measured (Zen 4 EPYC, two threads, oneDNN, LSTM (20,64,256,256) 2
-        layers bidirectional, ratio to PyTorch): directions in parallel 0.97-1.00 inference
-        and 0.86-0.89 training, against 1.02-1.06 and 0.94-0.95 with each direction in turn
-        on two row blocks."""
+        when there are two and enough ``work`` (multiply-adds); inside a job the loop then runs
+        on one thread (no row blocks)."""
         threads = self.lib.get_threads()
-        cfg = runtime.settings()
-        if len(jobs) < 2 or threads < 2 or work < cfg.min_work:
-            return [fn(*args) for fn, *args in jobs]
-        per_job = max(1, threads // len(jobs))
+        if len(calls) < 2 or threads < 2 or work < runtime.settings().min_work:
+            return [call() for call in calls]
+        per_job = max(1, threads // len(calls))
 
-        def job(fn, *args):
+        def job(call):
             for lib in self.libs.values():
                 lib.set_local(per_job)  # this pool thread's GEMM threads
-            return fn(*args)
+            return call()
 
         with contextlib.ExitStack() as scope:
             for lib in self.libs.values():
                 scope.enter_context(lib.threads_per_caller(per_job))
-            return runtime.run([(job, *j) for j in jobs])
-
-
-def _set_numba_threads(n):
-    import numba
-
-    numba.set_num_threads(n)
+            return runtime.run([functools.partial(job, call) for call in calls])
 
 
 def _keeping_omp_levels(launch):
     """Run numba's first parallel call, then give OpenMP back its nesting setting: numba's
     OpenMP layer sets ``omp_set_max_active_levels(255)`` when it starts, and in a process
     where PyTorch shares that libgomp, PyTorch's own parallel regions (its MKL GEMMs inside
-    them) then nest teams of threads: measured, torch.nn.GRU (50,32,32,128) inference with 2
-    threads 3.4 -> 137 ms after numba had started; back to 3.3 ms with the level reset."""
+    them) then nest teams of threads, and PyTorch's GRU ran many times slower once numba had
+    started."""
     try:
-        import ctypes
-
-        from numba.np.ufunc import omppool  # type: ignore[attr-defined]
-
         lib = ctypes.CDLL(omppool.__file__)  # its libgomp, whichever copy that is
         before = lib.omp_get_max_active_levels()
     except Exception:  # noqa: BLE001  no OpenMP layer: nothing to give back

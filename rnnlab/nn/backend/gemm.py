@@ -10,13 +10,13 @@ The recurrent loop multiplies by the same weight matrix at every step, in short,
                ``loops._gemm`` calls whichever is there
     operand(b, M, uses)    the right operand ``b (K, Nc)`` of ``uses`` products with M rows,
                as ``(pointer, transb, ldb)``: MKL packs b once into its own layout when that
-               pays (``cblas_sgemm_pack``); OpenBLAS gets a C-contiguous copy of b (a
-               transposed view costs 15-50% per product, measured)
+               pays (``cblas_sgemm_pack``); OpenBLAS gets a C-contiguous copy of b (it runs
+               a transposed view slower)
 
 and ``matmul(a, b, out)`` for the hoisted 2-D products, ``set_threads`` / ``get_threads`` and a
 thread-local count for the row blocks (``local_threads``: MKL_Set_Num_Threads_Local,
-openblas_set_num_threads_local). Packing costs about 2-4 products at M >= 20 but ~11 at M = 7
-and ~50 at M = 1 (measured, MKL, float32), so MKL packs when ``uses >= max(4, 96 / M)``.
+openblas_set_num_threads_local). Packing costs a few products at M >= 20 but many more at
+small M (benchmarks/RESULTS.md), so MKL packs when ``uses >= max(4, 96 / M)``.
 
 ``mkl``: the ``mkl`` wheel (``rnnlab[fast]``), on its GNU OpenMP layer (the one PyTorch and
 most of the ecosystem use). ``openblas``: the OpenBLAS that NumPy itself loaded (its wheels
@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
-import site
-import sys
 from typing import Any
 
 import numpy as np
@@ -67,7 +64,7 @@ def _out_ok(out, M, N, dtype):
     )
 
 
-def _fn(lib, name, proto):
+def cfunction(lib, name, proto):
     """``lib.name`` as a ctypes function of type ``proto`` that compiled code can call."""
     return proto(ctypes.cast(getattr(lib, name), _vp).value)
 
@@ -80,10 +77,11 @@ class Operand:
         self._keep, self.operand = keep, (int(pointer), int(transb), int(ldb))
 
 
-class _Library:
+class Library:
     name = "?"
     compiled: tuple = (None, None, None)  # (MKL compute, cblas sgemm, dnnl_sgemm): one is set
     local_threads: Any = None  # compiled-callable int(int): this thread's count, or None
+    omp: Any = None  # the libgomp it runs on, where its thread count is OpenMP's (oneDNN)
     pool = "?"  # the threads it runs on (tuning.choose never mixes two pools in one loop)
     default_threads = 1  # the count before rnnlab changed it (set when loaded)
     _gemm: dict
@@ -149,7 +147,7 @@ class _Library:
         return out
 
 
-class MKL(_Library):
+class MKL(Library):
     """Intel MKL from the ``mkl`` wheel, LP64 (32-bit integers)."""
 
     name = "mkl"
@@ -171,8 +169,8 @@ class MKL(_Library):
         self._size.argtypes, self._size.restype = [_i32] * 4, ctypes.c_size_t
         self._pack = lib.cblas_sgemm_pack
         self._pack.argtypes, self._pack.restype = [_i32] * 6 + [_f32, _vp, _i32, _vp], None
-        self.compiled = (_fn(lib, "cblas_sgemm_compute", _COMPUTE), None, None)
-        self.local_threads = _fn(lib, "MKL_Set_Num_Threads_Local", _LOCAL)
+        self.compiled = (cfunction(lib, "cblas_sgemm_compute", _COMPUTE), None, None)
+        self.local_threads = cfunction(lib, "MKL_Set_Num_Threads_Local", _LOCAL)
 
     def version(self) -> str:
         buf = ctypes.create_string_buffer(256)
@@ -202,7 +200,7 @@ class MKL(_Library):
         return Operand(buf, buf.ctypes.data, PACKED, N)
 
 
-class OpenBLAS(_Library):
+class OpenBLAS(Library):
     """The OpenBLAS NumPy loaded (its wheels bundle ``scipy_openblas``, ILP64)."""
 
     name = "openblas"
@@ -222,7 +220,7 @@ class OpenBLAS(_Library):
             f.argtypes, f.restype = [_i32] * 3 + [it] * 3 + [real, _vp, it, _vp, it, real, _vp, it], None
             self._gemm[dtype] = f
         sgemm = ctypes.CFUNCTYPE(None, *[_i32] * 3, *[it] * 3, _f32, _u64, it, _u64, it, _f32, _u64, it)
-        self.compiled = (None, _fn(lib, f"{pre}cblas_sgemm{suf}", sgemm), None)
+        self.compiled = (None, cfunction(lib, f"{pre}cblas_sgemm{suf}", sgemm), None)
         self._set = getattr(lib, f"{pre}openblas_set_num_threads{suf}")
         self._get = getattr(lib, f"{pre}openblas_get_num_threads{suf}")
         self._set.argtypes, self._get.restype = [_i32], _i32
@@ -257,8 +255,7 @@ class OpenBLAS(_Library):
 
 def contiguous(b):
     """A C-contiguous copy of ``b`` (or ``b``): a transposed view is copied by OpenBLAS's
-    ``cblas_somatcopy`` (measured, W^T of (1024, 256) 0.08 ms, (2048, 512) 0.4 ms, against 0.27
-    and 3.6 for NumPy's copy and 0.3 and 1.8 for a tiled compiled loop)."""
+    ``cblas_somatcopy``, several times faster than NumPy's copy (benchmarks/RESULTS.md)."""
     if b.flags.c_contiguous:
         return b
     if b.dtype == np.float32 and b.T.flags.c_contiguous and _omatcopy():
@@ -274,7 +271,7 @@ _omatcopy_cache: list = []
 
 def _omatcopy():
     if not _omatcopy_cache:
-        path = _numpy_openblas_path()
+        path = numpy_openblas_path()
         lib = None
         try:
             lib = OpenBLAS(path) if path else None
@@ -285,20 +282,8 @@ def _omatcopy():
     return _omatcopy_cache[0]
 
 
-NAMES = ("mkl", "openblas", "onednn")
-
-
 # ----------------------------------------------------------------------------- finding them
-
-
-def _lib_paths(names, short):
-    dirs = [os.path.join(p, "lib") for p in (sys.prefix, sys.base_prefix, site.USER_BASE) if p]
-    for d in dirs:
-        for name in names:
-            yield os.path.join(d, name)
-    found = ctypes.util.find_library(short)
-    if found:
-        yield found
+# (libraries.load finds the libraries; these two are what MKL and contiguous need of that)
 
 
 def _gnu_layer_loads(mkl_path) -> bool:
@@ -311,7 +296,7 @@ def _gnu_layer_loads(mkl_path) -> bool:
     return os.path.exists(os.path.join(folder, "libmkl_gnu_thread.so" + ext))
 
 
-def _numpy_openblas_path():
+def numpy_openblas_path():
     """The OpenBLAS shared library this process's NumPy loaded, or None: the one in NumPy's own
     folder (``numpy.libs``, ``numpy/.libs``) when there are several (SciPy's wheels bundle
     another, with other symbol names), else the first."""
@@ -327,27 +312,3 @@ def _numpy_openblas_path():
     numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
     own = [p for p in found if p.startswith(os.path.join(numpy_dir, "numpy"))]
     return (own or found)[0] if found else None
-
-
-def load(name):
-    """The library ``name`` ("mkl", "openblas", "onednn"), or None when it does not load here."""
-    if sys.platform != "linux" or name not in NAMES:
-        return None
-    if name == "mkl":
-        paths = list(_lib_paths(("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"), "mkl_rt"))
-    elif name == "onednn":
-        paths = list(_lib_paths(("libdnnl.so.3", "libdnnl.so"), "dnnl"))
-    else:
-        paths = [_numpy_openblas_path()]
-    for path in paths:
-        if not path or (not os.path.exists(path) and os.sep in path):
-            continue
-        try:
-            if name == "onednn":
-                from rnnlab.nn.backend.onednn import OneDNN
-
-                return OneDNN(path)
-            return (MKL if name == "mkl" else OpenBLAS)(path)
-        except (OSError, AttributeError):
-            continue
-    return None

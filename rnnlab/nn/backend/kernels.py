@@ -24,9 +24,9 @@ machine: a fork/join per step); the time loops (``loops.py``) may run in row blo
 
 ``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``: odd degree-13
 numerator over even degree-6 denominator, input clamped to +-7.9053), because libm's
-``tanhf`` is a scalar call that LLVM cannot vectorise. Measured over every 5th float32 in
-[1e-8, 12], their negatives and +-1000, +-inf: at most 5 ulp (2.9e-7 absolute)
-from the correctly rounded tanh, always finite and in [-1, 1]; NaN stays NaN.
+``tanhf`` is a scalar call that LLVM cannot vectorise. It stays within 5 ulp (2.9e-7
+absolute) of the correctly rounded tanh, always finite and in [-1, 1]; NaN stays NaN
+(benchmarks/RESULTS.md, "Where the speed rules come from", says how that was checked).
 ``sigma(x) = 0.5 tanh(x / 2) + 0.5`` as in ``functional.sigmoid``.
 
 Compiler flags: fast-math without nnan/ninf: FMA contraction, but NaN and inf keep their
@@ -35,7 +35,7 @@ vdivps, not a Python ZeroDivisionError check that stops vectorising. Reassociati
 a kernel sums (``reducing``: their loops vectorise only with it): elsewhere it let LLVM regroup
 the same lines differently in two functions (the LSTM cell with and without its stores gave
 results a last bit apart), and the elementwise loops are as fast without.
-This module imports numba: ``backend/compiled.py`` imports it on first use only.
+This module imports numba: ``backend/__init__.py`` loads the compiled backend on first use only.
 Shapes: N batch, H hidden; gate buffers are (N, G*H) with the gates side by side.
 """
 
@@ -86,8 +86,7 @@ _TINY = _f(1e-30)
 def _ftz(v):
     """v, or 0 where |v| < 1e-30: far below any float32 gradient that can still move a weight,
     and it keeps the backward out of subnormal numbers, on which the CPU's arithmetic and the
-    GEMMs run ~10x slower (measured: LSTM backward at T=400, N=32, H=128 took 55 ms with
-    healthy gradients and 553 ms once they had vanished into the subnormal range). NaN stays."""
+    GEMMs run about ten times slower (tests/nn/test_subnormal.py). NaN stays."""
     return _ZERO if abs(v) < _TINY else v
 
 
@@ -124,11 +123,11 @@ def _transpose(a, out):
 
 
 def transpose(W: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of ``W.T`` (the layer's ``W_T`` before the time loop).
+    """A C-contiguous copy of ``W.T`` (a weight operand in the layout the step GEMMs read).
 
     When a row of ``W`` is a multiple of 256 bytes (H a multiple of 64), NumPy's copy walks
-    columns whose elements fall into the same cache sets and is 1.7x (H=256) to 9x (H=512)
-    slower than this tiled loop (measured); otherwise NumPy's copy is as fast or faster.
+    columns whose elements fall into the same cache sets and is slower than this tiled loop;
+    otherwise NumPy's copy is as fast or faster.
     """
     if W.shape[1] % 64 or W.dtype != np.float32:
         return np.ascontiguousarray(W.T)
@@ -149,8 +148,7 @@ def _lstm_cell_loop(KEEP):
     it also stores the activated i, f, g, o over ``a`` and tanh c; without (inference) it
     stores only c and h. KEEP is a constant in each (numba prunes the branch), so the two
     loops compute the same bits (tests/nn/test_inference_mode.py); the stores are what costs:
-    one loop testing a run-time flag, or storing always, ran the inference kernel 11-16% slower
-    at (N, H) = (32, 128), (64, 256), (20, 650) (measured)."""
+    one loop testing a run-time flag, or storing always, ran the inference kernel slower."""
 
     def cell(a, b, c_prev, h, c, tanh_c):
         N, H = c_prev.shape

@@ -2,8 +2,7 @@
 
 Each function is ``recurrent.py``'s time loop for one cell, with the step's gate math from
 ``kernels.py`` and the step's recurrent GEMM called from compiled code: one call per direction
-instead of ~3 Python-level calls per step (~25-35 us each step, measured: 1.7 ms of a 3 ms
-LSTM pass at (T,N,I,H) = (50,32,32,128)).
+instead of a few Python-level calls per step, whose overhead was most of a small layer's time.
 
 The matrix product is a parameter: ``gemm = (compute, sgemm, dnnl)`` from ``gemm.py`` (MKL's
 ``cblas_sgemm_compute``, which also takes a packed B, a plain ``cblas_sgemm``, or oneDNN's
@@ -75,7 +74,7 @@ def lstm_forward(gemm, Wp, XG, b, h, c, tanh_c, active, keep, r0, r1):
     activates it. ``keep`` (training): XG ends as the activated gates of every step and
     tanh_c (T, N, H) is filled; else (inference_mode) only h and c are written.
     (Row ranges, not sliced 3-D arrays: ``a[t, r0:r1]`` stays C-contiguous for Numba, a 3-D
-    slice would not, and the non-contiguous kernels ran 2.4x slower.)"""
+    slice would not, and the non-contiguous kernels run much slower.)"""
     for t in range(XG.shape[0]):
         a, k = XG[t, r0:r1], t if keep else 0
         _gemm(gemm[0], gemm[1], gemm[2], h[t, r0:r1], Wp, a, _ONE)  # U x_t + W h_{t-1}
@@ -115,7 +114,7 @@ def lstm_backward_loop(gemm, Wp, dh, dc, dh_prev, dout, gates, c, tanh_c, active
 # ``blocks`` equal row blocks and each runs the loop above on its own thread (numba's OpenMP
 # layer: the same libgomp pool as MKL's, and PyTorch's when it finds that libgomp loaded), one
 # GEMM thread inside each (``local_threads``: where OpenMP allows nesting, the library may
-# otherwise start a nested team inside ours; measured 5x slower). ``Wp`` is packed for
+# otherwise start a nested team inside ours, several times slower). ``Wp`` is packed for
 # N // blocks rows. The same arithmetic row by row (a GEMM on fewer rows may round a last bit
 # differently; tests/nn/test_backend.py compares with one block). A library without a
 # thread-local count (``local_threads`` None) runs them with its global count set to 1.

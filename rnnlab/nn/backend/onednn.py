@@ -3,9 +3,8 @@ and the interface).
 
 The ``onednn-cpu-gomp`` wheel (``rnnlab[fast]``) is oneDNN on GNU OpenMP, the library PyTorch's
 own LSTM runs on. It runs its AVX-512 kernels on any CPU that has them, which MKL does not on
-AMD processors (measured on a Zen 4 EPYC, two threads, (20, 650) @ (650, 2600): oneDNN 200
-GF/s, OpenBLAS 120, MKL 54). Row-major, 64-bit sizes; no packed format in its C API, so a
-weight operand is a C-contiguous copy.
+AMD processors (benchmarks/RESULTS.md has the rates). Row-major, 64-bit sizes; no packed format
+in its C API, so a weight operand is a C-contiguous copy.
 """
 
 from __future__ import annotations
@@ -15,25 +14,15 @@ import ctypes
 
 import numpy as np
 
-from rnnlab.nn.backend.gemm import (
-    NO_TRANS,
-    TRANS,
-    Operand,
-    _f32,
-    _fn,
-    _i32,
-    _i64,
-    _Library,
-    _u64,
-    _vp,
-    blas_operand,
-    contiguous,
-)
+from rnnlab.nn.backend.gemm import NO_TRANS, TRANS, Library, Operand, blas_operand, cfunction, contiguous
+
+_vp, _i32, _i64, _u64, _f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_float
 
 
-class OneDNN(_Library):
+class OneDNN(Library):
     """oneDNN's ``dnnl_sgemm``. Its threads are the calling thread's OpenMP count
-    (``omp_set_num_threads`` sets a per-thread value: ``set_local`` is that)."""
+    (``omp_set_num_threads`` sets a per-thread value: ``set_local`` is that; the row blocks'
+    compiled setter is made from ``omp`` by ``compiled.Compiled.local_threads``)."""
 
     name = "onednn"
     pool = "gomp"
@@ -49,14 +38,13 @@ class OneDNN(_Library):
         proto = ctypes.CFUNCTYPE(
             _i32, ctypes.c_int8, ctypes.c_int8, *[_i64] * 3, _f32, _u64, _i64, _u64, _i64, _f32, _u64, _i64
         )
-        self.compiled = (None, None, _fn(lib, "dnnl_sgemm", proto))
-        self._omp = ctypes.CDLL("libgomp.so.1")  # the OpenMP runtime it links
-        self._omp.omp_set_num_threads.argtypes, self._omp.omp_set_num_threads.restype = [_i32], None
-        self._omp.omp_get_max_threads.argtypes, self._omp.omp_get_max_threads.restype = [], _i32
-        self._local = None
+        self.compiled = (None, None, cfunction(lib, "dnnl_sgemm", proto))
+        self.omp = ctypes.CDLL("libgomp.so.1")  # the OpenMP runtime it links
+        self.omp.omp_set_num_threads.argtypes, self.omp.omp_set_num_threads.restype = [_i32], None
+        self.omp.omp_get_max_threads.argtypes, self.omp.omp_get_max_threads.restype = [], _i32
         chars = {NO_TRANS: b"N", TRANS: b"T"}
 
-        def sgemm(order, ta, tb, *rest):  # the cblas call of _Library.matmul, row-major only
+        def sgemm(order, ta, tb, *rest):  # the cblas call of Library.matmul, row-major only
             f(chars[ta], chars[tb], *rest)
 
         self._gemm = {np.dtype(np.float32): sgemm}
@@ -77,41 +65,22 @@ class OneDNN(_Library):
         return f"oneDNN {v.major}.{v.minor}.{v.patch}"
 
     def set_threads(self, n: int) -> None:
-        self._omp.omp_set_num_threads(int(n))
+        self.omp.omp_set_num_threads(int(n))
 
     def get_threads(self) -> int:
-        return int(self._omp.omp_get_max_threads())
+        return int(self.omp.omp_get_max_threads())
 
     def set_local(self, n: int) -> None:
-        self._omp.omp_set_num_threads(int(n))
+        self.omp.omp_set_num_threads(int(n))
 
     @contextlib.contextmanager
     def threads_per_caller(self, n: int):
         """Nothing to do: an OpenMP count is per thread, and each caller sets its own."""
         yield
 
-    @property
-    def local_threads(self):
-        """A compiled int(int) (the row blocks call it from their threads): sets this thread's
-        OpenMP count, returns the one before. Made with numba on first use."""
-        if self._local is None:
-            import numba
-
-            get, put = self._omp.omp_get_max_threads, self._omp.omp_set_num_threads
-
-            @numba.cfunc(numba.int32(numba.int32))
-            def local(n):  # pragma: no cover - compiled
-                before = get()
-                put(n)
-                return before
-
-            self._local = local.ctypes
-        return self._local
-
     def operand(self, b, M, uses=1 << 30):
-        """A C-contiguous B: dnnl_sgemm ran its NN products 1.2-3x faster than NT (measured,
-        Zen 4: (20, 650) @ (650, 2600) 195 against 82 GF/s), and a transposing copy costs 1-10
-        products; used in place when there are fewer ``uses`` than that."""
+        """A C-contiguous B: dnnl_sgemm runs its NN products faster than NT, and a transposing
+        copy costs 1-10 products; used in place when there are fewer ``uses`` than that."""
         if uses >= 8 or blas_operand(b) is None:
             b = contiguous(b)
         return Operand(b, b.ctypes.data, *blas_operand(b))

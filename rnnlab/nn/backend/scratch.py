@@ -3,24 +3,19 @@ for fresh memory every call.
 
 A recurrent layer needs several (T, N, G*H) buffers per pass (gate pre-activations, their
 gradients, the states). Fresh arrays of that size come from ``mmap`` and fault in page by
-page on first touch: at (T, N, I, H) = (50, 64, 128, 256) that was ~700 page faults and
-~4 ms of a 27 ms LSTM inference pass. ``empty`` hands out an array from a pool instead,
+page on first touch, a noticeable part of a pass. ``empty`` hands out an array from a pool instead,
 and only one that nobody else refers to any more: a buffer is reused only when the pool
 holds its sole reference (``sys.getrefcount``), so a buffer still kept by a layer's cache
 for backward, by a caller's output or by any view of it is never handed out twice.
 Of the free buffers that fit, the one used last is handed out: it is the one most likely
 still in cache. (Oldest first, a layer whose training step had left two free (T, N, 4H)
-buffers alternated between them in inference, each written after the other's call:
-measured, LSTM (50,64,128,256) inference after training, two threads, 0.99 -> 0.93 of
-PyTorch's time, the same as with no training before.)
+buffers alternated between them in inference, each written after the other's call, and ran
+slower than with no training before.)
 
 Every array ``empty`` returns starts on a 64-byte boundary (``align``). NumPy's big arrays
 start 16 bytes past a page, so every row of a (T, N, G*H) buffer did too, and each AVX-512
 load and store of the step GEMMs' output and of the gate kernels touched two cache lines.
-Measured, LSTM, two threads, each variant timed after PyTorch's (``benchmarks/ab.py ... align
-1 64``): inference (50,64,128,256) 10.77 -> 9.95 ms, (100,64,256,512) 80.5 -> 76.0 ms,
-(35,20,650,650) 20.0 -> 19.8 ms, (50,32,32,128) 1.74 -> 1.70 ms; training (50,64,128,256)
-34.7 -> 33.2 ms, (50,32,32,128) 5.43 -> 5.23 ms.
+(The timings of both rules: benchmarks/RESULTS.md, "Where the speed rules come from".)
 
 The pool keeps at most ``runtime.settings().scratch_mib`` (default 256 MiB,
 ``RNNLAB_SCRATCH_MIB``); beyond that it forgets the arrays used longest ago (which stay valid for

@@ -1,8 +1,7 @@
 """Which GEMM library runs which products on this machine: chosen by timing, never by vendor.
 
-The same library is not the fastest everywhere (measured, two threads, GF/s for the LSTM step
-product ``(20, 650) @ (650, 2600)``: on a Zen 4 EPYC MKL 54, OpenBLAS 120, oneDNN 200; MKL does
-not run its AVX-512 kernels on AMD processors). So the products the loops make are sorted into
+The same library is not the fastest everywhere (MKL does not run its AVX-512 kernels on AMD
+processors; benchmarks/RESULTS.md has the rates). So the products the loops make are sorted into
 classes by the rows of a step (the batch, or a row block) and the size of the weight, and for
 each class every GEMM library that loads here is timed on a representative product, both ways
 the loops use it (``h @ W^T`` forward, ``da @ W`` backward), with each library's own operand
@@ -19,12 +18,15 @@ measurement (then the first library of ``ORDER`` that loads runs everything).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import platform
 import time
 
 import numpy as np
+
+from rnnlab.io import write_json
 
 ORDER = ("onednn", "mkl", "openblas")  # the fallback order without a measurement
 ROWS = (8, 24, 48, 256)  # row classes: M <= 8, <= 24, <= 48, <= 256, more (the hoisted products)
@@ -76,8 +78,7 @@ def cache_path() -> str:
 def _time(lib, M, K, Nc, transposed, budget=0.01):
     """Seconds per product on this library through the compiled loops' own call (``loops``):
     the best of three runs of about ``budget / 4`` each."""
-    from rnnlab.nn.backend import loops
-
+    loops = importlib.import_module("rnnlab.nn.backend.loops")  # numba (optional, slow): only to time
     W, a = _data((Nc, K) if transposed else (K, Nc)), _data((M, K))
     b = W.T if transposed else W  # forward: h @ W^T; backward: da @ W
     out = np.empty((M, Nc), np.float32)
@@ -111,12 +112,10 @@ def measure(libs: dict, budget=0.01, threads: int | None = None) -> dict:
     """``{class: {library: GF/s}}`` for every class (both orientations, summed time).
 
     One library at a time, with a pause between libraries: OpenBLAS' threads spin for a while
-    after a call, and an OpenMP library timed meanwhile shares the cores with them (measured,
-    Zen 4: oneDNN read 0.5-10 GF/s right after OpenBLAS, 60-200 alone). ``threads``: each
-    library is set to that many for its timing (and set back after), so that no library is
-    timed on a count some earlier code left behind. Measured here (Zen 4, a test run's process,
-    key 2 threads): timed as found, oneDNN read ~100-115 GF/s, one core's worth, and MKL 196,
-    so the cached choice was wrong; set to 2 in the same run, oneDNN read ~215."""
+    after a call, and an OpenMP library timed meanwhile shares the cores with them and reads
+    far too slow. ``threads``: each library is set to that many for its timing (and set back
+    after), so that no library is timed on a count some earlier code left behind (a library
+    timed on one thread where the key says two made a wrong choice, cached)."""
     table: dict = {c: {} for c in classes()}
     try:
         for i, (name, lib) in enumerate(libs.items()):
@@ -144,7 +143,7 @@ def _measure_one(table, name, lib, budget):
 def choose(table: dict, pools: dict) -> dict:
     """``{class: library}``: the fastest library per class, within one thread pool.
 
-    ``pools``: {library: the threads it runs on} (``gemm._Library.pool``: OpenBLAS its own
+    ``pools``: {library: the threads it runs on} (``gemm.Library.pool``: OpenBLAS its own
     pthreads, MKL's GNU layer and oneDNN GNU OpenMP). Libraries on different pools are never
     mixed: alternating them in one loop leaves each pool's spinning threads in the other's way.
     Each pool's best libraries are scored by the time they would take over all classes (one
@@ -201,8 +200,8 @@ def contention(run, threads: int):
     """``(run(), share)``: ``share`` is the part of ``threads`` cores' time during ``run`` that
     other processes took beyond the cores this process leaves free (0: nobody in the way;
     None: not measurable here). A choice is cached for every later run on the machine, so one
-    timed while a build or another job held a core would stay wrong (measured: a busy process
-    beside a two-thread timing on a two-core machine takes ~0.5)."""
+    timed while a build or another job held a core would stay wrong (a busy process beside a
+    two-thread timing on a two-core machine takes about half)."""
     before, own0, t0 = _cpu_jiffies(), os.times(), time.perf_counter()
     result = run()
     after, own1, wall = _cpu_jiffies(), os.times(), time.perf_counter() - t0
@@ -239,8 +238,6 @@ def tune(libs: dict, threads: int, budget=0.01) -> dict:
             saved = {}
         saved = saved if isinstance(saved, dict) else {}
         saved[_digest(key)] = entry
-        from rnnlab.io import write_json
-
         write_json(path, saved)
     except OSError:
         pass  # a read-only home: measure each run
