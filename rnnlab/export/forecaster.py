@@ -183,6 +183,11 @@ def _forecaster(f, steps: int | None):
         raise UserError(
             "ONNX export of a model with covariates is not supported (yet): the graph reads the series only"
         )
+    if getattr(f, "bounds", "none") != "none":
+        raise UserError(
+            f"ONNX export of a model with bounds={f.bounds!r} is not supported: the graph reads the "
+            f"last window only, not the history the bounds come from"
+        )
     steps = f.horizon if steps is None else int(steps)
     if not 1 <= steps <= 1000:
         raise ValueError(f"steps must lie in [1, 1000] (the graph unrolls them), got {steps}")

@@ -99,6 +99,7 @@ def _config(args, series) -> dict:
         "calibration",
         "scaling",
         "n_samples",
+        "bounds",
         "min_updates",
         "parallel",
         "covariates",

@@ -12,7 +12,7 @@ from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.heads import LIKELIHOODS, check_intervals
-from rnnlab.forecast.model import CALIBRATIONS, SCALINGS, STRATEGIES
+from rnnlab.forecast.model import BOUNDS, CALIBRATIONS, SCALINGS, STRATEGIES
 from rnnlab.forecast.train import CELLS, INITS
 
 DEFAULT_PLOT = "forecast.png"
@@ -226,7 +226,7 @@ def _intervals(text):
 
 
 def add_distribution_args(u) -> None:
-    """--likelihood, --interval, --calibration, --scaling, --samples."""
+    """--likelihood, --interval, --calibration, --scaling, --samples, --bounds."""
     d = P.DEFAULTS
     u.add_argument(
         "--likelihood",
@@ -264,6 +264,14 @@ def add_distribution_args(u) -> None:
         default=None,
         dest="n_samples",
         help=f"sample paths per forecast, over the whole ensemble (default {d['n_samples']})",
+    )
+    u.add_argument(
+        "--bounds",
+        choices=BOUNDS,
+        default=None,
+        help=f"keep forecasts and intervals at or above 0 (positive), or within the least and "
+        f"greatest value the series has shown up to the forecast origin (range) "
+        f"(default {d['bounds']})",
     )
 
 

@@ -27,6 +27,7 @@ from rnnlab.forecast import frames, members
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.heads import Head
+from rnnlab.forecast.params import BOUNDS as BOUNDS  # re-exported
 from rnnlab.forecast.params import CALIBRATIONS as CALIBRATIONS  # re-exported
 from rnnlab.forecast.params import SCALINGS as SCALINGS  # re-exported
 from rnnlab.forecast.params import STRATEGIES as STRATEGIES  # re-exported
@@ -73,6 +74,9 @@ class Forecaster(Forecasts):
     scaling : "window" | "global": after the training part's standard scaling, divide each
         window of changes (and its targets) by its mean absolute value, or not (levels: not).
     n_samples : sample paths per forecast, pooled over the ensemble.
+    bounds : "none" | "positive" | "range", where forecasts (points, paths, quantiles) may lie:
+        anywhere, at or above 0, or within the range the history up to the origin has shown
+        (``uncertainty.bound``).
     season : int, the season m in steps (the seasonal targets use it; 1: none).
     min_updates : epochs (and patience) are raised to hold at least this many optimiser steps
         (patience a tenth of them); 0: the epochs as given.
@@ -115,6 +119,7 @@ class Forecaster(Forecasts):
         intervals=(0.8, 0.95),
         calibration="auto",
         n_samples=500,
+        bounds="none",
         season=None,
         min_updates=1500,
         seed=0,
@@ -127,13 +132,14 @@ class Forecaster(Forecasts):
         self.init, self.shuffle, self.shrink, self.ensemble, self.seed = init, shuffle, shrink, ensemble, seed
         self.likelihood, self.intervals, self.calibration = likelihood, intervals, calibration
         self.scaling, self.n_samples, self.season = scaling, n_samples, season
+        self.bounds = bounds
         self.min_updates, self.parallel = min_updates, parallel
 
     # -- scikit-learn plumbing --------------------------------------------------------
     _PARAMS = tuple(
         "window horizon strategy target cell hidden_size num_layers dropout epochs batch_size lr "
         "clip weight_decay valid_size patience init shuffle shrink ensemble likelihood scaling "
-        "intervals calibration n_samples season min_updates seed parallel".split()
+        "intervals calibration n_samples bounds season min_updates seed parallel".split()
     )
 
     def get_params(self, deep=True) -> dict:

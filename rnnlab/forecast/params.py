@@ -13,6 +13,7 @@ from rnnlab.forecast.train import CELLS, INITS
 STRATEGIES = ("recursive", "direct")
 CALIBRATIONS = ("auto", "conformal", "none")
 SCALINGS = ("window", "global")
+BOUNDS = ("none", "positive", "range")
 PARALLEL = ("members", "data")
 
 
@@ -36,6 +37,7 @@ def validate(f) -> None:
         ("likelihood", LIKELIHOODS),
         ("calibration", CALIBRATIONS),
         ("scaling", SCALINGS),
+        ("bounds", BOUNDS),
         ("parallel", PARALLEL),
     ):
         if getattr(f, name) not in valid:

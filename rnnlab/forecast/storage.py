@@ -238,6 +238,7 @@ _PARAM_TYPES = {
     "min_updates": "int",
     "parallel": "str",
     "scaling": "str",
+    "bounds": "str",
 }
 
 

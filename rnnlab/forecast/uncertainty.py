@@ -197,7 +197,23 @@ def _levels(f, ys, parts, zp, S: int) -> np.ndarray:
     y0 = np.concatenate([y[p[2]] for y, p in zip(ys, parts)])
     each = [f._history(y, p[2]) for y, p in zip(ys, parts)]
     hist = None if each[0] is None else np.repeat(np.concatenate(each, axis=0), S, axis=0)
-    return D.to_levels(np.repeat(y0, S), zp, f.target, hist, f.season)
+    levels = D.to_levels(np.repeat(y0, S), zp, f.target, hist, f.season)
+    return bound(levels, f.bounds, ys, [p[2] for p in parts], S)
+
+
+def bound(levels, bounds: str, ys, origins, S: int = 1) -> np.ndarray:
+    """Levels ``(M * S, steps)`` (origin-major rows, ``S`` paths an origin) within ``bounds``:
+    "positive" clips at 0; "range" at the least and the greatest level of the history up to
+    each row's origin (``y[: origin + 1]``: a backtest's bound reads no later value); "none"
+    returns them as they are. Clipping is monotone, so the quantiles of bounded paths are the
+    bounded quantiles."""
+    if bounds == "none":
+        return levels
+    if bounds == "positive":
+        return np.maximum(levels, 0.0)
+    lo = np.concatenate([np.minimum.accumulate(y)[o] for y, o in zip(ys, origins)])
+    hi = np.concatenate([np.maximum.accumulate(y)[o] for y, o in zip(ys, origins)])
+    return np.clip(levels, np.repeat(lo, S)[:, None], np.repeat(hi, S)[:, None])
 
 
 def _split(a, bounds) -> list:
@@ -218,11 +234,13 @@ def quantiles_many(f, sets, steps: int, levels=DENSE, calibrated: bool = True, p
     each network of each batch."""
     levels = np.asarray(levels, np.float64)
     out = []
-    for paths, med in _pooled(f, sets, steps, progress):
+    for (paths, med), (y, origins, *_) in zip(_pooled(f, sets, steps, progress), sets):
         q = np.moveaxis(np.quantile(paths, levels, axis=1), 0, 2)  # (M, steps, L)
         cal = getattr(f, "calibration_", None)
         if calibrated and cal and cal.get("applied", True):
-            q = apply_calibration(q, med, levels, cal)
+            q = apply_calibration(q, med, levels, cal)  # may widen them past the bounds: again
+            y, o = np.asarray(y, np.float64), np.asarray(origins, np.int64).reshape(-1)
+            q = bound(q.reshape(len(q), -1), f.bounds, [y], [o]).reshape(q.shape)
         out.append(q)
     return out
 

@@ -32,6 +32,7 @@ TINY = dict(
     intervals=(0.8, 0.95),
     calibration="conformal",
     n_samples=200,
+    bounds="none",
     season=1,
     min_updates=0,
     seed=0,
