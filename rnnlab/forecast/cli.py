@@ -25,6 +25,7 @@ from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import future as F
 from rnnlab.forecast import pipeline as P
+from rnnlab.forecast import train as T
 from rnnlab.forecast.model import check_save_dir
 from rnnlab.forecast.panel import load_panel
 from rnnlab.forecast.panel import run as run_many
@@ -179,7 +180,7 @@ def run_forecast(args) -> int:
 
 def _backtest(args, cfg: dict, root: bool, run) -> dict:
     """``run(progress)``, the backtest, with its bars; its time in the report's ``seconds``."""
-    t0 = time.perf_counter()
+    t0, clock = time.perf_counter(), dict(T.CLOCK)
     progress = None if args.quiet or not root else _Progress(cfg)
     try:
         result = run(progress)
@@ -187,7 +188,7 @@ def _backtest(args, cfg: dict, root: bool, run) -> dict:
         if progress is not None:
             progress.close()
     result["report"]["config"]["backtest"] = args.backtest
-    result["report"]["seconds"] = {"backtest": round(time.perf_counter() - t0, 3)}
+    result["report"]["seconds"] = {"backtest": round(time.perf_counter() - t0, 3), **T.since(clock)}
     return result
 
 
@@ -198,8 +199,11 @@ def _refit(args, panel: dict, cfg: dict, result: dict, root: bool, out):
     f.covariate_spec_ = covariate_spec(cfg, next(iter(panel.values())))
     if args.no_refit:
         return f
+    clock = dict(T.CLOCK)
     fut = _future(args, panel, cfg, f, not args.quiet and root, out)
     report = result["report"]
+    for phase, seconds in T.since(clock).items():  # training and intervals: the backtest's and the refit's
+        report["seconds"][phase] += seconds
     result["future"], report["forecast"], report["refit"] = fut["rows"], list(fut["rows"]), fut["about"]
     report["seconds"].update(fut["seconds"])
     return fut["model"]

@@ -133,8 +133,19 @@ def train(
     if best_P is not None:
         P[...] = best_P  # restore the best epoch
     history["seconds"] = time.perf_counter() - t0
+    CLOCK["training"] += history["seconds"]
     net.eval()
     return history
+
+
+# seconds this process has spent training networks (``train``) and sampling their intervals
+# (``uncertainty``: calibration and quantiles): a report's phases are differences of it (``since``)
+CLOCK = {"training": 0.0, "intervals": 0.0}
+
+
+def since(start: dict) -> dict:
+    """The seconds of each phase of ``CLOCK`` after the snapshot ``start = dict(CLOCK)``."""
+    return {k: round(CLOCK[k] - start[k], 3) for k in CLOCK}
 
 
 def _new_history() -> dict:

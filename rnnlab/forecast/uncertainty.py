@@ -33,12 +33,14 @@ the same share of each series' is scored, evenly spaced (``calibration_origins``
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 
 import numpy as np
 
 from rnnlab.forecast import data as D
-from rnnlab.forecast.train import predict_scaled
+from rnnlab.forecast.train import CLOCK, predict_scaled
 
 DENSE = np.round(np.arange(1, 100) / 100, 2)  # 0.01 .. 0.99: the grid CRPS is integrated over
 # sample-path rows (origins x paths per network) rolled in one batch: with 100 paths a network,
@@ -145,6 +147,20 @@ def chunks(sets, paths_per_origin: int, rows: int | None = None) -> list:
     return out
 
 
+def _clocked(fn):
+    """``fn``, its seconds added to ``train.CLOCK["intervals"]``."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            CLOCK["intervals"] += time.perf_counter() - t0
+
+    return run
+
+
 def point_paths(f, sets, steps: int) -> list:
     """The point forecasts ``(M_i, steps)`` of levels, the networks' mean, of every
     ``(y, origins, scaler, cov)`` in ``sets``: one forward per network and step for them all."""
@@ -228,6 +244,7 @@ def quantiles(
     return quantiles_many(f, [(y, origins, scaler, cov)], steps, levels, calibrated, progress)[0]
 
 
+@_clocked
 def quantiles_many(f, sets, steps: int, levels=DENSE, calibrated: bool = True, progress=None) -> list:
     """``quantiles`` of every ``(y, origins, scaler, cov)`` in ``sets``: ``(M_i, steps, L)`` each,
     the sets batched ``CHUNK_ROWS`` sample-path rows at a time. ``progress(done, total)``: after
@@ -284,6 +301,7 @@ def conformal_factor(scores, coverage: float) -> float:
     return float(scores[k - 1])
 
 
+@_clocked
 def fit_calibration(f, sets, steps: int, progress=None) -> dict:
     """The conformal factors of ``f`` on the validation targets ``y[origins + h]`` (those inside
     ``y``), h = 1 .. steps, of every ``(y, origins, scaler, cov)`` in ``sets`` (one per series,

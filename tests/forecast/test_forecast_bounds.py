@@ -77,7 +77,8 @@ def test_the_cli_takes_bounds_into_the_report_and_refuses_others(tmp_path, capsy
     csv = write_csv(tmp_path / "s.csv", y)
     fast = ["--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20"]
     rep = tmp_path / "r.json"
-    argv = ["forecast", "--csv", csv, *fast, "--quiet", "--baselines", "simple", "--no-plot", "--future", "30"]
+    argv = ["forecast", "--csv", csv, *fast, "--quiet", "--baselines", "simple", "--no-plot"]
+    argv += ["--future", "30"]
     assert main([*argv, "--bounds", "range", "--report", str(rep)]) == 0
     r = json.loads(rep.read_text())
     assert r["config"]["bounds"] == "range"

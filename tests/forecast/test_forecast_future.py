@@ -47,7 +47,11 @@ def test_the_future_is_forecast_refit_saved_and_written(tmp_path, capsys, monthl
     rep = json.loads(report.read_text())
     assert [r["ds"] for r in rep["forecast"]] == rows["ds"].tolist()
     np.testing.assert_allclose([r["mean"] for r in rep["forecast"]], rows["mean"], rtol=1e-9)
-    assert set(rep["seconds"]) == {"backtest", "refit", "future"}
+    sec = rep["seconds"]
+    assert set(sec) == {"backtest", "refit", "future", "training", "intervals"}
+    # training and intervals are parts of the backtest and the refit (with its future), not more
+    assert 0 < sec["training"] and 0 < sec["intervals"]
+    assert sec["training"] + sec["intervals"] <= sec["backtest"] + sec["refit"] + sec["future"] + 0.01
     # the saved model is the refitted one: it saw every point, and predict gives the same rows
     m = load_model(tmp_path / "m")
     backtest_windows = 120 - 20 - 5 - 1  # the training part's windows, the validation slice in them
