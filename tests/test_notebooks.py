@@ -19,6 +19,7 @@ import render  # noqa: E402
 
 NOTEBOOKS = render.notebooks()
 RENDERED = sorted(glob.glob(os.path.join(ROOT, "docs", "learn", "rendered", "*.md")))
+PAGES = [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]
 IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)|<img\b[^>]*\bsrc=[\"']([^\"']+)")
 learn = pytest.mark.skipif(
     not all(importlib.util.find_spec(m) for m in ("nbformat", "nbclient", "ipykernel")),
@@ -48,6 +49,12 @@ def test_every_rendered_figure_is_there():
     assert any(IMAGE.search(open(md, encoding="utf-8").read()) for md in RENDERED)  # the regex finds them
     broken = {os.path.basename(md): b for md in RENDERED if (b := broken_images(md))}
     assert not broken, f"rendered notebooks refer to images a clone lacks: {broken}"
+
+
+def test_every_figure_of_the_pages_is_there():
+    """The README and docs/ too (a page moved to docs/ keeps its figures' paths right)."""
+    broken = {os.path.basename(md): b for md in PAGES if (b := broken_images(md))}
+    assert not broken, f"pages refer to images a clone lacks: {broken}"
 
 
 def test_a_broken_image_is_found(tmp_path):
