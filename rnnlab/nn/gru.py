@@ -54,14 +54,14 @@ def gru_step_forward(xg, h_prev, W, b_hh, reset_after=True):
     H = h_prev.shape[1]
     if reset_after:
         hg = h_prev @ W.T + b_hh  # (N, 3H)  hg = W h_{t-1} + b_hh
-        r = sigmoid(xg[:, :H] + hg[:, :H])  # (N, H)  r = sigma(xg_r + hg_r)
-        z = sigmoid(xg[:, H : 2 * H] + hg[:, H : 2 * H])  # z = sigma(xg_z + hg_z)
+        rz = sigmoid(xg[:, : 2 * H] + hg[:, : 2 * H])  # (N, 2H)  [r, z] = sigma(xg_rz + hg_rz)
+        r, z = rz[:, :H], rz[:, H:]  # reset gate, update gate
         hn = hg[:, 2 * H :]  # W_n h_{t-1} + b_hn, kept for backward
         n = np.tanh(xg[:, 2 * H :] + r * hn)  # n = tanh(xg_n + r * hg_n)
     else:
         hg = h_prev @ W[: 2 * H].T + b_hh[: 2 * H]  # (N, 2H)  W_rz h_{t-1} + b_rz
-        r = sigmoid(xg[:, :H] + hg[:, :H])  # r = sigma(xg_r + W_r h_{t-1} + b_hr)
-        z = sigmoid(xg[:, H : 2 * H] + hg[:, H:])  # z = sigma(xg_z + W_z h_{t-1} + b_hz)
+        rz = sigmoid(xg[:, : 2 * H] + hg)  # (N, 2H)  [r, z] = sigma(xg_rz + W_rz h_{t-1} + b_rz)
+        r, z = rz[:, :H], rz[:, H:]  # reset gate, update gate
         hn = r * h_prev  # r * h_{t-1}, kept for backward
         n = np.tanh(xg[:, 2 * H :] + hn @ W[2 * H :].T + b_hh[2 * H :])  # c = tanh(xg_n + W_n (r h) + b_hn)
     h = (1 - z) * n + z * h_prev  # (N, H)  h_t = (1 - z) * n + z * h_{t-1}

@@ -48,10 +48,9 @@ def lstm_step_forward(xg, h_prev, c_prev, W, b_hh):
     once); ``W (4H, H)``, ``b_hh (4H,)``. Returns ``h (N, H), c (N, H), cache``."""
     H = h_prev.shape[1]
     a = xg + h_prev @ W.T + b_hh  # (N, 4H)  a = U x_t + b_ih + W h_{t-1} + b_hh
-    i = sigmoid(a[:, :H])  # (N, H)  i = sigma(a_i)
-    f = sigmoid(a[:, H : 2 * H])  # f = sigma(a_f)
-    g = np.tanh(a[:, 2 * H : 3 * H])  # g = tanh(a_g)
-    o = sigmoid(a[:, 3 * H :])  # o = sigma(a_o)
+    s = sigmoid(a)  # (N, 4H)  sigma of every gate's a; i, f and o use theirs
+    i, f, o = s[:, :H], s[:, H : 2 * H], s[:, 3 * H :]  # i = sigma(a_i), f = sigma(a_f), o = sigma(a_o)
+    g = np.tanh(a[:, 2 * H : 3 * H])  # (N, H)  g = tanh(a_g)
     c = f * c_prev + i * g  # (N, H)  c_t = f * c_{t-1} + i * g
     tanh_c = np.tanh(c)
     h = o * tanh_c  # (N, H)  h_t = o * tanh(c_t)
