@@ -47,17 +47,7 @@ def test_training_commands_take_threads(path):
         action.type("0")
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            ("forecast",),
-            marks=pytest.mark.xfail(strict=True, reason="needs a time budget in the Forecaster's parameters"),
-        ),
-        *TRAINING[1:],
-    ],
-    ids=" ".join,
-)
+@pytest.mark.parametrize("path", TRAINING, ids=" ".join)
 def test_training_commands_take_a_time_budget(path):
     action = RUNNABLE[path]._option_string_actions["--time-budget"]
     assert action.metavar == "MINUTES" and action.type("0.5") == 0.5

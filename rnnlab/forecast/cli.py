@@ -61,6 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     A.add_distribution_args(p.add_argument_group("uncertainty"))
     training = p.add_argument_group("training")
     A.add_training_args(training)
+    A.add_time_budget(training)
     cliargs.add_threads(training)
     A.add_output_args(p.add_argument_group("outputs"))
     A.add_future_args(p.add_argument_group("the future (after the backtest)"))
@@ -103,6 +104,7 @@ def _config(args, series) -> dict:
         "bounds",
         "min_updates",
         "parallel",
+        "time_budget",
         "covariates",
         "future_covariates",
         "calendar",

@@ -275,6 +275,17 @@ def add_distribution_args(u) -> None:
     )
 
 
+def add_time_budget(t) -> None:
+    """--time-budget: minutes each fit (the backtest's, the refit) may train."""
+    t.add_argument(
+        "--time-budget",
+        type=cliargs.positive_float,
+        metavar="MINUTES",
+        help="stop training after this many minutes per fit (the backtest's and the refit): no "
+        "network starts another epoch past it, every network trains one (default: no limit)",
+    )
+
+
 def add_training_args(t) -> None:
     """--epochs, --batch-size, --lr, --clip, --weight-decay, --valid-size, --patience, --seed."""
     d = P.DEFAULTS

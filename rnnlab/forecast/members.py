@@ -15,6 +15,8 @@ by the least-squares factor on the validation slice::
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from rnnlab import distributed
@@ -28,11 +30,13 @@ def train_all(f, data, pooled, v_inputs, v_nu, progress) -> tuple[list, list, li
     world = distributed.world()
     data_parallel = f.parallel == "data" and world.size > 1
     n_valid = pooled.n_valid
+    deadline = None if f.time_budget is None else time.perf_counter() + 60.0 * f.time_budget
     nets, histories, shrinks = [], [], []
     for k in range(f.ensemble):
         mine = None
         if data_parallel or k % world.size == world.rank:
-            net, history = f._train_member(k, data, n_valid, progress, world if data_parallel else None)
+            shards = world if data_parallel else None
+            net, history = f._train_member(k, data, n_valid, progress, shards, deadline)
             shrink = 1.0
             if f.shrink and n_valid:
                 shrink = fit_shrink(f, net, v_inputs, v_nu, pooled.Y_val, pooled.s0_val)
@@ -45,10 +49,11 @@ def train_all(f, data, pooled, v_inputs, v_nu, progress) -> tuple[list, list, li
     return nets, histories, shrinks
 
 
-def train_member(f, k, data, n_valid, progress, shards=None):
+def train_member(f, k, data, n_valid, progress, shards=None, deadline=None):
     """Network ``k`` of ``f``'s ensemble (seeds from ``seed + k``: initialisation, shuffling),
     trained on ``data = (X, Y, X_valid, Y_valid)``, early-stopped on the validation part;
-    ``shards``: data-parallel (``train.train``). Returns ``(net, history)``."""
+    ``shards``: data-parallel, ``deadline``: the time budget's end (``train.train``).
+    Returns ``(net, history)``."""
     seeds = np.random.SeedSequence(f.seed + k).spawn(2)
     net = Net(
         f.cell,
@@ -75,6 +80,7 @@ def train_member(f, k, data, n_valid, progress, shards=None):
         progress=report,
         loss_fn=f.head_.loss(f._n_out),
         shards=shards,
+        deadline=deadline,
     )
     if not all(np.isfinite(v).all() for v in net.state_dict().values()):
         raise UserError(

@@ -84,6 +84,8 @@ class Forecaster(Forecasts):
     parallel : "members" | "data", how MPI ranks share the training (docs/DISTRIBUTED.md): each
         rank trains whole networks of the ensemble, or every rank takes its shard of every batch
         and the gradients are summed (``translate train``'s recipe, for a panel too big for one).
+    time_budget : minutes a fit may train (None: no limit): past it no network starts another
+        epoch (each trains at least one; early stopping's best epoch is kept).
     """
 
     series_info_: dict  # where the training series came from (set by the CLI, saved with the model)
@@ -124,6 +126,7 @@ class Forecaster(Forecasts):
         min_updates=1500,
         seed=0,
         parallel="members",
+        time_budget=None,
     ):
         self.window, self.horizon, self.strategy, self.target = window, horizon, strategy, target
         self.cell, self.hidden_size, self.num_layers, self.dropout = cell, hidden_size, num_layers, dropout
@@ -133,13 +136,13 @@ class Forecaster(Forecasts):
         self.likelihood, self.intervals, self.calibration = likelihood, intervals, calibration
         self.scaling, self.n_samples, self.season = scaling, n_samples, season
         self.bounds = bounds
-        self.min_updates, self.parallel = min_updates, parallel
+        self.min_updates, self.parallel, self.time_budget = min_updates, parallel, time_budget
 
     # -- scikit-learn plumbing --------------------------------------------------------
     _PARAMS = tuple(
         "window horizon strategy target cell hidden_size num_layers dropout epochs batch_size lr "
         "clip weight_decay valid_size patience init shuffle shrink ensemble likelihood scaling "
-        "intervals calibration n_samples bounds season min_updates seed parallel".split()
+        "intervals calibration n_samples bounds season min_updates seed parallel time_budget".split()
     )
 
     def get_params(self, deep=True) -> dict:
@@ -271,9 +274,9 @@ class Forecaster(Forecasts):
             self.calibration_["applied"] = self.calibration == "conformal" or self.calibration_["off"]
         return self
 
-    def _train_member(self, k, data, n_valid, progress, shards=None):
+    def _train_member(self, k, data, n_valid, progress, shards=None, deadline=None):
         """Network ``k`` of the ensemble, trained (``members.train_member``)."""
-        return members.train_member(self, k, data, n_valid, progress, shards)
+        return members.train_member(self, k, data, n_valid, progress, shards, deadline)
 
     @property
     def window_scaled(self) -> bool:

@@ -46,6 +46,15 @@ def validate(f) -> None:
         raise UserError(f"seed must be an integer >= 0, got {f.seed!r}")  # numpy seeds nothing below 0
     if not isinstance(f.min_updates, (int, np.integer)) or f.min_updates < 0:
         raise UserError(f"min_updates must be an integer >= 0, got {f.min_updates!r}")
+    tb = f.time_budget
+    if tb is not None and (
+        isinstance(tb, bool) or not isinstance(tb, (int, float)) or not 0 < tb < float("inf")
+    ):
+        raise UserError(f"time_budget must be a positive number of minutes or None, got {tb!r}")
+    if tb is not None and f.parallel == "data":
+        raise UserError(
+            "time_budget does not go with parallel='data' (every rank must stop at the same epoch)"
+        )
     if not f.lr > 0:
         raise UserError(f"lr must be positive, got {f.lr!r}")
     if f.clip is not None and not f.clip >= 0:

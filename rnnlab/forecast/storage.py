@@ -239,6 +239,7 @@ _PARAM_TYPES = {
     "parallel": "str",
     "scaling": "str",
     "bounds": "str",
+    "time_budget": "number|null",
 }
 
 

@@ -96,6 +96,7 @@ def train(
     progress=None,
     loss_fn=None,
     shards=None,
+    deadline=None,
 ):
     """Fit ``net`` on scaled windows ``X (M, W)`` -> targets ``Y (M, K)``.
 
@@ -103,7 +104,9 @@ def train(
     restored at the end and training stops after ``patience`` epochs without improvement.
     ``progress``: a callable ``(epoch, train_loss, valid_loss)`` or None. ``loss_fn``: of
     outputs against targets (``heads.Head.loss``; default MSE). ``shards``: None, an MPI world or
-    an int K, data-parallel over K shards of every batch (module docstring). Returns the history.
+    an int K, data-parallel over K shards of every batch (module docstring). ``deadline``: a
+    ``time.perf_counter()`` after which no further epoch starts (the first always runs).
+    Returns the history.
     """
     P, G = net.flatten_parameters()  # one buffer each, views in the layers
     opt = Adam([net], lr, weight_decay=weight_decay)
@@ -127,8 +130,7 @@ def train(
             history["best_epoch"] = epoch + 1 if waited == 0 else history["best_epoch"]
         if progress is not None:
             progress(epoch + 1, total / M, vloss)
-        if has_valid and patience is not None and waited >= patience:
-            history["stopped_epoch"] = epoch + 1
+        if _stop(history, epoch + 1, epochs, waited if has_valid else None, patience, deadline):
             break
     if best_P is not None:
         P[...] = best_P  # restore the best epoch
@@ -136,6 +138,18 @@ def train(
     CLOCK["training"] += history["seconds"]
     net.eval()
     return history
+
+
+def _stop(history: dict, done: int, epochs: int, waited, patience, deadline) -> bool:
+    """Whether training stops after epoch ``done``: early stopping (``waited`` epochs without
+    improvement, None without a validation set) or the time budget; says which in ``history``."""
+    if waited is not None and patience is not None and waited >= patience:
+        history["stopped_epoch"] = done
+        return True
+    if deadline is not None and time.perf_counter() >= deadline and done < epochs:
+        history["stopped_epoch"], history["out_of_time"] = done, True
+        return True
+    return False
 
 
 # seconds this process has spent training networks (``train``) and sampling their intervals
