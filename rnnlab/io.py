@@ -118,8 +118,16 @@ def write_tensors(path, tensors) -> str:
 
 
 def read_tensors(path) -> dict:
+    """A safetensors file as arrays. It must be a regular file (``ValueError`` otherwise, at
+    once): safetensors' own open of a FIFO, or of a link to one, blocked for ever (issue 34)."""
     from safetensors.numpy import load_file
 
+    fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{os.path.basename(str(path))} is not a regular file")
+    finally:
+        os.close(fd)
     return load_file(str(path))
 
 
