@@ -263,8 +263,11 @@ def write_dir(target, fill, keep=(), owned=None) -> str:
             was = "it is unchanged" if os.path.lexists(target) else "nothing was written"
             raise OSError(e.errno, f"cannot write {target}: {e.strerror or e}; {was}") from None
         _swap_in(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # the new one on failure, else the old one
+    finally:  # the new one on failure, else the old one; an old link (to a folder
+        if os.path.islink(tmp):  # elsewhere) is dropped as a link, what it points to never touched
+            os.unlink(tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
         if lock is not None:
             os.close(lock)
     _fsync_dir(parent)

@@ -6,6 +6,7 @@ themselves). Used by test_fuzz_model_dirs.py; a plain module (not a conftest.py)
 
 import json
 import os
+import shutil
 import struct
 
 from hypothesis import strategies as st
@@ -119,8 +120,14 @@ def files_of(d) -> list:
 def symlink_out(data, d, name, twin, outside):
     """Replace ``d/name`` (a file or a folder) by a link out of ``d``: to the twin model's entry
     of that name, to a FIFO or a folder or a file in ``outside``, to ``/dev/zero``, to a path
-    that does not exist, or to itself."""
-    target = data.draw(st.sampled_from(["twin", "fifo", "folder", "file", "zero", "nowhere", "loop"]))
+    that does not exist, to itself, or to a copy of itself in ``outside`` (a model that loads:
+    nothing may be written through the link)."""
+    kinds = ["twin", "fifo", "folder", "file", "zero", "nowhere", "loop", "copy"]
+    target = data.draw(st.sampled_from(kinds))
+    path = os.path.join(d, name)
+    copy = os.path.join(outside, "copy-" + name.replace(os.sep, "-"))
+    if target == "copy" and not os.path.islink(path) and not os.path.lexists(copy):  # the entry
+        (shutil.copytree if os.path.isdir(path) else shutil.copyfile)(path, copy)
     where = {
         "twin": os.path.join(twin, name),
         "fifo": os.path.join(outside, "fifo"),
@@ -129,11 +136,9 @@ def symlink_out(data, d, name, twin, outside):
         "zero": "/dev/zero",
         "nowhere": os.path.join(outside, "no-such-file"),
         "loop": os.path.join(d, name),
+        "copy": copy,
     }[target]
-    path = os.path.join(d, name)
     if os.path.isdir(path) and not os.path.islink(path):
-        import shutil
-
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.remove(path)

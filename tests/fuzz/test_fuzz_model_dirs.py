@@ -219,3 +219,17 @@ def test_a_checkpoint_file_that_is_a_fifo_is_one_line_not_a_hang(zoo, tmp_path):
         pytest.fail("--resume blocked on a FIFO as checkpoint/optimizer.safetensors")
     assert res.returncode == 2 and "not a regular file" in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and tree(d) == before, res.stderr
+
+
+def test_a_checkpoint_linked_out_of_the_run_is_replaced_not_written_through(zoo, tmp_path):
+    """A run whose checkpoint/ is a link to a (valid) checkpoint elsewhere resumes; the new
+    checkpoint is written into the run, the linked one is left as it was, and the old link is
+    not left behind under a temporary name (it was: ``.rnnlab-*.tmp -> elsewhere``)."""
+    d, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(zoo / "run", d)
+    (d / "checkpoint").rename(elsewhere)
+    (d / "checkpoint").symlink_to(elsewhere)
+    before = tree(elsewhere)
+    assert run_cli(["translate", "train", "--out", d, "--resume", "--epochs", "2", "--quiet"])[0] == 0
+    assert tree(elsewhere) == before and not (d / "checkpoint").is_symlink()
+    assert sorted(n for n in os.listdir(d) if n.startswith(".")) == []
