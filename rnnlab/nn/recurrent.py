@@ -96,10 +96,9 @@ def direction_backward(job: BackwardJob) -> DirectionGrads:
         dhgs.append(dhg)
     dXG, dHG = np.stack(dxgs[::-1]), np.stack(dhgs[::-1])  # (T, N, G*H) gradients of U x + b_ih, W h + b_hh
     dXG2, dHG2 = dXG.reshape(T * N, -1), dHG.reshape(T * N, -1)
-    dU = dXG2.T @ x.reshape(T * N, I)  # dU = sum_t dXG_t^T x_t
-    dW = np.concatenate(
-        [dHG2[:, rows].T @ op.reshape(T * N, -1) for rows, op in cell.hh_operands(cache)]
-    )  # dW = sum_t dHG_t^T h_{t-1}  (chapter GRU: W_n's block multiplies r * h_{t-1})
+    dU = dXG2.T @ x.reshape(T * N, I)  # (G*H, I)  dU = sum_t dXG_t^T x_t
+    # (G*H, H)  dW = sum_t dHG_t^T h_{t-1}, block by block (chapter GRU: W_n multiplies r * h_{t-1})
+    dW = np.concatenate([dHG2[:, rows].T @ op.reshape(T * N, -1) for rows, op in cell.hh_operands(cache)])
     db_ih, db_hh = dXG2.sum(0), dHG2.sum(0)  # db = sum_t dXG_t,  sum_t dHG_t
     dx = dXG @ job.U  # (T, N, I)  dx_t = U^T dXG_t
     return DirectionGrads(dx, dS, dU, dW, db_ih, db_hh, dh_sq)
