@@ -8,10 +8,12 @@ minutes apart). Here the commit ``OLD_COMMIT`` is exported from git into a tempo
 the package ``rnnlab_old``, and every configuration of benchmarks/run.py is timed as
 ``old, torch, new, torch, ...`` in alternating blocks (``bench._time``), so both versions share
 the machine's load and are each compared with the PyTorch block next to them. Prints, per row,
-each version's median ratio to PyTorch and the change.
+each version's median ratio to PyTorch and the change; then the streaming rows (single steps of
+a ``StackedCell``, ``bench_limits.STREAM``), timed the same way.
 """
 
 import argparse
+import importlib
 import os
 import re
 import statistics
@@ -20,7 +22,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rnnlab import bench  # noqa: E402
+import numpy as np  # noqa: E402
+
+import rnnlab.nn as new_nn  # noqa: E402
+from rnnlab import bench, bench_limits  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -42,12 +47,50 @@ def export(commit, folder):
     return rnnlab_old.bench
 
 
+def streaming_step(nn, kind):
+    """benchmarks/run.py's streaming row (``bench_limits.STREAM``: single steps of a
+    ``StackedCell`` in inference) on the package ``nn`` (``rnnlab.nn`` or ``rnnlab_old.nn``)."""
+    T, N, I, H = (bench_limits.STREAM[k] for k in ("steps", "N", "I", "H"))
+    x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
+    cell = nn.StackedCell((nn.LSTM if kind == "lstm" else nn.GRU)(I, H, seed=0))
+
+    def steps():
+        state = cell.initial_state(N)
+        with nn.inference_mode():
+            for t in range(T):
+                _, state = cell.step(x[t], state)
+
+    return steps
+
+
+def torch_streaming_step(kind, threads):
+    import torch
+
+    T, N, I, H = (bench_limits.STREAM[k] for k in ("steps", "N", "I", "H"))
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    tcell = (torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell)(I, H)
+    xt = torch.from_numpy(np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32))
+
+    def steps():
+        with torch.inference_mode():
+            h = c = torch.zeros(N, H)
+            for t in range(T):
+                if kind == "lstm":
+                    h, c = tcell(xt[t], (h, c))
+                else:
+                    h = tcell(xt[t], h)
+
+    return steps
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("commit", help="the old version (any git revision)")
     ap.add_argument("--reps", type=int, default=21)
     ap.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
     ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
+    ap.add_argument("--no-stream", action="store_true", help="skip the streaming rows (1,000 single steps)")
     args = ap.parse_args()
     if not bench.have_torch():
         sys.exit("needs torch (pip install -e '.[test]')")
@@ -78,6 +121,22 @@ def main():
                         f"| {kind} | {cfg.name} | {mode} | {r_old:.3f} | {r_new:.3f} | {change:+.1%} |",
                         flush=True,
                     )
+        if not args.no_stream:
+            old_nn = importlib.import_module("rnnlab_old.nn")
+            for kind in args.cells:
+                fns = [
+                    streaming_step(old_nn, kind),
+                    torch_streaming_step(kind, threads),
+                    streaming_step(new_nn, kind),
+                    torch_streaming_step(kind, threads),
+                ]
+                t = [statistics.median(x) for x in bench._time(fns, args.reps)]
+                r_old, r_new = t[0] / t[1], t[2] / t[3]
+                name = "stream {steps}x(N={N},I={I},H={H})".format(**bench_limits.STREAM)
+                print(
+                    f"| {kind} | {name} | step | {r_old:.3f} | {r_new:.3f} | {r_new / r_old - 1:+.1%} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
