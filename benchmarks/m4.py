@@ -16,11 +16,14 @@ Naive2 reproduces the published Hourly figures (sMAPE 18.383, MASE 2.395) and st
 statsforecast's models (SeasonalNaive, AutoETS, AutoTheta with season 24; MSTL with seasons 24
 and 168) run with ``n_jobs=1``; their forecasts are cached in ``benchmarks/results/`` and
 ``--reuse`` takes them from there (AutoETS alone is ~9 minutes on one core). rnnlab fits one
-global model over all the series (``Forecaster.fit_many``) and forecasts each from the end of
-its training part; ``--strategies`` runs it once per strategy (``recursive direct``). The
-defaults of the rnnlab options are the configuration of the table in benchmarks/RESULTS.md
-(direct, window 168, two networks trained by MSE); ``--reuse`` takes its forecasts from the
-cache too when the configuration and the series are the same.
+global model over all the series (``Forecaster.fit_many``) and forecasts all of them from the end
+of their training parts in one batch; ``--strategies`` runs it once per strategy (``recursive
+direct``). The defaults of the rnnlab options are the configuration of the table in
+benchmarks/RESULTS.md (target sdiff, direct, window 168, two networks trained by MSE, forecasts
+bounded by each series' range); ``--reuse`` takes its forecasts from the cache too when the
+configuration and the series are the same. With ``--likelihood gaussian`` it also scores the
+80% / 95% intervals' coverage of the test part and prints the seconds spent training and
+sampling the intervals (``phases``).
 """
 
 from __future__ import annotations
@@ -150,7 +153,7 @@ def run_statsforecast(name: str, train: dict) -> tuple[dict, float, float]:
 def rnnlab_config(args, strategy: str) -> dict:
     return dict(
         season=SEASON,
-        target="deseason",
+        target=args.target,
         horizon=H,
         strategy=strategy,
         window=args.window,
@@ -162,23 +165,44 @@ def rnnlab_config(args, strategy: str) -> dict:
         patience=args.patience,
         likelihood=args.likelihood,
         calibration=args.calibration,
+        bounds=args.bounds,
         lr=args.lr,
         seed=args.seed,
     )
 
 
-def run_rnnlab(config: dict, train: dict, last: int | None) -> tuple[dict, float, float, float]:
+def run_rnnlab(config: dict, train: dict, test: dict, last: int | None) -> dict:
     """One global model on every series (on the ``last`` values of each training part when
-    given); forecasts from the end of each training part.
-    Returns ``(forecasts, fit seconds, forecast seconds, CPU seconds of both)``."""
+    given); forecasts (and, with a distribution, 80% / 95% intervals) of all series from the end
+    of each training part in one batch. Returns ``forecasts``, ``fit_seconds``,
+    ``forecast_seconds``, ``cpu`` (both), ``phases`` (``train.CLOCK``'s training and intervals
+    seconds) and ``coverage`` of the test part by the intervals (None without them)."""
     from rnnlab.forecast import Forecaster
+    from rnnlab.forecast import train as T
 
     f = Forecaster(**config)
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, clock = time.perf_counter(), time.process_time(), dict(T.CLOCK)
     f.fit_many({i: y[-last:] for i, y in train.items()} if last else train)
     t1 = time.perf_counter()
-    out = {i: f.forecast_from(y, [len(y) - 1], H, series=i)[0] for i, y in train.items()}
-    return out, t1 - t0, time.perf_counter() - t1, time.process_time() - c0
+    items = [(y, [len(y) - 1], i, None, None) for i, y in train.items()]
+    points = f.forecast_many(items, H)
+    coverage = None
+    if f.probabilistic:
+        q = f.quantiles_many(items, [0.025, 0.1, 0.9, 0.975], H)  # (1, H, 4) each
+        y = np.stack([test[i] for i in train])
+        lo95, lo80, hi80, hi95 = (np.stack([a[0, :, k] for a in q]) for k in range(4))
+        coverage = {
+            "80": float(np.mean((y >= lo80) & (y <= hi80))),
+            "95": float(np.mean((y >= lo95) & (y <= hi95))),
+        }
+    return {
+        "forecasts": {i: p[0] for i, p in zip(train, points)},
+        "fit_seconds": t1 - t0,
+        "forecast_seconds": time.perf_counter() - t1,
+        "cpu": time.process_time() - c0,
+        "phases": T.since(clock),
+        "coverage": coverage,
+    }
 
 
 def check_naive2(result: dict) -> None:
@@ -196,6 +220,7 @@ def main(argv=None) -> None:
     ap.add_argument("--reuse", action="store_true", help="statsforecast forecasts from benchmarks/results/")
     ap.add_argument("--json", default=None, help="raw results (default benchmarks/results/m4_hourly.json)")
     ap.add_argument("--strategies", nargs="+", default=["direct"], choices=["recursive", "direct"])
+    ap.add_argument("--target", default="sdiff")
     ap.add_argument("--window", type=int, default=168)
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--ensemble", type=int, default=2)
@@ -205,6 +230,7 @@ def main(argv=None) -> None:
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--likelihood", default="none")
     ap.add_argument("--calibration", default="auto")
+    ap.add_argument("--bounds", default="range")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument(
         "--train-last", type=int, default=None, help="rnnlab trains on each series' last N values"
@@ -263,24 +289,16 @@ def main(argv=None) -> None:
             for strategy in args.strategies:
                 config = rnnlab_config(args, strategy)
                 key = {"config": config, "train_last": args.train_last, "ids": ids}
-                path = cache_path(f"rnnlab_{strategy}_{len(ids)}")
+                path = cache_path(f"rnnlab_{config['target']}_{strategy}_{len(ids)}")
                 old = read_json_object(path) if args.reuse and os.path.isfile(path) else None
                 if old is not None and old["key"] == key:  # the same model on the same series
-                    fc = {i: np.asarray(v) for i, v in old["forecasts"].items()}
-                    fit_s, fc_s, cpu, how = old["fit_seconds"], old["forecast_seconds"], old["cpu"], "cached"
+                    res, how = old, "cached"
                 else:
-                    fc, fit_s, fc_s, cpu = run_rnnlab(config, train, args.train_last)
-                    how = "run"
-                    write_json(
-                        path,
-                        {
-                            "key": key,
-                            "fit_seconds": fit_s,
-                            "forecast_seconds": fc_s,
-                            "cpu": cpu,
-                            "forecasts": {i: fc[i].tolist() for i in ids},
-                        },
-                    )
+                    res, how = run_rnnlab(config, train, test, args.train_last), "run"
+                    res = {**res, "key": key, "forecasts": {i: res["forecasts"][i].tolist() for i in ids}}
+                    write_json(path, res)
+                fc = {i: np.asarray(v) for i, v in res["forecasts"].items()}
+                fit_s, fc_s, cpu = res["fit_seconds"], res["forecast_seconds"], res["cpu"]
                 label = f"rnnlab {strategy}"
                 rows.append(
                     {
@@ -290,13 +308,16 @@ def main(argv=None) -> None:
                         "fit_seconds": fit_s,
                         "forecast_seconds": fc_s,
                         "cpu_seconds": cpu,
+                        "phases": res.get("phases"),
+                        "coverage": res.get("coverage"),
                         "train_last": args.train_last,
                         "config": config,
                         "source": how,
                     }
                 )
                 print(
-                    f"  {label}: fit {fit_s:.0f} s, forecast {fc_s:.0f} s, CPU {cpu:.0f} s ({how}); {config}",
+                    f"  {label}: fit {fit_s:.0f} s, forecast {fc_s:.0f} s, CPU {cpu:.0f} s ({how}); "
+                    f"{config}; phases {res.get('phases')}, interval coverage {res.get('coverage')}",
                     flush=True,
                 )
                 forecasts[label] = {i: fc[i].tolist() for i in ids}
