@@ -86,13 +86,18 @@ def edit_tensors(data, path):
     its header (dtype, shape, offsets, name) with the header's length fixed up."""
     raw = open(path, "rb").read()
     how = data.draw(st.sampled_from(["truncate", "append", "header"]))
-    if how == "truncate" or len(raw) < 8:
-        raw = raw[: data.draw(st.integers(0, max(len(raw) - 1, 0)))]
-    elif how == "append":
-        raw += data.draw(st.binary(min_size=1, max_size=64))
-    else:
+    header = None
+    if how == "header" and len(raw) >= 8:
         n = struct.unpack("<Q", raw[:8])[0]
-        header = json.loads(raw[8 : 8 + n])
+        try:
+            header = json.loads(raw[8 : 8 + n])
+        except ValueError:  # truncated or edited before: truncate it further
+            header = None
+    if how == "append":
+        raw += data.draw(st.binary(min_size=1, max_size=64))
+    elif not isinstance(header, dict):
+        raw = raw[: data.draw(st.integers(0, max(len(raw) - 1, 0)))]
+    else:
         names = sorted(k for k in header if k != "__metadata__")
         if names:
             entry = header[data.draw(st.sampled_from(names))]
