@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import time
-from typing import Any
 
 from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
@@ -25,7 +24,9 @@ from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import future as F
 from rnnlab.forecast import pipeline as P
+from rnnlab.forecast import progress as Bars
 from rnnlab.forecast import train as T
+from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.model import check_save_dir
 from rnnlab.forecast.panel import load_panel
 from rnnlab.forecast.panel import run as run_many
@@ -183,12 +184,15 @@ def run_forecast(args) -> int:
 def _backtest(args, cfg: dict, root: bool, run) -> dict:
     """``run(progress)``, the backtest, with its bars; its time in the report's ``seconds``."""
     t0, clock = time.perf_counter(), dict(T.CLOCK)
-    progress = None if args.quiet or not root else _Progress(cfg)
+    progress = None if args.quiet or not root else Bars.Epochs(cfg)
+    paths = None if progress is None else Bars.Paths("intervals", "batch")  # calibration, test quantiles
     try:
-        result = run(progress)
+        with U.watching(paths):
+            result = run(progress)
     finally:
-        if progress is not None:
-            progress.close()
+        for bar in (progress, paths):
+            if bar is not None:
+                bar.close()
     result["report"]["config"]["backtest"] = args.backtest
     result["report"]["seconds"] = {"backtest": round(time.perf_counter() - t0, 3), **T.since(clock)}
     return result
@@ -230,7 +234,7 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
     many = None not in panel
     arrays = [P.covariate_arrays(s, cfg) for s in panel.values()]
     epochs = [F.epochs_found(h) for h in model.histories_]
-    bar = _Progress({**cfg, "epochs": max(epochs)}, "refit") if show else None
+    bar = Bars.Epochs({**cfg, "epochs": max(epochs)}, "refit") if show else None
     t0 = time.perf_counter()
     try:
         fitted = F.refit(
@@ -248,7 +252,7 @@ def _future(args, panel: dict, cfg: dict, model, show: bool, out) -> dict:
     t1 = time.perf_counter()
     rows, skipped = [], None
     undated = next((r for r in map(Dt.undated, panel.values()) if r), None)
-    paths_bar = _Bar("intervals", "batch") if show and fitted.probabilistic else None
+    paths_bar = Bars.Paths("intervals", "batch") if show and fitted.probabilistic else None
     try:
         rows = F.panel_rows(fitted, panel, steps, progress=paths_bar)
     except UserError as e:
@@ -380,65 +384,6 @@ def _panel_info(args, panel: dict, need: int) -> dict:
             for k, s in panel.items()
         },
     }
-
-
-class _Progress:
-    """One tqdm bar per network: epochs, with the running training and validation loss."""
-
-    def __init__(self, cfg, phase: str = ""):
-        self.epochs, self.n_members = cfg["epochs"], cfg["ensemble"]
-        self.bar: Any = None  # a tqdm bar (untyped), one per network
-        self.key: tuple | None = None  # (fold, member, label) of the network it shows
-        self.phase = phase
-
-    def __call__(self, fold, n_folds, member, epoch, train_loss, valid_loss, label=None):
-        from tqdm import tqdm
-
-        if (fold, member, label) != self.key:
-            self.close()
-            self.key = (fold, member, label)
-            parts = [p for p in (self.phase, label) if p]
-            if n_folds > 1:
-                parts.append(f"fold {fold + 1}/{n_folds}")
-            if self.n_members > 1:
-                parts.append(f"net {member + 1}/{self.n_members}")
-            self.bar = tqdm(
-                total=self.epochs,
-                desc=" ".join(parts) or "training",
-                unit="epoch",
-                leave=False,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        post = {"loss": f"{train_loss:.4f}"}
-        if valid_loss is not None:
-            post["valid"] = f"{valid_loss:.4f}"
-        self.bar.set_postfix(post, refresh=False)
-        self.bar.update(epoch - self.bar.n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-class _Bar:
-    """A labelled tqdm bar fed ``(done, total)``, e.g. the sample paths' ``progress`` hook."""
-
-    def __init__(self, desc: str, unit: str):
-        self.desc, self.unit = desc, unit
-        self.bar: Any = None  # a tqdm bar (untyped), from the first call
-
-    def __call__(self, done: int, total: int):
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr)
-        self.bar.update(done - self.bar.n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _check_out(path, suffix, option):

@@ -33,6 +33,7 @@ the same share of each series' is scored, evenly spaced (``calibration_origins``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -262,8 +263,23 @@ def quantiles_many(f, sets, steps: int, levels=DENSE, calibrated: bool = True, p
     return out
 
 
+WATCHERS: list = []  # progress(done, total) hooks for sampling given none (``watching``)
+
+
+@contextlib.contextmanager
+def watching(progress):
+    """While inside, sampling that was given no ``progress`` reports to ``progress`` (a command
+    line's bar for the calibration and test quantiles deep inside a backtest); None: nothing."""
+    WATCHERS.append(progress)
+    try:
+        yield
+    finally:
+        WATCHERS.pop()
+
+
 def _pooled(f, sets, steps: int, progress):
     """``(paths (M_i, S, steps), median (M_i, steps))`` of each set, a batch at a time."""
+    progress = progress if progress is not None or not WATCHERS else WATCHERS[-1]
     S = max(1, math.ceil(f.n_samples / len(f.nets_)))
     groups = chunks(sets, S)
     total = len(groups) * len(f.nets_)
