@@ -117,6 +117,13 @@ def _from_environment(env=os.environ) -> Settings:
     return Settings(backend=backend, gemm=gemm, threads=threads, scratch_mib=scratch_mib).check()
 
 
+# OpenMP's worker threads (oneDNN's, MKL's, numba's) spin after each parallel region unless told
+# otherwise; on a machine whose cores other processes hold, a spinning worker takes the core its
+# partner needs, and a small LSTM step took 100 ms instead of 0.2 (benchmarks/RESULTS.md, issue
+# 34). Passive waiting puts them to sleep instead. Set before those libraries load, which read it
+# once; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # A bad RNNLAB_* value is reported when the engine is used (``settings()``), not at import: an
 # import-time ValueError was a traceback for every command, `--help` included (issue 34).
 try:
