@@ -37,6 +37,7 @@ TINY = dict(
     min_updates=0,
     seed=0,
     parallel="members",
+    time_budget=None,
     test_size=20,
     train_windows=None,
     preset=None,
