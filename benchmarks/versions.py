@@ -8,7 +8,9 @@ minutes apart). Here the commit ``OLD_COMMIT`` is exported from git into a tempo
 the package ``rnnlab_old``, and every configuration of benchmarks/run.py is timed as
 ``old, torch, new, torch, ...`` in alternating blocks (``bench._time``), so both versions share
 the machine's load and are each compared with the PyTorch block next to them. Prints, per row,
-each version's median ratio to PyTorch and the change; then the streaming rows (single steps of
+each version's median ratio to PyTorch, the change, and the plain ratio of the two versions'
+medians (which PyTorch's own swings under load from other processes do not enter); then the
+streaming rows (single steps of
 a ``StackedCell``, ``bench_limits.STREAM``), timed the same way.
 """
 
@@ -102,7 +104,8 @@ def main():
         print("# " + bench.describe_environment(env))
         print(f"# old = {args.commit}, new = the working tree; {threads} thread(s), {args.reps} reps")
         print(
-            "| cell | config (T,N,I,H) | mode | old ratio | new ratio | change |\n|---|---|---|---|---|---|"
+            "| cell | config (T,N,I,H) | mode | old ratio | new ratio | change | new / old time |\n"
+            "|---|---|---|---|---|---|---|"
         )
         configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
         for kind in args.cells:
@@ -116,9 +119,10 @@ def main():
                     ]
                     t = [statistics.median(x) for x in bench._time(fns, args.reps)]
                     r_old, r_new = t[0] / t[1], t[2] / t[3]  # each against the torch block after it
-                    change = r_new / r_old - 1
+                    change, direct = r_new / r_old - 1, t[2] / t[0]
                     print(
-                        f"| {kind} | {cfg.name} | {mode} | {r_old:.3f} | {r_new:.3f} | {change:+.1%} |",
+                        f"| {kind} | {cfg.name} | {mode} | {r_old:.3f} | {r_new:.3f} | {change:+.1%} "
+                        f"| {direct:.3f} |",
                         flush=True,
                     )
         if not args.no_stream:
@@ -134,7 +138,8 @@ def main():
                 r_old, r_new = t[0] / t[1], t[2] / t[3]
                 name = "stream {steps}x(N={N},I={I},H={H})".format(**bench_limits.STREAM)
                 print(
-                    f"| {kind} | {name} | step | {r_old:.3f} | {r_new:.3f} | {r_new / r_old - 1:+.1%} |",
+                    f"| {kind} | {name} | step | {r_old:.3f} | {r_new:.3f} | {r_new / r_old - 1:+.1%} "
+                    f"| {t[2] / t[0]:.3f} |",
                     flush=True,
                 )
 
