@@ -1,14 +1,21 @@
 """``mpiexec -n 2 rnnlab translate train``: each rank a shard of every batch, the same training
 as one process (float32, within 1e-6 relative), one rank printing and writing, and a checkpoint
-that resumes with 2 ranks (bit for bit) or with 1."""
+that resumes with 2 ranks (bit for bit) or with 1, also after a rank was killed mid-epoch."""
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from mpi_helpers import run_mpi
+from mpi_helpers import run_mpi, start_mpi
 
 from rnnlab.cli import main
 from rnnlab.io import read_tensors
@@ -85,3 +92,50 @@ def test_a_two_rank_checkpoint_resumes_with_two_ranks_exactly_and_with_one(runs,
     resume_alone = ["translate", "train", "--out", str(base / "cut1"), "--resume", "--epochs", "2", "--quiet"]
     assert main(resume_alone) == 0
     assert max_rel(weights(base / "cut1"), full) <= 1e-6
+
+
+def _ranks_of(out) -> list:
+    """The pids of the Python ranks training into ``out`` (not mpiexec, not its proxies)."""
+    pids = []
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            proc.name.isdigit()
+            and argv[0].decode(errors="replace") == sys.executable
+            and str(out).encode() in argv
+        ):
+            pids.append(int(proc.name))
+    return sorted(pids)
+
+
+def test_a_rank_killed_mid_epoch_leaves_a_checkpoint_that_resumes_exactly(runs, corpus_file):
+    """SIGKILL of one rank while epoch 2 or 3 trains: the job ends, the checkpoint on disk is a
+    whole earlier epoch's, and --resume with 2 ranks gives the uninterrupted run's weights bit for bit."""
+    base, _ = runs
+    out = base / "killed"
+    argv = ["-m", "rnnlab.cli", *train_args(out, corpus_file, 3), *TINY, "--cell", "lstm"]
+    job = start_mpi(argv)
+    state = out / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 60
+    while not state.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state.exists() and job.poll() is None, "the job ended (or hung) before its first checkpoint"
+    ranks = _ranks_of(out)
+    assert len(ranks) == 2, ranks
+    os.kill(ranks[-1], signal.SIGKILL)
+    try:
+        job.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        pytest.fail("the job did not end after one of its ranks was killed")
+    assert job.returncode != 0
+    done = json.loads(state.read_text())["epoch"]
+    assert 1 <= done <= 2, f"the checkpoint says epoch {done}: the kill came after the job's end"
+    read_tensors(out / "checkpoint" / "model.safetensors")  # whole: it loads
+    mpi_train(out, corpus_file, 2, "--resume")
+    full, resumed = weights(base / "dist"), weights(out)
+    for k in full:
+        np.testing.assert_array_equal(resumed[k], full[k], err_msg=k)
