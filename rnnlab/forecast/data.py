@@ -22,7 +22,7 @@ import numpy as np
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import dates as Dt
-from rnnlab.forecast.date_columns import parse_dates
+from rnnlab.forecast.date_columns import line_numbers, parse_dates
 from rnnlab.forecast.targets import SEASONAL as SEASONAL
 from rnnlab.forecast.targets import TARGETS as TARGETS  # re-exported: the targets, their windows
 from rnnlab.forecast.targets import check_target as check_target
@@ -92,14 +92,6 @@ class Series:
         else:
             sub = Dt.is_sub_daily(self.freq_alias)
         return Dt.date_strings(d, sub_daily=sub, tz=self.tz)
-
-
-def _line_numbers(mask) -> str:
-    """File line numbers (header is line 1) of the True rows, at most 8 of them."""
-    rows = np.flatnonzero(np.asarray(mask)) + 2
-    shown = ", ".join(str(r) for r in rows[:8])
-    more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
-    return f"{shown}{more}"
 
 
 def load_series(
@@ -210,16 +202,16 @@ def _parse_values(raw_column, column, path):
         example = raw[bad].iloc[0]
         raise UserError(
             f"column {column!r} has values that are not numbers on line(s) "
-            f"{_line_numbers(bad)} of {path} (e.g. {example!r})"
+            f"{line_numbers(bad)} of {path} (e.g. {example!r})"
         )
     if not np.isfinite(values[~missing]).all():
         raise UserError(
-            f"column {column!r} has infinite values on line(s) {_line_numbers(np.isinf(values))} of {path}"
+            f"column {column!r} has infinite values on line(s) {line_numbers(np.isinf(values))} of {path}"
         )
     huge = np.abs(np.where(missing, 0.0, values)) > MAX_ABS_VALUE
     if huge.any():
         raise UserError(
-            f"column {column!r} has values beyond +-{MAX_ABS_VALUE:.0e} on line(s) {_line_numbers(huge)} "
+            f"column {column!r} has values beyond +-{MAX_ABS_VALUE:.0e} on line(s) {line_numbers(huge)} "
             f"of {path}: their statistics overflow; divide the column by a power of ten first"
         )
     return values, missing
@@ -265,7 +257,7 @@ def _fill_missing(values, missing, order, days, column, path, fill, notes: list)
     if fill == "none":
         raise UserError(
             f"column {column!r} has {int(missing.sum())} missing value(s) on line(s) "
-            f"{_line_numbers(mask)} of {path}; fix them or pass --fill ffill"
+            f"{line_numbers(mask)} of {path}; fix them or pass --fill ffill"
         )
     if missing[0]:
         raise UserError(

@@ -37,10 +37,13 @@ _EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "s")  # day 0 of serials fro
 _LIMIT = (np.datetime64("0001-01-01T00:00:00", "s"), np.datetime64("9999-12-31T23:59:59", "s"))
 
 
-def _lines(mask) -> str:
-    from rnnlab.forecast.data import _line_numbers
-
-    return _line_numbers(mask)
+def line_numbers(mask) -> str:
+    """File line numbers (header is line 1) of the True rows, at most 8 of them: how every
+    message about a CSV's cells names them (here and in ``data``, ``panel``)."""
+    rows = np.flatnonzero(np.asarray(mask)) + 2
+    shown = ", ".join(str(r) for r in rows[:8])
+    more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
+    return f"{shown}{more}"
 
 
 def parse_dates(raw_column, date_column: str, path: str, notes: list, date_format=None):
@@ -158,7 +161,7 @@ def _read(raw, fmt: str, where: str, notes: list, given: bool):
         hint = "" if given else " (or pass --date-format FMT)"
         raise UserError(
             f"{where} has values that are not dates{how}{_range_reason(example)} on line(s) "
-            f"{_lines(bad)} (e.g. {example!r}){hint}"
+            f"{line_numbers(bad)} (e.g. {example!r}){hint}"
         )
     if fmt == "mixed" and isinstance(dates, type(raw)):
         try:
@@ -263,7 +266,7 @@ def _numbers(raw, kind: str, where: str, notes: list) -> np.ndarray:
     if bad.any():
         example = raw[bad].iloc[0]
         raise UserError(
-            f"{where} has values that are not {kind} dates on line(s) {_lines(bad)} (e.g. {example!r})"
+            f"{where} has values that are not {kind} dates on line(s) {line_numbers(bad)} (e.g. {example!r})"
         )
     what = "Excel serial days (43831 = 2020-01-01)" if kind == "excel" else "Unix seconds since 1970 UTC"
     notes.append(f"dates read as {what} (--date-format {kind})")

@@ -20,6 +20,7 @@ from rnnlab.errors import UserError
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import data as D
 from rnnlab.forecast import pipeline as P
+from rnnlab.forecast.date_columns import line_numbers
 
 SIMPLE = ("persistence", "drift", "moving_average", "seasonal_naive")
 
@@ -52,12 +53,12 @@ def load_panel(
     ids = df[id_column].str.strip().to_numpy()
     if (ids == "").any():
         raise UserError(
-            f"column {id_column!r} (--id-column) is empty on line(s) {D._line_numbers(ids == '')} of {path}"
+            f"column {id_column!r} (--id-column) is empty on line(s) {line_numbers(ids == '')} of {path}"
         )
     if fill == "none" and missing.any():
         raise UserError(
             f"column {column!r} has {int(missing.sum())} missing value(s) on line(s) "
-            f"{D._line_numbers(missing)} of {path}; fix them or pass --fill ffill"
+            f"{line_numbers(missing)} of {path}; fix them or pass --fill ffill"
         )
     out = {}
     for key in pd.unique(ids):
