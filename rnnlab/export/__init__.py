@@ -1,6 +1,6 @@
-"""Models that leave rnnlab: ONNX graphs of the layers (``to_onnx``), of a whole forecaster
-(``export.forecaster``) and of a translator (``export.translator``). Keras and PyTorch modules:
-``rnnlab.interop``."""
+"""Models that leave rnnlab: ONNX graphs of the layers (``to_onnx``) and of a whole forecaster
+(``export.forecaster``); a translator's two graphs are its own (``rnnlab.translate.export``),
+built on these. Keras and PyTorch modules: ``rnnlab.interop``."""
 
 from rnnlab.errors import UserError
 from rnnlab.export.onnx_graph import to_onnx

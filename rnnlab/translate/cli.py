@@ -20,10 +20,12 @@ from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
 from rnnlab.io import check_target_dir, owned_names, read_json_object, write_dir, write_json, write_report
 from rnnlab.nn import runtime
-from rnnlab.translate import corpus, train_args
+from rnnlab.translate import cli_tools, corpus, run_output, train_args
+from rnnlab.translate.cli_tools import load_translator
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
+from rnnlab.translate.plots import plot_attention
 from rnnlab.translate.storage import OWNED, RUN_FORMAT, is_translator_dir
-from rnnlab.translate.translator import METRIC_NAMES, RENAMED
+from rnnlab.translate.translator import METRIC_NAMES, RENAMED, Translator
 
 
 def add_parser(subparsers):
@@ -35,8 +37,6 @@ def add_parser(subparsers):
     _add_train_parser(sub)
     _add_eval_parser(sub)
     _add_run_parser(sub)
-    from rnnlab.translate import cli_tools
-
     cli_tools.add_parsers(sub)
     return p
 
@@ -158,28 +158,10 @@ def _threads(n):
 ENSEMBLE_HELP = "a directory written by train; give --model several times to decode with their ensemble"
 
 
-def _load(model_dir):
-    """A translator; a list of several directories: their ensemble (``ensemble.py``)."""
-    from rnnlab.translate import Translator
-
-    if isinstance(model_dir, list):
-        if len(model_dir) == 1:
-            return Translator.load(model_dir[0])
-        from rnnlab.translate.ensemble import ensemble
-
-        try:
-            return ensemble([Translator.load(m) for m in model_dir])
-        except ValueError as e:
-            raise UserError(f"--model: {e}") from None
-    return Translator.load(model_dir)
-
-
 # ----------------------------------------------------------------------------- commands
 
 
 def cmd_train(args):
-    from rnnlab.translate import Translator
-
     cfg = resolve(args)
     threads = _threads(cfg["threads"])
     out = Path(args.out)
@@ -280,7 +262,7 @@ def _eval_pairs(tr, model_dir, args):
 
 
 def cmd_eval(args):
-    tr = _load(args.model)
+    tr = load_translator(args.model)
     pairs, name = _eval_pairs(tr, args.model[0], args)
     res = tr.evaluate(
         pairs,
@@ -306,8 +288,6 @@ def cmd_eval(args):
 
 
 def cmd_run(args):
-    from rnnlab.translate import run_output
-
     run_output.check(args)
     texts = list(args.text)
     if texts and not any(t.strip() for t in texts):
@@ -315,7 +295,7 @@ def cmd_run(args):
     if not texts and sys.stdin.isatty() and not args.quiet:
         print("rnnlab translate run: type sentences, one per line (Ctrl-D to end)", file=sys.stderr)
     batches = [texts] if texts else run_output.stdin_batches(sys.stdin, args.batch_lines)
-    tr = _load(args.model)
+    tr = load_translator(args.model)
     done = run_output.translate_all(tr, batches, args)
     if not done:
         raise UserError("no text to translate (give sentences as arguments or on standard input)")
@@ -327,8 +307,6 @@ def cmd_run(args):
             raise UserError("every sentence is empty: no attention to plot")
         if tr.attention == "none":
             raise UserError("this model has no attention (trained with --attention none): nothing to plot")
-        from rnnlab.translate.plots import plot_attention
-
         (e,) = tr.explain([first])
         words = " ".join(corpus.normalize(first, tr.lower))
         plot_attention(

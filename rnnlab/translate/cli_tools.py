@@ -1,5 +1,6 @@
 """The `rnnlab translate` subcommands around a trained model: export (ONNX), serve (HTTP),
-average (checkpoint averaging)."""
+average (checkpoint averaging); and how every command loads its model (``load_translator``:
+one, or the ensemble of several). ``cli.py`` imports this module, never the reverse."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ import sys
 
 from rnnlab import cliargs
 from rnnlab.errors import UserError
+from rnnlab.export import need_onnx
+from rnnlab.io import check_target_dir
+from rnnlab.translate import serve, storage
+from rnnlab.translate.ensemble import average, ensemble
+from rnnlab.translate.export import FILES, export_translator
+from rnnlab.translate.translator import Translator
 
 
 def add_parsers(sub) -> None:
@@ -16,10 +23,16 @@ def add_parsers(sub) -> None:
     _add_average_parser(sub)
 
 
-def _load(model_dir):
-    from rnnlab.translate.cli import _load as load
-
-    return load(model_dir)
+def load_translator(model_dir):
+    """A translator; a list of several directories: their ensemble (``ensemble.py``)."""
+    if isinstance(model_dir, list):
+        if len(model_dir) == 1:
+            return Translator.load(model_dir[0])
+        try:
+            return ensemble([Translator.load(m) for m in model_dir])
+        except ValueError as e:
+            raise UserError(f"--model: {e}") from None
+    return Translator.load(model_dir)
 
 
 def _add_export_parser(sub) -> None:
@@ -38,9 +51,6 @@ def _add_export_parser(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from rnnlab.export import need_onnx
-    from rnnlab.export.translator import FILES, export_translator
-
     need_onnx()
     if os.path.isdir(args.out) and not args.overwrite:
         other = sorted(set(os.listdir(args.out)) - set(FILES))
@@ -50,7 +60,7 @@ def cmd_export(args) -> int:
                 f"--out {args.out} holds other files ({listed}): "
                 "choose an empty or new folder, or pass --overwrite"
             )
-    tr = _load(args.model)
+    tr = load_translator(args.model)
     paths = export_translator(tr, args.out)
     print(f"rnnlab translate export: {', '.join(paths)}")
     print(f'  decode with: python docs/examples/onnx_translate.py {args.out} "a sentence"')
@@ -105,11 +115,9 @@ def cmd_serve(args):
         import uvicorn  # noqa: F401
     except ImportError:
         raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
-    from rnnlab.translate.serve import create_app, run
-
     _check_port(args.host, args.port)
-    app = create_app(
-        _load(args.model),
+    app = serve.create_app(
+        load_translator(args.model),
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
         queue_size=args.queue,
@@ -118,7 +126,7 @@ def cmd_serve(args):
     if not args.quiet:  # (rnnlab.cli gives every command --quiet)
         url = f"http://{args.host}:{args.port}/"
         print(f"rnnlab translate serve: {url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    run(app, args.host, args.port, read_timeout_s=args.read_timeout)
+    serve.run(app, args.host, args.port, read_timeout_s=args.read_timeout)
     return 0
 
 
@@ -154,10 +162,6 @@ def _add_average_parser(sub) -> None:
 
 
 def cmd_average(args):
-    from rnnlab.io import check_target_dir
-    from rnnlab.translate import Translator, storage
-    from rnnlab.translate.ensemble import average
-
     if len(args.models) < 2:
         raise UserError("average needs at least two model directories")
     check_target_dir(args.out, storage.is_translator_dir, "--out", "a translator", args.overwrite)

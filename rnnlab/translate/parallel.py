@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab import distributed
 from rnnlab.translate.bleu import corpus_scores
 
 VALIDATION = "sharded"  # or "root": rank 0 alone translates, the others wait for its BLEU
@@ -40,8 +41,6 @@ def prepare(model, world) -> None:
 def share_checkpoint(model, opt, st, best_state, recent):
     """Rank 0's resumed weights, optimiser state, training state, best weights and the last
     epochs' weights (``average_last``) on every rank; returns ``(st, best_state, recent)``."""
-    from rnnlab import distributed
-
     world = distributed.world()
     if world.size == 1:
         return st, best_state, recent

@@ -112,8 +112,8 @@ def test_a_killed_forecast_export_leaves_one_graph_whole(pair, delay):
 def test_a_killed_translate_export_leaves_one_export_whole(zoo, delay):
     """The three files (encoder, decoder step, vocabularies) are one unit: never the encoder of
     one model beside the decoder of another, never two files of three."""
-    from rnnlab.export.translator import export_translator
     from rnnlab.translate import Translator
+    from rnnlab.translate.export import export_translator
 
     a, b = Translator.load(zoo / "model"), Translator.load(zoo / "model6")
     _run(lambda p: export_translator(a, p), lambda p: export_translator(b, p), delay)

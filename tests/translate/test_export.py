@@ -1,4 +1,4 @@
-"""rnnlab/export/translator.py: a trained Translator as an encoder graph and a decoder-step
+"""rnnlab/translate/export.py: a trained Translator as an encoder graph and a decoder-step
 graph; the pure-onnxruntime greedy decoder of docs/examples/onnx_translate.py reproduces
 ``Translator.translate(beam_size=1)`` word for word on held-out sentences, for both cells,
 every attention score, input feeding, one or two layers and directions."""
@@ -10,8 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from rnnlab.export.translator import FILES, export_translator
 from rnnlab.translate import Translator
+from rnnlab.translate.export import FILES, export_translator
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

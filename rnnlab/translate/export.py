@@ -1,4 +1,5 @@
-"""ONNX export of a trained ``Translator``: its encoder and ONE decoder step, as two graphs, and
+"""ONNX export of a trained ``Translator`` (``rnnlab translate export``), built on the layers'
+graphs of ``rnnlab.export.onnx_graph``: its encoder and ONE decoder step, as two graphs, and
 the vocabularies as JSON: enough for any runtime to decode (``docs/examples/onnx_translate.py``
 is greedy decoding with onnxruntime alone).
 
@@ -29,6 +30,9 @@ import os
 import numpy as np
 
 from rnnlab.export.onnx_graph import Graph, add_layers, save
+from rnnlab.io import write_dir, write_json
+from rnnlab.translate import corpus
+from rnnlab.translate.storage import vocab_meta
 
 FILES = ("encoder.onnx", "decoder_step.onnx", "translator.json")
 
@@ -183,10 +187,6 @@ def export_translator(translator, directory) -> list:
     as one unit (``rnnlab.io.write_dir``: a kill leaves the old three or the new three, never
     the encoder of one model beside the decoder of another; other files in it are kept);
     returns their paths."""
-    from rnnlab.io import write_dir, write_json
-    from rnnlab.translate import corpus
-    from rnnlab.translate.storage import vocab_meta
-
     translator._check_fitted()
     model = translator.model_
     encoder, decoder = build_encoder(model), build_decoder_step(model)
