@@ -117,9 +117,9 @@ def _cycles(edges):
 
 EDGES, LOCAL = _edges()
 PACKAGES = sorted({m.split(".")[1] if m.count(".") else "rnnlab" for m in MODULES})
-# the applications' cycles belong to issue 33 item 3 (forecast: its own rework);
-# strict: the day one is gone, this list must lose it
-KNOWN = {"forecast"}
+# packages with a known import cycle, xfail (strict: the day one is gone, this list must lose it);
+# none since issue 33 item 3 (forecast, translate: their own rework)
+KNOWN: set[str] = set()
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ split, the fit, the baselines and the metrics; ``cli`` is ``rnnlab forecast``.
 """
 
 from rnnlab.forecast.combination import Combination
-from rnnlab.forecast.combination import load as load_model
 from rnnlab.forecast.data import Series, bundled_csv, load_series
-from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.model import Forecaster, load_model
 
 __all__ = ["Combination", "Forecaster", "Series", "load_model", "load_series", "bundled_csv"]

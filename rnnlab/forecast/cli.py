@@ -23,6 +23,7 @@ from rnnlab.forecast import cli_args as A
 from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import future as F
+from rnnlab.forecast import params as PR
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast import progress as Bars
 from rnnlab.forecast import train as T
@@ -31,6 +32,7 @@ from rnnlab.forecast.model import check_save_dir
 from rnnlab.forecast.panel import load_panel
 from rnnlab.forecast.panel import run as run_many
 from rnnlab.forecast.panel_report import plot_panel, print_panel
+from rnnlab.forecast.plots import plot_forecast
 from rnnlab.forecast.predict import add_predict_parser, series_info
 from rnnlab.forecast.report import describe, print_future, print_table
 from rnnlab.io import check_output_path, write_report
@@ -76,40 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _config(args, series) -> dict:
     """The configuration: defaults, preset, options, the season of ``series``; checked."""
-    keys = (
-        "target",
-        "window",
-        "horizon",
-        "strategy",
-        "cell",
-        "hidden_size",
-        "num_layers",
-        "dropout",
-        "init",
-        "ensemble",
-        "shrink",
-        "epochs",
-        "batch_size",
-        "lr",
-        "clip",
-        "weight_decay",
-        "valid_size",
-        "patience",
-        "seed",
-        "test_size",
-        "likelihood",
-        "intervals",
-        "calibration",
-        "scaling",
-        "n_samples",
-        "bounds",
-        "min_updates",
-        "parallel",
-        "time_budget",
-        "covariates",
-        "future_covariates",
-        "calendar",
-    )
+    keys = (*PR.CLI, "test_size", "covariates", "future_covariates", "calendar")  # + the CLI's own
     if args.epochs is not None and args.min_updates is None:
         args.min_updates = 0  # --epochs N means N epochs
     cfg = P.resolve_config(args.preset, **{k: getattr(args, k) for k in keys})
@@ -168,8 +137,6 @@ def run_forecast(args) -> int:
     # 5. write
     if not root:
         return 0
-    from rnnlab.forecast.plots import plot_forecast
-
     _write(report_path, report, plot, lambda path: plot_forecast(path, series, result), out)
     _write_future(forecast_out, result.get("future"), f, out)
     if save_dir:

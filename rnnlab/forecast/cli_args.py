@@ -12,7 +12,7 @@ from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
 from rnnlab.forecast import pipeline as P
 from rnnlab.forecast.heads import LIKELIHOODS, check_intervals
-from rnnlab.forecast.model import BOUNDS, CALIBRATIONS, SCALINGS, STRATEGIES
+from rnnlab.forecast.params import BOUNDS, CALIBRATIONS, PARALLEL, SCALINGS, STRATEGIES
 from rnnlab.forecast.train import CELLS, INITS
 
 DEFAULT_PLOT = "forecast.png"
@@ -242,7 +242,7 @@ def add_distribution_args(u) -> None:
         default=None,
         dest="intervals",
         metavar="B[,B...]",
-        help="central prediction intervals, as coverages (default 0.8,0.95)",
+        help=f"central prediction intervals, as coverages (default {','.join(map(str, d['intervals']))})",
     )
     u.add_argument(
         "--calibration",
@@ -297,7 +297,7 @@ def add_training_args(t) -> None:
     )
     t.add_argument(
         "--parallel",
-        choices=("members", "data"),
+        choices=PARALLEL,
         default=None,
         help="under mpiexec: each rank trains whole networks of the ensemble (members, the default) "
         "or every rank a shard of every batch, gradients summed (data: a panel too big for one)",

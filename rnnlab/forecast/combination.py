@@ -17,7 +17,7 @@ by the members' disagreement, which their own calibration has already priced in.
 Saved as a directory: ``config.json`` (the format marker, the targets, their validation scores,
 the series' tail for predict) and ``member0/`` .. ``member{K-1}/``, each a ``Forecaster``'s own
 directory (``storage``); the member directories' names come from their count, never from the
-file. ``load`` reads either kind.
+file. ``model.load_model`` reads either kind.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import storage as St
 from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.metrics import dm_test
-from rnnlab.forecast.model import Forecaster
-from rnnlab.io import check_schema, json_format, read_json_object, write_json
+from rnnlab.io import check_schema, read_json_object, write_json
 
 BAND = 1.1  # members: the candidates whose validation score is within 10% of the best one's ...
 LEVEL = 0.05  # ... and that are not worse than it at this level (one-sided Diebold-Mariano)
@@ -79,7 +78,9 @@ class Combination(Forecasts):
 
     def __init__(self, members, scores=None):
         members = list(members)
-        if not members or not all(isinstance(m, Forecaster) for m in members):
+        if not members or not all(
+            isinstance(m, Forecasts) and not isinstance(m, Combination) for m in members
+        ):
             raise UserError("a Combination needs one or more fitted Forecasters")
         if len(members) > MAX_MEMBERS:
             raise UserError(f"a Combination holds at most {MAX_MEMBERS} forecasters, got {len(members)}")
@@ -208,8 +209,9 @@ class Combination(Forecasts):
         return St.save_dir(directory, fill, overwrite)
 
     @classmethod
-    def load(cls, directory) -> Combination:
-        """A saved combination; anything else raises ``UserError`` (one line)."""
+    def load(cls, directory, member) -> Combination:
+        """A saved combination, each member read by ``member.load`` (``Forecaster``: what
+        ``rnnlab.forecast.load_model`` passes); anything else raises ``UserError`` (one line)."""
         directory = str(directory)
         try:
             cfg = read_json_object(os.path.join(directory, St.CONFIG_FILE))
@@ -229,7 +231,7 @@ class Combination(Forecasts):
             raise UserError(
                 f"{directory} is not a valid rnnlab forecast model: {str(e).splitlines()[0]}"
             ) from None
-        members = [St.read_model_dir(Forecaster, os.path.join(directory, f"member{k}")) for k in range(n)]
+        members = [member.load(os.path.join(directory, f"member{k}")) for k in range(n)]
         if [m.target for m in members] != cfg["targets"]:
             raise UserError(
                 f"{directory} is not a valid rnnlab forecast model: its members' targets differ from "
@@ -242,10 +244,3 @@ class Combination(Forecasts):
         out = cls(members, scores)
         out.series_info_, out.covariate_spec_ = series, spec
         return out
-
-
-def load(directory):
-    """The model saved in ``directory``: a ``Combination`` or a ``Forecaster`` (by its format)."""
-    if json_format(os.path.join(str(directory), St.CONFIG_FILE)) == FORMAT:
-        return Combination.load(directory)
-    return Forecaster.load(directory)

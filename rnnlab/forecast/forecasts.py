@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.errors import UserError
+from rnnlab.forecast import frames
 
 
 class Forecasts:
@@ -31,15 +32,11 @@ class Forecasts:
         first = args[0] if args else kwargs.get("h", kwargs.get("y"))
         scalar = isinstance(first, (int, np.integer)) and not isinstance(first, bool)
         if "h" in kwargs or scalar:
-            from rnnlab.forecast import frames
-
             return frames.predict_frame(self, *args, **kwargs)
         return self.predict_levels(*args, **kwargs)
 
     def sample_paths(self, h: int, n: int = 1000, new_df=None) -> np.ndarray:
         """``(series, n, h)`` sample paths after the fitted histories (``frames.sample_paths``)."""
-        from rnnlab.forecast import frames
-
         return frames.sample_paths(self, h, n, new_df)
 
     @property

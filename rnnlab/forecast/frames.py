@@ -12,10 +12,9 @@ As in statsforecast and neuralforecast::
 as before, an array of levels (no dates: the forecast's ``ds`` are the steps ahead, 1 .. h).
 
 A ``Forecaster`` whose ``target`` is ``"auto"`` or whose ``season`` is None (the defaults), or
-one fitted on a DataFrame, resolves them at ``fit`` as ``rnnlab forecast`` does: the season from
-the dates' frequency (``dates.label``; 1 without dates), the window raised to one season, the
-target chosen on the validation slice among ``pipeline.candidates`` (possibly a ``Combination``
-of several). The fitted model is ``model_``; the ``Forecaster`` answers for it.
+one fitted on a DataFrame, resolves them at ``fit`` as ``rnnlab forecast`` does
+(``choice.fit_resolved``). The fitted model is ``model_``; the ``Forecaster`` answers for it.
+This module reads the data and writes the forecasts (``rows``); it fits nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +24,14 @@ import numpy as np
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
+from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.rows import columns, frame, rows_many
 
 FRAME_COLUMNS = ("unique_id", "ds", "y")
 
 
 def resolves(f, y) -> bool:
-    """Whether ``fit(y)`` goes through ``fit_resolved``: a DataFrame or Series, target "auto" or
+    """Whether ``fit(y)`` goes through ``choice.fit_resolved``: a DataFrame or Series, target "auto" or
     season None; otherwise ``Forecaster._fit`` on the arrays as given."""
     import pandas as pd
 
@@ -93,53 +94,14 @@ def _undated(y: np.ndarray, name: str) -> D.Series:
     return D.Series(y, dates, "<array>", name, "", [], "none", 1, {}, Dt.NONE, None)
 
 
-def fit_resolved(f, data, progress=None, past=None, future=None, past_covariates=(), future_covariates=()):
-    """``f.fit`` with its defaults resolved (module docstring); returns ``f``."""
-    from rnnlab.forecast import pipeline as P
-
-    f._validate()
-    panel = to_panel(data, past_covariates, future_covariates)
-    first = next(iter(panel.values()))
-    season = int(f.season) if f.season else int(first.season)
-    window = max(int(f.window), season) if not f.season else int(f.window)
-    cfg = {**f.get_params(), "season": season, "window": window}
-    many = len(panel) > 1
-    pasts = {k: _stack(s, past_covariates) for k, s in panel.items()}
-    futures = {k: _stack(s, future_covariates) for k, s in panel.items()}
-    if past is not None or future is not None:  # arrays given as in Forecaster.fit
-        pasts = {k: past if not many else past[k] for k in panel} if past is not None else pasts
-        futures = {k: future if not many else future[k] for k in panel} if future is not None else futures
-    ys = {k: s.values for k, s in panel.items()}
-    k0 = next(iter(panel))
-    if many:
-        model = P.fit_model(
-            cfg, panel=ys, progress=progress, past=_none_if_empty(pasts), future=_none_if_empty(futures)
-        )
-    else:
-        model = P.fit_model(cfg, ys[k0], progress=progress, past=pasts[k0], future=futures[k0])
-    model.covariate_spec_ = {
-        "past": list(past_covariates),
-        "future": list(future_covariates),
-        "calendar": None,
-    }
-    model.series_info_ = {}
-    f.__dict__["model_"] = model
-    f.history_, f.ids_ = panel, list(panel)
-    f.covariate_names_ = (list(past_covariates), list(future_covariates))
-    return f
-
-
 def _columns(s: D.Series, names) -> np.ndarray:
     """(n, len(names)): the covariates ``names`` of ``s``, one column each."""
     return np.stack([s.covariates[c] for c in names], axis=1)
 
 
-def _stack(s: D.Series, names) -> np.ndarray | None:
+def columns_of(s: D.Series, names) -> np.ndarray | None:
+    """(n, len(names)): the covariates ``names`` of ``s`` (None: no names)."""
     return _columns(s, names) if names else None
-
-
-def _none_if_empty(d: dict):
-    return None if all(v is None for v in d.values()) else d
 
 
 def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
@@ -147,8 +109,6 @@ def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
     ``unique_id, ds, mean`` and ``lo-<l>``/``hi-<l>`` for each ``level`` (percent, e.g. 80, 95;
     default the model's intervals), ``ds`` the dates after each history's last one."""
     import pandas as pd
-
-    from rnnlab.forecast import future as F
 
     model = _fitted(f) if new_df is None else vars(f).get("model_", f)
     h = int(h)
@@ -162,7 +122,7 @@ def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
     many = len(getattr(model, "series_ids_", None) or []) > 0
     for key, s in panel.items():
         sid = key if many else None
-        past = _stack(s, past_names)
+        past = columns_of(s, past_names)
         fut = None
         if future_names:
             if ahead is None or key not in ahead or len(ahead[key]) < h:
@@ -172,8 +132,8 @@ def predict_frame(f, h: int, level=None, new_df=None, futr_df=None):
                 )
             fut = np.concatenate([_columns(s, future_names), _columns(ahead[key], future_names)[:h]])
         items.append((s, sid, past, fut, key))
-    df = F.frame(F.rows_many(model, items, h, intervals))  # every series in one batch
-    return df if len(df) else pd.DataFrame(columns=F.columns(()))
+    df = frame(rows_many(model, items, h, intervals))  # every series in one batch
+    return df if len(df) else pd.DataFrame(columns=columns(()))
 
 
 def _coverage(v) -> float:
@@ -187,8 +147,6 @@ def _coverage(v) -> float:
 def sample_paths(f, h: int, n: int = 1000, new_df=None) -> np.ndarray:
     """``(series, n, h)`` sample paths of the levels after each history (``f.ids_`` order),
     pooled over the networks (and over the members of a combination)."""
-    from rnnlab.forecast import uncertainty as U
-
     model = _fitted(f)
     if not model.probabilistic:
         raise UserError("this forecaster gives point forecasts only (likelihood none): no sample paths")

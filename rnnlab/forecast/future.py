@@ -10,13 +10,9 @@ every point of every series:
 - the shrink factors and the conformal calibration, which need held-out data, are the
   backtest's, fitted on its validation slice (the refit has none).
 
-``panel_rows`` gives the next ``steps`` values of each series after its last date, with the
-central intervals as the columns statsforecast users know::
-
-    unique_id, ds, mean, lo-80, hi-80, lo-95, hi-95
-
-and ``write_frame`` writes them as ``.csv``, ``.json`` (records) or ``.parquet`` (pyarrow),
-atomically.
+``panel_rows`` gives the next ``steps`` values of each series after its last date (the rows of
+``rows.py``: ``unique_id, ds, mean, lo-80, hi-80, ...``) and ``write_frame`` writes them as
+``.csv``, ``.json`` (records) or ``.parquet`` (pyarrow), atomically.
 """
 
 from __future__ import annotations
@@ -29,8 +25,9 @@ from rnnlab.errors import UserError
 from rnnlab.forecast import combination as Cm
 from rnnlab.forecast import data as D
 from rnnlab.forecast import predict_covariates as PC
-from rnnlab.forecast.heads import interval_levels
+from rnnlab.forecast.dates import date_strings, future_dates
 from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.rows import columns, frame, rows_many
 from rnnlab.io import atomic_write, output_file_problem
 
 SUFFIXES = (".csv", ".json", ".parquet")
@@ -51,9 +48,9 @@ def refit(model, ys, ids=None, pasts=None, futures=None, progress=None):
         out = Cm.Combination(members, getattr(model, "target_scores_", None))
         out.target_scores_ = getattr(model, "target_scores_", None)
         return out
-    g = Forecaster(**{**model.get_params(), "valid_size": 0.0, "min_updates": 0})
-    g.member_epochs_ = [epochs_found(h) for h in model.histories_]
-    g.epochs = max(g.member_epochs_)
+    epochs = [epochs_found(h) for h in model.histories_]
+    g = Forecaster(**{**model.get_params(), "valid_size": 0.0, "min_updates": 0, "epochs": max(epochs)})
+    g.member_epochs_ = epochs
     if ids is None:
         g.fit(ys[0], progress=progress, past=(pasts or [None])[0], future=(futures or [None])[0])
     else:
@@ -69,23 +66,8 @@ def refit(model, ys, ids=None, pasts=None, futures=None, progress=None):
 
 def last_date(series: D.Series) -> str:
     """The series' last date as the forecast rows write dates."""
-    from rnnlab.forecast.dates import date_strings
-
     alias, tz = getattr(series, "freq_alias", None), getattr(series, "tz", None)
     return date_strings(np.asarray(series.dates[-1:]), alias, tz)[0]
-
-
-def level_name(b: float) -> str:
-    """``0.8`` -> ``"80"``, ``0.975`` -> ``"97.5"``: the percent in statsforecast's column names."""
-    return f"{round(100 * float(b), 8):g}"
-
-
-def columns(intervals) -> list:
-    """The columns of a forecast frame: ``unique_id, ds, mean`` and a pair per interval."""
-    cols = ["unique_id", "ds", "mean"]
-    for b in sorted(intervals):
-        cols += [f"lo-{level_name(b)}", f"hi-{level_name(b)}"]
-    return cols
 
 
 def panel_rows(
@@ -96,61 +78,11 @@ def panel_rows(
     ``intervals`` (default the model's; none for a point forecaster) and the covariates the model
     reads from each series and ``future_csv`` (``predict_covariates.arrays``); batched
     (``rows_many``)."""
-    from rnnlab.forecast.dates import future_dates
-
     items = []
     for sid, s in panel.items():
         past, fut = PC.arrays(model, s, steps, future_csv, future_dates(s, steps), id_column, sid)
         items.append((s, sid, past, fut, None))
     return rows_many(model, items, steps, intervals, progress)
-
-
-def rows_many(model, items: list, steps: int, intervals=None, progress=None) -> list:
-    """The rows of every ``(series, sid, past, future, name)`` in ``items``, batched: one
-    ``forecast_many`` and one ``quantiles_many`` for them all (one forward per network and step
-    for every series of a panel). ``progress(done, total)``: the sample paths' progress."""
-    from rnnlab.forecast.dates import date_strings, future_dates
-
-    sets = [(s.values, [len(s) - 1], sid, past, fut) for s, sid, past, fut, _ in items]
-    means = [m[0] for m in model.forecast_many(sets, steps)]
-    for (s, *_), mean in zip(items, means):
-        if not np.isfinite(mean).all():
-            raise UserError(
-                f"the forecast of {s.path} is not a finite number (the series' scale is far from "
-                "the training one's)"
-            )
-    intervals = tuple(model.intervals if intervals is None else intervals) if model.probabilistic else ()
-    qs = [np.empty((steps, 0))] * len(items)  # (h, L) quantiles of each series; none asked: L = 0
-    if intervals:
-        levels = interval_levels(intervals)
-        qs = [q[0] for q in model.quantiles_many(sets, levels, steps, True, progress)]
-    rows = []
-    for (s, sid, _, _, name), mean, q in zip(items, means, qs):
-        ds = date_strings(future_dates(s, steps), getattr(s, "freq_alias", None), getattr(s, "tz", None))
-        uid = str(name if name is not None else sid if sid is not None else s.column)
-        for k in range(steps):
-            row = {"unique_id": uid, "ds": ds[k], "mean": float(mean[k])}
-            for b in sorted(intervals):
-                lo, hi = levels.index(round((1 - b) / 2, 10)), levels.index(round((1 + b) / 2, 10))
-                row[f"lo-{level_name(b)}"] = float(q[k, lo])
-                row[f"hi-{level_name(b)}"] = float(q[k, hi])
-            rows.append(row)
-    return rows
-
-
-def frame(rows: list):
-    """The rows as a pandas DataFrame, ``ds`` as timestamps (integers with ``--freq none``)."""
-    import pandas as pd
-
-    df = pd.DataFrame(rows, columns=list(rows[0]) if rows else columns(()))
-    if len(df) and str(df["ds"].iloc[0]).lstrip("-").isdigit():
-        df["ds"] = df["ds"].astype(np.int64)  # --freq none: steps ahead
-    elif len(df):
-        try:
-            df["ds"] = pd.to_datetime(df["ds"], format="ISO8601")
-        except (ValueError, TypeError):  # offsets that change (a zone with summer time): as UTC
-            df["ds"] = pd.to_datetime(df["ds"], format="ISO8601", utc=True)
-    return df
 
 
 def check_forecast_out(path) -> str:

@@ -18,26 +18,29 @@ nothing is pickled.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from rnnlab.errors import NotFittedError, UserError
+from rnnlab.forecast import choice, frames, members, params
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
-from rnnlab.forecast import frames, members
 from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.combination import Combination
 from rnnlab.forecast.forecasts import Forecasts
 from rnnlab.forecast.heads import Head
 from rnnlab.forecast.params import BOUNDS as BOUNDS  # re-exported
 from rnnlab.forecast.params import CALIBRATIONS as CALIBRATIONS  # re-exported
 from rnnlab.forecast.params import SCALINGS as SCALINGS  # re-exported
 from rnnlab.forecast.params import STRATEGIES as STRATEGIES  # re-exported
-from rnnlab.forecast.params import validate
 from rnnlab.forecast.pooling import pool
+from rnnlab.forecast.storage import COMBINATION, CONFIG_FILE, read_model_dir, write_model_dir
 from rnnlab.forecast.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.forecast.storage import check_save_dir as check_save_dir  # re-exported
-from rnnlab.forecast.storage import read_model_dir, write_model_dir
 from rnnlab.forecast.targets import histories, levels_read
 from rnnlab.forecast.train import Net
+from rnnlab.io import json_format
 
 
 class Forecaster(Forecasts):
@@ -48,44 +51,8 @@ class Forecaster(Forecasts):
 
     Parameters
     ----------
-    window : int, values per input window (W).
-    horizon : int, steps ahead the model is trained for (H).
-    strategy : "recursive" | "direct", how H > 1 steps are produced.
-    target : "level" | "diff" | "logreturn", what the network models (see ``data``).
-    cell : "lstm" | "gru" | "rnn";  hidden_size, num_layers, dropout: the recurrent layer.
-    epochs, batch_size, lr, clip, weight_decay : training (Adam, clipping by global norm).
-    valid_size : fraction of the training windows, taken from the END, used for early
-        stopping (0 disables it: the last epoch's weights are kept).
-    patience : epochs without a better validation loss before stopping.
-    init : "pytorch" | "orthogonal" | "book", weight initialisation (``rnnlab.nn.init``).
-    shuffle : shuffle the training windows each epoch.
-    shrink : after training, shrink the predicted change towards "no change" (persistence)
-        by a factor in [0, 1] (``shrinks_``, one per network) that best fits the validation
-        slice (least squares); 0 means the network found nothing persistence does not.
-    ensemble : number of networks (seeds ``seed, seed + 1, ...``) whose forecasts are averaged.
-    likelihood : "gaussian" | "studentt" | "quantile" | "none", what the networks output per
-        step: a distribution trained by its negative log-likelihood, quantiles trained by the
-        pinball loss, or a point trained by MSE (no intervals).
-    intervals : the central intervals' coverages (default 0.8 and 0.95).
-    calibration : "auto" | "conformal" | "none", split-conformal calibration of the intervals on
-        the validation slice: when a binomial test there finds the raw coverage off (auto), always,
-        or never; on the
-        validation slice (needs ``valid_size > 0``).
-    scaling : "window" | "global": after the training part's standard scaling, divide each
-        window of changes (and its targets) by its mean absolute value, or not (levels: not).
-    n_samples : sample paths per forecast, pooled over the ensemble.
-    bounds : "none" | "positive" | "range", where forecasts (points, paths, quantiles) may lie:
-        anywhere, at or above 0, or within the range the history up to the origin has shown
-        (``uncertainty.bound``).
-    season : int, the season m in steps (the seasonal targets use it; 1: none).
-    min_updates : epochs (and patience) are raised to hold at least this many optimiser steps
-        (patience a tenth of them); 0: the epochs as given.
-    seed : int, all randomness (initialisation, shuffling, sampling).
-    parallel : "members" | "data", how MPI ranks share the training (docs/DISTRIBUTED.md): each
-        rank trains whole networks of the ensemble, or every rank takes its shard of every batch
-        and the gradients are summed (``translate train``'s recipe, for a panel too big for one).
-    time_budget : minutes a fit may train (None: no limit): past it no network starts another
-        epoch (each trains at least one; early stopping's best epoch is kept).
+    One per row of ``params.PARAMS`` (default, type, valid values, meaning), appended below
+    at import, so ``help(Forecaster)`` lists them all:
     """
 
     series_info_: dict  # where the training series came from (set by the CLI, saved with the model)
@@ -128,33 +95,21 @@ class Forecaster(Forecasts):
         parallel="members",
         time_budget=None,
     ):
-        self.window, self.horizon, self.strategy, self.target = window, horizon, strategy, target
-        self.cell, self.hidden_size, self.num_layers, self.dropout = cell, hidden_size, num_layers, dropout
-        self.epochs, self.batch_size, self.lr, self.clip = epochs, batch_size, lr, clip
-        self.weight_decay, self.valid_size, self.patience = weight_decay, valid_size, patience
-        self.init, self.shuffle, self.shrink, self.ensemble, self.seed = init, shuffle, shrink, ensemble, seed
-        self.likelihood, self.intervals, self.calibration = likelihood, intervals, calibration
-        self.scaling, self.n_samples, self.season = scaling, n_samples, season
-        self.bounds = bounds
-        self.min_updates, self.parallel, self.time_budget = min_updates, parallel, time_budget
+        params.store(self, locals())  # every argument under its name, nothing else
 
     # -- scikit-learn plumbing --------------------------------------------------------
-    _PARAMS = tuple(
-        "window horizon strategy target cell hidden_size num_layers dropout epochs batch_size lr "
-        "clip weight_decay valid_size patience init shuffle shrink ensemble likelihood scaling "
-        "intervals calibration n_samples bounds season min_updates seed parallel time_budget".split()
-    )
+    _PARAMS = params.NAMES
 
     def get_params(self, deep=True) -> dict:
         """The constructor's arguments (scikit-learn's ``get_params``)."""
         return {k: getattr(self, k) for k in self._PARAMS}
 
-    def set_params(self, **params) -> Forecaster:
+    def set_params(self, **values) -> Forecaster:
         """Set constructor arguments (scikit-learn's ``set_params``); returns ``self``."""
-        bad = sorted(set(params) - set(self._PARAMS))
+        bad = sorted(set(values) - set(self._PARAMS))
         if bad:
             raise ValueError(f"invalid parameters {bad} for Forecaster; valid: {', '.join(self._PARAMS)}")
-        for k, v in params.items():
+        for k, v in values.items():
             setattr(self, k, v)
         return self
 
@@ -162,7 +117,7 @@ class Forecaster(Forecasts):
         return f"Forecaster({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     def _validate(self):
-        validate(self)  # params.py: every constructor argument checked, one line if bad
+        params.validate(self)  # params.py: every constructor argument checked, one line if bad
 
     def _check_fitted(self):
         if not hasattr(self, "nets_"):
@@ -210,7 +165,7 @@ class Forecaster(Forecasts):
         """
         vars(self).pop("model_", None)
         if frames.resolves(self, y):  # target "auto", season from the dates: as the CLI does
-            return frames.fit_resolved(self, y, progress, past, future, past_covariates, future_covariates)
+            return choice.fit_resolved(self, y, progress, past, future, past_covariates, future_covariates)
         self._validate()
         self.history_, self.ids_ = frames.to_panel(y), None
         y = np.asarray(y, np.float64)
@@ -225,7 +180,7 @@ class Forecaster(Forecasts):
         ``{id: covariates}`` as in ``fit``. Returns ``self``."""
         vars(self).pop("model_", None)
         if isinstance(series, dict) and series and frames.resolves(self, None):
-            return frames.fit_resolved(self, series, progress, past, future)
+            return choice.fit_resolved(self, series, progress, past, future)
         self._validate()
         if not isinstance(series, dict) or not series:
             raise UserError("fit_many expects a non-empty dict {series id: levels}")
@@ -414,3 +369,13 @@ class Forecaster(Forecasts):
     def load(cls, directory) -> Forecaster:
         """Rebuild a saved forecaster. A directory that is not one raises ``UserError``."""
         return read_model_dir(cls, directory)
+
+
+def load_model(directory) -> Forecaster | Combination:
+    """The model saved in ``directory``: a ``Combination`` or a ``Forecaster`` (by its format)."""
+    if json_format(os.path.join(str(directory), CONFIG_FILE)) == COMBINATION:
+        return Combination.load(directory, Forecaster)
+    return Forecaster.load(directory)
+
+
+Forecaster.__doc__ = f"{(Forecaster.__doc__ or '').rstrip()}\n{params.doc()}"  # the table's rows

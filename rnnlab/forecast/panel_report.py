@@ -9,6 +9,7 @@ import numpy as np
 
 from rnnlab.forecast import classical as C
 from rnnlab.forecast.panel import SIMPLE
+from rnnlab.forecast.plots import _plot_fan
 from rnnlab.io import atomic_write
 
 MAX_PANELS = 12  # series in the plot's grid (the first ones)
@@ -66,8 +67,6 @@ def plot_panel(path: str, panel: dict, result: dict) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from rnnlab.forecast.plots import _plot_fan
 
     keys = list(panel)[:MAX_PANELS]
     cols = min(3, len(keys))

@@ -18,15 +18,18 @@ import numpy as np
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import baselines as B
+from rnnlab.forecast import choice
 from rnnlab.forecast import classical as C
 from rnnlab.forecast import combination as Cm
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
 from rnnlab.forecast import horizons as Hz
 from rnnlab.forecast import metrics as Mx
+from rnnlab.forecast import params as PR
 from rnnlab.forecast import summaries as S
 from rnnlab.forecast import uncertainty as U
 from rnnlab.forecast.calendar import seasonal_scale
+from rnnlab.forecast.choice import candidates as candidates  # re-exported
 from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.model import Forecaster
 
@@ -38,8 +41,7 @@ from rnnlab.forecast.model import Forecaster
 # learn the 2014-2017 drift and lose slightly; changes in USD with an ensemble tie persistence.
 # The estimator's constructor defaults ARE this configuration; the split is the CLI's.
 DEFAULTS = dict(
-    Forecaster().get_params(),
-    target="auto",
+    PR.DEFAULTS,
     season=1,  # the CLI reads it off the dates (apply_season); the estimator's None means the same
     test_size=0.2,
     train_windows=None,
@@ -76,7 +78,7 @@ PRESETS = {
     ),
 }
 
-MODEL_KEYS = tuple(Forecaster().get_params())
+MODEL_KEYS = PR.NAMES
 
 
 def resolve_config(preset=None, **overrides) -> dict:
@@ -93,43 +95,11 @@ def resolve_config(preset=None, **overrides) -> dict:
     return cfg
 
 
-SCREEN = 2  # networks per candidate target when "auto" chooses on a long series (then the winner's)
-SCREEN_ABOVE = 600  # training points over all series that make a series "long"
-
-
 def training_part(y, cfg: dict):
     """The levels of ``y`` the model is fitted on (what the test part leaves)."""
     if cfg.get("train_windows"):
         return y  # the book's "first 1000 windows": its target is fixed, nothing to choose
     return y[: len(y) - D.test_count(len(y), cfg["test_size"])]
-
-
-def candidates(cfg: dict, ys=None) -> list:
-    """The targets ``fit_model`` tries: the one asked for; "auto": diff and, with a season,
-    deseason and deseason_mean (training parts ``ys`` positive and a few seasons past their
-    history), else sdiff (training parts long enough for its windows).
-
-    Every candidate is another chance for a short validation slice to pick by luck (measured:
-    with sdiff a fifth candidate, austres, 9 validation windows, took sdiff at 0.11 of
-    persistence's RMSE there and was 0.40 on the test part, against 0.27 without it). The
-    deseason targets do sdiff's work on a positive series, and did it better on the development
-    series (wineind 0.35 -> 0.26, woolyrnq 0.79 -> 0.60, the same over three ensembles);
-    logreturn is not tried: its gain there (lynx 0.826 -> 0.805) lay inside the spread of three
-    ensembles (0.805 - 0.856), and realgdp took it at a loss (0.76 -> 0.92)."""
-    if cfg["target"] != "auto":
-        return [cfg["target"]]
-    if cfg["valid_size"] <= 0:
-        return ["diff"]
-    m = cfg.get("season", 1)
-    if m < 2:
-        return ["diff"]
-    ys = [] if ys is None else [np.asarray(v, np.float64) for v in ys]
-    need = D.history_length("deseason_mean", m) + cfg["window"] + 2 * m
-    if all(np.all(v > 0) and len(v) >= need for v in ys):
-        return ["diff", "deseason", "deseason_mean"]
-    n_out = cfg["horizon"] if cfg["strategy"] == "direct" else 1
-    sdiff = D.min_train_length(cfg["window"], n_out, "sdiff", True, m)
-    return ["diff", "sdiff"] if all(len(v) >= sdiff for v in ys) else ["diff"]
 
 
 def check_config(cfg: dict) -> None:
@@ -155,73 +125,9 @@ def covariate_arrays(series: D.Series, cfg: dict):
 def fit_model(
     cfg: dict, y=None, panel=None, progress=None, past=None, future=None
 ) -> Forecaster | Cm.Combination:
-    """The forecaster of ``cfg`` fitted on the levels ``y`` (or on ``panel``, {id: levels}),
-    with covariates ``past`` / ``future`` (arrays, or {id: array} with a panel).
-
-    Target "auto" fits one forecaster per candidate (``candidates``; of ``SCREEN`` networks past
-    ``SCREEN_ABOVE`` training points) and scores each by its one-step forecasts on the
-    validation slice: their RMSE relative to persistence's there (the mean of that ratio over
-    the series; chosen on the training part alone). It keeps the best target and every other
-    close to it (``combination.members``), fits their whole ensembles, and returns the best's
-    ``Forecaster`` alone or a ``Combination`` averaging them."""
-    ys = [y] if panel is None else list(panel.values())
-    ids = [None] if panel is None else list(panel)
-    covs = [(past, future)] if panel is None else [((past or {}).get(k), (future or {}).get(k)) for k in ids]
-
-    def fit(c):
-        f = make_forecaster(c)
-        shown = progress  # several candidates: each bar says which target it trains
-        if progress is not None and len(targets) > 1:
-            shown = lambda *a: progress(*a, label=f"target {c['target']}:")  # noqa: E731
-        if panel is None:
-            return f.fit(y, progress=shown, past=past, future=future)
-        return f.fit_many(panel, progress=shown, past=past, future=future)
-
-    targets = candidates(cfg, ys)
-    if len(targets) == 1:
-        f = fit({**cfg, "target": targets[0]})
-        f.target_scores_ = {targets[0]: None}
-        return f
-    # a long series: screen the candidates with SCREEN networks each, then fit the members' whole
-    # ensembles (their first SCREEN networks are the screened ones again: the same seeds); a
-    # short one is cheap, and two networks choose worse there (measured: wineind took diff, 0.70
-    # of persistence's RMSE against sdiff's 0.35 with ten)
-    long = sum(len(v) for v in ys) > SCREEN_ABOVE
-    screen = {**cfg, "ensemble": min(cfg["ensemble"], SCREEN)} if long else cfg
-    fitted = {t: fit({**screen, "target": t}) for t in targets}
-    errors = {t: _validation_errors(fitted[t], ys, ids, covs) for t in targets}
-    scores = {t: _ratio(errors[t]) for t in targets}
-    keep = Cm.members(scores, errors)
-    if screen["ensemble"] != cfg["ensemble"]:
-        fitted = {t: fit({**cfg, "target": t}) for t in keep}
-    f = fitted[keep[0]] if len(keep) == 1 else Cm.Combination([fitted[t] for t in keep])
-    f.target_scores_ = scores
-    return f
-
-
-def _validation_errors(f: Forecaster, ys, ids, covs) -> list:
-    """Per series, ``{origin: one-step error / persistence's RMSE}`` on ``f``'s validation slice
-    (a flat slice, where persistence is exact: the errors over their own RMSE)."""
-    out = []
-    for yi, sid, o, (past, future) in zip(ys, ids, f.valid_origins_, covs):
-        yi = np.asarray(yi, np.float64)
-        err = yi[o + 1] - f.forecast_from(yi, o, 1, sid, past, future)[:, 0]
-        naive = yi[o + 1] - yi[o]
-        denom = float(np.sqrt(np.mean(naive * naive)))
-        if not denom > 0:
-            denom = max(float(np.sqrt(np.mean(err * err))), 1e-300)
-        out.append(dict(zip(o.tolist(), (err / denom).tolist())))
-    return out
-
-
-def _ratio(errors: list) -> float:
-    """The mean over the series of one-step RMSE / persistence's RMSE (``_validation_errors``)."""
-    return float(np.mean([np.sqrt(np.mean(np.square(list(e.values())))) for e in errors]))
-
-
-def _validation_ratio(f: Forecaster, ys, ids, covs) -> float:
-    """The mean over the series of one-step RMSE / persistence's RMSE on the validation slice."""
-    return _ratio(_validation_errors(f, ys, ids, covs))
+    """The ``Forecaster`` of ``cfg`` fitted on ``y`` (or ``panel``), its target chosen among the
+    candidates (``choice.fit_model``): every fit of ``rnnlab forecast``."""
+    return choice.fit_model(Forecaster, cfg, y, panel, progress, past, future)
 
 
 def make_forecaster(cfg: dict) -> Forecaster:

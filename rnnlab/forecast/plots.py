@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.forecast.metrics import level_index
 from rnnlab.io import atomic_write
 
 
@@ -125,8 +126,6 @@ def _plot_future(ax, rows, intervals) -> None:
 
 def _plot_fan(ax, x, result: dict, intervals) -> None:
     """The model's central intervals around its forecasts (the widest palest), if it has any."""
-    from rnnlab.forecast.metrics import level_index
-
     q = result.get("quantiles")
     if q is None:
         return

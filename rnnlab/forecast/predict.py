@@ -13,11 +13,16 @@ import numpy as np
 
 from rnnlab import cliargs
 from rnnlab.errors import UserError
+from rnnlab.export import need_onnx
 from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
+from rnnlab.forecast import future as F
 from rnnlab.forecast import predict_covariates as PC
 from rnnlab.forecast.cli_args import add_date_args, interval_list
-from rnnlab.forecast.combination import load as load_model
+from rnnlab.forecast.export import export_forecaster
+from rnnlab.forecast.model import load_model
+from rnnlab.forecast.panel import load_panel
+from rnnlab.forecast.report import print_future
 
 
 def add_predict_parser(p) -> None:
@@ -107,9 +112,6 @@ def series_info(series, need: int, keep: int = 64) -> dict:
 
 
 def run_predict(args) -> int:
-    from rnnlab.forecast import future as F
-    from rnnlab.forecast.report import print_future
-
     out_path = None if args.out is None else F.check_forecast_out(args.out)
     f = load_model(args.model)
     if args.intervals is not None and not f.probabilistic:
@@ -172,8 +174,6 @@ def _series_id(f, args):
 
 def _csv_panel(f, args) -> dict:
     """``{id: Series}`` of a long-format ``--csv`` for a model of many series (read once)."""
-    from rnnlab.forecast.panel import load_panel
-
     if args.id_column is None:
         raise UserError("a model of many series continues a long-format --csv: name its --id-column")
     info = f.series_info_
@@ -269,9 +269,6 @@ def add_export_parser(sub) -> None:
 
 
 def run_export(args) -> int:
-    from rnnlab.export import need_onnx
-    from rnnlab.export.forecaster import export_forecaster
-
     if os.path.lexists(args.out) and not args.overwrite:  # as translate export refuses
         raise UserError(f"--out {args.out} exists: choose another name, or pass --overwrite to replace it")
     need_onnx()

@@ -10,6 +10,7 @@ from rnnlab.errors import UserError
 from rnnlab.forecast import covariates as Cov
 from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
+from rnnlab.forecast.panel import load_panel
 
 
 def names(f) -> tuple[list, list]:
@@ -59,8 +60,6 @@ def _future_rows(path, series: D.Series, columns: list, dates, id_column=None, s
     if sid is None:
         fut = D.load_series(path, columns[0], date_column, "none", tuple(columns), fmt, Dt.NONE)
     else:
-        from rnnlab.forecast.panel import load_panel
-
         if id_column is None:
             raise UserError("a model of many series reads a long-format --future-csv: name its --id-column")
         panel = load_panel(path, id_column, columns[0], date_column, "none", tuple(columns), fmt, Dt.NONE)

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
-from rnnlab.forecast.heads import INTERVALS
+from rnnlab.forecast import dates as Dt
+from rnnlab.forecast import params as PR
+from rnnlab.forecast.covariates import calendar_names
 from rnnlab.io import (
     check_finite,
     check_schema,
@@ -41,16 +42,7 @@ MAX_SERIES = 100_000  # series a model file may name
 MAX_COVARIATES = 1000  # covariate columns of each kind
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-# sizes a model file may ask for (the command line's bounds)
-BOUNDS = {
-    "window": cliargs.MAX_WINDOW,
-    "horizon": cliargs.MAX_STEPS,
-    "hidden_size": cliargs.MAX_HIDDEN,
-    "num_layers": cliargs.MAX_LAYERS,
-    "ensemble": 100,
-    "n_samples": 100_000,
-    "season": 1000,
-}
+BOUNDS = PR.LIMITS  # sizes a model file may ask for (the command line's bounds)
 
 
 def _version() -> str:
@@ -180,18 +172,11 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     if not isinstance(cfg.get("format_version", FORMAT_VERSION), int) or cfg.get("format_version", 1) > 1:
         raise ValueError(f"format_version {cfg.get('format_version')!r} is newer than this rnnlab reads")
     check_schema(cfg, {"params": "dict", "scaler": "dict", "shrink": "list"}, CONFIG_FILE)
-    params = dict(cfg["params"])
-    params.setdefault("likelihood", "none")  # models saved before the likelihoods were points
-    params.setdefault("intervals", list(INTERVALS))
-    params.setdefault("scaling", "global")  # ... and scaled by the training part alone
-    params.setdefault("min_updates", 0)
-    params.setdefault("season", 1)  # ... and had no season, no "auto" target, one way to share ranks
-    params.setdefault("target", "diff")
-    params.setdefault("parallel", "members")
-    bad = sorted(set(params) - set(cls._PARAMS))
+    params = {**PR.SAVED_BEFORE, **cfg["params"]}  # an older model meant what it did then
+    bad = sorted(set(params) - set(PR.NAMES))
     if bad:
         raise ValueError(f"unknown parameters {bad}")
-    check_schema({**cls().get_params(), **params}, _PARAM_TYPES, "params")
+    check_schema({**PR.DEFAULTS, **params}, PR.TYPES, "params")
     for name, high in BOUNDS.items():
         if name in params and params[name] > high:
             raise ValueError(f"params[{name!r}] = {params[name]} is over the limit {high}")
@@ -217,30 +202,6 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     f.series_info_ = series_info(cfg.get("series", {}))
     f.n_features_in_ = 1
     return f
-
-
-_PARAM_TYPES = {
-    **dict.fromkeys(
-        ("window", "horizon", "hidden_size", "num_layers", "epochs", "batch_size", "patience", "ensemble"),
-        "int",
-    ),
-    **dict.fromkeys(("strategy", "target", "cell", "init"), "str"),
-    **dict.fromkeys(("dropout", "lr", "weight_decay", "valid_size"), "number"),
-    "clip": "number|null",
-    "seed": "int",
-    "shuffle": "bool",
-    "shrink": "bool",
-    "likelihood": "str",
-    "intervals": "list",
-    "calibration": "str",
-    "n_samples": "int",
-    "season": "int",
-    "min_updates": "int",
-    "parallel": "str",
-    "scaling": "str",
-    "bounds": "str",
-    "time_budget": "number|null",
-}
 
 
 def _covariates(cov) -> tuple:
@@ -269,8 +230,6 @@ def _covariate_spec(spec: dict, n_past: int, n_future: int) -> dict:
     """The saved covariate names and calendar, checked against the column counts: ``{}`` (none,
     or a model saved before them) or ``{"past": [names], "future": [names], "calendar": a
     frequency with a calendar cycle or null}`` (a number for the names was a TypeError)."""
-    from rnnlab.forecast.covariates import calendar_names
-
     if not spec:
         return {}
     check_schema(spec, {"past": "list", "future": "list", "calendar": "str|null"}, "covariates['spec']")
@@ -369,8 +328,6 @@ def series_info(info) -> dict:
 def _calendar_of(info, where: str) -> dict:
     """A history's ``freq_alias`` (a pandas alias, ``none`` or null) and ``tz`` (a zone pandas
     knows, or null), checked; absent in models saved before them (read off the dates then)."""
-    from rnnlab.forecast import dates as Dt
-
     out = {}
     for key in ("freq_alias", "tz"):
         v = info.get(key)

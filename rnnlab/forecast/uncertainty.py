@@ -41,6 +41,7 @@ import time
 import numpy as np
 
 from rnnlab.forecast import data as D
+from rnnlab.forecast.heads import interval_levels
 from rnnlab.forecast.train import CLOCK, predict_scaled
 
 DENSE = np.round(np.arange(1, 100) / 100, 2)  # 0.01 .. 0.99: the grid CRPS is integrated over
@@ -324,8 +325,6 @@ def fit_calibration(f, sets, steps: int, progress=None) -> dict:
     the scores pooled; ``cov`` as in ``roll``); with the raw validation coverage. Past
     ``CAL_ORIGINS`` origins in all, an evenly spaced subset of each series' (``calibration_origins``).
     ``progress(done, total)``: after each network of each batch of sample paths."""
-    from rnnlab.forecast.heads import interval_levels
-
     levels = np.array(interval_levels(f.intervals))
     index = {
         b: (int(np.argmin(np.abs(levels - (1 - b) / 2))), int(np.argmin(np.abs(levels - (1 + b) / 2))))

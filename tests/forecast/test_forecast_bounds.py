@@ -60,7 +60,7 @@ def test_bounds_are_saved_and_checked(trend, tmp_path):
 
 def test_export_refuses_a_bounded_model(trend, tmp_path):
     pytest.importorskip("onnx")
-    from rnnlab.export.forecaster import export_forecaster
+    from rnnlab.forecast.export import export_forecaster
 
     with pytest.raises(UserError, match="bounds='range' is not supported"):
         export_forecaster(_fit(trend, "range"), tmp_path / "m.onnx")

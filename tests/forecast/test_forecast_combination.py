@@ -14,6 +14,7 @@ from test_forecast_deseason import seasonal
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Combination, Forecaster, load_model
+from rnnlab.forecast import choice as Ch
 from rnnlab.forecast import combination as Cm
 from rnnlab.forecast import pipeline as P
 
@@ -149,11 +150,11 @@ def test_auto_averages_the_candidates_within_the_band(monkeypatch, long):
     and keeps those within BAND of the best, each with its whole ensemble (on a long series it
     screens with SCREEN networks, then refits the kept ones)."""
     if long:
-        monkeypatch.setattr(P, "SCREEN_ABOVE", 10)
+        monkeypatch.setattr(Ch, "SCREEN_ABOVE", 10)
     y = seasonal(150)
     cfg = dict(P.DEFAULTS, **{**SMALL, "ensemble": 3})
     fake = {"diff": 0.9, "deseason": 0.40, "deseason_mean": 0.42}
-    monkeypatch.setattr(P, "_validation_errors", lambda f, *a: errors_of(fake, 20)[f.target])
+    monkeypatch.setattr(Ch, "_validation_errors", lambda f, *a: errors_of(fake, 20)[f.target])
     f = P.fit_model(cfg, y)
     assert isinstance(f, Combination) and f.target == "deseason+deseason_mean"
     assert [len(m.nets_) for m in f.members_] == [3, 3] and f.target_scores_ == pytest.approx(fake)
@@ -172,13 +173,13 @@ def test_auto_scores_each_candidate_by_its_own_validation_ratio():
     assert kept[0].target == min(scores, key=scores.get)
     assert all(scores[m.target] <= Cm.BAND * min(scores.values()) for m in kept)
     for m in kept:  # the kept forecasters are the ones that were scored
-        assert P._validation_ratio(m, [y], [None], [(None, None)]) == pytest.approx(scores[m.target])
+        assert Ch._validation_ratio(m, [y], [None], [(None, None)]) == pytest.approx(scores[m.target])
 
 
 def test_onnx_graph_of_a_combination_matches_its_forecasts(members):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from rnnlab.export.forecaster import build, histories
+    from rnnlab.forecast.export import build, histories
 
     y, ms = members
     c = Combination(ms)

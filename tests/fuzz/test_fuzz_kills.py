@@ -101,7 +101,7 @@ def test_a_killed_forecast_out_leaves_one_file_whole(delay, suffix):
 @settings(max_examples=TRIES)
 @given(DELAYS)
 def test_a_killed_forecast_export_leaves_one_graph_whole(pair, delay):
-    from rnnlab.export.forecaster import export_forecaster
+    from rnnlab.forecast.export import export_forecaster
 
     a, b = pair["single"], pair["single5"]
     _run(lambda p: export_forecaster(a, p), lambda p: export_forecaster(b, p), delay)

@@ -1,4 +1,4 @@
-"""The seasonal targets in the forecaster's ONNX graph (``rnnlab/export/forecaster.py``).
+"""The seasonal targets in the forecaster's ONNX graph (``export.py``).
 
 ``sdiff`` reads ``W + m`` levels per origin; the window is ``z = y[m:] - y[:-m]`` and step h of
 the levels ``y_{t+h} = y_{t+h-m} + z_{t+h}``. The deseason targets (``deseason``,

@@ -1,9 +1,12 @@
-"""ONNX export of a fitted ``Forecaster``: the whole forecast, from raw levels to levels.
+"""ONNX export of a fitted ``Forecaster``: the whole forecast, from raw levels to levels
+(``rnnlab forecast export``). The forecaster owns its graph; ``rnnlab.export`` lends the generic
+pieces (``onnx_graph``: the recurrent layers, the graph builder, the atomic save) and knows
+nothing of forecasting.
 
 The graph takes ``history (M, W + lag)`` float64, each row the last levels up to a forecast
 origin (``lag`` = 0 for ``target="level"``, 1 for ``diff`` and ``logreturn``, which need the
 level before the window, m for ``sdiff``, and for the deseason targets all the seasons their
-seasonal component reads: ``rnnlab/export/seasonal.py``), and returns ``forecast (M, steps)``
+seasonal component reads: ``export_seasonal.py``), and returns ``forecast (M, steps)``
 float64, the next ``steps`` levels after each origin: what ``Forecaster.forecast_from`` returns.
 Inside, as in
 ``model.py``::
@@ -17,7 +20,7 @@ Inside, as in
         z_hat = base + alpha_k (z_hat - base)         shrunk towards no change
         window <- [window, (z_hat - mean) / scale][-W:]
     levels = y_origin + cumsum(z) (diff), y_origin exp(cumsum(z)) (logreturn), z (level),
-             step by step for the seasonal targets (seasonal.py)
+             step by step for the seasonal targets (export_seasonal.py)
     forecast = mean over the networks
 
 A ``Combination``'s graph holds each member's graph (its names prefixed ``m{k}_``), each
@@ -33,11 +36,11 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.errors import UserError
-from rnnlab.export import seasonal
 from rnnlab.export.onnx_graph import Graph, add_layers, save
+from rnnlab.forecast import export_seasonal as seasonal
 from rnnlab.forecast import targets as T
 
-SEASONAL = T.SEASONAL  # their transforms: rnnlab/export/seasonal.py
+SEASONAL = T.SEASONAL  # their transforms: export_seasonal.py
 
 
 def _i64(*v):

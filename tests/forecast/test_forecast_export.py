@@ -1,11 +1,11 @@
-"""rnnlab/export/forecaster.py: a fitted Forecaster as one ONNX graph (raw levels in, levels
+"""rnnlab/forecast/export.py: a fitted Forecaster as one ONNX graph (raw levels in, levels
 out) reproduces ``Forecaster.forecast_from`` in onnxruntime on held-out origins, for every
 target, strategy and cell."""
 
 import numpy as np
 import pytest
 
-from rnnlab.export.forecaster import export_forecaster, histories
+from rnnlab.forecast.export import export_forecaster, histories
 from rnnlab.forecast.model import Forecaster
 
 onnx = pytest.importorskip("onnx")
