@@ -57,3 +57,23 @@ def test_the_arrows_between_the_parts():
             assert not any(m == "torch" or m.startswith("torch.") for m in mods), (
                 f"{path.relative_to(ROOT)} imports torch (only {', '.join(TORCH_ALLOWED)} may, lazily)"
             )
+
+
+def test_the_applications_and_export_point_one_way():
+    """Each application owns its ONNX graph (built on rnnlab.export.onnx_graph), so export/
+    imports no application; the applications import neither each other nor the command line
+    (docs/ARCHITECTURE.md)."""
+    apps = {
+        "export": (),
+        "forecast": ("forecast",),
+        "translate": ("translate",),
+        "experiments": ("experiments",),
+    }
+    parts = ("forecast", "translate", "experiments")
+    for path in FILES:
+        part = path.relative_to(ROOT).parts[0]
+        if part not in apps:
+            continue
+        banned = [f"rnnlab.{p}" for p in parts if p not in apps[part]] + ["rnnlab.cli"]
+        bad = [m for m in _imports(path) if any(m == b or m.startswith(b + ".") for b in banned)]
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
