@@ -16,8 +16,8 @@ from rnnlab.forecast.model import Forecaster
 class Accumulating(Forecaster):
     """One process, two shards of every batch summed in rank order: what two ranks compute."""
 
-    def _train_member(self, k, data, n_valid, progress, world=None):
-        return super()._train_member(k, data, n_valid, progress, 2)
+    def _train_member(self, k, data, n_valid, progress, world=None, deadline=None):
+        return super()._train_member(k, data, n_valid, progress, 2, deadline)
 
 
 w = distributed.init()
