@@ -23,9 +23,10 @@ from rnnlab.nn import runtime
 from rnnlab.translate import cli_tools, corpus, run_output, train_args
 from rnnlab.translate.cli_tools import load_translator
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
+from rnnlab.translate.params import METRIC_NAMES, RENAMED
 from rnnlab.translate.plots import plot_attention
 from rnnlab.translate.storage import OWNED, RUN_FORMAT, is_translator_dir
-from rnnlab.translate.translator import METRIC_NAMES, RENAMED, Translator
+from rnnlab.translate.translator import Translator
 
 
 def add_parser(subparsers):

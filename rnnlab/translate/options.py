@@ -9,68 +9,15 @@ from pathlib import Path
 
 from rnnlab.errors import UserError
 from rnnlab.io import read_json_object
-from rnnlab.translate.translator import RENAMED
+from rnnlab.translate.params import RENAMED, SAME, TRAIN
 
-# option -> (default, help); every train option is None on the command line so that an explicit
-# value can be told from a default (with --resume the saved configuration fills the gaps)
-TRAIN_DEFAULTS = {
-    "pairs": None,
-    "split_protocol": "sha1",
-    "max_len": 10,
-    "min_freq": 2,
-    "lower": True,
-    "reverse": False,
-    "vocab": "bpe",  # measured: the best of 25 minutes (README, benchmarks/RESULTS.md)
-    "vocab_size": 8000,
-    "joint_vocab": False,
-    "cell": "gru",
-    "attention": "general",
-    "bidirectional": True,
-    "num_layers": 1,
-    "hidden_size": 256,
-    "embedding_size": 256,
-    "input_feed": False,
-    "dropout": 0.0,
-    "teacher_forcing": 1.0,
-    "epochs": 10,
-    "time_budget": None,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "clip": 5.0,
-    "lr_decay": 0.5,
-    "early_stopping": 3,
-    "valid_metric": "bleu",
-    "average_last": 1,
-    "seed": 0,
-    "threads": None,
-}
+# option -> default (params.TABLE); every train option is None on the command line so that an
+# explicit value can be told from a default (with --resume the saved configuration fills the gaps)
+TRAIN_DEFAULTS = {p.name: p.cli_default for p in TRAIN}
 # a saved configuration without these keys is older than them: it was trained with these values
 # (not today's defaults), so a resumed round-1/2 run keeps its word vocabulary and one direction
-BEFORE: dict[str, bool | int | str] = {
-    "reverse": False,
-    "vocab": "word",
-    "vocab_size": 8000,
-    "joint_vocab": False,
-    "valid_metric": "bleu",
-}
-ARCH = (
-    "pairs",
-    "split_protocol",
-    "max_len",
-    "min_freq",
-    "lower",
-    "reverse",
-    "vocab",
-    "vocab_size",
-    "joint_vocab",
-    "cell",
-    "attention",
-    "bidirectional",
-    "num_layers",
-    "hidden_size",
-    "embedding_size",
-    "input_feed",
-)
+BEFORE: dict[str, bool | int | str] = {p.name: p.before for p in TRAIN if p.before is not SAME}
+ARCH = tuple(p.name for p in TRAIN if p.fixed)  # what a resumed run must keep
 
 
 def resolve(args):
@@ -110,19 +57,19 @@ def resolve(args):
 
 
 def check_saved_types(saved: dict) -> None:
-    """A resumed run's saved options must have the types of the defaults (``ValueError``)."""
+    """A resumed run's saved options must have their rows' types (``ValueError``); one whose
+    default is None (pairs, time_budget, threads) is not checked."""
+    rows = {p.name: p for p in TRAIN}
     for k, v in saved.items():
-        default = TRAIN_DEFAULTS.get(k)
-        if k not in TRAIN_DEFAULTS or v is None or default is None:
+        p = rows.get(k)
+        if p is None or v is None or p.cli_default is None:
             continue
-        kinds = (int, float) if isinstance(default, float) else (type(default),)
-        if not isinstance(v, kinds) or (isinstance(v, bool) and not isinstance(default, bool)):
-            raise ValueError(f"train[{k!r}] must be {type(default).__name__}, got {v!r:.40}")
+        kinds = (int, float) if p.type is float else (p.type,)
+        if not isinstance(v, kinds) or (isinstance(v, bool) and p.type is not bool):
+            raise ValueError(f"train[{k!r}] must be {p.type.__name__}, got {v!r:.40}")
 
 
 def translator_params(cfg):
-    """The ``Translator`` arguments among the resolved train options (those of its
-    ``_PARAMS`` that the options set; threads and verbosity are the command's own)."""
-    from rnnlab.translate.translator import Translator
-
-    return {k: cfg[k] for k in Translator._PARAMS if k in cfg and k not in ("threads", "verbose")}
+    """The ``Translator`` arguments among the resolved train options (threads, and verbosity,
+    are the command's own)."""
+    return {p.name: cfg[p.name] for p in TRAIN if p.argument and p.name != "threads"}

@@ -19,6 +19,7 @@ configuration and NaN/inf weights refused.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import os
@@ -28,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError
 
-from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.io import (
     check_finite,
@@ -41,6 +41,7 @@ from rnnlab.io import (
     write_json,
     write_tensors,
 )
+from rnnlab.translate.params import ARCHITECTURE, RENAMED, SIZES
 from rnnlab.translate.subword import SubwordVocab
 from rnnlab.translate.training import rng_state, set_rng_state
 from rnnlab.translate.vocab import Vocab
@@ -52,9 +53,6 @@ FORMAT, FORMAT_VERSION = "rnnlab-translator", 1
 LEGACY_FORMATS = ("rnnlab.translate/1", "")  # read, never written
 RUN_FORMAT = "rnnlab-translate-run"  # the config.json of a ``translate train --out`` directory
 OWNED = ("config.json", "checkpoint", "model.safetensors", "translator.json")  # what we write there
-# sizes a model file may ask for (the command line's bounds), checked before anything is built
-BOUNDS = {"hidden_size": cliargs.MAX_HIDDEN, "embedding_size": cliargs.MAX_HIDDEN}
-BOUNDS.update(num_layers=cliargs.MAX_LAYERS, max_len=cliargs.MAX_STEPS)
 MAX_VOCAB = 1_000_000
 # what the JSON of a model and of a checkpoint must hold
 MODEL_SCHEMA = {"params": "dict", "src_vocab": "list", "tgt_vocab": "list", "fitted": "dict"}
@@ -63,19 +61,6 @@ FITTED_SCHEMA.update(n_epochs="int", train_seconds="number", stop_reason="str|nu
 STATE_SCHEMA = {"params": "dict", "src_vocab": "list", "tgt_vocab": "list", "rng": "dict"}
 STATE_SCHEMA.update(epoch="int", elapsed="number", best_bleu="number", best_epoch="int")
 STATE_SCHEMA.update(bad_epochs="int", history="list")
-# the names of round 1, accepted (with a DeprecationWarning) for one release
-RENAMED = {"layers": "num_layers", "hidden": "hidden_size", "emb": "embedding_size"}
-# the arguments a resumed run must share with its checkpoint
-ARCHITECTURE = (
-    "cell",
-    "attention",
-    "bidirectional",
-    "num_layers",
-    "hidden_size",
-    "embedding_size",
-    "input_feed",
-    "dtype",
-)
 
 
 def renamed(params: dict, where: str) -> dict:
@@ -176,15 +161,24 @@ def _check_meta(meta: dict, schema: dict, where: str) -> dict:
         raise ValueError(f"format {fmt!r}, expected {FORMAT!r}")
     check_schema(meta, schema, where)
     params = {RENAMED.get(k, k): v for k, v in meta["params"].items()}  # round-1 names too
-    for name, high in BOUNDS.items():
+    for name, parse in SIZES.items():  # the sizes a model may ask for: the command line's bounds
         v = params.get(name)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= high):
-            raise ValueError(f"params[{name!r}] must be an integer in [1, {high}], got {v!r:.40}")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not _within(parse, v)):
+            raise ValueError(f"params[{name!r}] must be {parse.__name__}, got {v!r:.40}")
     for key in ("src_vocab", "tgt_vocab"):
         vocab = meta[key]
         if not 0 < len(vocab) <= MAX_VOCAB or not all(isinstance(w, str) for w in vocab):
             raise ValueError(f"{key} must be a list of at most {MAX_VOCAB} words")
     return params
+
+
+def _within(parse, value) -> bool:
+    """Whether the command line's parser ``parse`` takes ``value``."""
+    try:
+        parse(value)
+    except argparse.ArgumentTypeError:
+        return False
+    return True
 
 
 def read_model_dir(cls: type[Translator], path: Path) -> Translator:

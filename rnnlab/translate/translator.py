@@ -4,7 +4,7 @@ Scikit-learn's rules: the constructor only stores its arguments; ``fit`` returns
 sets the learned state (names ending in ``_``); ``translate`` before ``fit``/``load`` raises
 ``NotFittedError``; randomness comes from ``seed``. The constructor's defaults are the
 chapter's plain model (one-direction encoder, a word vocabulary); ``rnnlab translate train``'s
-are the best measured in 25 minutes (``bidirectional=True, vocab="bpe"``, ``options.py``).
+are the best measured in 25 minutes (``bidirectional=True, vocab="bpe"``, ``params.py``).
 ``save(dir)`` writes ``model.safetensors`` and ``translator.json`` (arguments, model
 configuration, both vocabularies, training history); ``Translator.load(dir)`` reads them back.
 Nothing is pickled.
@@ -36,15 +36,15 @@ import numpy as np
 from rnnlab import distributed
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.optim import Adam
-from rnnlab.translate import corpus, parallel
+from rnnlab.translate import corpus, parallel, params
 from rnnlab.translate.batching import epoch_order, make_batches
 from rnnlab.translate.decoding import Decoding
 from rnnlab.translate.ensemble import mean_state
 from rnnlab.translate.model import Seq2Seq
+from rnnlab.translate.params import METRIC_NAMES, RENAMED
 from rnnlab.translate.progress import progress
 from rnnlab.translate.storage import FORMAT as FORMAT  # re-exported
 from rnnlab.translate.storage import (
-    RENAMED,
     load_checkpoint,
     read_model_dir,
     renamed,
@@ -54,11 +54,13 @@ from rnnlab.translate.storage import (
 from rnnlab.translate.subword import build_vocabs
 from rnnlab.translate.training import one_blas_thread, train_epoch
 
-METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF"}  # the validation scores
-
 
 class Translator(Decoding):
-    """English -> French (or any tab-separated pair) translation with an attentional seq2seq."""
+    """English -> French (or any tab-separated pair) translation with an attentional seq2seq.
+
+    The arguments are the rows of ``params.TABLE`` (appended below at import, so that
+    ``help(Translator)`` lists them); the signature spells them out for readers and editors,
+    and ``tests/translate/test_params.py`` holds it to the table."""
 
     def __init__(
         self,
@@ -99,10 +101,6 @@ class Translator(Decoding):
         unknown = sorted(set(old_names) - set(RENAMED))
         if unknown:
             raise TypeError(f"Translator() got unexpected keyword arguments {unknown}")
-        old = renamed(old_names, "Translator()")
-        num_layers = old.get("num_layers", num_layers)
-        hidden_size = old.get("hidden_size", hidden_size)
-        embedding_size = old.get("embedding_size", embedding_size)
         self.cell, self.attention, self.bidirectional = cell, attention, bidirectional
         self.num_layers, self.hidden_size, self.embedding_size = num_layers, hidden_size, embedding_size
         self.input_feed, self.dropout, self.teacher_forcing = input_feed, dropout, teacher_forcing
@@ -115,53 +113,22 @@ class Translator(Decoding):
         self.beam_size, self.length_penalty = beam_size, length_penalty
         self.max_output_len, self.max_input_len = max_output_len, max_input_len
         self.dtype, self.seed, self.threads, self.verbose = dtype, seed, threads, verbose
+        for name, value in renamed(old_names, "Translator()").items():  # a round-1 name wins
+            setattr(self, name, value)
 
-    _PARAMS = (
-        "cell",
-        "attention",
-        "bidirectional",
-        "num_layers",
-        "hidden_size",
-        "embedding_size",
-        "input_feed",
-        "dropout",
-        "teacher_forcing",
-        "max_len",
-        "min_freq",
-        "lower",
-        "vocab",
-        "vocab_size",
-        "joint_vocab",
-        "valid_metric",
-        "epochs",
-        "time_budget",
-        "batch_size",
-        "lr",
-        "clip",
-        "lr_decay",
-        "early_stopping",
-        "average_last",
-        "beam_size",
-        "length_penalty",
-        "max_output_len",
-        "max_input_len",
-        "dtype",
-        "seed",
-        "threads",
-        "verbose",
-    )
+    _PARAMS = params.NAMES  # the arguments above, in order (params.TABLE)
 
     def get_params(self, deep=True) -> dict:
         """The constructor's arguments (scikit-learn's ``get_params``)."""
         return {k: getattr(self, k) for k in self._PARAMS}
 
-    def set_params(self, **params) -> Translator:
+    def set_params(self, **values) -> Translator:
         """Set constructor arguments (scikit-learn's ``set_params``); returns ``self``."""
-        params = renamed(params, "Translator.set_params")
-        bad = sorted(set(params) - set(self._PARAMS))
+        values = renamed(values, "Translator.set_params")
+        bad = sorted(set(values) - set(self._PARAMS))
         if bad:
             raise ValueError(f"invalid parameters {bad} for Translator; valid: {', '.join(self._PARAMS)}")
-        for k, v in params.items():
+        for k, v in values.items():
             setattr(self, k, v)
         return self
 
@@ -250,8 +217,7 @@ class Translator(Decoding):
     def _fit_setup(self, pairs, valid):
         """Tokenize the pairs, build both vocabularies and the model; returns the training
         batches and the validation references (None without ``valid``)."""
-        if self.valid_metric not in ("bleu", "chrf"):
-            raise ValueError(f"valid_metric must be 'bleu' or 'chrf', got {self.valid_metric!r}")
+        params.check_choice("valid_metric", self.valid_metric)
         train, dropped = corpus.tokenize_pairs(pairs, self.max_len, self.lower)
         if not train:
             raise UserError(f"no training pair has 1..{self.max_len} tokens on both sides")
@@ -395,3 +361,6 @@ class Translator(Decoding):
     def load(cls, path):
         """Read a directory written by ``save``; a missing or corrupt one raises ``UserError``."""
         return read_model_dir(cls, Path(path))
+
+
+Translator.__doc__ = f"{(Translator.__doc__ or '').rstrip()}\n\n{params.doc()}"  # the table's rows
