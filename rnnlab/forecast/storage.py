@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+import rnnlab
 from rnnlab.errors import UserError
 from rnnlab.forecast import data as D
 from rnnlab.forecast import dates as Dt
@@ -46,8 +47,6 @@ BOUNDS = PR.LIMITS  # sizes a model file may ask for (the command line's bounds)
 
 
 def _version() -> str:
-    import rnnlab
-
     return getattr(rnnlab, "__version__", "unknown")
 
 
