@@ -51,7 +51,7 @@ class Forecaster(Forecasts):
 
     Parameters
     ----------
-    One per row of ``params.PARAMS`` (default, type, valid values, meaning), appended below
+    One per row of ``params.TABLE`` (default, type, valid values, meaning), appended below
     at import, so ``help(Forecaster)`` lists them all:
     """
 

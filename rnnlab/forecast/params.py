@@ -1,4 +1,4 @@
-"""The constructor arguments of ``Forecaster``, declared once: ``PARAMS``, one row per argument
+"""The constructor arguments of ``Forecaster``, declared once: ``TABLE``, one row per argument
 (name, default, JSON type, what is valid, help), in the signature's order.
 
 Everything that names the arguments reads this table: ``validate`` (a bad value is one
@@ -29,7 +29,7 @@ CALIBRATIONS = ("auto", "conformal", "none")
 SCALINGS = ("window", "global")
 BOUNDS = ("none", "positive", "range")
 PARALLEL = ("members", "data")
-SAME = object()  # saved_before: an older model meant the default
+SAME = object()  # before: an older model meant the default
 
 
 # -- the checks: (name, value) -> the value (normalised), or UserError -----------------------
@@ -107,11 +107,11 @@ class Param:
     help: str  # what it means (the docstring's line)
     cli: bool = True  # `rnnlab forecast` passes an option of this name on (cli._config)
     high: int | None = None  # the most a saved model may ask for (the command line's bound)
-    saved_before: Any = SAME  # its meaning in a model saved before the argument existed
+    before: Any = SAME  # its meaning in a model saved before the argument existed
 
 
 # fmt: off
-PARAMS = (
+TABLE = (
     Param("window", 7, "int", positive_int, "values per input window (W)", high=cliargs.MAX_WINDOW),
     Param("horizon", 1, "int", positive_int, "steps ahead the model is trained for (H)",
           high=cliargs.MAX_STEPS),
@@ -119,7 +119,7 @@ PARAMS = (
           "one-step predictions back into the window, or one network output per step ahead"),
     Param("target", "auto", "str", one_of(*D.TARGETS, "auto"), "what the network models (see "
           "``targets``); auto: chosen on the validation slice at fit (``pipeline.candidates``)",
-          saved_before="diff"),
+          before="diff"),
     Param("cell", "lstm", "str", one_of(*CELLS), "the recurrent cell"),
     Param("hidden_size", 16, "int", positive_int, "hidden units of the recurrent layer",
           high=cliargs.MAX_HIDDEN),
@@ -143,12 +143,12 @@ PARAMS = (
           "are averaged", high=100),
     Param("likelihood", "gaussian", "str", one_of(*LIKELIHOODS), "what the networks output per step: a "
           "distribution trained by its negative log-likelihood, quantiles trained by the pinball "
-          "loss, or a point trained by MSE (none: no intervals)", saved_before="none"),
+          "loss, or a point trained by MSE (none: no intervals)", before="none"),
     Param("scaling", "window", "str", one_of(*SCALINGS), "after the training part's standard scaling, "
           "divide each window of changes (and its targets) by its mean absolute value, or not "
-          "(levels: not)", saved_before="global"),
+          "(levels: not)", before="global"),
     Param("intervals", INTERVALS, "list", coverages, "the central intervals' coverages",
-          saved_before=list(INTERVALS)),
+          before=list(INTERVALS)),
     Param("calibration", "auto", "str", one_of(*CALIBRATIONS), "split-conformal calibration of the "
           "intervals on the validation slice (needs valid_size > 0): when a binomial test there finds "
           "the raw coverage off (auto), always, or never"),
@@ -158,10 +158,10 @@ PARAMS = (
           "anywhere, at or above 0, or within the range the history up to the origin has shown "
           "(``uncertainty.bound``)"),
     Param("season", None, "int", season, "the season m in steps (the seasonal targets use it; 1: none; "
-          "None: from the dates at fit)", cli=False, high=1000, saved_before=1),
+          "None: from the dates at fit)", cli=False, high=1000, before=1),
     Param("min_updates", 1500, "int", nonnegative_int, "epochs (and patience) are raised to hold at "
           "least this many optimiser steps (patience a tenth of them); 0: the epochs as given",
-          saved_before=0),
+          before=0),
     Param("seed", 0, "int", nonnegative_int, "all randomness (initialisation, shuffling, sampling)"),
     Param("parallel", "members", "str", one_of(*PARALLEL), "how MPI ranks share the training "
           "(docs/DISTRIBUTED.md): each rank trains whole networks of the ensemble, or every rank "
@@ -172,12 +172,12 @@ PARAMS = (
 )
 # fmt: on
 
-NAMES = tuple(p.name for p in PARAMS)
-DEFAULTS = {p.name: p.default for p in PARAMS}
-TYPES = {p.name: p.json for p in PARAMS}  # storage's type checks
-LIMITS = {p.name: p.high for p in PARAMS if p.high is not None}  # storage's size limits
-SAVED_BEFORE = {p.name: p.saved_before for p in PARAMS if p.saved_before is not SAME}
-CLI = tuple(p.name for p in PARAMS if p.cli)  # what `rnnlab forecast` passes on
+NAMES = tuple(p.name for p in TABLE)
+DEFAULTS = {p.name: p.default for p in TABLE}
+TYPES = {p.name: p.json for p in TABLE}  # storage's type checks
+LIMITS = {p.name: p.high for p in TABLE if p.high is not None}  # storage's size limits
+BEFORE = {p.name: p.before for p in TABLE if p.before is not SAME}
+CLI = tuple(p.name for p in TABLE if p.cli)  # what `rnnlab forecast` passes on
 
 
 def store(f, values: dict) -> None:
@@ -193,13 +193,13 @@ def doc() -> str:
         valid = getattr(p.check, "choices", None)
         return "{" + ", ".join(map(repr, valid)) + "}" if valid else p.json.replace("|null", " or None")
 
-    return "".join(f"    {p.name} : {kind(p)}, default {p.default!r}\n        {p.help}.\n" for p in PARAMS)
+    return "".join(f"    {p.name} : {kind(p)}, default {p.default!r}\n        {p.help}.\n" for p in TABLE)
 
 
 def validate(f) -> None:
     """UserError for the first constructor argument of ``f`` that is out of range (its row's
     check), then for the combinations that do not go together; the intervals normalised."""
-    for p in PARAMS:
+    for p in TABLE:
         setattr(f, p.name, p.check(p.name, getattr(f, p.name)))
     if f.time_budget is not None and f.parallel == "data":
         raise UserError(

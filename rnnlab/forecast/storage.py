@@ -171,7 +171,7 @@ def _from_config(cls: type[Forecaster], cfg: dict) -> Forecaster:
     if not isinstance(cfg.get("format_version", FORMAT_VERSION), int) or cfg.get("format_version", 1) > 1:
         raise ValueError(f"format_version {cfg.get('format_version')!r} is newer than this rnnlab reads")
     check_schema(cfg, {"params": "dict", "scaler": "dict", "shrink": "list"}, CONFIG_FILE)
-    params = {**PR.SAVED_BEFORE, **cfg["params"]}  # an older model meant what it did then
+    params = {**PR.BEFORE, **cfg["params"]}  # an older model meant what it did then
     bad = sorted(set(params) - set(PR.NAMES))
     if bad:
         raise ValueError(f"unknown parameters {bad}")

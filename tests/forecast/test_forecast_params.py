@@ -1,4 +1,4 @@
-"""The one table of ``Forecaster``'s arguments (``params.PARAMS``) and everything it drives:
+"""The one table of ``Forecaster``'s arguments (``params.TABLE``) and everything it drives:
 the written-out signature, validation, the model file's checks, the CLI's options."""
 
 import argparse
@@ -17,7 +17,7 @@ from rnnlab.forecast.model import Forecaster
 def test_the_signature_is_the_table():
     """``__init__`` spells the table out (for readers and editors): the same names, order, defaults."""
     sig = inspect.signature(Forecaster)
-    assert [(p.name, p.default) for p in sig.parameters.values()] == [(p.name, p.default) for p in PR.PARAMS]
+    assert [(p.name, p.default) for p in sig.parameters.values()] == [(p.name, p.default) for p in PR.TABLE]
     assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
     f = Forecaster()
     assert f.get_params() == PR.DEFAULTS and tuple(f.get_params()) == PR.NAMES
@@ -69,8 +69,8 @@ def test_the_combinations_are_checked():
 def test_storage_reads_the_table():
     assert set(PR.TYPES) == set(PR.NAMES)
     assert St.BOUNDS == PR.LIMITS and set(PR.LIMITS) <= set(PR.NAMES)
-    assert set(PR.SAVED_BEFORE) <= set(PR.NAMES)
-    for name, value in PR.SAVED_BEFORE.items():  # an older model's meaning is a valid value
+    assert set(PR.BEFORE) <= set(PR.NAMES)
+    for name, value in PR.BEFORE.items():  # an older model's meaning is a valid value
         Forecaster(**{name: value, "season": 12 if name != "season" else value})._validate()
 
 
