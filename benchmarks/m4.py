@@ -289,7 +289,7 @@ def main(argv=None) -> None:
             for strategy in args.strategies:
                 config = rnnlab_config(args, strategy)
                 key = {"config": config, "train_last": args.train_last, "ids": ids}
-                path = cache_path(f"rnnlab_{config['target']}_{strategy}_{len(ids)}")
+                path = cache_path(f"rnnlab_{config['target']}_{config['likelihood']}_{strategy}_{len(ids)}")
                 old = read_json_object(path) if args.reuse and os.path.isfile(path) else None
                 if old is not None and old["key"] == key:  # the same model on the same series
                     res, how = old, "cached"
