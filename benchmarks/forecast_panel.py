@@ -27,8 +27,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rnnlab.forecast import panel as Panel  # noqa: E402
-from rnnlab.forecast import pipeline as P  # noqa: E402
+from rnnlab.forecast.evaluation import panel as Panel  # noqa: E402
+from rnnlab.forecast.evaluation import pipeline as P  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
 
 

@@ -29,8 +29,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rnnlab.forecast import data as D  # noqa: E402
-from rnnlab.forecast import pipeline as P  # noqa: E402
+from rnnlab.forecast.evaluation import pipeline as P  # noqa: E402
+from rnnlab.forecast.series import data as D  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
 
 METHODS = ("model", "seasonal_naive", "AutoETS", "AutoARIMA", "AutoTheta")
@@ -83,7 +83,7 @@ def heldout_series() -> dict:
 
 def run_one(name, values, dates, overrides: dict) -> dict:
     days = np.asarray(dates, dtype="datetime64[D]")
-    freq, season = __import__("rnnlab.forecast.calendar", fromlist=["x"]).detect_frequency(days)
+    freq, season = __import__("rnnlab.forecast.series.calendar", fromlist=["x"]).detect_frequency(days)
     series = D.Series(values, days, name, "value", "date", [], freq, season)
     test_size = 400 if name == "msft" else 0.2
     cfg = P.resolve_config(None, test_size=test_size, **overrides)

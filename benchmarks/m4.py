@@ -178,7 +178,7 @@ def run_rnnlab(config: dict, train: dict, test: dict, last: int | None) -> dict:
     ``forecast_seconds``, ``cpu`` (both), ``phases`` (``train.CLOCK``'s training and intervals
     seconds) and ``coverage`` of the test part by the intervals (None without them)."""
     from rnnlab.forecast import Forecaster
-    from rnnlab.forecast import train as T
+    from rnnlab.forecast.estimator import train as T
 
     f = Forecaster(**config)
     t0, c0, clock = time.perf_counter(), time.process_time(), dict(T.CLOCK)

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     from rnnlab import bench
     from rnnlab.experiments import cli as experiments_cli
-    from rnnlab.forecast import cli as forecast_cli
+    from rnnlab.forecast.cli import main as forecast_cli
     from rnnlab.translate import cli as translate_cli
 
     forecast_cli.add_parser(sub)

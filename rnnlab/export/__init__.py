@@ -1,6 +1,6 @@
 """Models that leave rnnlab: ONNX graphs of the layers (``to_onnx``) and the pieces a whole
 model's graph is built of (``onnx_graph``). A forecaster's graph and a translator's two are
-their own (``rnnlab.forecast.export``, ``rnnlab.translate.export``), built on these, so nothing
+their own (``rnnlab.forecast.estimator.export``, ``rnnlab.translate.export``), built on these, so nothing
 here imports an application. Keras and PyTorch modules: ``rnnlab.interop``."""
 
 from rnnlab.errors import UserError

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from rnnlab import distributed
-from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.estimator.model import Forecaster
 
 w = distributed.init()
 y = 100 * np.exp(np.cumsum(0.01 * np.random.default_rng(3).standard_normal(200)))

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from rnnlab import distributed
-from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.estimator.model import Forecaster
 
 
 class Accumulating(Forecaster):

@@ -53,7 +53,7 @@ def test_two_shards_in_one_process_are_the_full_batchs_gradient():
     the weights w_r = b_r / B), on a small network."""
     import numpy as np
 
-    from rnnlab.forecast.train import Net, _sharded_step
+    from rnnlab.forecast.estimator.train import Net, _sharded_step
     from rnnlab.nn import MSELoss
 
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.estimator.model import Forecaster
 from rnnlab.translate import Translator
 
 onnx = pytest.importorskip("onnx")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from rnnlab.forecast import baselines as B
-from rnnlab.forecast import data as D
-from rnnlab.forecast import metrics as M
+from rnnlab.forecast.estimator import metrics as M
+from rnnlab.forecast.evaluation import baselines as B
+from rnnlab.forecast.series import data as D
 
 y = np.array([10.0, 12.0, 11.0, 15.0, 14.0, 18.0])
 

@@ -7,7 +7,7 @@ from forecast_helpers import TINY
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.estimator import uncertainty as U
 
 CFG = {k: v for k, v in TINY.items() if k in Forecaster().get_params()}
 
@@ -60,7 +60,7 @@ def test_bounds_are_saved_and_checked(trend, tmp_path):
 
 def test_export_refuses_a_bounded_model(trend, tmp_path):
     pytest.importorskip("onnx")
-    from rnnlab.forecast.export import export_forecaster
+    from rnnlab.forecast.estimator.export import export_forecaster
 
     with pytest.raises(UserError, match="bounds='range' is not supported"):
         export_forecaster(_fit(trend, "range"), tmp_path / "m.onnx")

@@ -9,7 +9,7 @@ from forecast_helpers import write_csv
 from test_forecast_cli import FAST, run
 
 from rnnlab.errors import UserError
-from rnnlab.forecast import classical as C
+from rnnlab.forecast.evaluation import classical as C
 
 
 def seasonal(n=150, seed=0):

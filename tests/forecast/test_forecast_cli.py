@@ -8,7 +8,7 @@ import pytest
 from forecast_helpers import random_walk, write_csv
 
 from rnnlab.cli import main
-from rnnlab.forecast import data as D
+from rnnlab.forecast.series import data as D
 
 FAST = [
     *("--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5", "--test-size", "20"),

@@ -1,4 +1,4 @@
-"""``Combination`` (rnnlab/forecast/combination.py): forecasters of several targets averaged,
+"""``Combination`` (rnnlab/forecast/estimator/combination.py): forecasters of several targets averaged,
 what ``--target auto`` returns when candidates score within ``BAND`` of the best on the
 validation slice; its forecasts, quantiles, storage, ONNX graph and command line."""
 
@@ -14,9 +14,9 @@ from test_forecast_deseason import seasonal
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Combination, Forecaster, load_model
-from rnnlab.forecast import choice as Ch
-from rnnlab.forecast import combination as Cm
-from rnnlab.forecast import pipeline as P
+from rnnlab.forecast.estimator import choice as Ch
+from rnnlab.forecast.estimator import combination as Cm
+from rnnlab.forecast.evaluation import pipeline as P
 
 SMALL = dict(window=12, season=12, hidden_size=4, epochs=2, ensemble=2, min_updates=0)
 
@@ -179,7 +179,7 @@ def test_auto_scores_each_candidate_by_its_own_validation_ratio():
 def test_onnx_graph_of_a_combination_matches_its_forecasts(members):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from rnnlab.forecast.export import build, histories
+    from rnnlab.forecast.estimator.export import build, histories
 
     y, ms = members
     c = Combination(ms)

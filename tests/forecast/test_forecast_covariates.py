@@ -7,8 +7,8 @@ from forecast_helpers import TINY
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import covariates as Cov
-from rnnlab.forecast import pipeline as P
+from rnnlab.forecast.evaluation import pipeline as P
+from rnnlab.forecast.series import covariates as Cov
 
 
 def tiny(**kw):

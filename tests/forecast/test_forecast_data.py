@@ -5,7 +5,7 @@ import pytest
 from forecast_helpers import random_walk, write_csv
 
 from rnnlab.errors import UserError
-from rnnlab.forecast import data as D
+from rnnlab.forecast.series import data as D
 
 
 def test_bundled_btc_is_sorted_ascending_with_no_gaps():
@@ -66,7 +66,7 @@ def test_ffill_after_sorting_newest_first(tmp_path):
 
 def test_transform_and_inverse_round_trip():
     y = random_walk(40)
-    from rnnlab.forecast.targets import histories
+    from rnnlab.forecast.series.targets import histories
 
     for target in D.TARGETS:
         m = 3  # sdiff's season: H = 4 steps reach past it

@@ -11,10 +11,10 @@ from forecast_helpers import random_walk
 from test_forecast_cli import FAST
 
 from rnnlab.errors import UserError
-from rnnlab.forecast import data as D
-from rnnlab.forecast import dates as Dt
-from rnnlab.forecast import predict as Pr
-from rnnlab.forecast import storage as St
+from rnnlab.forecast.cli import predict as Pr
+from rnnlab.forecast.estimator import storage as St
+from rnnlab.forecast.series import data as D
+from rnnlab.forecast.series import dates as Dt
 
 
 def series_at(index: pd.DatetimeIndex, alias=None) -> D.Series:

@@ -1,6 +1,6 @@
 """Targets deseason and deseason_mean: the seasonally adjusted log level against its last value
 or its mean over the season before, the seasonal component estimated from the past only
-(rnnlab/forecast/targets.py), checked against loops written from the definition, for
+(rnnlab/forecast/series/targets.py), checked against loops written from the definition, for
 causality, for their "no change" forecasts and through the CLI."""
 
 import json
@@ -12,8 +12,8 @@ from test_forecast_cli import FAST, run
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import pipeline as P
-from rnnlab.forecast import targets as T
+from rnnlab.forecast.evaluation import pipeline as P
+from rnnlab.forecast.series import targets as T
 
 
 def seasonal(n=150, m=12, seed=0):

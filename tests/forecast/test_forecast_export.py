@@ -1,12 +1,12 @@
-"""rnnlab/forecast/export.py: a fitted Forecaster as one ONNX graph (raw levels in, levels
+"""rnnlab/forecast/estimator/export.py: a fitted Forecaster as one ONNX graph (raw levels in, levels
 out) reproduces ``Forecaster.forecast_from`` in onnxruntime on held-out origins, for every
 target, strategy and cell."""
 
 import numpy as np
 import pytest
 
-from rnnlab.forecast.export import export_forecaster, histories
-from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.estimator.export import export_forecaster, histories
+from rnnlab.forecast.estimator.model import Forecaster
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -7,7 +7,7 @@ import pytest
 
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import Forecaster, load_model
-from rnnlab.forecast import pipeline as P
+from rnnlab.forecast.evaluation import pipeline as P
 
 QUICK = dict(ensemble=2, epochs=4, min_updates=0, hidden_size=4)
 

@@ -11,9 +11,9 @@ from conftest import assert_one_line as one_line
 from conftest import run_cli
 from forecast_helpers import random_walk, write_csv
 
-from rnnlab.forecast import future as F
 from rnnlab.forecast import load_model
-from rnnlab.forecast import summaries as S
+from rnnlab.forecast.evaluation import future as F
+from rnnlab.forecast.evaluation import summaries as S
 
 FAST = ["--epochs", "4", "--hidden", "4", "--ensemble", "2", "--window", "5", "--test-size", "20"]
 FAST += ["--quiet", "--no-plot", "--baselines", "simple", "--target", "diff", "--min-updates", "0"]

@@ -8,10 +8,10 @@ import pytest
 from forecast_helpers import TINY, random_walk
 
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import data as D
-from rnnlab.forecast import pipeline as P
-from rnnlab.forecast import uncertainty as U
-from rnnlab.forecast.train import predict_scaled
+from rnnlab.forecast.estimator import uncertainty as U
+from rnnlab.forecast.estimator.train import predict_scaled
+from rnnlab.forecast.evaluation import pipeline as P
+from rnnlab.forecast.series import data as D
 from rnnlab.nn.distributions import softplus
 
 

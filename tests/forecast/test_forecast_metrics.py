@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.forecast import metrics as M
+from rnnlab.forecast.estimator import metrics as M
 
 Y = np.array([100.0, 110.0, 105.0, 120.0])
 F = np.array([102.0, 107.0, 105.0, 112.0])

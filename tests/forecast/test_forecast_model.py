@@ -9,9 +9,9 @@ from forecast_helpers import TINY, random_walk
 
 from rnnlab.errors import NotFittedError, UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import data as D
-from rnnlab.forecast import pipeline as P
-from rnnlab.forecast import train as T
+from rnnlab.forecast.estimator import train as T
+from rnnlab.forecast.evaluation import pipeline as P
+from rnnlab.forecast.series import data as D
 from rnnlab.optim import Adam
 
 

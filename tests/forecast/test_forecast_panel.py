@@ -12,8 +12,8 @@ from test_forecast_cli import FAST, run
 from rnnlab.cli import main
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import pipeline as P
-from rnnlab.forecast.panel import load_panel, summary
+from rnnlab.forecast.evaluation import pipeline as P
+from rnnlab.forecast.evaluation.panel import load_panel, summary
 
 
 def momentum(n, seed, scale):

@@ -7,11 +7,11 @@ import inspect
 import pytest
 
 from rnnlab.errors import UserError
-from rnnlab.forecast import cli
-from rnnlab.forecast import params as PR
-from rnnlab.forecast import pipeline as P
-from rnnlab.forecast import storage as St
-from rnnlab.forecast.model import Forecaster
+from rnnlab.forecast.cli import main as cli
+from rnnlab.forecast.estimator import params as PR
+from rnnlab.forecast.estimator import storage as St
+from rnnlab.forecast.estimator.model import Forecaster
+from rnnlab.forecast.evaluation import pipeline as P
 
 
 def test_the_signature_is_the_table():

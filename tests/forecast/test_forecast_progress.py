@@ -4,8 +4,8 @@ backtest (calibration, test quantiles) as after the refit (the future)."""
 from forecast_helpers import random_walk, write_csv
 
 from rnnlab.cli import main
-from rnnlab.forecast import progress as Bars
-from rnnlab.forecast import uncertainty as U
+from rnnlab.forecast.cli import progress as Bars
+from rnnlab.forecast.estimator import uncertainty as U
 
 
 def test_every_phase_has_a_labelled_bar(tmp_path, capsys):

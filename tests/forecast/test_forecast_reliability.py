@@ -13,7 +13,7 @@ from forecast_helpers import TINY, random_walk, write_csv
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import data as D
+from rnnlab.forecast.series import data as D
 from rnnlab.io import read_tensors, write_tensors
 
 FAST = ["--epochs", "1", "--hidden", "4", "--ensemble", "1", "--window", "5", "--test-size", "20"]

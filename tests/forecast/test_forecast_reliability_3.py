@@ -168,7 +168,7 @@ def test_export_refuses_an_existing_file_without_overwrite(capsys, saved, tmp_pa
 def test_the_python_api_refuses_the_horizon_before_training_too():
     from rnnlab.errors import UserError
     from rnnlab.forecast import Forecaster
-    from rnnlab.forecast.horizons import max_horizon
+    from rnnlab.forecast.series.horizons import max_horizon
 
     y = random_walk(200)
     f = Forecaster(target="diff", horizon=40, epochs=1, ensemble=1, hidden_size=4, season=1, window=5)

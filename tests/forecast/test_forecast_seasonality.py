@@ -9,8 +9,8 @@ import pytest
 from forecast_helpers import random_walk, write_csv
 from test_forecast_cli import FAST, run
 
-from rnnlab.forecast import baselines as B
-from rnnlab.forecast import calendar as Cal
+from rnnlab.forecast.evaluation import baselines as B
+from rnnlab.forecast.series import calendar as Cal
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_the_seasonal_difference_target(tmp_path, capsys):
     """target sdiff on a pure season plus noise: its "no change" is the seasonal naive forecast,
     so a model shrunk to it forecasts y_{t+1-m} exactly; without a season it is refused."""
     from rnnlab.forecast import Forecaster
-    from rnnlab.forecast import pipeline as P
+    from rnnlab.forecast.evaluation import pipeline as P
 
     csv = monthly_csv(tmp_path)
     code, out, err = run(capsys, "--csv", csv, *FAST, "--no-plot", "--target", "sdiff", "--horizon", "14")

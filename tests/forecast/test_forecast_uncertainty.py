@@ -9,10 +9,10 @@ from forecast_helpers import TINY, random_walk
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Forecaster
-from rnnlab.forecast import metrics as Mx
-from rnnlab.forecast import pipeline as P
-from rnnlab.forecast import uncertainty as U
-from rnnlab.forecast.heads import Head, check_intervals, interval_levels
+from rnnlab.forecast.estimator import metrics as Mx
+from rnnlab.forecast.estimator import uncertainty as U
+from rnnlab.forecast.estimator.heads import Head, check_intervals, interval_levels
+from rnnlab.forecast.evaluation import pipeline as P
 from rnnlab.nn.distributions import softplus
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from rnnlab.errors import UserError
 from rnnlab.forecast import Combination, Forecaster
-from rnnlab.forecast import data as D
+from rnnlab.forecast.series import data as D
 
 DATES = st.one_of(
     st.dates().map(str),

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fuzz_model_dirs import tree
 
-from rnnlab.forecast import future as F
 from rnnlab.forecast import load_model
+from rnnlab.forecast.evaluation import future as F
 
 zoo = test_fuzz_model_dirs.zoo  # the fixture, reused
 TRIES = max(4, settings.default.max_examples // 4)  # ci 6 per writer, long 100
@@ -101,7 +101,7 @@ def test_a_killed_forecast_out_leaves_one_file_whole(delay, suffix):
 @settings(max_examples=TRIES)
 @given(DELAYS)
 def test_a_killed_forecast_export_leaves_one_graph_whole(pair, delay):
-    from rnnlab.forecast.export import export_forecaster
+    from rnnlab.forecast.estimator.export import export_forecaster
 
     a, b = pair["single"], pair["single5"]
     _run(lambda p: export_forecaster(a, p), lambda p: export_forecaster(b, p), delay)
