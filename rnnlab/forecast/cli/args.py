@@ -1,4 +1,4 @@
-"""The options of `rnnlab forecast`, by group (``cli.add_parser`` puts them together): data,
+"""The options of `rnnlab forecast`, by group (``main.add_parser`` puts them together): data,
 model, network, uncertainty, training, outputs."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Everything that names the arguments reads this table: ``validate`` (a bad value 
 ``UserError`` line that names it), ``Forecaster.get_params`` / ``set_params`` and its docstring,
 the model file's type checks, size limits and the meaning of an argument absent from an older
 model (``storage``), ``pipeline.DEFAULTS`` and the options ``rnnlab forecast`` passes on
-(``cli._config``). ``Forecaster.__init__`` spells the signature out for readers and editors;
+(``cli.main._config``). ``Forecaster.__init__`` spells the signature out for readers and editors;
 ``tests/forecast/test_forecast_params.py`` holds it to this table, name for name, default for
 default.
 """
@@ -105,7 +105,7 @@ class Param:
     json: str  # its type in config.json (``io.check_schema``'s names)
     check: Callable  # (name, value) -> value, UserError if bad
     help: str  # what it means (the docstring's line)
-    cli: bool = True  # `rnnlab forecast` passes an option of this name on (cli._config)
+    cli: bool = True  # `rnnlab forecast` passes an option of this name on (cli.main._config)
     high: int | None = None  # the most a saved model may ask for (the command line's bound)
     before: Any = SAME  # its meaning in a model saved before the argument existed
 
