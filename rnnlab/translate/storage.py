@@ -41,7 +41,7 @@ from rnnlab.io import (
     write_json,
     write_tensors,
 )
-from rnnlab.translate.params import ARCHITECTURE, RENAMED, SIZES
+from rnnlab.translate.params import ARCHITECTURE, BY_NAME, RENAMED, SIZES
 from rnnlab.translate.subword import SubwordVocab
 from rnnlab.translate.training import rng_state, set_rng_state
 from rnnlab.translate.vocab import Vocab
@@ -284,7 +284,10 @@ def _check_compatible(tr: Translator, meta: dict) -> None:
     saved = {RENAMED.get(k, k): v for k, v in meta["params"].items()}  # round-1 checkpoints too
     diff = [k for k in ARCHITECTURE if saved.get(k) != getattr(tr, k)]
     if diff:
-        raise UserError(f"cannot resume: the architecture differs from the checkpoint's in {diff}")
+        flags = [BY_NAME[k].flag or "--" + k.replace("_", "-") for k in diff]
+        raise UserError(
+            f"cannot resume: the architecture differs from the checkpoint's in {', '.join(flags)}"
+        )
 
 
 def load_checkpoint(tr: Translator, ckpt: Path, opt):
