@@ -119,8 +119,8 @@ def _from_environment(env=os.environ) -> Settings:
 
 # OpenMP's worker threads (oneDNN's, MKL's, numba's) spin after each parallel region unless told
 # otherwise; on a machine whose cores other processes hold, a spinning worker takes the core its
-# partner needs, and a small LSTM step took 100 ms instead of 0.2 (benchmarks/RESULTS.md, issue
-# 34). Passive waiting puts them to sleep instead. Set before those libraries load, which read it
+# partner needs and every step waits for it (the timings: benchmarks/RESULTS.md, issue 34).
+# Passive waiting puts them to sleep instead. Set before those libraries load, which read it
 # once; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
