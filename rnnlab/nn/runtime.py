@@ -117,12 +117,34 @@ def _from_environment(env=os.environ) -> Settings:
     return Settings(backend=backend, gemm=gemm, threads=threads, scratch_mib=scratch_mib).check()
 
 
-# OpenMP's worker threads (oneDNN's, MKL's, numba's) spin after each parallel region unless told
-# otherwise; on a machine whose cores other processes hold, a spinning worker takes the core its
-# partner needs and every step waits for it (the timings: benchmarks/RESULTS.md, issue 34).
-# Passive waiting puts them to sleep instead. Set before those libraries load, which read it
-# once; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+BUSY_LOAD = 0.5  # a 1-minute load average above this: other processes hold cores
+
+
+def wait_policy(env=os.environ, load=None) -> str | None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` in ``env`` when the machine is busy (the 1-minute load
+    average ``load``, read when None, above ``BUSY_LOAD``) and the user set neither it nor
+    ``GOMP_SPINCOUNT``; returns the policy set (None: left to the libraries).
+
+    OpenMP's workers (oneDNN's, numba's) spin after each parallel region. On an idle machine
+    that is what keeps small steps fast (a sleeping worker takes a futex wake-up per region);
+    on a machine whose cores other processes hold, a spinning worker takes the core its
+    partner needs and every step waits for it. Neither policy is right for both, so the load
+    chooses, once, before those libraries load and read it (benchmarks/RESULTS.md, "On a busy
+    machine")."""
+    if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env:
+        return None
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this system: the libraries decide
+            return None
+    if load <= BUSY_LOAD:
+        return None
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return "PASSIVE"
+
+
+wait_policy()
 
 # A bad RNNLAB_* value is reported when the engine is used (``settings()``), not at import: an
 # import-time ValueError was a traceback for every command, `--help` included (issue 34).
