@@ -96,3 +96,26 @@ def test_without_the_extra_the_table_says_how_to_get_them(tmp_path, capsys, monk
     assert code == 2 and "needs statsforecast" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(UserError, match="--baselines"):
         C.wanted("fancy")
+
+
+def test_a_long_history_is_cut_to_whole_seasons_within_max_history(monkeypatch):
+    monkeypatch.setattr(C, "MAX_HISTORY", 50)
+    assert C._start(30, 12) == 0  # a short history: all of it
+    for t in (60, 61, 100, 149):
+        start = C._start(t, 12)
+        assert start % 12 == 0 and t + 1 - start <= 50 and t + 1 - start > 50 - 12
+    assert C._start(100, 1) == 51
+
+
+def test_a_cut_history_forecasts_as_the_whole_one_does(monkeypatch):
+    """The cost bound's price: AutoETS from the last 72 values (6 seasons) against the whole
+    history, on a seasonal series: the same forecasts within a small part of the series' scale."""
+    pytest.importorskip("statsforecast")
+    y = seasonal(240)
+    origins = np.arange(200, 238)
+    whole, _ = C.forecasts(y, 200, origins, 2, 12, (0.8,))
+    monkeypatch.setattr(C, "MAX_HISTORY", 72)
+    cut, _ = C.forecasts(y, 200, origins, 2, 12, (0.8,))
+    for name in whole:
+        gap = np.abs(cut[name]["paths"] - whole[name]["paths"]).max()
+        assert gap < 0.05 * np.ptp(y), (name, gap)
