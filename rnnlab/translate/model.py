@@ -47,8 +47,8 @@ import numpy as np
 
 from rnnlab.nn import GRU, LSTM, Embedding, Linear, Module, StackedCell, inference_mode
 from rnnlab.nn.attention import SCORES, Attention, mm_last
+from rnnlab.nn.backend.fused_loss import LinearCrossEntropy
 from rnnlab.nn.functional import log_softmax
-from rnnlab.nn.loss import LinearCrossEntropy
 
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
 CELLS = ("gru", "lstm")
