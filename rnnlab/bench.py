@@ -95,10 +95,9 @@ def blas_info():
 # Timed calls per block. Rep-by-rep interleaving (block=1) times each library's call right
 # after the other's, with its own weights and buffers pushed out of the caches by the other
 # library's: not the call a user's loop makes, which calls the same layer again and again.
-# Measured, rnnlab LSTM (7,7,1,256) inference, two threads: 0.385 ms right after its own call,
-# 0.52 after a PyTorch call, 0.65 after touching 64 MB, 1.06 after 10 ms idle (the OpenMP
-# workers asleep too). Blocks of calls, each after one untimed call, time the library's own
-# loop, still alternating so both share the machine's load.
+# The first call after another library's is slower (caches, sleeping OpenMP workers:
+# benchmarks/RESULTS.md, "Where the speed rules come from"). Blocks of calls, each after one
+# untimed call, time the library's own loop, still alternating so both share the machine's load.
 BLOCK = 4
 
 

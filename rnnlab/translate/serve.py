@@ -11,9 +11,9 @@
 wait in a bounded queue; when the worker is free it takes every request waiting (and, with
 ``max_wait_ms`` > 0, whatever else arrives that long after the first) up to ``max_batch``
 sentences, and decodes the sentences of every request with the same beam in one call: requests
-that arrive while a batch decodes are decoded together next, one model in memory. Measured
-(benchmarks/RESULTS.md): waiting 10 ms for company gained nothing over taking what waits (0 ms,
-the default) at 8 and 32 clients and cost a lone client 10 ms. A full queue answers 503; a
+that arrive while a batch decodes are decoded together next, one model in memory. By default
+nothing waits for company: waiting gained nothing and cost a lone client its wait
+(benchmarks/RESULTS.md, the server's table). A full queue answers 503; a
 request not answered within ``timeout_s`` gets 504
 (if it had not started it is dropped); a request's work (sentences x beam) is bounded before it
 is queued, so no request holds the worker for long.

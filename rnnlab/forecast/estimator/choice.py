@@ -32,13 +32,10 @@ def candidates(cfg: dict, ys=None) -> list:
     deseason and deseason_mean (training parts ``ys`` positive and a few seasons past their
     history), else sdiff (training parts long enough for its windows).
 
-    Every candidate is another chance for a short validation slice to pick by luck (measured:
-    with sdiff a fifth candidate, austres, 9 validation windows, took sdiff at 0.11 of
-    persistence's RMSE there and was 0.40 on the test part, against 0.27 without it). The
-    deseason targets do sdiff's work on a positive series, and did it better on the development
-    series (wineind 0.35 -> 0.26, woolyrnq 0.79 -> 0.60, the same over three ensembles);
-    logreturn is not tried: its gain there (lynx 0.826 -> 0.805) lay inside the spread of three
-    ensembles (0.805 - 0.856), and realgdp took it at a loss (0.76 -> 0.92)."""
+    Every candidate is another chance for a short validation slice to pick by luck, so there
+    are few: the deseason targets do sdiff's work on a positive series, and did it better on
+    the development series; logreturn is not tried, its gain there lay inside the ensembles'
+    spread (benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
     if cfg["target"] != "auto":
         return [cfg["target"]]
     if cfg["valid_size"] <= 0:
@@ -88,8 +85,8 @@ def fit_model(
         return f
     # a long series: screen the candidates with SCREEN networks each, then fit the members' whole
     # ensembles (their first SCREEN networks are the screened ones again: the same seeds); a
-    # short one is cheap, and two networks choose worse there (measured: wineind took diff, 0.70
-    # of persistence's RMSE against sdiff's 0.35 with ten)
+    # short one is cheap, and two networks choose worse there (wineind: benchmarks/RESULTS.md,
+    # "Why the forecaster chooses as it does")
     long = sum(len(v) for v in ys) > SCREEN_ABOVE
     screen = {**cfg, "ensemble": min(cfg["ensemble"], SCREEN)} if long else cfg
     fitted = {t: fit({**screen, "target": t}) for t in targets}

@@ -50,10 +50,9 @@ def members(scores: dict, errors: dict | None = None) -> list:
     larger than the best's at ``LEVEL`` (a one-sided Diebold-Mariano test on the windows both
     have, pooled over the series).
 
-    The band alone ignores how many windows measured the difference: on msft (240 validation
-    windows) deseason scored 1.08 against diff's 1.00, inside the band yet far outside the
-    noise (measured: averaged, model / best classic 1.007; diff alone 0.999); on woolyrnq's 18
-    windows 0.371 against 0.392 is noise (averaged 0.995, the best alone 1.125)."""
+    The band alone ignores how many windows measured the difference: a gap inside the band
+    can lie far outside the noise on hundreds of validation windows and inside it on a dozen
+    (benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
     best = min(scores, key=lambda t: scores[t])
     keep = [best]
     for t in sorted(scores, key=lambda t: scores[t]):

@@ -252,10 +252,9 @@ class Forecaster(Forecasts):
         """``(inputs, nu)`` of scaled windows ``(M, W)``: what the networks read and the scale
         ``nu (M, 1)`` their outputs are multiplied by (``s / nu``; 1 unless window-scaled).
 
-        Measured: also feeding ``log nu`` as a second input (as DeepAR does) narrowed the
-        intervals of a homoscedastic random walk to the true width (2.53 against 2.56; 3.08
-        without it), but on Bitcoin, whose test volatility lies far beyond the training
-        part's, it extrapolated: 80% / 95% coverage 0.66 / 0.89 against 0.77 / 0.95."""
+        ``log nu`` is not fed as a second input (as DeepAR does): it extrapolates where the
+        test part's volatility lies beyond the training part's, as Bitcoin's does
+        (benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
         nu = self.window_scale(win)
         scaled = np.asarray(win, np.float64) / nu
         if cov is None:

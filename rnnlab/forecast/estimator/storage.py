@@ -268,7 +268,7 @@ def _series_scalers(rows) -> tuple[list, list]:
 
 
 # a conformal factor widens an interval about its median: past this the interval means nothing
-# (1e308 gave infinite bounds and exit 0; measured factors lie near 1, the widest seen ~3)
+# (1e308 gave infinite bounds and exit 0; fitted factors lie near 1)
 MAX_FACTOR = 1e6
 
 

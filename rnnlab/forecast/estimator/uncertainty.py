@@ -17,7 +17,7 @@ given together in one forward per step (``CHUNK_ROWS`` rows at most), and reads 
 window, which all paths of an origin share, once per origin. Each series draws from its own
 generator per network, seeded ``(seed, network, 20161)`` as ever, in the order of its rows
 (origin-major, path-minor), so batching changes no draw; only the float32 forward may round a
-row differently in a batch of another size (measured: ~1e-9 relative in the levels).
+row differently in a batch of another size (by about 1e-9, relative, in the levels).
 
 Split-conformal calibration (Vovk et al. 2005; the quantile form of Romano et al. 2019,
 scaled about the median): on the validation slice at the end of the training part, for the
