@@ -96,7 +96,7 @@ def blas_info():
 # after the other's, with its own weights and buffers pushed out of the caches by the other
 # library's: not the call a user's loop makes, which calls the same layer again and again.
 # The first call after another library's is slower (caches, sleeping OpenMP workers:
-# benchmarks/RESULTS.md, "Where the speed rules come from"). Blocks of calls, each after one
+# docs/MEASUREMENTS.md, "Where the speed rules come from"). Blocks of calls, each after one
 # untimed call, time the library's own loop, still alternating so both share the machine's load.
 BLOCK = 4
 

@@ -35,7 +35,7 @@ def candidates(cfg: dict, ys=None) -> list:
     Every candidate is another chance for a short validation slice to pick by luck, so there
     are few: the deseason targets do sdiff's work on a positive series, and did it better on
     the development series; logreturn is not tried, its gain there lay inside the ensembles'
-    spread (benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
+    spread (docs/MEASUREMENTS.md, "Why the forecaster chooses as it does")."""
     if cfg["target"] != "auto":
         return [cfg["target"]]
     if cfg["valid_size"] <= 0:
@@ -85,7 +85,7 @@ def fit_model(
         return f
     # a long series: screen the candidates with SCREEN networks each, then fit the members' whole
     # ensembles (their first SCREEN networks are the screened ones again: the same seeds); a
-    # short one is cheap, and two networks choose worse there (wineind: benchmarks/RESULTS.md,
+    # short one is cheap, and two networks choose worse there (wineind: docs/MEASUREMENTS.md,
     # "Why the forecaster chooses as it does")
     long = sum(len(v) for v in ys) > SCREEN_ABOVE
     screen = {**cfg, "ensemble": min(cfg["ensemble"], SCREEN)} if long else cfg

@@ -52,7 +52,7 @@ def members(scores: dict, errors: dict | None = None) -> list:
 
     The band alone ignores how many windows measured the difference: a gap inside the band
     can lie far outside the noise on hundreds of validation windows and inside it on a dozen
-    (benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
+    (docs/MEASUREMENTS.md, "Why the forecaster chooses as it does")."""
     best = min(scores, key=lambda t: scores[t])
     keep = [best]
     for t in sorted(scores, key=lambda t: scores[t]):

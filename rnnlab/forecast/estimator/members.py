@@ -100,7 +100,7 @@ def epochs_of(f, k: int, n_windows: int) -> int:
 def budget(f, epochs: int, n_windows: int, per: int = 1) -> int:
     """``epochs`` (or patience), raised so that they hold ``min_updates / per`` optimiser
     steps: a short series has few batches an epoch and is undertrained by the epochs alone
-    (lynx: benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
+    (lynx: docs/MEASUREMENTS.md, "Why the forecaster chooses as it does")."""
     per_epoch = max(1, -(-n_windows // f.batch_size))
     return max(int(epochs), -(-int(f.min_updates) // (per * per_epoch)))
 

@@ -254,7 +254,7 @@ class Forecaster(Forecasts):
 
         ``log nu`` is not fed as a second input (as DeepAR does): it extrapolates where the
         test part's volatility lies beyond the training part's, as Bitcoin's does
-        (benchmarks/RESULTS.md, "Why the forecaster chooses as it does")."""
+        (docs/MEASUREMENTS.md, "Why the forecaster chooses as it does")."""
         nu = self.window_scale(win)
         scaled = np.asarray(win, np.float64) / nu
         if cov is None:

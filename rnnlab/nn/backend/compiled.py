@@ -12,7 +12,7 @@ to one threaded GEMM per step. Directions: with several GEMM threads the two dir
 two jobs on the runtime's pool, each with half of the threads; where the LSTM's loop runs in row
 blocks instead, they run one after the other, each with all threads. Passes of less than
 ``runtime.settings().min_work`` multiply-adds stay serial. (The measurements behind these
-rules: benchmarks/RESULTS.md, "Where the speed rules come from".)
+rules: docs/MEASUREMENTS.md, "Where the speed rules come from".)
 
 If a loop fails to compile, we warn once and that cell takes the NumPy loop.
 This module imports numba: ``backend.select`` loads it by name on first use only.

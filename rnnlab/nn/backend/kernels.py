@@ -26,7 +26,7 @@ machine: a fork/join per step); the time loops (``loops.py``) may run in row blo
 numerator over even degree-6 denominator, input clamped to +-7.9053), because libm's
 ``tanhf`` is a scalar call that LLVM cannot vectorise. It stays within 5 ulp (2.9e-7
 absolute) of the correctly rounded tanh, always finite and in [-1, 1]; NaN stays NaN
-(benchmarks/RESULTS.md, "Where the speed rules come from", says how that was checked).
+(docs/MEASUREMENTS.md, "Where the speed rules come from", says how that was checked).
 ``sigma(x) = 0.5 tanh(x / 2) + 0.5`` as in ``functional.sigmoid``.
 
 Compiler flags: fast-math without nnan/ninf: FMA contraction, but NaN and inf keep their

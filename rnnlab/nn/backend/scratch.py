@@ -15,7 +15,7 @@ slower than with no training before.)
 Every array ``empty`` returns starts on a 64-byte boundary (``align``). NumPy's big arrays
 start 16 bytes past a page, so every row of a (T, N, G*H) buffer did too, and each AVX-512
 load and store of the step GEMMs' output and of the gate kernels touched two cache lines.
-(The timings of both rules: benchmarks/RESULTS.md, "Where the speed rules come from".)
+(The timings of both rules: docs/MEASUREMENTS.md, "Where the speed rules come from".)
 
 The pool keeps at most ``runtime.settings().scratch_mib`` (default 256 MiB,
 ``RNNLAB_SCRATCH_MIB``); beyond that it forgets the arrays used longest ago (which stay valid for
