@@ -101,6 +101,7 @@ def test_a_killed_forecast_out_leaves_one_file_whole(delay, suffix):
 @settings(max_examples=TRIES)
 @given(DELAYS)
 def test_a_killed_forecast_export_leaves_one_graph_whole(pair, delay):
+    pytest.importorskip("onnx")  # the export extra (CI installs it)
     from rnnlab.forecast.estimator.export import export_forecaster
 
     a, b = pair["single"], pair["single5"]
@@ -112,6 +113,7 @@ def test_a_killed_forecast_export_leaves_one_graph_whole(pair, delay):
 def test_a_killed_translate_export_leaves_one_export_whole(zoo, delay):
     """The three files (encoder, decoder step, vocabularies) are one unit: never the encoder of
     one model beside the decoder of another, never two files of three."""
+    pytest.importorskip("onnx")  # the export extra (CI installs it)
     from rnnlab.translate import Translator
     from rnnlab.translate.export import export_translator
 
