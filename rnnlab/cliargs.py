@@ -13,9 +13,10 @@ import argparse
 import difflib
 import math
 import os
+import re
 import sys
 
-from rnnlab.io import can_write_into, output_file_problem
+from rnnlab.io import can_write_into, existing_folder_above, output_file_problem
 
 
 class Parser(argparse.ArgumentParser):
@@ -140,16 +141,29 @@ def output_file(suffix: str):
 
 
 def output_dir(text):
-    """A directory that can be created or replaced: its folder exists and is writable, and it is
-    not a file (whether it may be replaced is the command's check, with ``--overwrite``)."""
+    """A directory that can be created or replaced: the nearest folder above it that exists is
+    writable (the missing ones between are created when it is written, ``io.write_dir``), no
+    file stands in the way, and it is not a file itself (whether it may be replaced is the
+    command's check, with ``--overwrite``)."""
     path = os.path.abspath(text)
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise argparse.ArgumentTypeError(f"the folder {parent} does not exist")
+    try:
+        parent = existing_folder_above(path)
+    except NotADirectoryError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     if not can_write_into(parent):
         raise argparse.ArgumentTypeError(f"cannot write into {parent}")
     if os.path.lexists(path) and not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{path} exists and is not a directory")
+    return text
+
+
+LANG_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+
+
+def lang_code(text):
+    """A language's ISO 639 code (``fr``, ``es``, ``pt-BR``): the detokeniser's rules."""
+    if not isinstance(text, str) or not LANG_CODE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be a language code such as fr, es or en, got {text!r:.40}")
     return text
 
 

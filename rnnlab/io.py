@@ -240,6 +240,7 @@ def write_dir(target, fill, keep=(), owned=None) -> str:
     target = os.path.abspath(str(target))
     parent = os.path.dirname(target)
     claims = (lambda name: True) if owned is None else owned if callable(owned) else set(owned).__contains__
+    os.makedirs(parent, exist_ok=True)  # ``--out runs/fr`` on a fresh clone: runs/ is made
     clean_stale(parent)
     tmp = tempfile.mkdtemp(prefix=".rnnlab-", suffix=".tmp", dir=parent)
     lock = hold(tmp)  # tells clean_stale that a live writer is at work in it
@@ -281,20 +282,26 @@ def owned_names(directory, is_ours, names):
     return names if os.path.isdir(str(directory)) and is_ours(directory) else ()
 
 
-def make_dir(path) -> str:
-    """``mkdir -p`` whose folders follow the umask."""
-    os.makedirs(str(path), mode=0o777, exist_ok=True)
-    return str(path)
+def existing_folder_above(path) -> str:
+    """The nearest existing folder above ``path`` (``write_dir`` makes the missing ones);
+    ``NotADirectoryError`` where a file stands in the way."""
+    parent = os.path.dirname(os.path.abspath(str(path)))
+    while not os.path.isdir(parent):
+        if os.path.lexists(parent):
+            raise NotADirectoryError(f"{parent} exists and is not a directory")
+        parent = os.path.dirname(parent)
+    return parent
 
 
 def check_target_dir(directory, is_ours, option: str, what: str, overwrite: bool = False) -> str:
-    """Fail before any work unless ``directory`` can be (re)written: its folder exists and is
-    writable, and it is missing, empty, ``is_ours(directory)`` (a model of the same kind) or
+    """Fail before any work unless ``directory`` can be (re)written: the nearest existing folder
+    above it is writable, and it is missing, empty, ``is_ours(directory)`` (a model of the same kind) or
     ``overwrite`` is set. Returns the absolute path."""
     directory = os.path.abspath(str(directory))
-    parent = os.path.dirname(directory)
-    if not os.path.isdir(parent):
-        raise UserError(f"{option}: the folder {parent} does not exist")
+    try:
+        parent = existing_folder_above(directory)
+    except NotADirectoryError as e:
+        raise UserError(f"{option}: {e}") from None
     if not can_write_into(parent):
         raise UserError(f"{option}: cannot write into {parent}")
     if os.path.lexists(directory):

@@ -3,11 +3,12 @@
     rnnlab translate export --model model/ --out onnx/
     python docs/examples/onnx_translate.py onnx/ "Tom is reading." "I like cats."
 
-Needs numpy and onnxruntime only (not rnnlab; and sentencepiece for a model trained with
-``--vocab bpe|unigram``). It does what ``rnnlab translate run --beam 1`` does: the same tokens
-(lowercase, punctuation split off; then subword pieces), sentences decoded in batches of 256
-sorted by length, at most max(max_len, longest source) + 5 units each (3 max_len for subwords;
-or max_output_len).
+Needs numpy, onnxruntime and sacremoses only (not rnnlab; and sentencepiece for a model trained
+with ``--vocab bpe|unigram``). It does what ``rnnlab translate run --beam 1`` does: the same
+tokens (lower-cased if the model was, punctuation split off; then subword pieces), sentences
+decoded in batches of 256 sorted by length, at most max(max_len, longest source) + 5 units each
+(3 max_len for subwords; or max_output_len), and the output detokenised by sacremoses with the
+target language's rules (``--tokenized`` prints the tokens instead).
 """
 
 import base64
@@ -19,6 +20,7 @@ import unicodedata
 
 import numpy as np
 import onnxruntime as ort
+from sacremoses import MosesDetokenizer
 
 CHUNK = 256
 
@@ -31,7 +33,7 @@ def tokens(text, info):
     return toks[: info["max_input_len"] or 2 * info["max_len"]]
 
 
-def translate(folder, sentences):
+def translate(folder, sentences, tokenized=False):
     with open(os.path.join(folder, "translator.json"), encoding="utf-8") as f:
         info = json.load(f)
     opts = ort.SessionOptions()
@@ -42,6 +44,7 @@ def translate(folder, sentences):
         os.path.join(folder, "decoder_step.onnx"), opts, providers=["CPUExecutionProvider"]
     )
     encode, decode = codec(info)
+    moses = MosesDetokenizer(lang=info.get("target_lang") or "en")
     sp = info["special"]
     toks = [encode(tokens(s, info)) if tokens(s, info) else [] for s in sentences]
     out = [""] * len(sentences)
@@ -84,7 +87,8 @@ def translate(folder, sentences):
             for k in state:
                 state[k] = state[k][:, keep] if k in ("h", "c") else state[k][keep]
         for n, i in enumerate(chunk):
-            out[i] = decode([t for t in words[n] if t not in (sp["pad"], sp["sos"])])
+            text = decode([t for t in words[n] if t not in (sp["pad"], sp["sos"])])
+            out[i] = text if tokenized else moses.detokenize(text.split())
     return out
 
 
@@ -106,5 +110,6 @@ def codec(info):
 
 
 if __name__ == "__main__":
-    for line in translate(sys.argv[1], sys.argv[2:]):
+    args = [a for a in sys.argv[2:] if a != "--tokenized"]
+    for line in translate(sys.argv[1], args, tokenized="--tokenized" in sys.argv[2:]):
         print(line)

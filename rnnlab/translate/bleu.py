@@ -1,9 +1,11 @@
 """Corpus BLEU and chrF with sacrebleu, several references per sentence.
 
 ``corpus_scores``: hypotheses and references are space-joined normalised tokens (the
-yardstick's protocol, comparable with ``nmt_torch_reference.py``). ``detokenized_bleu``: the
-standard way, detokenised hypotheses against the raw reference sentences, sacrebleu's own
-tokenisation (13a unless told), its signature reported next to the score.
+yardstick's protocol, comparable with ``nmt_torch_reference.py``: lower-cased by ``evaluate``
+for every model, so the number compares with earlier rounds). ``detokenized_bleu``: the
+standard way and the headline, detokenised cased hypotheses (``detokenize``: sacremoses) against
+the raw reference sentences, sacrebleu's own tokenisation (13a unless told), its signature
+reported next to the score.
 sacrebleu wants reference *streams* of equal length: a sentence with fewer translations
 than the most-translated one repeats its first reference (as the yardstick does), which
 leaves BLEU's max-count clipping and closest-length choice unchanged.
@@ -11,9 +13,11 @@ leaves BLEU's max-count clipping and closest-length choice unchanged.
 
 from __future__ import annotations
 
-import unicodedata
+import functools
 
 import sacrebleu
+from sacrebleu.metrics import BLEU, CHRF
+from sacremoses import MosesDetokenizer
 
 
 def reference_streams(refs: list[list[str]]) -> list[list[str]]:
@@ -42,31 +46,27 @@ def corpus_scores(hyps: list[str], refs: list[list[str]]) -> dict:
     }
 
 
-def _closes(tok: str) -> bool:
-    return len(tok) == 1 and unicodedata.category(tok) in ("Pe", "Pf", "Po") and tok not in '"¿¡'
+@functools.lru_cache(maxsize=16)
+def _detokenizer(lang: str) -> MosesDetokenizer:
+    return MosesDetokenizer(lang=lang)
 
 
-def _opens(tok: str) -> bool:
-    return len(tok) == 1 and (unicodedata.category(tok) in ("Ps", "Pi") or tok in "¿¡")
-
-
-def detokenize(tokens: list[str]) -> str:
-    """Normalised tokens back to text: no space before closing punctuation (. , ! ? 。 」 » ...)
-    or after opening (( ¿ 「 « ...); ``13a`` splits punctuation off again, so the score does not
-    hang on typography, and text in scripts without spaces gets its own back."""
-    out = ""
-    for i, tok in enumerate(tokens):
-        if i and not (_closes(tok) or _opens(tokens[i - 1])):
-            out += " "
-        out += tok
-    return out
+def detokenize(tokens: list[str], lang: str | None = None) -> str:
+    """Normalised tokens back to text people can paste, by sacremoses' Moses detokeniser with
+    the rules of ``lang`` (an ISO 639-1 code; None: English's): no space before . , ! ? ) or
+    after ( ¿ ¡, quotes paired, and French's space before ? ! : ; kept."""
+    return _detokenizer(lang or "en").detokenize(list(tokens))
 
 
 def detokenized_bleu(hyps: list[str], refs: list[list[str]], lowercase: bool, tokenize: str = "13a") -> dict:
-    """``{"bleu", "signature"}``: sacrebleu on detokenised hypotheses (plain text) and raw
-    references, case-insensitive when the model was trained lower-cased."""
-    from sacrebleu.metrics import BLEU
-
-    metric = BLEU(lowercase=lowercase, tokenize=tokenize)
-    score = metric.corpus_score(hyps, reference_streams(refs))
-    return {"bleu": round(float(score.score), 4), "signature": str(metric.get_signature())}
+    """``{"bleu", "chrf", "signature", "chrf_signature"}``: sacrebleu on detokenised hypotheses
+    (plain text) and raw references, cased unless the model was trained lower-cased."""
+    streams = reference_streams(refs)
+    bleu = BLEU(lowercase=lowercase, tokenize=tokenize)
+    chrf = CHRF(lowercase=lowercase)
+    return {
+        "bleu": round(float(bleu.corpus_score(hyps, streams).score), 4),
+        "chrf": round(float(chrf.corpus_score(hyps, streams).score), 4),
+        "signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }

@@ -275,11 +275,13 @@ def cmd_eval(args):
     res = {"data": name, "model": [str(m) for m in args.model], **res, "length_penalty": args.length_penalty}
     search = "greedy" if args.beam == 1 else f"beam {args.beam}, length penalty {args.length_penalty:g}"
     print(f"{name}: {res['n_sentences']} source sentences ({res['n_references']} references), {search}")
+    sb, case = res["sacrebleu"], "cased" if res["cased"] else "lower-cased model"
+    print(f"sacreBLEU {sb['bleu']:.2f}   chrF {sb['chrf']:.2f}   ({case}, detokenised)   {sb['signature']}")
     print(
-        f"BLEU {res['bleu']:.2f} (normalised tokens, the yardstick's protocol)   chrF {res['chrf']:.2f}   "
-        f"<unk> {100 * res['unk_share']:.2f}% of output tokens   ({res['decode_seconds']:.1f} s to translate)"
+        f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}   (lower-cased tokens: the yardstick's protocol, "
+        f"as in earlier rounds)   <unk> {100 * res['unk_share']:.2f}% of output tokens   "
+        f"({res['decode_seconds']:.1f} s to translate, {res['sentences_per_second']:.0f} sentences/s)"
     )
-    print(f"sacreBLEU {res['sacrebleu']['bleu']:.2f} (detokenised)   {res['sacrebleu']['signature']}")
     for s in res["samples"]:
         print(f"  {s['source']}\n    -> {s['output']}\n    ref {s['references'][0]}")
     if args.report:

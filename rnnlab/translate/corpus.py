@@ -186,12 +186,3 @@ def group_references(tok_pairs) -> dict[str, list[str]]:
     for se, sf in tok_pairs:
         refs.setdefault(" ".join(se), []).append(" ".join(sf))
     return refs
-
-
-def group_raw_references(kept) -> dict[str, list[str]]:
-    """{normalised source sentence: [every raw target translation]} of ``kept_pairs``'s output:
-    the references of detokenised scoring, in the order of ``group_references``."""
-    refs: dict[str, list[str]] = {}
-    for _, fr, se, _ in kept:
-        refs.setdefault(" ".join(se), []).append(fr.strip())
-    return refs

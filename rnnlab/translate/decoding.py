@@ -32,6 +32,7 @@ class Decoding:
     beam_size: int
     length_penalty: float
     lower: bool
+    target_lang: str | None
     max_len: int
     max_input_len: int | None
     max_output_len: int | None
@@ -107,10 +108,18 @@ class Decoding:
                     attn[i] = (ws[j][:, : lengths[j]], self.tgt_vocab_.labels(hyps[j]))
         return (out, attn) if return_attention else out
 
-    def translate(self, sentences, beam_size=None, length_penalty=None, return_attention=False):
-        """Translate raw strings; returns space-joined normalised target tokens per sentence
-        (and, with ``return_attention``, each sentence's (output words + <eos>, source words)
-        attention weights, greedy search only)."""
+    def _text(self, tokens, tokenized: bool) -> str:
+        """Output tokens as text people paste (sacremoses, ``target_lang``'s rules) or, with
+        ``tokenized``, space-joined as the model writes them (the yardstick's form)."""
+        return " ".join(tokens) if tokenized else detokenize(tokens, self.target_lang)
+
+    def translate(
+        self, sentences, beam_size=None, length_penalty=None, return_attention=False, tokenized=False
+    ):
+        """Translate raw strings; returns each sentence's translation as plain text, cased as
+        the model was trained and detokenised (``tokenized=True``: the normalised tokens,
+        space-joined), and, with ``return_attention``, each sentence's (output words + <eos>,
+        source words) attention weights, greedy search only."""
         self._check_fitted()
         if isinstance(sentences, str):
             raise TypeError("translate expects a list of strings; wrap a single sentence in a list")
@@ -119,10 +128,10 @@ class Decoding:
             if (beam_size or self.beam_size) != 1:
                 raise ValueError("attention weights are returned by greedy search (beam_size=1) only")
             out, attn = self._translate_tokens(toks, 1, return_attention=True)
-            return [" ".join(o) for o in out], [None if a is None else a[0] for a in attn]
-        return [" ".join(o) for o in self._translate_tokens(toks, beam_size, length_penalty)]
+            return [self._text(o, tokenized) for o in out], [None if a is None else a[0] for a in attn]
+        return [self._text(o, tokenized) for o in self._translate_tokens(toks, beam_size, length_penalty)]
 
-    def translate_nbest(self, sentences, n_best: int, beam_size=None, length_penalty=None) -> list:
+    def translate_nbest(self, sentences, n_best: int, beam_size=None, length_penalty=None, tokenized=False):
         """The ``n_best`` best translations of each sentence by beam search (``beam_size`` at least
         ``n_best``), best first: per sentence a list of ``(translation, score)``, score the
         length-normalised log-probability; an empty sentence gets ``[]``."""
@@ -134,7 +143,7 @@ class Decoding:
             )
         toks = self._prepare(list(sentences))
         out = self._translate_tokens(toks, beam, length_penalty, n_best=n_best)
-        return [[(" ".join(t), s) for t, s in o] if o else [] for o in out]
+        return [[(self._text(t, tokenized), s) for t, s in o] if o else [] for o in out]
 
     def explain(self, sentences) -> list[dict | None]:
         """Greedy translations with their attention, per sentence ``{"translation", "source",
@@ -153,7 +162,8 @@ class Decoding:
                 continue
             w, lab = a
             src = self.src_vocab_.units(t)[: w.shape[1]]
-            res.append({"translation": " ".join(o), "source": src, "target": lab + ["<eos>"], "weights": w})
+            text = self._text(o, False)
+            res.append({"translation": text, "source": src, "target": lab + ["<eos>"], "weights": w})
         return res
 
     def _valid_score(self, refs):
@@ -161,34 +171,48 @@ class Decoding:
         hyps = self._translate_tokens([s.split() for s in srcs], beam_size=1)
         return corpus_scores([" ".join(h) for h in hyps], [refs[s] for s in srcs])[self.valid_metric]
 
+    def _test_set(self, pairs) -> dict:
+        """The yardstick's test set of raw ``(source, target)`` pairs (those over ``max_len``
+        tokens left out, as in training): per source sentence, grouped by its lower-cased
+        normalised tokens so that a cased model is scored on the same sentences as every
+        earlier one, ``[raw source, the tokens the model reads, lower-cased token
+        references, raw references]``."""
+        groups: dict[str, list] = {}
+        for en, fr, se, sf in corpus.kept_pairs(pairs, self.max_len, self.lower):
+            lc_src = se if self.lower else corpus.normalize(en, True)
+            lc_tgt = sf if self.lower else corpus.normalize(fr, True)
+            g = groups.setdefault(" ".join(lc_src), [en.strip(), se, [], []])
+            g[2].append(" ".join(lc_tgt))
+            g[3].append(fr.strip())
+        return groups
+
     def evaluate(self, pairs, beam_size=None, length_penalty=None, n_samples=5, sacrebleu_tokenize="13a"):
-        """Corpus BLEU and chrF of raw ``(source, target)`` pairs, all targets of a source as
-        its references (pairs over ``max_len`` tokens are left out, as in training): ``bleu``
-        on normalised tokens (the yardstick's protocol), ``sacrebleu`` on detokenised output
-        against the raw references (with sacrebleu's signature), and ``unk_share``, the share
-        of output tokens that are ``<unk>``."""
+        """Corpus scores of raw ``(source, target)`` pairs, every target of a source its
+        references (``_test_set``). The headline, ``sacrebleu``: BLEU and chrF of the
+        detokenised output as the model writes it (cased unless trained lower-cased) against
+        the raw references, with sacrebleu's signatures. Beside it, comparable with earlier
+        rounds and ``nmt_torch_reference.py``: ``bleu`` and ``chrf`` on lower-cased normalised
+        tokens (the yardstick's protocol), and ``unk_share``, the share of output tokens that
+        are ``<unk>``."""
         self._check_fitted()
-        pairs = list(pairs)
-        kept = corpus.kept_pairs(pairs, self.max_len, self.lower)  # normalised once, for both
-        refs = corpus.group_references((se, sf) for _, _, se, sf in kept)
-        if not refs:
+        groups = self._test_set(list(pairs))
+        if not groups:
             raise UserError(f"no evaluation pair has 1..{self.max_len} tokens on both sides")
-        srcs = list(refs)
+        rows = list(groups.values())
         t0 = time.time()
-        outs = self._translate_tokens([s.split() for s in srcs], beam_size, length_penalty)
+        outs = self._translate_tokens([g[1] for g in rows], beam_size, length_penalty)
         seconds = time.time() - t0
-        hyps = [" ".join(h) for h in outs]
-        res = corpus_scores(hyps, [refs[s] for s in srcs])
-        raw = corpus.group_raw_references(kept)
-        res["sacrebleu"] = detokenized_bleu(
-            [detokenize(h) for h in outs], [raw[s] for s in srcs], self.lower, sacrebleu_tokenize
-        )
+        res = corpus_scores([" ".join(h).lower() for h in outs], [g[2] for g in rows])
+        texts = [self._text(h, False) for h in outs]
+        res["sacrebleu"] = detokenized_bleu(texts, [g[3] for g in rows], self.lower, sacrebleu_tokenize)
         n_out = sum(len(h) for h in outs)
         res["unk_share"] = round(sum(h.count("<unk>") for h in outs) / max(n_out, 1), 5)
         res["vocab"] = self.vocab
+        res["cased"] = not self.lower
         res["beam_size"] = self.beam_size if beam_size is None else int(beam_size)
         res["decode_seconds"] = round(seconds, 2)
+        res["sentences_per_second"] = round(len(rows) / max(seconds, 1e-9), 1)
         res["samples"] = [
-            {"source": s, "output": h, "references": refs[s]} for s, h in list(zip(srcs, hyps))[:n_samples]
+            {"source": g[0], "output": t, "references": g[3]} for g, t in list(zip(rows, texts))[:n_samples]
         ]
         return res

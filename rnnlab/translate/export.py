@@ -20,7 +20,8 @@ is greedy decoding with onnxruntime alone).
 (``pk`` only with a score, ``feed`` with input feeding, ``weights`` with attention.)
 ``translator.json``: both vocabularies (ids are list positions; 0 <pad>, 1 <unk>, 2 <sos>,
 3 <eos>; a subword model's SentencePiece protobufs under "subword"), the tokenizer's settings
-(lowercase, the punctuation split) and the output cap.
+(lower-casing if the model was trained so, the punctuation split, the target language
+whose detokenisation rules apply) and the output cap.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ def export_translator(translator, directory) -> list:
         "version": 1,
         **vocab_meta(translator),
         "lower": translator.lower,
+        "target_lang": translator.target_lang,
         "punct_regex": corpus.PUNCT.pattern,
         "max_len": translator.max_len,
         "max_output_len": translator.max_output_len,

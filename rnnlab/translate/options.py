@@ -46,6 +46,8 @@ def resolve(args):
         cfg.update({k: v for k, v in BEFORE.items() if k not in saved})
         cfg.update({k: v for k, v in saved.items() if k in cfg})
     cfg.update(given)
+    if cfg["target_lang"] is None and cfg["pairs"] is None:  # the bundled pairs: English-French
+        cfg["target_lang"] = "en" if cfg["reverse"] else "fr"
     if cfg["attention"] in ("dot", "scaled_dot", "cosine") and cfg["bidirectional"]:
         raise UserError(
             f"--attention {cfg['attention']} compares decoder and encoder states directly and "

@@ -86,8 +86,15 @@ TABLE = (
           cliargs.bounded_int(cliargs.MAX_STEPS), section=D, fixed=D, size=True),
     Param("min_freq", 2, int, "vocabulary: words seen at least this often", cliargs.positive_int,
           section=D, fixed=D),
-    Param("lower", True, bool, "lowercase the text", section=D, fixed=D,
-          switches=(("--no-lower", "keep the case"),)),
+    Param("lower", False, bool, "lower-case the text (the yardstick's protocol; the default before "
+          "round 3)", section=D, fixed=D,
+          switches=(("--lowercase", "lower-case the text: the yardstick's protocol, and every "
+                                    "model before round 3"),
+                    ("--no-lower", "keep the case (the default)"))),
+    Param("target_lang", None, str, "the target language's code (ISO 639-1: fr, es, en ...), for "
+          "sacremoses' detokenisation rules (French keeps a space before ? ! : ;); None: fr on "
+          "the bundled pairs (en with --reverse), else en", cliargs.lang_code, section=D, fixed=D,
+          metavar="CODE", before=None),
     Param("reverse", False, bool, "translate the file's second column into its first (French -> "
           "English on the bundled pairs)", section=D, argument=False, fixed=D, before=False,
           switches=(("--reverse", None),)),
@@ -114,6 +121,9 @@ TABLE = (
     Param("average_last", 1, int, "at the end, average the last K epochs' weights; kept if it "
           "validates better than the best epoch", cliargs.bounded_int(100), section=T, metavar="K",
           default_text="1, off"),
+    Param("keep_epochs", 0, int, "keep the last K epochs' weights as model directories "
+          "OUT/epochs/<epoch> (for translate average; with a checkpoint directory)",
+          cliargs.bounded_int(100, low=0), section=T, metavar="K", train_default=2, before=0),
     Param("beam_size", 1, int, "beam width of translate and evaluate; 1 = greedy"),
     Param("length_penalty", 1.0, float, "beam search: alpha of ((5 + |Y|) / 6) ** alpha"),
     Param("max_output_len", None, int, "output units a translation may have at most (None: the "

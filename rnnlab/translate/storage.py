@@ -23,6 +23,7 @@ import argparse
 import base64
 import binascii
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,8 @@ if TYPE_CHECKING:
 FORMAT, FORMAT_VERSION = "rnnlab-translator", 1
 LEGACY_FORMATS = ("rnnlab.translate/1", "")  # read, never written
 RUN_FORMAT = "rnnlab-translate-run"  # the config.json of a ``translate train --out`` directory
-OWNED = ("config.json", "checkpoint", "model.safetensors", "translator.json")  # what we write there
+OWNED = ("config.json", "checkpoint", "epochs", "model.safetensors", "translator.json")  # what we write there
+RUN_ENTRIES = ("config.json", "checkpoint", "epochs")  # a training run's, kept when its model is saved
 MAX_VOCAB = 1_000_000
 # what the JSON of a model and of a checkpoint must hold
 MODEL_SCHEMA = {"params": "dict", "src_vocab": "list", "tgt_vocab": "list", "fitted": "dict"}
@@ -89,18 +91,14 @@ def is_translator_dir(path) -> bool:
     )
 
 
-def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint")) -> None:
+def write_model_dir(tr: Translator, path: Path, keep=RUN_ENTRIES, fitted=None) -> None:
     """Write the fitted ``tr``'s ``model.safetensors`` and ``translator.json`` as the directory
-    ``path``, all or nothing; the entries named in ``keep`` come along from the old one."""
+    ``path``, all or nothing; the entries named in ``keep`` come along from the old one.
+    ``fitted``: the training record to store (default: ``tr``'s, once ``fit`` has ended)."""
     state = tr._one_model().state_dict()
     check_finite(state, "the model to save")
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "params": tr.get_params(),
-        "model": tr._one_model().config(),
-        **vocab_meta(tr),
-        "fitted": {
+    if fitted is None:
+        fitted = {
             "history": tr.history_,
             "best_epoch": tr.best_epoch_,
             "best_bleu": tr.best_bleu_,
@@ -108,7 +106,14 @@ def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint
             "train_seconds": tr.train_seconds_,
             "stop_reason": tr.stop_reason_,
             "average": tr.averaged_,
-        },
+        }
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "params": tr.get_params(),
+        "model": tr._one_model().config(),
+        **vocab_meta(tr),
+        "fitted": fitted,
     }
 
     def fill(tmp):
@@ -116,6 +121,21 @@ def write_model_dir(tr: Translator, path: Path, keep=("config.json", "checkpoint
         write_json(os.path.join(tmp, "translator.json"), meta)
 
     write_dir(path, fill, keep, owned=owned_names(path, is_translator_dir, OWNED))
+
+
+def save_epoch_model(tr: Translator, folder: Path, st: dict[str, Any], keep_last: int) -> None:
+    """Epoch ``st["epoch"]``'s weights as a model directory ``folder/<epoch>`` (what ``translate
+    average`` reads), then only the last ``keep_last`` epochs' directories kept: the others
+    named by an epoch number and holding a translator are removed, nothing else."""
+    epoch = st["epoch"]
+    score = st["history"][-1].get(f"valid_{tr.valid_metric}") if st["history"] else None
+    fitted = {"history": st["history"], "best_epoch": epoch, "best_bleu": score, "n_epochs": epoch}
+    fitted.update(train_seconds=st["elapsed"], stop_reason=f"epoch {epoch} of a run", average=None)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_model_dir(tr, folder / str(epoch), keep=(), fitted=fitted)
+    old = sorted(int(d.name) for d in folder.iterdir() if d.name.isdigit() and is_translator_dir(d))
+    for e in old[:-keep_last]:
+        shutil.rmtree(folder / str(e))
 
 
 def vocab_meta(tr: Translator) -> dict:
@@ -165,6 +185,9 @@ def _check_meta(meta: dict, schema: dict, where: str) -> dict:
         v = params.get(name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not _within(parse, v)):
             raise ValueError(f"params[{name!r}] must be {parse.__name__}, got {v!r:.40}")
+    lang = params.get("target_lang")
+    if lang is not None and not _within(BY_NAME["target_lang"].parse, lang):
+        raise ValueError(f"params['target_lang'] must be a language code, got {lang!r:.40}")
     for key in ("src_vocab", "tgt_vocab"):
         vocab = meta[key]
         if not 0 < len(vocab) <= MAX_VOCAB or not all(isinstance(w, str) for w in vocab):

@@ -49,6 +49,7 @@ from rnnlab.translate.storage import (
     read_model_dir,
     renamed,
     save_checkpoint,
+    save_epoch_model,
     write_model_dir,
 )
 from rnnlab.translate.subword import build_vocabs
@@ -75,7 +76,8 @@ class Translator(Decoding):
         teacher_forcing=1.0,
         max_len=10,
         min_freq=2,
-        lower=True,
+        lower=False,
+        target_lang=None,
         vocab="word",
         vocab_size=8000,
         joint_vocab=False,
@@ -88,6 +90,7 @@ class Translator(Decoding):
         lr_decay=0.5,
         early_stopping=3,
         average_last=1,
+        keep_epochs=0,
         beam_size=1,
         length_penalty=1.0,
         max_output_len=None,
@@ -105,11 +108,12 @@ class Translator(Decoding):
         self.num_layers, self.hidden_size, self.embedding_size = num_layers, hidden_size, embedding_size
         self.input_feed, self.dropout, self.teacher_forcing = input_feed, dropout, teacher_forcing
         self.max_len, self.min_freq, self.lower = max_len, min_freq, lower
+        self.target_lang = target_lang
         self.vocab, self.vocab_size, self.joint_vocab = vocab, vocab_size, joint_vocab
         self.valid_metric = valid_metric
         self.epochs, self.time_budget, self.batch_size = epochs, time_budget, batch_size
         self.lr, self.clip, self.lr_decay, self.early_stopping = lr, clip, lr_decay, early_stopping
-        self.average_last = average_last
+        self.average_last, self.keep_epochs = average_last, keep_epochs
         self.beam_size, self.length_penalty = beam_size, length_penalty
         self.max_output_len, self.max_input_len = max_output_len, max_input_len
         self.dtype, self.seed, self.threads, self.verbose = dtype, seed, threads, verbose
@@ -201,6 +205,8 @@ class Translator(Decoding):
                 recent = [*recent, (epoch, self.model_.state_dict())][-self.average_last :]
             if ckpt is not None and world.is_root:
                 save_checkpoint(self, ckpt, opt, st, best_state, recent)
+                if self.keep_epochs:
+                    save_epoch_model(self, ckpt.parent / "epochs", st, self.keep_epochs)
             if valid_refs and st["bad_epochs"] >= self.early_stopping:
                 name = METRIC_NAMES[self.valid_metric]
                 stop = f"early stopping: no valid {name} gain for {st['bad_epochs']} epochs"
