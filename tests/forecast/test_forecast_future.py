@@ -48,7 +48,7 @@ def test_the_future_is_forecast_refit_saved_and_written(tmp_path, capsys, monthl
     assert [r["ds"] for r in rep["forecast"]] == rows["ds"].tolist()
     np.testing.assert_allclose([r["mean"] for r in rep["forecast"]], rows["mean"], rtol=1e-9)
     sec = rep["seconds"]
-    assert set(sec) == {"backtest", "refit", "future", "training", "intervals"}
+    assert set(sec) == {"backtest", "refit", "future", "training", "intervals", "classics"}
     # training and intervals are parts of the backtest and the refit (with its future), not more
     assert 0 < sec["training"] and 0 < sec["intervals"]
     assert sec["training"] + sec["intervals"] <= sec["backtest"] + sec["refit"] + sec["future"] + 0.01

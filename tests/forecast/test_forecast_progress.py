@@ -1,6 +1,7 @@
 """The command line's bars: one per network of each fit, and the sample paths' own, in the
 backtest (calibration, test quantiles) as after the refit (the future)."""
 
+import pytest
 from forecast_helpers import random_walk, write_csv
 
 from rnnlab.cli import main
@@ -40,5 +41,32 @@ def test_a_new_round_of_sampling_starts_a_new_bar():
     assert bar.bar is first and first.n == 4
     bar(1, 2)  # another total: the calibration done, the test part's quantiles begin
     assert bar.bar is not first and bar.bar.n == 1 and bar.bar.total == 2
+    bar.close()
+    assert bar.bar is None
+
+
+def test_the_classics_have_a_bar_each_and_quiet_silences_them(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("statsforecast")
+    from rnnlab.forecast.evaluation import classical as C
+
+    monkeypatch.setattr(C, "NAMES", ("AutoETS", "AutoTheta"))  # two, to be quick
+    csv = write_csv(tmp_path / "s.csv", random_walk())
+    argv = ["forecast", "--csv", csv, "--epochs", "2", "--hidden", "6", "--ensemble", "1", "--window", "5"]
+    argv += ["--test-size", "20", "--baselines", "stats", "--no-plot", "--no-refit"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "classics AutoETS" in err and "classics AutoTheta" in err and "origin" in err
+    assert main([*argv, "--quiet"]) == 0
+    assert "classics" not in capsys.readouterr().err
+
+
+def test_a_new_classic_starts_a_new_bar():
+    bar = Bars.Classics()
+    bar("AutoETS", 0, 5)
+    first = bar.bar
+    bar("AutoETS", 5, 5)
+    assert bar.bar is first and first.n == 5 and "classics AutoETS" in first.desc
+    bar("AutoARIMA", 0, 5)
+    assert bar.bar is not first and bar.bar.desc == "classics AutoARIMA" and bar.bar.n == 0
     bar.close()
     assert bar.bar is None

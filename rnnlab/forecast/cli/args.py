@@ -18,6 +18,20 @@ from rnnlab.forecast.series import dates as Dt
 DEFAULT_PLOT = "forecast.png"
 
 
+def _add_classics_budget(g):
+    """--classics-budget (the classics' cost bound, rnnlab/forecast/evaluation/classical.py)."""
+    g.add_argument(
+        "--classics-budget",
+        type=cliargs.bounded_int(10**12, 0),
+        default=C.BUDGET,
+        metavar="VALUES",
+        help="bound on the statistical classics' cost, checked before they start: AutoARIMA's and "
+        "AutoTheta's test origins x history values (over it: a shorter history, or left out, with a "
+        f"note); AutoETS's season at most {C.ETS_MAX_SEASON}; fits on the last {C.MAX_FIT:,} training "
+        f"values. 0: no bound (default {C.BUDGET:,})",
+    )
+
+
 def add_data_args(g) -> None:
     """--csv, --column, --date-column, --fill, --test-size, --backtest, --date-format, --freq."""
     d = P.DEFAULTS
@@ -62,6 +76,7 @@ def add_data_args(g) -> None:
         "simple: persistence, drift, moving average and seasonal naive only; auto (the default): "
         "stats when statsforecast is installed",
     )
+    _add_classics_budget(g)
     g.add_argument(
         "--backtest",
         type=cliargs.bounded_int(1000),

@@ -85,6 +85,7 @@ def _config(args, series) -> dict:
     cfg = P.apply_season(cfg, series, args.season, window_given=args.window is not None)
     P.check_config(cfg)  # bad values fail now, not later
     cfg["baselines"] = "stats" if C.wanted(args.baselines) else "simple"
+    cfg["classics_budget"] = args.classics_budget
     return cfg
 
 
@@ -153,11 +154,12 @@ def _backtest(args, cfg: dict, root: bool, run) -> dict:
     t0, clock = time.perf_counter(), dict(T.CLOCK)
     progress = None if args.quiet or not root else Bars.Epochs(cfg)
     paths = None if progress is None else Bars.Paths("intervals", "batch")  # calibration, test quantiles
+    classics = None if progress is None else Bars.Classics()  # one bar per statistical classic
     try:
-        with U.watching(paths):
+        with U.watching(paths), C.watching(classics):
             result = run(progress)
     finally:
-        for bar in (progress, paths):
+        for bar in (progress, paths, classics):
             if bar is not None:
                 bar.close()
     result["report"]["config"]["backtest"] = args.backtest

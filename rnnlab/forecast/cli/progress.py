@@ -1,6 +1,6 @@
 """The command line's progress bars (tqdm, on stderr, gone when done): ``Epochs``, one bar per
-network of a fit, and ``Paths``, the sample paths' batches (the calibration, the test part's
-quantiles, the future's)."""
+network of a fit, ``Paths``, the sample paths' batches (the calibration, the test part's
+quantiles, the future's), and ``Classics``, the statistical classics' test origins."""
 
 from __future__ import annotations
 
@@ -68,3 +68,27 @@ class Paths:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class Classics:
+    """One tqdm bar per statistical classic, ``classics AutoETS`` ..., fed ``(name, done, total)``:
+    the test origins forecast (0 while it is fitted)."""
+
+    def __init__(self):
+        self.bar: Any = None  # a tqdm bar (untyped), one per classic
+        self.name: str | None = None
+
+    def __call__(self, name: str, done: int, total: int):
+        from tqdm import tqdm
+
+        if name != self.name or self.bar is None or done < self.bar.n:
+            self.close()
+            self.name = name
+            self.bar = tqdm(total=total, desc=f"classics {name}", unit="origin", leave=False, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self.name = None

@@ -152,9 +152,10 @@ def _stop(history: dict, done: int, epochs: int, waited, patience, deadline) -> 
     return False
 
 
-# seconds this process has spent training networks (``train``) and sampling their intervals
-# (``uncertainty``: calibration and quantiles): a report's phases are differences of it (``since``)
-CLOCK = {"training": 0.0, "intervals": 0.0}
+# seconds this process has spent training networks (``train``), sampling their intervals
+# (``uncertainty``: calibration and quantiles) and running the statistical classics
+# (``evaluation.classical``): a report's phases are differences of it (``since``)
+CLOCK = {"training": 0.0, "intervals": 0.0, "classics": 0.0}
 
 
 def since(start: dict) -> dict:

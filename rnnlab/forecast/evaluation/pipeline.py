@@ -217,7 +217,8 @@ def evaluate_fitted(model, series: D.Series, cfg: dict, n_train: int, test_end=N
     if (
         cfg.get("baselines") == "stats"
     ):  # AutoETS, AutoARIMA, AutoTheta (rnnlab[stats]), from every origin in O
-        classics, notes = C.forecasts(y, n_train, O, H, m, cfg["intervals"])
+        budget = cfg.get("classics_budget", C.BUDGET)
+        classics, notes = C.forecasts(y, n_train, O, H, m, cfg["intervals"], budget)
         preds.update({name: r["paths"][rows(H), H - 1] for name, r in classics.items()})
     out = {
         "n_train": n_train,
