@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover (not POSIX: stale directories are known 
     fcntl = None  # type: ignore[assignment]
 
 STALE_SECONDS = 3600  # a write_dir directory this much older than its last change was killed
+OWNER_GRACE_SECONDS = 1.0  # covers a writer's mkdtemp -> flock (microseconds) many times over
 
 
 def hold(path: str) -> int | None:
@@ -39,11 +40,15 @@ def hold(path: str) -> int | None:
     return fd
 
 
-def clean_stale(parent, now: float | None = None) -> list[str]:
+def clean_stale(parent, now: float | None = None, min_age: float = STALE_SECONDS) -> list[str]:
     """Remove the ``.rnnlab-*.tmp`` directories in ``parent`` that killed writes left (``write_dir``
-    fills one beside its target and removes it when done): those unchanged for ``STALE_SECONDS``
-    and locked by no live writer. Returns the names removed; a failure removes nothing more."""
+    fills one beside its target and removes it when done): those unchanged for ``min_age`` seconds
+    and locked by no live writer. A process that owns ``parent`` (a training run in its ``--out``)
+    passes a small ``min_age``: the lock alone then tells the dead from the living (without
+    ``flock`` age is all there is, and ``STALE_SECONDS`` holds). Returns the names removed; a
+    failure removes nothing more."""
     now = time.time() if now is None else now
+    min_age = STALE_SECONDS if fcntl is None else min_age
     try:
         names = sorted(n for n in os.listdir(parent) if n.startswith(".rnnlab-") and n.endswith(".tmp"))
     except OSError:
@@ -55,7 +60,7 @@ def clean_stale(parent, now: float | None = None) -> list[str]:
             st = os.lstat(path)
         except OSError:
             continue
-        if not stat.S_ISDIR(st.st_mode) or now - st.st_mtime < STALE_SECONDS:
+        if not stat.S_ISDIR(st.st_mode) or now - st.st_mtime < min_age:
             continue  # a file, a link (never followed) or a directory in use
         fd = hold(path)
         if fd is None and fcntl is not None:

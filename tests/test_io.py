@@ -84,8 +84,9 @@ def test_check_target_dir_refuses_what_is_not_ours_unless_overwrite(tmp_path):
         io.check_target_dir(tmp_path / "d", lambda d: False, "--save", "forecast model")
     io.check_target_dir(tmp_path / "d", lambda d: False, "--save", "forecast model", overwrite=True)
     io.check_target_dir(tmp_path / "d", lambda d: True, "--save", "forecast model")
-    with pytest.raises(io.UserError, match="does not exist"):
-        io.check_target_dir(tmp_path / "no" / "d", lambda d: True, "--save", "forecast model")
+    io.check_target_dir(tmp_path / "no" / "d", lambda d: True, "--save", "forecast model")  # made later
+    with pytest.raises(io.UserError, match="not a directory"):
+        io.check_target_dir(tmp_path / "d" / "config.json" / "x", lambda d: True, "--save", "forecast model")
 
 
 def test_reading_back_is_strict(tmp_path):

@@ -102,3 +102,22 @@ def test_a_directory_held_in_this_process_is_kept(tmp_path):
     finally:
         os.close(fd)
     assert stale.clean_stale(tmp_path, now=time.time() + 10 * stale.STALE_SECONDS) == [d.name]
+
+
+def test_the_owner_of_a_folder_removes_what_a_killed_writer_left_at_once(tmp_path):
+    """A training run cleans its own ``--out`` with a small ``min_age``: a temporary a killed save
+    left a moment ago goes; one a live writer holds, or one just made (its writer between
+    ``mkdtemp`` and ``flock``), stays."""
+    p, left = start_writer(tmp_path / "m")
+    try:
+        assert stale.clean_stale(tmp_path, min_age=0) == []  # alive: held
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    finally:
+        p.kill()
+        p.wait()
+    fresh = tmp_path / ".rnnlab-fresh.tmp"
+    fresh.mkdir()
+    age(left, 2 * stale.OWNER_GRACE_SECONDS)
+    assert stale.clean_stale(tmp_path, min_age=stale.OWNER_GRACE_SECONDS) == [os.path.basename(left)]
+    assert sorted(os.listdir(tmp_path)) == [fresh.name]

@@ -20,6 +20,7 @@ from rnnlab import cliargs, distributed
 from rnnlab.errors import UserError
 from rnnlab.io import check_target_dir, owned_names, read_json_object, write_dir, write_json, write_report
 from rnnlab.nn import runtime
+from rnnlab.stale import OWNER_GRACE_SECONDS, clean_stale
 from rnnlab.translate import cli_tools, corpus, run_output, train_args
 from rnnlab.translate.cli_tools import load_translator
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
@@ -217,6 +218,8 @@ def _check_out(out, args):
         raise UserError(
             f"{out} already holds a training run: add --resume to continue it, or choose another --out"
         )
+    for folder in (out, out / "epochs"):  # the run owns them: what a killed save left there goes
+        clean_stale(folder, min_age=OWNER_GRACE_SECONDS)
 
 
 def _print_done(tr, out, t0):

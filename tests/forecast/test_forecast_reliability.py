@@ -55,7 +55,7 @@ def test_a_test_fraction_near_one_answers_at_once(capsys, csv_path):
         (["--valid-size", "0.9999"], "--valid-size"),
         (["--hidden", "200000"], "--hidden"),
         (["--window", "10000000"], "--window"),
-        (["--save", "{tmp}/no/m"], "--save"),
+        (["--save", "/dev/null/m"], "--save"),  # a file stands in the way
         (["--report", "{tmp}/no/r.json"], "--report"),
         (["--plot", "{tmp}/p.txt"], "--plot"),
         (["--save", "{tmp}/series.csv"], "not a directory"),
@@ -67,6 +67,13 @@ def test_bad_values_are_one_line_before_any_work(argv, needle, tmp_path, capsys,
     code, out, err = run(capsys, "--csv", csv_path, *FAST, *argv)
     one_line(code, err, needle)
     assert "Test metrics" not in out and time.perf_counter() - t0 < 5
+
+
+def test_save_makes_the_missing_folders_above_it(tmp_path, capsys, csv_path):
+    code, _, err = run(capsys, "--csv", csv_path, *FAST, "--save", str(tmp_path / "runs" / "a" / "m"))
+    assert code == 0, err
+    assert (tmp_path / "runs" / "a" / "m" / "config.json").is_file()
+    assert sorted(os.listdir(tmp_path / "runs" / "a")) == ["m"]  # no temporary left beside it
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc, a folder no one can write into")
