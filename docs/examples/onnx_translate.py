@@ -5,10 +5,12 @@
 
 Needs numpy, onnxruntime and sacremoses only (not rnnlab; and sentencepiece for a model trained
 with ``--vocab bpe|unigram``). It does what ``rnnlab translate run --beam 1`` does: the same
-tokens (lower-cased if the model was, punctuation split off; then subword pieces), sentences
+tokens (lower-cased if the model was, punctuation split off, truecased if the model was: each
+word in the best form of ``info["truecase"]``; then subword pieces), sentences
 decoded in batches of 256 sorted by length, at most max(max_len, longest source) + 5 units each
 (3 max_len for subwords; or max_output_len), and the output detokenised by sacremoses with the
-target language's rules (``--tokenized`` prints the tokens instead).
+target language's rules after a truecased model's first word is capitalised (``--tokenized``
+prints the tokens instead).
 """
 
 import base64
@@ -20,7 +22,7 @@ import unicodedata
 
 import numpy as np
 import onnxruntime as ort
-from sacremoses import MosesDetokenizer
+from sacremoses import MosesDetokenizer, MosesDetruecaser
 
 CHUNK = 256
 
@@ -30,12 +32,16 @@ def tokens(text, info):
         text = text.lower()
     text = unicodedata.normalize("NFC", text.replace("\u202f", " ").replace("\xa0", " "))
     toks = re.sub(info["punct_regex"], r" \1 ", text).split()
+    if info.get("best_src"):  # truecased: each word's best form
+        toks = [info["best_src"].get(t.lower(), t) for t in toks]
     return toks[: info["max_input_len"] or 2 * info["max_len"]]
 
 
 def translate(folder, sentences, tokenized=False):
     with open(os.path.join(folder, "translator.json"), encoding="utf-8") as f:
         info = json.load(f)
+    if info.get("truecase"):  # a best form's lower-case is its key
+        info["best_src"] = {w.lower(): w for w in info["truecase"]["src"]}
     opts = ort.SessionOptions()
     encoder = ort.InferenceSession(
         os.path.join(folder, "encoder.onnx"), opts, providers=["CPUExecutionProvider"]
@@ -88,6 +94,8 @@ def translate(folder, sentences, tokenized=False):
                 state[k] = state[k][:, keep] if k in ("h", "c") else state[k][keep]
         for n, i in enumerate(chunk):
             text = decode([t for t in words[n] if t not in (sp["pad"], sp["sos"])])
+            if info.get("truecase", {}).get("capitalize"):  # a sentence's first word capitalised
+                text = MosesDetruecaser().detruecase(text, return_str=True)
             out[i] = text if tokenized else moses.detokenize(text.split())
     return out
 

@@ -19,6 +19,7 @@ from rnnlab.translate.ensemble import EnsembleModel
 from rnnlab.translate.model import Seq2Seq, reorder_state
 from rnnlab.translate.search import beam_search, greedy_search
 from rnnlab.translate.subword import SubwordVocab
+from rnnlab.translate.truecase import Truecaser
 from rnnlab.translate.vocab import Vocab
 
 CHUNK = 256  # sentences decoded together
@@ -42,6 +43,7 @@ class Decoding:
     model_: Seq2Seq | EnsembleModel
     src_vocab_: Vocab | SubwordVocab
     tgt_vocab_: Vocab | SubwordVocab
+    truecaser_: Truecaser | None = None  # None: the text's case as typed, or lower-cased
 
     def _check_fitted(self) -> None:  # pragma: no cover - Translator's own
         raise NotImplementedError
@@ -56,6 +58,8 @@ class Decoding:
             if not isinstance(s, str):
                 raise TypeError(f"translate expects strings, got {type(s).__name__}")
             t = corpus.normalize(s, self.lower)
+            if self.truecaser_ is not None:
+                t = self.truecaser_.source(t)
             if not t:
                 empty += 1
                 toks.append(None)
@@ -110,7 +114,10 @@ class Decoding:
 
     def _text(self, tokens, tokenized: bool) -> str:
         """Output tokens as text people paste (sacremoses, ``target_lang``'s rules) or, with
-        ``tokenized``, space-joined as the model writes them (the yardstick's form)."""
+        ``tokenized``, space-joined as the model writes them (the yardstick's form); a truecased
+        model's first word capitalised either way."""
+        if self.truecaser_ is not None:
+            tokens = self.truecaser_.output(tokens)
         return " ".join(tokens) if tokenized else detokenize(tokens, self.target_lang)
 
     def translate(
@@ -161,6 +168,8 @@ class Decoding:
                 res.append(None)
                 continue
             w, lab = a
+            if self.truecaser_ is not None and self.vocab == "word":
+                lab = self.truecaser_.output(lab)  # the words of ``translation``, as it shows them
             src = self.src_vocab_.units(t)[: w.shape[1]]
             text = self._text(o, False)
             res.append({"translation": text, "source": src, "target": lab + ["<eos>"], "weights": w})
@@ -179,6 +188,8 @@ class Decoding:
         references, raw references]``."""
         groups: dict[str, list] = {}
         for en, fr, se, sf in corpus.kept_pairs(pairs, self.max_len, self.lower):
+            if self.truecaser_ is not None:
+                se = self.truecaser_.source(se)
             lc_src = se if self.lower else corpus.normalize(en, True)
             lc_tgt = sf if self.lower else corpus.normalize(fr, True)
             g = groups.setdefault(" ".join(lc_src), [en.strip(), se, [], []])

@@ -29,6 +29,8 @@ def _check_compatible(translators, need_same_shapes: bool):
     for k, t in enumerate(translators[1:], 1):
         if t.src_vocab_.itos != first.src_vocab_.itos or t.tgt_vocab_.itos != first.tgt_vocab_.itos:
             raise ValueError(f"translator {k} has other vocabularies than translator 0: cannot combine them")
+        if t.truecaser_ != first.truecaser_:
+            raise ValueError(f"translator {k} truecases otherwise than translator 0: cannot combine them")
         if need_same_shapes and t.model_.config() != first.model_.config():
             raise ValueError(f"translator {k}'s architecture is not translator 0's: {t.model_.config()}")
 

@@ -91,6 +91,13 @@ TABLE = (
           switches=(("--lowercase", "lower-case the text: the yardstick's protocol, and every "
                                     "model before round 3"),
                     ("--no-lower", "keep the case (the default)"))),
+    Param("truecase", True, bool, "truecase the text (Moses's recaser): every word in its most "
+          "frequent case in the training data, the output's first word capitalised; the vocabulary "
+          "of a lower-cased model, cased output (without --lowercase)", section=D, fixed=D,
+          before=False,
+          switches=(("--truecase", "truecase the text (the default)"),
+                    ("--no-truecase", "words exactly as typed: a sentence's first word is a word of its "
+                                      "own (Je/je)"))),
     Param("target_lang", None, str, "the target language's code (ISO 639-1: fr, es, en ...), for "
           "sacremoses' detokenisation rules (French keeps a space before ? ! : ;); None: fr on "
           "the bundled pairs (en with --reverse), else en", cliargs.lang_code, section=D, fixed=D,

@@ -42,6 +42,8 @@ from rnnlab.io import (
     write_json,
     write_tensors,
 )
+from rnnlab.translate import truecase
+from rnnlab.translate.options import BEFORE
 from rnnlab.translate.params import ARCHITECTURE, BY_NAME, RENAMED, SIZES
 from rnnlab.translate.subword import SubwordVocab
 from rnnlab.translate.training import rng_state, set_rng_state
@@ -142,6 +144,8 @@ def vocab_meta(tr: Translator) -> dict:
     """Both vocabularies for a JSON file: their pieces, and a subword model's SentencePiece
     protobuf (base64) under ``"subword"``."""
     meta: dict[str, Any] = {"src_vocab": tr.src_vocab_.itos, "tgt_vocab": tr.tgt_vocab_.itos}
+    if tr.truecaser_ is not None:
+        meta["truecase"] = tr.truecaser_.forms()
     if isinstance(tr.src_vocab_, SubwordVocab) and isinstance(tr.tgt_vocab_, SubwordVocab):
         meta["subword"] = {
             "kind": tr.src_vocab_.kind,
@@ -218,9 +222,13 @@ def read_model_dir(cls: type[Translator], path: Path) -> Translator:
         saved = _check_meta(meta, MODEL_SCHEMA, "translator.json")
         fitted = meta["fitted"]
         check_schema(fitted, FITTED_SCHEMA, "translator.json['fitted']")
-        params = {k: v for k, v in saved.items() if k in cls._PARAMS}
+        # a key the file lacks is older than it: the model was trained with its ``before`` value
+        params = {k: v for k, v in {**BEFORE, **saved}.items() if k in cls._PARAMS}
         self = cls(**params)
         self.src_vocab_, self.tgt_vocab_ = vocabs_from_meta(meta)
+        self.truecaser_ = truecase.from_meta(meta)
+        if (self.truecaser_ is not None) != (self.truecase and not self.lower):
+            raise ValueError("params['truecase'] does not match the file's truecaser")
         self.model_ = self._build_model()
         weights = read_tensors(weights_file)
         check_finite(weights, "model.safetensors")

@@ -54,6 +54,7 @@ from rnnlab.translate.storage import (
 )
 from rnnlab.translate.subword import build_vocabs
 from rnnlab.translate.training import one_blas_thread, train_epoch
+from rnnlab.translate.truecase import Truecaser
 
 
 class Translator(Decoding):
@@ -77,6 +78,7 @@ class Translator(Decoding):
         max_len=10,
         min_freq=2,
         lower=False,
+        truecase=True,
         target_lang=None,
         vocab="word",
         vocab_size=8000,
@@ -108,6 +110,7 @@ class Translator(Decoding):
         self.num_layers, self.hidden_size, self.embedding_size = num_layers, hidden_size, embedding_size
         self.input_feed, self.dropout, self.teacher_forcing = input_feed, dropout, teacher_forcing
         self.max_len, self.min_freq, self.lower = max_len, min_freq, lower
+        self.truecase = truecase
         self.target_lang = target_lang
         self.vocab, self.vocab_size, self.joint_vocab = vocab, vocab_size, joint_vocab
         self.valid_metric = valid_metric
@@ -227,13 +230,17 @@ class Translator(Decoding):
         train, dropped = corpus.tokenize_pairs(pairs, self.max_len, self.lower)
         if not train:
             raise UserError(f"no training pair has 1..{self.max_len} tokens on both sides")
+        self.truecaser_ = Truecaser.fit(train) if self.truecase and not self.lower else None
+        case = self.truecaser_.pairs if self.truecaser_ is not None else list
+        train = case(train)
         self.src_vocab_, self.tgt_vocab_ = build_vocabs(
             train, self.vocab, self.vocab_size, self.joint_vocab, self.min_freq
         )
         self.model_ = self._build_model()
         valid_refs = None
         if valid is not None:
-            valid_refs = corpus.group_references(corpus.tokenize_pairs(valid, self.max_len, self.lower)[0])
+            valid_tok = corpus.tokenize_pairs(valid, self.max_len, self.lower)[0]
+            valid_refs = corpus.group_references(case(valid_tok))
         batches = make_batches(
             [(self.src_vocab_.encode(s), self.tgt_vocab_.encode(t)) for s, t in train], self.batch_size
         )
