@@ -133,3 +133,15 @@ def work(jobs: list[ForwardJob] | list[BackwardJob]) -> float:
         GH, H = job.W.shape
         total += T * N * GH * (I + H)
     return total
+
+
+def step_work(jobs: list[ForwardJob] | list[BackwardJob]) -> float:
+    """Multiply-adds of one time step of one direction, ``N G H (I + H)`` (whether the step's
+    GEMMs are worth splitting over threads: ``runtime.min_thread_work()``)."""
+    most = 0.0
+    for job in jobs:
+        x = job.x if isinstance(job, ForwardJob) else job.cache.x
+        N, I = x.shape[1:]
+        GH, H = job.W.shape
+        most = max(most, float(N * GH * (I + H)))
+    return most

@@ -34,6 +34,14 @@ is none of a variable's own is a one-line ``UserError`` when the settings are fi
                            rows each (backend/compiled.py)
     min_work    4e6        directions of a bidirectional layer run in parallel only above this
                            many multiply-adds (a job costs tens of us to hand over)
+    min_thread_work None   the compiled loops' GEMMs, row blocks and parallel directions use
+                           more than one thread only for time steps of at least this many
+                           multiply-adds (one step of one direction, N G H (I + H)); smaller
+                           ones run on the calling thread alone: no pool woken, none waiting
+                           for a core others hold (backend/compiled.py; 0: always all threads).
+                           None: by how OpenMP's workers wait (``min_thread_work()``): 1e5
+                           while they spin, 4e6 where they sleep (docs/MEASUREMENTS.md)
+                                                                  RNNLAB_MIN_THREAD_WORK
     align       64         byte alignment of every pooled buffer (a cache line, an AVX-512 vector)
 
 ``pool()`` is the engine's one thread pool, shared by the parallel directions, the translator's
@@ -70,6 +78,7 @@ class Settings:
     scratch_mib: float = 256.0
     min_rows: int = 16
     min_work: float = 4e6
+    min_thread_work: float | None = None
     align: int = 64
 
     def check(self) -> Settings:
@@ -81,8 +90,10 @@ class Settings:
             raise ValueError(f"runtime threads must be a positive integer or None, got {self.threads!r}")
         if not self.scratch_mib >= 0:
             raise ValueError(f"runtime scratch_mib must be >= 0, got {self.scratch_mib!r}")
-        if self.min_rows < 1 or self.min_work < 0 or self.align < 1 or self.align & (self.align - 1):
-            raise ValueError("runtime min_rows must be >= 1, min_work >= 0 and align a power of two")
+        if self.min_rows < 1 or self.align < 1 or self.align & (self.align - 1):
+            raise ValueError("runtime min_rows must be >= 1 and align a power of two")
+        if not (self.min_work >= 0 and (self.min_thread_work is None or self.min_thread_work >= 0)):
+            raise ValueError("runtime min_work and min_thread_work must be >= 0")
         return self
 
 
@@ -107,14 +118,49 @@ def _from_environment(env=os.environ) -> Settings:
         if value.isdigit() and int(value) > 0:
             threads = int(value)
             break
-    scratch = env.get("RNNLAB_SCRATCH_MIB", "256").strip()
+    scratch_mib = _number(env, "RNNLAB_SCRATCH_MIB", Settings.scratch_mib, "a number of MiB >= 0")
+    work = _number(env, "RNNLAB_MIN_THREAD_WORK", None, "a number of multiply-adds >= 0")
+    return Settings(
+        backend=backend, gemm=gemm, threads=threads, scratch_mib=scratch_mib, min_thread_work=work
+    ).check()
+
+
+def _number(env, name: str, default: Any, what: str) -> Any:
+    """The finite number >= 0 in ``env[name]`` (``default`` when unset or blank)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
     try:
-        scratch_mib = float(scratch)
-        if not 0 <= scratch_mib < float("inf"):
+        value = float(text)
+        if not 0 <= value < float("inf"):
             raise ValueError
     except ValueError:
-        raise ValueError(f"RNNLAB_SCRATCH_MIB={scratch!r} must be a number of MiB >= 0") from None
-    return Settings(backend=backend, gemm=gemm, threads=threads, scratch_mib=scratch_mib).check()
+        raise ValueError(f"{name}={text!r} must be {what}") from None
+    return value
+
+
+def min_thread_work() -> float:
+    """The step size (multiply-adds) from which a pass uses all GEMM threads: the setting, or
+    by the wait policy. Spinning workers take a step's hand-over in microseconds, and two
+    threads were never slower on an idle machine; below 1e5 the second gained at most 0.03 ms
+    a training step there, but once other processes held the cores it cost 100-300 times (a
+    spinning partner waits for its core a scheduler slice at a time). A sleeping worker is
+    woken by the kernel at every parallel region: two threads then lost, idle or loaded, up to
+    ~4e6 (LSTM; the GRU's two regions a step, up to ~1e7). benchmarks/threads_by_size.py."""
+    work = settings().min_thread_work
+    if work is not None:
+        return work
+    return PASSIVE_MIN_THREAD_WORK if _waits_passively else SPIN_MIN_THREAD_WORK
+
+
+SPIN_MIN_THREAD_WORK, PASSIVE_MIN_THREAD_WORK = 1e5, 4e6
+
+
+def gemm_threads(step_work: float, threads: int) -> int:
+    """The GEMM threads for a pass whose time steps cost ``step_work`` multiply-adds each (one
+    step of one direction, ``direction.step_work``) when the libraries are set to ``threads``:
+    all of them from ``min_thread_work()`` up, else one."""
+    return threads if step_work >= min_thread_work() else 1
 
 
 BUSY_LOAD = 0.5  # a 1-minute load average above this: other processes hold cores
@@ -145,6 +191,8 @@ def wait_policy(env=os.environ, load=None) -> str | None:
 
 
 wait_policy()
+# what OpenMP reads when its libraries load (after this import): whether their workers sleep
+_waits_passively = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 
 # A bad RNNLAB_* value is reported when the engine is used (``settings()``), not at import: an
 # import-time ValueError was a traceback for every command, `--help` included (issue 34).
@@ -197,7 +245,7 @@ def attach(on_change: Callable[[Settings, Settings], None], describe: Callable[[
 
 def describe() -> dict:
     """What runs now: the settings and what they resolved to (backend, GEMM library, threads)."""
-    out: dict = {"settings": dataclasses.asdict(_settings)}
+    out: dict = {"settings": dataclasses.asdict(_settings), "min_thread_work": min_thread_work()}
     for describer in _describers:
         out.update(describer())
     return out

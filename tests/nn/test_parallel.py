@@ -17,7 +17,9 @@ pytestmark = pytest.mark.skipif(FAST is None, reason="needs the compiled backend
 
 
 def run(mode, kw, threads, N, bidir, lengths, L=2, T=9, I=40, H=64, infer=False):
-    with runtime.override(threads=threads):
+    # min_thread_work=0: these small layers take the threaded paths they test (by default steps
+    # this small run on one thread: tests/nn/test_threads_by_size.py)
+    with runtime.override(threads=threads, min_thread_work=0):
         m = getattr(rnn, mode)(I, H, num_layers=L, bidirectional=bidir, seed=7, **kw)
         D = 2 if bidir else 1
         rng = np.random.default_rng(7)

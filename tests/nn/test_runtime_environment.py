@@ -17,6 +17,9 @@ BAD = [
     ("RNNLAB_NUM_THREADS", "0"),
     ("RNNLAB_SCRATCH_MIB", "lots"),
     ("RNNLAB_SCRATCH_MIB", "-1"),
+    ("RNNLAB_MIN_THREAD_WORK", "small"),
+    ("RNNLAB_MIN_THREAD_WORK", "-5"),
+    ("RNNLAB_MIN_THREAD_WORK", "inf"),
 ]
 
 
@@ -38,9 +41,12 @@ def test_good_values_still_read():
         "RNNLAB_GEMM": "mkl",
         "RNNLAB_NUM_THREADS": "3",
         "RNNLAB_SCRATCH_MIB": "8",
+        "RNNLAB_MIN_THREAD_WORK": " 1e6 ",
     }
     s = runtime._from_environment(env)
-    assert (s.backend, s.gemm, s.threads, s.scratch_mib) == ("numpy", "mkl", 3, 8.0)
+    assert (s.backend, s.gemm, s.threads, s.scratch_mib, s.min_thread_work) == ("numpy", "mkl", 3, 8.0, 1e6)
+    assert runtime._from_environment({"RNNLAB_MIN_THREAD_WORK": "0"}).min_thread_work == 0
+    assert runtime._from_environment({}).min_thread_work == runtime.Settings().min_thread_work
     assert runtime._from_environment({"RNNLAB_NO_FUSED": "1", "OMP_NUM_THREADS": "x"}).backend == "numpy"
 
 

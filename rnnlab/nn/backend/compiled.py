@@ -11,8 +11,11 @@ Row blocks (LSTM): below ``runtime.settings().min_rows`` rows per block the row-
 to one threaded GEMM per step. Directions: with several GEMM threads the two directions run as
 two jobs on the runtime's pool, each with half of the threads; where the LSTM's loop runs in row
 blocks instead, they run one after the other, each with all threads. Passes of less than
-``runtime.settings().min_work`` multiply-adds stay serial. (The measurements behind these
-rules: docs/MEASUREMENTS.md, "Where the speed rules come from".)
+``runtime.settings().min_work`` multiply-adds stay serial. Threads by size: a pass whose time
+steps are smaller than ``runtime.min_thread_work()`` multiply-adds runs every GEMM on the
+calling thread alone, and no row blocks or parallel directions either (``threads_by_size``):
+below it a second thread gains little idle and, on a loaded machine, makes every step wait.
+(The measurements behind these rules: docs/MEASUREMENTS.md, "Where the speed rules come from".)
 
 If a loop fails to compile, we warn once and that cell takes the NumPy loop.
 This module imports numba: ``backend.select`` loads it by name on first use only.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import threading
 import warnings
 
 import numba
@@ -37,6 +41,7 @@ from rnnlab.nn.direction import (
     DirectionCache,
     DirectionGrads,
     ForwardJob,
+    step_work,
     work,
 )
 
@@ -54,9 +59,11 @@ class Compiled:
         self.choice, self.libs = dict(choice), dict(libs)
         names = list(self.choice.values())
         self.lib = self.libs[max(set(names), key=names.count)]  # thread counts are asked of it
+        self.used = [self.libs[n] for n in sorted(set(names))]  # the libraries the choice calls
         self._ready: dict = {}
         self._threads: list = []
         self._local: dict = {}
+        self._cap = threading.local()  # .n: this thread's GEMM threads inside threads_by_size
 
     def lib_for(self, M, K, Nc):
         """The GEMM library that runs ``(M, K) @ (K, Nc)`` products here (chosen by timing)."""
@@ -68,10 +75,43 @@ class Compiled:
 
     # -- the interface (backend.Backend) ------------------------------------------------------
     def forward(self, jobs: list[ForwardJob]) -> list[tuple[np.ndarray, DirectionCache]]:
-        return self._directions([functools.partial(self.direction_forward, j) for j in jobs], work(jobs))
+        with self.threads_by_size(jobs):
+            return self._directions([functools.partial(self.direction_forward, j) for j in jobs], work(jobs))
 
     def backward(self, jobs: list[BackwardJob]) -> list[DirectionGrads]:
-        return self._directions([functools.partial(self.direction_backward, j) for j in jobs], work(jobs))
+        with self.threads_by_size(jobs):
+            return self._directions([functools.partial(self.direction_backward, j) for j in jobs], work(jobs))
+
+    @contextlib.contextmanager
+    def threads_by_size(self, jobs):
+        """Inside: this thread's passes on as many GEMM threads as the jobs' steps are worth
+        (``runtime.gemm_threads``). Below ``runtime.min_thread_work()``, one: the libraries
+        with a count of this thread's own (MKL, oneDNN) are set to 1 here and given back after,
+        and the row blocks and parallel directions, which ask ``gemm_threads_now``, stay off.
+        OpenBLAS has no such count (its global one would change other threads' calls); it runs
+        products under ~2.6e5 multiply-adds on one thread by itself. The GEMM choice stays the
+        one timed for the configured count (no new timing mid-run); a product's result does
+        not depend on its thread count beyond float32 rounding."""
+        threads = self.lib.get_threads()
+        wanted = runtime.gemm_threads(step_work(jobs), threads)
+        if wanted == threads or getattr(self._cap, "n", None) is not None:  # nested: the outer rules
+            yield
+            return
+        self._cap.n = wanted
+        try:
+            with contextlib.ExitStack() as scope:
+                for lib in self.used:
+                    scope.enter_context(lib.on_this_thread(wanted))
+                yield
+        finally:
+            self._cap.n = None
+
+    def gemm_threads_now(self) -> int:
+        """The GEMM threads this thread's pass may use: the library's count, or fewer inside
+        ``threads_by_size``."""
+        threads = self.lib.get_threads()
+        cap = getattr(self._cap, "n", None)
+        return threads if cap is None else min(cap, threads)
 
     def ready(self, spec: CellSpec) -> bool:
         """Whether the compiled loops of this cell run here (compiled and checked once)."""
@@ -174,7 +214,7 @@ class Compiled:
     def row_blocks(self, spec: CellSpec, N):
         """How many row blocks of the batch the loop of ``spec`` runs in parallel: one per GEMM
         thread, at least ``min_rows`` rows each, dividing N; else 1 (and 1 for the GRU)."""
-        threads = self.lib.get_threads()
+        threads = self.gemm_threads_now()
         loop = LOOPS.get(type(spec))
         if threads < 2 or loop is None or not loop.row_blocks:
             return 1
@@ -206,7 +246,7 @@ class Compiled:
         """The directions of a layer as parallel jobs, each with its share of the threads,
         when there are two and enough ``work`` (multiply-adds); inside a job the loop then runs
         on one thread (no row blocks)."""
-        threads = self.lib.get_threads()
+        threads = self.gemm_threads_now()
         if len(calls) < 2 or threads < 2 or work < runtime.settings().min_work:
             return [call() for call in calls]
         per_job = max(1, threads // len(calls))

@@ -118,6 +118,28 @@ class Library:
         finally:
             self.set_threads(before)
 
+    @contextlib.contextmanager
+    def on_this_thread(self, n: int):
+        """Inside: this thread's calls use ``n`` threads, where the library keeps a count per
+        thread (MKL's local count; oneDNN's, OpenMP's); else nothing changes: a global count
+        set here would also change the calls of other threads running at the same time."""
+        if self.local_threads is not None:  # MKL: 0 given back means "the global count" again
+            before = self.local_threads(n)
+            try:
+                yield
+            finally:
+                self.local_threads(before)
+            return
+        if self.omp is None:
+            yield
+            return
+        before = self.get_threads()
+        self.set_local(n)
+        try:
+            yield
+        finally:
+            self.set_local(before)
+
     def matmul(self, a, b, out=None):
         """``a @ b`` for 2-D ``a (M, K)``, ``b (K, N)`` (either may be a transposed view)."""
         M, K = a.shape
