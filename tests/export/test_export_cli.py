@@ -51,7 +51,7 @@ def test_translate_export_reproduces_greedy_run(tmp_path):
     pairs = []
     for _ in range(200):
         s = list(rng.choice(words, rng.integers(2, 5)))
-        pairs.append((" ".join(s), " ".join(s[::-1])))
+        pairs.append((" ".join(s).capitalize(), " ".join(s[::-1]).capitalize()))  # cased: truecased
     tr = Translator(hidden_size=16, embedding_size=8, epochs=6, lr=3e-3, min_freq=1, seed=0).fit(pairs)
     tr.save(tmp_path / "model")
     out = tmp_path / "onnx"
@@ -60,11 +60,12 @@ def test_translate_export_reproduces_greedy_run(tmp_path):
     spec = importlib.util.spec_from_file_location("onnx_translate", EXAMPLE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    test = ["le chat voit", "petit chien mange le chat"]
+    assert tr.truecaser_.capitalize
+    test = ["Le chat voit", "petit chien mange le chat"]
     run = cli("translate", "run", "--model", str(tmp_path / "model"), *test)
     assert run.returncode == 0, run.stderr
     want = run.stdout.splitlines()
-    assert len(want) == len(test) and any(want)  # real words, one line per sentence
+    assert len(want) == len(test) and all(w[:1].isupper() for w in want)  # cased, one line a sentence
     assert mod.translate(str(out), test) == want
     # a folder holding other files is refused (exit 2, one line), unless --overwrite
     (tmp_path / "busy").mkdir()
