@@ -7,6 +7,7 @@ from rnnlab.nn.layers import GRU, LSTM, RNN, RNNBase
 from rnnlab.nn.linear import Dropout, Embedding, Linear
 from rnnlab.nn.loss import CrossEntropyLoss, MSELoss
 from rnnlab.nn.module import Module, inference_mode, is_inference_mode_enabled
+from rnnlab.nn.quantize import QuantizedRNN, quantize_dynamic
 from rnnlab.nn.stepping import StackedCell, StepTape
 
 __all__ = [
@@ -30,4 +31,6 @@ __all__ = [
     "CrossEntropyLoss",
     "inference_mode",
     "is_inference_mode_enabled",
+    "QuantizedRNN",
+    "quantize_dynamic",
 ]

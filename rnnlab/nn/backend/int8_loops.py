@@ -1,0 +1,188 @@
+"""The compiled time loops of the quantised layers: ``quantize.direction_forward`` in one call
+per direction (the LSTM, PyTorch's GRU and the Elman RNN; the chapter's GRU, whose second product
+needs ``r * h`` quantised in mid-step, runs the reference loop).
+
+Per step, for the batch's rows (``quantize.py`` has the formulas)::
+
+    quantize_rows(h_{t-1}) -> hq uint8, s, z       one pass over the rows (min, max, round)
+    acc = hq @ Wq^T                                oneDNN's dnnl_gemm_u8s8s32, called from here
+    a = xg_t + s s_w (acc - z colsum) + b_hh       dequantised inside the gate kernel
+    the cell's gates (``kernels.py``'s tanh and sigma), h_t, c_t in place
+
+``x_t`` of all steps is quantised and multiplied once before the loop (``input_gates``), as
+in the float loops. Rows past a sequence's length (``active`` False) keep their state and
+output 0. This module imports numba: ``quantize.compiled_loops`` loads it by name on first use.
+Shapes: T time, N batch, K input, H hidden, G gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.nn.backend.intgemm import gemm as int_gemm
+from rnnlab.nn.backend.kernels import _sigmoid, _tanh, jit, reducing
+from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
+
+_f = np.float32
+_ZERO, _ONE, _MAXQ = _f(0.0), _f(1.0), _f(255.0)
+_N, _F = np.int8(ord("N")), np.int8(ord("F"))
+_KIND = {LSTMSpec(): 0, GRUSpec(reset_after=True): 1, RNNSpec("tanh"): 2, RNNSpec("relu"): 3}
+
+
+def supports(spec: CellSpec) -> bool:
+    return spec in _KIND
+
+
+@reducing
+def quantize_rows(a, q, s, z):
+    """Each row of ``a (M, K)`` to uint8 on its own scale: ``q (M, K)``, ``s (M,)``, ``z (M,)``
+    as ``quantize.quantize_rows`` (a row with NaN or inf gets scale NaN)."""
+    M, K = a.shape
+    for m in range(M):
+        row, lo, hi, bad = a[m], _ZERO, _ZERO, _ZERO
+        for k in range(K):
+            v = row[k]
+            lo = min(lo, v)
+            hi = max(hi, v)
+            bad += v * _ZERO  # NaN or inf make it NaN
+        sc = (hi - lo) / _MAXQ if hi > lo else _ONE
+        inv = _ONE / sc
+        zp = np.rint(-lo * inv) if bad == _ZERO else _ZERO
+        for k in range(K):
+            r = np.rint(row[k] * inv) + zp
+            r = _ZERO if not r >= _ZERO else r  # NaN -> 0
+            q[m, k] = np.uint8(_MAXQ if r > _MAXQ else r)
+        s[m] = sc if bad == _ZERO else np.nan
+        z[m] = np.int32(zp)
+
+
+@jit
+def _igemm(gemm, aq, bq, acc, co):
+    """acc (M, R) int32 = aq (M, K) uint8 @ bq (K, R) int8, exact; the status (0: done)."""
+    M, K = aq.shape
+    R = bq.shape[1]
+    return gemm(_N, _N, _F, M, R, K, _ONE, aq.ctypes.data, K, np.uint8(0), bq.ctypes.data, R, np.int8(0),
+                _ZERO, acc.ctypes.data, R, co.ctypes.data)  # fmt: skip
+
+
+@jit
+def dequantize(acc, s, z, colsum, sw, bias, out):
+    """out (M, R) = s[m] s_w[r] (acc - z[m] colsum[r]) + bias[r]."""
+    M, R = acc.shape
+    for m in range(M):
+        sm, zm = s[m], z[m]
+        for r in range(R):
+            out[m, r] = _f(acc[m, r] - zm * colsum[r]) * sm * sw[r] + bias[r]
+
+
+@jit
+def _gates(acc, s, z, colsum, sw, b, out):
+    """out (G*H,) = s s_w (acc - z colsum) + b: one row's dequantised product, plus b_hh."""
+    for k in range(out.shape[0]):
+        out[k] = _f(acc[k] - z * colsum[k]) * s * sw[k] + b[k]
+
+
+@jit
+def _lstm_row(g, x, hn, cn, H):
+    """a = x + g (i, f, g, o blocks); c = f c + i g; h = o tanh(c), in place."""
+    for j in range(H):
+        i_ = _sigmoid(x[j] + g[j])
+        f_ = _sigmoid(x[H + j] + g[H + j])
+        g_ = _tanh(x[2 * H + j] + g[2 * H + j])
+        o_ = _sigmoid(x[3 * H + j] + g[3 * H + j])
+        cc = f_ * cn[j] + i_ * g_
+        cn[j] = cc
+        hn[j] = o_ * _tanh(cc)
+
+
+@jit
+def _gru_row(g, x, hn, H):
+    """PyTorch's GRU: r, z = sigma(x + g); n = tanh(x_n + r g_n); h = (1 - z) n + z h."""
+    for j in range(H):
+        r = _sigmoid(x[j] + g[j])
+        u = _sigmoid(x[H + j] + g[H + j])
+        nn = _tanh(x[2 * H + j] + r * g[2 * H + j])
+        hn[j] = (_ONE - u) * nn + u * hn[j]
+
+
+@jit
+def _rnn_row(g, x, hn, relu):
+    for j in range(hn.shape[0]):
+        v = x[j] + g[j]
+        hn[j] = max(v, _ZERO) if relu else _tanh(v)
+
+
+@jit
+def _cell(kind, acc, s, z, colsum, sw, b_hh, xg, h, c, out, active, t, g):
+    """One step's gates for every row, h (and c) updated in place, out (N, H) = h or 0;
+    ``g`` (G*H,) scratch."""
+    N, H = h.shape
+    for n in range(N):
+        if active.shape[0] > 0 and not active[t, n]:
+            out[n, :] = _ZERO  # past the length: the state stays, the output is 0
+            continue
+        _gates(acc[n], s[n], z[n], colsum, sw, b_hh, g)  # W h_{t-1} + b_hh
+        if kind == 0:
+            _lstm_row(g, xg[n], h[n], c[n], H)
+        elif kind == 1:
+            _gru_row(g, xg[n], h[n], H)
+        else:
+            _rnn_row(g, xg[n], h[n], kind == 3)
+        out[n, :] = h[n, :]
+
+
+@jit
+def loop(kind, gemm, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, co):
+    """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
+    (T, N, H). Returns the first non-zero GEMM status, or 0."""
+    g = np.empty(XG.shape[2], _f)
+    for t in range(XG.shape[0]):
+        quantize_rows(h, hq, s, z)
+        status = _igemm(gemm, hq, wq, acc, co)
+        if status != 0:
+            return status
+        _cell(kind, acc, s, z, colsum, sw, b_hh, XG[t], h, c, out[t], active, t, g)
+    return 0
+
+
+_GEMM: dict = {}
+
+
+def _gemm():
+    g = int_gemm()
+    if "f" not in _GEMM:
+        _GEMM["f"], _GEMM["co"] = g.compiled(), np.zeros(1, np.int32)
+    return _GEMM["f"], _GEMM["co"]
+
+
+def input_gates(U, x2, bias):
+    """``x2 (M, K) @ U^T + bias`` through the int8 product: (M, G*H) float32."""
+    M, K = x2.shape
+    xq, s, z = np.empty((M, K), np.uint8), np.empty(M, _f), np.empty(M, np.int32)
+    quantize_rows(x2, xq, s, z)
+    acc = int_gemm()(xq, U.qT)
+    out = np.empty(acc.shape, _f)
+    dequantize(acc, s, z, U.colsum, U.scale, bias, out)
+    return out
+
+
+def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
+    """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``."""
+    T, N, K = x.shape
+    H = W.q.shape[1]
+    XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
+    h = np.array(states0[0], _f, order="C")
+    c = np.array(states0[1], _f, order="C") if len(states0) > 1 else np.zeros((0, H), _f)
+    active = np.zeros((0, N), np.bool_) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+    out = np.empty((T, N, H), _f)
+    f, co = _gemm()
+    scratch = (
+        np.empty((N, H), np.uint8),
+        np.empty(N, _f),
+        np.empty(N, np.int32),
+        np.empty((N, W.q.shape[0]), np.int32),
+    )
+    status = loop(_KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *scratch, co)
+    if status != 0:
+        raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
+    return out, ([h, c] if len(states0) > 1 else [h])
