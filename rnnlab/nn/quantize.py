@@ -87,6 +87,7 @@ class QMatrix:
         self.q, self.scale = q, scale  # (R, K) int8, (R,) float32
         self.qT = np.ascontiguousarray(q.T)  # (K, R): the GEMM's B
         self.colsum = q.sum(axis=1, dtype=np.int32)  # (R,) sum_k Wq[r, k], for the zero point
+        self.zero = np.zeros(q.shape[0], _F32)  # no bias
 
     @property
     def T(self) -> QMatrix:
@@ -96,9 +97,12 @@ class QMatrix:
         return QMatrix(self.q[rows], self.scale[rows])
 
     def __rmatmul__(self, a: np.ndarray) -> np.ndarray:
+        """``a (..., K) @ W^T``: the compiled kernels where they load, else ``matmul``."""
         a = np.asarray(a, _F32)
         shape = a.shape
-        out = self.matmul(a.reshape(-1, shape[-1]))
+        a2 = np.ascontiguousarray(a.reshape(-1, shape[-1]))
+        loops = compiled_loops()
+        out = self.matmul(a2) if loops is None else loops.input_gates(self, a2, self.zero)
         return out.reshape(*shape[:-1], out.shape[-1])
 
     def matmul(self, a: np.ndarray) -> np.ndarray:
@@ -283,6 +287,38 @@ class QuantizedRNN(Module):
         shape, non-finite values, scales <= 0)."""
         config, tensors = quantize_io.unpack(read_tensors(path), os.path.basename(str(path)))
         return cls(config, tensors)
+
+
+class QuantizedStackedCell:
+    """``stepping.StackedCell``'s ``step`` over a unidirectional ``QuantizedRNN``: one time step
+    through every layer (a decoder's), the layer's quantised products and cells (no tape)."""
+
+    def __init__(self, layer: QuantizedRNN):
+        if layer.bidirectional:
+            raise ValueError("QuantizedStackedCell steps forward in time: the layer must be unidirectional")
+        self.layer = layer
+        self.n_states = 2 if layer.mode == "LSTM" else 1
+
+    def initial_state(self, N: int) -> list[np.ndarray]:
+        L, H = self.layer.num_layers, self.layer.hidden_size
+        return [np.zeros((L, N, H), _F32) for _ in range(self.n_states)]
+
+    def step(self, x, state, tape=None):
+        """x (N, I), state [h (, c)] each (L, N, H) -> ``out (N, H), new state`` (new arrays)."""
+        if tape is not None:
+            raise RuntimeError("QuantizedStackedCell is inference-only: no tape")
+        x = np.asarray(x, _F32)
+        shape = (self.layer.num_layers, x.shape[0], self.layer.hidden_size)
+        if x.ndim != 2 or x.shape[1] != self.layer.input_size or any(np.shape(s) != shape for s in state):
+            raise ValueError(f"QuantizedStackedCell.step: x (N, {self.layer.input_size}), state {shape}")
+        new = [np.empty(shape, _F32) for _ in state]
+        inp = np.ascontiguousarray(x)[None]  # (1, N, I): one step
+        for layer in range(self.layer.num_layers):
+            out, states = self.layer.run_direction(f"_l{layer}", inp, [s[layer] for s in state], None)
+            for s, v in zip(new, states):
+                s[layer] = v
+            inp = out
+        return inp[0], new
 
 
 def config_of(module: RNNBase) -> dict:

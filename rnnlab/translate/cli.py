@@ -21,7 +21,7 @@ from rnnlab.errors import UserError
 from rnnlab.io import check_target_dir, owned_names, read_json_object, write_dir, write_json, write_report
 from rnnlab.nn import runtime
 from rnnlab.stale import OWNER_GRACE_SECONDS, clean_stale
-from rnnlab.translate import cli_tools, corpus, run_output, train_args
+from rnnlab.translate import cli_tools, corpus, precision, run_output, train_args
 from rnnlab.translate.cli_tools import load_translator
 from rnnlab.translate.options import TRAIN_DEFAULTS, check_saved_types, resolve, translator_params
 from rnnlab.translate.params import METRIC_NAMES, RENAMED
@@ -87,6 +87,7 @@ def _add_eval_parser(sub):
         type=cliargs.output_file(".json"),
         help="write the scores and samples here (- : standard output; the rest then goes to stderr)",
     )
+    precision.add_argument(e)
     e.set_defaults(func=cmd_eval)
 
 
@@ -137,6 +138,7 @@ def _add_run_parser(sub):
         help="lines of standard input translated together (default 256)",
     )
     r.add_argument("--quiet", action="store_true", help="no prompt and no closing speed line on stderr")
+    precision.add_argument(r)
     r.set_defaults(func=cmd_run)
 
 
@@ -266,7 +268,7 @@ def _eval_pairs(tr, model_dir, args):
 
 
 def cmd_eval(args):
-    tr = load_translator(args.model)
+    tr = load_translator(args.model, args.precision)
     pairs, name = _eval_pairs(tr, args.model[0], args)
     res = tr.evaluate(
         pairs,
@@ -301,7 +303,7 @@ def cmd_run(args):
     if not texts and sys.stdin.isatty() and not args.quiet:
         print("rnnlab translate run: type sentences, one per line (Ctrl-D to end)", file=sys.stderr)
     batches = [texts] if texts else run_output.stdin_batches(sys.stdin, args.batch_lines)
-    tr = load_translator(args.model)
+    tr = load_translator(args.model, args.precision)
     done = run_output.translate_all(tr, batches, args)
     if not done:
         raise UserError("no text to translate (give sentences as arguments or on standard input)")

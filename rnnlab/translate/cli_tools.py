@@ -11,9 +11,10 @@ from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.export import need_onnx
 from rnnlab.io import check_target_dir
-from rnnlab.translate import serve, storage
+from rnnlab.translate import precision, serve, storage
 from rnnlab.translate.ensemble import average, ensemble
 from rnnlab.translate.export import FILES, export_translator
+from rnnlab.translate.precision import choose as choose_precision
 from rnnlab.translate.translator import Translator
 
 
@@ -23,16 +24,18 @@ def add_parsers(sub) -> None:
     _add_average_parser(sub)
 
 
-def load_translator(model_dir):
-    """A translator; a list of several directories: their ensemble (``ensemble.py``)."""
-    if isinstance(model_dir, list):
-        if len(model_dir) == 1:
-            return Translator.load(model_dir[0])
+def load_translator(model_dir, precision="float32"):
+    """A translator; a list of several directories: their ensemble (``ensemble.py``); decoding
+    at ``precision`` where that is faster here (``precision.choose``), else float32."""
+    if isinstance(model_dir, list) and len(model_dir) > 1:
         try:
-            return ensemble([Translator.load(m) for m in model_dir])
+            tr = ensemble([Translator.load(m) for m in model_dir])
         except ValueError as e:
             raise UserError(f"--model: {e}") from None
-    return Translator.load(model_dir)
+    else:
+        tr = Translator.load(model_dir[0] if isinstance(model_dir, list) else model_dir)
+    choose_precision(tr, precision)
+    return tr
 
 
 def _add_export_parser(sub) -> None:
@@ -106,6 +109,7 @@ def _add_serve_parser(sub) -> None:
         help="seconds a client has to send its whole request, else 408 and the connection is "
         "closed (default 10)",
     )
+    precision.add_argument(v)
     v.set_defaults(func=cmd_serve)
 
 
@@ -117,7 +121,7 @@ def cmd_serve(args):
         raise UserError('serve needs FastAPI and uvicorn: pip install "rnnlab[serve]"') from None
     _check_port(args.host, args.port)
     app = serve.create_app(
-        load_translator(args.model),
+        load_translator(args.model, args.precision),
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
         queue_size=args.queue,

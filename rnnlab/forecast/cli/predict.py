@@ -14,6 +14,7 @@ import numpy as np
 from rnnlab import cliargs
 from rnnlab.errors import UserError
 from rnnlab.export import need_onnx
+from rnnlab.forecast import precision
 from rnnlab.forecast.cli.args import add_date_args, interval_list
 from rnnlab.forecast.cli.report import print_future
 from rnnlab.forecast.estimator.export import export_forecaster
@@ -72,6 +73,7 @@ def add_predict_parser(p) -> None:
         help=f"points to forecast, at most {cliargs.MAX_STEPS} (default: the model's horizon)",
     )
     _add_output_args(q)
+    precision.add_argument(q)
     q.set_defaults(func=run_predict)
     add_export_parser(sub)
 
@@ -114,6 +116,7 @@ def series_info(series, need: int, keep: int = 64) -> dict:
 def run_predict(args) -> int:
     out_path = None if args.out is None else F.check_forecast_out(args.out)
     f = load_model(args.model)
+    precision.choose(f, args.precision)
     if args.intervals is not None and not f.probabilistic:
         raise UserError(
             f"--interval: {args.model} gives point forecasts only (trained with --likelihood none)"
