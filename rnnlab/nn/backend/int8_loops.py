@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.nn.backend import scratch
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
 from rnnlab.nn.backend.kernels import _sigmoid, _tanh, jit, reducing
 from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
@@ -158,10 +159,11 @@ def _gemm():
 def input_gates(U, x2, bias):
     """``x2 (M, K) @ U^T + bias`` through the int8 product: (M, G*H) float32."""
     M, K = x2.shape
-    xq, s, z = np.empty((M, K), np.uint8), np.empty(M, _f), np.empty(M, np.int32)
+    R = U.qT.shape[1]
+    xq, s, z = scratch.empty((M, K), np.uint8), np.empty(M, _f), np.empty(M, np.int32)
     quantize_rows(x2, xq, s, z)
-    acc = int_gemm()(xq, U.qT)
-    out = np.empty(acc.shape, _f)
+    acc = int_gemm()(xq, U.qT, scratch.empty((M, R), np.int32))
+    out = scratch.empty((M, R), _f)  # pooled: fresh big arrays fault in page by page
     dequantize(acc, s, z, U.colsum, U.scale, bias, out)
     return out
 
@@ -174,15 +176,15 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
     h = np.array(states0[0], _f, order="C")
     c = np.array(states0[1], _f, order="C") if len(states0) > 1 else np.zeros((0, H), _f)
     active = np.zeros((0, N), np.bool_) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-    out = np.empty((T, N, H), _f)
+    out = scratch.empty((T, N, H), _f)
     f, co = _gemm()
-    scratch = (
+    bufs = (
         np.empty((N, H), np.uint8),
         np.empty(N, _f),
         np.empty(N, np.int32),
         np.empty((N, W.q.shape[0]), np.int32),
     )
-    status = loop(_KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *scratch, co)
+    status = loop(_KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *bufs, co)
     if status != 0:
         raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
     return out, ([h, c] if len(states0) > 1 else [h])
