@@ -218,10 +218,16 @@ class QuantizedRNN(Module):
 
     def run_direction(self, sfx: str, x, states0, mask):
         """One direction of one layer: the compiled loop where it loads, else the reference."""
+        return self.run_directions([(sfx, x, states0)], mask)[0]
+
+    def run_directions(self, jobs: list, mask) -> list:
+        """The directions ``[(suffix, x, states0)]`` of one layer: the compiled loops where they
+        load, else the reference loop."""
         loops = compiled_loops()
+        full = [(self.spec, x, s0, *self.mats[sfx], mask) for sfx, x, s0 in jobs]
         if loops is not None and loops.supports(self.spec):
-            return loops.direction_forward(self.spec, x, states0, *self.mats[sfx], mask)
-        return direction_forward(self.spec, x, states0, *self.mats[sfx], mask)
+            return loops.directions_forward(full)
+        return [direction_forward(*job) for job in full]
 
     def forward(self, x, hx=None, lengths=None):
         """``out, h_n`` (LSTM: ``out, (h_n, c_n)``), as the float layer's forward."""
@@ -232,13 +238,13 @@ class QuantizedRNN(Module):
         finals = [np.empty_like(s) for s in states0]
         layer_in = x
         for layer in range(self.num_layers):
+            sfxs, k0 = suffixes(self.config, layer), layer * self.num_directions
+            xs = [layer_in, np.ascontiguousarray(take_time(layer_in, rev))][: len(sfxs)]
+            jobs = [(sfx, xd, [s[k0 + d] for s in states0]) for d, (sfx, xd) in enumerate(zip(sfxs, xs))]
             outs = []
-            for d, sfx in enumerate(suffixes(self.config, layer)):
-                k = layer * self.num_directions + d
-                xin = layer_in if d == 0 else np.ascontiguousarray(take_time(layer_in, rev))
-                out, states = self.run_direction(sfx, xin, [s[k] for s in states0], mask)
+            for d, (out, states) in enumerate(self.run_directions(jobs, mask)):
                 for f, s in zip(finals, states):
-                    f[k] = s
+                    f[k0 + d] = s
                 outs.append(out if d == 0 else take_time(out, rev))
             layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
         out = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
