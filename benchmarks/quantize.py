@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rnnlab import bench  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
-from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic  # noqa: E402
+from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic, runtime  # noqa: E402
 from rnnlab.nn.backend import intgemm  # noqa: E402
 
 NAMES = ("rnnlab_int8", "rnnlab_f32", "torch_f32", "torch_int8")
@@ -123,12 +123,14 @@ def bleu_rows(model_dir, beams):
     from rnnlab.translate.precision import quantized_model
     from rnnlab.translate.translator import Translator
 
+    runtime.set(threads=1)  # as `translate eval` runs (translate/cli.py, _threads)
     tr = Translator.load(model_dir)
     pairs = corpus.split_pairs(corpus.read_pairs(None), "sha1", tr.lower)["test"]
     float_model, out = tr.model_, []
     for beam in beams:
         for name, model in (("float32", float_model), ("int8", quantized_model(float_model))):
             tr.model_ = model
+            tr.evaluate(pairs[:64], beam, 1.0, n_samples=0)  # warm: compiled loops, buffers
             r = tr.evaluate(pairs, beam, 1.0, n_samples=0)
             row = {"beam": beam, "precision": name, "sacrebleu": r["sacrebleu"]["bleu"]}
             row.update(chrf=r["sacrebleu"]["chrf"], bleu_lc=r["bleu"], decode_seconds=r["decode_seconds"])
