@@ -146,8 +146,13 @@ def compiled_loops() -> Any:
     """``backend/int8_loops.py`` where numba imports and the integer GEMM is oneDNN's (the
     compiled loops call it from compiled code), else None: the reference loop above runs."""
     if "loops" not in _LOOPS:
-        usable = find_spec("numba") is not None and intgemm.gemm().name == "onednn"
-        _LOOPS["loops"] = importlib.import_module("rnnlab.nn.backend.int8_loops") if usable else None
+        loops = None
+        if find_spec("numba") is not None and intgemm.gemm().name == "onednn":
+            try:
+                loops = importlib.import_module("rnnlab.nn.backend.int8_loops")
+            except ImportError:  # numba installed but broken: the reference loop
+                loops = None
+        _LOOPS["loops"] = loops
     return _LOOPS["loops"]
 
 
@@ -229,8 +234,10 @@ class QuantizedRNN(Module):
             return loops.directions_forward(full)
         return [direction_forward(*job) for job in full]
 
-    def forward(self, x, hx=None, lengths=None):
-        """``out, h_n`` (LSTM: ``out, (h_n, c_n)``), as the float layer's forward."""
+    def forward(self, x, hx=None, lengths=None, h0=None):
+        """``out, h_n`` (LSTM: ``out, (h_n, c_n)``), as the float layer's forward (``h0=``, the
+        GRU's and RNN's keyword, is ``hx``)."""
+        hx = h0 if hx is None else hx
         given = ([None, None] if hx is None else list(hx)) if self.mode == "LSTM" else [hx]
         x, mask, rev = self._check_input(x, lengths)
         T, N, _ = x.shape

@@ -228,6 +228,9 @@ def test_inference_only_and_only_recurrent_layers():
         quantize_dynamic(Linear(3, 4))
     with pytest.raises(ValueError, match="input must have shape"):
         q(np.zeros((2, 1, 5), np.float32))
+    g = quantize_dynamic(GRU(3, 4, seed=0))
+    x, h0 = np.ones((2, 1, 3), np.float32), np.full((1, 1, 4), 0.5, np.float32)
+    np.testing.assert_array_equal(g(x, h0=h0)[0], g(x, h0)[0])  # the float GRU's keyword
 
 
 def test_the_numpy_fallback_gives_the_same_numbers(monkeypatch):
