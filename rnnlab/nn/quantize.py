@@ -46,6 +46,7 @@ from rnnlab.nn.steps import binding
 
 MODES, GATES, suffixes = quantize_io.MODES, quantize_io.GATES, quantize_io.suffixes
 _F32 = np.float32
+MAX_K = 32_000  # the longest sum the int32 accumulator holds exactly, zero point included
 
 
 # ----------------------------------------------------------------------------- quantisation
@@ -359,6 +360,11 @@ def quantize_dynamic(module: RNNBase) -> QuantizedRNN:
     if not isinstance(module, RNNBase) or module.mode not in MODES:
         raise TypeError(f"quantize_dynamic takes an rnnlab LSTM, GRU or RNN, got {type(module).__name__}")
     config = config_of(module)
+    widest = max(module.input_size, module.hidden_size * (2 if module.bidirectional else 1))
+    if widest > MAX_K:  # |aq Wq^T - z colsum| <= 2 K 255 127 must fit int32
+        raise ValueError(
+            f"quantize_dynamic: a product over {widest} inputs could overflow int32 (at most {MAX_K})"
+        )
     tensors: dict[str, np.ndarray] = {}
     for layer in range(module.num_layers):
         for sfx in suffixes(config, layer):

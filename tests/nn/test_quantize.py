@@ -224,6 +224,8 @@ def test_inference_only_and_only_recurrent_layers():
         q.backward(np.zeros((1, 1, 4)))
     with pytest.raises(RuntimeError, match="inference-only"):
         q.train()
+    with pytest.raises(ValueError, match="overflow int32"):
+        quantize_dynamic(RNN(Q.MAX_K + 1, 2, seed=0))
     with pytest.raises(TypeError, match="LSTM, GRU or RNN"):
         quantize_dynamic(Linear(3, 4))
     with pytest.raises(ValueError, match="input must have shape"):
