@@ -22,6 +22,29 @@ from rnnlab.nn.steps import binding
 _SPECS = {"RNN": RNNSpec, "LSTM": LSTMSpec, "GRU": GRUSpec}
 
 
+def check_input(x, lengths, input_size: int, batch_first: bool, dtype, name: str):
+    """A recurrent layer's input ``x`` time-major and contiguous in ``dtype``, its ``lengths``
+    (int64, or None when every sequence is whole) and the (T, N, 1) mask of the steps that
+    exist (or None); a bad shape or length is a one-line ``ValueError`` naming ``name``."""
+    x = np.asarray(x, dtype)
+    if x.ndim != 3 or x.shape[2] != input_size:
+        order = "(N, T, I)" if batch_first else "(T, N, I)"
+        raise ValueError(f"{name}: input must have shape {order} with I={input_size}, got {x.shape}")
+    x = np.ascontiguousarray(x.transpose(1, 0, 2) if batch_first else x)
+    T, N, _ = x.shape
+    if lengths is None:
+        return x, None, None
+    lengths = np.asarray(lengths)
+    if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be {N} integers (one per sequence), got {lengths!r}")
+    if lengths.min() < 1 or lengths.max() > T:
+        raise ValueError(f"lengths must lie in [1, {T}], got {lengths.tolist()}")
+    mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, N, 1)
+    if mask.all():
+        return x, None, None
+    return x, lengths.astype(np.int64), mask
+
+
 class RNNBase(Module):
     """Stacked, optionally bidirectional recurrent layer with PyTorch's signature.
 
@@ -111,27 +134,7 @@ class RNNBase(Module):
         return s
 
     def _check_input(self, x, lengths):
-        x = np.asarray(x, self.dtype)
-        if x.ndim != 3 or x.shape[2] != self.input_size:
-            order = "(N, T, I)" if self.batch_first else "(T, N, I)"
-            raise ValueError(
-                f"{type(self).__name__}: input must have shape {order} with "
-                f"I={self.input_size}, got {x.shape}"
-            )
-        if self.batch_first:
-            x = x.transpose(1, 0, 2)
-        T, N, _ = x.shape
-        if lengths is None:
-            return np.ascontiguousarray(x), None, None
-        lengths = np.asarray(lengths)
-        if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
-            raise ValueError(f"lengths must be {N} integers (one per sequence), got {lengths!r}")
-        if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(f"lengths must lie in [1, {T}], got {lengths.tolist()}")
-        mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, N, 1)
-        if mask.all():
-            return np.ascontiguousarray(x), None, None
-        return np.ascontiguousarray(x), lengths.astype(np.int64), mask
+        return check_input(x, lengths, self.input_size, self.batch_first, self.dtype, type(self).__name__)
 
     # -- forward / backward -----------------------------------------------------------
     def _forward(self, x, states0, lengths):

@@ -39,7 +39,7 @@ from rnnlab.io import read_tensors, write_tensors
 from rnnlab.nn import quantize_io
 from rnnlab.nn.backend import intgemm
 from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
-from rnnlab.nn.layers import RNNBase
+from rnnlab.nn.layers import RNNBase, check_input
 from rnnlab.nn.module import Module
 from rnnlab.nn.recurrent import reverse_index, take_time
 from rnnlab.nn.steps import binding
@@ -260,25 +260,8 @@ class QuantizedRNN(Module):
 
     def _check_input(self, x, lengths):
         """``x`` time-major, contiguous float32; the mask (T, N, 1) or None; the reversal index."""
-        x = np.asarray(x, _F32)
-        if x.ndim != 3 or x.shape[2] != self.input_size:
-            order = "(N, T, I)" if self.batch_first else "(T, N, I)"
-            raise ValueError(
-                f"QuantizedRNN: input must have shape {order} with I={self.input_size}, got {x.shape}"
-            )
-        x = np.ascontiguousarray(x.transpose(1, 0, 2) if self.batch_first else x)
-        T, N, _ = x.shape
-        if lengths is None:
-            return x, None, None
-        lengths = np.asarray(lengths)
-        if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
-            raise ValueError(f"lengths must be {N} integers (one per sequence), got {lengths!r}")
-        if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(f"lengths must lie in [1, {T}], got {lengths.tolist()}")
-        mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, N, 1)
-        if mask.all():
-            return x, None, None
-        return x, mask, reverse_index(T, lengths.astype(np.int64))
+        x, lengths, mask = check_input(x, lengths, self.input_size, self.batch_first, _F32, "QuantizedRNN")
+        return x, mask, (None if mask is None else reverse_index(x.shape[0], lengths))
 
     def _check_state(self, s, N):
         shape = (self.num_layers * self.num_directions, N, self.hidden_size)
