@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -218,6 +219,7 @@ def init(use_mpi: bool | None = None) -> World:
     return _world
 
 
+ABORT_GRACE_S = 0.5  # how long a failing rank waits, its line printed, before MPI_Abort
 EXIT_WAIT_S = 600.0  # how long a finished rank waits for the others (RNNLAB_MPI_EXIT_WAIT)
 
 
@@ -247,6 +249,10 @@ def _abort(w: World, line: str, code: int, e: BaseException | None = None):
     print(line, file=sys.stderr)
     sys.stderr.flush()
     sys.stdout.flush()
+    # the launcher forwards each rank's output through its own pipes, and MPI_Abort tears the
+    # job down at once: a line still in a pipe was lost (CI saw an empty stderr once); a moment
+    # for it to be read, on this path only
+    time.sleep(ABORT_GRACE_S)
     status = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else code
     w.comm.Abort(status)
     os._exit(status)  # MPI_Abort may return before the launcher kills this process
@@ -254,8 +260,6 @@ def _abort(w: World, line: str, code: int, e: BaseException | None = None):
 
 def _leave_together(w: World, prog: str) -> None:
     """Every rank finished: return. Else, after the wait, abort the job naming this rank."""
-    import time
-
     try:
         wait = float(os.environ.get("RNNLAB_MPI_EXIT_WAIT", EXIT_WAIT_S))
     except ValueError:
