@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab import cliargs
+from rnnlab import bench_precision, cliargs
 
 
 @dataclass(frozen=True)
@@ -383,6 +383,7 @@ def add_parser(sub):
     p.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--no-stream", action="store_true", help="skip the streaming rows (1,000 single steps)")
+    bench_precision.add_argument(p)
     p.add_argument(
         "--tune",
         action="store_true",
@@ -404,6 +405,8 @@ def _cli(args):
         from rnnlab.io import check_output_path
 
         check_output_path(args.report, ".json", "--report")  # before the run, not after it
+    if args.precision:
+        return bench_precision.cli(args, FULL if args.full else QUICK, _time, blas_info()["threads"] or 1)
     if args.tune:
         from rnnlab import bench_limits
 
