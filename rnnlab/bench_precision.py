@@ -21,8 +21,8 @@ import numpy as np
 
 from rnnlab.nn import GRU, LSTM, inference_mode, quantize_dynamic
 from rnnlab.nn.backend import intgemm
+from rnnlab.nn.quantize import PRECISIONS
 
-PRECISIONS = ("float32", "int8")
 MIN_TIME = 0.2  # seconds of timed calls per row at least (unless ``reps`` give more)
 HEADER = (
     "| cell | config (T,N,I,H) | float32 ms (min-max) | int8 ms (min-max) | int8 / float32 | int8 |\n"

@@ -179,3 +179,9 @@ def count_or_fraction(text):
     if (isinstance(v, float) and not 0 < v < 1) or (isinstance(v, int) and v < 1):
         raise argparse.ArgumentTypeError(f"must be a count >= 1 or a fraction in (0, 1), got {text!r}")
     return v
+
+
+def add_precision(p, choices, what: str) -> None:
+    """``--precision {float32,int8}`` (default float32) on the inference commands; ``what``: the
+    help's account of what int8 quantises and when it is used."""
+    p.add_argument("--precision", choices=choices, default="float32", help=f"{what} (default: float32)")

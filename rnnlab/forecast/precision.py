@@ -17,20 +17,20 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.cliargs import add_precision
 from rnnlab.nn import inference_mode, quantize_dynamic
 from rnnlab.nn.backend import intgemm
+from rnnlab.nn.quantize import PRECISIONS
 
-PRECISIONS = ("float32", "int8")
 PROBE_WINDOWS, PROBE_REPS = 64, 5
 
 
 def add_argument(p) -> None:
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="float32",
-        help="int8: the recurrent layers quantised, used only where that is faster than float32 "
-        "here (measured at start; docs/QUANTIZATION.md) (default: float32)",
+    add_precision(
+        p,
+        PRECISIONS,
+        "int8: the recurrent layers quantised, used only where that is faster than float32 here "
+        "(measured at start; docs/QUANTIZATION.md)",
     )
 
 

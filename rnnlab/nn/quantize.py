@@ -46,6 +46,7 @@ from rnnlab.nn.steps import binding
 
 MODES, GATES, suffixes = quantize_io.MODES, quantize_io.GATES, quantize_io.suffixes
 _F32 = np.float32
+PRECISIONS = ("float32", "int8")  # what the applications' --precision and bench --precision offer
 MAX_K = 32_000  # the longest sum the int32 accumulator holds exactly, zero point included
 
 

@@ -21,25 +21,24 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.cliargs import add_precision
 from rnnlab.nn import quantize_dynamic
 from rnnlab.nn.backend import intgemm
-from rnnlab.nn.quantize import QMatrix, QuantizedStackedCell, quantize_weight
+from rnnlab.nn.quantize import PRECISIONS, QMatrix, QuantizedStackedCell, quantize_weight
 from rnnlab.translate.ensemble import EnsembleModel
 from rnnlab.translate.model import Seq2Seq, reorder_state
 from rnnlab.translate.search import greedy_search
 
-PRECISIONS = ("float32", "int8")
 PROBE_SENTENCES, PROBE_TOKENS, PROBE_REPS = 32, 12, 5
 
 
 def add_argument(p) -> None:
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="float32",
-        help="int8: the recurrent layers quantised (int8 weights, 8-bit activations, exact int32 "
+    add_precision(
+        p,
+        PRECISIONS,
+        "int8: the recurrent layers quantised (int8 weights, 8-bit activations, exact int32 "
         "products), used only where it decodes faster than float32 here (measured at start; "
-        "docs/QUANTIZATION.md) (default: float32)",
+        "docs/QUANTIZATION.md)",
     )
 
 
