@@ -27,7 +27,7 @@ from rnnlab.nn.backend import intgemm  # noqa: E402
 NAMES = ("rnnlab_int8", "rnnlab_f32", "torch_f32", "torch_int8")
 
 
-def _cpu() -> str:
+def cpu_model() -> str:
     out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
 
@@ -153,7 +153,7 @@ def main():
     ap.add_argument("--skip", nargs="*", default=[], choices=["speed", "errors", "bleu"])
     args = ap.parse_args()
     threads = bench.blas_info()["threads"] or 1
-    env = {"cpu": _cpu(), "threads": threads, **intgemm.describe(), "commit": bench_commit()}
+    env = {"cpu": cpu_model(), "threads": threads, **intgemm.describe(), "commit": bench_commit()}
     print(env, flush=True)
     print("| cell | (T,N,I,H) | " + " | ".join(NAMES) + " | int8 / torch f32 | int8 / torch int8 |")
     configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
@@ -164,10 +164,15 @@ def main():
         res["errors"] = error_rows()
     if "bleu" not in args.skip and os.path.isdir(args.model):
         res["bleu"] = bleu_rows(args.model, args.beams)
+    write_raw("quantize", res)
+
+
+def write_raw(prefix: str, obj) -> None:
+    """``obj`` as benchmarks/raw/<prefix>-<time>.json (git-ignored), its path printed."""
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "raw")
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"quantize-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    write_json(path, res)
+    path = os.path.join(folder, f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    write_json(path, obj)
     print(f"JSON: {path}")
 
 

@@ -15,25 +15,20 @@ numbers and writes them as JSON under benchmarks/raw/ (git-ignored).
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from quantize import bench_commit, cpu_model, write_raw  # noqa: E402  (this folder's)
+
 from rnnlab.cli import build_parser  # noqa: E402
 from rnnlab.forecast.cli import main as forecast_main  # noqa: E402
 from rnnlab.forecast.evaluation import pipeline as P  # noqa: E402
 from rnnlab.forecast.precision import _forecasters  # noqa: E402
-from rnnlab.io import write_json  # noqa: E402
 from rnnlab.nn import quantize_dynamic  # noqa: E402
 from rnnlab.nn.backend import intgemm  # noqa: E402
-
-
-def _cpu() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
 
 
 def _scores(model, series, cfg, n_train) -> dict:
@@ -75,7 +70,7 @@ def main():
     for net, rnn in zip(nets, floats):
         net.rnn = rnn
     f32, q = res["float32"], res["int8"]
-    env = {"cpu": _cpu(), **intgemm.describe(), "commit": _commit(), "command": sys.argv}
+    env = {"cpu": cpu_model(), **intgemm.describe(), "commit": bench_commit(), "command": sys.argv}
     env.update(networks=len(nets), cell=cfg["cell"], hidden=cfg["hidden_size"], window=cfg["window"])
     env.update(target=model.target, n_train=n_train, n_test=len(series) - n_train, fit_seconds=fit_s)
     rel = q["rmse"] / f32["rmse"] - 1
@@ -93,16 +88,7 @@ def main():
     print(f"int8 vs float32: RMSE {100 * rel:+.3f}% (the issue's bar for a default: 1%)")
     print(f"largest change of a test forecast: {diff:.3f} USD; shrink factors {env['shrinks']}")
     print(f"float32 twice identical: {res['float32']['rmse'] == res['float32_again']['rmse']}")
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "raw")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"quantize-forecast-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    write_json(path, {"environment": env, "results": res, "rmse_relative_change": rel})
-    print(f"JSON: {path}")
-
-
-def _commit():
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
+    write_raw("quantize-forecast", {"environment": env, "results": res, "rmse_relative_change": rel})
 
 
 if __name__ == "__main__":
