@@ -1,10 +1,11 @@
-"""Dynamically quantised inference for the LSTM, GRU and RNN (issue 32): int8 weights, every
-product's left operand quantised to 8 bits when it is there, exact int32 products, and the
-nonlinearities and the state in float32.
+"""Reduced-precision inference for the LSTM, GRU and RNN (issue 32): int8 weights, every
+product's left operand quantised to 8 bits when it is there, exact int32 products; or bf16
+weights and operands with float32 sums; the nonlinearities and the state in float32 either way.
 
-    q = quantize_dynamic(lstm)          # an inference-only copy; lstm itself is untouched
+    q = quantize_dynamic(lstm)          # an inference-only int8 copy; lstm itself is untouched
+    b = quantize_dynamic(lstm, dtype="bf16")
     out, (h_n, c_n) = q(x)              # the float layer's call (hx, lengths= too)
-    q.save("lstm-int8.safetensors");  q = load_quantized("lstm-int8.safetensors")
+    q.save("lstm-int8.safetensors");  q = QuantizedRNN.load("lstm-int8.safetensors")
 
 What is quantised, and how (docs/QUANTIZATION.md has the errors measured)::
 
@@ -16,11 +17,17 @@ What is quantised, and how (docs/QUANTIZATION.md has the errors measured)::
              aq[m, k] = clip(rint(a[m, k] / s[m]) + z[m], 0, 255)
     product  C = aq Wq^T in int32, exact (``backend/intgemm.py``: oneDNN's u8s8s32 GEMM, or NumPy)
              a W^T ~= s[m] s_w[r] (C[m, r] - z[m] sum_k Wq[r, k])
+  bf16 (``BMatrix``):
+    weights  W -> bf16(W), rounded to nearest even (8 significant bits; no scales)
+    operand  a -> bf16(a) at each step
+    product  a W^T ~= bf16(a) bf16(W)^T summed in float32 (``backend/bf16gemm.py``: oneDNN's
+             dnnl_gemm_bf16bf16f32, or NumPy's float32 matmul of the same values)
 
 Everything else is the float cell's own step (``lstm.py``, ``gru.py``, ``rnn.py``, called here
-with a ``QMatrix`` in place of ``W``: ``h @ W.T`` is then the quantised product), so the
-equations cannot drift apart. Biases stay float32. ``backward`` raises: train the float model and
-quantise again. The compiled loops (``backend/int8_loops.py``, numba) run the same arithmetic in
+with a ``QMatrix`` or ``BMatrix`` in place of ``W``: ``h @ W.T`` is then the reduced product),
+so the equations cannot drift apart. Biases stay float32. ``backward`` raises: train the float
+model and quantise again. The compiled loops (``backend/int8_loops.py``, ``bf16_loops.py``,
+numba) run the same arithmetic in
 one call per direction where numba and oneDNN load; this file is the reference they are tested
 against (and what runs without them).
 Shapes: T time, N batch, I input, H hidden, G gates (1 RNN, 3 GRU, 4 LSTM), D directions.
@@ -37,7 +44,7 @@ import numpy as np
 
 from rnnlab.io import read_tensors, write_tensors
 from rnnlab.nn import quantize_io
-from rnnlab.nn.backend import intgemm
+from rnnlab.nn.backend import bf16gemm, intgemm
 from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
 from rnnlab.nn.layers import RNNBase, check_input
 from rnnlab.nn.module import Module
@@ -46,7 +53,7 @@ from rnnlab.nn.steps import binding
 
 MODES, GATES, suffixes = quantize_io.MODES, quantize_io.GATES, quantize_io.suffixes
 _F32 = np.float32
-PRECISIONS = ("float32", "int8")  # what the applications' --precision and bench --precision offer
+PRECISIONS = ("float32", "int8", "bf16")  # what the applications' --precision and bench --precision offer
 MAX_K = 32_000  # the longest sum the int32 accumulator holds exactly, zero point included
 
 
@@ -62,6 +69,15 @@ def quantize_weight(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     amax = np.abs(W).max(axis=1) if W.shape[1] else np.zeros(W.shape[0], _F32)
     scale = np.where(amax > 0, amax / _F32(127), _F32(1)).astype(_F32)
     return np.clip(np.rint(W / scale[:, None]), -127, 127).astype(np.int8), scale
+
+
+def bf16_weight(W: np.ndarray) -> np.ndarray:
+    """``W`` rounded to bf16 (uint16 bits, ``backend/bf16gemm.py``); refuses NaN, inf and
+    values past bf16's range (they would round to inf)."""
+    b = bf16gemm.to_bf16(np.asarray(W, _F32))
+    if b.size and ((b & 0x7F80) == 0x7F80).any():
+        raise ValueError("bf16_weight: the weights hold NaN, inf or values beyond bf16's range")
+    return b
 
 
 def quantize_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,6 +100,7 @@ class QMatrix:
     multiplies by ``W[:2H]`` and ``W[2H:]``)."""
 
     __array_ufunc__ = None  # ``ndarray @ QMatrix`` defers to ``__rmatmul__``
+    kernels = "int8"  # the compiled loops that multiply by it (``compiled_loops``)
 
     def __init__(self, q: np.ndarray, scale: np.ndarray):
         self.q, self.scale = q, scale  # (R, K) int8, (R,) float32
@@ -103,7 +120,7 @@ class QMatrix:
         a = np.asarray(a, _F32)
         shape = a.shape
         a2 = np.ascontiguousarray(a.reshape(-1, shape[-1]))
-        loops = compiled_loops()
+        loops = compiled_loops(self.kernels)
         out = self.matmul(a2) if loops is None else loops.input_gates(self, a2, self.zero)
         return out.reshape(*shape[:-1], out.shape[-1])
 
@@ -116,6 +133,32 @@ class QMatrix:
         out *= s[:, None]
         out *= self.scale
         return out
+
+
+class BMatrix:
+    """One weight matrix in bf16 (``dtype="bf16"``): ``a @ m.T ~= a @ W.T`` with ``a`` rounded to
+    bf16 and the sum in float32, as ``QMatrix`` (the float cell's expression works on it)."""
+
+    __array_ufunc__ = None
+    kernels = "bf16"
+
+    def __init__(self, b: np.ndarray):
+        self.b = b  # (R, K) uint16: bf16 bits
+        self.bT = np.ascontiguousarray(b.T)  # (K, R): the GEMM's B
+        self.zero = np.zeros(b.shape[0], _F32)
+
+    @property
+    def T(self) -> BMatrix:
+        return self
+
+    def __getitem__(self, rows: slice) -> BMatrix:
+        return BMatrix(self.b[rows])
+
+    __rmatmul__ = QMatrix.__rmatmul__
+
+    def matmul(self, a: np.ndarray) -> np.ndarray:
+        """``a (M, K) @ W^T`` through the bf16 product: ``(M, R)`` float32."""
+        return bf16gemm.gemm()(bf16gemm.to_bf16(a), self.bT)
 
 
 # ----------------------------------------------------------------------------- one direction
@@ -142,20 +185,31 @@ def direction_forward(spec: CellSpec, x, states0, U: QMatrix, W: QMatrix, b_ih, 
 
 
 _LOOPS: dict[str, Any] = {}
+_GEMMS = {"int8": intgemm, "bf16": bf16gemm}
 
 
-def compiled_loops() -> Any:
-    """``backend/int8_loops.py`` where numba imports and the integer GEMM is oneDNN's (the
-    compiled loops call it from compiled code), else None: the reference loop above runs."""
-    if "loops" not in _LOOPS:
+def compiled_loops(dtype: str = "int8") -> Any:
+    """``backend/int8_loops.py`` (``bf16_loops.py``) where numba imports and that precision's
+    GEMM is oneDNN's (the compiled loops call it from compiled code), else None: the reference
+    loop above runs."""
+    if dtype not in _LOOPS:
         loops = None
-        if find_spec("numba") is not None and intgemm.gemm().name == "onednn":
+        if not _LOOPS.get("off") and find_spec("numba") is not None and _GEMMS[dtype].gemm().name == "onednn":
             try:
-                loops = importlib.import_module("rnnlab.nn.backend.int8_loops")
+                loops = (
+                    importlib.import_module("rnnlab.nn.backend.bf16_loops")
+                    if dtype == "bf16"
+                    else importlib.import_module("rnnlab.nn.backend.int8_loops")
+                )
             except ImportError:  # numba installed but broken: the reference loop
                 loops = None
-        _LOOPS["loops"] = loops
-    return _LOOPS["loops"]
+        _LOOPS[dtype] = loops
+    return _LOOPS[dtype]
+
+
+def fallback_reason(dtype: str) -> str | None:
+    """Why ``dtype``'s products ("int8", "bf16") run on NumPy here (None: oneDNN's run them)."""
+    return _GEMMS[dtype].describe()["fallback_reason"]
 
 
 def use_compiled(enabled: bool | None) -> None:
@@ -163,7 +217,7 @@ def use_compiled(enabled: bool | None) -> None:
     again (None): tests and the benchmark compare them."""
     _LOOPS.clear()
     if enabled is False:
-        _LOOPS["loops"] = None
+        _LOOPS["off"] = True
 
 
 # ----------------------------------------------------------------------------- the module
@@ -178,10 +232,12 @@ def cell_spec(config: dict) -> CellSpec:
 
 
 class QuantizedRNN(Module):
-    """An inference-only LSTM / GRU / RNN with int8 weights (``quantize_dynamic`` makes one).
+    """An inference-only LSTM / GRU / RNN with int8 or bf16 weights (``quantize_dynamic`` makes
+    one; ``weight_dtype`` says which).
 
-    ``params`` holds PyTorch's names for the float layer's tensors: ``weight_ih_l0`` (int8),
-    ``weight_ih_l0.scale`` (float32, per row), the float32 biases...; the call is the float
+    ``params`` holds PyTorch's names for the float layer's tensors: ``weight_ih_l0`` (int8, or
+    bf16's bits as uint16), ``weight_ih_l0.scale`` (int8: float32, per row), the float32
+    biases...; the call is the float
     layer's: ``out, h_n = q(x, h0, lengths=)`` (LSTM: ``out, (h_n, c_n) = q(x, (h0, c0))``)."""
 
     def __init__(self, config: dict, tensors: dict[str, np.ndarray]):
@@ -192,7 +248,8 @@ class QuantizedRNN(Module):
         self.num_layers, self.batch_first = config["num_layers"], config["batch_first"]
         self.bidirectional, self.bias = config["bidirectional"], config["bias"]
         self.num_directions = 2 if self.bidirectional else 1
-        self.dtype, self.dropout = np.dtype(_F32), 0.0
+        self.dtype, self.dropout = np.dtype(_F32), 0.0  # what it takes and returns
+        self.weight_dtype = self.config.setdefault("dtype", "int8")  # what its weights are
         self.spec = cell_spec(config)
         self.training = False
         self.params = dict(tensors)
@@ -200,13 +257,17 @@ class QuantizedRNN(Module):
 
     def _build(self) -> None:
         p, zero = self.params, np.zeros(GATES[self.mode] * self.hidden_size, _F32)
-        self.mats: dict[str, tuple[QMatrix, QMatrix, np.ndarray, np.ndarray]] = {}
+        self.mats: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
         for layer in range(self.num_layers):
             for sfx in suffixes(self.config, layer):
-                U = QMatrix(p["weight_ih" + sfx], p["weight_ih" + sfx + ".scale"])
-                W = QMatrix(p["weight_hh" + sfx], p["weight_hh" + sfx + ".scale"])
+                U, W = (self._matrix(w + sfx) for w in ("weight_ih", "weight_hh"))
                 b_ih, b_hh = (p["bias_ih" + sfx], p["bias_hh" + sfx]) if self.bias else (zero, zero)
                 self.mats[sfx] = (U, W, b_ih, b_hh)
+
+    def _matrix(self, name: str) -> QMatrix | BMatrix:
+        if self.weight_dtype == "bf16":
+            return BMatrix(self.params[name])
+        return QMatrix(self.params[name], self.params[name + ".scale"])
 
     def named_parameters(self, prefix: str = ""):
         for name, p in self.params.items():
@@ -230,7 +291,7 @@ class QuantizedRNN(Module):
     def run_directions(self, jobs: list, mask) -> list:
         """The directions ``[(suffix, x, states0)]`` of one layer: the compiled loops where they
         load, else the reference loop."""
-        loops = compiled_loops()
+        loops = compiled_loops(self.weight_dtype)
         full = [(self.spec, x, s0, *self.mats[sfx], mask) for sfx, x, s0 in jobs]
         if loops is not None and loops.supports(self.spec):
             return loops.directions_forward(full)
@@ -337,15 +398,22 @@ def config_of(module: RNNBase) -> dict:
     }
 
 
-def quantize_dynamic(module: RNNBase) -> QuantizedRNN:
+DTYPES = {"int8": "int8", "qint8": "int8", "bf16": "bf16", "bfloat16": "bf16"}
+
+
+def quantize_dynamic(module: RNNBase, dtype: str = "int8") -> QuantizedRNN:
     """An inference-only copy of ``module`` (an rnnlab ``LSTM``, ``GRU`` or ``RNN``: any layers,
-    directions, ``batch_first``) with int8 weights per output row and each product's operand
-    quantised per row at every step (the module docstring)."""
+    directions, ``batch_first``) with reduced-precision weights: ``dtype="int8"`` (also "qint8")
+    per output row, each product's operand quantised per row at every step; ``dtype="bf16"``
+    (also "bfloat16") every weight and operand rounded to bf16, float32 sums (the module
+    docstring)."""
     if not isinstance(module, RNNBase) or module.mode not in MODES:
         raise TypeError(f"quantize_dynamic takes an rnnlab LSTM, GRU or RNN, got {type(module).__name__}")
-    config = config_of(module)
+    if dtype not in DTYPES:
+        raise ValueError(f"quantize_dynamic: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    config = {**config_of(module), "dtype": DTYPES[dtype]}
     widest = max(module.input_size, module.hidden_size * (2 if module.bidirectional else 1))
-    if widest > MAX_K:  # |aq Wq^T - z colsum| <= 2 K 255 127 must fit int32
+    if config["dtype"] == "int8" and widest > MAX_K:  # |aq Wq^T - z colsum| <= 2 K 255 127 fits int32
         raise ValueError(
             f"quantize_dynamic: a product over {widest} inputs could overflow int32 (at most {MAX_K})"
         )
@@ -353,7 +421,11 @@ def quantize_dynamic(module: RNNBase) -> QuantizedRNN:
     for layer in range(module.num_layers):
         for sfx in suffixes(config, layer):
             for w in ("weight_ih", "weight_hh"):
-                tensors[w + sfx], tensors[w + sfx + ".scale"] = quantize_weight(module.params[w + sfx])
+                W = module.params[w + sfx]
+                if config["dtype"] == "bf16":
+                    tensors[w + sfx] = bf16_weight(W)
+                else:
+                    tensors[w + sfx], tensors[w + sfx + ".scale"] = quantize_weight(W)
             if module.bias:
                 for b in ("bias_ih", "bias_hh"):
                     tensors[b + sfx] = np.array(module.params[b + sfx], _F32)

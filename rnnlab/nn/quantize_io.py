@@ -1,11 +1,13 @@
 """What a quantised layer's file holds, and the checks on reading one (``quantize.py`` writes and
 reads it with ``rnnlab.io.write_tensors`` / ``read_tensors``: safetensors, atomic, no pickle).
 
-    weight_ih_l0, weight_hh_l0, ...              int8 (G*H, K), PyTorch's names and layouts
-    weight_ih_l0.scale, weight_hh_l0.scale, ...  float32 (G*H,) one scale per output row
+    weight_ih_l0, weight_hh_l0, ...              int8 (G*H, K), PyTorch's names and layouts;
+                                                 bf16 layers: uint16 (G*H, K), bf16's bits
+    weight_ih_l0.scale, weight_hh_l0.scale, ...  float32 (G*H,) one scale per output row (int8)
     bias_ih_l0, bias_hh_l0, ...                  float32 (G*H,) (when the layer has biases)
-    __config__   int64 (9,): format version, mode, input, hidden, layers, bias, batch_first,
-                 bidirectional, option (GRU: reset_after; RNN: 1 for relu)
+    __config__   int64 (10,): format version, mode, input, hidden, layers, bias, batch_first,
+                 bidirectional, option (GRU: reset_after; RNN: 1 for relu), weight dtype
+                 (0 int8, 1 bf16). Version 1 (int8 only) had 9 values and still reads.
     __sha256__   uint8 (32,): SHA-256 over every other tensor's name, dtype, shape and bytes,
                  in name order
 
@@ -23,10 +25,11 @@ import numpy as np
 
 MODES = ("RNN", "LSTM", "GRU")
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
-CONFIG_KEY, DIGEST_KEY, VERSION = "__config__", "__sha256__", 1
+CONFIG_KEY, DIGEST_KEY, VERSION = "__config__", "__sha256__", 2
+WEIGHT_DTYPES = ("int8", "bf16")
 _SIZES = ("input_size", "hidden_size", "num_layers")
 _FLAGS = ("bias", "batch_first", "bidirectional", "option")
-_I8, _F32 = np.dtype(np.int8), np.dtype(np.float32)
+_I8, _U16, _F32 = np.dtype(np.int8), np.dtype(np.uint16), np.dtype(np.float32)
 
 
 def suffixes(config: dict, layer: int) -> list[str]:
@@ -36,13 +39,15 @@ def suffixes(config: dict, layer: int) -> list[str]:
 def expected_tensors(config: dict) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
     """Every tensor a quantised layer of ``config`` holds: ``{name: (dtype, shape)}``."""
     G, H = GATES[config["mode"]], config["hidden_size"]
-    D = 2 if config["bidirectional"] else 1
+    D, bf16 = 2 if config["bidirectional"] else 1, config.get("dtype", "int8") == "bf16"
     want: dict[str, tuple[np.dtype, tuple[int, ...]]] = {}
     for layer in range(config["num_layers"]):
         K = config["input_size"] if layer == 0 else D * H
         for sfx in suffixes(config, layer):
             for name, k in (("weight_ih", K), ("weight_hh", H)):
-                want[name + sfx], want[name + sfx + ".scale"] = (_I8, (G * H, k)), (_F32, (G * H,))
+                want[name + sfx] = (_U16 if bf16 else _I8, (G * H, k))
+                if not bf16:
+                    want[name + sfx + ".scale"] = (_F32, (G * H,))
             if config["bias"]:
                 want["bias_ih" + sfx] = want["bias_hh" + sfx] = (_F32, (G * H,))
     return want
@@ -60,24 +65,28 @@ def digest(tensors: dict[str, np.ndarray]) -> np.ndarray:
 
 def encode(config: dict) -> np.ndarray:
     values = [int(config[k]) for k in _SIZES + _FLAGS]
-    return np.array([VERSION, MODES.index(config["mode"]), *values], np.int64)
+    dtype = WEIGHT_DTYPES.index(config.get("dtype", "int8"))
+    return np.array([VERSION, MODES.index(config["mode"]), *values, dtype], np.int64)
 
 
 def decode(a: np.ndarray) -> dict:
     """The configuration ``encode`` wrote (``ValueError`` when it is not one)."""
     a = np.asarray(a)
-    if a.dtype != np.int64 or a.shape != (9,):
-        raise ValueError(f"{CONFIG_KEY} must be 9 int64 values, got {a.dtype} {a.shape}")
+    if a.dtype != np.int64 or a.shape not in ((9,), (10,)):
+        raise ValueError(f"{CONFIG_KEY} must be 10 int64 values, got {a.dtype} {a.shape}")
     version, mode, *rest = (int(v) for v in a)
-    sizes, flags = rest[:3], rest[3:]
-    if version != VERSION:
-        raise ValueError(f"format version {version}; this rnnlab reads {VERSION}")
+    if version not in (1, VERSION) or len(a) != 8 + version:
+        raise ValueError(f"format version {version} with {len(a)} values; this rnnlab reads 1 and {VERSION}")
+    sizes, flags, dtype = rest[:3], rest[3:7], (rest[7] if version > 1 else 0)
+    if not 0 <= dtype < len(WEIGHT_DTYPES):
+        raise ValueError(f"{CONFIG_KEY}: weight dtype {dtype} is none of {WEIGHT_DTYPES}")
     if not 0 <= mode < len(MODES) or min(sizes) < 1 or max(sizes) > 1 << 20:
         raise ValueError(f"{CONFIG_KEY} is not a valid configuration: {a.tolist()}")
     if any(v not in (0, 1) for v in flags):
         raise ValueError(f"{CONFIG_KEY} flags must be 0 or 1: {a.tolist()}")
     config: dict = {"mode": MODES[mode], **dict(zip(_SIZES, sizes))}
     config.update({k: bool(v) for k, v in zip(_FLAGS, flags)})
+    config["dtype"] = WEIGHT_DTYPES[dtype]
     return config
 
 
@@ -95,6 +104,8 @@ def check_tensors(config: dict, tensors: dict) -> dict[str, np.ndarray]:
             raise ValueError(f"'{name}' is {v.dtype} {v.shape}, expected {dtype} {shape}")
         if dtype == _F32 and not np.isfinite(v).all():
             raise ValueError(f"'{name}' has NaN or inf values")
+        if dtype == _U16 and ((v & 0x7F80) == 0x7F80).any():  # bf16's exponent all ones
+            raise ValueError(f"'{name}' has NaN or inf values (bf16)")
         if name.endswith(".scale") and not (v > 0).all():
             raise ValueError(f"'{name}' has scales <= 0")
         out[name] = np.ascontiguousarray(v)

@@ -6,8 +6,8 @@ Per step, for the batch's rows (``quantize.py`` has the formulas)::
 
     quantize_rows(h_{t-1}) -> hq uint8, s, z       one pass over the rows (min, max, round)
     acc = hq @ Wq^T                                oneDNN's dnnl_gemm_u8s8s32, called from here
-    a = xg_t + s s_w (acc - z colsum) + b_hh       dequantised inside the gate kernel
-    the cell's gates (``kernels.py``'s tanh and sigma), h_t, c_t in place
+    gates = s s_w (acc - z colsum) + b_hh          dequantised
+    the cell's gates on xg_t + gates, h_t, c_t in place (``infer_cells.py``)
 
 ``x_t`` of all steps is quantised and multiplied once before the loop (``input_gates``), as
 in the float loops. Rows past a sequence's length (``active`` False) keep their state and
@@ -20,18 +20,18 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.nn.backend import scratch
+from rnnlab.nn.backend.infer_cells import KIND, cells
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
-from rnnlab.nn.backend.kernels import _sigmoid, _tanh, jit, reducing
-from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
+from rnnlab.nn.backend.kernels import jit, reducing
+from rnnlab.nn.direction import CellSpec
 
 _f = np.float32
 _ZERO, _ONE, _MAXQ = _f(0.0), _f(1.0), _f(255.0)
 _N, _F = np.int8(ord("N")), np.int8(ord("F"))
-_KIND = {LSTMSpec(): 0, GRUSpec(reset_after=True): 1, RNNSpec("tanh"): 2, RNNSpec("relu"): 3}
 
 
 def supports(spec: CellSpec) -> bool:
-    return spec in _KIND
+    return spec in KIND
 
 
 @reducing
@@ -77,72 +77,17 @@ def dequantize(acc, s, z, colsum, sw, bias, out):
 
 
 @jit
-def _gates(acc, s, z, colsum, sw, b, out):
-    """out (G*H,) = s s_w (acc - z colsum) + b: one row's dequantised product, plus b_hh."""
-    for k in range(out.shape[0]):
-        out[k] = _f(acc[k] - z * colsum[k]) * s * sw[k] + b[k]
-
-
-@jit
-def _lstm_row(g, x, hn, cn, H):
-    """a = x + g (i, f, g, o blocks); c = f c + i g; h = o tanh(c), in place."""
-    for j in range(H):
-        i_ = _sigmoid(x[j] + g[j])
-        f_ = _sigmoid(x[H + j] + g[H + j])
-        g_ = _tanh(x[2 * H + j] + g[2 * H + j])
-        o_ = _sigmoid(x[3 * H + j] + g[3 * H + j])
-        cc = f_ * cn[j] + i_ * g_
-        cn[j] = cc
-        hn[j] = o_ * _tanh(cc)
-
-
-@jit
-def _gru_row(g, x, hn, H):
-    """PyTorch's GRU: r, z = sigma(x + g); n = tanh(x_n + r g_n); h = (1 - z) n + z h."""
-    for j in range(H):
-        r = _sigmoid(x[j] + g[j])
-        u = _sigmoid(x[H + j] + g[H + j])
-        nn = _tanh(x[2 * H + j] + r * g[2 * H + j])
-        hn[j] = (_ONE - u) * nn + u * hn[j]
-
-
-@jit
-def _rnn_row(g, x, hn, relu):
-    for j in range(hn.shape[0]):
-        v = x[j] + g[j]
-        hn[j] = max(v, _ZERO) if relu else _tanh(v)
-
-
-@jit
-def _cell(kind, acc, s, z, colsum, sw, b_hh, xg, h, c, out, active, t, g):
-    """One step's gates for every row, h (and c) updated in place, out (N, H) = h or 0;
-    ``g`` (G*H,) scratch."""
-    N, H = h.shape
-    for n in range(N):
-        if active.shape[0] > 0 and not active[t, n]:
-            out[n, :] = _ZERO  # past the length: the state stays, the output is 0
-            continue
-        _gates(acc[n], s[n], z[n], colsum, sw, b_hh, g)  # W h_{t-1} + b_hh
-        if kind == 0:
-            _lstm_row(g, xg[n], h[n], c[n], H)
-        elif kind == 1:
-            _gru_row(g, xg[n], h[n], H)
-        else:
-            _rnn_row(g, xg[n], h[n], kind == 3)
-        out[n, :] = h[n, :]
-
-
-@jit
 def loop(kind, gemm, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, co):
     """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
     (T, N, H). Returns the first non-zero GEMM status, or 0."""
-    g = np.empty(XG.shape[2], _f)
+    gates = np.empty((h.shape[0], XG.shape[2]), _f)
     for t in range(XG.shape[0]):
         quantize_rows(h, hq, s, z)
         status = _igemm(gemm, hq, wq, acc, co)
         if status != 0:
             return status
-        _cell(kind, acc, s, z, colsum, sw, b_hh, XG[t], h, c, out[t], active, t, g)
+        dequantize(acc, s, z, colsum, sw, b_hh, gates)  # W h_{t-1} + b_hh
+        cells(kind, gates, XG[t], h, c, out[t], active, t)
     return 0
 
 
@@ -184,7 +129,7 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
         np.empty(N, np.int32),
         np.empty((N, W.q.shape[0]), np.int32),
     )
-    status = loop(_KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *bufs, co)
+    status = loop(KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *bufs, co)
     if status != 0:
         raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
     return out, ([h, c] if len(states0) > 1 else [h])

@@ -1,0 +1,116 @@
+"""The compiled time loops of the bf16 layers: ``quantize.direction_forward`` in one call per
+direction (the LSTM, PyTorch's GRU and the Elman RNN; the chapter's GRU, whose second product
+needs ``r * h`` in mid-step, runs the reference loop).
+
+Per step, for the batch's rows (``quantize.py`` has the formulas)::
+
+    to_bf16(h_{t-1}) -> hb                 one pass over the rows (round to nearest even)
+    gates = b_hh;  gates += hb @ Wb^T      oneDNN's dnnl_gemm_bf16bf16f32 (beta = 1), from here
+    the cell's gates on xg_t + gates, h_t, c_t in place (``infer_cells.py``)
+
+``x_t`` of all steps is rounded and multiplied once before the loop (``input_gates``), as in
+the float loops. The state and every sum stay float32. This module imports numba:
+``quantize.compiled_loops`` loads it by name on first use.
+Shapes: T time, N batch, K input, H hidden, G gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.nn.backend import scratch
+from rnnlab.nn.backend.bf16gemm import gemm as bf16_gemm
+from rnnlab.nn.backend.infer_cells import KIND, cells
+from rnnlab.nn.backend.kernels import jit
+from rnnlab.nn.direction import CellSpec
+
+_f = np.float32
+_ONE = _f(1.0)
+_N = np.int8(ord("N"))
+_HALF_ULP, _LOW, _ABS, _INF, _QUIET = (np.uint32(v) for v in (0x7FFF, 1, 0x7FFFFFFF, 0x7F800000, 0x40))
+
+
+def supports(spec: CellSpec) -> bool:
+    return spec in KIND
+
+
+@jit
+def to_bf16(a, out):
+    """``a`` (M, K) float32 C-contiguous -> ``out`` (M, K) uint16 as ``bf16gemm.to_bf16``."""
+    u = a.reshape(a.size).view(np.uint32)
+    o = out.reshape(out.size)
+    for k in range(u.shape[0]):
+        v = u[k]
+        if (v & _ABS) > _INF:  # NaN: keep it a quiet NaN
+            o[k] = np.uint16((v >> 16) | _QUIET)
+        else:
+            o[k] = np.uint16((v + _HALF_ULP + ((v >> 16) & _LOW)) >> 16)
+
+
+@jit
+def _fill(bias, out):
+    for m in range(out.shape[0]):
+        out[m, :] = bias
+
+
+@jit
+def _bgemm(gemm, ab, bb, c):
+    """c (M, R) += ab (M, K) bf16 @ bb (K, R) bf16; the status (0: done)."""
+    M, K = ab.shape
+    R = bb.shape[1]
+    return gemm(_N, _N, M, R, K, _ONE, ab.ctypes.data, K, bb.ctypes.data, R, _ONE, c.ctypes.data, R)
+
+
+@jit
+def loop(kind, gemm, wb, b_hh, XG, h, c, out, active, hb, gates):
+    """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
+    (T, N, H). Returns the first non-zero GEMM status, or 0."""
+    for t in range(XG.shape[0]):
+        to_bf16(h, hb)
+        _fill(b_hh, gates)
+        status = _bgemm(gemm, hb, wb, gates)  # gates = W h_{t-1} + b_hh
+        if status != 0:
+            return status
+        cells(kind, gates, XG[t], h, c, out[t], active, t)
+    return 0
+
+
+_GEMM: dict = {}
+
+
+def _gemm():
+    if "f" not in _GEMM:
+        _GEMM["f"] = bf16_gemm().compiled()
+    return _GEMM["f"]
+
+
+def input_gates(U, x2, bias):
+    """``x2 (M, K) @ U^T + bias`` through the bf16 product: (M, G*H) float32."""
+    M, K = x2.shape
+    xb = scratch.empty((M, K), np.uint16)
+    to_bf16(np.ascontiguousarray(x2, _f), xb)
+    out = scratch.empty((M, U.bT.shape[1]), _f)  # pooled: fresh big arrays fault in page by page
+    _fill(bias, out)
+    return bf16_gemm()(xb, U.bT, out, beta=1.0)
+
+
+def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
+    """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``."""
+    T, N, K = x.shape
+    H = W.bT.shape[0]
+    XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
+    h = np.array(states0[0], _f, order="C")
+    c = np.array(states0[1], _f, order="C") if len(states0) > 1 else np.zeros((0, H), _f)
+    active = np.zeros((0, N), np.bool_) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+    out = scratch.empty((T, N, H), _f)
+    bufs = (np.empty((N, H), np.uint16), np.empty((N, W.bT.shape[1]), _f))
+    status = loop(KIND[spec], _gemm(), W.bT, b_hh, XG, h, c, out, active, *bufs)
+    if status != 0:
+        raise RuntimeError(f"oneDNN's bf16 GEMM failed (status {status})")
+    return out, ([h, c] if len(states0) > 1 else [h])
+
+
+def directions_forward(jobs: list) -> list:
+    """``direction_forward`` of each job (one layer's directions), one after the other with all
+    of oneDNN's threads (as ``int8_loops.directions_forward``)."""
+    return [direction_forward(*job) for job in jobs]

@@ -1,0 +1,73 @@
+"""The float32 gate math of one inference step of the reduced-precision layers (int8 and bf16:
+``int8_loops.py``, ``bf16_loops.py``), on a step's recurrent product already in float32::
+
+    gates (N, G*H) = W h_{t-1} + b_hh              (dequantised int8, or the bf16 product)
+    LSTM   i, f, o = sigma(xg + gates), g = tanh(xg_g + gates_g); c = f c + i g; h = o tanh(c)
+    GRU    r, z = sigma(xg + gates); n = tanh(xg_n + r gates_n); h = (1 - z) n + z h
+    RNN    h = tanh(xg + gates) (or relu)
+
+``xg = U x_t + b_ih``. The equations are ``lstm.py``'s, ``gru.py``'s (PyTorch's GRU) and
+``rnn.py``'s; ``kernels.py``'s tanh and sigma. No tape: inference only. Rows past a sequence's
+length (``active`` False) keep their state and output 0.
+Shapes: N batch, H hidden, G gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.nn.backend.kernels import _sigmoid, _tanh, jit
+from rnnlab.nn.direction import GRUSpec, LSTMSpec, RNNSpec
+
+_f = np.float32
+_ZERO, _ONE = _f(0.0), _f(1.0)
+KIND = {LSTMSpec(): 0, GRUSpec(reset_after=True): 1, RNNSpec("tanh"): 2, RNNSpec("relu"): 3}
+
+
+@jit
+def _lstm_row(g, x, hn, cn, H):
+    """a = x + g (i, f, g, o blocks); c = f c + i g; h = o tanh(c), in place."""
+    for j in range(H):
+        i_ = _sigmoid(x[j] + g[j])
+        f_ = _sigmoid(x[H + j] + g[H + j])
+        g_ = _tanh(x[2 * H + j] + g[2 * H + j])
+        o_ = _sigmoid(x[3 * H + j] + g[3 * H + j])
+        cc = f_ * cn[j] + i_ * g_
+        cn[j] = cc
+        hn[j] = o_ * _tanh(cc)
+
+
+@jit
+def _gru_row(g, x, hn, H):
+    """PyTorch's GRU: r, z = sigma(x + g); n = tanh(x_n + r g_n); h = (1 - z) n + z h."""
+    for j in range(H):
+        r = _sigmoid(x[j] + g[j])
+        u = _sigmoid(x[H + j] + g[H + j])
+        nn = _tanh(x[2 * H + j] + r * g[2 * H + j])
+        hn[j] = (_ONE - u) * nn + u * hn[j]
+
+
+@jit
+def _rnn_row(g, x, hn, relu):
+    for j in range(hn.shape[0]):
+        v = x[j] + g[j]
+        hn[j] = max(v, _ZERO) if relu else _tanh(v)
+
+
+@jit
+def cells(kind, gates, xg, h, c, out, active, t):
+    """One step for every row: ``gates`` (N, G*H) = W h_{t-1} + b_hh, ``xg`` (N, G*H); h (and
+    c) (N, H) updated in place; out (N, H) = h, or 0 past a row's length (``active`` (T, N),
+    empty: all rows active)."""
+    N, H = h.shape
+    for n in range(N):
+        if active.shape[0] > 0 and not active[t, n]:
+            out[n, :] = _ZERO  # past the length: the state stays, the output is 0
+            continue
+        if kind == 0:
+            _lstm_row(gates[n], xg[n], h[n], c[n], H)
+        elif kind == 1:
+            _gru_row(gates[n], xg[n], h[n], H)
+        else:
+            _rnn_row(gates[n], xg[n], h[n], kind == 3)
+        out[n, :] = h[n, :]
