@@ -1,7 +1,9 @@
-"""int8 inference (issue 32), in one process: rnnlab int8 vs rnnlab float32 vs PyTorch float32 vs
-PyTorch's dynamically quantised LSTM/GRU (``torch.ao.nn.quantized.dynamic``, the same weights),
-on ``benchmarks/run.py``'s inference rows; the largest relative output error of each layer type;
-and the translation BLEU at float32 and int8 of a trained model (``--model``).
+"""int8 and bf16 inference (issue 32), in one process: rnnlab int8 and bf16 vs rnnlab float32 vs
+PyTorch float32 vs PyTorch's dynamically quantised LSTM/GRU (``torch.ao.nn.quantized.dynamic``)
+and PyTorch under bf16 autocast (``torch.autocast("cpu", torch.bfloat16)``), the same weights,
+on ``benchmarks/run.py``'s inference rows and the streaming row (1,000 single steps, N=1); the
+largest relative output error of each layer type at each precision; and the translation BLEU
+at float32, int8 and bf16 of a trained model (``--model``).
 
     flock /tmp/rnnlab-cpu.lock nice python benchmarks/quantize.py [--reps 9] [--model ~/runs/fr-tc]
 
@@ -22,14 +24,33 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rnnlab import bench  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
 from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic, runtime  # noqa: E402
-from rnnlab.nn.backend import intgemm  # noqa: E402
+from rnnlab.nn.backend import bf16gemm, intgemm  # noqa: E402
+from rnnlab.nn.quantize import QuantizedStackedCell  # noqa: E402
+from rnnlab.nn.stepping import StackedCell  # noqa: E402
 
-NAMES = ("rnnlab_int8", "rnnlab_f32", "torch_f32", "torch_int8")
+NAMES = ("rnnlab_int8", "rnnlab_bf16", "rnnlab_f32", "torch_f32", "torch_int8", "torch_bf16")
+RATIOS = (  # (name, numerator, denominator): the issue's goals are the first two (<= 0.6, <= 1.0)
+    ("int8 / torch f32", "rnnlab_int8", "torch_f32"),
+    ("int8 / torch int8", "rnnlab_int8", "torch_int8"),
+    ("bf16 / torch f32", "rnnlab_bf16", "torch_f32"),
+    ("bf16 / torch bf16", "rnnlab_bf16", "torch_bf16"),
+)
+STREAM = {"steps": 1000, "N": 1, "I": 64, "H": 128}
 
 
 def cpu_model() -> str:
     out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
+
+
+def _torch_int8(t, kind):
+    import torch
+
+    t.qconfig = torch.ao.quantization.default_dynamic_qconfig
+    dyn = getattr(torch.ao.nn.quantized.dynamic, kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dyn.from_float(t)
 
 
 def _fns(kind, cfg, threads):
@@ -40,59 +61,98 @@ def _fns(kind, cfg, threads):
     torch.set_num_threads(threads)
     m = bench._make_rnnlab(kind, cfg)
     x, _ = bench._data(cfg)
-    q, t = quantize_dynamic(m), to_torch(m).eval()
-    t.qconfig = torch.ao.quantization.default_dynamic_qconfig
-    dyn = torch.ao.nn.quantized.dynamic.LSTM if kind == "lstm" else torch.ao.nn.quantized.dynamic.GRU
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tq = dyn.from_float(t)
+    t = to_torch(m).eval()
+    tq = _torch_int8(t, "LSTM" if kind == "lstm" else "GRU")
+    q, b = quantize_dynamic(m), quantize_dynamic(m, "bf16")
     xt = torch.from_numpy(x)
 
     def ours_f32():
         with inference_mode():
             m(x)
 
-    def torch_run(mod):
+    def torch_run(mod, bf16=False):
         def run():
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 mod(xt)
 
         return run
 
-    return [lambda: q(x), ours_f32, torch_run(t), torch_run(tq)]
+    return [lambda: q(x), lambda: b(x), ours_f32, torch_run(t), torch_run(tq), torch_run(t, bf16=True)]
 
 
-def speed_rows(reps, threads, configs):
+def _stream_fns(kind, threads):
+    """1,000 single steps at N=1 (``rnnlab bench``'s streaming row): rnnlab's StackedCell at
+    each precision, PyTorch's LSTMCell / GRUCell at float32, dynamically quantised and bf16."""
+    import torch
+
+    T, N, I, H = (STREAM[k] for k in ("steps", "N", "I", "H"))
+    torch.set_num_threads(threads)
+    layer = (LSTM if kind == "lstm" else GRU)(I, H, seed=0)
+    x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
+    cells = [QuantizedStackedCell(quantize_dynamic(layer, d)) for d in ("int8", "bf16")] + [
+        StackedCell(layer)
+    ]
+    torch.manual_seed(0)
+    name = "LSTMCell" if kind == "lstm" else "GRUCell"
+    tcell = getattr(torch.nn, name)(I, H).eval()
+    xt = torch.from_numpy(x)
+
+    def ours(cell):
+        def run():
+            state = cell.initial_state(N)
+            with inference_mode():
+                for t in range(T):
+                    _, state = cell.step(x[t], state)
+
+        return run
+
+    def theirs(c, bf16=False):
+        def run():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                h = cs = torch.zeros(N, H)
+                for t in range(T):
+                    if kind == "lstm":
+                        h, cs = c(xt[t], (h, cs))
+                    else:
+                        h = c(xt[t], h)
+
+        return run
+
+    return [*map(ours, cells), theirs(tcell), theirs(_torch_int8(tcell, name)), theirs(tcell, bf16=True)]
+
+
+def _timed_row(kind, config, fns, reps):
+    times = [[] for _ in fns]
+    for fn in fns:
+        fn()
+        fn()  # warm-up: compiled loops, buffers
+    for _ in range(reps):  # alternating, rep by rep: all six see the same load
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    ms = {n: 1e3 * float(np.median(ts)) for n, ts in zip(NAMES, times)}
+    row = {"kind": kind, "config": config, "ms": ms}
+    row["ratios"] = {label: ms[a] / ms[b] for label, a, b in RATIOS}
+    row["vs_rnnlab_f32"] = {d: ms[f"rnnlab_{d}"] / ms["rnnlab_f32"] for d in ("int8", "bf16")}
+    cells = [f"{ms[n]:.2f}" for n in NAMES] + [f"**{v:.2f}**" for v in row["ratios"].values()]
+    print(f"| {kind} | {config} | " + " | ".join(cells) + " |", flush=True)
+    return row
+
+
+def speed_rows(reps, threads, configs, stream=True):
     rows = []
     for kind in ("lstm", "gru"):
         for cfg in configs:
-            fns = _fns(kind, cfg, threads)
-            times = [[] for _ in fns]
-            for fn in fns:
-                fn()
-                fn()  # warm-up: compiled loops, buffers
-            for _ in range(reps):  # alternating, rep by rep: all four see the same load
-                for fn, ts in zip(fns, times):
-                    t0 = time.perf_counter()
-                    fn()
-                    ts.append(time.perf_counter() - t0)
-            ms = {n: 1e3 * float(np.median(ts)) for n, ts in zip(NAMES, times)}
-            row = {"kind": kind, "config": cfg.name, "ms": ms}
-            row["int8_vs_torch_f32"] = ms["rnnlab_int8"] / ms["torch_f32"]
-            row["int8_vs_torch_int8"] = ms["rnnlab_int8"] / ms["torch_int8"]
-            row["int8_vs_rnnlab_f32"] = ms["rnnlab_int8"] / ms["rnnlab_f32"]
-            rows.append(row)
-            print(
-                f"| {kind} | {cfg.name} | "
-                + " | ".join(f"{ms[n]:.2f}" for n in NAMES)
-                + f" | **{row['int8_vs_torch_f32']:.2f}** | **{row['int8_vs_torch_int8']:.2f}** |",
-                flush=True,
-            )
+            rows.append(_timed_row(kind, cfg.name, _fns(kind, cfg, threads), reps))
+        if stream:
+            config = f"stream {STREAM['steps']}x(N={STREAM['N']},I={STREAM['I']},H={STREAM['H']})"
+            rows.append(_timed_row(kind, config, _stream_fns(kind, threads), reps))
     return rows
 
 
 def error_rows(trials=24):
-    """max |int8 - float| / max |float| per layer type, over random shapes (the test's kinds)."""
+    """max |int8 - float| / max |float| (and bf16's) per layer type, over random shapes."""
     rng = np.random.default_rng(32)
     out = {}
     for name, cls, kw in (
@@ -111,10 +171,13 @@ def error_rows(trials=24):
             lengths = rng.integers(1, T + 1, N)
             with inference_mode():
                 y = layer(x, lengths=lengths)[0]
-            yq = quantize_dynamic(layer)(x, lengths=lengths)[0]
-            worst.append(float(np.abs(yq - y).max() / max(np.abs(y).max(), 1e-30)))
-        out[name] = {"max": max(worst), "median": float(np.median(worst)), "trials": trials}
-        print(f"{name}: largest relative error {max(worst):.4f} (median {np.median(worst):.4f})", flush=True)
+            for d in ("int8", "bf16"):
+                yq = quantize_dynamic(layer, d)(x, lengths=lengths)[0]
+                worst.append((d, float(np.abs(yq - y).max() / max(np.abs(y).max(), 1e-30))))
+        for d in ("int8", "bf16"):
+            e = [v for k, v in worst if k == d]
+            out[f"{name} {d}"] = {"max": max(e), "median": float(np.median(e)), "trials": trials}
+            print(f"{name} {d}: largest relative error {max(e):.4f} (median {np.median(e):.4f})", flush=True)
     return out
 
 
@@ -128,7 +191,8 @@ def bleu_rows(model_dir, beams):
     pairs = corpus.split_pairs(corpus.read_pairs(None), "sha1", tr.lower)["test"]
     float_model, out = tr.model_, []
     for beam in beams:
-        for name, model in (("float32", float_model), ("int8", quantized_model(float_model))):
+        models = [(d, quantized_model(float_model, d)) for d in ("int8", "bf16")]
+        for name, model in [("float32", float_model), *models]:
             tr.model_ = model
             tr.evaluate(pairs[:64], beam, 1.0, n_samples=0)  # warm: compiled loops, buffers
             r = tr.evaluate(pairs, beam, 1.0, n_samples=0)
@@ -150,16 +214,17 @@ def main():
     ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
     ap.add_argument("--model", default=os.path.expanduser("~/runs/fr-tc"), help="a trained translator")
     ap.add_argument("--beams", nargs="+", type=int, default=[1, 5])
-    ap.add_argument("--skip", nargs="*", default=[], choices=["speed", "errors", "bleu"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["speed", "stream", "errors", "bleu"])
     args = ap.parse_args()
     threads = bench.blas_info()["threads"] or 1
-    env = {"cpu": cpu_model(), "threads": threads, **intgemm.describe(), "commit": bench_commit()}
+    env = {"cpu": cpu_model(), "threads": threads, "commit": bench_commit()}
+    env.update(int8=intgemm.describe(), bf16=bf16gemm.describe())
     print(env, flush=True)
-    print("| cell | (T,N,I,H) | " + " | ".join(NAMES) + " | int8 / torch f32 | int8 / torch int8 |")
+    print("| cell | (T,N,I,H) | " + " | ".join(NAMES) + " | " + " | ".join(r[0] for r in RATIOS) + " |")
     configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
     res = {"environment": env, "command": sys.argv}
     if "speed" not in args.skip:
-        res["speed"] = speed_rows(args.reps, threads, configs)
+        res["speed"] = speed_rows(args.reps, threads, configs, stream="stream" not in args.skip)
     if "errors" not in args.skip:
         res["errors"] = error_rows()
     if "bleu" not in args.skip and os.path.isdir(args.model):

@@ -357,6 +357,7 @@ class QuantizedStackedCell:
             raise ValueError("QuantizedStackedCell steps forward in time: the layer must be unidirectional")
         self.layer = layer
         self.n_states = 2 if layer.mode == "LSTM" else 1
+        self._buffers: dict[tuple[int, int], tuple] = {}  # (layer, N) -> the compiled step's scratch
 
     def initial_state(self, N: int) -> list[np.ndarray]:
         L, H = self.layer.num_layers, self.layer.hidden_size
@@ -370,6 +371,9 @@ class QuantizedStackedCell:
         shape = (self.layer.num_layers, x.shape[0], self.layer.hidden_size)
         if x.ndim != 2 or x.shape[1] != self.layer.input_size or any(np.shape(s) != shape for s in state):
             raise ValueError(f"QuantizedStackedCell.step: x (N, {self.layer.input_size}), state {shape}")
+        loops = compiled_loops(self.layer.weight_dtype)
+        if loops is not None and loops.supports(self.layer.spec):
+            return self._compiled_step(loops, np.ascontiguousarray(x), state)
         new = [np.empty(shape, _F32) for _ in state]
         inp = np.ascontiguousarray(x)[None]  # (1, N, I): one step
         for layer in range(self.layer.num_layers):
@@ -378,6 +382,21 @@ class QuantizedStackedCell:
                 s[layer] = v
             inp = out
         return inp[0], new
+
+    def _compiled_step(self, loops: Any, x: np.ndarray, state) -> tuple:
+        """``step`` through the compiled loops' one-call step (buffers kept per batch size)."""
+        new = [np.array(s, _F32, order="C") for s in state]  # updated in place below
+        N, H = x.shape[0], self.layer.hidden_size
+        no_c = np.zeros((0, H), _F32)
+        for layer in range(self.layer.num_layers):
+            U, W, b_ih, b_hh = self.layer.mats[f"_l{layer}"]
+            key = (layer, N)
+            if key not in self._buffers:
+                self._buffers[key] = loops.step_buffers(U, W, N)
+            h, c = new[0][layer], (new[1][layer] if self.n_states == 2 else no_c)
+            loops.step(self.layer.spec, x, h, c, U, W, b_ih, b_hh, self._buffers[key])
+            x = h
+        return x.copy(), new
 
 
 def config_of(module: RNNBase) -> dict:

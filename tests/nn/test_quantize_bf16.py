@@ -211,3 +211,32 @@ def test_a_version_1_int8_file_still_loads(tmp_path):
     )
     with pytest.raises(ValueError, match="format version 1 with 10 values"):
         Q.QuantizedRNN.load(write_tensors(tmp_path / "bad.safetensors", tensors))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("cls, kw", [(LSTM, {}), (GRU, {}), (RNN, {"nonlinearity": "relu"})])
+def test_the_compiled_one_call_step_is_the_reference_step(cls, kw, dtype):
+    """QuantizedStackedCell.step (a decoder's, a stream's) through the loops' one-call step
+    equals the layer's own reference loop one step at a time, across batch sizes."""
+    if Q.compiled_loops(dtype) is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    q = quantize_dynamic(cls(6, 20, num_layers=2, seed=7, **kw), dtype)
+    cell, rng = Q.QuantizedStackedCell(q), np.random.default_rng(5)
+    for N in (3, 1, 3):  # a new batch size gets its own buffers; an old one reuses them
+        state = [0.5 * s + 0.1 for s in cell.initial_state(N)]
+        ref_state = [s.copy() for s in state]
+        for _ in range(4):
+            x = rng.standard_normal((N, 6)).astype(np.float32)
+            before = [s.copy() for s in state]
+            out, state2 = cell.step(x, state)
+            assert all(np.array_equal(a, b) for a, b in zip(state, before))  # the old untouched
+            Q.use_compiled(False)
+            try:
+                ref_out, ref_state = cell.step(x, ref_state)
+            finally:
+                Q.use_compiled(None)
+            np.testing.assert_allclose(out, ref_out, atol=1e-4)
+            for a, b in zip(state2, ref_state):
+                np.testing.assert_allclose(a, b, atol=1e-4)
+            assert all(a is not b for a, b in zip(state2, state))  # new arrays
+            state, ref_state = state2, [s.copy() for s in state2]

@@ -114,3 +114,34 @@ def directions_forward(jobs: list) -> list:
     """``direction_forward`` of each job (one layer's directions), one after the other with all
     of oneDNN's threads (as ``int8_loops.directions_forward``)."""
     return [direction_forward(*job) for job in jobs]
+
+
+@jit
+def _step(kind, gemm, Ub, Wb, b_ih, b_hh, x, h, c, bufs):
+    """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
+    updated in place; ``bufs``: ``step_buffers``'s."""
+    xb, XG, out, active, hb, gates = bufs
+    to_bf16(x, xb)
+    _fill(b_ih, XG[0])
+    status = _bgemm(gemm, xb, Ub, XG[0])
+    if status != 0:
+        return status
+    return loop(kind, gemm, Wb, b_hh, XG, h, c, out, active, hb, gates)
+
+
+def step_buffers(U, W, N: int) -> tuple:
+    """The scratch of ``step`` for ``N`` rows (a stepping cell keeps it between steps)."""
+    (K, R), H = U.bT.shape, W.bT.shape[0]
+    return (
+        np.empty((N, K), np.uint16),
+        *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
+        *(np.empty((N, H), np.uint16), np.empty((N, R), _f)),
+    )
+
+
+def step(spec: CellSpec, x, h, c, U, W, b_ih, b_hh, bufs) -> None:
+    """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
+    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call."""
+    status = _step(KIND[spec], _gemm(), U.bT, W.bT, b_ih, b_hh, x, h, c, bufs)
+    if status != 0:
+        raise RuntimeError(f"oneDNN's bf16 GEMM failed (status {status})")

@@ -140,3 +140,37 @@ def directions_forward(jobs: list) -> list:
     of oneDNN's threads. (Both at once, on two threads with one-thread GEMMs, ran the
     (20,64,256,256) L2 bidirectional rows 16-21% slower on a 2-core EPYC.)"""
     return [direction_forward(*job) for job in jobs]
+
+
+@jit
+def _step(kind, gemm, U, W, b_ih, b_hh, x, h, c, bufs, co):
+    """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
+    updated in place. ``U``, ``W``: (qT, colsum, scale); ``bufs``: ``step_buffers``'s."""
+    xq, sx, zx, accx, XG, out, active, hq, s, z, acc = bufs
+    quantize_rows(x, xq, sx, zx)
+    status = _igemm(gemm, xq, U[0], accx, co)
+    if status != 0:
+        return status
+    dequantize(accx, sx, zx, U[1], U[2], b_ih, XG[0])
+    return loop(kind, gemm, W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, co)
+
+
+def step_buffers(U, W, N: int) -> tuple:
+    """The scratch of ``step`` for ``N`` rows (a stepping cell keeps it between steps)."""
+    (K, R), H = U.qT.shape, W.qT.shape[0]
+    return (
+        *(np.empty((N, K), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
+        *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
+        *(np.empty((N, H), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
+    )
+
+
+def step(spec: CellSpec, x, h, c, U, W, b_ih, b_hh, bufs) -> None:
+    """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
+    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call."""
+    f, co = _gemm()
+    status = _step(
+        KIND[spec], f, (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale), b_ih, b_hh, x, h, c, bufs, co
+    )
+    if status != 0:
+        raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
