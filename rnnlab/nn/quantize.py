@@ -399,24 +399,6 @@ class QuantizedStackedCell:
         return x.copy(), new
 
 
-def config_of(module: RNNBase) -> dict:
-    """The configuration a quantised copy of ``module`` keeps (what its file records)."""
-    if module.mode == "GRU":
-        option = bool(getattr(module, "reset_after", True))
-    else:
-        option = module.mode == "RNN" and getattr(module, "nonlinearity", "tanh") == "relu"
-    return {
-        "mode": module.mode,
-        "input_size": module.input_size,
-        "hidden_size": module.hidden_size,
-        "num_layers": module.num_layers,
-        "bias": module.bias,
-        "batch_first": module.batch_first,
-        "bidirectional": module.bidirectional,
-        "option": bool(option),
-    }
-
-
 DTYPES = {"int8": "int8", "qint8": "int8", "bf16": "bf16", "bfloat16": "bf16"}
 
 
@@ -430,7 +412,7 @@ def quantize_dynamic(module: RNNBase, dtype: str = "int8") -> QuantizedRNN:
         raise TypeError(f"quantize_dynamic takes an rnnlab LSTM, GRU or RNN, got {type(module).__name__}")
     if dtype not in DTYPES:
         raise ValueError(f"quantize_dynamic: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    config = {**config_of(module), "dtype": DTYPES[dtype]}
+    config = {**quantize_io.config_of(module), "dtype": DTYPES[dtype]}
     widest = max(module.input_size, module.hidden_size * (2 if module.bidirectional else 1))
     if config["dtype"] == "int8" and widest > MAX_K:  # |aq Wq^T - z colsum| <= 2 K 255 127 fits int32
         raise ValueError(

@@ -36,6 +36,25 @@ def suffixes(config: dict, layer: int) -> list[str]:
     return [f"_l{layer}", f"_l{layer}_reverse"][: 2 if config["bidirectional"] else 1]
 
 
+def config_of(module) -> dict:
+    """The configuration a quantised copy of ``module`` (an rnnlab LSTM, GRU or RNN) keeps:
+    what its file records, less the weight dtype."""
+    if module.mode == "GRU":
+        option = bool(getattr(module, "reset_after", True))
+    else:
+        option = module.mode == "RNN" and getattr(module, "nonlinearity", "tanh") == "relu"
+    return {
+        "mode": module.mode,
+        "input_size": module.input_size,
+        "hidden_size": module.hidden_size,
+        "num_layers": module.num_layers,
+        "bias": module.bias,
+        "batch_first": module.batch_first,
+        "bidirectional": module.bidirectional,
+        "option": bool(option),
+    }
+
+
 def expected_tensors(config: dict) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
     """Every tensor a quantised layer of ``config`` holds: ``{name: (dtype, shape)}``."""
     G, H = GATES[config["mode"]], config["hidden_size"]
