@@ -250,3 +250,30 @@ def test_the_numpy_fallback_gives_the_same_numbers(monkeypatch):
         Q.use_compiled(None)
     np.testing.assert_array_equal(got, want)  # the int32 products are exact either way
     assert os.environ.get("RNNLAB_INT8_GEMM") is None
+
+
+@pytest.mark.skipif(Q.compiled_loops() is None, reason="the compiled int8 loops need numba and oneDNN")
+def test_the_compiled_row_quantiser_is_the_reference_bit_for_bit():
+    """backend/int8_loops.quantize_rows finds each row's range on the floats' bits (an integer
+    max): the same uint8 values and zero points as quantize.quantize_rows (scales within an
+    ulp: fast-math divides by 255 as a product), on rows of
+    both signs, one sign only, zeros, -0.0, subnormals, and a NaN or inf of either sign."""
+    from rnnlab.nn.backend import int8_loops
+
+    rng = np.random.default_rng(9)
+    a = (rng.standard_normal((12, 37)) * 10.0 ** rng.integers(-6, 6, (12, 1))).astype(np.float32)
+    a[1] = np.abs(a[1])
+    a[2] = -np.abs(a[2])
+    a[3] = 0
+    a[4] = -0.0
+    a[5, :3] = [1e-45, -1e-45, 3e-39]
+    for row, bad in zip((6, 7, 8, 9), (np.nan, -np.nan, np.inf, -np.inf)):
+        a[row, 5] = bad
+    q, s, z = np.empty(a.shape, np.uint8), np.empty(12, np.float32), np.empty(12, np.int32)
+    int8_loops.quantize_rows(a, q, s, z)
+    q_ref, s_ref, z_ref = Q.quantize_rows(a)
+    ok = np.isfinite(s_ref)
+    assert not ok[6:10].any() and np.isnan(s[6:10]).all()
+    np.testing.assert_array_equal(q[ok], q_ref[ok])
+    np.testing.assert_allclose(s[ok], s_ref[ok], rtol=2.4e-7)  # (hi - lo) / 255 as a product: 1 ulp
+    np.testing.assert_array_equal(z[ok], z_ref[ok])

@@ -28,6 +28,7 @@ from rnnlab.nn.direction import CellSpec
 _f = np.float32
 _ZERO, _ONE, _MAXQ = _f(0.0), _f(1.0), _f(255.0)
 _N, _F = np.int8(ord("N")), np.int8(ord("F"))
+_SIGN, _INF_BITS = np.int32(-(2**31)), np.int32(0x7F800000)
 
 
 def supports(spec: CellSpec) -> bool:
@@ -35,26 +36,44 @@ def supports(spec: CellSpec) -> bool:
 
 
 @reducing
+def _range_bits(row):
+    """``(max(row, 0), -min(row, 0))`` as float32 bit patterns (int32): an integer max over
+    the bits, which vectorises where a float min/max reduction without fast-math NaN rules does
+    not (12.5 -> 2 us for 64 rows of 256). Non-negative floats order as their bits; ``v ^ sign``
+    is ``-v``'s bits. A NaN or inf of either sign makes one of them >= the bits of inf."""
+    b = row.view(np.int32)
+    hi, neg_lo = np.int32(0), np.int32(0)
+    for k in range(b.shape[0]):
+        v = b[k]
+        hi = max(hi, v)
+        neg_lo = max(neg_lo, v ^ _SIGN)
+    return hi, neg_lo
+
+
+@jit
+def _round_row(row, inv, zp, q):
+    for k in range(row.shape[0]):
+        r = np.rint(row[k] * inv) + zp
+        q[k] = np.uint8(min(max(r, _ZERO), _MAXQ))
+
+
+@jit
 def quantize_rows(a, q, s, z):
-    """Each row of ``a (M, K)`` to uint8 on its own scale: ``q (M, K)``, ``s (M,)``, ``z (M,)``
-    as ``quantize.quantize_rows`` (a row with NaN or inf gets scale NaN)."""
-    M, K = a.shape
-    for m in range(M):
-        row, lo, hi, bad = a[m], _ZERO, _ZERO, _ZERO
-        for k in range(K):
-            v = row[k]
-            lo = min(lo, v)
-            hi = max(hi, v)
-            bad += v * _ZERO  # NaN or inf make it NaN
+    """Each row of ``a (M, K)`` (C-contiguous) to uint8 on its own scale: ``q (M, K)``, ``s
+    (M,)``, ``z (M,)`` as ``quantize.quantize_rows`` (a row with NaN or inf gets scale NaN)."""
+    bits = np.empty(2, np.int32)
+    for m in range(a.shape[0]):
+        bits[0], bits[1] = _range_bits(a[m])
+        if max(bits[0], bits[1]) >= _INF_BITS:  # NaN or inf: NaN outputs downstream
+            q[m, :] = 0
+            s[m], z[m] = np.nan, 0
+            continue
+        hi, lo = bits.view(_f)[0], -bits.view(_f)[1]
         sc = (hi - lo) / _MAXQ if hi > lo else _ONE
         inv = _ONE / sc
-        zp = np.rint(-lo * inv) if bad == _ZERO else _ZERO
-        for k in range(K):
-            r = np.rint(row[k] * inv) + zp
-            r = _ZERO if not r >= _ZERO else r  # NaN -> 0
-            q[m, k] = np.uint8(_MAXQ if r > _MAXQ else r)
-        s[m] = sc if bad == _ZERO else np.nan
-        z[m] = np.int32(zp)
+        zp = np.rint(-lo * inv)
+        _round_row(a[m], inv, zp, q[m])
+        s[m], z[m] = sc, np.int32(zp)
 
 
 @jit
