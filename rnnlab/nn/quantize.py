@@ -44,7 +44,7 @@ import numpy as np
 
 from rnnlab.io import read_tensors, write_tensors
 from rnnlab.nn import quantize_io
-from rnnlab.nn.backend import bf16gemm, intgemm
+from rnnlab.nn.backend import bf16gemm, intgemm, onednn_threads_by_size
 from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
 from rnnlab.nn.layers import RNNBase, check_input
 from rnnlab.nn.module import Module
@@ -388,14 +388,16 @@ class QuantizedStackedCell:
         new = [np.array(s, _F32, order="C") for s in state]  # updated in place below
         N, H = x.shape[0], self.layer.hidden_size
         no_c = np.zeros((0, H), _F32)
-        for layer in range(self.layer.num_layers):
-            U, W, b_ih, b_hh = self.layer.mats[f"_l{layer}"]
-            key = (layer, N)
-            if key not in self._buffers:
-                self._buffers[key] = loops.step_buffers(U, W, N)
-            h, c = new[0][layer], (new[1][layer] if self.n_states == 2 else no_c)
-            loops.step(self.layer.spec, x, h, c, U, W, b_ih, b_hh, self._buffers[key])
-            x = h
+        G = GATES[self.layer.mode]
+        with onednn_threads_by_size(N * G * H * (max(x.shape[1], H) + H)):  # the widest layer's step
+            for layer in range(self.layer.num_layers):
+                U, W, b_ih, b_hh = self.layer.mats[f"_l{layer}"]
+                key = (layer, N)
+                if key not in self._buffers:
+                    self._buffers[key] = loops.step_buffers(U, W, N)
+                h, c = new[0][layer], (new[1][layer] if self.n_states == 2 else no_c)
+                loops.step(self.layer.spec, x, h, c, U, W, b_ih, b_hh, self._buffers[key])
+                x = h
         return x.copy(), new
 
 

@@ -23,6 +23,7 @@ by name on first use (``importlib``), so that ``import rnnlab`` stays light with
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import warnings
 from importlib.util import find_spec
@@ -59,6 +60,20 @@ def library(name: str | None = None) -> Any:
             if threads is not None:
                 lib.set_threads(threads)
     return libs[name]
+
+
+def onednn_threads_by_size(step_work: float):
+    """Inside: oneDNN's products on this thread use as many threads as a time step of
+    ``step_work`` multiply-adds is worth (``runtime.gemm_threads``, as the float loops'
+    ``threads_by_size``): one below ``runtime.min_thread_work()``. For the int8 and bf16 loops
+    (``int8_loops.py``, ``bf16_loops.py``), which call oneDNN from compiled code. Woken for every small step,
+    sleeping OpenMP workers made the (50,32,32,128) GRU 3.8x slower than float32."""
+    lib = library("onednn")
+    if lib is None:
+        return contextlib.nullcontext()
+    threads = lib.get_threads()
+    wanted = runtime.gemm_threads(step_work, threads)
+    return contextlib.nullcontext() if wanted == threads else lib.on_this_thread(wanted)
 
 
 def _most_chosen(table):

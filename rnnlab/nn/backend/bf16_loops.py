@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import scratch
 from rnnlab.nn.backend.bf16gemm import gemm as bf16_gemm
 from rnnlab.nn.backend.infer_cells import KIND, cells
@@ -117,7 +118,9 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
 def directions_forward(jobs: list) -> list:
     """``direction_forward`` of each job (one layer's directions), one after the other with all
     of oneDNN's threads (as ``int8_loops.directions_forward``)."""
-    return [direction_forward(*job) for job in jobs]
+    spec, x, _, U, W = jobs[0][:5]
+    with threads_by_size(x.shape[1] * W.bT.shape[1] * (x.shape[2] + W.bT.shape[0])):  # N G H (K + H)
+        return [direction_forward(*job) for job in jobs]
 
 
 @jit
@@ -145,7 +148,8 @@ def step_buffers(U, W, N: int) -> tuple:
 
 def step(spec: CellSpec, x, h, c, U, W, b_ih, b_hh, bufs) -> None:
     """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
-    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call."""
+    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call; the
+    caller sets the threads (``backend.onednn_threads_by_size``)."""
     status = _step(KIND[spec], _gemm(), U.bT, W.bT, b_ih, b_hh, x, h, c, bufs)
     if status != 0:
         raise RuntimeError(f"oneDNN's bf16 GEMM failed (status {status})")

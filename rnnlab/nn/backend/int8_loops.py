@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import scratch
 from rnnlab.nn.backend.infer_cells import KIND, cells
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
@@ -158,7 +159,9 @@ def directions_forward(jobs: list) -> list:
     """``direction_forward`` of each job (one layer's directions), one after the other with all
     of oneDNN's threads. (Both at once, on two threads with one-thread GEMMs, ran the
     (20,64,256,256) L2 bidirectional rows 16-21% slower on a 2-core EPYC.)"""
-    return [direction_forward(*job) for job in jobs]
+    spec, x, _, U, W = jobs[0][:5]
+    with threads_by_size(x.shape[1] * W.qT.shape[1] * (x.shape[2] + W.qT.shape[0])):  # N G H (K + H)
+        return [direction_forward(*job) for job in jobs]
 
 
 @jit
@@ -186,7 +189,8 @@ def step_buffers(U, W, N: int) -> tuple:
 
 def step(spec: CellSpec, x, h, c, U, W, b_ih, b_hh, bufs) -> None:
     """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
-    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call."""
+    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call; the
+    caller sets the threads (``backend.onednn_threads_by_size``)."""
     f, co = _gemm()
     status = _step(
         KIND[spec], f, (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale), b_ih, b_hh, x, h, c, bufs, co
