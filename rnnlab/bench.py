@@ -400,30 +400,34 @@ def add_parser(sub):
     return p
 
 
+def _tune() -> None:
+    """``--tune``: time the GEMM libraries again and print the table of the choice."""
+    from rnnlab import bench_limits
+    from rnnlab.nn.backend.tuning import CONTENDED
+
+    entry = bench_limits.retune()
+    if not entry:
+        print("# --tune: no GEMM library loads here (the NumPy loop runs)")
+        return
+    print(f"# GEMM libraries timed on {entry['key']['cpu']}, {entry['key']['threads']} threads")
+    print(bench_limits.tune_table(entry) + "\n")
+    share = entry.get("contention")
+    if share is not None and share > CONTENDED:
+        print(
+            f"# other processes took {share:.0%} of the timed threads' time: this choice is"
+            " used by this run only, not cached (run --tune again when the machine is quiet)\n"
+        )
+
+
 def _cli(args):
     if args.report:
         from rnnlab.io import check_output_path
 
         check_output_path(args.report, ".json", "--report")  # before the run, not after it
-    if args.precision:
-        return bench_precision.cli(args, FULL if args.full else QUICK, _time, blas_info()["threads"] or 1)
     if args.tune:
-        from rnnlab import bench_limits
-
-        entry = bench_limits.retune()
-        if not entry:
-            print("# --tune: no GEMM library loads here (the NumPy loop runs)")
-        else:
-            print(f"# GEMM libraries timed on {entry['key']['cpu']}, {entry['key']['threads']} threads")
-            print(bench_limits.tune_table(entry) + "\n")
-            from rnnlab.nn.backend.tuning import CONTENDED
-
-            share = entry.get("contention")
-            if share is not None and share > CONTENDED:
-                print(
-                    f"# other processes took {share:.0%} of the timed threads' time: this choice is"
-                    " used by this run only, not cached (run --tune again when the machine is quiet)\n"
-                )
+        _tune()
+    if args.precision:  # after --tune: the float32 side runs the GEMM choice just timed
+        return bench_precision.cli(args, FULL if args.full else QUICK, _time, blas_info()["threads"] or 1)
     env = environment()
     print("# " + describe_environment(env))
     print(HEADER)

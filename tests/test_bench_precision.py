@@ -80,3 +80,17 @@ def test_cli_prints_the_table_and_writes_json(tmp_path):
             assert r[f"{name}_ms"] > 0 and np.isfinite(r[f"{name}_spread_ms"]).all()
             assert r[f"{name}_ratio"] == pytest.approx(r[f"{name}_ms"] / r["float32_ms"])
             assert r[f"{name}_offered"] == bool(r[f"{name}_ratio"] < 1)
+
+
+def test_tune_then_precision_times_the_gemm_choice_first(monkeypatch, capsys):
+    """`rnnlab bench --tune --precision`: the GEMM libraries are timed again, then the precision
+    table runs (it used to return before --tune was looked at)."""
+    from rnnlab import bench_limits
+    from rnnlab.cli import main
+
+    order = []
+    monkeypatch.setattr(bench_limits, "retune", lambda: order.append("tune") or {})
+    monkeypatch.setattr(bench_precision, "cli", lambda *a, **k: order.append("precision") or 0)
+    assert main(["bench", "--tune", "--precision", "--no-torch"]) == 0
+    assert order == ["tune", "precision"]
+    assert "--tune: no GEMM library loads here" in capsys.readouterr().out
