@@ -39,10 +39,25 @@ is none of a variable's own is a one-line ``UserError`` when the settings are fi
                            multiply-adds (one step of one direction, N G H (I + H)); smaller
                            ones run on the calling thread alone: no pool woken, none waiting
                            for a core others hold (backend/compiled.py; 0: always all threads).
-                           None: by how OpenMP's workers wait (``min_thread_work()``): 1e5
-                           while they spin, 4e6 where they sleep (docs/MEASUREMENTS.md)
+                           None: by how OpenMP's workers wait and the load (``min_thread_work()``):
+                           4e6 where they sleep; while they spin, 1e5, or 1e8 while other
+                           processes use the cores our threads need (the load check below)
                                                                   RNNLAB_MIN_THREAD_WORK
     align       64         byte alignment of every pooled buffer (a cache line, an AVX-512 vector)
+
+The load check: a process that started on an idle machine has spinning OpenMP workers (the
+policy is read once, when the libraries load); when other processes load the machine later, a
+spinning partner waits for a core others hold and steps of 1e5-1e8 multiply-adds lost up to 300x
+(benchmarks/RESULTS.md, "Threads under a changing load"). So while the workers spin and
+``min_thread_work`` is not set, the machine is looked at again at most every 5 s: the CPU time
+our CPUs spent since the last look less this process's own (Linux's /proc/stat; elsewhere the
+1-minute load average less our own CPU use averaged the same way) is what other processes use.
+Above the cores our threads leave free + 0.5, ``min_thread_work`` is 1e8 (one thread for
+nearly every step) until it falls below + 0.25 (``describe()["load_check"]`` says what it saw).
+A pass's thread count changes float32 rounding only (within 1e-5), but two runs agree bit for
+bit only where they took the same counts: set ``RNNLAB_MIN_THREAD_WORK`` (any explicit value
+turns the check off) for runs that must agree bitwise whatever the load; the test suite pins
+it (tests/conftest.py).
 
 ``pool()`` is the engine's one thread pool, shared by the parallel directions, the translator's
 output layer and the optimisers' threaded updates.
@@ -56,8 +71,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -141,19 +158,98 @@ def _number(env, name: str, default: Any, what: str) -> Any:
 
 def min_thread_work() -> float:
     """The step size (multiply-adds) from which a pass uses all GEMM threads: the setting, or
-    by the wait policy. Spinning workers take a step's hand-over in microseconds, and two
-    threads were never slower on an idle machine; below 1e5 the second gained at most 0.03 ms
-    a training step there, but once other processes held the cores it cost 100-300 times (a
-    spinning partner waits for its core a scheduler slice at a time). A sleeping worker is
-    woken by the kernel at every parallel region: two threads then lost, idle or loaded, up to
-    ~4e6 (LSTM; the GRU's two regions a step, up to ~1e7). benchmarks/threads_by_size.py."""
+    by how OpenMP's workers wait and, while they spin, by the load. Spinning workers take a
+    step's hand-over in microseconds, and two threads were never slower on an idle machine;
+    below 1e5 the second gained at most 0.03 ms a training step there. Once other processes
+    hold the cores a spinning partner waits for its core a scheduler slice at a time: two
+    threads then lost in 31 of 36 shapes of 1e5-1e8 (median 2.5x, up to 300x; 2 cores, 1-4
+    CPU-bound processes beside them), and above 1e8 at most 1.2x (``_machine_busy``). A sleeping
+    worker is woken by the kernel at every parallel region: two threads then lost, idle or
+    loaded, up to ~4e6 (LSTM; the GRU's two regions a step, up to ~1e7).
+    benchmarks/threads_by_size.py, benchmarks/threads_under_load.py."""
     work = settings().min_thread_work
     if work is not None:
         return work
-    return PASSIVE_MIN_THREAD_WORK if _waits_passively else SPIN_MIN_THREAD_WORK
+    if _waits_passively:
+        return PASSIVE_MIN_THREAD_WORK
+    return BUSY_MIN_THREAD_WORK if _machine_busy() else SPIN_MIN_THREAD_WORK
 
 
-SPIN_MIN_THREAD_WORK, PASSIVE_MIN_THREAD_WORK = 1e5, 4e6
+SPIN_MIN_THREAD_WORK, PASSIVE_MIN_THREAD_WORK, BUSY_MIN_THREAD_WORK = 1e5, 4e6, 1e8
+LOAD_CHECK_S = 5.0  # the machine is looked at again at most this often
+BUSY_ON, BUSY_OFF = 0.5, 0.25  # cores others use beyond those our threads leave: busy above ON
+# until it falls below OFF (apart, so that a use near one margin does not switch every check)
+
+
+@dataclasses.dataclass
+class _LoadCheck:
+    """What the last load check saw (``describe()["load_check"]``)."""
+
+    checked: float  # time.monotonic() of the last check
+    cpu: float  # time.process_time() then
+    cpus: float | None  # seconds our CPUs had been busy then, all processes (None: no /proc/stat)
+    own: float = 0.0  # this process's CPU use in cores since the check before
+    own_avg: float = 0.0  # the same averaged over a minute, as the kernel averages the load
+    others: float | None = None  # the cores other processes used (None: nothing to tell it by)
+    source: str = ""  # what told it: "cpu time" (/proc/stat) or "load average"
+    busy: bool = False
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity; else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _cpus_busy() -> float | None:
+    """Seconds the CPUs this process may run on have been busy since boot, by every process
+    (a hypervisor's other guests' steal time included): Linux's /proc/stat; None without it."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            lines = f.read().splitlines()
+        mine = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        ticks = 0
+        for line in lines:
+            if line.startswith(b"cpu") and line[3:4].isdigit():
+                name, *fields = line.split()
+                if mine is None or int(name[3:]) in mine:  # user nice system idle iowait irq softirq steal
+                    ticks += sum(int(fields[i]) for i in (0, 1, 2, 5, 6, 7) if i < len(fields))
+        return ticks / os.sysconf("SC_CLK_TCK") if ticks else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _machine_busy() -> bool:
+    """Whether other processes hold the cores our GEMM threads need, looked at again at most
+    every ``LOAD_CHECK_S``: the CPU time our CPUs spent since the last look less this
+    process's own (/proc/stat; a switch within one look), else the 1-minute load average less
+    this process's CPU use averaged the same way (our own spinning threads count in both; a
+    switch within a minute or two), against the cores our threads leave free."""
+    state = _load_check
+    now = _clock()
+    if now - state.checked < LOAD_CHECK_S or not _load_lock.acquire(blocking=False):
+        return state.busy
+    try:
+        cpu, cpus, dt = _cpu_clock(), _cpus_busy(), now - state.checked
+        own, decay = (cpu - state.cpu) / dt, math.exp(-dt / 60.0)  # the kernel's 1-minute average
+        state.own, state.own_avg = own, state.own_avg * decay + own * (1.0 - decay)
+        if cpus is not None and state.cpus is not None:
+            state.others, state.source = (cpus - state.cpus) / dt - own, "cpu time"
+        else:
+            try:
+                state.others, state.source = os.getloadavg()[0] - state.own_avg, "load average"
+            except (AttributeError, OSError):  # neither: as if idle
+                state.others, state.source = None, ""
+        state.checked, state.cpu, state.cpus = now, cpu, cpus
+        cores = usable_cores()
+        spare = cores - (settings().threads or cores)
+        margin = BUSY_OFF if state.busy else BUSY_ON
+        state.busy = state.others is not None and state.others > spare + margin
+    finally:
+        _load_lock.release()
+    return state.busy
 
 
 def gemm_threads(step_work: float, threads: int) -> int:
@@ -193,6 +289,9 @@ def wait_policy(env=os.environ, load=None) -> str | None:
 wait_policy()
 # what OpenMP reads when its libraries load (after this import): whether their workers sleep
 _waits_passively = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+_clock, _cpu_clock = time.monotonic, time.process_time  # the load check's clocks (tests replace them)
+_load_check = _LoadCheck(_clock(), _cpu_clock(), _cpus_busy())  # the first check: LOAD_CHECK_S in
+_load_lock = threading.Lock()
 
 # A bad RNNLAB_* value is reported when the engine is used (``settings()``), not at import: an
 # import-time ValueError was a traceback for every command, `--help` included (issue 34).
@@ -246,9 +345,26 @@ def attach(on_change: Callable[[Settings, Settings], None], describe: Callable[[
 def describe() -> dict:
     """What runs now: the settings and what they resolved to (backend, GEMM library, threads)."""
     out: dict = {"settings": dataclasses.asdict(_settings), "min_thread_work": min_thread_work()}
+    out["load_check"] = _describe_load_check()
     for describer in _describers:
         out.update(describer())
     return out
+
+
+def _describe_load_check() -> dict:
+    """Whether the load chooses ``min_thread_work`` now, and what it last saw."""
+    if _settings.min_thread_work is not None:
+        return {"on": False, "why": "min_thread_work is set"}
+    if _waits_passively:
+        return {"on": False, "why": "OpenMP's workers wait passively"}
+    state, r = _load_check, lambda x: None if x is None else round(x, 2)
+    return {
+        "on": True,
+        "busy": state.busy,
+        "others": r(state.others),
+        "own": r(state.own),
+        "source": state.source,
+    }
 
 
 _pool: list = []

@@ -6,6 +6,9 @@ On a loaded 2-core machine the default two threads ran a small LSTM step 50-75x 
 is the step size from which splitting pays (docs/MEASUREMENTS.md). No timings are asserted here:
 what is checked is the decision, that it reaches the libraries during the call, and the results."""
 
+import math
+import time
+
 import numpy as np
 import pytest
 from conftest import assert_close
@@ -26,9 +29,53 @@ def test_small_steps_get_one_thread_large_ones_the_configured_count():
         assert runtime.gemm_threads(0, 2) == 2
 
 
+class FakeMachine:
+    """The clocks the load check reads: the time, this process's CPU time, the CPU time all
+    processes spent on our CPUs (/proc/stat; None: ``proc_stat=False``) and the 1-minute load
+    average, kept as the kernel keeps it (every 5 s, of our running threads and the others')."""
+
+    def __init__(self, monkeypatch, cores=2, proc_stat=True):
+        self.t, self.cpu, self.cpus, self.load, self.reads = 1000.0, 0.0, 0.0, 0.0, 0
+        self.proc_stat = proc_stat
+        monkeypatch.setattr(runtime, "_clock", lambda: self.t)
+        monkeypatch.setattr(runtime, "_cpu_clock", lambda: self.cpu)
+        monkeypatch.setattr(runtime, "_cpus_busy", self._cpus_busy)
+        monkeypatch.setattr(runtime.os, "getloadavg", self._getloadavg)
+        monkeypatch.setattr(runtime, "usable_cores", lambda: cores)
+        monkeypatch.setattr(runtime, "_waits_passively", False)  # workers spin: the check is on
+        monkeypatch.setattr(runtime, "_load_check", runtime._LoadCheck(self.t, 0.0, self._cpus_busy()))
+        self.reads = 0
+
+    def _cpus_busy(self):
+        self.reads += 1
+        return self.cpus if self.proc_stat else None
+
+    def _getloadavg(self):
+        self.reads += 1
+        return (self.load, self.load, self.load)
+
+    def run(self, seconds, own, others):
+        """``seconds`` with this process on ``own`` cores and others on ``others``:
+        ``min_thread_work()`` after each 5 s."""
+        seen = []
+        for _ in range(int(seconds // 5)):
+            self.advance(5, own, others)
+            seen.append(runtime.min_thread_work())
+        return seen
+
+    def advance(self, seconds, own, others):
+        self.t, self.cpu, self.cpus = (
+            self.t + seconds,
+            self.cpu + seconds * own,
+            self.cpus + seconds * (own + others),
+        )
+        decay = math.exp(-seconds / 60)
+        self.load = self.load * decay + (own + others) * (1 - decay)
+
+
 def test_the_default_threshold_follows_how_openmp_workers_wait(monkeypatch):
     with runtime.override(min_thread_work=None):
-        monkeypatch.setattr(runtime, "_waits_passively", False)  # spinning: a hand-over is cheap
+        FakeMachine(monkeypatch)  # idle, spinning: a hand-over is cheap
         assert runtime.min_thread_work() == runtime.SPIN_MIN_THREAD_WORK == 1e5
         monkeypatch.setattr(runtime, "_waits_passively", True)  # sleeping: a kernel wake-up a region
         assert runtime.min_thread_work() == runtime.PASSIVE_MIN_THREAD_WORK == 4e6
@@ -36,6 +83,84 @@ def test_the_default_threshold_follows_how_openmp_workers_wait(monkeypatch):
         assert runtime.describe()["min_thread_work"] == 4e6
     with runtime.override(min_thread_work=123.0):  # a setting wins over the policy
         assert runtime.min_thread_work() == 123.0
+
+
+def test_spinning_workers_give_way_while_others_use_the_cores_and_come_back(monkeypatch):
+    machine = FakeMachine(monkeypatch)
+    with runtime.override(min_thread_work=None, threads=2):
+        assert set(machine.run(300, own=2, others=0)) == {1e5}  # our two threads alone
+        assert runtime.gemm_threads(1e6, 2) == 2
+        # four CPU-bound processes beside them: one thread below 1e8, from the next look on
+        assert machine.run(5, own=0.7, others=1.3) == [runtime.BUSY_MIN_THREAD_WORK] == [1e8]
+        assert runtime.gemm_threads(1e6, 2) == 1 and runtime.gemm_threads(2e8, 2) == 2
+        check = runtime.describe()["load_check"]
+        assert check == {"on": True, "busy": True, "others": 1.3, "own": 0.7, "source": "cpu time"}
+        reads = machine.reads
+        machine.advance(4.9, own=0.7, others=1.3)
+        assert runtime.min_thread_work() == 1e8 and machine.reads == reads  # looked at every 5 s
+        # the others use 0.4 of a core, between the margins: it stays as it is, either way
+        assert set(machine.run(300, own=1, others=0.4)) == {1e8}
+        assert machine.run(5, own=1, others=0.1) == [1e5]  # gone: back at the next look
+        assert set(machine.run(300, own=2, others=0.4)) == {1e5}
+        assert not runtime.describe()["load_check"]["busy"]
+
+
+def test_without_proc_stat_the_load_average_less_our_own_part_decides(monkeypatch):
+    machine = FakeMachine(monkeypatch, proc_stat=False)
+    with runtime.override(min_thread_work=None, threads=2):
+        assert set(machine.run(300, own=2, others=0)) == {1e5}  # our spinning threads: load 2
+        seen = machine.run(60, own=2, others=4)  # the average follows within seconds
+        assert seen[0] == 1e5 and seen[-1] == 1e8 and seen == sorted(seen)
+        assert runtime.describe()["load_check"]["source"] == "load average"
+        assert set(machine.run(600, own=1, others=0.4)) == {1e8}  # between the margins
+        seen = machine.run(300, own=1, others=0)  # back once the average has fallen
+        assert seen[0] == 1e8 and seen[-1] == 1e5 and seen == sorted(seen, reverse=True)
+        assert set(machine.run(600, own=2, others=0.4)) == {1e5}
+
+
+def test_a_setting_or_passive_workers_turn_the_load_check_off(monkeypatch):
+    machine = FakeMachine(monkeypatch)
+    with runtime.override(min_thread_work=2e5):  # RNNLAB_MIN_THREAD_WORK, runtime.set
+        assert set(machine.run(60, own=1, others=8)) == {2e5}
+        assert runtime.describe()["load_check"] == {"on": False, "why": "min_thread_work is set"}
+    monkeypatch.setattr(runtime, "_waits_passively", True)
+    with runtime.override(min_thread_work=None):
+        assert set(machine.run(60, own=1, others=8)) == {4e6}
+        assert not runtime.describe()["load_check"]["on"]
+    assert machine.reads == 0
+
+
+def test_the_cores_our_threads_leave_free_are_not_a_busy_machine(monkeypatch):
+    machine = FakeMachine(monkeypatch, cores=8)
+    with runtime.override(min_thread_work=None, threads=2):  # 6 of 8 cores left to others
+        assert set(machine.run(60, own=2, others=6.2)) == {1e5}
+        assert machine.run(5, own=2, others=6.8) == [1e8]  # ours taken too
+
+
+def test_with_nothing_to_tell_the_load_by_the_workers_spin_as_before(monkeypatch):
+    machine = FakeMachine(monkeypatch, proc_stat=False)
+
+    def no_load():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(runtime.os, "getloadavg", no_load)
+    with runtime.override(min_thread_work=None):
+        assert set(machine.run(60, own=2, others=4)) == {1e5}
+        assert runtime.describe()["load_check"]["others"] is None
+
+
+def test_the_suite_runs_with_the_check_off():
+    """tests/conftest.py pins the threshold, so that no test's numbers depend on the load."""
+    assert runtime.settings().min_thread_work is not None
+    assert runtime.describe()["load_check"] == {"on": False, "why": "min_thread_work is set"}
+
+
+def test_proc_stat_is_read_for_our_cpus_only():
+    busy = runtime._cpus_busy()
+    if busy is None:
+        pytest.skip("no /proc/stat here: the load average decides")
+    time.sleep(0.05)
+    assert 0 < busy <= runtime._cpus_busy() < busy + 0.05 * runtime.usable_cores() + 0.1
 
 
 def _forward_job(spec, T, N, I, H):
