@@ -21,12 +21,11 @@ timing it against float32 (``translate`` / ``forecast predict --precision bf16``
 from __future__ import annotations
 
 import ctypes
-import os
 from typing import Any
 
 import numpy as np
 
-from rnnlab.nn import backend
+from rnnlab.nn.backend import intgemm
 
 _vp, _i64, _f32, _ch = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_char
 _U16, _U32 = np.dtype(np.uint16), np.dtype(np.uint32)
@@ -112,17 +111,8 @@ def gemm() -> BF16Gemm:
     """The bf16 GEMM this process uses: oneDNN's where it loads, runs and agrees here, else
     NumPy's (slower); ``describe()`` says which and why."""
     if "gemm" not in _STATE:
-        forced = os.environ.get("RNNLAB_BF16_GEMM") == "numpy"
-        lib = None if forced else backend.library("onednn")
-        g, why = BF16Gemm(), "RNNLAB_BF16_GEMM=numpy" if forced else "oneDNN does not load here"
-        if lib is not None:
-            try:
-                g, why = BF16Gemm(lib.lib), ""
-                if not agrees_here(g):
-                    g, why = BF16Gemm(), "oneDNN's bf16 GEMM disagrees with NumPy's product on this CPU"
-            except (AttributeError, RuntimeError) as e:
-                g, why = BF16Gemm(), f"oneDNN's bf16 GEMM is unusable: {e}"
-        _STATE["gemm"], _STATE["why"] = g, why
+        why = "oneDNN's bf16 GEMM disagrees with NumPy's product on this CPU"
+        _STATE["gemm"], _STATE["why"] = intgemm.choose(BF16Gemm, "RNNLAB_BF16_GEMM", agrees_here, why, "bf16")
     return _STATE["gemm"]
 
 

@@ -16,12 +16,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.nn.backend import scratch
 from rnnlab.nn.backend.kernels import _sigmoid, _tanh, jit
 from rnnlab.nn.direction import GRUSpec, LSTMSpec, RNNSpec
 
 _f = np.float32
 _ZERO, _ONE = _f(0.0), _f(1.0)
 KIND = {LSTMSpec(): 0, GRUSpec(reset_after=True): 1, RNNSpec("tanh"): 2, RNNSpec("relu"): 3}
+
+
+def loop_arrays(T: int, states0, mask, H: int) -> tuple:
+    """What a direction's compiled loop writes: ``h``, ``c`` (copies of the initial states, C
+    order; ``c`` (0, H) without a cell state), ``active`` (T, N) from ``mask`` (T, N, 1) (empty:
+    all rows active) and ``out`` (T, N, H) from the pool."""
+    h = np.array(states0[0], _f, order="C")
+    c = np.array(states0[1], _f, order="C") if len(states0) > 1 else np.zeros((0, H), _f)
+    N = h.shape[0]
+    active = np.zeros((0, N), np.bool_) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+    return h, c, active, scratch.empty((T, N, H), _f)
 
 
 @jit

@@ -21,7 +21,7 @@ import numpy as np
 
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import scratch
-from rnnlab.nn.backend.infer_cells import KIND, cells
+from rnnlab.nn.backend.infer_cells import KIND, cells, loop_arrays
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
 from rnnlab.nn.backend.kernels import jit, reducing
 from rnnlab.nn.direction import CellSpec
@@ -138,10 +138,7 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
     T, N, K = x.shape
     H = W.q.shape[1]
     XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
-    h = np.array(states0[0], _f, order="C")
-    c = np.array(states0[1], _f, order="C") if len(states0) > 1 else np.zeros((0, H), _f)
-    active = np.zeros((0, N), np.bool_) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-    out = scratch.empty((T, N, H), _f)
+    h, c, active, out = loop_arrays(T, states0, mask, H)
     f, co = _gemm()
     bufs = (
         np.empty((N, H), np.uint8),

@@ -114,21 +114,28 @@ def exact_here(g: IntGemm) -> bool:
 _STATE: dict[str, Any] = {}
 
 
+def choose(cls: Any, env: str, agrees: Any, disagrees: str, what: str) -> tuple[Any, str]:
+    """``(gemm, why)``: ``cls`` over oneDNN where it loads, runs and ``agrees`` here, else
+    ``cls()`` (NumPy's product) and why: ``env``=numpy set, no oneDNN, the check failed
+    (``disagrees``) or the call raised. The int8 and bf16 GEMMs are chosen so."""
+    if os.environ.get(env) == "numpy":
+        return cls(), f"{env}=numpy"
+    lib = backend.library("onednn")
+    if lib is None:
+        return cls(), "oneDNN does not load here"
+    try:
+        g = cls(lib.lib)
+        return (g, "") if agrees(g) else (cls(), disagrees)
+    except (AttributeError, RuntimeError) as e:
+        return cls(), f"oneDNN's {what} GEMM is unusable: {e}"
+
+
 def gemm() -> IntGemm:
     """The integer GEMM this process uses: oneDNN's where it loads and is exact here, else
     NumPy's (exact, slower); ``describe()`` says which and why."""
     if "gemm" not in _STATE:
-        forced = os.environ.get("RNNLAB_INT8_GEMM") == "numpy"
-        lib = None if forced else backend.library("onednn")
-        g, why = IntGemm(), "RNNLAB_INT8_GEMM=numpy" if forced else "oneDNN does not load here"
-        if lib is not None:
-            try:
-                g, why = IntGemm(lib.lib), ""
-                if not exact_here(g):
-                    g, why = IntGemm(), "oneDNN's int8 GEMM is not exact on this CPU (16-bit saturation)"
-            except (AttributeError, RuntimeError) as e:
-                g, why = IntGemm(), f"oneDNN's int8 GEMM is unusable: {e}"
-        _STATE["gemm"], _STATE["why"] = g, why
+        why = "oneDNN's int8 GEMM is not exact on this CPU (16-bit saturation)"
+        _STATE["gemm"], _STATE["why"] = choose(IntGemm, "RNNLAB_INT8_GEMM", exact_here, why, "int8")
     return _STATE["gemm"]
 
 
