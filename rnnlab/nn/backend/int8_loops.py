@@ -121,15 +121,29 @@ def _gemm():
     return _GEMM["f"], _GEMM["co"]
 
 
+@jit
+def _input_gates(gemm, x2, qT, colsum, sw, bias, xq, s, z, acc, out, co):
+    """out = x2 @ U^T + bias in one call: quantise the rows, the int8 product, dequantise."""
+    quantize_rows(x2, xq, s, z)
+    status = _igemm(gemm, xq, qT, acc, co)
+    if status == 0:
+        dequantize(acc, s, z, colsum, sw, bias, out)
+    return status
+
+
 def input_gates(U, x2, bias):
     """``x2 (M, K) @ U^T + bias`` through the int8 product: (M, G*H) float32."""
     M, K = x2.shape
     R = U.qT.shape[1]
     xq, s, z = scratch.empty((M, K), np.uint8), np.empty(M, _f), np.empty(M, np.int32)
-    quantize_rows(x2, xq, s, z)
-    acc = int_gemm()(xq, U.qT, scratch.empty((M, R), np.int32))
+    acc = scratch.empty((M, R), np.int32)
     out = scratch.empty((M, R), _f)  # pooled: fresh big arrays fault in page by page
-    dequantize(acc, s, z, U.colsum, U.scale, bias, out)
+    f, co = _gemm()
+    status = _input_gates(
+        f, np.ascontiguousarray(x2, _f), U.qT, U.colsum, U.scale, bias, xq, s, z, acc, out, co
+    )
+    if status != 0:
+        raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
     return out
 
 
