@@ -357,7 +357,7 @@ class QuantizedStackedCell:
             raise ValueError("QuantizedStackedCell steps forward in time: the layer must be unidirectional")
         self.layer = layer
         self.n_states = 2 if layer.mode == "LSTM" else 1
-        self._buffers: dict[tuple[int, int], tuple] = {}  # (layer, N) -> the compiled step's scratch
+        self._plans: dict[tuple[str, int], tuple] = {}  # (loops, N) -> the compiled steps' plans
 
     def initial_state(self, N: int) -> list[np.ndarray]:
         L, H = self.layer.num_layers, self.layer.hidden_size
@@ -384,20 +384,21 @@ class QuantizedStackedCell:
         return inp[0], new
 
     def _compiled_step(self, loops: Any, x: np.ndarray, state) -> tuple:
-        """``step`` through the compiled loops' one-call step (buffers kept per batch size)."""
+        """``step`` through the compiled loops' one-call step (its plans kept per batch size)."""
+        N = x.shape[0]
+        key = (loops.__name__, N)
+        if key not in self._plans:
+            layer, H = self.layer, self.layer.hidden_size
+            plans = [loops.step_plan(layer.spec, *layer.mats[f"_l{i}"], N) for i in range(layer.num_layers)]
+            work = N * GATES[layer.mode] * H * (max(layer.input_size, H) + H)  # the widest layer's step
+            self._plans[key] = (plans, work, np.zeros((0, H), _F32))
+        plans, work, no_c = self._plans[key]
         new = [np.array(s, _F32, order="C") for s in state]  # updated in place below
-        N, H = x.shape[0], self.layer.hidden_size
-        no_c = np.zeros((0, H), _F32)
-        G = GATES[self.layer.mode]
-        with onednn_threads_by_size(N * G * H * (max(x.shape[1], H) + H)):  # the widest layer's step
-            for layer in range(self.layer.num_layers):
-                U, W, b_ih, b_hh = self.layer.mats[f"_l{layer}"]
-                key = (layer, N)
-                if key not in self._buffers:
-                    self._buffers[key] = loops.step_buffers(U, W, N)
-                h, c = new[0][layer], (new[1][layer] if self.n_states == 2 else no_c)
-                loops.step(self.layer.spec, x, h, c, U, W, b_ih, b_hh, self._buffers[key])
-                x = h
+        h, c = new[0], (new[1] if self.n_states == 2 else None)
+        with onednn_threads_by_size(work):
+            for i, plan in enumerate(plans):
+                loops.step(plan, x, h[i], no_c if c is None else c[i])
+                x = h[i]
         return x.copy(), new
 
 

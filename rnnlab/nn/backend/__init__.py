@@ -66,14 +66,31 @@ def onednn_threads_by_size(step_work: float):
     """Inside: oneDNN's products on this thread use as many threads as a time step of
     ``step_work`` multiply-adds is worth (``runtime.gemm_threads``, as the float loops'
     ``threads_by_size``): one below ``runtime.min_thread_work()``. For the int8 and bf16 loops
-    (``int8_loops.py``, ``bf16_loops.py``), which call oneDNN from compiled code. Woken for every small step,
-    sleeping OpenMP workers made the (50,32,32,128) GRU 3.8x slower than float32."""
+    (``int8_loops.py``, ``bf16_loops.py``), which call oneDNN from compiled code. Woken for
+    every small step, sleeping OpenMP workers made the (50,32,32,128) GRU 3.8x slower than
+    float32."""
     lib = library("onednn")
     if lib is None:
         return contextlib.nullcontext()
     threads = lib.get_threads()
     wanted = runtime.gemm_threads(step_work, threads)
-    return contextlib.nullcontext() if wanted == threads else lib.on_this_thread(wanted)
+    return contextlib.nullcontext() if wanted == threads else _LocalThreads(lib, wanted, threads)
+
+
+class _LocalThreads:
+    """``lib.on_this_thread(n)`` for oneDNN (an OpenMP count per calling thread) without a
+    generator: a stepping cell enters it at every step, where the generator's cost showed."""
+
+    __slots__ = ("lib", "n", "before")
+
+    def __init__(self, lib: Any, n: int, before: int):
+        self.lib, self.n, self.before = lib, n, before
+
+    def __enter__(self) -> None:
+        self.lib.set_local(self.n)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.lib.set_local(self.before)
 
 
 def _most_chosen(table):

@@ -121,9 +121,9 @@ def directions_forward(jobs: list) -> list:
 
 
 @jit
-def _step(kind, gemm, Ub, Wb, b_ih, b_hh, x, h, c, bufs):
+def _step(x, h, c, kind, gemm, Ub, Wb, b_ih, b_hh, bufs):
     """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
-    updated in place; ``bufs``: ``step_buffers``'s."""
+    updated in place; ``bufs``: ``step_plan``'s."""
     xb, XG, out, active, hb, gates = bufs
     to_bf16(x, xb)
     _fill(b_ih, XG[0])
@@ -133,20 +133,21 @@ def _step(kind, gemm, Ub, Wb, b_ih, b_hh, x, h, c, bufs):
     return loop(kind, gemm, Wb, b_hh, XG, h, c, out, active, hb, gates)
 
 
-def step_buffers(U, W, N: int) -> tuple:
-    """The scratch of ``step`` for ``N`` rows (a stepping cell keeps it between steps)."""
+def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
+    """Everything ``step`` passes on but the data, for ``N`` rows (a stepping cell keeps it)."""
     (K, R), H = U.bT.shape, W.bT.shape[0]
-    return (
+    bufs = (
         np.empty((N, K), np.uint16),
         *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
         *(np.empty((N, H), np.uint16), np.empty((N, R), _f)),
     )
+    return (KIND[spec], _gemm(), U.bT, W.bT, b_ih, b_hh, bufs)
 
 
-def step(spec: CellSpec, x, h, c, U, W, b_ih, b_hh, bufs) -> None:
+def step(plan: tuple, x, h, c) -> None:
     """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
-    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call; the
+    float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s. The
     caller sets the threads (``backend.onednn_threads_by_size``)."""
-    status = _step(KIND[spec], _gemm(), U.bT, W.bT, b_ih, b_hh, x, h, c, bufs)
+    status = _step(x, h, c, *plan)
     if status != 0:
         raise RuntimeError(f"oneDNN's bf16 GEMM failed (status {status})")

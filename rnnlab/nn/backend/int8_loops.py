@@ -176,9 +176,9 @@ def directions_forward(jobs: list) -> list:
 
 
 @jit
-def _step(kind, gemm, U, W, b_ih, b_hh, x, h, c, bufs, co):
+def _step(x, h, c, kind, gemm, U, W, b_ih, b_hh, bufs, co):
     """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
-    updated in place. ``U``, ``W``: (qT, colsum, scale); ``bufs``: ``step_buffers``'s."""
+    updated in place. ``U``, ``W``: (qT, colsum, scale); ``bufs``: ``step_plan``'s."""
     xq, sx, zx, accx, XG, out, active, hq, s, z, acc = bufs
     quantize_rows(x, xq, sx, zx)
     status = _igemm(gemm, xq, U[0], accx, co)
@@ -188,23 +188,23 @@ def _step(kind, gemm, U, W, b_ih, b_hh, x, h, c, bufs, co):
     return loop(kind, gemm, W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, co)
 
 
-def step_buffers(U, W, N: int) -> tuple:
-    """The scratch of ``step`` for ``N`` rows (a stepping cell keeps it between steps)."""
+def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
+    """Everything ``step`` passes on but the data, for ``N`` rows (a stepping cell keeps it
+    between steps: the Python around a 7 us step was half its time)."""
     (K, R), H = U.qT.shape, W.qT.shape[0]
-    return (
+    bufs = (
         *(np.empty((N, K), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
         *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
         *(np.empty((N, H), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
     )
-
-
-def step(spec: CellSpec, x, h, c, U, W, b_ih, b_hh, bufs) -> None:
-    """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
-    float32, updated in place (``c`` (0, H) for a GRU or RNN). Python's part is this call; the
-    caller sets the threads (``backend.onednn_threads_by_size``)."""
     f, co = _gemm()
-    status = _step(
-        KIND[spec], f, (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale), b_ih, b_hh, x, h, c, bufs, co
-    )
+    return (KIND[spec], f, (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale), b_ih, b_hh, bufs, co)
+
+
+def step(plan: tuple, x, h, c) -> None:
+    """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
+    float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s. The
+    caller sets the threads (``backend.onednn_threads_by_size``)."""
+    status = _step(x, h, c, *plan)
     if status != 0:
         raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
