@@ -14,7 +14,7 @@ with), the median milliseconds a training step of each and their ratio, and writ
 numbers with the machine's description to ``benchmarks/raw/`` (git-ignored). ``--busy K`` runs K
 ``python -c 'while True: pass'`` processes, at this process's priority, for the run and kills
 them after (also on Ctrl-C or SIGTERM). ``--table`` joins the JSON of several runs into one
-Markdown table (benchmarks/RESULTS.md, "Threads by work size").
+Markdown table (docs/MEASUREMENTS.md, "Threads by work size").
 """
 
 import argparse

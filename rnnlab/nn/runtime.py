@@ -48,7 +48,7 @@ is none of a variable's own is a one-line ``UserError`` when the settings are fi
 The load check: a process that started on an idle machine has spinning OpenMP workers (the
 policy is read once, when the libraries load); when other processes load the machine later, a
 spinning partner waits for a core others hold and steps of 1e5-1e8 multiply-adds lost up to 300x
-(benchmarks/RESULTS.md, "Threads under a changing load"). So while the workers spin and
+(docs/MEASUREMENTS.md, "Threads under a changing load"). So while the workers spin and
 ``min_thread_work`` is not set, the machine is looked at again at most every 5 s: the CPU time
 our CPUs spent since the last look less this process's own (Linux's /proc/stat; elsewhere the
 1-minute load average less our own CPU use averaged the same way) is what other processes use.
@@ -271,7 +271,7 @@ def wait_policy(env=os.environ, load=None) -> str | None:
     that is what keeps small steps fast (a sleeping worker takes a futex wake-up per region);
     on a machine whose cores other processes hold, a spinning worker takes the core its
     partner needs and every step waits for it. Neither policy is right for both, so the load
-    chooses, once, before those libraries load and read it (benchmarks/RESULTS.md, "On a busy
+    chooses, once, before those libraries load and read it (docs/MEASUREMENTS.md, "On a busy
     machine")."""
     if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env:
         return None
