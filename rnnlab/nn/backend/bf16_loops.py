@@ -21,7 +21,7 @@ import numpy as np
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import scratch
 from rnnlab.nn.backend.bf16gemm import gemm as bf16_gemm
-from rnnlab.nn.backend.infer_cells import KIND, cells, loop_arrays
+from rnnlab.nn.backend.infer_cells import KIND, cells, checked, loop_arrays
 from rnnlab.nn.backend.kernels import jit
 from rnnlab.nn.direction import CellSpec
 
@@ -107,8 +107,7 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
     h, c, active, out = loop_arrays(T, states0, mask, H)
     bufs = (np.empty((N, H), np.uint16), np.empty((N, W.bT.shape[1]), _f))
     status = loop(KIND[spec], _gemm(), W.bT, b_hh, XG, h, c, out, active, *bufs)
-    if status != 0:
-        raise RuntimeError(f"oneDNN's bf16 GEMM failed (status {status})")
+    checked(status, "bf16")
     return out, ([h, c] if len(states0) > 1 else [h])
 
 
@@ -149,5 +148,4 @@ def step(plan: tuple, x, h, c) -> None:
     float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s. The
     caller sets the threads (``backend.onednn_threads_by_size``)."""
     status = _step(x, h, c, *plan)
-    if status != 0:
-        raise RuntimeError(f"oneDNN's bf16 GEMM failed (status {status})")
+    checked(status, "bf16")

@@ -25,6 +25,12 @@ _ZERO, _ONE = _f(0.0), _f(1.0)
 KIND = {LSTMSpec(): 0, GRUSpec(reset_after=True): 1, RNNSpec("tanh"): 2, RNNSpec("relu"): 3}
 
 
+def checked(status: int, what: str) -> None:
+    """A compiled loop's GEMM status: 0, or a ``RuntimeError`` naming oneDNN's ``what`` GEMM."""
+    if status != 0:
+        raise RuntimeError(f"oneDNN's {what} GEMM failed (status {status})")
+
+
 def loop_arrays(T: int, states0, mask, H: int) -> tuple:
     """What a direction's compiled loop writes: ``h``, ``c`` (copies of the initial states, C
     order; ``c`` (0, H) without a cell state), ``active`` (T, N) from ``mask`` (T, N, 1) (empty:

@@ -21,7 +21,7 @@ import numpy as np
 
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import scratch
-from rnnlab.nn.backend.infer_cells import KIND, cells, loop_arrays
+from rnnlab.nn.backend.infer_cells import KIND, cells, checked, loop_arrays
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
 from rnnlab.nn.backend.kernels import jit, reducing
 from rnnlab.nn.direction import CellSpec
@@ -97,10 +97,9 @@ def dequantize(acc, s, z, colsum, sw, bias, out):
 
 
 @jit
-def loop(kind, gemm, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, co):
+def loop(kind, gemm, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co):
     """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
     (T, N, H). Returns the first non-zero GEMM status, or 0."""
-    gates = np.empty((h.shape[0], XG.shape[2]), _f)
     for t in range(XG.shape[0]):
         quantize_rows(h, hq, s, z)
         status = _igemm(gemm, hq, wq, acc, co)
@@ -142,8 +141,7 @@ def input_gates(U, x2, bias):
     status = _input_gates(
         f, np.ascontiguousarray(x2, _f), U.qT, U.colsum, U.scale, bias, xq, s, z, acc, out, co
     )
-    if status != 0:
-        raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
+    checked(status, "integer")
     return out
 
 
@@ -159,10 +157,10 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
         np.empty(N, _f),
         np.empty(N, np.int32),
         np.empty((N, W.q.shape[0]), np.int32),
+        np.empty((N, W.q.shape[0]), _f),  # the step's W h + b_hh
     )
     status = loop(KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *bufs, co)
-    if status != 0:
-        raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
+    checked(status, "integer")
     return out, ([h, c] if len(states0) > 1 else [h])
 
 
@@ -179,13 +177,13 @@ def directions_forward(jobs: list) -> list:
 def _step(x, h, c, kind, gemm, U, W, b_ih, b_hh, bufs, co):
     """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
     updated in place. ``U``, ``W``: (qT, colsum, scale); ``bufs``: ``step_plan``'s."""
-    xq, sx, zx, accx, XG, out, active, hq, s, z, acc = bufs
+    xq, sx, zx, accx, XG, out, active, hq, s, z, acc, gates = bufs
     quantize_rows(x, xq, sx, zx)
     status = _igemm(gemm, xq, U[0], accx, co)
     if status != 0:
         return status
     dequantize(accx, sx, zx, U[1], U[2], b_ih, XG[0])
-    return loop(kind, gemm, W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, co)
+    return loop(kind, gemm, W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co)
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
@@ -196,6 +194,7 @@ def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
         *(np.empty((N, K), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
         *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
         *(np.empty((N, H), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
+        np.empty((N, R), _f),
     )
     f, co = _gemm()
     return (KIND[spec], f, (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale), b_ih, b_hh, bufs, co)
@@ -206,5 +205,4 @@ def step(plan: tuple, x, h, c) -> None:
     float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s. The
     caller sets the threads (``backend.onednn_threads_by_size``)."""
     status = _step(x, h, c, *plan)
-    if status != 0:
-        raise RuntimeError(f"oneDNN's integer GEMM failed (status {status})")
+    checked(status, "integer")
