@@ -221,3 +221,31 @@ def test_the_compiled_one_call_step_is_the_reference_step(cls, kw, dtype):
                 np.testing.assert_allclose(a, b, atol=1e-4)
             assert all(a is not b for a, b in zip(state2, state))  # new arrays
             state, ref_state = state2, [s.copy() for s in state2]
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+def test_small_steps_run_onednn_on_one_thread_and_give_the_count_back(monkeypatch, dtype):
+    """The reduced loops follow runtime.min_thread_work as the float loops do: below it, this
+    thread's oneDNN count is 1 during the pass and what it was after; from it, left alone."""
+    from rnnlab.nn import backend, runtime
+
+    if Q.compiled_loops(dtype) is None or backend.library("onednn") is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    lib = backend.library("onednn")
+    before, calls = lib.get_threads(), []
+    real = lib.set_local
+    monkeypatch.setattr(lib, "set_local", lambda n: calls.append(n) or real(n))
+    q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
+    x = np.ones((3, 2, 4), np.float32)
+    cell = Q.QuantizedStackedCell(q)
+    with runtime.override(min_thread_work=1e12):
+        q(x)
+        cell.step(x[0], cell.initial_state(2))
+    if before > 1:
+        assert calls == [1, before, 1, before]
+    with runtime.override(min_thread_work=0):
+        calls.clear()
+        q(x)
+        cell.step(x[0], cell.initial_state(2))
+        assert calls == []
+    assert lib.get_threads() == before
