@@ -357,7 +357,7 @@ class QuantizedStackedCell:
             raise ValueError("QuantizedStackedCell steps forward in time: the layer must be unidirectional")
         self.layer = layer
         self.n_states = 2 if layer.mode == "LSTM" else 1
-        self._plans: dict[tuple[str, int], tuple] = {}  # (loops, N) -> the compiled steps' plans
+        self._plans: dict[tuple[str, int, int], tuple] = {}  # (loops, N, threads) -> the steps' plans
 
     def initial_state(self, N: int) -> list[np.ndarray]:
         L, H = self.layer.num_layers, self.layer.hidden_size
@@ -384,18 +384,21 @@ class QuantizedStackedCell:
         return inp[0], new
 
     def _compiled_step(self, loops: Any, x: np.ndarray, state) -> tuple:
-        """``step`` through the compiled loops' one-call step (its plans kept per batch size)."""
-        N = x.shape[0]
-        key = (loops.__name__, N)
-        if key not in self._plans:
-            layer, H = self.layer, self.layer.hidden_size
-            plans = [loops.step_plan(layer.spec, *layer.mats[f"_l{i}"], N) for i in range(layer.num_layers)]
-            work = N * GATES[layer.mode] * H * (max(layer.input_size, H) + H)  # the widest layer's step
-            self._plans[key] = (plans, work, np.zeros((0, H), _F32))
-        plans, work, no_c = self._plans[key]
+        """``step`` through the compiled loops' one-call step (its plans kept per batch size and
+        thread count: a packed product's primitive is made for a count)."""
+        N, layer, H = x.shape[0], self.layer, self.layer.hidden_size
+        work = N * GATES[layer.mode] * H * (max(layer.input_size, H) + H)  # the widest layer's step
         new = [np.array(s, _F32, order="C") for s in state]  # updated in place below
         h, c = new[0], (new[1] if self.n_states == 2 else None)
-        with onednn_threads_by_size(work):
+        with onednn_threads_by_size(work) as threads:
+            key = (loops.__name__, N, threads)
+            if key not in self._plans:
+                mats = [layer.mats[f"_l{i}"] for i in range(layer.num_layers)]
+                self._plans[key] = (
+                    [loops.step_plan(layer.spec, *m, N) for m in mats],
+                    np.zeros((0, H), _F32),
+                )
+            plans, no_c = self._plans[key]
             for i, plan in enumerate(plans):
                 loops.step(plan, x, h[i], no_c if c is None else c[i])
                 x = h[i]

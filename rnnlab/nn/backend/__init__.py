@@ -68,13 +68,13 @@ def onednn_threads_by_size(step_work: float):
     ``threads_by_size``): one below ``runtime.min_thread_work()``. For the int8 and bf16 loops
     (``int8_loops.py``, ``bf16_loops.py``), which call oneDNN from compiled code. Woken for
     every small step, sleeping OpenMP workers made the (50,32,32,128) GRU 3.8x slower than
-    float32."""
+    float32. ``with ... as n``: the count inside."""
     lib = library("onednn")
     if lib is None:
-        return contextlib.nullcontext()
+        return contextlib.nullcontext(1)
     threads = lib.get_threads()
     wanted = runtime.gemm_threads(step_work, threads)
-    return contextlib.nullcontext() if wanted == threads else _LocalThreads(lib, wanted, threads)
+    return contextlib.nullcontext(threads) if wanted == threads else _LocalThreads(lib, wanted, threads)
 
 
 class _LocalThreads:
@@ -86,8 +86,9 @@ class _LocalThreads:
     def __init__(self, lib: Any, n: int, before: int):
         self.lib, self.n, self.before = lib, n, before
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> int:
         self.lib.set_local(self.n)
+        return self.n
 
     def __exit__(self, *exc: Any) -> None:
         self.lib.set_local(self.before)

@@ -5,7 +5,8 @@ needs ``r * h`` in mid-step, runs the reference loop).
 Per step, for the batch's rows (``quantize.py`` has the formulas)::
 
     to_bf16(h_{t-1}) -> hb                 one pass over the rows (round to nearest even)
-    gates = b_hh;  gates += hb @ Wb^T      oneDNN's dnnl_gemm_bf16bf16f32 (beta = 1), from here
+    gates = b_hh;  gates += hb @ Wb^T      oneDNN's matmul on the packed Wb (``packed.py``), else
+                                           dnnl_gemm_bf16bf16f32 (beta = 1), from here
     the cell's gates on xg_t + gates, h_t, c_t in place (``infer_cells.py``)
 
 ``x_t`` of all steps is rounded and multiplied once before the loop (``input_gates``), as in
@@ -19,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
-from rnnlab.nn.backend import scratch
+from rnnlab.nn.backend import packed, scratch
 from rnnlab.nn.backend.bf16gemm import gemm as bf16_gemm
-from rnnlab.nn.backend.infer_cells import KIND, cells, checked, loop_arrays
+from rnnlab.nn.backend.infer_cells import KIND, call, cells, checked, loop_arrays, product, product_call
 from rnnlab.nn.backend.kernels import jit
 from rnnlab.nn.direction import CellSpec
 
@@ -63,17 +64,24 @@ def _bgemm(gemm, ab, bb, c):
     """c (M, R) += ab (M, K) bf16 @ bb (K, R) bf16; the status (0: done)."""
     M, K = ab.shape
     R = bb.shape[1]
-    return gemm(_N, _N, M, R, K, _ONE, ab.ctypes.data, K, bb.ctypes.data, R, _ONE, c.ctypes.data, R)
+    return call(gemm, (_N, _N, M, R, K, _ONE, ab.ctypes.data, K, bb.ctypes.data, R, _ONE, c.ctypes.data, R))
 
 
 @jit
-def loop(kind, gemm, wb, b_hh, XG, h, c, out, active, hb, gates):
+def _times(gemm, ex, e, ab, bb, c):
+    """c += ab @ bb: the packed product ``e`` where it is set (``e[0]``), else the GEMM."""
+    return product(ex, e) if e[0] != 0 else _bgemm(gemm, ab, bb, c)
+
+
+@jit
+def loop(kind, gemm, ex, e, wb, b_hh, XG, h, c, out, active, hb, gates):
     """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
-    (T, N, H). Returns the first non-zero GEMM status, or 0."""
+    (T, N, H); ``e``: the packed product ``gates += hb @ Wb^T`` (``infer_cells.product_call``).
+    Returns the first non-zero GEMM status, or 0."""
     for t in range(XG.shape[0]):
         to_bf16(h, hb)
         _fill(b_hh, gates)
-        status = _bgemm(gemm, hb, wb, gates)  # gates = W h_{t-1} + b_hh
+        status = _times(gemm, ex, e, hb, wb, gates)  # gates = W h_{t-1} + b_hh
         if status != 0:
             return status
         cells(kind, gates, XG[t], h, c, out[t], active, t)
@@ -85,7 +93,7 @@ _GEMM: dict = {}
 
 def _gemm():
     if "f" not in _GEMM:
-        _GEMM["f"] = bf16_gemm().compiled()
+        _GEMM["f"] = bf16_gemm().address()
     return _GEMM["f"]
 
 
@@ -106,7 +114,9 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
     XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
     h, c, active, out = loop_arrays(T, states0, mask, H)
     bufs = (np.empty((N, H), np.uint16), np.empty((N, W.bT.shape[1]), _f))
-    status = loop(KIND[spec], _gemm(), W.bT, b_hh, XG, h, c, out, active, *bufs)
+    e, keep = product_call(W, *bufs)
+    status = loop(KIND[spec], _gemm(), packed.execute_address(), e, W.bT, b_hh, XG, h, c, out, active, *bufs)
+    del keep
     checked(status, "bf16")
     return out, ([h, c] if len(states0) > 1 else [h])
 
@@ -120,32 +130,35 @@ def directions_forward(jobs: list) -> list:
 
 
 @jit
-def _step(x, h, c, kind, gemm, Ub, Wb, b_ih, b_hh, bufs):
+def _step(x, h, c, kind, gemm, ex, Ub, Wb, b_ih, b_hh, bufs):
     """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
-    updated in place; ``bufs``: ``step_plan``'s."""
+    updated in place; ``Ub``, ``Wb``: (bT, packed product); ``bufs``: ``step_plan``'s."""
     xb, XG, out, active, hb, gates = bufs
     to_bf16(x, xb)
     _fill(b_ih, XG[0])
-    status = _bgemm(gemm, xb, Ub, XG[0])
+    status = _times(gemm, ex, Ub[1], xb, Ub[0], XG[0])
     if status != 0:
         return status
-    return loop(kind, gemm, Wb, b_hh, XG, h, c, out, active, hb, gates)
+    return loop(kind, gemm, ex, Wb[1], Wb[0], b_hh, XG, h, c, out, active, hb, gates)
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
-    """Everything ``step`` passes on but the data, for ``N`` rows (a stepping cell keeps it)."""
+    """Everything ``step`` passes on but the data, for ``N`` rows and this thread's OpenMP
+    count (a stepping cell keeps it); the last item keeps the packed products' memory alive."""
     (K, R), H = U.bT.shape, W.bT.shape[0]
     bufs = (
         np.empty((N, K), np.uint16),
         *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
         *(np.empty((N, H), np.uint16), np.empty((N, R), _f)),
     )
-    return (KIND[spec], _gemm(), U.bT, W.bT, b_ih, b_hh, bufs)
+    (eu, ku), (ew, kw) = product_call(U, bufs[0], bufs[1][0]), product_call(W, bufs[4], bufs[5])
+    mats = (U.bT, eu), (W.bT, ew)
+    return (KIND[spec], _gemm(), packed.execute_address(), *mats, b_ih, b_hh, bufs, (ku, kw))
 
 
 def step(plan: tuple, x, h, c) -> None:
     """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
-    float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s. The
-    caller sets the threads (``backend.onednn_threads_by_size``)."""
-    status = _step(x, h, c, *plan)
+    float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s, made
+    with the threads the caller sets here (``backend.onednn_threads_by_size``)."""
+    status = _step(x, h, c, *plan[:-1])
     checked(status, "bf16")

@@ -5,7 +5,8 @@ needs ``r * h`` quantised in mid-step, runs the reference loop).
 Per step, for the batch's rows (``quantize.py`` has the formulas)::
 
     quantize_rows(h_{t-1}) -> hq uint8, s, z       one pass over the rows (min, max, round)
-    acc = hq @ Wq^T                                oneDNN's dnnl_gemm_u8s8s32, called from here
+    acc = hq @ Wq^T                                oneDNN's matmul on the packed Wq (``packed.py``),
+                                                   else dnnl_gemm_u8s8s32, called from here
     gates = s s_w (acc - z colsum) + b_hh          dequantised
     the cell's gates on xg_t + gates, h_t, c_t in place (``infer_cells.py``)
 
@@ -20,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
-from rnnlab.nn.backend import scratch
-from rnnlab.nn.backend.infer_cells import KIND, cells, checked, loop_arrays
+from rnnlab.nn.backend import packed, scratch
+from rnnlab.nn.backend.infer_cells import KIND, call, cells, checked, loop_arrays, product, product_call
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
 from rnnlab.nn.backend.kernels import jit, reducing
 from rnnlab.nn.direction import CellSpec
@@ -82,8 +83,9 @@ def _igemm(gemm, aq, bq, acc, co):
     """acc (M, R) int32 = aq (M, K) uint8 @ bq (K, R) int8, exact; the status (0: done)."""
     M, K = aq.shape
     R = bq.shape[1]
-    return gemm(_N, _N, _F, M, R, K, _ONE, aq.ctypes.data, K, np.uint8(0), bq.ctypes.data, R, np.int8(0),
-                _ZERO, acc.ctypes.data, R, co.ctypes.data)  # fmt: skip
+    A, B, C = aq.ctypes.data, bq.ctypes.data, acc.ctypes.data
+    args = (_N, _N, _F, M, R, K, _ONE, A, K, np.uint8(0), B, R, np.int8(0), _ZERO, C, R, co.ctypes.data)
+    return call(gemm, args)
 
 
 @jit
@@ -97,12 +99,20 @@ def dequantize(acc, s, z, colsum, sw, bias, out):
 
 
 @jit
-def loop(kind, gemm, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co):
+def _times(gemm, ex, e, aq, bq, acc, co):
+    """acc = aq @ bq: the packed product ``e`` where it is set (``e[0]``, its primitive), else
+    the GEMM; the status."""
+    return product(ex, e) if e[0] != 0 else _igemm(gemm, aq, bq, acc, co)
+
+
+@jit
+def loop(kind, gemm, ex, e, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co):
     """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
-    (T, N, H). Returns the first non-zero GEMM status, or 0."""
+    (T, N, H); ``e``: the packed product ``hq @ Wq^T -> acc`` (``infer_cells.product_call``).
+    Returns the first non-zero GEMM status, or 0."""
     for t in range(XG.shape[0]):
         quantize_rows(h, hq, s, z)
-        status = _igemm(gemm, hq, wq, acc, co)
+        status = _times(gemm, ex, e, hq, wq, acc, co)
         if status != 0:
             return status
         dequantize(acc, s, z, colsum, sw, b_hh, gates)  # W h_{t-1} + b_hh
@@ -116,7 +126,7 @@ _GEMM: dict = {}
 def _gemm():
     g = int_gemm()
     if "f" not in _GEMM:
-        _GEMM["f"], _GEMM["co"] = g.compiled(), np.zeros(1, np.int32)
+        _GEMM["f"], _GEMM["co"] = g.address(), np.zeros(1, np.int32)
     return _GEMM["f"], _GEMM["co"]
 
 
@@ -159,7 +169,10 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
         np.empty((N, W.q.shape[0]), np.int32),
         np.empty((N, W.q.shape[0]), _f),  # the step's W h + b_hh
     )
-    status = loop(KIND[spec], f, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active, *bufs, co)
+    e, keep = product_call(W, bufs[0], bufs[3])
+    status = loop(KIND[spec], f, packed.execute_address(), e, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out,
+                  active, *bufs, co)  # fmt: skip
+    del keep
     checked(status, "integer")
     return out, ([h, c] if len(states0) > 1 else [h])
 
@@ -174,21 +187,23 @@ def directions_forward(jobs: list) -> list:
 
 
 @jit
-def _step(x, h, c, kind, gemm, U, W, b_ih, b_hh, bufs, co):
+def _step(x, h, c, kind, gemm, ex, U, W, b_ih, b_hh, bufs, co):
     """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
-    updated in place. ``U``, ``W``: (qT, colsum, scale); ``bufs``: ``step_plan``'s."""
+    updated in place. ``U``, ``W``: (qT, colsum, scale, packed product); ``bufs``:
+    ``step_plan``'s."""
     xq, sx, zx, accx, XG, out, active, hq, s, z, acc, gates = bufs
     quantize_rows(x, xq, sx, zx)
-    status = _igemm(gemm, xq, U[0], accx, co)
+    status = _times(gemm, ex, U[3], xq, U[0], accx, co)
     if status != 0:
         return status
     dequantize(accx, sx, zx, U[1], U[2], b_ih, XG[0])
-    return loop(kind, gemm, W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co)
+    return loop(kind, gemm, ex, W[3], W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co)
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
-    """Everything ``step`` passes on but the data, for ``N`` rows (a stepping cell keeps it
-    between steps: the Python around a 7 us step was half its time)."""
+    """Everything ``step`` passes on but the data, for ``N`` rows and this thread's OpenMP
+    count (a stepping cell keeps it between steps: the Python around a 7 us step was half its
+    time); the last item keeps the packed products' memory objects alive."""
     (K, R), H = U.qT.shape, W.qT.shape[0]
     bufs = (
         *(np.empty((N, K), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
@@ -196,13 +211,15 @@ def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
         *(np.empty((N, H), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
         np.empty((N, R), _f),
     )
+    (eu, ku), (ew, kw) = product_call(U, bufs[0], bufs[3]), product_call(W, bufs[7], bufs[10])
     f, co = _gemm()
-    return (KIND[spec], f, (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale), b_ih, b_hh, bufs, co)
+    mats = (U.qT, U.colsum, U.scale, eu), (W.qT, W.colsum, W.scale, ew)
+    return (KIND[spec], f, packed.execute_address(), *mats, b_ih, b_hh, bufs, co, (ku, kw))
 
 
 def step(plan: tuple, x, h, c) -> None:
     """One step of a unidirectional layer on ``x (N, K)``: ``h``, ``c`` (N, H) C-contiguous
-    float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s. The
-    caller sets the threads (``backend.onednn_threads_by_size``)."""
-    status = _step(x, h, c, *plan)
+    float32, updated in place (``c`` (0, H) for a GRU or RNN); ``plan``: ``step_plan``'s, made
+    with the threads the caller sets here (``backend.onednn_threads_by_size``)."""
+    status = _step(x, h, c, *plan[:-1])
     checked(status, "integer")

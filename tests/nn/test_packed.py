@@ -1,0 +1,132 @@
+"""backend/packed.py: a step's product by a fixed weight through oneDNN's matmul primitive, the
+weight packed once. int8 is exact (the GEMM's integers, bit for bit), bf16 adds into C within
+float32 summation; one primitive per (rows, threads), all on the one packed copy; the compiled
+loops give the GEMM's results through it; RNNLAB_PACKED=0 turns it off, saying why."""
+
+import gc
+
+import numpy as np
+import pytest
+
+from rnnlab.nn import GRU, LSTM, backend, quantize_dynamic
+from rnnlab.nn import quantize as Q
+from rnnlab.nn.backend import bf16gemm, intgemm, packed
+from rnnlab.nn.quantize import QuantizedStackedCell
+
+pytestmark = pytest.mark.skipif(
+    not packed.usable("int8"), reason="oneDNN's matmul primitive is not usable here"
+)
+
+
+def _threads(n):
+    lib = backend.library("onednn")
+    before = lib.get_threads()
+    lib.set_local(n)
+    return lib, before
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("M, K, R", [(1, 64, 512), (7, 256, 1024), (33, 130, 17), (5, 3, 40)])
+def test_the_int8_product_is_the_exact_integer_product(M, K, R, threads):
+    rng = np.random.default_rng(M * K + R)
+    a = rng.integers(0, 256, (M, K)).astype(np.uint8)
+    b = rng.integers(-128, 128, (K, R)).astype(np.int8)
+    b[0] = 127  # with a = 255: pair sums past int16 (a CPU without VNNI may saturate them)
+    a[:, :2] = 255
+    lib, before = _threads(threads)
+    try:
+        c = np.full((M, R), -7, np.int32)
+        p = packed.Packed(packed._dnnl(), b, "int8")
+        p.call(a, c)()
+    finally:
+        lib.set_local(before)
+    np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
+
+
+def test_the_bf16_product_adds_into_c_within_float32_summation():
+    rng = np.random.default_rng(3)
+    for M, K, R in [(1, 64, 512), (9, 301, 40)]:
+        a, b = bf16gemm.to_bf16(rng.standard_normal((M, K))), bf16gemm.to_bf16(rng.standard_normal((K, R)))
+        c0 = rng.standard_normal((M, R)).astype(np.float32)
+        got = c0.copy()
+        packed.Packed(packed._dnnl(), b, "bf16").call(a, got)()
+        want = bf16gemm.BF16Gemm()(a, b, c0.copy(), beta=1.0)
+        scale = np.abs(bf16gemm.from_bf16(a)) @ np.abs(bf16gemm.from_bf16(b)) + np.abs(c0)
+        assert np.all(np.abs(got - want) <= 1e-5 * scale + 1e-6)
+
+
+def test_one_primitive_per_rows_and_threads_and_one_packed_copy():
+    b = np.random.default_rng(0).integers(-128, 128, (32, 64)).astype(np.int8)
+    p = packed.Packed(packed._dnnl(), b, "int8")
+    lib, before = _threads(1)
+    try:
+        one = p.primitive(4)
+        assert p.primitive(4) is one  # kept
+        lib.set_local(2)
+        two = p.primitive(4)
+    finally:
+        lib.set_local(before)
+    assert two is not one and two[0] != one[0]  # a primitive splits work for the count it was made with
+    assert p.primitive(9)[0] not in (one[0], two[0])
+    assert len(p._prims) == 3 and p._wbuf.nbytes >= b.nbytes  # one packed copy for all of them
+
+
+def test_a_call_checks_its_buffers_and_releases_its_memory_objects():
+    b = np.zeros((8, 16), np.int8)
+    p = packed.Packed(packed._dnnl(), b, "int8")
+    with pytest.raises(ValueError, match="Packed.call"):
+        p.call(np.zeros((3, 9), np.uint8), np.zeros((3, 16), np.int32))  # K = 9, B has 8 rows
+    with pytest.raises(ValueError, match="Packed.call"):
+        p.call(np.zeros((3, 8), np.uint8), np.zeros((3, 16), np.float32))  # C must be int32
+    call = p.call(np.zeros((3, 8), np.uint8), np.zeros((3, 16), np.int32))
+    release = call.released
+    assert release.alive
+    del call
+    gc.collect()
+    assert not release.alive  # its memory objects were destroyed with it
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_the_loops_give_the_gemms_results_through_the_packed_weights(cls, dtype):
+    if Q.compiled_loops(dtype) is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    layer = cls(13, 40, num_layers=2, bidirectional=True, seed=5)
+    x = np.random.default_rng(1).standard_normal((8, 6, 13)).astype(np.float32)
+    lengths = np.array([8, 3, 5, 1, 8, 2])
+    q, q_gemm = quantize_dynamic(layer, dtype), quantize_dynamic(layer, dtype)
+    for mats in q_gemm.mats.values():
+        for m in mats[:2]:
+            m._packed = False  # this copy's loops run the GEMM
+    got, want = q(x, lengths=lengths), q_gemm(x, lengths=lengths)
+    assert all(packed.of(m) is not None for mats in q.mats.values() for m in mats[:2])
+    if dtype == "int8":  # exact integer products either way: the same floats
+        np.testing.assert_array_equal(got[0], want[0])
+    else:
+        np.testing.assert_allclose(got[0], want[0], atol=1e-4)
+    cell = QuantizedStackedCell(quantize_dynamic(cls(13, 40, seed=5), dtype))
+    cell_gemm = QuantizedStackedCell(quantize_dynamic(cls(13, 40, seed=5), dtype))
+    for m in cell_gemm.layer.mats["_l0"][:2]:
+        m._packed = False
+    s, s_gemm = cell.initial_state(6), cell_gemm.initial_state(6)
+    for t in range(4):
+        y, s = cell.step(x[t], s)
+        y_gemm, s_gemm = cell_gemm.step(x[t], s_gemm)
+    if dtype == "int8":
+        np.testing.assert_array_equal(y, y_gemm)
+    else:
+        np.testing.assert_allclose(y, y_gemm, atol=1e-4)
+
+
+def test_RNNLAB_PACKED_0_turns_it_off_and_says_why(monkeypatch):
+    monkeypatch.setenv("RNNLAB_PACKED", "0")
+    packed.reset()
+    try:
+        assert packed.describe() == {"int8": "RNNLAB_PACKED=0", "bf16": "RNNLAB_PACKED=0"}
+        m = quantize_dynamic(LSTM(4, 8)).mats["_l0"][1]
+        assert packed.of(m) is None
+    finally:
+        monkeypatch.delenv("RNNLAB_PACKED")
+        packed.reset()
+    assert packed.describe() == {"int8": True, "bf16": True}
+    assert intgemm.describe()["int8_gemm"] == "onednn"
