@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rnnlab import bench  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
 from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic, runtime  # noqa: E402
-from rnnlab.nn.backend import bf16gemm, intgemm  # noqa: E402
+from rnnlab.nn.backend import bf16gemm, intgemm, packed  # noqa: E402
 from rnnlab.nn.quantize import QuantizedStackedCell  # noqa: E402
 from rnnlab.nn.stepping import StackedCell  # noqa: E402
 
@@ -121,16 +121,11 @@ def _stream_fns(kind, threads):
     return [*map(ours, cells), theirs(tcell), theirs(_torch_int8(tcell, name)), theirs(tcell, bf16=True)]
 
 
-def _timed_row(kind, config, fns, reps):
-    times = [[] for _ in fns]
-    for fn in fns:
-        fn()
-        fn()  # warm-up: compiled loops, buffers
-    for _ in range(reps):  # alternating, rep by rep: all six see the same load
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
+def _timed_row(kind, config, fns, reps, block):
+    # alternating blocks (``bench._time``): all six see the same load, and each is timed in its
+    # own loop, not right after another library's call (rep by rep, ``--block 1``, the int8
+    # (50,32,32,128) LSTM ran 1.0-1.6 ms against 0.9 in blocks; torch's times moved as much)
+    times = bench._time(fns, reps, block=block)
     ms = {n: 1e3 * float(np.median(ts)) for n, ts in zip(NAMES, times)}
     row = {"kind": kind, "config": config, "ms": ms}
     row["ratios"] = {label: ms[a] / ms[b] for label, a, b in RATIOS}
@@ -140,14 +135,14 @@ def _timed_row(kind, config, fns, reps):
     return row
 
 
-def speed_rows(reps, threads, configs, stream=True):
+def speed_rows(reps, threads, configs, stream=True, block=bench.BLOCK):
     rows = []
     for kind in ("lstm", "gru"):
         for cfg in configs:
-            rows.append(_timed_row(kind, cfg.name, _fns(kind, cfg, threads), reps))
+            rows.append(_timed_row(kind, cfg.name, _fns(kind, cfg, threads), reps, block))
         if stream:
             config = f"stream {STREAM['steps']}x(N={STREAM['N']},I={STREAM['I']},H={STREAM['H']})"
-            rows.append(_timed_row(kind, config, _stream_fns(kind, threads), reps))
+            rows.append(_timed_row(kind, config, _stream_fns(kind, threads), reps, block))
     return rows
 
 
@@ -211,20 +206,21 @@ def bleu_rows(model_dir, beams):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("--block", type=int, default=bench.BLOCK, help="timed calls per block (1: rep by rep)")
     ap.add_argument("--configs", nargs="+", type=int, help="indices into bench.FULL (default all)")
     ap.add_argument("--model", default=os.path.expanduser("~/runs/fr-tc"), help="a trained translator")
     ap.add_argument("--beams", nargs="+", type=int, default=[1, 5])
     ap.add_argument("--skip", nargs="*", default=[], choices=["speed", "stream", "errors", "bleu"])
     args = ap.parse_args()
     threads = bench.blas_info()["threads"] or 1
-    env = {"cpu": cpu_model(), "threads": threads, "commit": bench_commit()}
-    env.update(int8=intgemm.describe(), bf16=bf16gemm.describe())
+    env = {"cpu": cpu_model(), "threads": threads, "commit": bench_commit(), "block": args.block}
+    env.update(int8=intgemm.describe(), bf16=bf16gemm.describe(), packed=packed.describe())
     print(env, flush=True)
     print("| cell | (T,N,I,H) | " + " | ".join(NAMES) + " | " + " | ".join(r[0] for r in RATIOS) + " |")
     configs = bench.FULL if args.configs is None else [bench.FULL[i] for i in args.configs]
     res = {"environment": env, "command": sys.argv}
     if "speed" not in args.skip:
-        res["speed"] = speed_rows(args.reps, threads, configs, stream="stream" not in args.skip)
+        res["speed"] = speed_rows(args.reps, threads, configs, "stream" not in args.skip, args.block)
     if "errors" not in args.skip:
         res["errors"] = error_rows()
     if "bleu" not in args.skip and os.path.isdir(args.model):
