@@ -29,11 +29,6 @@ from rnnlab.nn.backend import intgemm
 
 _vp, _i64, _f32, _ch = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_char
 _U16, _U32 = np.dtype(np.uint16), np.dtype(np.uint32)
-# the compiled loops' prototype: (transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-PROTO = ctypes.CFUNCTYPE(
-    ctypes.c_int, *[ctypes.c_int8] * 2, *[_i64] * 3, _f32, ctypes.c_uint64, _i64, ctypes.c_uint64, _i64,
-    _f32, ctypes.c_uint64, _i64,
-)  # fmt: skip
 
 
 def to_bf16(a: np.ndarray) -> np.ndarray:
@@ -63,11 +58,12 @@ class BF16Gemm:
         f.restype = ctypes.c_int
         self._f, self.name = f, "onednn"
 
-    def compiled(self) -> Any:
-        """``dnnl_gemm_bf16bf16f32`` as a function compiled code can call (``PROTO``), or None."""
-        if self.lib is None:
-            return None
-        return PROTO(int(ctypes.cast(self.lib.dnnl_gemm_bf16bf16f32, _vp).value or 0))
+    def address(self) -> np.uint64:
+        """``dnnl_gemm_bf16bf16f32``'s address, for compiled code (``infer_cells.call``); 0
+        without oneDNN."""
+        return np.uint64(
+            0 if self.lib is None else ctypes.cast(self.lib.dnnl_gemm_bf16bf16f32, _vp).value or 0
+        )
 
     def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, beta: float = 0.0):
         """``out = a @ b + beta out`` (``out`` float32 (M, R), made when None)."""

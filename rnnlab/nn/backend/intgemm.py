@@ -26,23 +26,6 @@ from rnnlab.nn import backend
 _vp, _i64, _f32, _ch = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_char
 _U8, _S8 = np.dtype(np.uint8), np.dtype(np.int8)
 _SYMBOLS = ((_U8, "dnnl_gemm_u8s8s32", ctypes.c_uint8), (_S8, "dnnl_gemm_s8s8s32", ctypes.c_int8))
-# the compiled loops' prototype (pointers as 64-bit integers, chars as int8)
-PROTO = ctypes.CFUNCTYPE(
-    ctypes.c_int,
-    *[ctypes.c_int8] * 3,
-    *[_i64] * 3,
-    _f32,
-    ctypes.c_uint64,
-    _i64,
-    ctypes.c_uint8,
-    ctypes.c_uint64,
-    _i64,
-    ctypes.c_int8,
-    _f32,
-    ctypes.c_uint64,
-    _i64,
-    ctypes.c_uint64,
-)
 
 
 class IntGemm:
@@ -64,11 +47,10 @@ class IntGemm:
             self._f[dtype] = f
         self.name = "onednn"
 
-    def compiled(self) -> Any:
-        """``dnnl_gemm_u8s8s32`` as a function compiled code can call (``PROTO``), or None."""
-        if self.lib is None:
-            return None
-        return PROTO(int(ctypes.cast(self.lib.dnnl_gemm_u8s8s32, _vp).value or 0))
+    def address(self) -> np.uint64:
+        """``dnnl_gemm_u8s8s32``'s address, for compiled code (``infer_cells.call``); 0 without
+        oneDNN."""
+        return np.uint64(0 if self.lib is None else ctypes.cast(self.lib.dnnl_gemm_u8s8s32, _vp).value or 0)
 
     def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         (M, K), R = a.shape, b.shape[1]
