@@ -8,7 +8,7 @@ import gc
 import numpy as np
 import pytest
 
-from rnnlab.nn import GRU, LSTM, backend, quantize_dynamic
+from rnnlab.nn import GRU, LSTM, backend, quantize_dynamic, runtime
 from rnnlab.nn import quantize as Q
 from rnnlab.nn.backend import bf16gemm, intgemm, packed
 from rnnlab.nn.quantize import QuantizedStackedCell
@@ -130,3 +130,30 @@ def test_RNNLAB_PACKED_0_turns_it_off_and_says_why(monkeypatch):
         packed.reset()
     assert packed.describe() == {"int8": True, "bf16": True}
     assert intgemm.describe()["int8_gemm"] == "onednn"
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_row_blocks_give_one_blocks_numbers(cls, dtype):
+    """The rows of a batch are independent: two blocks on two threads (each its own primitive,
+    stream and scratchpad) give the numbers of one block; int8 bit for bit."""
+    if Q.compiled_loops(dtype) is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    from rnnlab.nn.backend import infer_cells  # imports numba
+
+    layer = cls(24, 40, num_layers=2, bidirectional=True, seed=7)
+    x = np.random.default_rng(4).standard_normal((11, 32, 24)).astype(np.float32)
+    lengths = np.random.default_rng(5).integers(1, 12, 32)
+    q = quantize_dynamic(layer, dtype)
+    with runtime.override(min_thread_work=1.0):  # every step worth all threads
+        if infer_cells.row_blocks(32, 2)[0] < 2:
+            pytest.skip("numba's parallel layer runs one thread here")
+        got = q(x, lengths=lengths)
+        with runtime.override(min_rows=10**6):  # no row blocks
+            assert infer_cells.row_blocks(32, 2)[0] == 1
+            want = q(x, lengths=lengths)
+    for g, w in zip([got[0], *got[1]], [want[0], *want[1]]):
+        if dtype == "int8":
+            np.testing.assert_array_equal(g, w)
+        else:
+            np.testing.assert_allclose(g, w, atol=1e-5)

@@ -189,6 +189,17 @@ def _apply_threads(old, new):
                 lib.set_threads(lib.default_threads if new.threads is None else new.threads)
 
 
+def row_block_threads() -> tuple[int, Any]:
+    """``(threads, local_threads)`` for loops run in parallel row blocks (the int8 and bf16
+    loops): numba's parallel threads (1 without its OpenMP layer) and the compiled setter of a
+    pool thread's oneDNN count (``compiled.Compiled.local_threads``), or ``(1, None)``."""
+    fast = _compiled() if runtime.settings().backend != "numpy" else None
+    lib = library("onednn")
+    if fast is None or lib is None or fast.parallel_threads() < 2:
+        return 1, None
+    return fast.parallel_threads(), fast.local_threads(lib)
+
+
 def threads() -> int:
     """Threads of the selected GEMM library (1 without one)."""
     lib = library()

@@ -22,8 +22,19 @@ import numpy as np
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import packed, scratch
 from rnnlab.nn.backend.bf16gemm import gemm as bf16_gemm
-from rnnlab.nn.backend.infer_cells import KIND, call, cells, checked, loop_arrays, product, product_call
-from rnnlab.nn.backend.kernels import jit
+from rnnlab.nn.backend.infer_cells import (
+    KIND,
+    block_calls,
+    call,
+    cells,
+    checked,
+    loop_arrays,
+    product,
+    product_call,
+    row_blocks,
+)
+from rnnlab.nn.backend.kernels import jit, parallel
+from rnnlab.nn.backend.loops import _one_thread, _restore, prange
 from rnnlab.nn.direction import CellSpec
 
 _f = np.float32
@@ -74,18 +85,36 @@ def _times(gemm, ex, e, ab, bb, c):
 
 
 @jit
-def loop(kind, gemm, ex, e, wb, b_hh, XG, h, c, out, active, hb, gates):
-    """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
-    (T, N, H); ``e``: the packed product ``gates += hb @ Wb^T`` (``infer_cells.product_call``).
-    Returns the first non-zero GEMM status, or 0."""
+def loop(kind, gemm, ex, e, wb, b_hh, XG, h, c, out, active, hb, gates, r0, r1):
+    """All T steps of the batch rows r0:r1: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the
+    states (in place); out (T, N, H); ``e``: the packed product ``gates += hb @ Wb^T``
+    (``infer_cells.product_call``); hb, gates for r1 - r0 rows. Returns the first non-zero GEMM
+    status, or 0."""
+    hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
     for t in range(XG.shape[0]):
-        to_bf16(h, hb)
+        to_bf16(hh, hb)
         _fill(b_hh, gates)
         status = _times(gemm, ex, e, hb, wb, gates)  # gates = W h_{t-1} + b_hh
         if status != 0:
             return status
-        cells(kind, gates, XG[t], h, c, out[t], active, t)
+        cells(kind, gates, XG[t][r0:r1], hh, cc, out[t][r0:r1], act, t)
     return 0
+
+
+@parallel
+def _loop_rows(kind, gemm, ex, E, wb, b_hh, XG, h, c, out, active, HB, GATES, local):
+    """``loop`` in row blocks, each on its own thread with one oneDNN thread (as
+    ``int8_loops._loop_rows``); the largest status."""
+    blocks = E.shape[0]
+    m = h.shape[0] // blocks
+    status = np.zeros(blocks, np.int32)
+    for k in prange(blocks):
+        before = _one_thread(local)
+        status[k] = loop(
+            kind, gemm, ex, E[k], wb, b_hh, XG, h, c, out, active, HB[k], GATES[k], k * m, (k + 1) * m
+        )
+        _restore(local, before)
+    return status.max()
 
 
 _GEMM: dict = {}
@@ -107,15 +136,22 @@ def input_gates(U, x2, bias):
     return bf16_gemm()(xb, U.bT, out, beta=1.0)
 
 
-def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
-    """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``."""
+def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, threads=1):
+    """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``; with
+    ``threads`` (the step's oneDNN count) maybe in row blocks (``infer_cells.row_blocks``)."""
     T, N, K = x.shape
-    H = W.bT.shape[0]
+    (H, G), kind = W.bT.shape, KIND[spec]
     XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
     h, c, active, out = loop_arrays(T, states0, mask, H)
-    bufs = (np.empty((N, H), np.uint16), np.empty((N, W.bT.shape[1]), _f))
-    e, keep = product_call(W, *bufs)
-    status = loop(KIND[spec], _gemm(), packed.execute_address(), e, W.bT, b_hh, XG, h, c, out, active, *bufs)
+    B, local = row_blocks(N, threads)
+    m = N // B
+    bufs = (np.empty((B, m, H), np.uint16), np.empty((B, m, G), _f))
+    E, keep = block_calls(W, *bufs)
+    w = (W.bT, b_hh, XG, h, c, out, active)
+    if B == 1:
+        status = loop(kind, _gemm(), packed.execute_address(), E[0], *w, bufs[0][0], bufs[1][0], 0, N)
+    else:
+        status = _loop_rows(kind, _gemm(), packed.execute_address(), E, *w, *bufs, local)
     del keep
     checked(status, "bf16")
     return out, ([h, c] if len(states0) > 1 else [h])
@@ -123,10 +159,10 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
 
 def directions_forward(jobs: list) -> list:
     """``direction_forward`` of each job (one layer's directions), one after the other with all
-    of oneDNN's threads (as ``int8_loops.directions_forward``)."""
+    of oneDNN's threads, maybe in row blocks (as ``int8_loops.directions_forward``)."""
     spec, x, _, U, W = jobs[0][:5]
-    with threads_by_size(x.shape[1] * W.bT.shape[1] * (x.shape[2] + W.bT.shape[0])):  # N G H (K + H)
-        return [direction_forward(*job) for job in jobs]
+    with threads_by_size(x.shape[1] * W.bT.shape[1] * (x.shape[2] + W.bT.shape[0])) as n:  # N G H (K + H)
+        return [direction_forward(*job, threads=n) for job in jobs]
 
 
 @jit
@@ -139,7 +175,7 @@ def _step(x, h, c, kind, gemm, ex, Ub, Wb, b_ih, b_hh, bufs):
     status = _times(gemm, ex, Ub[1], xb, Ub[0], XG[0])
     if status != 0:
         return status
-    return loop(kind, gemm, ex, Wb[1], Wb[0], b_hh, XG, h, c, out, active, hb, gates)
+    return loop(kind, gemm, ex, Wb[1], Wb[0], b_hh, XG, h, c, out, active, hb, gates, 0, h.shape[0])
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:

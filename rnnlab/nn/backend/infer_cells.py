@@ -21,6 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.core.extending import intrinsic
 
+from rnnlab.nn import backend, runtime
 from rnnlab.nn.backend import packed, scratch
 from rnnlab.nn.backend.kernels import _sigmoid, _tanh, jit
 from rnnlab.nn.direction import GRUSpec, LSTMSpec, RNNSpec
@@ -71,6 +72,42 @@ def product(ex, e):
     """The packed product ``e`` (``product_call``'s: primitive, stream, number of arguments,
     arguments) through ``ex`` (``dnnl_primitive_execute``'s address): its status."""
     return call(ex, (e[0], e[1], np.int32(e[2]), e[3]))
+
+
+def row_blocks(N: int, threads: int) -> tuple[int, Any]:
+    """``(blocks, local_threads)``: how many row blocks of the batch a loop runs in parallel
+    when a step is worth ``threads`` oneDNN threads (``onednn_threads_by_size``), each block on
+    one of numba's threads with one oneDNN thread (the float loops' row blocks, ``loops.py``):
+    at most one per thread, at least ``min_rows`` rows each, dividing N; else 1. The rows of a
+    batch are independent recurrences: no step waits for another thread. (One threaded product
+    a step, the gate math on one thread: the (50,32,32,128) int8 LSTM loop 0.62-1.06 ms, in two
+    blocks 0.49.)"""
+    if threads < 2:
+        return 1, None
+    pool, local = backend.row_block_threads()
+    blocks = min(threads, N // runtime.settings().min_rows, pool)
+    while blocks > 1 and N % blocks:
+        blocks -= 1
+    return (blocks, local) if blocks > 1 else (1, None)
+
+
+def block_calls(matrix, A: np.ndarray, C: np.ndarray) -> tuple:
+    """``product_call`` of each row block ``k`` (``A[k] @ matrix^T -> C[k]``): ``(E (blocks, 4),
+    keep)``. With several blocks each gets a primitive for one thread and its own stream."""
+    blocks = A.shape[0]
+    if blocks == 1:
+        e, keep = product_call(matrix, A[0], C[0])
+        return e[None], keep
+    p = packed.of(matrix)
+    lib = backend.library("onednn")
+    before = lib.get_threads()
+    lib.set_local(1)
+    try:
+        calls = [None if p is None else p.call(A[k], C[k], p.dnnl.block_stream(k)) for k in range(blocks)]
+    finally:
+        lib.set_local(before)
+    E = np.stack([NO_CALL if call is None else call.exec for call in calls])
+    return E, calls
 
 
 def loop_arrays(T: int, states0, mask, H: int) -> tuple:

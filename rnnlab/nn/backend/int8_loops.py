@@ -22,9 +22,20 @@ import numpy as np
 
 from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import packed, scratch
-from rnnlab.nn.backend.infer_cells import KIND, call, cells, checked, loop_arrays, product, product_call
+from rnnlab.nn.backend.infer_cells import (
+    KIND,
+    block_calls,
+    call,
+    cells,
+    checked,
+    loop_arrays,
+    product,
+    product_call,
+    row_blocks,
+)
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
-from rnnlab.nn.backend.kernels import jit, reducing
+from rnnlab.nn.backend.kernels import jit, parallel, reducing
+from rnnlab.nn.backend.loops import _one_thread, _restore, prange
 from rnnlab.nn.direction import CellSpec
 
 _f = np.float32
@@ -106,18 +117,37 @@ def _times(gemm, ex, e, aq, bq, acc, co):
 
 
 @jit
-def loop(kind, gemm, ex, e, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co):
-    """All T steps: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the states (in place); out
-    (T, N, H); ``e``: the packed product ``hq @ Wq^T -> acc`` (``infer_cells.product_call``).
-    Returns the first non-zero GEMM status, or 0."""
+def loop(kind, gemm, ex, e, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co, r0, r1):
+    """All T steps of the batch rows r0:r1: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the
+    states (in place); out (T, N, H); ``e``: the packed product ``hq @ Wq^T -> acc``
+    (``infer_cells.product_call``); the buffers hq ... gates for r1 - r0 rows. Returns the first
+    non-zero GEMM status, or 0."""
+    hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
     for t in range(XG.shape[0]):
-        quantize_rows(h, hq, s, z)
+        quantize_rows(hh, hq, s, z)
         status = _times(gemm, ex, e, hq, wq, acc, co)
         if status != 0:
             return status
         dequantize(acc, s, z, colsum, sw, b_hh, gates)  # W h_{t-1} + b_hh
-        cells(kind, gates, XG[t], h, c, out[t], active, t)
+        cells(kind, gates, XG[t][r0:r1], hh, cc, out[t][r0:r1], act, t)
     return 0
+
+
+@parallel
+def _loop_rows(
+    kind, gemm, ex, E, wq, colsum, sw, b_hh, XG, h, c, out, active, HQ, S, Z, ACC, GATES, co, local
+):
+    """``loop`` in row blocks, each on its own thread with one oneDNN thread (``loops.py``'s
+    row blocks): block k's buffers are ``HQ[k]`` ...; the largest status."""
+    blocks = E.shape[0]
+    m = h.shape[0] // blocks
+    status = np.zeros(blocks, np.int32)
+    for k in prange(blocks):
+        before = _one_thread(local)
+        status[k] = loop(kind, gemm, ex, E[k], wq, colsum, sw, b_hh, XG, h, c, out, active, HQ[k], S[k], Z[k],
+                         ACC[k], GATES[k], co, k * m, (k + 1) * m)  # fmt: skip
+        _restore(local, before)
+    return status.max()
 
 
 _GEMM: dict = {}
@@ -155,23 +185,29 @@ def input_gates(U, x2, bias):
     return out
 
 
-def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
-    """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``."""
+def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, threads=1):
+    """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``; with
+    ``threads`` (the step's oneDNN count) maybe in row blocks (``infer_cells.row_blocks``)."""
     T, N, K = x.shape
-    H = W.q.shape[1]
+    (G, H), kind = W.q.shape, KIND[spec]
     XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
     h, c, active, out = loop_arrays(T, states0, mask, H)
     f, co = _gemm()
+    B, local = row_blocks(N, threads)
+    m = N // B
     bufs = (
-        np.empty((N, H), np.uint8),
-        np.empty(N, _f),
-        np.empty(N, np.int32),
-        np.empty((N, W.q.shape[0]), np.int32),
-        np.empty((N, W.q.shape[0]), _f),  # the step's W h + b_hh
-    )
-    e, keep = product_call(W, bufs[0], bufs[3])
-    status = loop(KIND[spec], f, packed.execute_address(), e, W.qT, W.colsum, W.scale, b_hh, XG, h, c, out,
-                  active, *bufs, co)  # fmt: skip
+        np.empty((B, m, H), np.uint8),
+        np.empty((B, m), _f),
+        np.empty((B, m), np.int32),
+        np.empty((B, m, G), np.int32),
+        np.empty((B, m, G), _f),
+    )  # fmt: skip  (the last: W h + b_hh)
+    E, keep = block_calls(W, bufs[0], bufs[3])
+    w = (W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active)
+    if B == 1:
+        status = loop(kind, f, packed.execute_address(), E[0], *w, *(b[0] for b in bufs), co, 0, N)
+    else:
+        status = _loop_rows(kind, f, packed.execute_address(), E, *w, *bufs, co, local)
     del keep
     checked(status, "integer")
     return out, ([h, c] if len(states0) > 1 else [h])
@@ -179,11 +215,11 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask):
 
 def directions_forward(jobs: list) -> list:
     """``direction_forward`` of each job (one layer's directions), one after the other with all
-    of oneDNN's threads. (Both at once, on two threads with one-thread GEMMs, ran the
-    (20,64,256,256) L2 bidirectional rows 16-21% slower on a 2-core EPYC.)"""
+    of oneDNN's threads, maybe in row blocks. (Both at once, on two threads with one-thread
+    GEMMs, ran the (20,64,256,256) L2 bidirectional rows 16-21% slower on a 2-core EPYC.)"""
     spec, x, _, U, W = jobs[0][:5]
-    with threads_by_size(x.shape[1] * W.qT.shape[1] * (x.shape[2] + W.qT.shape[0])):  # N G H (K + H)
-        return [direction_forward(*job) for job in jobs]
+    with threads_by_size(x.shape[1] * W.qT.shape[1] * (x.shape[2] + W.qT.shape[0])) as n:  # N G H (K + H)
+        return [direction_forward(*job, threads=n) for job in jobs]
 
 
 @jit
@@ -197,7 +233,8 @@ def _step(x, h, c, kind, gemm, ex, U, W, b_ih, b_hh, bufs, co):
     if status != 0:
         return status
     dequantize(accx, sx, zx, U[1], U[2], b_ih, XG[0])
-    return loop(kind, gemm, ex, W[3], W[0], W[1], W[2], b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co)
+    w = (W[0], W[1], W[2], b_hh)
+    return loop(kind, gemm, ex, W[3], *w, XG, h, c, out, active, hq, s, z, acc, gates, co, 0, h.shape[0])
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:

@@ -41,7 +41,8 @@ _vp, _i64, _u64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64
 _DIMS = _i64 * 12  # dnnl_dims_t
 _CPU, _IN_ORDER, _ANY = 1, 1, 1  # dnnl_cpu, dnnl_stream_in_order, dnnl_format_tag_any
 _F32, _S32, _S8, _U8, _BF16 = 3, 4, 5, 6, 2  # dnnl_data_type_t
-_SRC, _DST, _WEIGHTS, _Q_WEIGHTS = 1, 17, 33, 131  # DNNL_ARG_*, dnnl_query_weights_md
+_SRC, _DST, _WEIGHTS, _SCRATCHPAD = 1, 17, 33, 80  # DNNL_ARG_*
+_Q_WEIGHTS, _Q_SCRATCHPAD, _SCRATCHPAD_USER = 131, 136, 1  # dnnl_query_*_md, dnnl_scratchpad_mode_user
 KINDS = {"int8": (_U8, _S8, _S32), "bf16": (_BF16, _BF16, _F32)}  # src, weights, dst types
 _NUMPY = {"int8": (np.uint8, np.int32), "bf16": (np.uint16, np.float32)}  # a's and c's arrays
 # (primitive, stream, nargs, args): pointers as 64-bit integers
@@ -60,6 +61,8 @@ class _DNNL:
         lib.dnnl_memory_desc_equal.restype = ctypes.c_int
         self.engine = self.out(lib.dnnl_engine_create, _CPU, ctypes.c_size_t(0))
         self._local = threading.local()
+        self._blocks: list[int] = []  # row blocks' streams
+        self._streams_lock = threading.Lock()
         self.execute = PROTO(int(ctypes.cast(lib.dnnl_primitive_execute, _vp).value or 0))
 
     def out(self, f: Any, *args: Any) -> int:
@@ -77,6 +80,15 @@ class _DNNL:
                 self.lib.dnnl_stream_create, _vp(self.engine), ctypes.c_uint(_IN_ORDER)
             )
         return s
+
+    def block_stream(self, k: int) -> int:
+        """A stream for row block ``k`` (kept: the blocks of every call reuse them)."""
+        with self._streams_lock:
+            while len(self._blocks) <= k:
+                self._blocks.append(
+                    self.out(self.lib.dnnl_stream_create, _vp(self.engine), ctypes.c_uint(_IN_ORDER))
+                )
+            return self._blocks[k]
 
     def md(self, dims: tuple, dtype: int, strides: tuple | None = None) -> int:
         """A row-major memory descriptor, or with ``strides=None`` format ``any``."""
@@ -120,7 +132,7 @@ class Packed:
         self.dnnl, self.kind, (self.K, self.R) = dnnl, kind, b.shape
         self._lock = threading.Lock()
         self._prims: dict[tuple, tuple | None] = {}  # (M, threads) -> (primitive, src md, dst md) or None
-        self._attr = self._sum_attr() if kind == "bf16" else None
+        self._attr = self._attributes(kind)
         lib, (_, wt, _) = dnnl.lib, KINDS[kind]
         pd = self._pd(1)
         self._wmd = dnnl.out(
@@ -129,8 +141,9 @@ class Packed:
         lib.dnnl_primitive_desc_destroy(_vp(pd))
         self._wbuf = np.zeros(int(lib.dnnl_memory_desc_get_size(_vp(self._wmd))) + 64, np.uint8)
         self._wmem = dnnl.memory(self._wmd, self._wbuf)
-        attrs = [self._attr] if self._attr else []
-        weakref.finalize(self, _release, lib, self._prims, [self._wmem], [self._wmd], attrs)  # at exit too
+        weakref.finalize(
+            self, _release, lib, self._prims, [self._wmem], [self._wmd], [self._attr]
+        )  # at exit too
         plain = dnnl.md((self.K, self.R), wt, (self.R, 1))
         b = np.ascontiguousarray(b)
         src = dnnl.memory(plain, b)
@@ -154,13 +167,18 @@ class Packed:
             ):
                 f(_vp(h))
 
-    def _sum_attr(self) -> int:
-        """Attributes with a "sum" post-op: ``C += A @ B`` (``dnnl_data_type_undef``: C's type)."""
+    def _attributes(self, kind: str) -> int:
+        """The primitives' attributes: a scratchpad each ``Call`` brings (``Call``s on several
+        threads at once share no buffer: with the library's own, two row blocks running one
+        primitive gave wrong sums) and for bf16 a "sum" post-op (``C += A @ B``)."""
         lib = self.dnnl.lib
-        attr, ops = self.dnnl.out(lib.dnnl_primitive_attr_create), self.dnnl.out(lib.dnnl_post_ops_create)
-        lib.dnnl_post_ops_append_sum(_vp(ops), ctypes.c_float(1.0), ctypes.c_int32(0), 0)
-        lib.dnnl_primitive_attr_set_post_ops(_vp(attr), _vp(ops))
-        lib.dnnl_post_ops_destroy(_vp(ops))
+        attr = self.dnnl.out(lib.dnnl_primitive_attr_create)
+        lib.dnnl_primitive_attr_set_scratchpad_mode(_vp(attr), _SCRATCHPAD_USER)
+        if kind == "bf16":
+            ops = self.dnnl.out(lib.dnnl_post_ops_create)
+            lib.dnnl_post_ops_append_sum(_vp(ops), ctypes.c_float(1.0), ctypes.c_int32(0), 0)  # 0: C's type
+            lib.dnnl_primitive_attr_set_post_ops(_vp(attr), _vp(ops))
+            lib.dnnl_post_ops_destroy(_vp(ops))
         return attr
 
     def _pd(self, M: int, mds: tuple = ()) -> int:
@@ -178,7 +196,7 @@ class Packed:
                 _vp(w),
                 None,
                 _vp(dst),
-                _vp(self._attr) if self._attr else None,
+                _vp(self._attr),
             )
         finally:
             self.dnnl.lib.dnnl_memory_desc_destroy(_vp(w))
@@ -204,11 +222,15 @@ class Packed:
             _vp(lib.dnnl_primitive_desc_query_md(_vp(pd), _Q_WEIGHTS, 0)), _vp(self._wmd)
         )
         prim = self.dnnl.out(lib.dnnl_primitive_create, _vp(pd)) if same else 0
+        scratch = self.dnnl.out(
+            lib.dnnl_memory_desc_clone, _vp(lib.dnnl_primitive_desc_query_md(_vp(pd), _Q_SCRATCHPAD, 0))
+        )
         lib.dnnl_primitive_desc_destroy(_vp(pd))
-        return (prim, *mds) if same else None
+        return (prim, *mds, scratch) if same else None
 
-    def call(self, a: np.ndarray, c: np.ndarray) -> Call | None:
-        """A ``Call`` of ``c = a @ B`` (``c += a @ B`` for bf16) on these buffers, or None."""
+    def call(self, a: np.ndarray, c: np.ndarray, stream: int = 0) -> Call | None:
+        """A ``Call`` of ``c = a @ B`` (``c += a @ B`` for bf16) on these buffers, or None; on
+        ``stream`` (0: this thread's)."""
         M, (at, ct) = a.shape[0], _NUMPY[self.kind]
         ok = (
             a.shape == (M, self.K)
@@ -221,23 +243,24 @@ class Packed:
                 f"Packed.call: a {a.dtype} {a.shape}, c {c.dtype} {c.shape} for B {(self.K, self.R)}"
             )
         p = self.primitive(M)
-        return None if p is None else Call(self, p, a, c)
+        return None if p is None else Call(self, p, a, c, stream or self.dnnl.stream())
 
 
 class Call:
-    """One product on fixed buffers: ``exec`` = (primitive, stream, 3, arguments) for
-    ``dnnl_primitive_execute``;
-    its memory objects live as long as it does (and keep ``a``, ``c`` and the weight alive)."""
+    """One product on fixed buffers: ``exec`` = (primitive, stream, number of arguments,
+    arguments) for ``dnnl_primitive_execute``; its memory objects and scratchpad live as long as
+    it does (and keep ``a``, ``c`` and the weight alive)."""
 
-    def __init__(self, packed: Packed, prim: tuple, a: np.ndarray, c: np.ndarray):
+    def __init__(self, packed: Packed, prim: tuple, a: np.ndarray, c: np.ndarray, stream: int):
         d = packed.dnnl
-        self._keep, self._lib = (packed, a, c), d.lib
-        self._mems = [d.memory(prim[1], a), d.memory(prim[2], c)]
+        size = int(d.lib.dnnl_memory_desc_get_size(_vp(prim[3])))
+        self._scratch = np.zeros(size + 64, np.uint8)  # 64: a size-0 scratchpad still has a pointer
+        self._keep = (packed, a, c)
+        self._mems = [d.memory(prim[1], a), d.memory(prim[2], c), d.memory(prim[3], self._scratch)]
         self.released = weakref.finalize(self, _release, d.lib, mems=list(self._mems))
-        self.args = np.array(
-            [(_SRC, self._mems[0]), (_WEIGHTS, packed._wmem), (_DST, self._mems[1])], np.int64
-        )
-        self.exec = np.array([prim[0], d.stream(), 3, self.args.ctypes.data], np.uint64)
+        args = [(_SRC, self._mems[0]), (_WEIGHTS, packed._wmem), (_DST, self._mems[1])]
+        self.args = np.array(args + [(_SCRATCHPAD, self._mems[2])] * (size > 0), np.int64)
+        self.exec = np.array([prim[0], stream, len(self.args), self.args.ctypes.data], np.uint64)
 
     def __call__(self) -> None:
         status = self._keep[0].dnnl.execute(*(int(v) for v in self.exec))  # through ctypes
