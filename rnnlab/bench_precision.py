@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.nn import GRU, LSTM, inference_mode, quantize_dynamic
-from rnnlab.nn.backend import bf16gemm, intgemm
+from rnnlab.nn.backend import bf16gemm, intgemm, packed
 from rnnlab.nn.quantize import PRECISIONS
 
 MIN_TIME = 0.2  # seconds of timed calls per row at least (unless ``reps`` give more)
@@ -104,6 +104,12 @@ def gemm_lines(gemms: dict) -> list[str]:
         lines.append(f"bf16 GEMM: oneDNN's dnnl_gemm_bf16bf16f32 ({native[b16['native_bf16']]})")
     else:
         lines.append(f"bf16 GEMM: NumPy's float32 matmul (oneDNN's not used: {b16['fallback_reason']})")
+    for kind, how in gemms.get("packed", {}).items():  # packed.describe(): True or why not
+        lines.append(
+            f"{kind} steps: oneDNN's matmul primitive on packed weights"
+            if how is True
+            else f"{kind} steps: the GEMM above (packed weights not used: {how})"
+        )
     return lines
 
 
@@ -116,9 +122,9 @@ def run(
     progress: Callable[[str], Any] = print,
 ) -> dict:
     """Time every (kind, config) at every precision; ``{"int8": intgemm.describe(), "bf16":
-    bf16gemm.describe(), "rows": [...]}``. ``timer``: ``rnnlab.bench._time`` (alternating
+    bf16gemm.describe(), "packed": packed.describe(), "rows": [...]}``. ``timer``: ``rnnlab.bench._time`` (alternating
     blocks after a warm-up)."""
-    gemms = {"int8": intgemm.describe(), "bf16": bf16gemm.describe()}
+    gemms = {"int8": intgemm.describe(), "bf16": bf16gemm.describe(), "packed": packed.describe()}
     for line in gemm_lines(gemms):
         progress("# " + line)
     progress(HEADER)
@@ -130,7 +136,7 @@ def run(
     for name in REDUCED:
         n = sum(r[f"{name}_offered"] for r in rows)
         progress(f"# {name} offered for {n} of {len(rows)} shapes (faster than float32 here)")
-    return {"int8": gemms["int8"], "bf16": gemms["bf16"], "rows": rows}
+    return {**gemms, "rows": rows}
 
 
 def environment(threads: int) -> dict:

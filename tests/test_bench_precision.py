@@ -59,7 +59,8 @@ def test_cli_prints_the_table_and_writes_json(tmp_path):
     lines = res.stdout.splitlines()
     assert lines[0].startswith("# ") and "threads, inference only" in lines[0]
     assert lines[1].startswith("# int8 GEMM: ") and lines[2].startswith("# bf16 GEMM: ")
-    assert lines[3] == bench_precision.HEADER.splitlines()[0]
+    assert lines[3].startswith("# int8 steps: ") and lines[4].startswith("# bf16 steps: ")
+    assert lines[5] == bench_precision.HEADER.splitlines()[0]
     rows = [line for line in lines if line.startswith("| gru |")]
     assert len(rows) == len(bench.QUICK)
     offers = {"float32", "int8", "bf16", "int8 bf16"}
