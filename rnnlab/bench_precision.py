@@ -122,8 +122,8 @@ def run(
     progress: Callable[[str], Any] = print,
 ) -> dict:
     """Time every (kind, config) at every precision; ``{"int8": intgemm.describe(), "bf16":
-    bf16gemm.describe(), "packed": packed.describe(), "rows": [...]}``. ``timer``: ``rnnlab.bench._time`` (alternating
-    blocks after a warm-up)."""
+    bf16gemm.describe(), "packed": packed.describe(), "rows": [...]}``. ``timer``:
+    ``rnnlab.bench._time`` (alternating blocks after a warm-up)."""
     gemms = {"int8": intgemm.describe(), "bf16": bf16gemm.describe(), "packed": packed.describe()}
     for line in gemm_lines(gemms):
         progress("# " + line)
