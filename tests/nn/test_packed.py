@@ -157,3 +157,26 @@ def test_row_blocks_give_one_blocks_numbers(cls, dtype):
             np.testing.assert_array_equal(g, w)
         else:
             np.testing.assert_allclose(g, w, atol=1e-5)
+
+
+def test_a_loops_buffers_and_calls_are_kept_per_thread_and_give_the_same_numbers():
+    """infer_cells.loop_plan: the second forward reuses the first's plan (no new memory objects);
+    another thread gets its own; the numbers do not change."""
+    import threading
+
+    if Q.compiled_loops("int8") is None:
+        pytest.skip("the compiled int8 loops need numba and oneDNN")
+    q = quantize_dynamic(LSTM(6, 20, seed=2))
+    x = np.random.default_rng(0).standard_normal((5, 3, 6)).astype(np.float32)
+    W = packed.of(q.mats["_l0"][1])
+    first = q(x)[0]
+    plans = dict(W.plans)
+    assert len(plans) == 1
+    np.testing.assert_array_equal(q(x)[0], first)
+    assert W.plans.keys() == plans.keys() and all(W.plans[k] is v for k, v in plans.items())  # reused
+    other = []
+    t = threading.Thread(target=lambda: other.append(q(x)[0]))
+    t.start()
+    t.join()
+    np.testing.assert_array_equal(other[0], first)
+    assert len(W.plans) == 2  # the other thread's own

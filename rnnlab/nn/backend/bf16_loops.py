@@ -24,11 +24,11 @@ from rnnlab.nn.backend import packed, scratch
 from rnnlab.nn.backend.bf16gemm import gemm as bf16_gemm
 from rnnlab.nn.backend.infer_cells import (
     KIND,
-    block_calls,
     call,
     cells,
     checked,
     loop_arrays,
+    loop_plan,
     product,
     product_call,
     row_blocks,
@@ -145,8 +145,11 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, thr
     h, c, active, out = loop_arrays(T, states0, mask, H)
     B, local = row_blocks(N, threads)
     m = N // B
-    bufs = (np.empty((B, m, H), np.uint16), np.empty((B, m, G), _f))
-    E, keep = block_calls(W, *bufs)
+
+    def make():
+        return np.empty((B, m, H), np.uint16), np.empty((B, m, G), _f)
+
+    bufs, E, keep = loop_plan(W, N, B, make, 0, 1)
     w = (W.bT, b_hh, XG, h, c, out, active)
     if B == 1:
         status = loop(kind, _gemm(), packed.execute_address(), E[0], *w, bufs[0][0], bufs[1][0], 0, N)

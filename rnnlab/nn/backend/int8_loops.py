@@ -24,11 +24,11 @@ from rnnlab.nn.backend import onednn_threads_by_size as threads_by_size
 from rnnlab.nn.backend import packed, scratch
 from rnnlab.nn.backend.infer_cells import (
     KIND,
-    block_calls,
     call,
     cells,
     checked,
     loop_arrays,
+    loop_plan,
     product,
     product_call,
     row_blocks,
@@ -195,14 +195,12 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, thr
     f, co = _gemm()
     B, local = row_blocks(N, threads)
     m = N // B
-    bufs = (
-        np.empty((B, m, H), np.uint8),
-        np.empty((B, m), _f),
-        np.empty((B, m), np.int32),
-        np.empty((B, m, G), np.int32),
-        np.empty((B, m, G), _f),
-    )  # fmt: skip  (the last: W h + b_hh)
-    E, keep = block_calls(W, bufs[0], bufs[3])
+
+    def make():  # the last: the step's W h + b_hh
+        return tuple(np.empty((B, m, *shape), t) for shape, t in (((H,), np.uint8), ((), _f), ((), np.int32),
+                                                                   ((G,), np.int32), ((G,), _f)))  # fmt: skip
+
+    bufs, E, keep = loop_plan(W, N, B, make, 0, 3)
     w = (W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active)
     if B == 1:
         status = loop(kind, f, packed.execute_address(), E[0], *w, *(b[0] for b in bufs), co, 0, N)

@@ -132,6 +132,7 @@ class Packed:
         self.dnnl, self.kind, (self.K, self.R) = dnnl, kind, b.shape
         self._lock = threading.Lock()
         self._prims: dict[tuple, tuple | None] = {}  # (M, threads) -> (primitive, src md, dst md) or None
+        self.plans: dict[tuple, tuple] = {}  # the loops' kept buffers and calls (infer_cells.loop_plan)
         self._attr = self._attributes(kind)
         lib, (_, wt, _) = dnnl.lib, KINDS[kind]
         pd = self._pd(1)

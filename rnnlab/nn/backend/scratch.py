@@ -69,6 +69,8 @@ def empty(shape, dtype) -> np.ndarray:
     shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
     cfg = runtime.settings()
     limit, want = int(cfg.scratch_mib * 2**20), cfg.align
+    if math.prod(shape) * dtype.itemsize < MIN_BYTES:  # never pooled: no need to look (5 us a call)
+        return _view(*_aligned(shape, dtype, want), shape, dtype)
     with _lock:
         for key, (raw, _, s, d, align) in reversed(_pool.items()):  # last used first
             if s == shape and d == dtype and align == want:
