@@ -101,18 +101,40 @@ def loop(kind, gemm, ex, e, wb, b_hh, XG, h, c, out, active, hb, gates, r0, r1):
     return 0
 
 
+@jit
+def _fused(kind, gemm, ex, eu, ew, ub, wb, b_ih, b_hh, x, h, c, out, active, bx, bh, r0, r1):
+    """``loop`` for the rows r0:r1 with ``U x_t + b_ih`` made at each step (as
+    ``int8_loops._fused``): x (T, N, K); ``eu``, ``ew``: the packed products by ``ub``, ``wb``;
+    ``bx``, ``bh``: (bf16 rows, gates) for x_t's rows and h_{t-1}'s."""
+    hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
+    (xb, xg), (hb, gates) = bx, bh
+    for t in range(x.shape[0]):
+        to_bf16(x[t][r0:r1], xb)
+        _fill(b_ih, xg)
+        status = _times(gemm, ex, eu, xb, ub, xg)  # U x_t + b_ih
+        if status != 0:
+            return status
+        to_bf16(hh, hb)
+        _fill(b_hh, gates)
+        status = _times(gemm, ex, ew, hb, wb, gates)  # W h_{t-1} + b_hh
+        if status != 0:
+            return status
+        cells(kind, gates, xg, hh, cc, out[t][r0:r1], act, t)
+    return 0
+
+
 @parallel
-def _loop_rows(kind, gemm, ex, E, wb, b_hh, XG, h, c, out, active, HB, GATES, local):
-    """``loop`` in row blocks, each on its own thread with one oneDNN thread (as
-    ``int8_loops._loop_rows``); the largest status."""
-    blocks = E.shape[0]
+def _fused_rows(kind, gemm, ex, EU, EW, ub, wb, b_ih, b_hh, x, h, c, out, active, BX, BH, local):
+    """``_fused`` in row blocks, each on its own thread with one oneDNN thread (as
+    ``int8_loops._fused_rows``); the largest status."""
+    blocks = EU.shape[0]
     m = h.shape[0] // blocks
     status = np.zeros(blocks, np.int32)
     for k in prange(blocks):
         before = _one_thread(local)
-        status[k] = loop(
-            kind, gemm, ex, E[k], wb, b_hh, XG, h, c, out, active, HB[k], GATES[k], k * m, (k + 1) * m
-        )
+        bx, bh = (BX[0][k], BX[1][k]), (BH[0][k], BH[1][k])
+        args = (ub, wb, b_ih, b_hh, x, h, c, out, active, bx, bh, k * m, (k + 1) * m)
+        status[k] = _fused(kind, gemm, ex, EU[k], EW[k], *args)
         _restore(local, before)
     return status.max()
 
@@ -138,23 +160,27 @@ def input_gates(U, x2, bias):
 
 def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, threads=1):
     """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``; with
-    ``threads`` (the step's oneDNN count) maybe in row blocks (``infer_cells.row_blocks``)."""
+    ``threads`` (the step's oneDNN count) maybe in row blocks, each making its own input gates
+    step by step (as ``int8_loops.direction_forward``)."""
     T, N, K = x.shape
     (H, G), kind = W.bT.shape, KIND[spec]
-    XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
+    x = np.ascontiguousarray(x, _f)
     h, c, active, out = loop_arrays(T, states0, mask, H)
     B, local = row_blocks(N, threads)
     m = N // B
 
-    def make():
-        return np.empty((B, m, H), np.uint16), np.empty((B, m, G), _f)
+    def buffers(width):
+        return np.empty((B, m, width), np.uint16), np.empty((B, m, G), _f)
 
-    bufs, E, keep = loop_plan(W, N, B, make, 0, 1)
-    w = (W.bT, b_hh, XG, h, c, out, active)
-    if B == 1:
-        status = loop(kind, _gemm(), packed.execute_address(), E[0], *w, bufs[0][0], bufs[1][0], 0, N)
+    if B > 1:
+        bufs, (EU, EW), keep = loop_plan(N, B, lambda: buffers(K) + buffers(H), [(U, 0, 1), (W, 2, 3)])
+        state = (x, h, c, out, active, bufs[:2], bufs[2:], local)
+        status = _fused_rows(kind, _gemm(), packed.execute_address(), EU, EW, U.bT, W.bT, b_ih, b_hh, *state)
     else:
-        status = _loop_rows(kind, _gemm(), packed.execute_address(), E, *w, *bufs, local)
+        XG = input_gates(U, x.reshape(T * N, K), b_ih).reshape(T, N, -1)
+        bufs, (E,), keep = loop_plan(N, 1, lambda: buffers(H), [(W, 0, 1)])
+        w = (W.bT, b_hh, XG, h, c, out, active)
+        status = loop(kind, _gemm(), packed.execute_address(), E[0], *w, bufs[0][0], bufs[1][0], 0, N)
     del keep
     checked(status, "bf16")
     return out, ([h, c] if len(states0) > 1 else [h])

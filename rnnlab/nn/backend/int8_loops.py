@@ -133,19 +133,45 @@ def loop(kind, gemm, ex, e, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, 
     return 0
 
 
+@jit
+def _fused(kind, gemm, ex, eu, ew, U, W, b_ih, b_hh, x, h, c, out, active, bx, bh, co, r0, r1):
+    """``loop`` for the rows r0:r1 with ``U x_t + b_ih`` made at each step (no (T, N, G*H)
+    array of input gates): x (T, N, K); ``U``, ``W``: (qT, colsum, scale); ``eu``, ``ew``: their
+    packed products; ``bx``, ``bh``: (q, s, z, acc, gates) for x_t's rows and h_{t-1}'s."""
+    hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
+    xq, sx, zx, accx, xg = bx
+    hq, s, z, acc, gates = bh
+    for t in range(x.shape[0]):
+        quantize_rows(x[t][r0:r1], xq, sx, zx)
+        status = _times(gemm, ex, eu, xq, U[0], accx, co)
+        if status != 0:
+            return status
+        dequantize(accx, sx, zx, U[1], U[2], b_ih, xg)  # U x_t + b_ih
+        quantize_rows(hh, hq, s, z)
+        status = _times(gemm, ex, ew, hq, W[0], acc, co)
+        if status != 0:
+            return status
+        dequantize(acc, s, z, W[1], W[2], b_hh, gates)  # W h_{t-1} + b_hh
+        cells(kind, gates, xg, hh, cc, out[t][r0:r1], act, t)
+    return 0
+
+
 @parallel
-def _loop_rows(
-    kind, gemm, ex, E, wq, colsum, sw, b_hh, XG, h, c, out, active, HQ, S, Z, ACC, GATES, co, local
-):
-    """``loop`` in row blocks, each on its own thread with one oneDNN thread (``loops.py``'s
-    row blocks): block k's buffers are ``HQ[k]`` ...; the largest status."""
-    blocks = E.shape[0]
+def _fused_rows(kind, gemm, ex, EU, EW, U, W, b_ih, b_hh, x, h, c, out, active, BX, BH, co, local):
+    """``_fused`` in row blocks, each on its own thread with one oneDNN thread (``loops.py``'s
+    row blocks): block k's products ``EU[k]``, ``EW[k]``, its buffers ``BX[i][k]``, ``BH[i][k]``;
+    the largest status."""
+    blocks = EU.shape[0]
     m = h.shape[0] // blocks
     status = np.zeros(blocks, np.int32)
     for k in prange(blocks):
         before = _one_thread(local)
-        status[k] = loop(kind, gemm, ex, E[k], wq, colsum, sw, b_hh, XG, h, c, out, active, HQ[k], S[k], Z[k],
-                         ACC[k], GATES[k], co, k * m, (k + 1) * m)  # fmt: skip
+        bx = (BX[0][k], BX[1][k], BX[2][k], BX[3][k], BX[4][k])
+        bh = (BH[0][k], BH[1][k], BH[2][k], BH[3][k], BH[4][k])
+        r0, r1 = k * m, (k + 1) * m
+        status[k] = _fused(
+            kind, gemm, ex, EU[k], EW[k], U, W, b_ih, b_hh, x, h, c, out, active, bx, bh, co, r0, r1
+        )
         _restore(local, before)
     return status.max()
 
@@ -185,27 +211,37 @@ def input_gates(U, x2, bias):
     return out
 
 
+def _buffers(B: int, m: int, K: int, G: int) -> tuple:
+    """A loop's buffers, each (B, m, ...): uint8 rows of width K, their scales and zero points, the
+    int32 product and the float32 gates (G wide)."""
+    kinds = (((K,), np.uint8), ((), _f), ((), np.int32), ((G,), np.int32), ((G,), _f))
+    return tuple(np.empty((B, m, *shape), t) for shape, t in kinds)
+
+
 def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, threads=1):
     """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``; with
-    ``threads`` (the step's oneDNN count) maybe in row blocks (``infer_cells.row_blocks``)."""
+    ``threads`` (the step's oneDNN count) maybe in row blocks (``infer_cells.row_blocks``): each
+    block then makes its own input gates step by step (``_fused``: no T N x G array, and the
+    input product runs on both threads)."""
     T, N, K = x.shape
     (G, H), kind = W.q.shape, KIND[spec]
-    XG = input_gates(U, np.ascontiguousarray(x, _f).reshape(T * N, K), b_ih).reshape(T, N, -1)
+    x = np.ascontiguousarray(x, _f)
     h, c, active, out = loop_arrays(T, states0, mask, H)
     f, co = _gemm()
     B, local = row_blocks(N, threads)
-    m = N // B
-
-    def make():  # the last: the step's W h + b_hh
-        return tuple(np.empty((B, m, *shape), t) for shape, t in (((H,), np.uint8), ((), _f), ((), np.int32),
-                                                                   ((G,), np.int32), ((G,), _f)))  # fmt: skip
-
-    bufs, E, keep = loop_plan(W, N, B, make, 0, 3)
-    w = (W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active)
-    if B == 1:
-        status = loop(kind, f, packed.execute_address(), E[0], *w, *(b[0] for b in bufs), co, 0, N)
+    if B > 1:
+        m = N // B
+        bufs, (EU, EW), keep = loop_plan(
+            N, B, lambda: _buffers(B, m, K, G) + _buffers(B, m, H, G), [(U, 0, 3), (W, 5, 8)]
+        )
+        mats = (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale)
+        state = (x, h, c, out, active, bufs[:5], bufs[5:], co, local)
+        status = _fused_rows(kind, f, packed.execute_address(), EU, EW, *mats, b_ih, b_hh, *state)
     else:
-        status = _loop_rows(kind, f, packed.execute_address(), E, *w, *bufs, co, local)
+        XG = input_gates(U, x.reshape(T * N, K), b_ih).reshape(T, N, -1)
+        bufs, (E,), keep = loop_plan(N, 1, lambda: _buffers(1, N, H, G), [(W, 0, 3)])
+        w = (W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active)
+        status = loop(kind, f, packed.execute_address(), E[0], *w, *(b[0] for b in bufs), co, 0, N)
     del keep
     checked(status, "integer")
     return out, ([h, c] if len(states0) > 1 else [h])
