@@ -44,7 +44,7 @@ import numpy as np
 
 from rnnlab.io import read_tensors, write_tensors
 from rnnlab.nn import quantize_io
-from rnnlab.nn.backend import bf16gemm, intgemm, onednn_threads_by_size
+from rnnlab.nn.backend import bf16gemm, intgemm, onednn_threads_by_size, packed
 from rnnlab.nn.direction import CellSpec, GRUSpec, LSTMSpec, RNNSpec
 from rnnlab.nn.layers import RNNBase, check_input
 from rnnlab.nn.module import Module
@@ -357,7 +357,7 @@ class QuantizedStackedCell:
             raise ValueError("QuantizedStackedCell steps forward in time: the layer must be unidirectional")
         self.layer = layer
         self.n_states = 2 if layer.mode == "LSTM" else 1
-        self._plans: dict[tuple[str, int, int], tuple] = {}  # (loops, N, threads) -> the steps' plans
+        self._plans: dict[tuple[str, int, int], tuple] = {}  # (loops, rows, threads) -> the steps' plans
 
     def initial_state(self, N: int) -> list[np.ndarray]:
         L, H = self.layer.num_layers, self.layer.hidden_size
@@ -391,7 +391,7 @@ class QuantizedStackedCell:
         new = [np.array(s, _F32, order="C") for s in state]  # updated in place below
         h, c = new[0], (new[1] if self.n_states == 2 else None)
         with onednn_threads_by_size(work) as threads:
-            key = (loops.__name__, N, threads)
+            key = (loops.__name__, packed.rows(N), threads)  # a plan serves every N of its rows
             if key not in self._plans:
                 mats = [layer.mats[f"_l{i}"] for i in range(layer.num_layers)]
                 self._plans[key] = (

@@ -92,8 +92,8 @@ def test_the_loops_give_the_gemms_results_through_the_packed_weights(cls, dtype)
     if Q.compiled_loops(dtype) is None:
         pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
     layer = cls(13, 40, num_layers=2, bidirectional=True, seed=5)
-    x = np.random.default_rng(1).standard_normal((8, 6, 13)).astype(np.float32)
-    lengths = np.array([8, 3, 5, 1, 8, 2])
+    x = np.random.default_rng(1).standard_normal((8, 5, 13)).astype(np.float32)  # 5 rows: buffers of 6
+    lengths = np.array([8, 3, 5, 1, 8])
     q, q_gemm = quantize_dynamic(layer, dtype), quantize_dynamic(layer, dtype)
     for mats in q_gemm.mats.values():
         for m in mats[:2]:
@@ -108,7 +108,7 @@ def test_the_loops_give_the_gemms_results_through_the_packed_weights(cls, dtype)
     cell_gemm = QuantizedStackedCell(quantize_dynamic(cls(13, 40, seed=5), dtype))
     for m in cell_gemm.layer.mats["_l0"][:2]:
         m._packed = False
-    s, s_gemm = cell.initial_state(6), cell_gemm.initial_state(6)
+    s, s_gemm = cell.initial_state(5), cell_gemm.initial_state(5)
     for t in range(4):
         y, s = cell.step(x[t], s)
         y_gemm, s_gemm = cell_gemm.step(x[t], s_gemm)
@@ -142,15 +142,17 @@ def test_row_blocks_give_one_blocks_numbers(cls, dtype):
     from rnnlab.nn.backend import infer_cells  # imports numba
 
     layer = cls(24, 40, num_layers=2, bidirectional=True, seed=7)
-    x = np.random.default_rng(4).standard_normal((11, 32, 24)).astype(np.float32)
-    lengths = np.random.default_rng(5).integers(1, 12, 32)
+    x = (
+        np.random.default_rng(4).standard_normal((11, 34, 24)).astype(np.float32)
+    )  # blocks of 17: buffers of 24
+    lengths = np.random.default_rng(5).integers(1, 12, 34)
     q = quantize_dynamic(layer, dtype)
     with runtime.override(min_thread_work=1.0):  # every step worth all threads
-        if infer_cells.row_blocks(32, 2)[0] < 2:
+        if infer_cells.row_blocks(34, 2)[0] < 2:
             pytest.skip("numba's parallel layer runs one thread here")
         got = q(x, lengths=lengths)
         with runtime.override(min_rows=10**6):  # no row blocks
-            assert infer_cells.row_blocks(32, 2)[0] == 1
+            assert infer_cells.row_blocks(34, 2)[0] == 1
             want = q(x, lengths=lengths)
     for g, w in zip([got[0], *got[1]], [want[0], *want[1]]):
         if dtype == "int8":
@@ -180,3 +182,32 @@ def test_a_loops_buffers_and_calls_are_kept_per_thread_and_give_the_same_numbers
     t.join()
     np.testing.assert_array_equal(other[0], first)
     assert len(W.plans) == 2  # the other thread's own
+
+
+def test_row_counts_share_a_primitive_in_buckets_and_a_smaller_batch_gives_its_own_numbers():
+    """packed.rows: 1-4, then 6, 8, 12, 16, 24 ...; a stepping cell's plan for 6 rows serves 5 and
+    6, and 5 rows stepped there give what a fresh cell gives them (the extra rows are not read)."""
+    assert [packed.rows(m) for m in (1, 4, 5, 6, 7, 9, 13, 17, 25, 33, 100)] == [
+        1,
+        4,
+        6,
+        6,
+        8,
+        12,
+        16,
+        24,
+        32,
+        48,
+        128,
+    ]
+    if Q.compiled_loops("int8") is None:
+        pytest.skip("the compiled int8 loops need numba and oneDNN")
+    layer = LSTM(7, 12, num_layers=2, seed=8)
+    x = np.random.default_rng(6).standard_normal((6, 7)).astype(np.float32)
+    cell = QuantizedStackedCell(quantize_dynamic(layer))
+    y6, _ = cell.step(x, cell.initial_state(6))
+    y5, _ = cell.step(x[:5], cell.initial_state(5))
+    assert len(cell._plans) == 1  # one plan (6 rows) for both
+    fresh = QuantizedStackedCell(quantize_dynamic(layer))
+    np.testing.assert_array_equal(y5, fresh.step(x[:5], fresh.initial_state(5))[0])
+    np.testing.assert_array_equal(y5, y6[:5])  # rows are independent

@@ -30,7 +30,6 @@ from rnnlab.nn.backend.infer_cells import (
     loop_arrays,
     loop_plan,
     product,
-    product_call,
     row_blocks,
 )
 from rnnlab.nn.backend.kernels import jit, parallel
@@ -88,9 +87,11 @@ def _times(gemm, ex, e, ab, bb, c):
 def loop(kind, gemm, ex, e, wb, b_hh, XG, h, c, out, active, hb, gates, r0, r1):
     """All T steps of the batch rows r0:r1: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the
     states (in place); out (T, N, H); ``e``: the packed product ``gates += hb @ Wb^T``
-    (``infer_cells.product_call``); hb, gates for r1 - r0 rows. Returns the first non-zero GEMM
-    status, or 0."""
+    (``infer_cells.product_call``, on all rows of hb, gates); hb, gates have at least r1 - r0
+    rows. Returns the first non-zero GEMM status, or 0."""
+    m = r1 - r0
     hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
+    hb, gates = hb[:m], gates[:m]  # the packed product runs on all rows of both
     for t in range(XG.shape[0]):
         to_bf16(hh, hb)
         _fill(b_hh, gates)
@@ -106,8 +107,9 @@ def _fused(kind, gemm, ex, eu, ew, ub, wb, b_ih, b_hh, x, h, c, out, active, bx,
     """``loop`` for the rows r0:r1 with ``U x_t + b_ih`` made at each step (as
     ``int8_loops._fused``): x (T, N, K); ``eu``, ``ew``: the packed products by ``ub``, ``wb``;
     ``bx``, ``bh``: (bf16 rows, gates) for x_t's rows and h_{t-1}'s."""
+    m = r1 - r0  # the buffers' first m rows (the packed products run on all of them)
     hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
-    (xb, xg), (hb, gates) = bx, bh
+    (xb, xg), (hb, gates) = (bx[0][:m], bx[1][:m]), (bh[0][:m], bh[1][:m])
     for t in range(x.shape[0]):
         to_bf16(x[t][r0:r1], xb)
         _fill(b_ih, xg)
@@ -158,6 +160,11 @@ def input_gates(U, x2, bias):
     return bf16_gemm()(xb, U.bT, out, beta=1.0)
 
 
+def _buffers(B: int, rows: int, K: int, G: int) -> tuple:
+    """A loop's buffers, each (B, rows, ...): bf16 rows of width K and the float32 gates."""
+    return np.empty((B, rows, K), np.uint16), np.empty((B, rows, G), _f)
+
+
 def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, threads=1):
     """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``; with
     ``threads`` (the step's oneDNN count) maybe in row blocks, each making its own input gates
@@ -167,18 +174,16 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, thr
     x = np.ascontiguousarray(x, _f)
     h, c, active, out = loop_arrays(T, states0, mask, H)
     B, local = row_blocks(N, threads)
-    m = N // B
-
-    def buffers(width):
-        return np.empty((B, m, width), np.uint16), np.empty((B, m, G), _f)
 
     if B > 1:
-        bufs, (EU, EW), keep = loop_plan(N, B, lambda: buffers(K) + buffers(H), [(U, 0, 1), (W, 2, 3)])
+        bufs, (EU, EW), keep = loop_plan(
+            N, B, lambda rows: _buffers(B, rows, K, G) + _buffers(B, rows, H, G), [(U, 0, 1), (W, 2, 3)]
+        )
         state = (x, h, c, out, active, bufs[:2], bufs[2:], local)
         status = _fused_rows(kind, _gemm(), packed.execute_address(), EU, EW, U.bT, W.bT, b_ih, b_hh, *state)
     else:
         XG = input_gates(U, x.reshape(T * N, K), b_ih).reshape(T, N, -1)
-        bufs, (E,), keep = loop_plan(N, 1, lambda: buffers(H), [(W, 0, 1)])
+        bufs, (E,), keep = loop_plan(N, 1, lambda rows: _buffers(1, rows, H, G), [(W, 0, 1)])
         w = (W.bT, b_hh, XG, h, c, out, active)
         status = loop(kind, _gemm(), packed.execute_address(), E[0], *w, bufs[0][0], bufs[1][0], 0, N)
     del keep
@@ -195,30 +200,40 @@ def directions_forward(jobs: list) -> list:
 
 
 @jit
-def _step(x, h, c, kind, gemm, ex, Ub, Wb, b_ih, b_hh, bufs):
-    """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
-    updated in place; ``Ub``, ``Wb``: (bT, packed product); ``bufs``: ``step_plan``'s."""
-    xb, XG, out, active, hb, gates = bufs
-    to_bf16(x, xb)
-    _fill(b_ih, XG[0])
-    status = _times(gemm, ex, Ub[1], xb, Ub[0], XG[0])
-    if status != 0:
-        return status
-    return loop(kind, gemm, ex, Wb[1], Wb[0], b_hh, XG, h, c, out, active, hb, gates, 0, h.shape[0])
+def _step(x, h, c, kind, gemm, ex, eu, ew, ub, wb, b_ih, b_hh, bx, bh, out, active):
+    """One time step of one layer, ``U x + b_ih`` included, in one call (``_fused`` on one
+    step): ``h`` (and ``c``) updated in place; the rest: ``step_plan``'s."""
+    N = x.shape[0]
+    xs = x.reshape((1, N, x.shape[1]))
+    return _fused(kind, gemm, ex, eu, ew, ub, wb, b_ih, b_hh, xs, h, c, out, active, bx, bh, 0, N)
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
-    """Everything ``step`` passes on but the data, for ``N`` rows and this thread's OpenMP
-    count (a stepping cell keeps it); the last item keeps the packed products' memory alive."""
-    (K, R), H = U.bT.shape, W.bT.shape[0]
-    bufs = (
-        np.empty((N, K), np.uint16),
-        *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
-        *(np.empty((N, H), np.uint16), np.empty((N, R), _f)),
+    """Everything ``step`` passes on but the data, for up to ``packed.rows(N)`` rows and this
+    thread's OpenMP count (a stepping cell keeps it); the last item keeps the packed products'
+    memory alive."""
+    (K, G), H = U.bT.shape, W.bT.shape[0]
+    bufs, (EU, EW), keep = loop_plan(
+        N, 1, lambda rows: _buffers(1, rows, K, G) + _buffers(1, rows, H, G), [(U, 0, 1), (W, 2, 3)]
     )
-    (eu, ku), (ew, kw) = product_call(U, bufs[0], bufs[1][0]), product_call(W, bufs[4], bufs[5])
-    mats = (U.bT, eu), (W.bT, ew)
-    return (KIND[spec], _gemm(), packed.execute_address(), *mats, b_ih, b_hh, bufs, (ku, kw))
+    rows = bufs[0].shape[1]
+    bx, bh = (bufs[0][0], bufs[1][0]), (bufs[2][0], bufs[3][0])
+    extra = (np.empty((1, rows, H), _f), np.zeros((0, rows), np.bool_))  # out, active (all rows)
+    return (
+        KIND[spec],
+        _gemm(),
+        packed.execute_address(),
+        EU[0],
+        EW[0],
+        U.bT,
+        W.bT,
+        b_ih,
+        b_hh,
+        bx,
+        bh,
+        *extra,
+        keep,
+    )
 
 
 def step(plan: tuple, x, h, c) -> None:

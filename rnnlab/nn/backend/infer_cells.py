@@ -113,22 +113,24 @@ def block_calls(matrix, A: np.ndarray, C: np.ndarray) -> tuple:
 
 def loop_plan(N: int, blocks: int, make_bufs, products: list) -> tuple:
     """``(bufs, E, keep)`` for a loop over ``N`` rows in ``blocks`` row blocks: the buffers
-    ``make_bufs()`` makes (each (blocks, N // blocks, ...)) and, for each ``(matrix, a, c)`` of
+    ``make_bufs(rows)`` makes (each (blocks, rows, ...), ``rows = packed.rows(N // blocks)`` >= a
+    block's rows: the loops use the first N // blocks) and, for each ``(matrix, a, c)`` of
     ``products``, ``block_calls`` on ``bufs[a]`` and ``bufs[c]`` (``E``: one (blocks, 4) array
-    each), kept on the last matrix's packed weight per (N, blocks, thread, oneDNN threads, the
-    products): making the calls' memory objects and scratchpads took 25 us of a 118 us
-    (7,7,1,256) LSTM forward. One thread runs one loop at a time, so a thread's plan is never in
-    use twice."""
+    each). Kept on the last matrix's packed weight per (rows, blocks, thread, oneDNN threads,
+    the products): making the calls' memory objects and scratchpads took 25 us of a 118 us
+    (7,7,1,256) LSTM forward. One thread runs one loop at a time, so a thread's plan is never
+    in use twice."""
+    rows = packed.rows(N // blocks)
 
     def make() -> tuple:
-        bufs = make_bufs()
+        bufs = make_bufs(rows)
         made = [block_calls(m, bufs[a], bufs[c]) for m, a, c in products]
         return bufs, [e for e, _ in made], [k for _, k in made]
 
     p = packed.of(products[-1][0])
     if p is None:
         return make()
-    key = (N, blocks, threading.get_ident(), backend.library("onednn").get_threads(), len(products))
+    key = (rows, blocks, threading.get_ident(), backend.library("onednn").get_threads(), len(products))
     plan = p.plans.get(key)
     if plan is None:
         if len(p.plans) >= PLANS:  # threads come and go: keep the memory bounded

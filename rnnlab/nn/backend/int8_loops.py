@@ -30,7 +30,6 @@ from rnnlab.nn.backend.infer_cells import (
     loop_arrays,
     loop_plan,
     product,
-    product_call,
     row_blocks,
 )
 from rnnlab.nn.backend.intgemm import gemm as int_gemm
@@ -120,15 +119,17 @@ def _times(gemm, ex, e, aq, bq, acc, co):
 def loop(kind, gemm, ex, e, wq, colsum, sw, b_hh, XG, h, c, out, active, hq, s, z, acc, gates, co, r0, r1):
     """All T steps of the batch rows r0:r1: XG (T, N, G*H) = U x_t + b_ih; h, c (N, H) the
     states (in place); out (T, N, H); ``e``: the packed product ``hq @ Wq^T -> acc``
-    (``infer_cells.product_call``); the buffers hq ... gates for r1 - r0 rows. Returns the first
-    non-zero GEMM status, or 0."""
+    (``infer_cells.product_call``, on all rows of hq, acc); the buffers hq ... gates have at
+    least r1 - r0 rows. Returns the first non-zero GEMM status, or 0."""
+    m = r1 - r0
     hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
+    hq, s, z, acc_m, gates = hq[:m], s[:m], z[:m], acc[:m], gates[:m]
     for t in range(XG.shape[0]):
         quantize_rows(hh, hq, s, z)
-        status = _times(gemm, ex, e, hq, wq, acc, co)
+        status = _times(gemm, ex, e, hq, wq, acc_m, co)
         if status != 0:
             return status
-        dequantize(acc, s, z, colsum, sw, b_hh, gates)  # W h_{t-1} + b_hh
+        dequantize(acc_m, s, z, colsum, sw, b_hh, gates)  # W h_{t-1} + b_hh
         cells(kind, gates, XG[t][r0:r1], hh, cc, out[t][r0:r1], act, t)
     return 0
 
@@ -138,9 +139,10 @@ def _fused(kind, gemm, ex, eu, ew, U, W, b_ih, b_hh, x, h, c, out, active, bx, b
     """``loop`` for the rows r0:r1 with ``U x_t + b_ih`` made at each step (no (T, N, G*H)
     array of input gates): x (T, N, K); ``U``, ``W``: (qT, colsum, scale); ``eu``, ``ew``: their
     packed products; ``bx``, ``bh``: (q, s, z, acc, gates) for x_t's rows and h_{t-1}'s."""
+    m = r1 - r0  # the buffers' first m rows (the packed products run on all of them)
     hh, cc, act = h[r0:r1], c[r0:r1], active[:, r0:r1]  # c (0, H): no cell state
-    xq, sx, zx, accx, xg = bx
-    hq, s, z, acc, gates = bh
+    xq, sx, zx, accx, xg = bx[0][:m], bx[1][:m], bx[2][:m], bx[3][:m], bx[4][:m]
+    hq, s, z, acc, gates = bh[0][:m], bh[1][:m], bh[2][:m], bh[3][:m], bh[4][:m]
     for t in range(x.shape[0]):
         quantize_rows(x[t][r0:r1], xq, sx, zx)
         status = _times(gemm, ex, eu, xq, U[0], accx, co)
@@ -230,16 +232,15 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, thr
     f, co = _gemm()
     B, local = row_blocks(N, threads)
     if B > 1:
-        m = N // B
         bufs, (EU, EW), keep = loop_plan(
-            N, B, lambda: _buffers(B, m, K, G) + _buffers(B, m, H, G), [(U, 0, 3), (W, 5, 8)]
+            N, B, lambda rows: _buffers(B, rows, K, G) + _buffers(B, rows, H, G), [(U, 0, 3), (W, 5, 8)]
         )
         mats = (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale)
         state = (x, h, c, out, active, bufs[:5], bufs[5:], co, local)
         status = _fused_rows(kind, f, packed.execute_address(), EU, EW, *mats, b_ih, b_hh, *state)
     else:
         XG = input_gates(U, x.reshape(T * N, K), b_ih).reshape(T, N, -1)
-        bufs, (E,), keep = loop_plan(N, 1, lambda: _buffers(1, N, H, G), [(W, 0, 3)])
+        bufs, (E,), keep = loop_plan(N, 1, lambda rows: _buffers(1, rows, H, G), [(W, 0, 3)])
         w = (W.qT, W.colsum, W.scale, b_hh, XG, h, c, out, active)
         status = loop(kind, f, packed.execute_address(), E[0], *w, *(b[0] for b in bufs), co, 0, N)
     del keep
@@ -257,35 +258,42 @@ def directions_forward(jobs: list) -> list:
 
 
 @jit
-def _step(x, h, c, kind, gemm, ex, U, W, b_ih, b_hh, bufs, co):
-    """One time step of one layer, ``U x + b_ih`` included, in one call: ``h`` (and ``c``)
-    updated in place. ``U``, ``W``: (qT, colsum, scale, packed product); ``bufs``:
-    ``step_plan``'s."""
-    xq, sx, zx, accx, XG, out, active, hq, s, z, acc, gates = bufs
-    quantize_rows(x, xq, sx, zx)
-    status = _times(gemm, ex, U[3], xq, U[0], accx, co)
-    if status != 0:
-        return status
-    dequantize(accx, sx, zx, U[1], U[2], b_ih, XG[0])
-    w = (W[0], W[1], W[2], b_hh)
-    return loop(kind, gemm, ex, W[3], *w, XG, h, c, out, active, hq, s, z, acc, gates, co, 0, h.shape[0])
+def _step(x, h, c, kind, gemm, ex, eu, ew, U, W, b_ih, b_hh, bx, bh, out, active, co):
+    """One time step of one layer, ``U x + b_ih`` included, in one call (``_fused`` on one
+    step): ``h`` (and ``c``) updated in place; the rest: ``step_plan``'s."""
+    N = x.shape[0]
+    return _fused(kind, gemm, ex, eu, ew, U, W, b_ih, b_hh, x.reshape((1, N, x.shape[1])), h, c, out, active,
+                  bx, bh, co, 0, N)  # fmt: skip
 
 
 def step_plan(spec: CellSpec, U, W, b_ih, b_hh, N: int) -> tuple:
-    """Everything ``step`` passes on but the data, for ``N`` rows and this thread's OpenMP
-    count (a stepping cell keeps it between steps: the Python around a 7 us step was half its
-    time); the last item keeps the packed products' memory objects alive."""
-    (K, R), H = U.qT.shape, W.qT.shape[0]
-    bufs = (
-        *(np.empty((N, K), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
-        *(np.empty((1, N, R), _f), np.empty((1, N, H), _f), np.zeros((0, N), np.bool_)),
-        *(np.empty((N, H), np.uint8), np.empty(N, _f), np.empty(N, np.int32), np.empty((N, R), np.int32)),
-        np.empty((N, R), _f),
+    """Everything ``step`` passes on but the data, for up to ``packed.rows(N)`` rows and this
+    thread's OpenMP count (a stepping cell keeps it between steps: the Python around a 7 us step
+    was half its time); the last item keeps the packed products' memory objects alive."""
+    (K, G), H = U.qT.shape, W.qT.shape[0]
+    bufs, (EU, EW), keep = loop_plan(
+        N, 1, lambda rows: _buffers(1, rows, K, G) + _buffers(1, rows, H, G), [(U, 0, 3), (W, 5, 8)]
     )
-    (eu, ku), (ew, kw) = product_call(U, bufs[0], bufs[3]), product_call(W, bufs[7], bufs[10])
+    rows = bufs[0].shape[1]
+    bx, bh = tuple(b[0] for b in bufs[:5]), tuple(b[0] for b in bufs[5:])
     f, co = _gemm()
-    mats = (U.qT, U.colsum, U.scale, eu), (W.qT, W.colsum, W.scale, ew)
-    return (KIND[spec], f, packed.execute_address(), *mats, b_ih, b_hh, bufs, co, (ku, kw))
+    mats = (U.qT, U.colsum, U.scale), (W.qT, W.colsum, W.scale)
+    extra = (np.empty((1, rows, H), _f), np.zeros((0, rows), np.bool_))  # out, active (all rows)
+    return (
+        KIND[spec],
+        f,
+        packed.execute_address(),
+        EU[0],
+        EW[0],
+        *mats,
+        b_ih,
+        b_hh,
+        bx,
+        bh,
+        *extra,
+        co,
+        keep,
+    )
 
 
 def step(plan: tuple, x, h, c) -> None:
