@@ -384,8 +384,8 @@ class QuantizedStackedCell:
         return inp[0], new
 
     def _compiled_step(self, loops: Any, x: np.ndarray, state) -> tuple:
-        """``step`` through the compiled loops' one-call step (its plans kept per batch size and
-        thread count: a packed product's primitive is made for a count)."""
+        """``step`` through the compiled loops' one-call step (its plans kept per row bucket,
+        ``packed.rows``, and thread count: a packed product's primitive is made for both)."""
         N, layer, H = x.shape[0], self.layer, self.layer.hidden_size
         work = N * GATES[layer.mode] * H * (max(layer.input_size, H) + H)  # the widest layer's step
         new = [np.array(s, _F32, order="C") for s in state]  # updated in place below

@@ -356,8 +356,10 @@ def of(matrix: Any) -> Packed | None:
 def execute_address() -> np.uint64:
     """``dnnl_primitive_execute``'s address for compiled code (``infer_cells.call``); 0 where
     oneDNN does not load (the loops then pass primitive 0 and run the GEMM)."""
-    dnnl = _dnnl()
-    return np.uint64(0 if dnnl is None else ctypes.cast(dnnl.execute, _vp).value or 0)
+    if "execute" not in _STATE:
+        dnnl = _dnnl()
+        _STATE["execute"] = np.uint64(0 if dnnl is None else ctypes.cast(dnnl.execute, _vp).value or 0)
+    return _STATE["execute"]
 
 
 def describe() -> dict:
