@@ -211,3 +211,39 @@ def test_row_counts_share_a_primitive_in_buckets_and_a_smaller_batch_gives_its_o
     fresh = QuantizedStackedCell(quantize_dynamic(layer))
     np.testing.assert_array_equal(y5, fresh.step(x[:5], fresh.initial_state(5))[0])
     np.testing.assert_array_equal(y5, y6[:5])  # rows are independent
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+def test_two_threads_at_once_get_each_batchs_numbers(dtype):
+    """A server's threads share one quantised model: their plans, streams and row blocks are
+    their own, and each batch gets what it gets alone (34 rows: row blocks; 5: one block)."""
+    import threading
+
+    if Q.compiled_loops(dtype) is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    q = quantize_dynamic(LSTM(24, 40, num_layers=2, bidirectional=True, seed=7), dtype)
+    xs = [
+        np.random.default_rng(i).standard_normal((9, 34 if i % 2 else 5, 24)).astype(np.float32)
+        for i in range(6)
+    ]
+    with runtime.override(min_thread_work=1.0):
+        want = [q(x)[0] for x in xs]
+        wrong = []
+
+        def work(k):
+            for _ in range(5):
+                for i in range(k, len(xs), 2):
+                    got = q(xs[i])[0]
+                    same = (
+                        np.array_equal(got, want[i])
+                        if dtype == "int8"
+                        else np.allclose(got, want[i], atol=1e-5)
+                    )
+                    wrong.extend([] if same else [i])
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert wrong == []
