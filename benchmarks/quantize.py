@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rnnlab import bench  # noqa: E402
+from rnnlab import bench, bench_limits  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
 from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic, runtime  # noqa: E402
 from rnnlab.nn.backend import bf16gemm, intgemm, packed  # noqa: E402
@@ -107,16 +107,7 @@ def _stream_fns(kind, threads):
         return run
 
     def theirs(c, bf16=False):
-        def run():
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                h = cs = torch.zeros(N, H)
-                for t in range(T):
-                    if kind == "lstm":
-                        h, cs = c(xt[t], (h, cs))
-                    else:
-                        h = c(xt[t], h)
-
-        return run
+        return bench_limits.torch_steps(c, kind, xt, H, bf16)
 
     return [*map(ours, cells), theirs(tcell), theirs(_torch_int8(tcell, name)), theirs(tcell, bf16=True)]
 

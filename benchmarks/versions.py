@@ -73,17 +73,7 @@ def torch_streaming_step(kind, threads):
     torch.manual_seed(0)
     tcell = (torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell)(I, H)
     xt = torch.from_numpy(np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32))
-
-    def steps():
-        with torch.inference_mode():
-            h = c = torch.zeros(N, H)
-            for t in range(T):
-                if kind == "lstm":
-                    h, c = tcell(xt[t], (h, c))
-                else:
-                    h = tcell(xt[t], h)
-
-    return steps
+    return bench_limits.torch_steps(tcell, kind, xt, H)
 
 
 def main():

@@ -76,6 +76,24 @@ def add_rates(row: dict, kind: str, cfg, peak: float | None) -> dict:
     return row
 
 
+def torch_steps(tcell, kind: str, xt, H: int, bf16: bool = False):
+    """A function that steps PyTorch's ``tcell`` (an ``LSTMCell`` or ``GRUCell``, ``kind``
+    "lstm" or "gru") over every step of ``xt`` (T, N, I) from zero states, in inference mode,
+    under bf16 autocast when ``bf16`` (the streaming rows' PyTorch side)."""
+    import torch
+
+    def run():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            h = c = torch.zeros(xt.shape[1], H)
+            for t in range(xt.shape[0]):
+                if kind == "lstm":
+                    h, c = tcell(xt[t], (h, c))
+                else:
+                    h = tcell(xt[t], h)
+
+    return run
+
+
 def streaming(kind: str, reps: int = 5, with_torch: bool = True, threads: int = 1) -> dict:
     """Median ms of ``STREAM["steps"]`` single steps, rnnlab's and PyTorch's, and their ratio."""
     import rnnlab.nn as rnn
@@ -98,18 +116,7 @@ def streaming(kind: str, reps: int = 5, with_torch: bool = True, threads: int = 
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         tcell = (torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell)(I, H)
-        xt = torch.from_numpy(x)
-
-        def theirs():
-            with torch.inference_mode():
-                h = c = torch.zeros(N, H)
-                for t in range(T):
-                    if kind == "lstm":
-                        h, c = tcell(xt[t], (h, c))
-                    else:
-                        h = tcell(xt[t], h)
-
-        fns.append(theirs)
+        fns.append(torch_steps(tcell, kind, torch.from_numpy(x), H))
     times: list = [[] for _ in fns]
     for fn in fns:
         fn()  # warm-up
