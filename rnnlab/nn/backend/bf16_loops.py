@@ -186,7 +186,7 @@ def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, thr
         bufs, (E,), keep = loop_plan(N, 1, lambda rows: _buffers(1, rows, H, G), [(W, 0, 1)])
         w = (W.bT, b_hh, XG, h, c, out, active)
         status = loop(kind, _gemm(), packed.execute_address(), E[0], *w, bufs[0][0], bufs[1][0], 0, N)
-    del keep
+    del keep  # held to here: another thread may clear the plans (and their calls) meanwhile
     checked(status, "bf16")
     return out, ([h, c] if len(states0) > 1 else [h])
 
