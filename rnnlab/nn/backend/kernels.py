@@ -49,6 +49,8 @@ _OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FLAGS)
 jit = numba.njit(**_OPTIONS)
 reducing = numba.njit(**{**_OPTIONS, "fastmath": _FLAGS | {"reassoc"}})  # kernels that sum
 parallel = numba.njit(parallel=True, **_OPTIONS)  # prange loops
+# inlined into the caller in numba's IR: a compiled call costs ~30 ns, and a row view ~25 more
+inline = numba.njit(inline="always", **_OPTIONS)
 
 _f = np.float32
 _ZERO, _HALF, _ONE = _f(0.0), _f(0.5), _f(1.0)
