@@ -55,6 +55,10 @@ MODES, GATES, suffixes = quantize_io.MODES, quantize_io.GATES, quantize_io.suffi
 _F32 = np.float32
 PRECISIONS = ("float32", "int8", "bf16")  # what the applications' --precision and bench --precision offer
 MAX_K = 32_000  # the longest sum the int32 accumulator holds exactly, zero point included
+# A stepping cell's int8 / bf16 step is weighed against runtime.min_thread_work at 1/16 of its
+# multiply-adds: a step's packed products are too short to split (one thread against two, 1,000
+# int8 LSTM steps at N=1, H=128: 10.7 against 15.0 ms; docs/QUANTIZATION.md has the table).
+STEP_WORK = 1 / 16
 
 
 # ----------------------------------------------------------------------------- quantisation
@@ -387,7 +391,7 @@ class QuantizedStackedCell:
         """``step`` through the compiled loops' one-call step (its plans kept per row bucket,
         ``packed.rows``, and thread count: a packed product's primitive is made for both)."""
         N, layer, H = x.shape[0], self.layer, self.layer.hidden_size
-        work = N * GATES[layer.mode] * H * (max(layer.input_size, H) + H)  # the widest layer's step
+        work = N * GATES[layer.mode] * H * (max(layer.input_size, H) + H) * STEP_WORK  # the widest layer's
         new = [np.array(s, _F32, order="C") for s in state]  # updated in place below
         h, c = new[0], (new[1] if self.n_states == 2 else None)
         with onednn_threads_by_size(work) as threads:

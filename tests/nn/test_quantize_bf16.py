@@ -249,3 +249,31 @@ def test_small_steps_run_onednn_on_one_thread_and_give_the_count_back(monkeypatc
         cell.step(x[0], cell.initial_state(2))
         assert calls == []
     assert lib.get_threads() == before
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+def test_a_stepping_cells_step_weighs_a_sixteenth_of_its_work(monkeypatch, dtype):
+    """QuantizedStackedCell.step counts its multiply-adds at Q.STEP_WORK (1/16) against
+    min_thread_work, the whole-sequence loops at full weight: at a threshold between the two, the
+    step runs on one oneDNN thread and the sequence is left alone."""
+    from rnnlab.nn import backend, runtime
+
+    if Q.compiled_loops(dtype) is None or backend.library("onednn") is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    lib = backend.library("onednn")
+    before, calls = lib.get_threads(), []
+    if before < 2:
+        pytest.skip("oneDNN runs one thread here: nothing to lower")
+    real = lib.set_local
+    monkeypatch.setattr(lib, "set_local", lambda n: calls.append(n) or real(n))
+    q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
+    x = np.ones((3, 2, 4), np.float32)
+    cell = Q.QuantizedStackedCell(q)
+    step_work = 2 * 4 * 8 * (8 + 8)  # N G H (max(I, H) + H) = 1024; the sequence's N G (I + H) = 768
+    assert step_work * Q.STEP_WORK < 500 <= 2 * 32 * (4 + 8)
+    with runtime.override(min_thread_work=500):
+        q(x)
+        assert calls == []
+        cell.step(x[0], cell.initial_state(2))
+        assert calls == [1, before]
+    assert lib.get_threads() == before
