@@ -25,7 +25,7 @@ from rnnlab import bench, bench_limits  # noqa: E402
 from rnnlab.io import write_json  # noqa: E402
 from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic, runtime  # noqa: E402
 from rnnlab.nn.backend import bf16gemm, intgemm, packed  # noqa: E402
-from rnnlab.nn.quantize import QuantizedStackedCell  # noqa: E402
+from rnnlab.nn.quantize_stepping import QuantizedStackedCell  # noqa: E402
 from rnnlab.nn.stepping import StackedCell  # noqa: E402
 
 NAMES = ("rnnlab_int8", "rnnlab_bf16", "rnnlab_f32", "torch_f32", "torch_int8", "torch_bf16")

@@ -28,11 +28,11 @@ from rnnlab.nn.quantize import (
     PRECISIONS,
     BMatrix,
     QMatrix,
-    QuantizedStackedCell,
     bf16_weight,
     fallback_reason,
     quantize_weight,
 )
+from rnnlab.nn.quantize_stepping import QuantizedStackedCell
 from rnnlab.translate.ensemble import EnsembleModel
 from rnnlab.translate.model import Seq2Seq, reorder_state
 from rnnlab.translate.search import greedy_search

@@ -11,7 +11,7 @@ import pytest
 from rnnlab.nn import GRU, LSTM, backend, quantize_dynamic, runtime
 from rnnlab.nn import quantize as Q
 from rnnlab.nn.backend import bf16gemm, intgemm, packed
-from rnnlab.nn.quantize import QuantizedStackedCell
+from rnnlab.nn.quantize_stepping import QuantizedStackedCell
 
 pytestmark = pytest.mark.skipif(
     not packed.usable("int8"), reason="oneDNN's matmul primitive is not usable here"

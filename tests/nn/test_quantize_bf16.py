@@ -10,6 +10,7 @@ import pytest
 from rnnlab.io import write_tensors
 from rnnlab.nn import GRU, LSTM, RNN, inference_mode, quantize_dynamic, quantize_io
 from rnnlab.nn import quantize as Q
+from rnnlab.nn import quantize_stepping as S
 from rnnlab.nn.backend import bf16gemm
 
 # the largest |bf16 out - float out| / max |float out| over 200 random layers of the shapes
@@ -202,7 +203,7 @@ def test_the_compiled_one_call_step_is_the_reference_step(cls, kw, dtype):
     if Q.compiled_loops(dtype) is None:
         pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
     q = quantize_dynamic(cls(6, 20, num_layers=2, seed=7, **kw), dtype)
-    cell, rng = Q.QuantizedStackedCell(q), np.random.default_rng(5)
+    cell, rng = S.QuantizedStackedCell(q), np.random.default_rng(5)
     for N in (3, 1, 3):  # a new batch size gets its own buffers; an old one reuses them
         state = [0.5 * s + 0.1 for s in cell.initial_state(N)]
         ref_state = [s.copy() for s in state]
@@ -237,7 +238,7 @@ def test_small_steps_run_onednn_on_one_thread_and_give_the_count_back(monkeypatc
     monkeypatch.setattr(lib, "set_local", lambda n: calls.append(n) or real(n))
     q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
     x = np.ones((3, 2, 4), np.float32)
-    cell = Q.QuantizedStackedCell(q)
+    cell = S.QuantizedStackedCell(q)
     with runtime.override(min_thread_work=1e12):
         q(x)
         cell.step(x[0], cell.initial_state(2))
@@ -253,7 +254,7 @@ def test_small_steps_run_onednn_on_one_thread_and_give_the_count_back(monkeypatc
 
 @pytest.mark.parametrize("dtype", ["int8", "bf16"])
 def test_a_stepping_cells_step_weighs_a_sixteenth_of_its_work(monkeypatch, dtype):
-    """QuantizedStackedCell.step counts its multiply-adds at Q.STEP_WORK (1/16) against
+    """QuantizedStackedCell.step counts its multiply-adds at S.STEP_WORK (1/16) against
     min_thread_work, the whole-sequence loops at full weight: at a threshold between the two, the
     step runs on one oneDNN thread and the sequence is left alone."""
     from rnnlab.nn import backend, runtime
@@ -268,9 +269,9 @@ def test_a_stepping_cells_step_weighs_a_sixteenth_of_its_work(monkeypatch, dtype
     monkeypatch.setattr(lib, "set_local", lambda n: calls.append(n) or real(n))
     q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
     x = np.ones((3, 2, 4), np.float32)
-    cell = Q.QuantizedStackedCell(q)
+    cell = S.QuantizedStackedCell(q)
     step_work = 2 * 4 * 8 * (8 + 8)  # N G H (max(I, H) + H) = 1024; the sequence's N G (I + H) = 768
-    assert step_work * Q.STEP_WORK < 500 <= 2 * 32 * (4 + 8)
+    assert step_work * S.STEP_WORK < 500 <= 2 * 32 * (4 + 8)
     with runtime.override(min_thread_work=500):
         q(x)
         assert calls == []
