@@ -41,8 +41,14 @@ Shapes: N batch, H hidden; gate buffers are (N, G*H) with the gates side by side
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numba
 import numpy as np
+
+from rnnlab.nn.backend import numba_cache
+
+numba_cache.drop_if_stale(Path(__file__).parent)  # before any compiled function is defined
 
 _FLAGS = {"contract", "nsz", "arcp", "afn"}
 _OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FLAGS)
