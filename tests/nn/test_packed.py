@@ -161,6 +161,31 @@ def test_row_blocks_give_one_blocks_numbers(cls, dtype):
             np.testing.assert_allclose(g, w, atol=1e-5)
 
 
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_input_products_a_few_steps_a_call_give_the_step_by_step_numbers(cls, monkeypatch):
+    """int8_loops.chunk: a row block multiplies the inputs of several steps in one call (buffers
+    of 3 x 24 rows hold 4 steps of a block's 17, so T = 11 runs 4 + 4 + 3, with sequences ending
+    inside chunks): bit for bit the numbers of one step a call."""
+    if Q.compiled_loops("int8") is None:
+        pytest.skip("the compiled int8 loops need numba and oneDNN")
+    from rnnlab.nn.backend import infer_cells, int8_loops  # import numba
+
+    x = np.random.default_rng(6).standard_normal((11, 34, 24)).astype(np.float32)
+    lengths = np.random.default_rng(7).integers(1, 12, 34)
+    got = {}
+    for steps in (1, 3):
+        q = quantize_dynamic(cls(24, 40, seed=8))  # its own plans (they hold the buffers)
+        G = q.mats["_l0"][1].qT.shape[1]
+        monkeypatch.setattr(int8_loops, "CHUNK_BYTES", steps * 24 * G * 8)  # blocks of 17: rows of 24
+        assert int8_loops.chunk(24, G) == steps
+        with runtime.override(min_thread_work=1.0):
+            if infer_cells.row_blocks(34, 2)[0] < 2:
+                pytest.skip("numba's parallel layer runs one thread here")
+            got[steps] = q(x, lengths=lengths)
+    for g, w in zip([got[3][0], *got[3][1]], [got[1][0], *got[1][1]]):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_a_loops_buffers_and_calls_are_kept_per_thread_and_give_the_same_numbers():
     """infer_cells.loop_plan: the second forward reuses the first's plan (no new memory objects);
     another thread gets its own; the numbers do not change."""
