@@ -224,62 +224,60 @@ def test_the_compiled_one_call_step_is_the_reference_step(cls, kw, dtype):
             state, ref_state = state2, [s.copy() for s in state2]
 
 
-@pytest.mark.parametrize("dtype", ["int8", "bf16"])
-def test_small_steps_run_onednn_on_one_thread_and_give_the_count_back(monkeypatch, dtype):
-    """The reduced loops follow runtime.min_thread_work as the float loops do: below it, this
-    thread's oneDNN count is 1 during the pass and what it was after; from it, left alone."""
-    from rnnlab.nn import backend, runtime
+@pytest.fixture
+def onednn_calls(monkeypatch, dtype):
+    """oneDNN's thread count on this thread set to two for the test (the suite may run one: two
+    leave one to lower to) and given back after; the ``set_local`` calls made meanwhile."""
+    from rnnlab.nn import backend
 
-    if Q.compiled_loops(dtype) is None or backend.library("onednn") is None:
-        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
     lib = backend.library("onednn")
-    before, calls = lib.get_threads(), []
-    real = lib.set_local
-    real(2)  # the suite may run oneDNN on one thread: two here, so that there is one to lower to
+    if Q.compiled_loops(dtype) is None or lib is None:
+        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
+    before, calls, real = lib.get_threads(), [], lib.set_local
+    real(2)
     monkeypatch.setattr(lib, "set_local", lambda n: calls.append(n) or real(n))
-    q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
-    x = np.ones((3, 2, 4), np.float32)
-    cell = S.QuantizedStackedCell(q)
     try:
-        with runtime.override(min_thread_work=1e12):
-            q(x)
-            cell.step(x[0], cell.initial_state(2))
-        assert calls == [1, 2, 1, 2]
-        with runtime.override(min_thread_work=0):
-            calls.clear()
-            q(x)
-            cell.step(x[0], cell.initial_state(2))
-            assert calls == []
-        assert lib.get_threads() == 2
+        yield calls
+        assert lib.get_threads() == 2  # given back after each pass
     finally:
         real(before)
 
 
+def _small_layer(dtype):
+    q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
+    return q, np.ones((3, 2, 4), np.float32), S.QuantizedStackedCell(q)
+
+
 @pytest.mark.parametrize("dtype", ["int8", "bf16"])
-def test_a_stepping_cells_step_weighs_a_sixteenth_of_its_work(monkeypatch, dtype):
+def test_small_steps_run_onednn_on_one_thread_and_give_the_count_back(onednn_calls, dtype):
+    """The reduced loops follow runtime.min_thread_work as the float loops do: below it, this
+    thread's oneDNN count is 1 during the pass and what it was after; from it, left alone."""
+    from rnnlab.nn import runtime
+
+    q, x, cell = _small_layer(dtype)
+    with runtime.override(min_thread_work=1e12):
+        q(x)
+        cell.step(x[0], cell.initial_state(2))
+    assert onednn_calls == [1, 2, 1, 2]
+    onednn_calls.clear()
+    with runtime.override(min_thread_work=0):
+        q(x)
+        cell.step(x[0], cell.initial_state(2))
+    assert onednn_calls == []
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+def test_a_stepping_cells_step_weighs_a_sixteenth_of_its_work(onednn_calls, dtype):
     """QuantizedStackedCell.step counts its multiply-adds at S.STEP_WORK (1/16) against
     min_thread_work, the whole-sequence loops at full weight: at a threshold between the two, the
     step runs on one oneDNN thread and the sequence is left alone."""
-    from rnnlab.nn import backend, runtime
+    from rnnlab.nn import runtime
 
-    if Q.compiled_loops(dtype) is None or backend.library("onednn") is None:
-        pytest.skip(f"the compiled {dtype} loops need numba and oneDNN")
-    lib = backend.library("onednn")
-    before, calls = lib.get_threads(), []
-    real = lib.set_local
-    real(2)  # the suite may run oneDNN on one thread: two here, so that there is one to lower to
-    monkeypatch.setattr(lib, "set_local", lambda n: calls.append(n) or real(n))
-    q = quantize_dynamic(LSTM(4, 8, seed=0), dtype)
-    x = np.ones((3, 2, 4), np.float32)
-    cell = S.QuantizedStackedCell(q)
+    q, x, cell = _small_layer(dtype)
     step_work = 2 * 4 * 8 * (8 + 8)  # N G H (max(I, H) + H) = 1024; the sequence's N G (I + H) = 768
     assert step_work * S.STEP_WORK < 500 <= 2 * 32 * (4 + 8)
-    try:
-        with runtime.override(min_thread_work=500):
-            q(x)
-            assert calls == []
-            cell.step(x[0], cell.initial_state(2))
-            assert calls == [1, 2]
-        assert lib.get_threads() == 2
-    finally:
-        real(before)
+    with runtime.override(min_thread_work=500):
+        q(x)
+        assert onednn_calls == []
+        cell.step(x[0], cell.initial_state(2))
+        assert onednn_calls == [1, 2]
