@@ -56,5 +56,6 @@ def test_the_backend_is_in_step_after_import():
 
     folder = Path(kernels.__file__).parent
     stamp = folder / "__pycache__" / numba_cache.STAMP
-    if stamp.exists():  # absent where the tree is read-only
-        assert stamp.read_text() == numba_cache.sources_digest(folder)
+    if not os.access(folder, os.W_OK):
+        pytest.skip("a read-only tree: numba keeps its cache elsewhere")
+    assert stamp.read_text() == numba_cache.sources_digest(folder)

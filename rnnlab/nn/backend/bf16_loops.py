@@ -168,7 +168,7 @@ def _buffers(B: int, rows: int, K: int, G: int) -> tuple:
 def direction_forward(spec: CellSpec, x, states0, U, W, b_ih, b_hh, mask, *, threads=1):
     """``quantize.direction_forward``, compiled: ``(out (T, N, H), final states)``; with
     ``threads`` (the step's oneDNN count) maybe in row blocks, each making its own input gates
-    step by step (as ``int8_loops.direction_forward``)."""
+    step by step (``int8_loops.direction_forward``'s blocks take a few steps a call)."""
     T, N, K = x.shape
     (H, G), kind = W.bT.shape, KIND[spec]
     x = np.ascontiguousarray(x, _f)
